@@ -1,0 +1,7 @@
+package stm
+
+import (
+	"expvar"
+)
+
+var expvars = expvar.NewMap("stm")

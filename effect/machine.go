@@ -1,0 +1,406 @@
+package effect
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+)
+
+// FiberID names a fiber of one task. The root program runs on fiber 0;
+// Par and Race start one fiber per branch, numbered in creation order, so
+// the numbering is deterministic.
+type FiberID uint32
+
+// Pending is an op that a fiber of a Machine is waiting on. The interpreter
+// that drives the Machine performs the op and reports its outcome with
+// Resume, ResumeDecode or Fail, quoting the ID.
+type Pending struct {
+	// ID is unique within the Machine and increases in the order the ops
+	// were issued.
+	ID uint64
+	// Fiber is the fiber that issued the op.
+	Fiber FiberID
+	// Op is the op value, for example NowOp{} or a user's GetUser{ID: "7"}.
+	Op any
+}
+
+// Machine steps one program (one task) from op to op. It holds the
+// program's continuation explicitly, as a stack of frames per fiber, so
+// that deep chains of binds need no Go stack, and it never performs an op
+// itself: that is the interpreter's job.
+//
+// A Machine is not safe for concurrent use; an interpreter drives each
+// Machine from one goroutine at a time.
+//
+// The driving loop of an interpreter looks like this:
+//
+//	m := effect.NewMachine(prog)
+//	for !m.Done() {
+//		p := m.Pending()[0]          // choose a pending op
+//		v, err := perform(p.Op)     // do it
+//		if err != nil { m.Fail(p.ID, err) } else { m.Resume(p.ID, v) }
+//	}
+//	result, err := m.Result()
+type Machine struct {
+	runq      []runItem
+	runHead   int
+	pend      []Pending
+	pendF     []*fiber
+	nextOp    uint64
+	nextFiber FiberID
+	root      *fiber
+	steps     uint64
+	done      bool
+	result    any
+	err       error
+}
+
+type runItem struct {
+	f *fiber
+	n node
+}
+
+type fiber struct {
+	id        FiberID
+	stack     []any
+	pending   uint64 // ID of the op this fiber waits on, 0 if none
+	done      bool
+	cancelled bool
+}
+
+// cont is a frame that accepts a value of type A.
+type cont[A any] interface {
+	resume(m *Machine, f *fiber, v A) node
+}
+
+// contBox is how a cont sits on the stack. Frames are found by asserting a
+// concrete type, which costs a pointer comparison, where asserting the
+// generic interface cont[A] costs a hash lookup: this is the hottest path
+// of the Machine. A box is embedded in the node or state that owns it, so
+// pushing it does not allocate.
+type contBox[A any] struct{ c cont[A] }
+
+// catch lets failures pass unless the frame handles them.
+func (b *contBox[A]) catch(m *Machine, f *fiber, err error) node {
+	if h, ok := b.c.(catcher); ok {
+		return h.catch(m, f, err)
+	}
+	return passOn
+}
+
+// passOn is what a catcher returns to let a failure unwind further.
+var passOn node = &failNode{}
+
+// catcher is a frame that handles a failure.
+type catcher interface {
+	catch(m *Machine, f *fiber, err error) node
+}
+
+// closer is a frame holding resources that must be released when its fiber
+// is cancelled: a direct-style coroutine, or the child fibers of a Par.
+type closer interface {
+	close(m *Machine)
+}
+
+// NewMachine returns a Machine ready to run p. Nothing runs until Run.
+func NewMachine[A any](p Eff[A]) *Machine {
+	m := &Machine{}
+	m.root = m.newFiber()
+	m.schedule(m.root, orNil(p.n))
+	return m
+}
+
+func (m *Machine) newFiber() *fiber {
+	f := &fiber{id: m.nextFiber}
+	m.nextFiber++
+	return f
+}
+
+func (f *fiber) push(fr any) { f.stack = append(f.stack, fr) }
+
+func (f *fiber) pop() any {
+	n := len(f.stack) - 1
+	fr := f.stack[n]
+	f.stack[n] = nil
+	f.stack = f.stack[:n]
+	return fr
+}
+
+func (m *Machine) schedule(f *fiber, n node) {
+	m.runq = append(m.runq, runItem{f, n})
+}
+
+// Run evaluates every runnable fiber until each one is finished or waits on
+// an op. After Run, either Done reports true or Pending is non-empty.
+func (m *Machine) Run() {
+	for m.runHead < len(m.runq) {
+		it := m.runq[m.runHead]
+		m.runq[m.runHead] = runItem{}
+		m.runHead++
+		if !it.f.cancelled {
+			m.drive(it.f, it.n)
+		}
+	}
+	m.runq = m.runq[:0]
+	m.runHead = 0
+}
+
+// drive evaluates n on f until f stops, turning a panic in user code into a
+// failure of f.
+func (m *Machine) drive(f *fiber, n node) {
+	for n != nil {
+		n = m.safeSteps(f, n)
+	}
+}
+
+func (m *Machine) safeSteps(f *fiber, n node) (next node) {
+	defer func() {
+		if r := recover(); r != nil {
+			next = &failNode{newPanicError(r)}
+		}
+	}()
+	for n != nil {
+		m.steps++
+		n = n.step(m, f, n)
+	}
+	return nil
+}
+
+// Steps returns the number of tree nodes the Machine has evaluated: a
+// measure of work that does not depend on the clock.
+func (m *Machine) Steps() uint64 { return m.steps }
+
+// suspend parks f on the op n.
+func (m *Machine) suspend(f *fiber, n node) {
+	m.nextOp++
+	f.pending = m.nextOp
+	m.pend = append(m.pend, Pending{ID: m.nextOp, Fiber: f.id, Op: n})
+	m.pendF = append(m.pendF, f)
+}
+
+// Done reports whether the program has finished, with a result or an error.
+func (m *Machine) Done() bool { return m.done }
+
+// Result returns the program's result and error once Done is true.
+func (m *Machine) Result() (any, error) {
+	if !m.done {
+		return nil, ErrNotDone
+	}
+	return m.result, m.err
+}
+
+// Pending returns the ops the program's fibers wait on, in the order they
+// were issued. The slice is owned by the Machine and valid until the next
+// call of any other Machine method.
+func (m *Machine) Pending() []Pending { return m.pend }
+
+// Errors reported by the Machine API.
+var (
+	ErrNotDone    = errors.New("effect: program has not finished")
+	ErrNotPending = errors.New("effect: no pending op with that ID")
+	ErrCancelled  = errors.New("effect: program cancelled")
+)
+
+// ResultTypeError reports a result whose type does not match the op's.
+type ResultTypeError struct {
+	Op   any
+	Want string
+	Got  any
+}
+
+func (e *ResultTypeError) Error() string {
+	return fmt.Sprintf("effect: op %T returns %s, got %T", e.Op, e.Want, e.Got)
+}
+
+func (m *Machine) find(id uint64) int {
+	for i := range m.pend {
+		if m.pend[i].ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (m *Machine) take(i int) *fiber {
+	f := m.pendF[i]
+	if last := len(m.pend) - 1; i == last {
+		m.pend[i] = Pending{}
+		m.pendF[i] = nil
+		m.pend, m.pendF = m.pend[:last], m.pendF[:last]
+	} else {
+		m.pend = slices.Delete(m.pend, i, i+1)
+		m.pendF = slices.Delete(m.pendF, i, i+1)
+	}
+	f.pending = 0
+	return f
+}
+
+// Resume completes the pending op id with the value v, which must have the
+// op's result type (nil stands for the zero value), and runs the program
+// until it waits again or finishes.
+func (m *Machine) Resume(id uint64, v any) error {
+	i := m.find(id)
+	if i < 0 {
+		return fmt.Errorf("%w: %d", ErrNotPending, id)
+	}
+	op := m.pend[i].Op.(opNode)
+	if !op.accepts(v) {
+		return &ResultTypeError{Op: m.pend[i].Op, Want: op.resultType(), Got: v}
+	}
+	op.resumeAny(m, i, v)
+	m.Run()
+	return nil
+}
+
+// Resume completes the pending op id with a typed result, without boxing
+// it: the fast path for interpreters that know the result type.
+func Resume[R any](m *Machine, id uint64, v R) error {
+	i := m.find(id)
+	if i < 0 {
+		return fmt.Errorf("%w: %d", ErrNotPending, id)
+	}
+	if _, ok := m.pend[i].Op.(Op[R]); !ok {
+		return &ResultTypeError{Op: m.pend[i].Op, Want: m.pend[i].Op.(opNode).resultType(), Got: v}
+	}
+	resumeAt(m, i, v)
+	return nil
+}
+
+// resumeAt resumes pending op i, known to return R, with v.
+func resumeAt[R any](m *Machine, i int, v R) {
+	f := m.take(i)
+	m.drive(f, safeDeliver(m, f, v))
+	m.Run()
+}
+
+// ResumeDecode completes the pending op id with a result that decode
+// writes into a pointer to a fresh value of the op's result type (for
+// example a CBOR decoder reading a journal). If decode fails, the op stays
+// pending and the error is returned.
+func (m *Machine) ResumeDecode(id uint64, decode func(ptr any) error) error {
+	i := m.find(id)
+	if i < 0 {
+		return fmt.Errorf("%w: %d", ErrNotPending, id)
+	}
+	if err := m.pend[i].Op.(opNode).decodeResume(m, i, decode); err != nil {
+		return err
+	}
+	m.Run()
+	return nil
+}
+
+// Fail completes the pending op id with an error, which the program may
+// handle with Catch, and runs the program until it waits again or finishes.
+func (m *Machine) Fail(id uint64, err error) error {
+	i := m.find(id)
+	if i < 0 {
+		return fmt.Errorf("%w: %d", ErrNotPending, id)
+	}
+	if err == nil {
+		err = ErrNilError
+	}
+	f := m.take(i)
+	m.drive(f, &failNode{err})
+	m.Run()
+	return nil
+}
+
+// Stop cancels the program: every fiber is dropped, direct-style
+// coroutines are unwound (running their deferred calls) and nothing is
+// pending afterwards. A stopped Machine is Done with ErrCancelled, unless it
+// had already finished.
+func (m *Machine) Stop() {
+	if m.done {
+		return
+	}
+	m.cancelFiber(m.root)
+	m.pend, m.pendF = m.pend[:0], m.pendF[:0]
+	m.runq, m.runHead = m.runq[:0], 0
+	m.done, m.err = true, ErrCancelled
+}
+
+func (m *Machine) cancelFiber(f *fiber) {
+	if f.done || f.cancelled {
+		return
+	}
+	f.cancelled = true
+	if f.pending != 0 {
+		if i := m.find(f.pending); i >= 0 {
+			m.take(i)
+		}
+	}
+	for i := len(f.stack) - 1; i >= 0; i-- {
+		if c, ok := f.stack[i].(closer); ok {
+			c.close(m)
+		}
+		f.stack[i] = nil
+	}
+	f.stack = nil
+}
+
+// deliver passes v to the innermost frame of f that accepts values,
+// skipping frames that only handle failures.
+func deliver[A any](m *Machine, f *fiber, v A) node {
+	for len(f.stack) > 0 {
+		if c, ok := f.pop().(*contBox[A]); ok {
+			return c.c.resume(m, f, v)
+		}
+	}
+	m.finish(f, v, nil)
+	return nil
+}
+
+func safeDeliver[A any](m *Machine, f *fiber, v A) (n node) {
+	defer func() {
+		if r := recover(); r != nil {
+			n = &failNode{newPanicError(r)}
+		}
+	}()
+	return deliver(m, f, v)
+}
+
+// unwind passes err to the innermost frame of f that handles failures.
+func unwind(m *Machine, f *fiber, err error) node {
+	for len(f.stack) > 0 {
+		if c, ok := f.pop().(catcher); ok {
+			if n := c.catch(m, f, err); n != passOn {
+				return n
+			}
+		}
+	}
+	m.finish(f, nil, err)
+	return nil
+}
+
+// finish records the outcome of a fiber whose stack is empty: only the root
+// can get there, since every other fiber has a join frame at its bottom.
+func (m *Machine) finish(f *fiber, v any, err error) {
+	f.done = true
+	if f == m.root {
+		m.done, m.result, m.err = true, v, err
+	}
+}
+
+// PanicError is the failure of a program whose Go code panicked: a
+// continuation, a Map function, a direct-style body. The panic is confined
+// to the task; Catch can handle it like any other failure.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("effect: panic: %v", e.Value) }
+
+// Unwrap returns the panic value if it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+func newPanicError(r any) error {
+	if pe, ok := r.(*PanicError); ok {
+		return pe
+	}
+	return &PanicError{Value: r, Stack: debug.Stack()}
+}

@@ -1,0 +1,683 @@
+package interp
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/stm"
+	"github.com/amberrt/amber/task"
+)
+
+// engine is what the mock and live interpreters share: tasks, mailboxes,
+// the op dispatch, the journal, and replay of a journal prefix. The two
+// differ in their clock, in how tasks are scheduled onto goroutines, and in
+// whether handlers and activities run inline or concurrently.
+type engine struct {
+	cfg   config
+	clock clock
+	sched scheduler
+	async bool // run handlers and activities on their own goroutines
+	ctx   context.Context
+	stop  context.CancelFunc
+
+	mu     sync.Mutex // guards tasks and nextID
+	tasks  map[string]*Task
+	nextID int
+
+	// watchSTM parks a task on an STM wait; nil means use a goroutine.
+	watchSTM func(t *Task, op uint64, w *stm.Wait) func()
+}
+
+type clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) (stop func())
+}
+
+type scheduler interface {
+	// push makes t runnable; w is the worker that is running the code that
+	// calls push, nil from outside the interpreter.
+	push(t *Task, w *worker)
+}
+
+type worker struct {
+	next     *Task // a task made runnable by this worker, run next (hand-off)
+	handoffs int
+}
+
+func newEngine(cfg config, clk clock, async bool) *engine {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &engine{cfg: cfg, clock: clk, async: async, ctx: ctx, stop: cancel, tasks: map[string]*Task{}}
+}
+
+// Task is a handle to a task of an interpreter.
+type Task struct {
+	e    *engine
+	id   string
+	prog effect.AnyProgram // nil for an anonymous program
+	in   []byte            // the encoded input, for records
+	m    *effect.Machine
+	rng  *rand.Rand
+
+	// Owned by the worker that is processing the task (stepMu held).
+	stepMu    sync.Mutex
+	mailbox   []any
+	inflight  []flight
+	record    bool
+	replay    task.Journal
+	replayPos int
+	replayEnd bool  // stop at the end of the replay journal instead of going live
+	failure   error // the interpreter failed the task
+	spawned   int
+	journal   task.Journal // appended under mu too, for concurrent readers
+
+	// Guarded by mu.
+	mu        sync.Mutex
+	inbox     []any
+	events    []event
+	spare     []any
+	scheduled bool
+	finished  bool
+	done      chan struct{}
+	result    any
+	err       error
+	status    task.Status
+}
+
+type flight struct {
+	id      uint64
+	stop    func()
+	receive bool
+}
+
+type event struct {
+	op    uint64
+	v     any
+	err   error
+	retry bool // an STM wait ended: attempt the transaction again
+}
+
+// ID returns the task's ID.
+func (t *Task) ID() string { return t.id }
+
+// Done returns a channel closed when the task has finished.
+func (t *Task) Done() <-chan struct{} { return t.done }
+
+// Result returns the task's result and error, and whether it has finished.
+func (t *Task) Result() (any, error, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.result, t.err, t.finished
+}
+
+// Status returns the task's status.
+func (t *Task) Status() task.Status {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.status
+}
+
+// Journal returns a copy of the journal recorded so far (empty unless the
+// interpreter records journals).
+func (t *Task) Journal() task.Journal {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append(task.Journal(nil), t.journal...)
+}
+
+// Wait waits for the task to finish and returns its result. Under the mock
+// it runs the simulation (advancing the virtual clock when every task is
+// blocked) until the task finishes.
+func (t *Task) Wait(ctx context.Context) (any, error) {
+	if w, ok := t.e.sched.(interface {
+		await(ctx context.Context, t *Task) error
+	}); ok {
+		if err := w.await(ctx, t); err != nil {
+			return nil, err
+		}
+	}
+	select {
+	case <-t.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.result, t.err
+}
+
+// Record returns the task as a task.Record: what the durable interpreter
+// stores, and what Resume continues from. The task must run a named
+// program (started with StartProgram or Spawn).
+func (t *Task) Record() (*task.Record, error) {
+	if t.prog == nil {
+		return nil, fmt.Errorf("interp: task %s runs an anonymous program; start it with StartProgram to snapshot it", t.id)
+	}
+	t.stepMu.Lock()
+	defer t.stepMu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rec := &task.Record{
+		ID:      t.id,
+		Program: t.prog.ProgramName(),
+		Version: t.prog.ProgramVersion(),
+		Input:   t.in,
+		Status:  t.status,
+		Journal: append(task.Journal(nil), t.journal...),
+	}
+	for _, msg := range append(append([]any(nil), t.mailbox...), t.inbox...) {
+		env, err := t.e.cfg.registry.EncodeMessage(msg)
+		if err != nil {
+			return nil, fmt.Errorf("interp: task %s: mailbox: %w", t.id, err)
+		}
+		rec.Mailbox = append(rec.Mailbox, env)
+	}
+	if t.finished {
+		if t.err != nil {
+			rec.Err = t.e.cfg.registry.EncodeError(t.err)
+		} else if b, err := task.Marshal(t.result); err == nil {
+			rec.Result = b
+		}
+	}
+	return rec, nil
+}
+
+func (e *engine) newTask(id string, prog effect.AnyProgram, input any, m *effect.Machine) (*Task, error) {
+	t := &Task{e: e, prog: prog, m: m, done: make(chan struct{}), status: task.Running, record: e.cfg.journal}
+	if prog != nil {
+		b, err := task.Marshal(input)
+		if err != nil {
+			return nil, fmt.Errorf("interp: encoding the input of %s: %w", prog.ProgramName(), err)
+		}
+		t.in = b
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	if id == "" {
+		e.nextID++
+		id = "t" + strconv.Itoa(e.nextID)
+	}
+	if _, dup := e.tasks[id]; dup {
+		return nil, fmt.Errorf("interp: a task with ID %q exists", id)
+	}
+	t.id = id
+	t.rng = e.newRand(id)
+	e.tasks[id] = t
+	return t, nil
+}
+
+func (e *engine) newRand(id string) *rand.Rand {
+	if !e.cfg.seeded {
+		return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return rand.New(rand.NewPCG(e.cfg.seed, h.Sum64()))
+}
+
+// launch makes a new task runnable.
+func (e *engine) launch(t *Task, w *worker) {
+	t.mu.Lock()
+	t.scheduled = true
+	t.mu.Unlock()
+	e.sched.push(t, w)
+}
+
+func (e *engine) lookup(id string) *Task {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.tasks[id]
+}
+
+// send puts msg in the mailbox of task to.
+func (e *engine) send(to string, msg any, w *worker) error {
+	t := e.lookup(to)
+	if t == nil {
+		return &NoTaskError{ID: to}
+	}
+	t.mu.Lock()
+	if t.finished {
+		t.mu.Unlock()
+		return &NoTaskError{ID: to, Finished: true}
+	}
+	t.inbox = append(t.inbox, msg)
+	wake := !t.scheduled
+	t.scheduled = true
+	t.mu.Unlock()
+	if wake {
+		e.sched.push(t, w)
+	}
+	return nil
+}
+
+// post delivers the completion of an in-flight op (a timer, an activity,
+// an STM wait) to t.
+func (e *engine) post(t *Task, ev event) {
+	t.mu.Lock()
+	if t.finished {
+		t.mu.Unlock()
+		return
+	}
+	t.events = append(t.events, ev)
+	wake := !t.scheduled
+	t.scheduled = true
+	t.mu.Unlock()
+	if wake {
+		e.sched.push(t, nil)
+	}
+}
+
+// process runs t until it waits with nothing left to do.
+func (e *engine) process(t *Task, w *worker) {
+	t.stepMu.Lock()
+	defer t.stepMu.Unlock()
+	for {
+		t.mu.Lock()
+		if t.finished {
+			t.scheduled = false
+			t.mu.Unlock()
+			return
+		}
+		msgs, evs := t.inbox, t.events
+		t.inbox, t.events = t.spare, nil
+		t.mu.Unlock()
+		t.mailbox = append(t.mailbox, msgs...)
+		clear(msgs)
+		t.spare = msgs[:0] // safe: only process swaps inbox and spare
+		for _, ev := range evs {
+			t.applyEvent(ev)
+		}
+		t.run(w)
+		t.mu.Lock()
+		if t.finished || len(t.inbox) == 0 && len(t.events) == 0 {
+			t.scheduled = false
+			t.mu.Unlock()
+			return
+		}
+		t.mu.Unlock()
+	}
+}
+
+func (t *Task) applyEvent(ev event) {
+	i := t.flightIndex(ev.op)
+	if i < 0 {
+		return // the op was cancelled (a Race was decided) or already done
+	}
+	t.inflight = append(t.inflight[:i], t.inflight[i+1:]...)
+	if ev.retry {
+		return // still pending and no longer in flight: run performs it again
+	}
+	for _, p := range t.m.Pending() {
+		if p.ID == ev.op {
+			t.complete(p, ev.v, ev.err)
+			return
+		}
+	}
+}
+
+func (t *Task) flightIndex(id uint64) int {
+	for i := range t.inflight {
+		if t.inflight[i].id == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// run steps the machine until every pending op is in flight.
+func (t *Task) run(w *worker) {
+	t.m.Run()
+	for !t.m.Done() {
+		if t.replayPos < len(t.replay) {
+			if !t.replayNext() {
+				break
+			}
+			continue
+		}
+		if t.replayEnd || !t.performOne(w) {
+			break
+		}
+	}
+	if t.m.Done() {
+		if t.failure == nil && t.replayPos < len(t.replay) {
+			en := t.replay[t.replayPos]
+			t.fail(&DivergenceError{Task: t.id, Seq: en.Seq, Fiber: en.Fiber,
+				Recorded: en.Kind + " " + task.Render(en.Op), Issued: "nothing (the program finished)"})
+			return
+		}
+		if t.failure == nil {
+			t.finish(nil)
+		}
+		return
+	}
+	t.dropStale()
+}
+
+// performOne performs the first pending op that can complete now; it
+// reports whether one did.
+func (t *Task) performOne(w *worker) bool {
+	pend := t.m.Pending()
+	for i := 0; i < len(pend); i++ {
+		p := pend[i]
+		if j := t.flightIndex(p.ID); j >= 0 {
+			if t.inflight[j].receive {
+				if msg, ok := t.takeMatch(p.Op.(effect.Receiver)); ok {
+					t.inflight = append(t.inflight[:j], t.inflight[j+1:]...)
+					t.complete(p, msg, nil)
+					return true
+				}
+			}
+			continue
+		}
+		if t.perform(p, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// dropStale releases in-flight ops that are no longer pending: the losers
+// of a Race.
+func (t *Task) dropStale() {
+	if len(t.inflight) == 0 {
+		return
+	}
+	pend := t.m.Pending()
+	keep := t.inflight[:0]
+	for _, fl := range t.inflight {
+		live := false
+		for _, p := range pend {
+			if p.ID == fl.id {
+				live = true
+				break
+			}
+		}
+		if live {
+			keep = append(keep, fl)
+		} else if fl.stop != nil {
+			fl.stop()
+		}
+	}
+	t.inflight = keep
+}
+
+func (t *Task) takeMatch(r effect.Receiver) (any, bool) {
+	for i, msg := range t.mailbox {
+		if r.Accepts(msg) {
+			t.mailbox = append(t.mailbox[:i], t.mailbox[i+1:]...)
+			return msg, true
+		}
+	}
+	return nil, false
+}
+
+// perform starts the op p; it reports whether p completed at once.
+func (t *Task) perform(p effect.Pending, w *worker) bool {
+	e := t.e
+	switch op := p.Op.(type) {
+	case effect.LogOp:
+		if l := e.cfg.logger; l != nil {
+			l.LogAttrs(e.ctx, op.Level, op.Msg, append(op.SlogAttrs(), slog.String("task", t.id))...)
+		}
+		return t.complete(p, nil, nil)
+	case effect.NowOp:
+		return t.complete(p, e.clock.Now(), nil)
+	case effect.RandomOp:
+		return t.complete(p, t.rng.Uint64(), nil)
+	case effect.SelfOp:
+		return t.complete(p, t.id, nil)
+	case effect.SleepOp:
+		if op.Duration <= 0 {
+			return t.complete(p, nil, nil)
+		}
+		id := p.ID
+		stop := e.clock.AfterFunc(op.Duration, func() { e.post(t, event{op: id}) })
+		t.inflight = append(t.inflight, flight{id: id, stop: stop})
+		return false
+	case effect.SendOp:
+		return t.complete(p, nil, e.send(op.To, op.Msg, w))
+	case effect.SpawnOp:
+		id, err := e.spawn(t, op, w)
+		return t.complete(p, id, err)
+	case effect.Receiver:
+		if msg, ok := t.takeMatch(op); ok {
+			return t.complete(p, msg, nil)
+		}
+		t.inflight = append(t.inflight, flight{id: p.ID, receive: true})
+		return false
+	case effect.Transactor:
+		r, wait, err := op.Transact()
+		if wait == nil {
+			return t.complete(p, r, err)
+		}
+		t.inflight = append(t.inflight, flight{id: p.ID, stop: e.watch(t, p.ID, wait)})
+		return false
+	}
+	var call func(ctx context.Context) (any, error)
+	if h, ok := e.cfg.handlers.Lookup(p.Op); ok {
+		call = func(ctx context.Context) (any, error) { return h.Call(ctx, p.Op) }
+	} else if effect.IsActivity(p.Op) {
+		call = func(ctx context.Context) (any, error) {
+			r, err, _ := effect.RunActivity(ctx, p.Op)
+			return r, err
+		}
+	} else {
+		return t.complete(p, nil, &UnhandledOpError{Task: t.id, Op: p.Op})
+	}
+	ctx := withTask(e.ctx, t.id)
+	if !e.async {
+		v, err := safeCall(ctx, call)
+		return t.complete(p, v, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	id := p.ID
+	go func() {
+		v, err := safeCall(ctx, call)
+		e.post(t, event{op: id, v: v, err: err})
+	}()
+	t.inflight = append(t.inflight, flight{id: id, stop: cancel})
+	return false
+}
+
+func safeCall(ctx context.Context, call func(context.Context) (any, error)) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("interp: handler panicked: %v", r)
+		}
+	}()
+	return call(ctx)
+}
+
+// watch parks t's op on an STM wait.
+func (e *engine) watch(t *Task, op uint64, w *stm.Wait) func() {
+	if e.watchSTM != nil {
+		return e.watchSTM(t, op, w)
+	}
+	quit := make(chan struct{})
+	go func() {
+		select {
+		case <-w.Done():
+			e.post(t, event{op: op, retry: true})
+		case <-quit:
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(quit); w.Cancel() }) }
+}
+
+func (e *engine) spawn(parent *Task, op effect.SpawnOp, w *worker) (string, error) {
+	prog := op.Prog()
+	if prog == nil {
+		p, err := e.cfg.registry.Program(op.Program, op.Version)
+		if err != nil {
+			return "", err
+		}
+		prog = p
+	}
+	m, err := prog.Start(op.Input)
+	if err != nil {
+		return "", err
+	}
+	parent.spawned++
+	child, err := e.newTask(parent.id+"."+strconv.Itoa(parent.spawned), prog, op.Input, m)
+	if err != nil {
+		return "", err
+	}
+	e.launch(child, w)
+	return child.id, nil
+}
+
+// complete records the outcome of p in the journal and resumes the
+// machine with it. It always returns true.
+func (t *Task) complete(p effect.Pending, v any, err error) bool {
+	if t.record {
+		t.appendEntry(p, v, err)
+	}
+	var rerr error
+	if err != nil {
+		rerr = t.m.Fail(p.ID, err)
+	} else {
+		rerr = t.m.Resume(p.ID, v)
+	}
+	if rerr != nil {
+		// A handler returned a value of the wrong type: fail the op, and
+		// say so in the journal.
+		if t.record {
+			t.mu.Lock()
+			last := &t.journal[len(t.journal)-1]
+			last.Result, last.Err = nil, t.e.cfg.registry.EncodeError(rerr)
+			t.mu.Unlock()
+		}
+		_ = t.m.Fail(p.ID, rerr)
+	}
+	return true
+}
+
+func (t *Task) appendEntry(p effect.Pending, v any, err error) {
+	kind, data, fp, encErr := task.EncodeOp(p.Op)
+	en := task.Entry{
+		Seq:         uint64(len(t.journal) + 1),
+		Fiber:       uint32(p.Fiber),
+		Kind:        kind,
+		Fingerprint: fp,
+		Op:          data,
+		Time:        t.e.clock.Now(),
+	}
+	if encErr != nil {
+		err = fmt.Errorf("interp: op %T cannot be journaled: %w", p.Op, encErr)
+	}
+	if err == nil {
+		res, mErr := task.Marshal(v)
+		if mErr != nil {
+			err = fmt.Errorf("interp: result of %T cannot be journaled: %w", p.Op, mErr)
+		} else {
+			en.Result = res
+		}
+	}
+	if err != nil {
+		en.Err = t.e.cfg.registry.EncodeError(err)
+	}
+	t.mu.Lock()
+	t.journal = append(t.journal, en)
+	t.mu.Unlock()
+}
+
+// replayNext feeds the next journal entry to the machine. It reports false
+// if the task failed (divergence or a corrupt entry).
+func (t *Task) replayNext() bool {
+	en := t.replay[t.replayPos]
+	var p effect.Pending
+	found := false
+	for _, q := range t.m.Pending() {
+		if uint32(q.Fiber) == en.Fiber {
+			p, found = q, true
+			break
+		}
+	}
+	recorded := en.Kind + " " + task.Render(en.Op)
+	if !found {
+		t.fail(&DivergenceError{Task: t.id, Seq: en.Seq, Fiber: en.Fiber, Recorded: recorded,
+			Issued: fmt.Sprintf("nothing (fiber %d has no pending op)", en.Fiber)})
+		return false
+	}
+	kind, data, fp, err := task.EncodeOp(p.Op)
+	if err != nil || fp != en.Fingerprint || kind != en.Kind {
+		issued := kind + " " + task.Render(data)
+		if err != nil {
+			issued = fmt.Sprintf("%T (cannot encode: %v)", p.Op, err)
+		}
+		t.fail(&DivergenceError{Task: t.id, Seq: en.Seq, Fiber: en.Fiber, Recorded: recorded, Issued: issued})
+		return false
+	}
+	t.replayPos++
+	if t.record {
+		t.mu.Lock()
+		t.journal = append(t.journal, en)
+		t.mu.Unlock()
+	}
+	if en.Err != nil {
+		_ = t.m.Fail(p.ID, t.e.cfg.registry.DecodeError(en.Err))
+		return true
+	}
+	if err := t.m.ResumeDecode(p.ID, func(ptr any) error { return task.Unmarshal(en.Result, ptr) }); err != nil {
+		t.fail(fmt.Errorf("task %s: journal entry %d (%s): cannot decode result: %w", t.id, en.Seq, en.Kind, err))
+		return false
+	}
+	return true
+}
+
+// fail ends t with err, whatever its program is doing: the interpreter,
+// not the program, failed (a divergence, a corrupt journal).
+func (t *Task) fail(err error) {
+	t.failure = err
+	t.m.Stop()
+	t.finish(err)
+}
+
+func (t *Task) finish(override error) {
+	for _, fl := range t.inflight {
+		if fl.stop != nil {
+			fl.stop()
+		}
+	}
+	t.inflight = nil
+	res, err := t.m.Result()
+	if override != nil {
+		res, err = nil, override
+	}
+	t.mu.Lock()
+	t.finished = true
+	t.result, t.err = res, err
+	switch {
+	case err == nil:
+		t.status = task.Done
+	case err == effect.ErrCancelled:
+		t.status = task.Cancelled
+	default:
+		t.status = task.Failed
+	}
+	t.mu.Unlock()
+	close(t.done)
+}
+
+type taskKey struct{}
+
+// TaskID returns the ID of the task on whose behalf a handler or activity
+// runs, from its context.
+func TaskID(ctx context.Context) (string, bool) {
+	id, ok := ctx.Value(taskKey{}).(string)
+	return id, ok
+}
+
+func withTask(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, taskKey{}, id)
+}

@@ -1,0 +1,117 @@
+package interp
+
+import (
+	"runtime"
+	"sync"
+	"time"
+)
+
+// Live is the in-memory runtime: many tasks on a small pool of worker
+// goroutines, with the real clock. A task blocked on Receive, Sleep or an
+// STM Retry holds no goroutine (unless it is written in direct style, whose
+// coroutine stays parked); handlers and activities run on goroutines of
+// their own so that a slow one blocks no worker, and the branches of a Par
+// run concurrently.
+//
+// Live keeps tasks in memory only: use the durable interpreter for tasks
+// that must survive the process. With WithJournal it records journals,
+// which Replay and Resume can continue from.
+type Live struct {
+	e       *engine
+	mu      sync.Mutex
+	cond    *sync.Cond
+	q       []*Task
+	closed  bool
+	wg      sync.WaitGroup
+	workers int
+}
+
+// NewLive starts a live interpreter. Close it when done.
+func NewLive(opts ...Option) *Live {
+	cfg := newConfig(opts)
+	l := &Live{workers: cfg.workers}
+	if l.workers <= 0 {
+		l.workers = runtime.GOMAXPROCS(0)
+	}
+	l.cond = sync.NewCond(&l.mu)
+	l.e = newEngine(cfg, realClock{}, true)
+	l.e.sched = l
+	for range l.workers {
+		l.wg.Add(1)
+		go l.work()
+	}
+	return l
+}
+
+func (l *Live) base() *engine { return l.e }
+
+// Send puts msg in the mailbox of task to.
+func (l *Live) Send(to string, msg any) error { return l.e.send(to, msg, nil) }
+
+// Task returns the task with the given ID.
+func (l *Live) Task(id string) (*Task, bool) {
+	t := l.e.lookup(id)
+	return t, t != nil
+}
+
+// Close stops the workers. Tasks still running are abandoned.
+func (l *Live) Close() error {
+	l.e.stop()
+	l.mu.Lock()
+	l.closed = true
+	l.cond.Broadcast()
+	l.mu.Unlock()
+	l.wg.Wait()
+	return nil
+}
+
+// maxHandoffs bounds how many tasks in a row a worker runs from its
+// hand-off slot before it lets the shared queue go first.
+const maxHandoffs = 64
+
+func (l *Live) push(t *Task, w *worker) {
+	if w != nil && w.next == nil && w.handoffs < maxHandoffs {
+		w.next = t
+		return
+	}
+	l.mu.Lock()
+	l.q = append(l.q, t)
+	l.cond.Signal()
+	l.mu.Unlock()
+}
+
+func (l *Live) work() {
+	defer l.wg.Done()
+	w := &worker{}
+	for {
+		var t *Task
+		if w.next != nil {
+			t, w.next = w.next, nil
+			w.handoffs++
+		} else {
+			w.handoffs = 0
+			l.mu.Lock()
+			for len(l.q) == 0 && !l.closed {
+				l.cond.Wait()
+			}
+			if l.closed {
+				l.mu.Unlock()
+				return
+			}
+			t = l.q[0]
+			l.q[0] = nil
+			l.q = l.q[1:]
+			l.mu.Unlock()
+		}
+		l.e.process(t, w)
+	}
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now().UTC().Round(0) }
+
+func (realClock) AfterFunc(d time.Duration, f func()) func() {
+	t := time.AfterFunc(d, f)
+	return func() { t.Stop() }
+}

@@ -1,0 +1,154 @@
+package stm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ErrNested is returned (or, by Var.Store, raised) when a transaction is
+// started on a goroutine that is already running one, or from a commit
+// hook. Compose transactions by passing the *Tx down instead.
+var ErrNested = errors.New("stm: transaction started inside a transaction")
+
+// ErrRetryNoReads is returned when a transaction calls Retry without having
+// read any var: nothing could ever wake it.
+var ErrRetryNoReads = errors.New("stm: Retry before reading any var would wait forever")
+
+func nestedError(op string) error {
+	return fmt.Errorf("%w: %s on a goroutine already inside Atomically, Attempt or a commit hook; pass the *Tx down (and compose alternatives with OrElse)", ErrNested, op)
+}
+
+type outcome uint8
+
+const (
+	outRunning outcome = iota
+	outReturned
+	outConflict
+	outRetry
+)
+
+// Atomically runs fn as one atomic transaction and returns its result.
+//
+// fn may run several times: it is rerun from the start when it would observe
+// a value changed by a concurrent commit, or when its commit conflicts. It
+// must therefore have no effect other than through its *Tx. fn only ever sees
+// a consistent snapshot of the vars it reads.
+//
+// If fn calls Retry, Atomically blocks until a var fn read changes, then
+// reruns it. If fn returns an error, nothing is committed and Atomically
+// returns the zero T and that error. If fn panics, nothing is committed and
+// the panic is raised again in the caller. If a World's commit hook rejects
+// the commit, Atomically returns the hook's error.
+//
+// Calling Atomically inside fn returns an error wrapping ErrNested.
+func Atomically[T any](fn func(tx *Tx) (T, error)) (T, error) {
+	res, _, err := run(nil, fn, true)
+	return res, err
+}
+
+// AtomicallyContext is Atomically with a context: a Retry wait is abandoned
+// when ctx is done, and then ctx.Err() is returned. ctx is also handed to
+// commit hooks (Commit.Context), which lets an interpreter tell which task
+// step a commit belongs to.
+func AtomicallyContext[T any](ctx context.Context, fn func(tx *Tx) (T, error)) (T, error) {
+	res, _, err := run(ctx, fn, true)
+	return res, err
+}
+
+// Attempt runs fn like Atomically but never blocks on Retry; it is meant
+// for an interpreter that must not hold a goroutine while a task waits.
+//
+// If fn commits or returns an error (or a commit hook fails), wait is nil
+// and result and err are as for Atomically. If fn calls Retry (and no OrElse
+// alternative succeeds), nothing is committed, result is the zero T, err is
+// nil, and wait is non-nil: rerun the transaction once wait.Done() is closed,
+// and call wait.Cancel when done with it. A conflict with a concurrent commit
+// is not a wait: Attempt reruns fn at once, as Atomically does.
+func Attempt[T any](fn func(tx *Tx) (T, error)) (result T, wait *Wait, err error) {
+	return run(nil, fn, false)
+}
+
+// AttemptContext is Attempt with a context for commit hooks
+// (Commit.Context).
+func AttemptContext[T any](ctx context.Context, fn func(tx *Tx) (T, error)) (result T, wait *Wait, err error) {
+	return run(ctx, fn, false)
+}
+
+func run[T any](ctx context.Context, fn func(*Tx) (T, error), block bool) (T, *Wait, error) {
+	var zero T
+	tx := enter(ctx)
+	if tx == nil {
+		return zero, nil, nestedError("Atomically")
+	}
+	defer leave(tx)
+	for attempt := 0; ; {
+		tx.begin()
+		res, err, out := once(tx, fn)
+		switch out {
+		case outReturned:
+			if err != nil {
+				return zero, nil, err
+			}
+			err := tx.commit()
+			if err == nil {
+				return res, nil, nil
+			}
+			if err != errConflict {
+				return zero, nil, err
+			}
+		case outRetry:
+			if len(tx.reads) == 0 {
+				return zero, nil, ErrRetryNoReads
+			}
+			w := newWait(tx.reads)
+			if !block {
+				return zero, w, nil
+			}
+			if ctx == nil {
+				<-w.done
+			} else {
+				select {
+				case <-w.done:
+				case <-ctx.Done():
+					w.Cancel()
+					return zero, nil, ctx.Err()
+				}
+			}
+			w.Cancel()
+			attempt = 0
+			continue
+		}
+		backoff(attempt)
+		attempt++
+	}
+}
+
+// once runs one attempt of fn and reports how it ended. A panic of fn that
+// is not one of the package's signals is raised again.
+func once[T any](tx *Tx, fn func(*Tx) (T, error)) (res T, err error, out outcome) {
+	defer func() {
+		if out != outRunning {
+			return
+		}
+		switch r := recover(); r {
+		case nil: // runtime.Goexit: let it proceed
+		case sigConflict:
+			out = outConflict
+		case sigRetry:
+			out = outRetry
+		default:
+			panic(r)
+		}
+	}()
+	res, err = fn(tx)
+	switch tx.sig { // the body recovered one of our signals: honour it
+	case sigConflict:
+		var zero T
+		return zero, nil, outConflict
+	case sigRetry:
+		var zero T
+		return zero, nil, outRetry
+	}
+	return res, err, outReturned
+}

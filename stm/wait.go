@@ -1,0 +1,112 @@
+package stm
+
+import "sync/atomic"
+
+// Wait watches the vars a retried transaction read. It is returned by
+// Attempt for callers that must not block a goroutine (an interpreter
+// suspending a task): rerun the transaction once Done is closed.
+type Wait struct {
+	done      chan struct{}
+	fired     atomic.Bool
+	cancelled atomic.Bool
+	vars      []*varCore
+}
+
+// Done returns a channel that is closed as soon as a var the attempt read
+// has been changed by a commit. If one changed between the read and the
+// creation of the Wait, the channel is already closed: no wake-up is lost.
+func (w *Wait) Done() <-chan struct{} { return w.done }
+
+// Cancel stops watching and releases the Wait's registrations on the vars.
+// It is safe to call more than once, and after Done is closed; call it
+// when done with a Wait, or the registrations live until each var is
+// next written.
+func (w *Wait) Cancel() {
+	if w.cancelled.Swap(true) {
+		return
+	}
+	for _, c := range w.vars {
+		c.waitMu.Lock()
+		if _, ok := c.waiters[w]; ok {
+			delete(c.waiters, w)
+			c.nwait.Store(int32(len(c.waiters)))
+		}
+		c.waitMu.Unlock()
+	}
+	w.vars = nil
+}
+
+func (w *Wait) fire() {
+	if w.fired.CompareAndSwap(false, true) {
+		close(w.done)
+	}
+}
+
+// newWait registers a Wait on every var in reads and fires it at once if
+// any of them no longer has the version that was read.
+//
+// No lost wake-up: a committer stores the new version and then loads nwait;
+// a Wait increments nwait (during registration) and then loads the version.
+// Sequentially consistent atomics guarantee that at least one of the two
+// sees the other.
+func newWait(reads []readEntry) *Wait {
+	w := &Wait{done: make(chan struct{})}
+	var seen map[*varCore]struct{}
+	if len(reads) > 16 {
+		seen = make(map[*varCore]struct{}, len(reads))
+	}
+	w.vars = make([]*varCore, 0, len(reads))
+outer:
+	for _, r := range reads {
+		if seen != nil {
+			if _, ok := seen[r.c]; ok {
+				continue
+			}
+			seen[r.c] = struct{}{}
+		} else {
+			for _, c := range w.vars {
+				if c == r.c {
+					continue outer
+				}
+			}
+		}
+		w.vars = append(w.vars, r.c)
+		r.c.addWaiter(w)
+	}
+	for _, r := range reads {
+		if unlockedPtr(r.c.load()) != r.b {
+			w.fire()
+			break
+		}
+	}
+	return w
+}
+
+func (c *varCore) addWaiter(w *Wait) {
+	c.waitMu.Lock()
+	if c.waiters == nil {
+		c.waiters = make(map[*Wait]struct{})
+	}
+	if len(c.waiters) >= 64 && len(c.waiters)&(len(c.waiters)-1) == 0 {
+		// Drop waits that fired elsewhere and were never cancelled.
+		for o := range c.waiters {
+			if o.fired.Load() {
+				delete(c.waiters, o)
+			}
+		}
+	}
+	c.waiters[w] = struct{}{}
+	c.nwait.Store(int32(len(c.waiters)))
+	c.waitMu.Unlock()
+}
+
+// wake fires and forgets every Wait registered on c.
+func (c *varCore) wake() {
+	c.waitMu.Lock()
+	for w := range c.waiters {
+		w.fire()
+	}
+	clear(c.waiters)
+	c.nwait.Store(0)
+	c.waitMu.Unlock()
+}

@@ -1,0 +1,179 @@
+package task
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Decoding limits. They bound the work and memory that bad input can cost:
+// every declared length is checked against the bytes actually present before
+// anything is allocated, so decoding never allocates much more than a small
+// multiple of the input's size.
+const (
+	// maxNesting bounds the depth of arrays, maps and tags.
+	maxNesting = 64
+	// maxElements bounds the length of an array in a user value (a message,
+	// an input, a result).
+	maxElements = 1 << 17
+	// maxPairs bounds the number of pairs in a map.
+	maxPairs = 1 << 17
+	// maxJournal bounds the number of entries in a journal (and of messages
+	// in a mailbox).
+	maxJournal = 1 << 24
+)
+
+var (
+	// encMode is Core Deterministic Encoding (RFC 8949 section 4.2.1), with
+	// time.Time as tag 0 around an RFC 3339 string in UTC with nanoseconds:
+	// exact, readable, and self-describing, so a time inside an any decodes
+	// back to a time.Time.
+	encMode = mustEncMode(func() cbor.EncOptions {
+		o := cbor.CoreDetEncOptions()
+		o.Time = cbor.TimeRFC3339NanoUTC
+		o.TimeTag = cbor.EncTagRequired
+		return o
+	}())
+
+	// decMode decodes user values: inputs, messages, results.
+	decMode = mustDecMode(decOptions(maxElements))
+
+	// recordMode decodes records and journals, whose arrays may be long;
+	// Journal.UnmarshalCBOR grows its slice as entries actually arrive.
+	recordMode = mustDecMode(decOptions(maxJournal))
+
+	diagMode = func() cbor.DiagMode {
+		dm, err := cbor.DiagOptions{
+			MaxNestedLevels:  maxNesting,
+			MaxArrayElements: maxJournal,
+			MaxMapPairs:      maxPairs,
+		}.DiagMode()
+		if err != nil {
+			panic(err)
+		}
+		return dm
+	}()
+)
+
+func decOptions(arrays int) cbor.DecOptions {
+	return cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		MaxNestedLevels:   maxNesting,
+		MaxArrayElements:  arrays,
+		MaxMapPairs:       maxPairs,
+		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
+		UTF8:              cbor.UTF8RejectInvalid,
+		TimeTagToAny:      cbor.TimeTagToTime,
+	}
+}
+
+func mustEncMode(o cbor.EncOptions) cbor.EncMode {
+	em, err := o.EncMode()
+	if err != nil {
+		panic(err)
+	}
+	return em
+}
+
+func mustDecMode(o cbor.DecOptions) cbor.DecMode {
+	dm, err := o.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return dm
+}
+
+// ErrCorrupt is matched (with errors.Is) by every error that reports bytes
+// that are not a valid encoding of the value asked for: truncated, corrupt or
+// hostile CBOR, a value of the wrong type, a duplicate map key, a length over
+// a limit.
+var ErrCorrupt = errors.New("corrupt CBOR")
+
+// corruptError wraps an error of the CBOR decoder.
+type corruptError struct{ err error }
+
+func (e *corruptError) Error() string {
+	return "corrupt CBOR: " + strings.TrimPrefix(e.err.Error(), "cbor: ")
+}
+func (e *corruptError) Unwrap() error { return e.err }
+func (e *corruptError) Is(target error) bool {
+	return target == ErrCorrupt
+}
+
+// Marshal returns the deterministic CBOR encoding of v: equal values give
+// equal bytes, whatever the order in which a map was filled. A time.Time is
+// encoded in UTC with nanosecond precision; a zero time.Time is encoded as
+// null.
+func Marshal(v any) ([]byte, error) {
+	b, err := encMode.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("task: encode %T: %w", v, err)
+	}
+	return b, nil
+}
+
+// Unmarshal decodes data into v, which must be a non-nil pointer. It is safe
+// on untrusted input: every failure, including bytes after the first item,
+// is an error matching ErrCorrupt, never a panic.
+func Unmarshal(data []byte, v any) error {
+	if err := unmarshal(decMode, data, v); err != nil {
+		return fmt.Errorf("task: decode %T: %w", v, err)
+	}
+	return nil
+}
+
+// unmarshal decodes with dm. It recovers from a panic in the decoder (or in
+// an UnmarshalCBOR method of a user type) as a last resort.
+func unmarshal(dm cbor.DecMode, data []byte, v any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &corruptError{fmt.Errorf("decoder panicked: %v", p)}
+		}
+	}()
+	if err := dm.Unmarshal(data, v); err != nil {
+		var ie *cbor.InvalidUnmarshalError
+		if errors.As(err, &ie) {
+			return err // a programming error, not bad input
+		}
+		return &corruptError{err}
+	}
+	return nil
+}
+
+// Render returns CBOR data in diagnostic notation (RFC 8949 section 8), the
+// JSON-like text that CBOR tools print: {"ID": "7"}, [1, 2], h'ff',
+// 0("2024-05-01T10:00:00Z"). It never panics: for bytes that are not one
+// well-formed CBOR item it returns a description of the problem in angle
+// brackets.
+func Render(data []byte) (s string) {
+	defer func() {
+		if p := recover(); p != nil {
+			s = fmt.Sprintf("<unrenderable CBOR: %v>", p)
+		}
+	}()
+	if len(data) == 0 {
+		return "<empty>"
+	}
+	d, err := diagMode.Diagnose(data)
+	if err != nil {
+		return "<invalid CBOR: " + strings.TrimPrefix(err.Error(), "cbor: ") + ">"
+	}
+	return d
+}
+
+// short truncates s to about n bytes (on a rune boundary), marking the cut.
+func short(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !isRuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

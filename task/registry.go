@@ -1,0 +1,333 @@
+package task
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sync"
+
+	"github.com/amberrt/amber/effect"
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Registry maps the names stored in records to what a process can run and
+// decode: programs by name and version, message types and error sentinels by
+// stable names. Every process that loads a task must register the same names.
+// A Registry is safe for concurrent use.
+type Registry struct {
+	mu       sync.RWMutex
+	programs map[programKey]effect.AnyProgram
+	latest   map[string]effect.AnyProgram
+
+	msgByName map[string]reflect.Type
+	msgByType map[reflect.Type]string
+
+	errs      []namedError // in registration order: EncodeError takes the first match
+	errByName map[string]error
+}
+
+type programKey struct {
+	name    string
+	version int
+}
+
+type namedError struct {
+	name     string
+	sentinel error
+}
+
+// NewRegistry returns a registry with no programs. It knows the message types
+// string, bool, int, int64, uint64, float64 and []byte under their Go names,
+// and the errors context.Canceled, context.DeadlineExceeded and the sentinel
+// errors of package effect under their Go names ("effect.ErrCancelled").
+func NewRegistry() *Registry {
+	r := &Registry{
+		programs:  make(map[programKey]effect.AnyProgram),
+		latest:    make(map[string]effect.AnyProgram),
+		msgByName: make(map[string]reflect.Type),
+		msgByType: make(map[reflect.Type]string),
+		errByName: make(map[string]error),
+	}
+	for _, t := range []reflect.Type{
+		reflect.TypeFor[string](), reflect.TypeFor[bool](), reflect.TypeFor[int](),
+		reflect.TypeFor[int64](), reflect.TypeFor[uint64](), reflect.TypeFor[float64](),
+		reflect.TypeFor[[]byte](),
+	} {
+		_ = r.addMessage(t, t.String())
+	}
+	for _, e := range []namedError{
+		{"context.Canceled", context.Canceled},
+		{"context.DeadlineExceeded", context.DeadlineExceeded},
+		{"effect.ErrCancelled", effect.ErrCancelled},
+		{"effect.ErrNilProgram", effect.ErrNilProgram},
+		{"effect.ErrNilError", effect.ErrNilError},
+		{"effect.ErrEmptyRace", effect.ErrEmptyRace},
+		{"effect.ErrNilVar", effect.ErrNilVar},
+	} {
+		_ = RegisterError(r, e.name, e.sentinel)
+	}
+	return r
+}
+
+// Errors of the registry.
+var (
+	// ErrUnknownProgram is matched by *UnknownProgramError.
+	ErrUnknownProgram = errors.New("task: unknown program")
+	// ErrUnregisteredType is matched by the error of encoding a message of
+	// a type that was not registered, or decoding an envelope whose type
+	// name is unknown.
+	ErrUnregisteredType = errors.New("task: unregistered type")
+	// ErrDuplicate is matched by the error of registering a name (or a
+	// program version, or a type) twice.
+	ErrDuplicate = errors.New("task: already registered")
+)
+
+// UnknownProgramError reports a program name and version that a registry
+// does not hold. A task that needs one is parked, not failed: another process
+// (or a later deployment) may know it.
+type UnknownProgramError struct {
+	Name    string
+	Version int // 0 when the name itself is unknown (Latest)
+}
+
+func (e *UnknownProgramError) Error() string {
+	if e.Version == 0 {
+		return fmt.Sprintf("task: unknown program %q", e.Name)
+	}
+	return fmt.Sprintf("task: unknown program %q version %d", e.Name, e.Version)
+}
+
+// Is reports whether target is ErrUnknownProgram.
+func (e *UnknownProgramError) Is(target error) bool { return target == ErrUnknownProgram }
+
+// Register adds p under its name and version. Registering the same name and
+// version twice is an error, even with the same program.
+func Register[I, O any](r *Registry, p *effect.Program[I, O]) error {
+	if p == nil {
+		return errors.New("task: register: nil program")
+	}
+	return r.Add(p)
+}
+
+// Add is Register for a program whose types are not known statically.
+func (r *Registry) Add(p effect.AnyProgram) error {
+	if p == nil || reflect.ValueOf(p).Kind() == reflect.Pointer && reflect.ValueOf(p).IsNil() {
+		return errors.New("task: register: nil program")
+	}
+	name, version := p.ProgramName(), p.ProgramVersion()
+	if name == "" {
+		return errors.New("task: register: program has no name")
+	}
+	if version < 0 {
+		return fmt.Errorf("task: register %s: negative version %d", name, version)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := programKey{name, version}
+	if _, ok := r.programs[k]; ok {
+		return fmt.Errorf("%w: program %q version %d", ErrDuplicate, name, version)
+	}
+	r.programs[k] = p
+	if l, ok := r.latest[name]; !ok || l.ProgramVersion() < version {
+		r.latest[name] = p
+	}
+	return nil
+}
+
+// Program returns the program registered under name and version, or an
+// *UnknownProgramError.
+func (r *Registry) Program(name string, version int) (effect.AnyProgram, error) {
+	r.mu.RLock()
+	p, ok := r.programs[programKey{name, version}]
+	r.mu.RUnlock()
+	if !ok {
+		return nil, &UnknownProgramError{Name: name, Version: version}
+	}
+	return p, nil
+}
+
+// Latest returns the highest version registered under name, or an
+// *UnknownProgramError with Version 0.
+func (r *Registry) Latest(name string) (effect.AnyProgram, error) {
+	r.mu.RLock()
+	p, ok := r.latest[name]
+	r.mu.RUnlock()
+	if !ok {
+		return nil, &UnknownProgramError{Name: name}
+	}
+	return p, nil
+}
+
+// Programs returns every registered program, ordered by name and version.
+func (r *Registry) Programs() []effect.AnyProgram {
+	r.mu.RLock()
+	out := make([]effect.AnyProgram, 0, len(r.programs))
+	for _, p := range r.programs {
+		out = append(out, p)
+	}
+	r.mu.RUnlock()
+	slices.SortFunc(out, func(a, b effect.AnyProgram) int {
+		return cmp.Or(cmp.Compare(a.ProgramName(), b.ProgramName()),
+			cmp.Compare(a.ProgramVersion(), b.ProgramVersion()))
+	})
+	return out
+}
+
+// DecodeInput decodes data into a value of p's input type and returns the
+// value (an I, not a *I), ready for p.Start. Empty data stands for the zero
+// input.
+func DecodeInput(p effect.AnyProgram, data []byte) (any, error) {
+	t := p.InputType()
+	if len(data) == 0 {
+		return reflect.Zero(t).Interface(), nil
+	}
+	v := reflect.New(t)
+	if err := unmarshal(decMode, data, v.Interface()); err != nil {
+		return nil, fmt.Errorf("task: decode input of %s v%d as %v: %w", p.ProgramName(), p.ProgramVersion(), t, err)
+	}
+	return v.Elem().Interface(), nil
+}
+
+// RegisterMessage registers M, a type of message that crosses process
+// boundaries (in a mailbox, in a SendOp), under a stable name; the name is
+// what envelopes store, so keep it when the Go type is renamed or moved.
+// An empty name stands for M's Go type string, such as "main.Order".
+// A name or a type may be registered only once.
+func RegisterMessage[M any](r *Registry, name string) error {
+	t := reflect.TypeFor[M]()
+	if name == "" {
+		name = t.String()
+	}
+	return r.addMessage(t, name)
+}
+
+func (r *Registry) addMessage(t reflect.Type, name string) error {
+	if t.Kind() == reflect.Interface {
+		return fmt.Errorf("task: register message %q: %v is an interface type; register its concrete types", name, t)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.msgByName[name]; ok {
+		return fmt.Errorf("%w: message name %q (for %v)", ErrDuplicate, name, old)
+	}
+	if old, ok := r.msgByType[t]; ok {
+		return fmt.Errorf("%w: message type %v (as %q)", ErrDuplicate, t, old)
+	}
+	r.msgByName[name] = t
+	r.msgByType[t] = name
+	return nil
+}
+
+// Envelope is a message as a mailbox stores it: the registered name of its
+// type and its encoding.
+type Envelope struct {
+	Type string          `cbor:"1,keyasint"`
+	Data cbor.RawMessage `cbor:"2,keyasint,omitempty"`
+}
+
+// String renders the envelope as Type(value), for logs and the CLI.
+func (e Envelope) String() string {
+	return e.Type + "(" + short(Render(e.Data), maxRender) + ")"
+}
+
+// EncodeMessage puts m in an envelope. The error for a type that was not
+// registered matches ErrUnregisteredType and names the Go type.
+func (r *Registry) EncodeMessage(m any) (Envelope, error) {
+	t := reflect.TypeOf(m)
+	if t == nil {
+		return Envelope{}, errors.New("task: encode message: nil message")
+	}
+	r.mu.RLock()
+	name, ok := r.msgByType[t]
+	r.mu.RUnlock()
+	if !ok {
+		return Envelope{}, fmt.Errorf("task: encode message: %w: %v (register it with task.RegisterMessage)", ErrUnregisteredType, t)
+	}
+	data, err := encMode.Marshal(m)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("task: encode message %s: %w", name, err)
+	}
+	return Envelope{Type: name, Data: data}, nil
+}
+
+// DecodeMessage takes a message out of its envelope and returns it as a
+// value of its registered type (not a pointer). An unknown type name gives an
+// error matching ErrUnregisteredType; malformed data, one matching ErrCorrupt.
+func (r *Registry) DecodeMessage(e Envelope) (any, error) {
+	r.mu.RLock()
+	t, ok := r.msgByName[e.Type]
+	r.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("task: decode message: %w: no message type is registered as %q", ErrUnregisteredType, e.Type)
+	}
+	if len(e.Data) == 0 {
+		return nil, fmt.Errorf("task: decode message %s: %w", e.Type, &corruptError{errors.New("empty data")})
+	}
+	v := reflect.New(t)
+	if err := unmarshal(decMode, e.Data, v.Interface()); err != nil {
+		return nil, fmt.Errorf("task: decode message %s: %w", e.Type, err)
+	}
+	return v.Elem().Interface(), nil
+}
+
+// RegisterError registers sentinel under a stable name, so that an error
+// recorded in a journal (see EncodeError) still matches sentinel with
+// errors.Is when it is replayed, in this process or another.
+func RegisterError(r *Registry, name string, sentinel error) error {
+	if name == "" || sentinel == nil {
+		return errors.New("task: register error: empty name or nil sentinel")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.errByName[name]; ok {
+		return fmt.Errorf("%w: error name %q", ErrDuplicate, name)
+	}
+	r.errByName[name] = sentinel
+	r.errs = append(r.errs, namedError{name, sentinel})
+	return nil
+}
+
+// EncodeError returns the stored form of err: Msg is err.Error() and Type the
+// name of the first registered sentinel (in registration order) that err
+// matches with errors.Is, or "" (or the Type of a *Error that err wraps).
+// A nil err gives nil.
+func (r *Registry) EncodeError(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	e := &Error{Msg: err.Error()}
+	r.mu.RLock()
+	for _, ne := range r.errs {
+		if errors.Is(err, ne.sentinel) {
+			e.Type = ne.name
+			break
+		}
+	}
+	r.mu.RUnlock()
+	if e.Type == "" {
+		if s, ok := stored(err); ok {
+			e.Type = s.Type
+		}
+	}
+	return e
+}
+
+// DecodeError turns a stored error back into an error whose Error() is
+// e.Msg and that matches (with errors.Is) the sentinel registered as e.Type,
+// if there is one here. errors.As finds the *Error too. A nil e gives nil.
+func (r *Registry) DecodeError(e *Error) error {
+	if e == nil {
+		return nil
+	}
+	r.mu.RLock()
+	sentinel := r.errByName[e.Type]
+	r.mu.RUnlock()
+	return &replayedError{e: *e, sentinel: sentinel}
+}
+
+// PID is the address of a task that accepts messages of type M: an alias of
+// effect.PID, so that code that stores and loads tasks can say task.PID[M].
+type PID[M any] = effect.PID[M]
