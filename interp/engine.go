@@ -49,6 +49,7 @@ type scheduler interface {
 type worker struct {
 	next     *Task // a task made runnable by this worker, run next (hand-off)
 	handoffs int
+	busy     bool
 }
 
 func newEngine(cfg config, clk clock, async bool) *engine {
@@ -351,7 +352,7 @@ func (t *Task) run(w *worker) {
 		if t.failure == nil && t.replayPos < len(t.replay) {
 			en := t.replay[t.replayPos]
 			t.fail(&DivergenceError{Task: t.id, Seq: en.Seq, Fiber: en.Fiber,
-				Recorded: en.Kind + " " + task.Render(en.Op), Issued: "nothing (the program finished)"})
+				Recorded: render(en.Kind, en.Op), Issued: "nothing (the program finished)"})
 			return
 		}
 		if t.failure == nil {
@@ -603,24 +604,26 @@ func (t *Task) replayNext() bool {
 			break
 		}
 	}
-	recorded := en.Kind + " " + task.Render(en.Op)
 	if !found {
-		t.fail(&DivergenceError{Task: t.id, Seq: en.Seq, Fiber: en.Fiber, Recorded: recorded,
+		t.fail(&DivergenceError{Task: t.id, Seq: en.Seq, Fiber: en.Fiber, Recorded: render(en.Kind, en.Op),
 			Issued: fmt.Sprintf("nothing (fiber %d has no pending op)", en.Fiber)})
 		return false
 	}
 	kind, data, fp, err := task.EncodeOp(p.Op)
 	if err != nil || fp != en.Fingerprint || kind != en.Kind {
-		issued := kind + " " + task.Render(data)
+		issued := render(kind, data)
 		if err != nil {
 			issued = fmt.Sprintf("%T (cannot encode: %v)", p.Op, err)
 		}
-		t.fail(&DivergenceError{Task: t.id, Seq: en.Seq, Fiber: en.Fiber, Recorded: recorded, Issued: issued})
+		t.fail(&DivergenceError{Task: t.id, Seq: en.Seq, Fiber: en.Fiber, Recorded: render(en.Kind, en.Op), Issued: issued})
 		return false
 	}
 	t.replayPos++
 	if t.record {
 		t.mu.Lock()
+		if t.journal == nil {
+			t.journal = make(task.Journal, 0, len(t.replay))
+		}
 		t.journal = append(t.journal, en)
 		t.mu.Unlock()
 	}
@@ -681,3 +684,6 @@ func TaskID(ctx context.Context) (string, bool) {
 func withTask(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, taskKey{}, id)
 }
+
+// render shows an op readably: its kind and its fields.
+func render(kind string, data []byte) string { return kind + " " + task.Render(data) }

@@ -22,6 +22,8 @@ type Live struct {
 	cond    *sync.Cond
 	q       []*Task
 	closed  bool
+	busy    int // workers running a task
+	idle    *sync.Cond
 	wg      sync.WaitGroup
 	workers int
 }
@@ -34,6 +36,7 @@ func NewLive(opts ...Option) *Live {
 		l.workers = runtime.GOMAXPROCS(0)
 	}
 	l.cond = sync.NewCond(&l.mu)
+	l.idle = sync.NewCond(&l.mu)
 	l.e = newEngine(cfg, realClock{}, true)
 	l.e.sched = l
 	for range l.workers {
@@ -60,6 +63,7 @@ func (l *Live) Close() error {
 	l.mu.Lock()
 	l.closed = true
 	l.cond.Broadcast()
+	l.idle.Broadcast()
 	l.mu.Unlock()
 	l.wg.Wait()
 	return nil
@@ -91,6 +95,13 @@ func (l *Live) work() {
 		} else {
 			w.handoffs = 0
 			l.mu.Lock()
+			if w.busy {
+				w.busy = false
+				l.busy--
+				if l.busy == 0 && len(l.q) == 0 {
+					l.idle.Broadcast()
+				}
+			}
 			for len(l.q) == 0 && !l.closed {
 				l.cond.Wait()
 			}
@@ -101,9 +112,23 @@ func (l *Live) work() {
 			t = l.q[0]
 			l.q[0] = nil
 			l.q = l.q[1:]
+			w.busy = true
+			l.busy++
 			l.mu.Unlock()
 		}
 		l.e.process(t, w)
+	}
+}
+
+// WaitIdle waits until no task is runnable and every worker is idle: every
+// task has finished or waits on something (a message, a timer, an
+// activity). Timers and activities in flight may make tasks runnable again
+// later.
+func (l *Live) WaitIdle() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for (l.busy > 0 || len(l.q) > 0) && !l.closed {
+		l.idle.Wait()
 	}
 }
 

@@ -92,12 +92,28 @@ func mustDecMode(o cbor.DecOptions) cbor.DecMode {
 // a limit.
 var ErrCorrupt = errors.New("corrupt CBOR")
 
+// problem is an error with a message of its own that matches a sentinel.
+type problem struct {
+	sentinel error
+	msg      string
+}
+
+func (p *problem) Error() string        { return p.msg }
+func (p *problem) Is(target error) bool { return target == p.sentinel }
+
+func newProblem(sentinel error, format string, args ...any) error {
+	return &problem{sentinel, fmt.Sprintf(format, args...)}
+}
+
 // corruptError wraps an error of the CBOR decoder.
 type corruptError struct{ err error }
 
 func (e *corruptError) Error() string {
-	return "corrupt CBOR: " + strings.TrimPrefix(e.err.Error(), "cbor: ")
+	return "corrupt CBOR: " + wireNames.Replace(strings.TrimPrefix(e.err.Error(), "cbor: "))
 }
+
+// wireNames hides the names of the internal wire types in decoder messages.
+var wireNames = strings.NewReplacer("task.recordWire", "task.Record", "task.journalWire", "task.Journal")
 func (e *corruptError) Unwrap() error { return e.err }
 func (e *corruptError) Is(target error) bool {
 	return target == ErrCorrupt

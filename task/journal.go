@@ -92,9 +92,9 @@ func (e *JournalError) Error() string {
 		kind = "<no kind>"
 	}
 	if e.Index < 0 {
-		return fmt.Sprintf("task: journal entry #%d %s: %s", e.Seq, kind, e.Problem)
+		return fmt.Sprintf("journal entry #%d %s: %s", e.Seq, kind, e.Problem)
 	}
-	return fmt.Sprintf("task: journal entry %d (#%d %s): %s", e.Index, e.Seq, kind, e.Problem)
+	return fmt.Sprintf("journal entry %d (#%d %s): %s", e.Index, e.Seq, kind, e.Problem)
 }
 
 // Is reports whether target is ErrInvalidJournal.
@@ -102,8 +102,15 @@ func (e *JournalError) Is(target error) bool { return target == ErrInvalidJourna
 
 // Validate checks the structure of j: sequence numbers 1..n without gaps or
 // duplicates, a kind on every entry, and never both a result and an error.
-// The error, a *JournalError, names the first bad entry.
+// The error wraps a *JournalError that names the first bad entry.
 func (j Journal) Validate() error {
+	if err := j.validate(); err != nil {
+		return fmt.Errorf("task: %w", err)
+	}
+	return nil
+}
+
+func (j Journal) validate() error {
 	for i := range j {
 		if err := j[i].check(i); err != nil {
 			return err
@@ -144,6 +151,13 @@ func (e *Entry) bad(i int, format string, args ...any) error {
 // its recorded op (for entries that carry the op): what a journal read back
 // from storage must satisfy. Decoding calls it.
 func (j Journal) Verify() error {
+	if err := j.verify(); err != nil {
+		return fmt.Errorf("task: %w", err)
+	}
+	return nil
+}
+
+func (j Journal) verify() error {
 	for i := range j {
 		e := &j[i]
 		if err := e.check(i); err != nil {
@@ -176,7 +190,7 @@ type journalWire struct {
 // EncodeJournal returns the deterministic encoding of j, after checking it
 // with Validate.
 func EncodeJournal(j Journal) ([]byte, error) {
-	if err := j.Validate(); err != nil {
+	if err := j.validate(); err != nil {
 		return nil, fmt.Errorf("task: encode journal: %w", err)
 	}
 	b, err := encMode.Marshal(journalWire{Format: journalFormat, Entries: j})
@@ -197,7 +211,7 @@ func DecodeJournal(data []byte) (Journal, error) {
 	if w.Format != journalFormat {
 		return nil, fmt.Errorf("task: decode journal: %w", formatError(w.Format, journalFormat))
 	}
-	if err := w.Entries.Verify(); err != nil {
+	if err := w.Entries.verify(); err != nil {
 		return nil, fmt.Errorf("task: decode journal: %w", err)
 	}
 	return w.Entries, nil
@@ -261,7 +275,7 @@ func (j *Journal) UnmarshalCBOR(data []byte) error {
 		var e Entry
 		rest, err = recordMode.UnmarshalFirst(rest, &e)
 		if err != nil {
-			return fmt.Errorf("journal entry %d: %w", i, err)
+			return fmt.Errorf("journal entry %d: %s", i, strings.TrimPrefix(err.Error(), "cbor: "))
 		}
 		e.normalize()
 		out = append(out, e)

@@ -122,9 +122,9 @@ var ErrFormat = errors.New("task: unknown format version")
 
 func formatError(got, want uint64) error {
 	if got == 0 {
-		return fmt.Errorf("%w: no format version (want %d)", ErrFormat, want)
+		return newProblem(ErrFormat, "no format version (want %d)", want)
 	}
-	return fmt.Errorf("%w %d (this build reads %d)", ErrFormat, got, want)
+	return newProblem(ErrFormat, "unknown format version %d (this build reads %d)", got, want)
 }
 
 // ErrInvalidRecord is matched by the errors of Record.Validate.
@@ -136,17 +136,17 @@ var ErrInvalidRecord = errors.New("task: invalid record")
 // and an error.
 func (r *Record) Validate() error {
 	if err := r.validateFields(); err != nil {
-		return err
+		return fmt.Errorf("task: invalid record %q: %w", r.ID, err)
 	}
-	if err := r.Journal.Validate(); err != nil {
-		return fmt.Errorf("task %q: %w", r.ID, err)
+	if err := r.Journal.validate(); err != nil {
+		return fmt.Errorf("task: invalid record %q: %w", r.ID, err)
 	}
 	return nil
 }
 
 func (r *Record) validateFields() error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w %q: %s", ErrInvalidRecord, r.ID, fmt.Sprintf(format, args...))
+		return newProblem(ErrInvalidRecord, format, args...)
 	}
 	switch {
 	case r.ID == "":
@@ -174,8 +174,11 @@ func EncodeRecord(r *Record) ([]byte, error) {
 	if r == nil {
 		return nil, errors.New("task: encode record: nil record")
 	}
-	if err := r.Validate(); err != nil {
-		return nil, fmt.Errorf("task: encode record: %w", err)
+	if err := r.validateFields(); err != nil {
+		return nil, fmt.Errorf("task: encode record %q: %w", r.ID, err)
+	}
+	if err := r.Journal.validate(); err != nil {
+		return nil, fmt.Errorf("task: encode record %q: %w", r.ID, err)
 	}
 	b, err := encMode.Marshal(&recordWire{Format: recordFormat, Record: *r})
 	if err != nil {
@@ -199,9 +202,9 @@ func DecodeRecord(data []byte) (*Record, error) {
 	r := &w.Record
 	r.normalize()
 	if err := r.validateFields(); err != nil {
-		return nil, fmt.Errorf("task: decode record: %w", err)
+		return nil, fmt.Errorf("task: decode record %q: %w", r.ID, err)
 	}
-	if err := r.Journal.Verify(); err != nil {
+	if err := r.Journal.verify(); err != nil {
 		return nil, fmt.Errorf("task: decode record %q: %w", r.ID, err)
 	}
 	return r, nil

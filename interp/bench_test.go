@@ -1,0 +1,146 @@
+package interp_test
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/interp"
+	"github.com/amberrt/amber/interp/interptest"
+)
+
+type ping struct{ From string }
+type pong struct{}
+
+func pongLoop() effect.Eff[effect.Unit] {
+	return effect.Then(effect.Receive[ping](), func(p ping) effect.Eff[effect.Unit] {
+		return effect.Then(effect.Send(effect.PID[pong]{ID: p.From}, pong{}), func(effect.Unit) effect.Eff[effect.Unit] {
+			return pongLoop()
+		})
+	})
+}
+
+func pingLoop(self string, to effect.PID[ping], n int) effect.Eff[int] {
+	if n == 0 {
+		return effect.Pure(0)
+	}
+	return effect.Then(effect.Send(to, ping{self}), func(effect.Unit) effect.Eff[int] {
+		return effect.Then(effect.Receive[pong](), func(pong) effect.Eff[int] { return pingLoop(self, to, n-1) })
+	})
+}
+
+// BenchmarkPingPong measures messages per second between two live tasks;
+// each iteration is one round trip, two messages.
+func BenchmarkPingPong(b *testing.B) {
+	l := interp.NewLive(interp.WithLogger(quiet))
+	defer l.Close()
+	pt, err := interp.Start(l, pongLoop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	prog := effect.Then(effect.Self[pong](), func(self effect.PID[pong]) effect.Eff[int] {
+		return pingLoop(self.ID, effect.PID[ping]{ID: pt.ID()}, b.N)
+	})
+	b.ResetTimer()
+	if _, err := interp.Run(context.Background(), l, prog); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(2*b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkPingPongChan is the baseline: two goroutines exchanging
+// messages over unbuffered channels.
+func BenchmarkPingPongChan(b *testing.B) {
+	pings, pongs := make(chan ping), make(chan pong)
+	go func() {
+		for range pings {
+			pongs <- pong{}
+		}
+	}()
+	b.ResetTimer()
+	for range b.N {
+		pings <- ping{}
+		<-pongs
+	}
+	b.StopTimer()
+	close(pings)
+	b.ReportMetric(float64(2*b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkIdleTasks spawns 100,000 live tasks blocked on Receive and
+// reports the memory and goroutines each holds.
+func BenchmarkIdleTasks(b *testing.B) {
+	const n = 100_000
+	for range b.N {
+		b.StopTimer()
+		l := interp.NewLive(interp.WithLogger(quiet))
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		g0 := runtime.NumGoroutine()
+		b.StartTimer()
+		tasks := make([]*interp.Task, n)
+		for i := range tasks {
+			t, err := interp.Start(l, effect.Receive[ping]())
+			if err != nil {
+				b.Fatal(err)
+			}
+			tasks[i] = t
+		}
+		l.WaitIdle()
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		g1 := runtime.NumGoroutine()
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/task")
+		b.ReportMetric(float64(g1-g0)/n, "goroutines/task")
+		runtime.KeepAlive(tasks)
+		l.Close()
+	}
+}
+
+// BenchmarkReplay replays a journal of 10,000 mixed entries and reports
+// entries per second.
+func BenchmarkReplay(b *testing.B) {
+	const n = 2_500
+	var loop func(i int) effect.Eff[int]
+	loop = func(i int) effect.Eff[int] {
+		if i == n {
+			return effect.Pure(i)
+		}
+		return effect.Then(effect.Now(), func(time.Time) effect.Eff[int] {
+			return effect.Then(effect.Random(), func(uint64) effect.Eff[int] {
+				return effect.Then(effect.Perform(interptest.Double{N: i}), func(int) effect.Eff[int] {
+					return effect.Then(effect.Perform(interptest.GetUser{ID: "u"}), func(interptest.User) effect.Eff[int] {
+						return loop(i + 1)
+					})
+				})
+			})
+		})
+	}
+	prog := effect.NewProgram("bench.replay", 1, func(effect.Unit) effect.Eff[int] { return loop(0) })
+	m := interp.NewMock(interp.WithHandlers(effect.Handle(func(_ context.Context, q interptest.GetUser) (interptest.User, error) {
+		return interptest.User{ID: q.ID, Name: "n"}, nil
+	})))
+	t, err := interp.StartProgram(m, prog, effect.Unit{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := t.Wait(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	j := t.Journal()
+	if len(j) != 4*n {
+		b.Fatalf("journal has %d entries", len(j))
+	}
+	b.ResetTimer()
+	for range b.N {
+		r, err := interp.Replay(context.Background(), prog, effect.Unit{}, j)
+		if err != nil || !r.Done {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(j)*b.N)/b.Elapsed().Seconds(), "entries/s")
+}

@@ -1,0 +1,72 @@
+package stm_test
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/amberrt/amber/stm"
+)
+
+func Example() {
+	alice, bob := stm.NewVar(100), stm.NewVar(20)
+
+	transfer := func(from, to *stm.Var[int], amount int) error {
+		_, err := stm.Atomically(func(tx *stm.Tx) (struct{}, error) {
+			if from.Get(tx) < amount {
+				return struct{}{}, errors.New("insufficient funds")
+			}
+			from.Set(tx, from.Get(tx)-amount)
+			to.Set(tx, to.Get(tx)+amount)
+			return struct{}{}, nil
+		})
+		return err
+	}
+
+	// A payment that waits until bob can afford it.
+	paid := make(chan int)
+	go func() {
+		n, _ := stm.Atomically(func(tx *stm.Tx) (int, error) {
+			if bob.Get(tx) < 50 {
+				tx.Retry() // sleeps until bob's balance changes
+			}
+			bob.Set(tx, bob.Get(tx)-50)
+			return bob.Get(tx), nil
+		})
+		paid <- n
+	}()
+
+	fmt.Println(transfer(bob, alice, 1000))
+	fmt.Println(transfer(alice, bob, 40))
+	fmt.Println("bob after paying:", <-paid)
+
+	total, _ := stm.Atomically(func(tx *stm.Tx) (int, error) {
+		return alice.Get(tx) + bob.Get(tx), nil
+	})
+	fmt.Println("alice:", alice.Load(), "total:", total)
+	// Output:
+	// insufficient funds
+	// <nil>
+	// bob after paying: 10
+	// alice: 60 total: 70
+}
+
+func ExampleWorld() {
+	w := stm.NewWorld()
+	hits := stm.Named(w, "hits", 0)
+	w.OnCommit(func(c stm.Commit) error {
+		// A durable interpreter would write c.Writes to its store here.
+		for _, wr := range c.Writes {
+			fmt.Printf("persist %s = %x\n", wr.Name, wr.Value)
+		}
+		return nil
+	})
+	hits.Store(3)
+
+	snap, _ := w.Snapshot()
+	restored := stm.NewWorld()
+	_ = restored.Restore(snap)
+	fmt.Println(stm.Named(restored, "hits", 0).Load())
+	// Output:
+	// persist hits = 03
+	// 3
+}
