@@ -46,6 +46,7 @@ type Tx struct {
 
 	level int     // first write index owned by the innermost OrElse branch
 	dups  bool    // writes may hold several entries for one var
+	world bool    // some write is to a world var (commit hooks may apply)
 	sig   *signal // pending control signal, in case user code recovers it
 
 	ctx     context.Context
@@ -92,6 +93,7 @@ func (tx *Tx) reset() {
 	tx.windex = nil
 	tx.level = 0
 	tx.dups = false
+	tx.world = false
 	tx.sig = nil
 }
 
@@ -206,6 +208,9 @@ func (tx *Tx) addWrite(c *varCore, p unsafe.Pointer) {
 		tx.dups = true
 	}
 	tx.writes = append(tx.writes, writeEntry{c: c, p: p})
+	if c.world != nil {
+		tx.world = true
+	}
 	switch n := len(tx.writes); {
 	case tx.windex != nil:
 		tx.windex[c] = n - 1
@@ -325,7 +330,7 @@ func (tx *Tx) commit() error {
 		tx.unlock(ws)
 		return errConflict
 	}
-	if !tx.noHooks {
+	if tx.world && !tx.noHooks {
 		if err := tx.runHooks(wv); err != nil {
 			tx.unlock(ws)
 			return err

@@ -249,14 +249,20 @@ func (w *World) Snapshot() ([]byte, error) {
 // snapshot keep their values. Restore wakes waiting transactions like any
 // commit but does not call the commit hook.
 //
-// Corrupt or hostile input gives an error, never a panic.
+// Corrupt or hostile input gives an error, never a panic. Restore is meant
+// for start-up: concurrent Restores of one World are not ordered.
 func (w *World) Restore(b []byte) error {
 	var m map[string]cbor.RawMessage
 	if err := decMode.Unmarshal(b, &m); err != nil {
 		return fmt.Errorf("stm: restoring world: %w", err)
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	tx := enter(nil)
+	if tx == nil {
+		return nestedError("World.Restore")
+	}
+	defer leave(tx)
+	tx.noHooks = true
+
 	type write struct {
 		c *varCore
 		p unsafe.Pointer
@@ -268,6 +274,7 @@ func (w *World) Restore(b []byte) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	w.mu.Lock()
 	for _, n := range names {
 		raw := m[n]
 		c, ok := w.vars[n]
@@ -277,16 +284,16 @@ func (w *World) Restore(b []byte) error {
 		}
 		p, err := c.codec.dec(raw)
 		if err != nil {
+			w.mu.Unlock()
 			return fmt.Errorf("%w: restoring %q into %v: %w", ErrTypeMismatch, n, c.codec.typ, err)
 		}
 		writes = append(writes, write{c, p})
 	}
-	tx := enter(nil)
-	if tx == nil {
-		return nestedError("World.Restore")
-	}
-	defer leave(tx)
-	tx.noHooks = true
+	w.pending = pending
+	// Commit without holding w.mu: a commit hook running on one of these
+	// vars may itself need w.mu (Names, Lookup, NamedE).
+	w.mu.Unlock()
+
 	for attempt := 0; ; attempt++ {
 		tx.begin()
 		for _, wr := range writes {
@@ -294,15 +301,13 @@ func (w *World) Restore(b []byte) error {
 		}
 		err := tx.commit()
 		if err == nil {
-			break
+			return nil
 		}
 		if err != errConflict {
 			return err
 		}
 		backoff(attempt)
 	}
-	w.pending = pending
-	return nil
 }
 
 // runHooks calls the commit hook of each World that tx writes to, with the

@@ -1,10 +1,14 @@
 package task
 
 import (
+	"bytes"
 	"encoding"
 	"fmt"
+	"maps"
 	"reflect"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -43,26 +47,67 @@ type opInfo struct {
 	// empty map: data and fp are fixed.
 	fieldless bool
 	fp        uint64
+	// flat ops have only string, bool and integer fields: encodeFlat.
+	flat   bool
+	fields []flatField
 }
 
-var opInfos sync.Map // reflect.Type -> *opInfo
+// opInfos caches opInfo by type. It is copied on write: op types are few
+// and are all seen early, and a read of a plain map is the fastest lookup.
+// The key is the type word of the interface value (see typeWord), which
+// hashes far faster than a reflect.Type.
+var (
+	opInfos   atomic.Pointer[map[unsafe.Pointer]*opInfo]
+	opInfosMu sync.Mutex
+)
+
+// typeWord returns the type pointer of v's dynamic type: the first word of
+// an empty interface. It is unique per type and lives as long as the program.
+func typeWord(v any) unsafe.Pointer {
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[0]
+}
 
 // emptyMap is the encoding of a struct with no encoded fields. Its capacity
 // equals its length, so an append to a returned slice copies it.
 var emptyMap = []byte{0xa0}
 
-func infoOf(t reflect.Type) *opInfo {
-	if v, ok := opInfos.Load(t); ok {
-		return v.(*opInfo)
+// infoOf returns the cached info of op's type; op is not nil.
+func infoOf(op any) *opInfo {
+	w := typeWord(op)
+	if m := opInfos.Load(); m != nil {
+		if info, ok := (*m)[w]; ok {
+			return info
+		}
+	}
+	return addInfo(w, reflect.TypeOf(op))
+}
+
+func addInfo(w unsafe.Pointer, t reflect.Type) *opInfo {
+	opInfosMu.Lock()
+	defer opInfosMu.Unlock()
+	old := opInfos.Load()
+	if old != nil {
+		if info, ok := (*old)[w]; ok {
+			return info
+		}
 	}
 	kind := t.String()
 	info := &opInfo{kind: kind, seed: Fingerprint(kind, nil)}
 	if t.Kind() == reflect.Struct && !hasEncodedFields(t, 0) {
 		info.fieldless = true
 		info.fp = Fingerprint(kind, emptyMap)
+	} else {
+		info.fields, info.flat = flatFields(t)
 	}
-	v, _ := opInfos.LoadOrStore(t, info)
-	return v.(*opInfo)
+	var m map[unsafe.Pointer]*opInfo
+	if old != nil {
+		m = maps.Clone(*old)
+	} else {
+		m = make(map[unsafe.Pointer]*opInfo)
+	}
+	m[w] = info
+	opInfos.Store(&m)
+	return info
 }
 
 var (
@@ -112,11 +157,10 @@ func hasEncodedFields(t reflect.Type, depth int) bool {
 // "effect.NowOp", "main.GetUser" or "effect.ReadStateOp[int]". The kind
 // names the op in journals; renaming an op type (or its package) changes it.
 func OpKind(op any) string {
-	t := reflect.TypeOf(op)
-	if t == nil {
+	if op == nil {
 		return "<nil>"
 	}
-	return infoOf(t).kind
+	return infoOf(op).kind
 }
 
 // EncodeOp returns op's kind, the canonical CBOR encoding of its exported
@@ -129,17 +173,44 @@ func OpKind(op any) string {
 // (NowOp, RandomOp, SelfOp) it does no encoding and does not allocate; data is
 // then shared and must not be modified.
 func EncodeOp(op any) (kind string, data []byte, fingerprint uint64, err error) {
-	t := reflect.TypeOf(op)
-	if t == nil {
+	if op == nil {
 		return "", nil, 0, fmt.Errorf("task: encode op: nil op")
 	}
-	info := infoOf(t)
+	info := infoOf(op)
 	if info.fieldless {
 		return info.kind, emptyMap, info.fp, nil
+	}
+	if info.flat {
+		var stack [128]byte
+		data = bytes.Clone(appendFlat(stack[:0], reflect.ValueOf(op), info.fields))
+		return info.kind, data, hashMore(info.seed, data), nil
 	}
 	data, err = encMode.Marshal(op)
 	if err != nil {
 		return info.kind, nil, 0, fmt.Errorf("task: encode op %s: %w", info.kind, err)
 	}
 	return info.kind, data, hashMore(info.seed, data), nil
+}
+
+// OpFingerprint returns op's kind and fingerprint, the same as EncodeOp's,
+// without keeping the encoding: what replay needs to compare an issued op with
+// a journal entry. It does not allocate for fieldless ops nor for ops whose
+// exported fields are all strings, bools and integers.
+func OpFingerprint(op any) (kind string, fingerprint uint64, err error) {
+	if op == nil {
+		return "", 0, fmt.Errorf("task: encode op: nil op")
+	}
+	info := infoOf(op)
+	switch {
+	case info.fieldless:
+		return info.kind, info.fp, nil
+	case info.flat:
+		var stack [128]byte
+		return info.kind, hashMore(info.seed, appendFlat(stack[:0], reflect.ValueOf(op), info.fields)), nil
+	}
+	data, err := encMode.Marshal(op)
+	if err != nil {
+		return info.kind, 0, fmt.Errorf("task: encode op %s: %w", info.kind, err)
+	}
+	return info.kind, hashMore(info.seed, data), nil
 }

@@ -119,3 +119,31 @@ func BenchmarkEncodeOp(b *testing.B) {
 		})
 	}
 }
+
+func TestOpFingerprint(t *testing.T) {
+	for _, op := range []any{
+		effect.NowOp{}, effect.SleepOp{Duration: 3}, GetUser{ID: "x"},
+		effect.LogOp{Msg: "m"}, effect.ReadStateOp[User]{Var: "users"},
+	} {
+		kind, _, fp, err := task.EncodeOp(op)
+		require.NoError(t, err)
+		k2, fp2, err := task.OpFingerprint(op)
+		require.NoError(t, err)
+		require.Equal(t, kind, k2)
+		require.Equal(t, fp, fp2)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		_, _, _ = task.OpFingerprint(GetUser{ID: "7"})
+	})
+	require.Zero(t, allocs)
+}
+
+func BenchmarkOpFingerprint(b *testing.B) {
+	op := any(effect.SleepOp{Duration: time.Second})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := task.OpFingerprint(op); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

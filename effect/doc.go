@@ -1,0 +1,79 @@
+// Package effect is amber's language for programs that outlive their
+// process: a program is a typed effect tree, a value of type Eff[A] that
+// describes what it wants done (log, send, receive, read the clock, read or
+// write shared state, call the outside world) without doing it.
+// Interpreters (package interp) give one program different lives: live,
+// durable, replayed from its journal, mocked in a unit test, simulated
+// under injected faults.
+//
+// # Two styles
+//
+// Tree style builds programs with Pure, Then, Map, Catch and the ops:
+//
+//	greet := effect.Then(effect.Now(), func(t time.Time) effect.Eff[string] {
+//		return effect.Pure("hello at " + t.Format(time.Kitchen))
+//	})
+//
+// Direct style reads like ordinary Go; each effect call suspends the body
+// until the interpreter answers:
+//
+//	greet := effect.Do(func(e *effect.Ctx) string {
+//		return "hello at " + e.Now().Format(time.Kitchen)
+//	})
+//
+// The styles compose: Await runs any program inside a direct-style body,
+// and a Do program is an Eff like any other. A blocked tree-style program
+// holds no goroutine; a blocked direct-style body holds one parked
+// coroutine (iter.Pull).
+//
+// # Ops and activities
+//
+// An op is a struct that embeds Returns[R]; its exported fields are its
+// identity in the journal:
+//
+//	type GetUser struct {
+//		effect.Returns[User]
+//		ID string
+//	}
+//
+// Perform(GetUser{ID: "7"}) is an Eff[User]. An interpreter performs it
+// with a handler registered for the type (Handle gives one, typed on both
+// sides), which is how a test swaps a database for a map. An op that also
+// has a Run(context.Context) (R, error) method is an Activity: it performs
+// itself when no handler is registered.
+//
+// The built-in ops are Log, Now, Sleep, Random, Send, Receive (typed and
+// selective, ReceiveMatch, ReceiveTimeout), Self, Spawn, ReadState,
+// WriteState and Atomically (over stm vars). Par, Par2 and Race run
+// sub-programs as fibers of one task.
+//
+// # Determinism
+//
+// Interpreters resume a task by running its program again from its input
+// and feeding it the results its journal recorded, so a program must issue
+// the same ops given the same results:
+//
+//   - Everything that is not a pure function of the results goes through
+//     an op: the time (Now), randomness (Random), the outside world
+//     (activities and handlers), shared state (ReadState, Atomically).
+//   - Do not read globals that change, start goroutines, or range over maps
+//     in a way that changes which ops are issued.
+//   - Continuations may run more than once (on every resume): keep them
+//     free of side effects.
+//
+// A replay that meets an op other than the recorded one reports an
+// interp.DivergenceError naming the sequence number and both ops.
+//
+// # The Machine
+//
+// Machine steps a program from op to op with an explicit continuation
+// stack per fiber: a million nested binds, in either association, run in
+// constant Go stack and linear time. Interpreters drive it with Run,
+// Pending, Resume and Fail; programs never see it.
+//
+// # Failures
+//
+// Fail and Catch are the program-level failures; errors returned by
+// handlers and activities are failures of their op. A panic in program
+// code becomes a *PanicError failure of that task only.
+package effect

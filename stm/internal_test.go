@@ -1,0 +1,125 @@
+package stm
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// waitForWaiters yields until v has n registered waiters. It is not a timed
+// wait: the test fails by timeout only if the waiter never registers.
+func waitForWaiters(c *varCore, n int32) {
+	for c.nwait.Load() < n {
+		runtime.Gosched()
+	}
+}
+
+// TestBlockedTransactionIgnoresUnrelatedWrites checks that a transaction
+// blocked in Retry is rerun once per change of a var it read, and never for
+// writes to other vars.
+func TestBlockedTransactionIgnoresUnrelatedWrites(t *testing.T) {
+	x, unrelated := NewVar(0), NewVar(0)
+	var runs atomic.Int32
+	done := make(chan int)
+	go func() {
+		n, _ := Atomically(func(tx *Tx) (int, error) {
+			runs.Add(1)
+			if x.Get(tx) < 2 {
+				tx.Retry()
+			}
+			return x.Get(tx), nil
+		})
+		done <- n
+	}()
+	waitForWaiters(&x.core, 1)
+	for i := range 100 {
+		unrelated.Store(i)
+	}
+	if got := runs.Load(); got != 1 {
+		t.Fatalf("ran %d times before x changed; unrelated writes woke it", got)
+	}
+	x.Store(1) // wakes it; it retries again
+	waitForWaiters(&x.core, 1)
+	if got := runs.Load(); got != 2 {
+		t.Fatalf("ran %d times after one change of x, want 2", got)
+	}
+	x.Store(2)
+	if n := <-done; n != 2 {
+		t.Fatalf("got %d", n)
+	}
+	if got := runs.Load(); got != 3 {
+		t.Fatalf("ran %d times, want 3", got)
+	}
+	if n := unrelated.core.nwait.Load() + x.core.nwait.Load(); n != 0 {
+		t.Fatalf("%d registrations left behind", n)
+	}
+}
+
+func TestCurgIdentifiesGoroutines(t *testing.T) {
+	me := curg()
+	if me == 0 || curg() != me {
+		t.Fatalf("curg unstable: %x, %x", me, curg())
+	}
+	const n = 16
+	ids := make([]uintptr, n)
+	var started, release sync.WaitGroup
+	started.Add(n)
+	release.Add(1)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ids[i] = curg()
+			started.Done()
+			release.Wait() // keep all alive together
+		})
+	}
+	started.Wait()
+	release.Done()
+	wg.Wait()
+	seen := map[uintptr]bool{me: true}
+	for _, id := range ids {
+		if seen[id] {
+			t.Fatalf("two live goroutines share id %x", id)
+		}
+		seen[id] = true
+	}
+}
+
+// TestManyWaitingTransactions puts more goroutines inside transactions at
+// once than the slot table holds, so the overflow path is used, nesting is
+// still detected there, and everyone is woken.
+func TestManyWaitingTransactions(t *testing.T) {
+	const n = slotLines*lineSlots + 200
+	gate := NewVar(false)
+	var wg sync.WaitGroup
+	var nested atomic.Int32
+	for range n {
+		wg.Go(func() {
+			_, err := Atomically(func(tx *Tx) (int, error) {
+				if !gate.Get(tx) {
+					tx.Retry()
+				}
+				if _, err := Atomically(func(*Tx) (int, error) { return 0, nil }); err != nil {
+					nested.Add(1)
+				}
+				return 0, nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitForWaiters(&gate.core, n)
+	if overflowN.Load() == 0 {
+		t.Fatal("the overflow path was not used")
+	}
+	gate.Store(true)
+	wg.Wait()
+	if nested.Load() != n {
+		t.Fatalf("nesting detected %d times, want %d", nested.Load(), n)
+	}
+	if overflowN.Load() != 0 {
+		t.Fatal("overflow entries left behind")
+	}
+}

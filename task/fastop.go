@@ -1,0 +1,183 @@
+package task
+
+import (
+	"bytes"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// flatField is one encoded field of a flat op: see flatFields.
+type flatField struct {
+	index     int    // in the struct
+	key       []byte // encoded map key
+	kind      reflect.Kind
+	omitEmpty bool
+}
+
+// flatFields returns the encoded fields of struct type t, sorted in Core
+// Deterministic order, if every one of them is a string, a bool or an
+// integer with no custom encoding, and nothing else about t needs the general
+// encoder. Such ops (SleepOp, ReceiveOp, ReadStateOp, a user's GetUser) are
+// encoded by EncodeOp without the general encoder; a test checks the bytes
+// are the same.
+func flatFields(t reflect.Type) ([]flatField, bool) {
+	if t.Kind() != reflect.Struct || hasCustomEncoding(t) {
+		return nil, false
+	}
+	var fields []flatField
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Name == "_" {
+			return nil, false // toarray and other struct options
+		}
+		tag, hasTag := f.Tag.Lookup("cbor")
+		if tag == "-" {
+			continue
+		}
+		if _, ok := f.Tag.Lookup("json"); ok && !hasTag {
+			return nil, false
+		}
+		if f.Anonymous {
+			if f.Type.Kind() == reflect.Struct && !hasEncodedFields(f.Type, 0) {
+				continue // the embedded Returns marker
+			}
+			return nil, false
+		}
+		if !f.IsExported() {
+			continue
+		}
+		switch f.Type.Kind() {
+		case reflect.String, reflect.Bool,
+			reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		default:
+			return nil, false
+		}
+		if hasCustomEncoding(f.Type) {
+			return nil, false
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "" {
+			name = f.Name
+		}
+		ff := flatField{index: i, kind: f.Type.Kind()}
+		var key any = name
+		for opt := range strings.SplitSeq(opts, ",") {
+			switch opt {
+			case "":
+			case "omitempty", "omitzero":
+				ff.omitEmpty = true
+			case "keyasint":
+				n, ok := parseInt(name)
+				if !ok {
+					return nil, false
+				}
+				key = n
+			default:
+				return nil, false
+			}
+		}
+		k, err := encMode.Marshal(key)
+		if err != nil {
+			return nil, false
+		}
+		ff.key = k
+		fields = append(fields, ff)
+	}
+	slices.SortFunc(fields, func(a, b flatField) int { return bytes.Compare(a.key, b.key) })
+	for i := 1; i < len(fields); i++ {
+		if bytes.Equal(fields[i-1].key, fields[i].key) {
+			return nil, false // let the general encoder resolve the conflict
+		}
+	}
+	return fields, true
+}
+
+func hasCustomEncoding(t reflect.Type) bool {
+	for _, m := range []reflect.Type{marshalerType, binaryMarshalerType, textMarshalerType} {
+		if t.Implements(m) || reflect.PointerTo(t).Implements(m) {
+			return true
+		}
+	}
+	return false
+}
+
+func parseInt(s string) (int64, bool) {
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// appendFlat appends the encoding of v, a struct value whose type has the
+// given flat fields, to buf.
+func appendFlat(buf []byte, v reflect.Value, fields []flatField) []byte {
+	n := 0
+	for i := range fields {
+		if !fields[i].omitEmpty || !v.Field(fields[i].index).IsZero() {
+			n++
+		}
+	}
+	buf = appendHead(buf, 5, uint64(n))
+	for i := range fields {
+		f := &fields[i]
+		fv := v.Field(f.index)
+		if f.omitEmpty && fv.IsZero() {
+			continue
+		}
+		buf = append(buf, f.key...)
+		switch f.kind {
+		case reflect.String:
+			s := fv.String()
+			buf = appendHead(buf, 3, uint64(len(s)))
+			buf = append(buf, s...)
+		case reflect.Bool:
+			if fv.Bool() {
+				buf = append(buf, 0xf5)
+			} else {
+				buf = append(buf, 0xf4)
+			}
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			x := fv.Int()
+			if x >= 0 {
+				buf = appendHead(buf, 0, uint64(x))
+			} else {
+				buf = appendHead(buf, 1, uint64(-(x + 1)))
+			}
+		default: // unsigned
+			buf = appendHead(buf, 0, fv.Uint())
+		}
+	}
+	return buf
+}
+
+// appendHead appends the shortest head of a data item of major type major
+// and argument n.
+func appendHead(b []byte, major byte, n uint64) []byte {
+	m := major << 5
+	switch {
+	case n < 24:
+		return append(b, m|byte(n))
+	case n <= 0xff:
+		return append(b, m|24, byte(n))
+	case n <= 0xffff:
+		return append(b, m|25, byte(n>>8), byte(n))
+	case n <= 0xffffffff:
+		return append(b, m|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, m|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32),
+		byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
