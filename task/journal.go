@@ -74,6 +74,18 @@ func (e Entry) String() string {
 // entry i to the program as the outcome of its i-th completed op.
 type Journal []Entry
 
+// String renders j one entry per line (see Entry.String).
+func (j Journal) String() string {
+	var b strings.Builder
+	for i, e := range j {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.String())
+	}
+	return b.String()
+}
+
 // ErrInvalidJournal is matched (with errors.Is) by the errors of
 // Journal.Validate and Journal.Verify.
 var ErrInvalidJournal = errors.New("task: invalid journal")
@@ -139,6 +151,8 @@ func (e *Entry) checkFields(i int) error {
 		return e.bad(i, "no op kind")
 	case e.Err != nil && len(e.Result) > 0:
 		return e.bad(i, "both a result and an error")
+	case !inRange(e.Time):
+		return e.bad(i, "time %v out of range (years 0 to 9999 UTC)", e.Time)
 	}
 	return nil
 }
@@ -238,7 +252,9 @@ func DecodeEntry(data []byte) (Entry, error) {
 	if err := unmarshal(recordMode, data, &e); err != nil {
 		return Entry{}, fmt.Errorf("task: decode entry: %w", err)
 	}
-	e.normalize()
+	if err := e.normalize(); err != nil {
+		return Entry{}, fmt.Errorf("task: decode entry: %w", &corruptError{err})
+	}
 	if err := e.checkFields(-1); err != nil {
 		return Entry{}, fmt.Errorf("task: decode entry: %w", err)
 	}
@@ -249,13 +265,31 @@ func DecodeEntry(data []byte) (Entry, error) {
 }
 
 // normalize makes a decoded entry equal to what was encoded: times in UTC.
-func (e *Entry) normalize() { e.Time = utc(e.Time) }
+func (e *Entry) normalize() error {
+	var err error
+	e.Time, err = utc(e.Time)
+	return err
+}
 
-func utc(t time.Time) time.Time {
+// utc returns t in UTC, or an error if t is out of the range that RFC 3339
+// can express (years 0 to 9999), which the encoding could not give back.
+func utc(t time.Time) (time.Time, error) {
 	if t.IsZero() {
-		return time.Time{}
+		return time.Time{}, nil
 	}
-	return t.UTC()
+	t = t.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return time.Time{}, fmt.Errorf("time %v is out of range (years 0 to 9999 UTC)", t)
+	}
+	return t, nil
+}
+
+func inRange(t time.Time) bool {
+	if t.IsZero() {
+		return true
+	}
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
 }
 
 // UnmarshalCBOR decodes a CBOR array of entries. It grows the journal as
@@ -277,7 +311,9 @@ func (j *Journal) UnmarshalCBOR(data []byte) error {
 		if err != nil {
 			return fmt.Errorf("journal entry %d: %s", i, strings.TrimPrefix(err.Error(), "cbor: "))
 		}
-		e.normalize()
+		if err := e.normalize(); err != nil {
+			return fmt.Errorf("journal entry %d: %w", i, err)
+		}
 		out = append(out, e)
 	}
 	if len(rest) != 0 {

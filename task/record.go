@@ -159,6 +159,8 @@ func (r *Record) validateFields() error {
 		return bad("unknown status %q", r.Status)
 	case r.Err != nil && len(r.Result) > 0:
 		return bad("both a result and an error")
+	case !inRange(r.Created) || !inRange(r.Updated) || r.Wait != nil && !inRange(r.Wait.Until):
+		return bad("a time out of range (years 0 to 9999 UTC)")
 	}
 	for i, e := range r.Mailbox {
 		if e.Type == "" || len(e.Data) == 0 {
@@ -200,7 +202,9 @@ func DecodeRecord(data []byte) (*Record, error) {
 		return nil, fmt.Errorf("task: decode record: %w", formatError(w.Format, recordFormat))
 	}
 	r := &w.Record
-	r.normalize()
+	if err := r.normalize(); err != nil {
+		return nil, fmt.Errorf("task: decode record: %w", &corruptError{err})
+	}
 	if err := r.validateFields(); err != nil {
 		return nil, fmt.Errorf("task: decode record %q: %w", r.ID, err)
 	}
@@ -212,17 +216,20 @@ func DecodeRecord(data []byte) (*Record, error) {
 
 // normalize makes a decoded record equal to the one encoded: times in UTC,
 // empty slices nil.
-func (r *Record) normalize() {
-	r.Created, r.Updated = utc(r.Created), utc(r.Updated)
+func (r *Record) normalize() error {
+	var err1, err2, err3 error
+	r.Created, err1 = utc(r.Created)
+	r.Updated, err2 = utc(r.Updated)
 	if len(r.Mailbox) == 0 {
 		r.Mailbox = nil
 	}
 	if r.Wait != nil {
-		r.Wait.Until = utc(r.Wait.Until)
+		r.Wait.Until, err3 = utc(r.Wait.Until)
 		if len(r.Wait.Types) == 0 {
 			r.Wait.Types = nil
 		}
 	}
+	return errors.Join(err1, err2, err3)
 }
 
 // ErrProgramMismatch is matched by the errors of Record.CheckProgram.

@@ -1,7 +1,0 @@
-package stm
-
-import (
-	"expvar"
-)
-
-var expvars = expvar.NewMap("stm")

@@ -1,0 +1,67 @@
+package task_test
+
+import (
+	"testing"
+
+	"github.com/amberrt/amber/task"
+	"github.com/stretchr/testify/require"
+)
+
+// FuzzDecodeTask: no input makes DecodeRecord panic, and whatever it accepts
+// survives another trip through the codec unchanged.
+func FuzzDecodeTask(f *testing.F) {
+	good, err := task.EncodeRecord(sampleRecord(f))
+	require.NoError(f, err)
+	minimal, err := task.EncodeRecord(&task.Record{ID: "a", Program: "p", Status: task.Done, Result: marshal(f, 1)})
+	require.NoError(f, err)
+	f.Add(good)
+	f.Add(minimal)
+	f.Add(good[:len(good)/2])
+	f.Add([]byte{})
+	f.Add([]byte{0xa1, 0x00, 0x01})
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := task.DecodeRecord(data)
+		if err != nil {
+			require.Nil(t, r)
+			return
+		}
+		b, err := task.EncodeRecord(r)
+		require.NoError(t, err, "a decoded record must encode")
+		r2, err := task.DecodeRecord(b)
+		require.NoError(t, err, "a re-encoded record must decode")
+		require.Equal(t, r, r2)
+		b2, err := task.EncodeRecord(r2)
+		require.NoError(t, err)
+		require.Equal(t, b, b2, "encoding is deterministic")
+		_ = r.Journal.String()
+	})
+}
+
+// FuzzDecodeJournal is FuzzDecodeTask for journals.
+func FuzzDecodeJournal(f *testing.F) {
+	good, err := task.EncodeJournal(sampleJournal(f))
+	require.NoError(f, err)
+	empty, err := task.EncodeJournal(nil)
+	require.NoError(f, err)
+	f.Add(good)
+	f.Add(empty)
+	f.Add(good[:len(good)-1])
+	f.Add([]byte{0xa2, 0x00, 0x01, 0x01, 0x80})
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		j, err := task.DecodeJournal(data)
+		if err != nil {
+			require.Nil(t, j)
+			return
+		}
+		b, err := task.EncodeJournal(j)
+		require.NoError(t, err, "a decoded journal must encode")
+		j2, err := task.DecodeJournal(b)
+		require.NoError(t, err, "a re-encoded journal must decode")
+		require.Equal(t, j, j2)
+		for _, e := range j {
+			_ = e.String()
+		}
+	})
+}
