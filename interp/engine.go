@@ -30,9 +30,6 @@ type engine struct {
 	mu     sync.Mutex // guards tasks and nextID
 	tasks  map[string]*Task
 	nextID int
-
-	// watchSTM parks a task on an STM wait; nil means use a goroutine.
-	watchSTM func(t *Task, op uint64, w *stm.Wait) func()
 }
 
 type clock interface {
@@ -498,21 +495,11 @@ func safeCall(ctx context.Context, call func(context.Context) (any, error)) (v a
 	return call(ctx)
 }
 
-// watch parks t's op on an STM wait.
+// watch parks t's op on an STM wait: no goroutine waits; the committing
+// writer's callback posts the wake-up.
 func (e *engine) watch(t *Task, op uint64, w *stm.Wait) func() {
-	if e.watchSTM != nil {
-		return e.watchSTM(t, op, w)
-	}
-	quit := make(chan struct{})
-	go func() {
-		select {
-		case <-w.Done():
-			e.post(t, event{op: op, retry: true})
-		case <-quit:
-		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { close(quit); w.Cancel() }) }
+	w.OnDone(func() { e.post(t, event{op: op, retry: true}) })
+	return w.Cancel
 }
 
 func (e *engine) spawn(parent *Task, op effect.SpawnOp, w *worker) (string, error) {

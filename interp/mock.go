@@ -7,8 +7,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/amberrt/amber/stm"
 )
 
 // Mock is the interpreter for unit tests: deterministic, single-threaded,
@@ -23,18 +21,10 @@ import (
 //
 // A Mock's methods may be called from one goroutine at a time.
 type Mock struct {
-	e     *engine
-	clk   *virtualClock
-	mu    sync.Mutex
-	runq  []*Task
-	waits []*stmWatch
-}
-
-type stmWatch struct {
-	t    *Task
-	op   uint64
-	w    *stm.Wait
-	dead bool
+	e    *engine
+	clk  *virtualClock
+	mu   sync.Mutex
+	runq []*Task
 }
 
 // NewMock returns a mock interpreter.
@@ -51,7 +41,6 @@ func NewMock(opts ...Option) *Mock {
 	m := &Mock{clk: &virtualClock{now: start.UTC()}}
 	m.e = newEngine(cfg, m.clk, false)
 	m.e.sched = m
-	m.e.watchSTM = m.watch
 	return m
 }
 
@@ -61,14 +50,6 @@ func (m *Mock) push(t *Task, _ *worker) {
 	m.mu.Lock()
 	m.runq = append(m.runq, t)
 	m.mu.Unlock()
-}
-
-func (m *Mock) watch(t *Task, op uint64, w *stm.Wait) func() {
-	sw := &stmWatch{t: t, op: op, w: w}
-	m.mu.Lock()
-	m.waits = append(m.waits, sw)
-	m.mu.Unlock()
-	return func() { sw.dead = true; w.Cancel() }
 }
 
 // Send puts msg in the mailbox of task to.
@@ -90,9 +71,6 @@ func (m *Mock) RunUntilIdle() int {
 	for {
 		m.mu.Lock()
 		if len(m.runq) == 0 {
-			m.wakeSTM()
-		}
-		if len(m.runq) == 0 {
 			m.mu.Unlock()
 			return n
 		}
@@ -102,29 +80,6 @@ func (m *Mock) RunUntilIdle() int {
 		m.e.process(t, nil)
 		n++
 	}
-}
-
-// wakeSTM reposts STM waits whose vars changed. m.mu is held.
-func (m *Mock) wakeSTM() {
-	keep := m.waits[:0]
-	var ready []*stmWatch
-	for _, sw := range m.waits {
-		if sw.dead {
-			continue
-		}
-		select {
-		case <-sw.w.Done():
-			ready = append(ready, sw)
-		default:
-			keep = append(keep, sw)
-		}
-	}
-	m.waits = keep
-	m.mu.Unlock()
-	for _, sw := range ready {
-		m.e.post(sw.t, event{op: sw.op, retry: true})
-	}
-	m.mu.Lock()
 }
 
 // Advance moves the virtual clock forward by d, firing the timers that

@@ -1,6 +1,9 @@
 package stm
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Wait watches the vars a retried transaction read. It is returned by
 // Attempt for callers that must not block a goroutine (an interpreter
@@ -10,6 +13,25 @@ type Wait struct {
 	fired     atomic.Bool
 	cancelled atomic.Bool
 	vars      []*varCore
+	cbMu      sync.Mutex
+	cb        func()
+}
+
+// OnDone arranges for f to be called once, when Done is closed (at once,
+// on this goroutine, if it already is). It lets an interpreter park a task
+// on a Wait without a goroutine per waiting task. f runs on the goroutine
+// of the committing writer, inside its commit: it must be quick and must
+// not block or start a transaction. A later call replaces an earlier f
+// that has not run yet.
+func (w *Wait) OnDone(f func()) {
+	w.cbMu.Lock()
+	if w.fired.Load() {
+		w.cbMu.Unlock()
+		f()
+		return
+	}
+	w.cb = f
+	w.cbMu.Unlock()
 }
 
 // Done returns a channel that is closed as soon as a var the attempt read
@@ -39,6 +61,13 @@ func (w *Wait) Cancel() {
 func (w *Wait) fire() {
 	if w.fired.CompareAndSwap(false, true) {
 		close(w.done)
+		w.cbMu.Lock()
+		f := w.cb
+		w.cb = nil
+		w.cbMu.Unlock()
+		if f != nil && !w.cancelled.Load() {
+			f()
+		}
 	}
 }
 
