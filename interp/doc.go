@@ -44,4 +44,8 @@
 //   - An op with neither a handler nor a Run method fails with an
 //     *UnhandledOpError that says how to register one.
 //   - Race picks the first branch to finish, success or failure.
+//   - A journal keeps an error's message, not its Go value. For
+//     errors.Is to hold after a replay or resume, register the sentinel
+//     with task.RegisterError; otherwise a program that branches on it
+//     diverges, and the DivergenceError says how the program failed.
 package interp

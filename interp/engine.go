@@ -348,8 +348,12 @@ func (t *Task) run(w *worker) {
 	if t.m.Done() {
 		if t.failure == nil && t.replayPos < len(t.replay) {
 			en := t.replay[t.replayPos]
+			issued := "nothing (the program finished)"
+			if _, err := t.m.Result(); err != nil {
+				issued = fmt.Sprintf("nothing (the program failed: %v)", err)
+			}
 			t.fail(&DivergenceError{Task: t.id, Seq: en.Seq, Fiber: en.Fiber,
-				Recorded: render(en.Kind, en.Op), Issued: "nothing (the program finished)"})
+				Recorded: render(en.Kind, en.Op), Issued: issued})
 			return
 		}
 		if t.failure == nil {

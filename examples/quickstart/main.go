@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -58,13 +59,13 @@ var welcome = effect.NewProgram("welcome", 1, func(name string) effect.Eff[strin
 })
 
 func main() {
-	if err := run(context.Background()); err != nil {
+	if err := run(context.Background(), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context) error {
+func run(ctx context.Context, out io.Writer) error {
 	reg := task.NewRegistry()
 	if err := task.Register(reg, welcome); err != nil {
 		return err
@@ -72,7 +73,7 @@ func run(ctx context.Context) error {
 	if err := task.Register(reg, greeter); err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey {
 				return slog.Attr{}
@@ -91,7 +92,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("live result:   %v\n", result)
+	fmt.Fprintf(out, "live result:   %v\n", result)
 
 	// Replay performs nothing: no log line, no message, no sleep, and the
 	// shared counter is not touched again. It feeds the recorded results.
@@ -100,11 +101,11 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("replay result: %v\n", r.Result)
-	fmt.Printf("visits after replay: %d\n", visits.Load())
-	fmt.Println("journal:")
+	fmt.Fprintf(out, "replay result: %v\n", r.Result)
+	fmt.Fprintf(out, "visits after replay: %d\n", visits.Load())
+	fmt.Fprintln(out, "journal:")
 	for _, en := range journal {
-		fmt.Println(" ", en)
+		fmt.Fprintln(out, " ", en)
 	}
 	return nil
 }
