@@ -2,6 +2,7 @@ package effect_test
 
 import (
 	"context"
+	"iter"
 	"runtime"
 	"testing"
 
@@ -87,4 +88,23 @@ func BenchmarkCountdownTree(b *testing.B) {
 // BenchmarkCountdownDirect counts down with a direct-style program.
 func BenchmarkCountdownDirect(b *testing.B) {
 	measure(b, func(n int) { runCountdown(b, countdownDirect, n) })
+}
+
+// BenchmarkPullSwitch is the floor under direct style: one round trip
+// between a driver and an iter.Pull coroutine (next, then yield), with no
+// Machine at all.
+func BenchmarkPullSwitch(b *testing.B) {
+	measure(b, func(n int) {
+		next, stop := iter.Pull(func(yield func(int) bool) {
+			for i := 0; ; i++ {
+				if !yield(i) {
+					return
+				}
+			}
+		})
+		defer stop()
+		for range n {
+			next()
+		}
+	})
 }

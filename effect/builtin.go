@@ -54,7 +54,7 @@ func attrs(args []any) []Attr {
 	for len(args) > 0 {
 		switch k := args[0].(type) {
 		case slog.Attr:
-			out = append(out, Attr{k.Key, k.Value.Resolve().Any()})
+			out = append(out, Attr{k.Key, plain(k.Value.Resolve().Any())})
 			args = args[1:]
 		case string:
 			if len(args) == 1 {
@@ -62,7 +62,7 @@ func attrs(args []any) []Attr {
 				args = args[1:]
 				continue
 			}
-			out = append(out, Attr{k, slog.AnyValue(args[1]).Resolve().Any()})
+			out = append(out, Attr{k, plain(slog.AnyValue(args[1]).Resolve().Any())})
 			args = args[2:]
 		default:
 			out = append(out, Attr{badKey, k})
@@ -70,6 +70,22 @@ func attrs(args []any) []Attr {
 		}
 	}
 	return out
+}
+
+// plain turns a log value into plain data that journals can encode: an
+// error becomes its message, a func or channel its printed form.
+func plain(v any) any {
+	switch x := v.(type) {
+	case nil, string, bool, int, int64, uint64, float64, time.Time, time.Duration:
+		return v
+	case error:
+		return x.Error()
+	}
+	switch reflect.TypeOf(v).Kind() {
+	case reflect.Func, reflect.Chan, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128:
+		return fmt.Sprint(v)
+	}
+	return v
 }
 
 // NowOp reads the clock: real time live, virtual time in the mock and the
@@ -109,13 +125,16 @@ func (p PID[M]) String() string { return p.ID }
 // Send returns once the message is accepted by the runtime.
 type SendOp struct {
 	Returns[Unit]
-	To  string
-	Msg any
+	To string
+	// Type names the message's Go type, so that messages of different
+	// types with equal fields make different ops.
+	Type string
+	Msg  any
 }
 
 // Send sends msg to the task to.
 func Send[M any](to PID[M], msg M) Eff[Unit] {
-	return Eff[Unit]{SendOp{To: to.ID, Msg: msg}}
+	return Eff[Unit]{SendOp{To: to.ID, Type: typeName[M](), Msg: msg}}
 }
 
 // ReceiveOp waits for the first message in the task's mailbox that is an M

@@ -85,7 +85,10 @@ func (o AtomicallyOp[T]) Transact() (any, *stm.Wait, error) {
 	return r, nil, nil
 }
 
-// Atomically runs fn as one STM transaction and yields its result. If fn
+// Atomically runs fn as one STM transaction and yields its result. Its
+// fingerprint in the journal is its result type only; prefer
+// AtomicallyLabel where a program runs several different transactions, so
+// that a replay can tell them apart. If fn
 // calls tx.Retry, the task waits, holding no goroutine, until a var fn read
 // changes, and then runs fn again. An error returned by fn rolls the
 // transaction back and fails the program. The result is journaled; fn's

@@ -600,8 +600,9 @@ func (t *Task) replayNext() bool {
 			Issued: fmt.Sprintf("nothing (fiber %d has no pending op)", en.Fiber)})
 		return false
 	}
-	kind, data, fp, err := task.EncodeOp(p.Op)
+	kind, fp, err := task.OpFingerprint(p.Op)
 	if err != nil || fp != en.Fingerprint || kind != en.Kind {
+		_, data, _, _ := task.EncodeOp(p.Op)
 		issued := render(kind, data)
 		if err != nil {
 			issued = fmt.Sprintf("%T (cannot encode: %v)", p.Op, err)

@@ -90,7 +90,7 @@ func mustDecMode(o cbor.DecOptions) cbor.DecMode {
 // that are not a valid encoding of the value asked for: truncated, corrupt or
 // hostile CBOR, a value of the wrong type, a duplicate map key, a length over
 // a limit.
-var ErrCorrupt = errors.New("corrupt CBOR")
+var ErrCorrupt = errors.New("task: corrupt CBOR")
 
 // problem is an error with a message of its own that matches a sentinel.
 type problem struct {
@@ -112,12 +112,13 @@ func (e *corruptError) Error() string {
 	return "corrupt CBOR: " + wireNames.Replace(strings.TrimPrefix(e.err.Error(), "cbor: "))
 }
 
-// wireNames hides the names of the internal wire types in decoder messages.
-var wireNames = strings.NewReplacer("task.recordWire", "task.Record", "task.journalWire", "task.Journal")
 func (e *corruptError) Unwrap() error { return e.err }
 func (e *corruptError) Is(target error) bool {
 	return target == ErrCorrupt
 }
+
+// wireNames hides the names of the internal wire types in decoder messages.
+var wireNames = strings.NewReplacer("task.recordWire", "task.Record", "task.journalWire", "task.Journal")
 
 // Marshal returns the deterministic CBOR encoding of v: equal values give
 // equal bytes, whatever the order in which a map was filled. A time.Time is
@@ -135,6 +136,9 @@ func Marshal(v any) ([]byte, error) {
 // on untrusted input: every failure, including bytes after the first item,
 // is an error matching ErrCorrupt, never a panic.
 func Unmarshal(data []byte, v any) error {
+	if fastUnmarshal(data, v) {
+		return nil
+	}
 	if err := unmarshal(decMode, data, v); err != nil {
 		return fmt.Errorf("task: decode %T: %w", v, err)
 	}
@@ -164,7 +168,11 @@ func unmarshal(dm cbor.DecMode, data []byte, v any) (err error) {
 // 0("2024-05-01T10:00:00Z"). It never panics: for bytes that are not one
 // well-formed CBOR item it returns a description of the problem in angle
 // brackets.
-func Render(data []byte) (s string) {
+func Render(data []byte) string {
+	return render(data)
+}
+
+func render(data []byte) (s string) {
 	defer func() {
 		if p := recover(); p != nil {
 			s = fmt.Sprintf("<unrenderable CBOR: %v>", p)

@@ -98,6 +98,7 @@ type JournalError struct {
 	Problem string
 }
 
+// Error names the entry and the problem.
 func (e *JournalError) Error() string {
 	kind := e.Kind
 	if kind == "" {
@@ -264,11 +265,20 @@ func DecodeEntry(data []byte) (Entry, error) {
 	return e, nil
 }
 
-// normalize makes a decoded entry equal to what was encoded: times in UTC.
+// normalize makes a decoded entry equal to what was encoded (times in UTC),
+// and checks what the decoder does not (see checkRaw).
 func (e *Entry) normalize() error {
 	var err error
-	e.Time, err = utc(e.Time)
-	return err
+	if e.Time, err = utc(e.Time); err != nil {
+		return err
+	}
+	if err := checkRaw(e.Op); err != nil {
+		return fmt.Errorf("op: %w", err)
+	}
+	if err := checkRaw(e.Result); err != nil {
+		return fmt.Errorf("result: %w", err)
+	}
+	return nil
 }
 
 // utc returns t in UTC, or an error if t is out of the range that RFC 3339
@@ -326,28 +336,15 @@ func (j *Journal) UnmarshalCBOR(data []byte) error {
 // arrayHead reads the head of a definite-length CBOR array, or null (an
 // empty array).
 func arrayHead(data []byte) (n uint64, rest []byte, err error) {
-	if len(data) == 0 {
-		return 0, nil, errors.New("unexpected end of data")
-	}
-	if data[0] == 0xf6 { // null
+	if len(data) > 0 && data[0] == 0xf6 { // null
 		return 0, data[1:], nil
 	}
-	if data[0]>>5 != 4 {
-		return 0, nil, fmt.Errorf("want an array of entries, got CBOR major type %d", data[0]>>5)
+	major, n, rest, err := itemHead(data)
+	if err != nil {
+		return 0, nil, err
 	}
-	ai := data[0] & 0x1f
-	switch {
-	case ai < 24:
-		return uint64(ai), data[1:], nil
-	case ai <= 27:
-		size := 1 << (ai - 24)
-		if len(data) < 1+size {
-			return 0, nil, errors.New("unexpected end of data")
-		}
-		for _, b := range data[1 : 1+size] {
-			n = n<<8 | uint64(b)
-		}
-		return n, data[1+size:], nil
+	if major != 4 {
+		return 0, nil, fmt.Errorf("want an array of entries, got CBOR major type %d", major)
 	}
-	return 0, nil, errors.New("indefinite or reserved array length")
+	return n, rest, nil
 }

@@ -168,9 +168,9 @@ type flatOp struct {
 	B      bool
 	I      int64 `cbor:"i,omitempty"`
 	U      uint8
-	N      int16 `cbor:"3,keyasint"`
-	M      int32 `cbor:"-2,keyasint,omitempty"`
-	Skip   string `cbor:"-"`
+	N      int16         `cbor:"3,keyasint"`
+	M      int32         `cbor:"-2,keyasint,omitempty"`
+	Skip   string        `cbor:"-"`
 	D      time.Duration `cbor:",omitzero"`
 	U64    uint64
 	hidden int
@@ -201,5 +201,57 @@ func TestEncodeOpMatchesMarshal(t *testing.T) {
 			t.Fatal(err)
 		}
 		require.Equal(t, fp, fp2)
+		op.S = "\xff\xfe" + op.S // not UTF-8: encoded as it is, like Marshal does
+		_, data, fp, err = task.EncodeOp(op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err = task.Marshal(op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		require.Equal(t, want, []byte(data))
+		_, fp2, err = task.OpFingerprint(op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		require.Equal(t, fp, fp2)
 	})
+}
+
+func benchJournal(b *testing.B, n int) (task.Journal, []byte) {
+	j := make(task.Journal, n)
+	for i := range j {
+		var op any = effect.NowOp{}
+		var res any = t0
+		if i%2 == 1 {
+			op, res = GetUser{ID: "user-7"}, User{Name: "Ann"}
+		}
+		j[i] = entry(b, uint64(i+1), 0, op, res, nil)
+	}
+	data, err := task.EncodeJournal(j)
+	require.NoError(b, err)
+	return j, data
+}
+
+func BenchmarkEncodeJournal(b *testing.B) {
+	j, _ := benchJournal(b, 1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := task.EncodeJournal(j); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(j))/b.Elapsed().Seconds(), "entries/s")
+}
+
+func BenchmarkDecodeJournal(b *testing.B) {
+	j, data := benchJournal(b, 1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := task.DecodeJournal(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(j))/b.Elapsed().Seconds(), "entries/s")
 }

@@ -47,7 +47,7 @@ type opInfo struct {
 	// empty map: data and fp are fixed.
 	fieldless bool
 	fp        uint64
-	// flat ops have only string, bool and integer fields: encodeFlat.
+	// flat ops have only string, bool and integer fields: appendFlat.
 	flat   bool
 	fields []flatField
 }
@@ -67,8 +67,7 @@ func typeWord(v any) unsafe.Pointer {
 	return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[0]
 }
 
-// emptyMap is the encoding of a struct with no encoded fields. Its capacity
-// equals its length, so an append to a returned slice copies it.
+// emptyMap is the encoding of a struct with no encoded fields.
 var emptyMap = []byte{0xa0}
 
 // infoOf returns the cached info of op's type; op is not nil.
@@ -169,16 +168,19 @@ func OpKind(op any) string {
 // unexported fields (filters, STM vars, transaction functions) are not part of
 // an op's identity.
 //
-// Per-type work is done once and cached. For an op without encoded fields
-// (NowOp, RandomOp, SelfOp) it does no encoding and does not allocate; data is
-// then shared and must not be modified.
+// Per-type work is done once and cached. An op without encoded fields
+// (NowOp, RandomOp, SelfOp) is not encoded at all, and an op whose exported
+// fields are all strings, bools and integers (SleepOp, ReceiveOp, a GetUser
+// with an ID) is encoded without the general encoder; either way the only
+// allocation is data, which the caller owns. To compare an op with a journal
+// entry without keeping data, use OpFingerprint.
 func EncodeOp(op any) (kind string, data []byte, fingerprint uint64, err error) {
 	if op == nil {
 		return "", nil, 0, fmt.Errorf("task: encode op: nil op")
 	}
 	info := infoOf(op)
 	if info.fieldless {
-		return info.kind, emptyMap, info.fp, nil
+		return info.kind, bytes.Clone(emptyMap), info.fp, nil
 	}
 	if info.flat {
 		var stack [128]byte

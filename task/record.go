@@ -229,7 +229,21 @@ func (r *Record) normalize() error {
 			r.Wait.Types = nil
 		}
 	}
-	return errors.Join(err1, err2, err3)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return err
+	}
+	if err := checkRaw(r.Input); err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
+	if err := checkRaw(r.Result); err != nil {
+		return fmt.Errorf("result: %w", err)
+	}
+	for i, m := range r.Mailbox {
+		if err := checkRaw(m.Data); err != nil {
+			return fmt.Errorf("mailbox message %d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // ErrProgramMismatch is matched by the errors of Record.CheckProgram.

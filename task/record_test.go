@@ -143,6 +143,14 @@ func TestDecodeBadInput(t *testing.T) {
 		{"wrong type for journal", rec(map[int]any{7: "x"}), false, task.ErrCorrupt, "want an array of entries"},
 		{"wrong type for entry", rec(map[int]any{7: []any{"x"}}), false, task.ErrCorrupt, "journal entry 0"},
 		{"invalid UTF-8", []byte{0xa1, 0x01, 0x62, 0xff, 0xfe}, false, task.ErrCorrupt, "invalid UTF-8"},
+		{"bad tag in input", bytes.Replace(rec(map[int]any{4: "PLACEHOLDER"}), marshal(t, "PLACEHOLDER"), []byte{0xc0, 0x41, 'x'}, 1),
+			false, task.ErrCorrupt, "tag number 0 must be followed by text string"},
+		{"bad tag in result", rec(map[int]any{7: []any{
+			map[int]any{1: 1, 3: "k", 4: 0, 6: "PLACEHOLDER"},
+		}}), false, task.ErrCorrupt, "tag number 1 must be followed by integer"},
+		{"bad tag in a message", bytes.Replace(rec(map[int]any{8: []any{map[int]any{1: "shop.Order", 2: map[string]any{"At": "PLACEHOLDER"}}}}),
+			marshal(t, "PLACEHOLDER"), []byte{0xc0, 0x41, 'x'}, 1),
+			false, task.ErrCorrupt, "mailbox message 0: tag 0 (date/time) must be followed by a text string"},
 		{"no format", rec(map[int]any{0: nil}), false, task.ErrFormat, "no format version"},
 		{"future format", rec(map[int]any{0: 2}), false, task.ErrFormat, "unknown format version 2"},
 		{"unknown status", rec(map[int]any{5: "zombie"}), false, task.ErrInvalidRecord, `unknown status "zombie"`},
@@ -161,6 +169,11 @@ func TestDecodeBadInput(t *testing.T) {
 		{"journal is an array", marshal(t, []int{1}), true, task.ErrCorrupt, ""},
 	}
 
+	for i, tt := range tests {
+		if tt.name == "bad tag in result" {
+			tests[i].data = bytes.Replace(tt.data, marshal(t, "PLACEHOLDER"), []byte{0xc1, 0x60}, 1)
+		}
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var err error

@@ -93,6 +93,7 @@ type UnknownProgramError struct {
 	Version int // 0 when the name itself is unknown (Latest)
 }
 
+// Error names the program and the version.
 func (e *UnknownProgramError) Error() string {
 	if e.Version == 0 {
 		return fmt.Sprintf("task: unknown program %q", e.Name)
