@@ -71,6 +71,23 @@ type Wait struct {
 	Types []string `cbor:"3,keyasint,omitempty"`
 	// Detail is free text for people: an activity's kind, STM var names.
 	Detail string `cbor:"4,keyasint,omitempty"`
+	// Ops is the durable state of the ops the task's fibers wait on: a
+	// timer's deadline, an activity's attempt number and next attempt time.
+	// A resumed task re-issues those ops by replay and must find this state
+	// again, so that a timer fires once at its first deadline and a retry
+	// resumes at its attempt, not at 1.
+	Ops []OpState `cbor:"5,keyasint,omitempty"`
+}
+
+// OpState is the durable state of one pending op, keyed by the fiber that
+// waits on it and the op's fingerprint.
+type OpState struct {
+	Fiber       uint32    `cbor:"1,keyasint"`
+	Kind        string    `cbor:"2,keyasint,omitempty"`
+	Fingerprint uint64    `cbor:"3,keyasint"`
+	Until       time.Time `cbor:"4,keyasint,omitzero"`  // deadline or next attempt
+	Attempt     int       `cbor:"5,keyasint,omitempty"` // attempts started so far
+	Started     time.Time `cbor:"6,keyasint,omitzero"`  // when the op was first issued
 }
 
 // Record is a task at rest: what determines its continuation, since the

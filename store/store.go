@@ -1,0 +1,174 @@
+// Package store is the durable interpreter's persistence: tasks, their
+// journals and mailboxes, timers, leases, and the STM world. One Store
+// interface, one contract suite (store/storetest) that every store passes;
+// store/sqlite is the embedded default, store/postgres scales out to many
+// worker processes on one database.
+//
+// # Model
+//
+// A task is a row: its record (program, version, input, status, wait),
+// an append-only journal, and a mailbox of messages with per-task sequence
+// numbers. A worker leases a task to run one step, and commits the step
+// (journal entries, consumed messages, status and wait, outgoing messages,
+// spawned tasks, STM world writes) in one transaction, fenced by the
+// lease's epoch: a worker that lost its lease cannot commit. Committing a
+// step releases the lease.
+//
+// A task is ready to be claimed when it is new, when something woke it (a
+// message, a cancel request, Wake), or when its RunAt time has come (a
+// timer, an activity's next attempt or timeout). Claim also takes over
+// tasks whose lease has expired.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/amberrt/amber/task"
+)
+
+// Store persists tasks. Implementations are safe for concurrent use.
+type Store interface {
+	// Create inserts new tasks, ready to run. A task whose ID exists fails
+	// the whole call with an error matching ErrExists.
+	Create(ctx context.Context, recs ...*task.Record) error
+
+	// Claim leases up to max ready tasks to owner for the lease duration,
+	// oldest ready first, skipping tasks leased to others (unless their
+	// lease expired). now is the caller's clock.
+	Claim(ctx context.Context, owner string, max int, now time.Time, lease time.Duration) ([]Lease, error)
+
+	// ClaimID leases the task id to owner whether or not it is ready. It
+	// fails with ErrLeased if another owner holds an unexpired lease, with
+	// ErrNotFound if there is no such task, and with ErrFinished if the
+	// task has finished.
+	ClaimID(ctx context.Context, owner, id string, now time.Time, lease time.Duration) (Lease, error)
+
+	// Load returns a task's record with its whole journal (Record.Mailbox
+	// is left empty) and its unreceived messages.
+	Load(ctx context.Context, id string) (*task.Record, []Message, error)
+
+	// Messages returns the unreceived messages of task id with a sequence
+	// number above after: how a worker that keeps a task in memory catches
+	// up.
+	Messages(ctx context.Context, id string, after uint64) ([]Message, error)
+
+	// Commit applies the steps in one transaction (group commit). A step
+	// whose lease is no longer held (another owner, another epoch, an
+	// expired lease taken over) or whose Version is not the task's
+	// current version is refused: its error in the returned slice matches
+	// ErrLeaseLost, and nothing of it is applied; the other steps commit.
+	// The returned error is for the transaction as a whole (the database
+	// failed): then nothing was applied.
+	Commit(ctx context.Context, steps []Step) ([]error, error)
+
+	// Wake makes the tasks ready.
+	Wake(ctx context.Context, ids ...string) error
+
+	// Send appends a message to the mailbox of task to and makes it ready.
+	// It fails with ErrNotFound for an unknown task and ErrFinished for a
+	// finished one.
+	Send(ctx context.Context, to string, env task.Envelope) error
+
+	// Cancel asks for task id to be cancelled: it is made ready with its
+	// lease's Cancel flag set, and the worker that claims it ends it.
+	Cancel(ctx context.Context, id string) error
+
+	// List returns summaries of the tasks matching f, by ID.
+	List(ctx context.Context, f Filter) ([]Summary, error)
+
+	// World returns the committed value of every STM world var, by name.
+	World(ctx context.Context) (map[string][]byte, error)
+
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Lease is a claim on a task: the right to run one step of it.
+type Lease struct {
+	ID    string
+	Epoch uint64 // increases with every claim of the task
+	// Version counts the task's committed steps: a worker that keeps the
+	// task in memory at this version only needs its new messages.
+	Version uint64
+	// Cancel reports that a client asked for the task to be cancelled.
+	Cancel bool
+}
+
+// Message is a mailbox entry.
+type Message struct {
+	Seq uint64 // increasing per task
+	Env task.Envelope
+}
+
+// Step is what one step of one task commits.
+type Step struct {
+	ID      string
+	Owner   string
+	Epoch   uint64
+	Version uint64 // the task's version when the step began; it commits Version+1
+
+	Append   []task.Entry // journal entries, continuing the task's sequence
+	Consumed []uint64     // sequence numbers of the messages received
+
+	Status task.Status
+	Reason string
+	Wait   *task.Wait
+	// RunAt makes the task ready at that time (a timer, an activity's
+	// next attempt or deadline); zero for none.
+	RunAt time.Time
+	// Result and Err are set when the task finishes.
+	Result []byte
+	Err    *task.Error
+
+	Sends  []Outgoing     // messages to other tasks' mailboxes; each target is made ready
+	Spawns []*task.Record // tasks to create, ready to run
+	World  []WorldWrite   // STM world vars written by the step
+	// Keep keeps the lease (until it expires) instead of releasing it.
+	Keep bool
+}
+
+// Outgoing is a message sent by a step.
+type Outgoing struct {
+	To  string
+	Env task.Envelope
+}
+
+// WorldWrite is the new value of a world var.
+type WorldWrite struct {
+	Name  string
+	Value []byte
+}
+
+// Filter selects tasks for List. Zero fields match everything.
+type Filter struct {
+	Status  task.Status
+	Program string
+	Limit   int
+}
+
+// Summary is a line of List.
+type Summary struct {
+	ID      string
+	Program string
+	Version int
+	Status  task.Status
+	Reason  string
+	Wait    *task.Wait
+	Steps   uint64 // Version
+	Entries int    // journal length
+	Pending int    // unreceived messages
+	RunAt   time.Time
+	Created time.Time
+	Updated time.Time
+}
+
+// Errors of stores; implementations wrap them with details.
+var (
+	ErrExists    = errors.New("store: task exists")
+	ErrNotFound  = errors.New("store: no such task")
+	ErrFinished  = errors.New("store: task has finished")
+	ErrLeased    = errors.New("store: task is leased to another worker")
+	ErrLeaseLost = errors.New("store: lease lost (stale epoch or version)")
+)
