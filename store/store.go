@@ -172,3 +172,13 @@ var (
 	ErrLeased    = errors.New("store: task is leased to another worker")
 	ErrLeaseLost = errors.New("store: lease lost (stale epoch or version)")
 )
+
+// Notifier is implemented by stores that can tell a worker when tasks may
+// have become ready through another process (PostgreSQL LISTEN/NOTIFY).
+// The durable interpreter polls Claim on a timer as well, so a lost
+// notification only delays a task.
+type Notifier interface {
+	// Ready returns a channel that receives (without blocking the store;
+	// extra signals are dropped) when tasks may have become ready.
+	Ready() <-chan struct{}
+}
