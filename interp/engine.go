@@ -73,7 +73,10 @@ type Task struct {
 	replayEnd bool  // stop at the end of the replay journal instead of going live
 	failure   error // the interpreter failed the task
 	spawned   int
-	journal   task.Journal // appended under mu too, for concurrent readers
+	completed uint64                   // ops completed, replayed ones included
+	ops       map[uint32]*task.OpState // state of timers and attempts, by fiber
+	dur       *durableTask             // nil unless the task is durable
+	journal   task.Journal             // appended under mu too, for concurrent readers
 
 	// Guarded by mu.
 	mu        sync.Mutex
@@ -89,9 +92,10 @@ type Task struct {
 }
 
 type flight struct {
-	id      uint64
-	stop    func()
-	receive bool
+	id       uint64
+	stop     func()
+	receive  bool
+	activity bool // an attempt of an activity or handled op is running
 }
 
 type event struct {
@@ -310,13 +314,18 @@ func (t *Task) applyEvent(ev event) {
 	if i < 0 {
 		return // the op was cancelled (a Race was decided) or already done
 	}
+	activity := t.inflight[i].activity
 	t.inflight = append(t.inflight[:i], t.inflight[i+1:]...)
 	if ev.retry {
 		return // still pending and no longer in flight: run performs it again
 	}
 	for _, p := range t.m.Pending() {
 		if p.ID == ev.op {
-			t.complete(p, ev.v, ev.err)
+			if activity {
+				t.attemptDone(p, ev.v, ev.err)
+			} else {
+				t.complete(p, ev.v, ev.err)
+			}
 			return
 		}
 	}
@@ -405,11 +414,25 @@ func (t *Task) dropStale() {
 		}
 		if live {
 			keep = append(keep, fl)
-		} else if fl.stop != nil {
+			continue
+		}
+		if fl.stop != nil {
 			fl.stop()
 		}
 	}
 	t.inflight = keep
+	for fiber := range t.ops {
+		waiting := false
+		for _, p := range pend {
+			if uint32(p.Fiber) == fiber {
+				waiting = true
+				break
+			}
+		}
+		if !waiting {
+			delete(t.ops, fiber)
+		}
+	}
 }
 
 func (t *Task) takeMatch(r effect.Receiver) (any, bool) {
@@ -441,8 +464,13 @@ func (t *Task) perform(p effect.Pending, w *worker) bool {
 		if op.Duration <= 0 {
 			return t.complete(p, nil, nil)
 		}
+		now := e.clock.Now()
+		st := t.opState(p, now)
+		if st.Phase != task.PhaseTimer {
+			st.Phase, st.Until = task.PhaseTimer, now.Add(op.Duration)
+		}
 		id := p.ID
-		stop := e.clock.AfterFunc(op.Duration, func() { e.post(t, event{op: id}) })
+		stop := e.clock.AfterFunc(st.Until.Sub(now), func() { e.post(t, event{op: id}) })
 		t.inflight = append(t.inflight, flight{id: id, stop: stop})
 		return false
 	case effect.SendOp:
@@ -475,19 +503,121 @@ func (t *Task) perform(p effect.Pending, w *worker) bool {
 	} else {
 		return t.complete(p, nil, &UnhandledOpError{Task: t.id, Op: p.Op})
 	}
-	ctx := withTask(e.ctx, t.id)
-	if !e.async {
-		v, err := safeCall(ctx, call)
-		return t.complete(p, v, err)
+	return t.startAttempt(p, call)
+}
+
+// startAttempt starts the next attempt of an activity or handled op, or
+// waits out its backoff first. It reports whether the op completed.
+func (t *Task) startAttempt(p effect.Pending, call func(ctx context.Context) (any, error)) bool {
+	e := t.e
+	now := e.clock.Now()
+	st := t.opState(p, now)
+	policy := retryPolicy(p.Op)
+	if st.Phase == task.PhaseBackoff && st.Until.After(now) {
+		id := p.ID
+		stop := e.clock.AfterFunc(st.Until.Sub(now), func() { e.post(t, event{op: id, retry: true}) })
+		t.inflight = append(t.inflight, flight{id: id, stop: stop})
+		return false
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	id := p.ID
-	go func() {
+	if policy.ScheduleToClose > 0 && st.Attempt > 0 && now.Sub(st.Started) >= policy.ScheduleToClose {
+		return t.complete(p, nil, effect.ErrScheduleTimeout)
+	}
+	if st.Phase != task.PhaseRunning {
+		st.Attempt++ // a running attempt cut short by a crash is run again under its number
+	}
+	st.Phase, st.Until = task.PhaseRunning, time.Time{}
+	ctx := withAttempt(withTask(e.ctx, t.id), t.idempotencyKey(p), st.Attempt)
+	var cancel context.CancelFunc = func() {}
+	if policy.StartToClose > 0 {
+		ctx, cancel = context.WithTimeout(ctx, policy.StartToClose)
+	}
+	run := func() (any, error) {
 		v, err := safeCall(ctx, call)
-		e.post(t, event{op: id, v: v, err: err})
-	}()
-	t.inflight = append(t.inflight, flight{id: id, stop: cancel})
+		if err != nil && policy.StartToClose > 0 && ctx.Err() == context.DeadlineExceeded {
+			err = fmt.Errorf("%w after %v: %w", effect.ErrAttemptTimeout, policy.StartToClose, err)
+		}
+		return v, err
+	}
+	if !e.async {
+		v, err := run()
+		cancel()
+		return t.attemptDone(p, v, err)
+	}
+	id := p.ID
+	t.inflight = append(t.inflight, flight{id: id, stop: cancel, activity: true})
+	start := func() {
+		go func() {
+			v, err := run()
+			cancel()
+			e.post(t, event{op: id, v: v, err: err})
+		}()
+	}
+	if t.dur != nil {
+		// The outside world must not see the consequence of journal
+		// entries that are not durable: start after the step commits.
+		t.dur.deferred = append(t.dur.deferred, start)
+	} else {
+		start()
+	}
 	return false
+}
+
+// attemptDone handles the outcome of an attempt: a retry after a backoff,
+// or the op's completion. It reports whether the op completed.
+func (t *Task) attemptDone(p effect.Pending, v any, err error) bool {
+	e := t.e
+	now := e.clock.Now()
+	st := t.opState(p, now)
+	if err != nil && retryPolicy(p.Op).Retryable(err, st.Attempt, now.Sub(st.Started)) {
+		st.Phase, st.Until = task.PhaseBackoff, now.Add(retryPolicy(p.Op).Backoff(st.Attempt))
+		id := p.ID
+		stop := e.clock.AfterFunc(st.Until.Sub(now), func() { e.post(t, event{op: id, retry: true}) })
+		t.inflight = append(t.inflight, flight{id: id, stop: stop})
+		return false
+	}
+	return t.complete(p, v, err)
+}
+
+func retryPolicy(op any) effect.RetryPolicy {
+	if r, ok := op.(effect.Retrier); ok {
+		return r.RetryPolicy()
+	}
+	return effect.RetryPolicy{MaximumAttempts: 1}
+}
+
+// opState returns the durable state of the op fiber p.Fiber waits on,
+// creating it if the fiber had none for this op.
+func (t *Task) opState(p effect.Pending, now time.Time) *task.OpState {
+	if t.ops == nil {
+		t.ops = map[uint32]*task.OpState{}
+	}
+	fiber := uint32(p.Fiber)
+	st := t.ops[fiber]
+	if st != nil && st.Fingerprint == t.fingerprint(p) {
+		return st
+	}
+	st = &task.OpState{Fiber: fiber, Kind: task.OpKind(p.Op), Fingerprint: t.fingerprint(p), Started: now}
+	t.ops[fiber] = st
+	return st
+}
+
+// fingerprint identifies p's op for its durable state; only the durable
+// interpreter, which keeps state across processes, needs a real one.
+func (t *Task) fingerprint(p effect.Pending) uint64 {
+	if t.dur == nil {
+		return p.ID
+	}
+	_, fp, err := task.OpFingerprint(p.Op)
+	if err != nil {
+		return 0
+	}
+	return fp
+}
+
+// idempotencyKey names the op p across retries and resumptions: the task,
+// how many ops had completed when it was issued, and its fiber.
+func (t *Task) idempotencyKey(p effect.Pending) string {
+	return t.id + "/" + strconv.FormatUint(t.completed, 10) + "/" + strconv.FormatUint(uint64(p.Fiber), 10)
 }
 
 func safeCall(ctx context.Context, call func(context.Context) (any, error)) (v any, err error) {
@@ -531,6 +661,8 @@ func (e *engine) spawn(parent *Task, op effect.SpawnOp, w *worker) (string, erro
 // complete records the outcome of p in the journal and resumes the
 // machine with it. It always returns true.
 func (t *Task) complete(p effect.Pending, v any, err error) bool {
+	t.completed++
+	delete(t.ops, uint32(p.Fiber))
 	if t.record {
 		t.appendEntry(p, v, err)
 	}
@@ -611,6 +743,7 @@ func (t *Task) replayNext() bool {
 		return false
 	}
 	t.replayPos++
+	t.completed++
 	if t.record {
 		t.mu.Lock()
 		if t.journal == nil {
@@ -675,6 +808,34 @@ func TaskID(ctx context.Context) (string, bool) {
 
 func withTask(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, taskKey{}, id)
+}
+
+type attemptKey struct{}
+
+type attemptInfo struct {
+	key     string
+	attempt int
+}
+
+func withAttempt(ctx context.Context, key string, attempt int) context.Context {
+	return context.WithValue(ctx, attemptKey{}, attemptInfo{key, attempt})
+}
+
+// IdempotencyKey returns, inside an activity or handler, a key that names
+// the op being performed: the same for every attempt and every resumption
+// of the task, different for every other op. An activity that changes the
+// outside world can pass it on (as an Idempotency-Key header, a unique
+// column) so that a retried attempt is recognised.
+func IdempotencyKey(ctx context.Context) string {
+	a, _ := ctx.Value(attemptKey{}).(attemptInfo)
+	return a.key
+}
+
+// Attempt returns, inside an activity or handler, the number of the
+// current attempt, from 1.
+func Attempt(ctx context.Context) int {
+	a, _ := ctx.Value(attemptKey{}).(attemptInfo)
+	return a.attempt
 }
 
 // render shows an op readably: its kind and its fields.

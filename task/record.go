@@ -88,7 +88,18 @@ type OpState struct {
 	Until       time.Time `cbor:"4,keyasint,omitzero"`  // deadline or next attempt
 	Attempt     int       `cbor:"5,keyasint,omitempty"` // attempts started so far
 	Started     time.Time `cbor:"6,keyasint,omitzero"`  // when the op was first issued
+	// Phase is what the op is doing: PhaseTimer (a Sleep waiting for
+	// Until), PhaseRunning (attempt Attempt started), PhaseBackoff (waiting
+	// until Until to start attempt Attempt+1).
+	Phase string `cbor:"7,keyasint,omitempty"`
 }
+
+// Phases of an OpState.
+const (
+	PhaseTimer   = "timer"
+	PhaseRunning = "running"
+	PhaseBackoff = "backoff"
+)
 
 // Record is a task at rest: what determines its continuation, since the
 // continuation itself (Go closures) cannot be stored. Loading a task means
