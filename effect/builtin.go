@@ -157,6 +157,9 @@ func (o ReceiveOp[M]) Accepts(msg any) bool {
 	return o.filter == nil || o.filter(m)
 }
 
+// MessageType names M.
+func (o ReceiveOp[M]) MessageType() string { return o.Type }
+
 // Receiver is implemented by every ReceiveOp[M]: what an interpreter needs
 // to match messages without knowing M.
 type Receiver interface {

@@ -1,6 +1,7 @@
 package effect
 
 import (
+	"context"
 	"errors"
 
 	"github.com/amberrt/amber/stm"
@@ -16,6 +17,16 @@ import (
 // goroutine) and calls Transact again once wait is done.
 type Transactor interface {
 	Transact() (result any, wait *stm.Wait, err error)
+}
+
+// ContextTransactor is implemented by the state ops that write
+// (WriteStateOp, AtomicallyOp). TransactContext is Transact with a context
+// that reaches the STM World's commit hook (stm.Commit.Context), and a
+// callback that receives the transaction's result just before it commits:
+// what a durable interpreter needs to store the op's journal entry and the
+// world writes in one store transaction, before anyone can see them.
+type ContextTransactor interface {
+	TransactContext(ctx context.Context, onResult func(any)) (result any, wait *stm.Wait, err error)
 }
 
 // ErrNilVar is the failure of a state op on a nil var.
@@ -59,6 +70,19 @@ func (o WriteStateOp[T]) Transact() (any, *stm.Wait, error) {
 	return Unit{}, nil, nil
 }
 
+// TransactContext writes the var; see ContextTransactor.
+func (o WriteStateOp[T]) TransactContext(ctx context.Context, onResult func(any)) (any, *stm.Wait, error) {
+	if o.v == nil {
+		return nil, nil, ErrNilVar
+	}
+	_, w, err := stm.AttemptContext(ctx, func(tx *stm.Tx) (Unit, error) {
+		o.v.Set(tx, o.Value)
+		onResult(Unit{})
+		return Unit{}, nil
+	})
+	return Unit{}, w, err
+}
+
 // WriteState sets v to x, atomically.
 func WriteState[T any](v *stm.Var[T], x T) Eff[Unit] {
 	return Eff[Unit]{WriteStateOp[T]{Var: varName(v), Value: x, v: v}}
@@ -79,6 +103,25 @@ func (o AtomicallyOp[T]) Transact() (any, *stm.Wait, error) {
 		return nil, nil, ErrNilProgram
 	}
 	r, w, err := stm.Attempt(o.fn)
+	if err != nil || w != nil {
+		return nil, w, err
+	}
+	return r, nil, nil
+}
+
+// TransactContext makes one attempt at the transaction; see
+// ContextTransactor.
+func (o AtomicallyOp[T]) TransactContext(ctx context.Context, onResult func(any)) (any, *stm.Wait, error) {
+	if o.fn == nil {
+		return nil, nil, ErrNilProgram
+	}
+	r, w, err := stm.AttemptContext(ctx, func(tx *stm.Tx) (T, error) {
+		r, err := o.fn(tx)
+		if err == nil {
+			onResult(r)
+		}
+		return r, err
+	})
 	if err != nil || w != nil {
 		return nil, w, err
 	}

@@ -1,6 +1,897 @@
 package interp
 
-// durableTask is the durable interpreter's part of a Task.
-type durableTask struct {
-	deferred []func() // started once the current step is committed
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/stm"
+	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/task"
+)
+
+// Durable is the interpreter for tasks that outlive their process: live
+// execution plus a store.Store. Each step of a task (the ops it completes
+// until it waits again) is committed in one store transaction with its
+// journal entries, the messages it received and sent, the tasks it
+// spawned, its STM world writes and its status; commits of many tasks are
+// grouped. After a crash, every task resumes where its journal ends, on any
+// worker: its program runs again from its input, fed the journaled
+// results.
+//
+// # Guarantees
+//
+//   - Nothing outside a task observes the consequence of a journal entry
+//     before it is durable: messages are delivered and tasks spawned by
+//     the commit; an activity starts only after the step that decided to
+//     call it is committed; an STM transaction's writes to world vars are
+//     committed, with the op's journal entry and everything the task
+//     journaled before it, before any other transaction can see them.
+//   - Activities are at least once: an attempt cut short by a crash is run
+//     again, under the same attempt number and idempotency key.
+//   - A timer fires once, at its first deadline, across any number of
+//     restarts; a waiting task is a row, not a goroutine, and leaves memory
+//     when the cache of live tasks is full.
+//   - A worker that lost its lease cannot commit (the store fences every
+//     write with the lease's epoch).
+//
+// Only named programs can run durably: register them (WithRegistry) and
+// start them with StartProgram. World vars (stm.Named in the World given
+// to WithWorld) are durable; other stm vars are process-local.
+type Durable struct {
+	e     *engine
+	st    store.Store
+	owner string
+	world *stm.World
+	opts  DurableOptions
+
+	mu    sync.Mutex
+	cache map[string]*list.Element // of *Task
+	lru   *list.List
+	done  map[string]chan struct{}
+
+	workq   chan *Task
+	commitq chan *commitReq
+	kick    chan struct{}
+	wg      sync.WaitGroup
+	quit    chan struct{}
+	closed  bool
 }
+
+// DurableOptions tunes the durable interpreter. The zero value is usable.
+type DurableOptions struct {
+	// Owner names this worker in leases (default host-pid-random).
+	Owner string
+	// Workers is the number of goroutines that step tasks (default 64;
+	// they mostly wait for group commits).
+	Workers int
+	// Lease is how long a claim lasts (default 30s).
+	Lease time.Duration
+	// Poll is how often the worker looks for ready tasks when nothing told
+	// it to (default 200ms).
+	Poll time.Duration
+	// ActivityTimeout is how long after an attempt starts another worker
+	// may take the task over and run the attempt again, if this worker has
+	// not finished it (it crashed). Default 1 minute; an op's
+	// StartToClose, if longer, wins.
+	ActivityTimeout time.Duration
+	// Cache is how many tasks are kept in memory (default 10,000); the
+	// others are rebuilt by replay when they wake.
+	Cache int
+	// ParkRetry is how often a parked task (its program unknown here) is
+	// looked at again (default 1 minute).
+	ParkRetry time.Duration
+}
+
+// WithWorld makes the vars of w durable under the durable interpreter:
+// their values are restored from the store on start, and every commit to
+// them is stored atomically with the step that made it.
+func WithWorld(w *stm.World) Option { return func(c *config) { c.world = w } }
+
+// WithDurableOptions sets the durable interpreter's tuning.
+func WithDurableOptions(o DurableOptions) Option { return func(c *config) { c.durable = o } }
+
+type durableTask struct {
+	d         *Durable
+	lease     store.Lease
+	version   uint64
+	committed int // journal entries already in the store
+	seqs      []uint64
+	lastSeq   uint64
+	consumed  []uint64
+	sends     []store.Outgoing
+	spawns    []*task.Record
+	world     []store.WorldWrite
+	deferred  []func()
+	journaled bool // the pending op's entry was committed by transact
+
+	active    bool         // claimed and being stepped or committed
+	again     bool         // woken while active
+	nextLease *store.Lease // a claim that arrived while active
+	created   time.Time
+}
+
+type commitReq struct {
+	step store.Step
+	done chan error
+}
+
+// NewDurable starts a durable interpreter over st. It restores the world
+// vars, and starts claiming ready tasks. Close it when done; Close does
+// not close st.
+func NewDurable(st store.Store, opts ...Option) (*Durable, error) {
+	cfg := newConfig(opts)
+	cfg.journal = true
+	o := cfg.durable
+	if o.Owner == "" {
+		host, _ := os.Hostname()
+		o.Owner = fmt.Sprintf("%s-%d-%x", host, os.Getpid(), rand.Uint32())
+	}
+	if o.Workers <= 0 {
+		o.Workers = 64
+	}
+	if o.Lease <= 0 {
+		o.Lease = 30 * time.Second
+	}
+	if o.Poll <= 0 {
+		o.Poll = 200 * time.Millisecond
+	}
+	if o.ActivityTimeout <= 0 {
+		o.ActivityTimeout = time.Minute
+	}
+	if o.Cache <= 0 {
+		o.Cache = 10_000
+	}
+	if o.ParkRetry <= 0 {
+		o.ParkRetry = time.Minute
+	}
+	d := &Durable{
+		st: st, owner: o.Owner, world: cfg.world, opts: o,
+		cache: map[string]*list.Element{}, lru: list.New(), done: map[string]chan struct{}{},
+		workq: make(chan *Task, 4096), commitq: make(chan *commitReq, 4096),
+		kick: make(chan struct{}, 1), quit: make(chan struct{}),
+	}
+	d.e = newEngine(cfg, realClock{}, true)
+	d.e.sched = d
+	if d.world != nil {
+		vals, err := st.World(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("interp: loading the world: %w", err)
+		}
+		if len(vals) > 0 {
+			snap, err := task.Marshal(vals)
+			if err != nil {
+				return nil, err
+			}
+			if err := d.world.Restore(snap); err != nil {
+				return nil, fmt.Errorf("interp: restoring the world: %w", err)
+			}
+		}
+		d.world.OnCommit(d.worldHook)
+	}
+	d.wg.Add(2 + o.Workers)
+	go d.claimLoop()
+	go d.committer()
+	for range o.Workers {
+		go d.work()
+	}
+	return d, nil
+}
+
+func (d *Durable) base() *engine { return d.e }
+
+// Close stops the workers. Tasks in progress are left to be resumed, here
+// or by another worker, from their last committed step.
+func (d *Durable) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	d.mu.Unlock()
+	if d.world != nil {
+		d.world.OnCommit(nil)
+	}
+	close(d.quit)
+	d.e.stop()
+	d.wg.Wait()
+	return nil
+}
+
+// Task returns a handle to the task with the given ID if this worker has
+// it in memory.
+func (d *Durable) Task(id string) (*Task, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if el, ok := d.cache[id]; ok {
+		return el.Value.(*Task), true
+	}
+	return nil, false
+}
+
+// Send puts msg, whose type must be registered (task.RegisterMessage), in
+// the mailbox of task to, durably.
+func (d *Durable) Send(to string, msg any) error {
+	env, err := d.e.cfg.registry.EncodeMessage(msg)
+	if err != nil {
+		return err
+	}
+	if err := d.st.Send(d.e.ctx, to, env); err != nil {
+		return err
+	}
+	d.poke()
+	return nil
+}
+
+// Cancel asks for task id to be cancelled; the worker that next claims it
+// stops its program and marks it cancelled.
+func (d *Durable) Cancel(id string) error {
+	if err := d.st.Cancel(d.e.ctx, id); err != nil {
+		return err
+	}
+	d.poke()
+	return nil
+}
+
+// Wait waits for task id to finish and returns its result, decoded as its
+// program's output type.
+func (d *Durable) Wait(ctx context.Context, id string) (any, error) {
+	for {
+		d.mu.Lock()
+		ch, ok := d.done[id]
+		if !ok {
+			ch = make(chan struct{})
+			d.done[id] = ch
+		}
+		d.mu.Unlock()
+		rec, _, err := d.st.Load(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if rec.Status.Final() {
+			return d.outcome(rec)
+		}
+		select {
+		case <-ch:
+		case <-time.After(d.opts.Poll):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (d *Durable) outcome(rec *task.Record) (any, error) {
+	switch rec.Status {
+	case task.Done:
+		p, err := d.e.cfg.registry.Program(rec.Program, rec.Version)
+		if err != nil {
+			return nil, err
+		}
+		out := reflectNew(p.OutputType())
+		if err := task.Unmarshal(rec.Result, out); err != nil {
+			return nil, fmt.Errorf("interp: task %s: result: %w", rec.ID, err)
+		}
+		return reflectElem(out), nil
+	case task.Cancelled:
+		return nil, effect.ErrCancelled
+	}
+	if rec.Err != nil {
+		return nil, d.e.cfg.registry.DecodeError(rec.Err)
+	}
+	return nil, fmt.Errorf("interp: task %s %s: %s", rec.ID, rec.Status, rec.Reason)
+}
+
+func (d *Durable) start(id string, prog effect.AnyProgram, in any, _ *effect.Machine) (*Task, error) {
+	if prog == nil {
+		return nil, errors.New("interp: the durable interpreter runs named programs only: use StartProgram")
+	}
+	if _, err := d.e.cfg.registry.Program(prog.ProgramName(), prog.ProgramVersion()); err != nil {
+		return nil, fmt.Errorf("interp: register %s v%d (task.Register) before starting it durably: %w", prog.ProgramName(), prog.ProgramVersion(), err)
+	}
+	b, err := task.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	if id == "" {
+		id = fmt.Sprintf("%s-%x", prog.ProgramName(), rand.Uint64())
+	}
+	now := d.e.clock.Now()
+	rec := &task.Record{ID: id, Program: prog.ProgramName(), Version: prog.ProgramVersion(), Input: b, Status: task.Running, Created: now, Updated: now}
+	if err := d.st.Create(d.e.ctx, rec); err != nil {
+		return nil, err
+	}
+	d.poke()
+	return &Task{e: d.e, id: id, prog: prog, done: make(chan struct{}), remote: d}, nil
+}
+
+// poke makes the claim loop look for ready tasks now.
+func (d *Durable) poke() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Durable) claimLoop() {
+	defer d.wg.Done()
+	var ready <-chan struct{}
+	if n, ok := d.st.(store.Notifier); ok {
+		ready = n.Ready()
+	}
+	tick := time.NewTicker(d.opts.Poll)
+	defer tick.Stop()
+	d.wakeParked()
+	for {
+		for {
+			leases, err := d.st.Claim(d.e.ctx, d.owner, 256, d.e.clock.Now(), d.opts.Lease)
+			if err != nil {
+				if d.e.ctx.Err() == nil {
+					d.e.cfg.logger.Error("amber: claiming tasks", "err", err)
+				}
+				break
+			}
+			for _, l := range leases {
+				d.activate(l)
+			}
+			if len(leases) < 256 {
+				break
+			}
+		}
+		select {
+		case <-d.quit:
+			return
+		case <-d.kick:
+		case <-ready:
+		case <-tick.C:
+		}
+	}
+}
+
+// wakeParked wakes the parked tasks whose program this worker has.
+func (d *Durable) wakeParked() {
+	parked, err := d.st.List(d.e.ctx, store.Filter{Status: task.Parked})
+	if err != nil {
+		return
+	}
+	var ids []string
+	for _, s := range parked {
+		if _, err := d.e.cfg.registry.Program(s.Program, s.Version); err == nil {
+			ids = append(ids, s.ID)
+		}
+	}
+	if len(ids) > 0 {
+		_ = d.st.Wake(d.e.ctx, ids...)
+	}
+}
+
+// activate hands a claimed task to the workers.
+func (d *Durable) activate(l store.Lease) {
+	d.mu.Lock()
+	var t *Task
+	if el, ok := d.cache[l.ID]; ok {
+		t = el.Value.(*Task)
+		d.lru.MoveToFront(el)
+		if t.dur.active {
+			t.dur.again, t.dur.nextLease = true, &l
+			d.mu.Unlock()
+			return
+		}
+	} else {
+		t = &Task{e: d.e, id: l.ID, done: make(chan struct{}), dur: &durableTask{d: d}}
+		d.cache[l.ID] = d.lru.PushFront(t)
+		d.evict()
+	}
+	t.dur.active, t.dur.lease = true, l
+	d.mu.Unlock()
+	d.enqueue(t)
+}
+
+func (d *Durable) enqueue(t *Task) {
+	select {
+	case d.workq <- t:
+	case <-d.quit:
+	}
+}
+
+// evict drops the least recently used inactive tasks beyond the cache
+// size. d.mu is held.
+func (d *Durable) evict() {
+	for el := d.lru.Back(); el != nil && d.lru.Len() > d.opts.Cache; {
+		prev := el.Prev()
+		t := el.Value.(*Task)
+		if !t.dur.active {
+			d.lru.Remove(el)
+			delete(d.cache, t.id)
+			t.drop()
+		}
+		el = prev
+	}
+}
+
+// forget drops t from memory: its state is no longer trusted.
+func (d *Durable) forget(t *Task) {
+	d.mu.Lock()
+	if el, ok := d.cache[t.id]; ok && el.Value == t {
+		d.lru.Remove(el)
+		delete(d.cache, t.id)
+	}
+	d.mu.Unlock()
+	t.drop()
+}
+
+// drop releases what an in-memory task holds: timers, running attempts,
+// a direct-style coroutine.
+func (t *Task) drop() {
+	t.stepMu.Lock()
+	defer t.stepMu.Unlock()
+	for _, fl := range t.inflight {
+		if fl.stop != nil {
+			fl.stop()
+		}
+	}
+	t.inflight = nil
+	if t.m != nil {
+		t.m.Stop()
+	}
+}
+
+// push is the scheduler hook: a local event (a timer, an activity, an STM
+// wake-up) made t runnable. The task must be claimed again to run.
+func (d *Durable) push(t *Task, _ *worker) {
+	d.mu.Lock()
+	if t.dur == nil {
+		d.mu.Unlock()
+		return
+	}
+	if t.dur.active {
+		t.dur.again = true
+		d.mu.Unlock()
+		return
+	}
+	t.dur.active = true
+	d.mu.Unlock()
+	go d.reclaim(t)
+}
+
+// reclaim leases t again for a local event.
+func (d *Durable) reclaim(t *Task) {
+	l, err := d.st.ClaimID(d.e.ctx, d.owner, t.id, d.e.clock.Now(), d.opts.Lease)
+	if err != nil {
+		// Leased elsewhere, finished, or the store failed: whoever has it
+		// will run it; the event is dropped (an activity's attempt will be
+		// run again when its deadline comes).
+		d.mu.Lock()
+		t.dur.active = false
+		d.mu.Unlock()
+		return
+	}
+	t.dur.lease = l
+	d.enqueue(t)
+}
+
+func (d *Durable) work() {
+	defer d.wg.Done()
+	for {
+		select {
+		case <-d.quit:
+			return
+		case t := <-d.workq:
+			d.step(t)
+		}
+	}
+}
+
+// step runs one step of a claimed task and commits it.
+func (d *Durable) step(t *Task) {
+	ctx := d.e.ctx
+	dt := t.dur
+	if t.m == nil || dt.version != dt.lease.Version {
+		if !d.load(t) {
+			d.release(t)
+			return
+		}
+	} else if msgs, err := d.st.Messages(ctx, t.id, dt.lastSeq); err != nil {
+		d.forget(t)
+		d.release(t)
+		return
+	} else if err := d.addMessages(t, msgs); err != nil {
+		d.park(t, err.Error())
+		d.release(t)
+		return
+	}
+	if dt.lease.Cancel && !t.finished {
+		t.m.Stop()
+	}
+	d.e.process(t, nil)
+	d.commitStep(t)
+}
+
+// load rebuilds t from the store: its program runs again, fed the journal.
+func (d *Durable) load(t *Task) bool {
+	ctx := d.e.ctx
+	dt := t.dur
+	if t.m != nil {
+		t.m.Stop()
+	}
+	rec, msgs, err := d.st.Load(ctx, t.id)
+	if err != nil {
+		if errors.Is(err, task.ErrCorrupt) {
+			d.commitFinal(t, task.Failed, fmt.Sprintf("the stored task is corrupt: %v", err))
+		}
+		return false
+	}
+	prog, err := d.e.cfg.registry.Program(rec.Program, rec.Version)
+	if err != nil {
+		d.park(t, fmt.Sprintf("program %s v%d is not registered in worker %s", rec.Program, rec.Version, d.owner))
+		return false
+	}
+	in, err := task.DecodeInput(prog, rec.Input)
+	if err != nil {
+		d.commitFinal(t, task.Failed, fmt.Sprintf("the stored input does not decode as %v: %v", prog.InputType(), err))
+		return false
+	}
+	m, err := prog.Start(in)
+	if err != nil {
+		d.commitFinal(t, task.Failed, err.Error())
+		return false
+	}
+	t.mu.Lock()
+	t.prog, t.m, t.in = prog, m, rec.Input
+	t.journal, t.replay, t.replayPos = nil, rec.Journal, 0
+	t.inbox, t.events, t.finished, t.status = nil, nil, false, rec.Status
+	t.mu.Unlock()
+	t.record, t.mailbox, t.inflight, t.completed, t.failure = true, nil, nil, 0, nil
+	t.rng = d.e.newRand(t.id)
+	t.ops = map[uint32]*task.OpState{}
+	if rec.Wait != nil {
+		for i := range rec.Wait.Ops {
+			st := rec.Wait.Ops[i]
+			t.ops[st.Fiber] = &st
+		}
+	}
+	dt.version, dt.committed, dt.seqs, dt.lastSeq = dt.lease.Version, len(rec.Journal), nil, 0
+	dt.created = rec.Created
+	dt.reset()
+	if err := d.addMessages(t, msgs); err != nil {
+		d.park(t, err.Error())
+		return false
+	}
+	return true
+}
+
+func (d *Durable) addMessages(t *Task, msgs []store.Message) error {
+	for _, m := range msgs {
+		if m.Seq <= t.dur.lastSeq {
+			continue
+		}
+		v, err := d.e.cfg.registry.DecodeMessage(m.Env)
+		if err != nil {
+			return fmt.Errorf("message %d in the mailbox cannot be decoded here: %w", m.Seq, err)
+		}
+		t.mailbox = append(t.mailbox, v)
+		t.dur.seqs = append(t.dur.seqs, m.Seq)
+		t.dur.lastSeq = m.Seq
+	}
+	return nil
+}
+
+// park sets t aside with a reason, to be looked at again later.
+func (d *Durable) park(t *Task, reason string) {
+	step := d.newStep(t)
+	step.Status, step.Reason = task.Parked, reason
+	step.RunAt = d.e.clock.Now().Add(d.opts.ParkRetry)
+	step.Append = nil
+	d.submit(step)
+	d.forget(t)
+}
+
+// commitFinal ends t with a status and reason, without running it.
+func (d *Durable) commitFinal(t *Task, status task.Status, reason string) {
+	step := d.newStep(t)
+	step.Status, step.Reason = status, reason
+	step.Err = &task.Error{Msg: reason}
+	d.submit(step)
+	d.forget(t)
+}
+
+func (d *Durable) newStep(t *Task) store.Step {
+	return store.Step{ID: t.id, Owner: d.owner, Epoch: t.dur.lease.Epoch, Version: t.dur.lease.Version}
+}
+
+func (d *Durable) submit(step store.Step) error {
+	r := &commitReq{step: step, done: make(chan error, 1)}
+	select {
+	case d.commitq <- r:
+	case <-d.quit:
+		return ErrClosed
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-d.quit:
+		return ErrClosed
+	}
+}
+
+// release lets t go after a step that could not run.
+func (d *Durable) release(t *Task) {
+	d.mu.Lock()
+	t.dur.active = false
+	again := t.dur.again
+	t.dur.again = false
+	next := t.dur.nextLease
+	t.dur.nextLease = nil
+	d.mu.Unlock()
+	if next != nil {
+		d.activate(*next)
+	} else if again {
+		d.push(t, nil)
+	}
+}
+
+// commitStep commits what t did since it was claimed.
+func (d *Durable) commitStep(t *Task) {
+	dt := t.dur
+	step := d.newStep(t)
+	t.mu.Lock()
+	step.Append = append([]task.Entry(nil), t.journal[dt.committed:]...)
+	finished, res, ferr := t.finished, t.result, t.err
+	t.mu.Unlock()
+	step.Consumed, step.Sends, step.Spawns, step.World = dt.consumed, dt.sends, dt.spawns, dt.world
+	now := d.e.clock.Now()
+	if finished {
+		step.Status = t.status
+		switch {
+		case ferr == nil:
+			b, err := task.Marshal(res)
+			if err != nil {
+				step.Status, step.Reason, step.Err = task.Failed, "result cannot be stored: "+err.Error(), &task.Error{Msg: err.Error()}
+			} else {
+				step.Result = b
+			}
+		case errors.Is(ferr, effect.ErrCancelled):
+			step.Status, step.Reason = task.Cancelled, "cancelled"
+		default:
+			step.Err = d.e.cfg.registry.EncodeError(ferr)
+			step.Reason = ferr.Error()
+		}
+	} else {
+		step.Status = task.Waiting
+		step.Wait, step.RunAt = d.waitOf(t, now)
+	}
+	err := d.submit(step)
+	if err != nil {
+		// Lease lost or store down: this worker's view of t is no longer
+		// the truth. The store still holds the last committed step.
+		d.forget(t)
+		d.release(t)
+		return
+	}
+	dt.version++
+	dt.lease.Version = dt.version
+	dt.committed += len(step.Append)
+	deferred := dt.deferred
+	local := dt.sends
+	dt.reset()
+	for _, f := range deferred {
+		f()
+	}
+	if len(local) > 0 || len(step.Spawns) > 0 {
+		d.poke()
+	}
+	if finished {
+		d.mu.Lock()
+		ch, ok := d.done[t.id]
+		delete(d.done, t.id)
+		d.mu.Unlock()
+		if ok {
+			close(ch)
+		}
+		d.forget(t)
+	}
+	d.release(t)
+}
+
+// waitOf describes what t waits for, and when it must be looked at again
+// even if nothing wakes it.
+func (d *Durable) waitOf(t *Task, now time.Time) (*task.Wait, time.Time) {
+	w := &task.Wait{}
+	var runAt time.Time
+	earliest := func(at time.Time) {
+		if !at.IsZero() && (runAt.IsZero() || at.Before(runAt)) {
+			runAt = at
+		}
+	}
+	for _, p := range t.m.Pending() {
+		switch op := p.Op.(type) {
+		case effect.Receiver:
+			if w.Kind == "" {
+				w.Kind = task.WaitReceive
+			}
+			if r, ok := op.(interface{ MessageType() string }); ok {
+				w.Types = append(w.Types, r.MessageType())
+			}
+		case effect.SleepOp:
+			if w.Kind == "" {
+				w.Kind = task.WaitSleep
+			}
+		case effect.Transactor:
+			if w.Kind == "" {
+				w.Kind = task.WaitSTM
+			}
+		default:
+			if w.Kind == "" {
+				w.Kind = task.WaitActivity
+			}
+			w.Detail = task.OpKind(p.Op)
+		}
+		st, ok := t.ops[uint32(p.Fiber)]
+		if !ok {
+			continue
+		}
+		w.Ops = append(w.Ops, *st)
+		switch st.Phase {
+		case task.PhaseTimer, task.PhaseBackoff:
+			earliest(st.Until)
+		case task.PhaseRunning:
+			timeout := d.opts.ActivityTimeout
+			if p := retryPolicy(p.Op); p.StartToClose > timeout {
+				timeout = p.StartToClose
+			}
+			earliest(now.Add(timeout))
+		}
+	}
+	if !runAt.IsZero() {
+		w.Until = runAt
+	}
+	return w, runAt
+}
+
+func (dt *durableTask) reset() {
+	dt.consumed, dt.sends, dt.spawns, dt.world, dt.deferred = nil, nil, nil, nil, nil
+}
+
+func (dt *durableTask) consume(i int) {
+	dt.consumed = append(dt.consumed, dt.seqs[i])
+	dt.seqs = append(dt.seqs[:i], dt.seqs[i+1:]...)
+}
+
+func (dt *durableTask) send(t *Task, op effect.SendOp) error {
+	env, err := dt.d.e.cfg.registry.EncodeMessage(op.Msg)
+	if err != nil {
+		return fmt.Errorf("task %s: send to %s: %w", t.id, op.To, err)
+	}
+	dt.sends = append(dt.sends, store.Outgoing{To: op.To, Env: env})
+	return nil
+}
+
+func (dt *durableTask) spawn(t *Task, op effect.SpawnOp) (string, error) {
+	reg := dt.d.e.cfg.registry
+	if _, err := reg.Program(op.Program, op.Version); err != nil {
+		return "", fmt.Errorf("task %s: spawn: %w", t.id, err)
+	}
+	in, err := task.Marshal(op.Input)
+	if err != nil {
+		return "", err
+	}
+	id := childID(t)
+	now := dt.d.e.clock.Now()
+	dt.spawns = append(dt.spawns, &task.Record{ID: id, Program: op.Program, Version: op.Version, Input: in,
+		Status: task.Running, Parent: t.id, Created: now, Updated: now})
+	return id, nil
+}
+
+type stepKey struct{}
+
+type stepCtx struct {
+	t      *Task
+	p      effect.Pending
+	result any
+	err    error
+}
+
+// transact runs a state op whose world writes must be stored with the
+// op's journal entry, before anyone sees them: the World's commit hook
+// (worldHook) commits them.
+func (dt *durableTask) transact(t *Task, p effect.Pending, op effect.ContextTransactor) (any, *stm.Wait, error) {
+	sc := &stepCtx{t: t, p: p}
+	ctx := context.WithValue(dt.d.e.ctx, stepKey{}, sc)
+	return op.TransactContext(ctx, func(r any) { sc.result = r })
+}
+
+// worldHook stores a commit to world vars before it is published. Inside
+// a task's state op, the commit carries the task's uncommitted journal and
+// the op's own entry; otherwise (plain Go code) just the writes.
+func (d *Durable) worldHook(c stm.Commit) error {
+	writes := make([]store.WorldWrite, len(c.Writes))
+	for i, w := range c.Writes {
+		writes[i] = store.WorldWrite{Name: w.Name, Value: w.Value}
+	}
+	sc, _ := c.Context.Value(stepKey{}).(*stepCtx)
+	if sc == nil {
+		errs, err := d.st.Commit(c.Context, []store.Step{{World: writes}})
+		if err == nil && len(errs) > 0 {
+			err = errs[0]
+		}
+		return err
+	}
+	t, dt := sc.t, sc.t.dur
+	en := t.newEntry(sc.p, sc.result, nil)
+	step := d.newStep(t)
+	t.mu.Lock()
+	step.Append = append(append([]task.Entry(nil), t.journal[dt.committed:]...), en)
+	t.mu.Unlock()
+	step.Consumed, step.Sends, step.Spawns, step.World = dt.consumed, dt.sends, dt.spawns, writes
+	step.Status, step.Keep = task.Running, true
+	if err := d.submit(step); err != nil {
+		return fmt.Errorf("task %s: storing an STM commit: %w", t.id, err)
+	}
+	t.mu.Lock()
+	t.journal = append(t.journal, en)
+	t.mu.Unlock()
+	dt.version++
+	dt.lease.Version = dt.version
+	dt.committed = len(t.journal)
+	deferred := dt.deferred
+	dt.reset()
+	dt.deferred = deferred
+	dt.journaled = true
+	return nil
+}
+
+func (d *Durable) committer() {
+	defer d.wg.Done()
+	var batch []*commitReq
+	for {
+		select {
+		case <-d.quit:
+			return
+		case r := <-d.commitq:
+			batch = append(batch[:0], r)
+		}
+	more:
+		for len(batch) < 512 {
+			select {
+			case r := <-d.commitq:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		steps := make([]store.Step, len(batch))
+		for i, r := range batch {
+			steps[i] = r.step
+		}
+		errs, err := d.st.Commit(context.Background(), steps)
+		for i, r := range batch {
+			switch {
+			case err != nil:
+				r.done <- err
+			case i < len(errs) && errs[i] != nil:
+				r.done <- errs[i]
+			default:
+				r.done <- nil
+			}
+		}
+	}
+}
+
+// Describe returns a readable one-line status of the durable worker.
+func (d *Durable) String() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return "durable worker " + d.owner + " (" + strconv.Itoa(d.lru.Len()) + " tasks in memory)"
+}
+
+func reflectNew(t reflect.Type) any { return reflect.New(t).Interface() }
+
+func reflectElem(p any) any { return reflect.ValueOf(p).Elem().Interface() }

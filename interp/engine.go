@@ -72,10 +72,10 @@ type Task struct {
 	replayPos int
 	replayEnd bool  // stop at the end of the replay journal instead of going live
 	failure   error // the interpreter failed the task
-	spawned   int
 	completed uint64                   // ops completed, replayed ones included
 	ops       map[uint32]*task.OpState // state of timers and attempts, by fiber
 	dur       *durableTask             // nil unless the task is durable
+	remote    *Durable                 // a handle to a task stored by a durable interpreter
 	journal   task.Journal             // appended under mu too, for concurrent readers
 
 	// Guarded by mu.
@@ -137,6 +137,9 @@ func (t *Task) Journal() task.Journal {
 // it runs the simulation (advancing the virtual clock when every task is
 // blocked) until the task finishes.
 func (t *Task) Wait(ctx context.Context) (any, error) {
+	if t.remote != nil {
+		return t.remote.Wait(ctx, t.id)
+	}
 	if w, ok := t.e.sched.(interface {
 		await(ctx context.Context, t *Task) error
 	}); ok {
@@ -439,6 +442,9 @@ func (t *Task) takeMatch(r effect.Receiver) (any, bool) {
 	for i, msg := range t.mailbox {
 		if r.Accepts(msg) {
 			t.mailbox = append(t.mailbox[:i], t.mailbox[i+1:]...)
+			if t.dur != nil {
+				t.dur.consume(i)
+			}
 			return msg, true
 		}
 	}
@@ -474,8 +480,15 @@ func (t *Task) perform(p effect.Pending, w *worker) bool {
 		t.inflight = append(t.inflight, flight{id: id, stop: stop})
 		return false
 	case effect.SendOp:
+		if t.dur != nil {
+			return t.complete(p, nil, t.dur.send(t, op))
+		}
 		return t.complete(p, nil, e.send(op.To, op.Msg, w))
 	case effect.SpawnOp:
+		if t.dur != nil {
+			id, err := t.dur.spawn(t, op)
+			return t.complete(p, id, err)
+		}
 		id, err := e.spawn(t, op, w)
 		return t.complete(p, id, err)
 	case effect.Receiver:
@@ -485,6 +498,14 @@ func (t *Task) perform(p effect.Pending, w *worker) bool {
 		t.inflight = append(t.inflight, flight{id: p.ID, receive: true})
 		return false
 	case effect.Transactor:
+		if ct, ok := op.(effect.ContextTransactor); ok && t.dur != nil {
+			r, wait, err := t.dur.transact(t, p, ct)
+			if wait == nil {
+				return t.complete(p, r, err)
+			}
+			t.inflight = append(t.inflight, flight{id: p.ID, stop: e.watch(t, p.ID, wait)})
+			return false
+		}
 		r, wait, err := op.Transact()
 		if wait == nil {
 			return t.complete(p, r, err)
@@ -649,8 +670,7 @@ func (e *engine) spawn(parent *Task, op effect.SpawnOp, w *worker) (string, erro
 	if err != nil {
 		return "", err
 	}
-	parent.spawned++
-	child, err := e.newTask(parent.id+"."+strconv.Itoa(parent.spawned), prog, op.Input, m)
+	child, err := e.newTask(childID(parent), prog, op.Input, m)
 	if err != nil {
 		return "", err
 	}
@@ -658,12 +678,20 @@ func (e *engine) spawn(parent *Task, op effect.SpawnOp, w *worker) (string, erro
 	return child.id, nil
 }
 
+// childID names a spawned task after its parent and the sequence number
+// of the Spawn in the parent's journal: deterministic across replays.
+func childID(parent *Task) string {
+	return parent.id + "." + strconv.FormatUint(parent.completed+1, 10)
+}
+
 // complete records the outcome of p in the journal and resumes the
 // machine with it. It always returns true.
 func (t *Task) complete(p effect.Pending, v any, err error) bool {
 	t.completed++
 	delete(t.ops, uint32(p.Fiber))
-	if t.record {
+	if t.dur != nil && t.dur.journaled {
+		t.dur.journaled = false // the op's entry was committed with its world writes
+	} else if t.record {
 		t.appendEntry(p, v, err)
 	}
 	var rerr error
@@ -687,6 +715,14 @@ func (t *Task) complete(p effect.Pending, v any, err error) bool {
 }
 
 func (t *Task) appendEntry(p effect.Pending, v any, err error) {
+	en := t.newEntry(p, v, err)
+	t.mu.Lock()
+	t.journal = append(t.journal, en)
+	t.mu.Unlock()
+}
+
+// newEntry builds the journal entry that records the outcome of p.
+func (t *Task) newEntry(p effect.Pending, v any, err error) task.Entry {
 	kind, data, fp, encErr := task.EncodeOp(p.Op)
 	en := task.Entry{
 		Seq:         uint64(len(t.journal) + 1),
@@ -710,9 +746,7 @@ func (t *Task) appendEntry(p effect.Pending, v any, err error) {
 	if err != nil {
 		en.Err = t.e.cfg.registry.EncodeError(err)
 	}
-	t.mu.Lock()
-	t.journal = append(t.journal, en)
-	t.mu.Unlock()
+	return en
 }
 
 // replayNext feeds the next journal entry to the machine. It reports false

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/stm"
 	"github.com/amberrt/amber/task"
 )
 
@@ -21,6 +22,8 @@ type config struct {
 	journal   bool
 	workers   int
 	start     time.Time
+	world     *stm.World
+	durable   DurableOptions
 }
 
 func newConfig(opts []Option) config {

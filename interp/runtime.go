@@ -17,17 +17,30 @@ type Runtime interface {
 	// Task returns the task with the given ID.
 	Task(id string) (*Task, bool)
 	base() *engine
+	start(id string, prog effect.AnyProgram, in any, m *effect.Machine) (*Task, error)
 }
 
-// Start starts a task running the anonymous program p.
-func Start[A any](rt Runtime, p effect.Eff[A]) (*Task, error) {
-	e := rt.base()
-	t, err := e.newTask("", nil, nil, effect.NewMachine(p))
+// start starts a task in memory: the mock and live interpreters.
+func (e *engine) start(id string, prog effect.AnyProgram, in any, m *effect.Machine) (*Task, error) {
+	t, err := e.newTask(id, prog, in, m)
 	if err != nil {
 		return nil, err
 	}
 	e.launch(t, nil)
 	return t, nil
+}
+
+func (m *Mock) start(id string, prog effect.AnyProgram, in any, mm *effect.Machine) (*Task, error) {
+	return m.e.start(id, prog, in, mm)
+}
+
+func (l *Live) start(id string, prog effect.AnyProgram, in any, m *effect.Machine) (*Task, error) {
+	return l.e.start(id, prog, in, m)
+}
+
+// Start starts a task running the anonymous program p.
+func Start[A any](rt Runtime, p effect.Eff[A]) (*Task, error) {
+	return rt.start("", nil, nil, effect.NewMachine(p))
 }
 
 // Run starts a task running p and waits for its result.
@@ -68,13 +81,7 @@ func StartAny(rt Runtime, p effect.AnyProgram, in any, opts ...StartOption) (*Ta
 	if err != nil {
 		return nil, err
 	}
-	e := rt.base()
-	t, err := e.newTask(c.id, p, in, m)
-	if err != nil {
-		return nil, err
-	}
-	e.launch(t, nil)
-	return t, nil
+	return rt.start(c.id, p, in, m)
 }
 
 // Resume continues a task from its record, in this interpreter: the

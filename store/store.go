@@ -102,7 +102,9 @@ type Message struct {
 	Env task.Envelope
 }
 
-// Step is what one step of one task commits.
+// Step is what one step of one task commits. A Step with an empty ID
+// carries only World writes (an STM commit made outside any task): it is
+// not fenced and touches no task.
 type Step struct {
 	ID      string
 	Owner   string
