@@ -160,6 +160,9 @@ func (o ReceiveOp[M]) Accepts(msg any) bool {
 // MessageType names M.
 func (o ReceiveOp[M]) MessageType() string { return o.Type }
 
+// MessageGoType is M.
+func (o ReceiveOp[M]) MessageGoType() reflect.Type { return reflect.TypeFor[M]() }
+
 // Receiver is implemented by every ReceiveOp[M]: what an interpreter needs
 // to match messages without knowing M.
 type Receiver interface {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/fxamacker/cbor/v2"
 	"github.com/amberrt/amber/stm"
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
@@ -167,7 +168,11 @@ func NewDurable(st store.Store, opts ...Option) (*Durable, error) {
 			return nil, fmt.Errorf("interp: loading the world: %w", err)
 		}
 		if len(vals) > 0 {
-			snap, err := task.Marshal(vals)
+			raw := make(map[string]cbor.RawMessage, len(vals))
+			for k, v := range vals {
+				raw[k] = v
+			}
+			snap, err := task.Marshal(raw)
 			if err != nil {
 				return nil, err
 			}
@@ -717,8 +722,12 @@ func (d *Durable) waitOf(t *Task, now time.Time) (*task.Wait, time.Time) {
 			if w.Kind == "" {
 				w.Kind = task.WaitReceive
 			}
-			if r, ok := op.(interface{ MessageType() string }); ok {
-				w.Types = append(w.Types, r.MessageType())
+			if r, ok := op.(interface{ MessageGoType() reflect.Type }); ok {
+				name, known := d.e.cfg.registry.MessageName(r.MessageGoType())
+				if !known {
+					name = r.MessageGoType().String()
+				}
+				w.Types = append(w.Types, name)
 			}
 		case effect.SleepOp:
 			if w.Kind == "" {

@@ -70,8 +70,8 @@ type Task struct {
 	record    bool
 	replay    task.Journal
 	replayPos int
-	replayEnd bool  // stop at the end of the replay journal instead of going live
-	failure   error // the interpreter failed the task
+	replayEnd bool                     // stop at the end of the replay journal instead of going live
+	failure   error                    // the interpreter failed the task
 	completed uint64                   // ops completed, replayed ones included
 	ops       map[uint32]*task.OpState // state of timers and attempts, by fiber
 	dur       *durableTask             // nil unless the task is durable

@@ -1,0 +1,18 @@
+// Command amber inspects and drives durable amber tasks from the shell:
+//
+//	amber task list | show ID | replay ID | send ID JSON | cancel ID  [--db FILE | --postgres URL]
+//
+// This build registers no programs or message types, so replay and send
+// work only for built-in message types; build your own command with
+// cli.Main and your registry for those.
+package main
+
+import (
+	"os"
+
+	"github.com/amberrt/amber/cli"
+)
+
+func main() {
+	os.Exit(cli.Main(os.Args[1:], nil, os.Stdout, os.Stderr))
+}

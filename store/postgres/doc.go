@@ -1,0 +1,57 @@
+// Package postgres is a store.Store on PostgreSQL (through pgx/v5): many
+// worker processes on many machines share one database, and a task runs on
+// one worker at a time.
+//
+//	s, err := postgres.Open(ctx, "postgres://amber@db/amber", nil)
+//	if err != nil { ... }
+//	defer s.Close()
+//	// hand s to the durable interpreter; s.Ready() wakes it (store.Notifier)
+//
+// # Schema
+//
+// Open creates the schema (Options.Schema, default "amber") if needed and
+// applies the embedded migrations (migrations/NNNN_name.sql) that are
+// missing, in order, in one transaction under an advisory lock, recording
+// them in schema_migrations. Tables: tasks (one row per task, with its
+// lease and readiness), journal (task_id, seq, task.EncodeEntry bytes),
+// mailbox (task_id, seq, envelope) and world (name, value). The view
+// tasks_view shows the tasks with readable times.
+//
+// Times are stored as Unix nanoseconds (bigint), not timestamptz: the
+// interpreter's clock may be virtual and its times must come back exactly
+// (timestamptz keeps microseconds). The store never compares them with the
+// database's clock; leases and timers are judged by the now given to Claim.
+//
+// # Claiming and fencing
+//
+// Claim is one statement: it picks up to max rows with FOR UPDATE SKIP
+// LOCKED (expired leases first, then woken tasks in the order they were
+// woken, then due timers by run_at, through two partial indexes) and leases
+// them, bumping their epoch. Commit locks every row its steps touch in ID
+// order (so concurrent commits cannot deadlock), checks each step's fence
+// (owner, epoch and version) in Go, and applies the steps that pass with a
+// handful of set-based statements, whatever their number, then COMMIT: two
+// round trips per group commit. A lease that expired but that no one took
+// over may still commit: the epoch, not the clock, is the fence.
+//
+// # Wake-ups
+//
+// Create, Send, Wake, Cancel, and commits that send, spawn, release a
+// running task or set a timer within PollInterval NOTIFY the channel
+// "amber_ready.<schema>" inside their transaction. Ready is fed by a
+// dedicated LISTEN connection that reconnects with backoff; workers poll
+// Claim as well, so a lost notification only delays a task.
+//
+// # Caveats
+//
+//   - A connection that breaks while COMMIT is in flight leaves the client
+//     unsure whether the step committed. Retrying it is safe: if it did, the
+//     retry is refused with store.ErrLeaseLost (the lease was released and
+//     the version moved on) and the worker reloads the task.
+//   - Claim and ClaimID are not retried on a broken connection: a claim that
+//     committed unseen holds the task until its lease expires.
+//   - NOTIFY serializes committing transactions on PostgreSQL's notification
+//     queue; commits that make nothing ready soon do not notify.
+//   - Times before 1678 or after 2262 are clamped to what Unix nanoseconds
+//     in an int64 can hold.
+package postgres

@@ -1,0 +1,571 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/task"
+)
+
+// notFinal is the SQL condition of a task that may still change.
+const notFinal = `status NOT IN ('done', 'failed', 'cancelled')`
+
+// makeReady is the SET clause that makes a task ready, keeping its place in
+// the claim order if it already was.
+const makeReady = `ready = true, ready_seq = CASE WHEN ready THEN ready_seq ELSE nextval('tasks_ready_seq') END`
+
+// taskRows holds the columns of tasks to insert, for unnest.
+type taskRows struct {
+	id, program, status, reason, parent []string
+	version                             []int32
+	input, wait, result, errs           [][]byte
+	created, updated                    []*int64
+	ready                               []bool
+	journalLen, mailboxSeq              []int64
+
+	// journal and mailbox rows of the records
+	jID  []string
+	jSeq []int64
+	jEnt [][]byte
+	mID  []string
+	mSeq []int64
+	mEnv [][]byte
+}
+
+func (r *taskRows) add(rec *task.Record) error {
+	if err := rec.Validate(); err != nil {
+		return err
+	}
+	wait, err := marshalNil(rec.Wait)
+	if err != nil {
+		return err
+	}
+	errb, err := marshalNil(rec.Err)
+	if err != nil {
+		return err
+	}
+	r.id = append(r.id, rec.ID)
+	r.program = append(r.program, rec.Program)
+	r.version = append(r.version, int32(rec.Version))
+	r.input = append(r.input, rec.Input)
+	r.status = append(r.status, string(rec.Status))
+	r.reason = append(r.reason, rec.Reason)
+	r.wait = append(r.wait, wait)
+	r.result = append(r.result, rec.Result)
+	r.errs = append(r.errs, errb)
+	r.parent = append(r.parent, rec.Parent)
+	r.created = append(r.created, unixNano(rec.Created))
+	r.updated = append(r.updated, unixNano(rec.Updated))
+	r.ready = append(r.ready, !rec.Status.Final())
+	r.journalLen = append(r.journalLen, int64(len(rec.Journal)))
+	r.mailboxSeq = append(r.mailboxSeq, int64(len(rec.Mailbox)))
+	for _, e := range rec.Journal {
+		data, err := task.EncodeEntry(e)
+		if err != nil {
+			return err
+		}
+		r.jID = append(r.jID, rec.ID)
+		r.jSeq = append(r.jSeq, int64(e.Seq))
+		r.jEnt = append(r.jEnt, data)
+	}
+	for i, env := range rec.Mailbox {
+		data, err := task.Marshal(env)
+		if err != nil {
+			return err
+		}
+		r.mID = append(r.mID, rec.ID)
+		r.mSeq = append(r.mSeq, int64(i+1))
+		r.mEnv = append(r.mEnv, data)
+	}
+	return nil
+}
+
+// queue adds the inserts to b.
+func (r *taskRows) queue(b *pgx.Batch) {
+	if len(r.id) == 0 {
+		return
+	}
+	b.Queue(`INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err, parent,
+			created, updated, ready, journal_len, mailbox_seq)
+		SELECT id, program, pv, input, status, reason, wait, result, err, parent,
+			coalesce(created, `+nowNano+`), coalesce(updated, created, `+nowNano+`), ready, jl, ms
+		FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[], $5::text[], $6::text[], $7::bytea[],
+			$8::bytea[], $9::bytea[], $10::text[], $11::bigint[], $12::bigint[], $13::bool[],
+			$14::bigint[], $15::bigint[])
+			AS r(id, program, pv, input, status, reason, wait, result, err, parent, created, updated, ready, jl, ms)`,
+		r.id, r.program, r.version, r.input, r.status, r.reason, r.wait, r.result, r.errs, r.parent,
+		r.created, r.updated, r.ready, r.journalLen, r.mailboxSeq)
+	if len(r.jID) > 0 {
+		b.Queue(`INSERT INTO journal (task_id, seq, entry) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])`,
+			r.jID, r.jSeq, r.jEnt)
+	}
+	if len(r.mID) > 0 {
+		b.Queue(`INSERT INTO mailbox (task_id, seq, envelope) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])`,
+			r.mID, r.mSeq, r.mEnv)
+	}
+}
+
+// Create inserts the tasks, ready to run (unless a record is already
+// final). A record's Journal and Mailbox are stored too. A task whose ID
+// exists fails the whole call with an error matching store.ErrExists.
+func (s *Store) Create(ctx context.Context, recs ...*task.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	var rows taskRows
+	for _, rec := range recs {
+		if err := rows.add(rec); err != nil {
+			return fmt.Errorf("postgres: create task %q: %w", rec.ID, err)
+		}
+	}
+	if dup := duplicate(rows.id); dup != "" {
+		return fmt.Errorf("postgres: create task %q twice: %w", dup, store.ErrExists)
+	}
+	b := &pgx.Batch{}
+	rows.queue(b)
+	b.Queue(notifySQL, s.channel)
+	// A batch without BEGIN runs as one implicit transaction.
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		if isUniqueViolation(err) {
+			return fmt.Errorf("postgres: create: %w (%v)", store.ErrExists, err)
+		}
+		return fmt.Errorf("postgres: create: %w", err)
+	}
+	return nil
+}
+
+// Claim leases up to max claimable tasks to owner: tasks whose lease
+// expired first (their worker died mid-step), then woken tasks in the
+// order they were woken, then tasks whose RunAt has come, earliest first.
+// Rows locked by concurrent claimers are skipped, not waited for.
+func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time, lease time.Duration) ([]store.Lease, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	rows, _ := s.pool.Query(ctx, `
+		WITH expired AS (
+			SELECT id, 0 AS k, lease_until AS o1, 0::bigint AS o2 FROM tasks
+			WHERE lease_owner IS NOT NULL AND lease_until < $2
+			ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED
+		), due AS (
+			SELECT id, 1 AS k, due AS o1, ready_seq AS o2 FROM tasks
+			WHERE lease_owner IS NULL AND due <= $2
+			ORDER BY due, ready_seq LIMIT $3 FOR UPDATE SKIP LOCKED
+		), pick AS (
+			SELECT id, row_number() OVER (ORDER BY k, o1, o2) AS rank
+			FROM (SELECT * FROM expired UNION ALL SELECT * FROM due) c
+			ORDER BY k, o1, o2 LIMIT $3
+		)
+		UPDATE tasks t SET lease_owner = $1, lease_epoch = t.lease_epoch + 1, lease_until = $4, ready = false
+		FROM pick WHERE t.id = pick.id
+		RETURNING pick.rank, t.id, t.lease_epoch, t.version, t.cancel`,
+		owner, nano(now), max, nano(now.Add(lease)))
+	type claimed struct {
+		rank int64
+		l    store.Lease
+	}
+	var got []claimed
+	var c claimed
+	_, err := pgx.ForEachRow(rows, []any{&c.rank, &c.l.ID, &c.l.Epoch, &c.l.Version, &c.l.Cancel}, func() error {
+		got = append(got, c)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim: %w", err)
+	}
+	slices.SortFunc(got, func(a, b claimed) int { return int(a.rank - b.rank) })
+	leases := make([]store.Lease, len(got))
+	for i := range got {
+		leases[i] = got[i].l
+	}
+	return leases, nil
+}
+
+// ClaimID leases task id to owner whether or not it is ready. The owner
+// that already holds the lease may claim again (with a new epoch).
+func (s *Store) ClaimID(ctx context.Context, owner, id string, now time.Time, lease time.Duration) (store.Lease, error) {
+	l := store.Lease{ID: id}
+	err := s.pool.QueryRow(ctx, `
+		UPDATE tasks SET lease_owner = $2, lease_epoch = lease_epoch + 1, lease_until = $4, ready = false
+		WHERE id = $1 AND `+notFinal+` AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < $3)
+		RETURNING lease_epoch, version, cancel`, id, owner, nano(now), nano(now.Add(lease))).Scan(&l.Epoch, &l.Version, &l.Cancel)
+	if err == nil {
+		return l, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return store.Lease{}, fmt.Errorf("postgres: claim task %q: %w", id, err)
+	}
+	var status string
+	var holder *string
+	err = s.pool.QueryRow(ctx, `SELECT status, lease_owner FROM tasks WHERE id = $1`, id).Scan(&status, &holder)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return store.Lease{}, fmt.Errorf("postgres: claim task %q: %w", id, store.ErrNotFound)
+	case err != nil:
+		return store.Lease{}, fmt.Errorf("postgres: claim task %q: %w", id, err)
+	case task.Status(status).Final():
+		return store.Lease{}, fmt.Errorf("postgres: claim task %q (%s): %w", id, status, store.ErrFinished)
+	case holder != nil:
+		return store.Lease{}, fmt.Errorf("postgres: claim task %q (leased to %q): %w", id, *holder, store.ErrLeased)
+	default: // changed between the two statements; let the caller retry
+		return store.Lease{}, fmt.Errorf("postgres: claim task %q: %w", id, store.ErrLeased)
+	}
+}
+
+// Load returns a task's record with its whole journal and its unreceived
+// messages, read from one snapshot. Bytes that do not decode give an error
+// that names the task and matches task.ErrCorrupt (or, for a journal with
+// gaps, task.ErrInvalidJournal).
+func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Message, error) {
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY`)
+	var (
+		rec                       = &task.Record{ID: id}
+		version                   int32
+		status                    string
+		input, wait, result, errb []byte
+		created, updated          int64
+		found                     bool
+		entries                   [][]byte
+		seqs                      []int64
+		msgs                      []store.Message
+		msgData                   [][]byte
+	)
+	b.Queue(`SELECT program, program_version, input, status, reason, wait, result, err, parent, created, updated
+		FROM tasks WHERE id = $1`, id).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&rec.Program, &version, &input, &status, &rec.Reason, &wait, &result, &errb,
+			&rec.Parent, &created, &updated)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	b.Queue(`SELECT seq, entry FROM journal WHERE task_id = $1 ORDER BY seq`, id).Query(func(rows pgx.Rows) error {
+		var seq int64
+		var data []byte
+		_, err := pgx.ForEachRow(rows, []any{&seq, &data}, func() error {
+			seqs = append(seqs, seq)
+			entries = append(entries, data)
+			return nil
+		})
+		return err
+	})
+	b.Queue(`SELECT seq, envelope FROM mailbox WHERE task_id = $1 ORDER BY seq`, id).Query(func(rows pgx.Rows) error {
+		var m store.Message
+		var data []byte
+		_, err := pgx.ForEachRow(rows, []any{&m.Seq, &data}, func() error {
+			msgs = append(msgs, m)
+			msgData = append(msgData, data)
+			return nil
+		})
+		return err
+	})
+	b.Queue(`COMMIT`)
+	// Reading is safe to retry on another connection if this one was lost.
+	for attempt := 0; ; attempt++ {
+		found, entries, seqs, msgs, msgData = false, nil, nil, nil, nil
+		err := s.pool.SendBatch(ctx, b).Close()
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !connectionLost(err) || ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("postgres: load task %q: %w", id, err)
+		}
+	}
+	if !found {
+		return nil, nil, fmt.Errorf("postgres: load task %q: %w", id, store.ErrNotFound)
+	}
+	corrupt := func(what string, err error) error {
+		return fmt.Errorf("postgres: load task %q: %s: %w", id, what, err)
+	}
+	rec.Version = int(version)
+	rec.Status = task.Status(status)
+	rec.Created, rec.Updated = fromNano(created), fromNano(updated)
+	var err error
+	if rec.Input, err = rawCBOR(input); err != nil {
+		return nil, nil, corrupt("input", err)
+	}
+	if rec.Result, err = rawCBOR(result); err != nil {
+		return nil, nil, corrupt("result", err)
+	}
+	if wait != nil {
+		rec.Wait = new(task.Wait)
+		if err := task.Unmarshal(wait, rec.Wait); err != nil {
+			return nil, nil, corrupt("wait", err)
+		}
+	}
+	if errb != nil {
+		rec.Err = new(task.Error)
+		if err := task.Unmarshal(errb, rec.Err); err != nil {
+			return nil, nil, corrupt("error", err)
+		}
+	}
+	if len(entries) > 0 {
+		rec.Journal = make(task.Journal, len(entries))
+	}
+	for i, data := range entries {
+		e, err := task.DecodeEntry(data)
+		if err != nil {
+			return nil, nil, corrupt(fmt.Sprintf("journal entry %d", seqs[i]), err)
+		}
+		if e.Seq != uint64(seqs[i]) {
+			return nil, nil, corrupt(fmt.Sprintf("journal entry %d", seqs[i]),
+				fmt.Errorf("entry says seq %d: %w", e.Seq, task.ErrInvalidJournal))
+		}
+		rec.Journal[i] = e
+	}
+	if err := rec.Journal.Validate(); err != nil {
+		return nil, nil, corrupt("journal", err)
+	}
+	for i, data := range msgData {
+		if err := task.Unmarshal(data, &msgs[i].Env); err != nil {
+			return nil, nil, corrupt(fmt.Sprintf("message %d", msgs[i].Seq), err)
+		}
+	}
+	return rec, msgs, nil
+}
+
+// Messages returns the unreceived messages of task id with a sequence number
+// above after.
+func (s *Store) Messages(ctx context.Context, id string, after uint64) ([]store.Message, error) {
+	rows, _ := s.pool.Query(ctx, `
+		SELECT m.seq, m.envelope FROM tasks t LEFT JOIN mailbox m ON m.task_id = t.id AND m.seq > $2
+		WHERE t.id = $1 ORDER BY m.seq`, id, int64(after))
+	var msgs []store.Message
+	found := false
+	var seq *int64
+	var data []byte
+	_, err := pgx.ForEachRow(rows, []any{&seq, &data}, func() error {
+		found = true
+		if seq == nil {
+			return nil // the task, with no messages
+		}
+		m := store.Message{Seq: uint64(*seq)}
+		if err := task.Unmarshal(data, &m.Env); err != nil {
+			return fmt.Errorf("message %d: %w", m.Seq, err)
+		}
+		msgs = append(msgs, m)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: messages of task %q: %w", id, err)
+	}
+	if !found {
+		return nil, fmt.Errorf("postgres: messages of task %q: %w", id, store.ErrNotFound)
+	}
+	return msgs, nil
+}
+
+// Wake makes the tasks ready. Unknown and finished tasks are ignored.
+func (s *Store) Wake(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	ids = slices.Clone(ids)
+	slices.Sort(ids) // lock rows in one order everywhere
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE tasks SET `+makeReady+` WHERE id = ANY($1) AND `+notFinal, ids)
+	b.Queue(notifySQL, s.channel)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("postgres: wake: %w", err)
+	}
+	return nil
+}
+
+// Send appends env to the mailbox of task to and makes it ready.
+func (s *Store) Send(ctx context.Context, to string, env task.Envelope) error {
+	data, err := task.Marshal(env)
+	if err != nil {
+		return fmt.Errorf("postgres: send to task %q: %w", to, err)
+	}
+	b := &pgx.Batch{}
+	var sent int64
+	b.Queue(`
+		WITH t AS (
+			UPDATE tasks SET mailbox_seq = mailbox_seq + 1, `+makeReady+`
+			WHERE id = $1 AND `+notFinal+` RETURNING id, mailbox_seq)
+		INSERT INTO mailbox (task_id, seq, envelope) SELECT id, mailbox_seq, $2 FROM t`, to, data).
+		Exec(func(ct pgconn.CommandTag) error { sent = ct.RowsAffected(); return nil })
+	b.Queue(notifySQL, s.channel)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("postgres: send to task %q: %w", to, err)
+	}
+	if sent == 1 {
+		return nil
+	}
+	return s.whyNot(ctx, "send to", to)
+}
+
+// Cancel asks for task id to be cancelled: it is made ready, and every
+// lease of it has Cancel set until it finishes. Cancelling a finished task
+// does nothing.
+func (s *Store) Cancel(ctx context.Context, id string) error {
+	b := &pgx.Batch{}
+	var n int64
+	b.Queue(`UPDATE tasks SET cancel = true, `+makeReady+` WHERE id = $1 AND `+notFinal, id).
+		Exec(func(ct pgconn.CommandTag) error { n = ct.RowsAffected(); return nil })
+	b.Queue(notifySQL, s.channel)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("postgres: cancel task %q: %w", id, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	if err := s.whyNot(ctx, "cancel", id); !errors.Is(err, store.ErrFinished) {
+		return err
+	}
+	return nil
+}
+
+// whyNot explains why an update of a not-final task id changed nothing.
+func (s *Store) whyNot(ctx context.Context, what, id string) error {
+	var status string
+	err := s.pool.QueryRow(ctx, `SELECT status FROM tasks WHERE id = $1`, id).Scan(&status)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("postgres: %s task %q: %w", what, id, store.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("postgres: %s task %q: %w", what, id, err)
+	default:
+		return fmt.Errorf("postgres: %s task %q (%s): %w", what, id, status, store.ErrFinished)
+	}
+}
+
+// List returns summaries of the tasks matching f, by ID.
+func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, error) {
+	var limit *int
+	if f.Limit > 0 {
+		limit = &f.Limit
+	}
+	rows, _ := s.pool.Query(ctx, `
+		SELECT id, program, program_version, status, reason, wait, version, journal_len,
+			(SELECT count(*) FROM mailbox m WHERE m.task_id = t.id), run_at, created, updated
+		FROM tasks t
+		WHERE ($1 = '' OR status = $1) AND ($2 = '' OR program = $2)
+		ORDER BY id LIMIT $3`, string(f.Status), f.Program, limit)
+	var out []store.Summary
+	var (
+		sum     store.Summary
+		status  string
+		wait    []byte
+		entries int64
+		pending int64
+		runAt   *int64
+		created int64
+		updated int64
+	)
+	_, err := pgx.ForEachRow(rows, []any{&sum.ID, &sum.Program, &sum.Version, &status, &sum.Reason, &wait,
+		&sum.Steps, &entries, &pending, &runAt, &created, &updated}, func() error {
+		x := sum
+		x.Status = task.Status(status)
+		x.Entries, x.Pending = int(entries), int(pending)
+		x.Created, x.Updated = fromNano(created), fromNano(updated)
+		if runAt != nil {
+			x.RunAt = fromNano(*runAt)
+		}
+		if wait != nil {
+			x.Wait = new(task.Wait)
+			if err := task.Unmarshal(wait, x.Wait); err != nil {
+				return fmt.Errorf("task %q: wait: %w", x.ID, err)
+			}
+		}
+		out = append(out, x)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list: %w", err)
+	}
+	return out, nil
+}
+
+// World returns the committed value of every STM world var, by name.
+func (s *Store) World(ctx context.Context) (map[string][]byte, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT name, value FROM world`)
+	world := map[string][]byte{}
+	var name string
+	var value []byte
+	_, err := pgx.ForEachRow(rows, []any{&name, &value}, func() error {
+		world[name] = value
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: world: %w", err)
+	}
+	return world, nil
+}
+
+// marshalNil encodes v, or returns nil for a nil pointer.
+func marshalNil[T any](v *T) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	return task.Marshal(v)
+}
+
+// rawCBOR checks that data is one well-formed CBOR item.
+func rawCBOR(data []byte) (cbor.RawMessage, error) {
+	if data == nil {
+		return nil, nil
+	}
+	var raw cbor.RawMessage
+	if err := task.Unmarshal(data, &raw); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// Times are stored as Unix nanoseconds, exactly; the zero time is NULL.
+// Times outside what an int64 holds (before 1678, after 2262) are clamped.
+var (
+	minTime = time.Unix(0, math.MinInt64+1)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// nano returns t in Unix nanoseconds.
+func nano(t time.Time) int64 {
+	switch {
+	case t.Before(minTime):
+		return math.MinInt64 + 1 // MinInt64 sorts woken tasks first
+	case t.After(maxTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// unixNano is nano(t), or nil (NULL) for the zero time.
+func unixNano(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	n := nano(t)
+	return &n
+}
+
+// fromNano is the UTC time of n Unix nanoseconds.
+func fromNano(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// nowNano is the database's clock in Unix nanoseconds, for times a caller
+// did not give.
+const nowNano = `(extract(epoch FROM clock_timestamp()) * 1000000000)::bigint`
+
+// duplicate returns an ID that occurs twice in ids, or "".
+func duplicate(ids []string) string {
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if seen[id] {
+			return id
+		}
+		seen[id] = true
+	}
+	return ""
+}

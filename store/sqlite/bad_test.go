@@ -1,0 +1,187 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/amberrt/amber/store/sqlite"
+	"github.com/amberrt/amber/store/storetest"
+	"github.com/amberrt/amber/task"
+)
+
+var bg = context.Background()
+
+// rawDB opens the store's file directly, to damage it.
+func rawDB(t testing.TB, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// newCorruptible opens a store with tasks a and b, each with a journal of
+// three entries and two messages.
+func newCorruptible(t testing.TB) (*sqlite.Store, *sql.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "amber.db")
+	s, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for _, id := range []string{"a", "b"} {
+		r := storetest.NewRecord(id)
+		r.Journal = storetest.NewEntries(1, 3)
+		r.Mailbox = []task.Envelope{storetest.NewEnvelope("m1"), storetest.NewEnvelope("m2")}
+		if err := s.Create(bg, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, rawDB(t, path)
+}
+
+func TestCorruptRow(t *testing.T) {
+	for _, c := range []struct {
+		name, update, row string
+	}{
+		{"journal", `UPDATE journal SET entry = x'a1ff' WHERE task_id = 'a' AND seq = 2`, "journal seq 2"},
+		{"truncated entry", `UPDATE journal SET entry = substr(entry, 1, 10) WHERE task_id = 'a' AND seq = 3`, "journal seq 3"},
+		{"entry of another seq", `UPDATE journal SET entry = (SELECT entry FROM journal WHERE task_id = 'b' AND seq = 1)
+			WHERE task_id = 'a' AND seq = 2`, "journal seq 2"},
+		{"missing entry", `DELETE FROM journal WHERE task_id = 'a' AND seq = 2`, "journal seq 3"},
+		{"mailbox", `UPDATE mailbox SET envelope = x'00' WHERE task_id = 'a' AND seq = 1`, "mailbox seq 1"},
+		{"wait", `UPDATE tasks SET wait = x'ff' WHERE id = 'a'`, "tasks.wait"},
+		{"status", `UPDATE tasks SET status = 'zombie' WHERE id = 'a'`, "tasks.status"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, db := newCorruptible(t)
+			if _, err := db.Exec(c.update); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := s.Load(bg, "a")
+			var ce *sqlite.CorruptError
+			if !errors.Is(err, task.ErrCorrupt) || !errors.As(err, &ce) {
+				t.Fatalf("Load of a damaged task: %v, want a *CorruptError matching task.ErrCorrupt", err)
+			}
+			if ce.Task != "a" || ce.Row != c.row || !strings.Contains(err.Error(), "task a") || !strings.Contains(err.Error(), c.row) {
+				t.Errorf("error %q (task %q row %q), want it to name task a and %s", err, ce.Task, ce.Row, c.row)
+			}
+			if r, ms, err := s.Load(bg, "b"); err != nil || len(r.Journal) != 3 || len(ms) != 2 {
+				t.Errorf("Load of the intact task b: %v", err)
+			}
+		})
+	}
+}
+
+// FuzzLoadCorruptRow writes arbitrary bytes into a journal row, a mailbox
+// row and a wait column: Load must return the task or an error, and never
+// panic.
+func FuzzLoadCorruptRow(f *testing.F) {
+	good, _ := task.EncodeEntry(storetest.NewEntry(2))
+	f.Add(good)
+	f.Add([]byte{})
+	f.Add([]byte{0xa1, 0x01, 0x02})
+	f.Add(good[:len(good)/2])
+	s, db := newCorruptible(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, q := range []string{
+			`UPDATE journal SET entry = ? WHERE task_id = 'a' AND seq = 2`,
+			`UPDATE mailbox SET envelope = ? WHERE task_id = 'a' AND seq = 1`,
+			`UPDATE tasks SET wait = ? WHERE id = 'a'`,
+		} {
+			if _, err := db.Exec(q, data); err != nil {
+				t.Fatal(err)
+			}
+			r, _, err := s.Load(bg, "a")
+			if err != nil && !errors.Is(err, task.ErrCorrupt) {
+				t.Errorf("Load after %s: %v, want an error matching task.ErrCorrupt", q, err)
+			}
+			if err == nil && len(r.Journal) != 3 {
+				t.Errorf("Load after %s: a journal of %d entries, want 3", q, len(r.Journal))
+			}
+			if _, err := s.Messages(bg, "a", 0); err != nil && !errors.Is(err, task.ErrCorrupt) {
+				t.Errorf("Messages after %s: %v", q, err)
+			}
+		}
+		// Restore the rows, so that each input damages one thing at a time.
+		if _, err := db.Exec(`UPDATE journal SET entry = ? WHERE task_id = 'a' AND seq = 2`, good); err != nil {
+			t.Fatal(err)
+		}
+		env, _ := task.Marshal(storetest.NewEnvelope("m1"))
+		if _, err := db.Exec(`UPDATE mailbox SET envelope = ? WHERE task_id = 'a' AND seq = 1`, env); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`UPDATE tasks SET wait = NULL WHERE id = 'a'`); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestReadOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "amber.db")
+	s, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(bg, storetest.NewRecord("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("mode=ro", func(t *testing.T) {
+		_, err := sqlite.Open("file:"+path+"?mode=ro", nil)
+		if err == nil || !strings.Contains(err.Error(), "read-only") || !strings.Contains(err.Error(), path) {
+			t.Errorf("Open of a read-only database: %v, want an error that says read-only and names the file", err)
+		}
+	})
+	t.Run("chmod", func(t *testing.T) {
+		if os.Geteuid() == 0 {
+			t.Skip("root writes read-only files")
+		}
+		if err := os.Chmod(path, 0o444); err != nil {
+			t.Fatal(err)
+		}
+		_, err := sqlite.Open(path, nil)
+		if err == nil || !strings.Contains(err.Error(), "read-only") {
+			t.Errorf("Open of a read-only file: %v, want an error that says read-only", err)
+		}
+	})
+}
+
+func TestOptions(t *testing.T) {
+	if _, err := sqlite.Open(filepath.Join(t.TempDir(), "x.db"), &sqlite.Options{Synchronous: "sometimes"}); err == nil {
+		t.Error("Open with Synchronous \"sometimes\" succeeded")
+	}
+	s := open(t, &sqlite.Options{Synchronous: "normal", Readers: 1, MaxBatch: 1})
+	if err := s.Create(bg, storetest.NewRecord("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Load(bg, "a"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "amber.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := s.Create(bg, storetest.NewRecord("a")); !errors.Is(err, sqlite.ErrClosed) {
+		t.Errorf("Create after Close: %v, want ErrClosed", err)
+	}
+}

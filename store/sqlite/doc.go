@@ -1,0 +1,41 @@
+// Package sqlite is the embedded store of the durable interpreter: one SQLite
+// file (modernc.org/sqlite, pure Go, no cgo) that holds tasks, journals,
+// mailboxes, timers, leases and the STM world.
+//
+//	s, err := sqlite.Open("./amber.db", nil)
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer s.Close()
+//
+// # Group commit
+//
+// Every write (Create, Claim, ClaimID, Commit, Wake, Send, Cancel) is queued
+// to a single writer goroutine that owns the only writing connection. It
+// applies the queued writes, and those that arrive meanwhile, in one
+// transaction, each write in a savepoint of its own so that a refused write
+// (a lost lease, an existing ID) leaves no trace while the others commit.
+// A call returns once the transaction holding its write is durable, so
+// throughput comes from many writers sharing one fsync. Reads (Load,
+// Messages, List, World) use a separate pool of read-only connections and,
+// thanks to WAL, never wait for the writer.
+//
+// # Durability
+//
+// The file is in WAL mode with synchronous=FULL: a call that returned is on
+// disk. Options.Synchronous = "NORMAL" skips the fsync of each commit; the
+// database stays consistent, but a power loss (not a process crash) can lose
+// the last commits, which a worker may already have acted upon.
+//
+// # Caveats
+//
+//   - One process at a time: leases are fenced inside one file, but the
+//     writer assumes it is the only one (it numbers readiness in memory). Use
+//     store/postgres for many worker processes.
+//   - A row that does not decode (a corrupt journal entry, envelope or wait)
+//     makes Load and Messages fail with a *CorruptError, which matches
+//     task.ErrCorrupt and names the task and the row; other tasks are
+//     unaffected.
+//   - A read-only file fails Open; a full disk fails the writes of the
+//     transaction that hit it, and nothing of them is applied.
+package sqlite

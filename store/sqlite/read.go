@@ -1,0 +1,246 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/task"
+)
+
+// fromNanos reads a time stored by nanos.
+func fromNanos(n sql.NullInt64) time.Time {
+	if !n.Valid || n.Int64 == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+// raw keeps empty blobs as nil, as records have them.
+func raw(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// decodePtr decodes an optional column of task id.
+func decodePtr[T any](id, column string, b []byte) (*T, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	v := new(T)
+	if err := task.Unmarshal(b, v); err != nil {
+		return nil, &CorruptError{Task: id, Row: "tasks." + column, Err: err}
+	}
+	return v, nil
+}
+
+// Load implements store.Store. The record, its journal and its messages are
+// read in one snapshot.
+func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Message, error) {
+	tx, err := s.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	r := &task.Record{ID: id}
+	var (
+		status                    string
+		input, result, wait, errb []byte
+		created, updated          sql.NullInt64
+	)
+	err = tx.QueryRowContext(ctx, `SELECT program, program_version, input, status, reason, wait, result, err, parent,
+		created, updated FROM tasks WHERE id = ?`, id).Scan(&r.Program, &r.Version, &input, &status, &r.Reason,
+		&wait, &result, &errb, &r.Parent, &created, &updated)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, store.ErrNotFound)
+	case err != nil:
+		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, err)
+	}
+	r.Input, r.Result = raw(input), raw(result)
+	r.Status = task.Status(status)
+	if !r.Status.Known() {
+		return nil, nil, &CorruptError{Task: id, Row: "tasks.status", Err: fmt.Errorf("%w: unknown status %q", task.ErrCorrupt, status)}
+	}
+	r.Created, r.Updated = fromNanos(created), fromNanos(updated)
+	if r.Wait, err = decodePtr[task.Wait](id, "wait", wait); err != nil {
+		return nil, nil, err
+	}
+	if r.Err, err = decodePtr[task.Error](id, "err", errb); err != nil {
+		return nil, nil, err
+	}
+	if r.Journal, err = loadJournal(ctx, tx, id); err != nil {
+		return nil, nil, err
+	}
+	ms, err := loadMessages(ctx, tx, id, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, ms, nil
+}
+
+func loadJournal(ctx context.Context, tx *sql.Tx, id string) (task.Journal, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, entry FROM journal WHERE task_id = ? ORDER BY seq`, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: load %s: journal: %w", id, err)
+	}
+	defer rows.Close()
+	var j task.Journal
+	for rows.Next() {
+		var (
+			seq uint64
+			b   []byte
+		)
+		if err := rows.Scan(&seq, &b); err != nil {
+			return nil, fmt.Errorf("sqlite: load %s: journal: %w", id, err)
+		}
+		row := fmt.Sprintf("journal seq %d", seq)
+		e, err := task.DecodeEntry(b)
+		switch {
+		case err != nil:
+			return nil, &CorruptError{Task: id, Row: row, Err: err}
+		case e.Seq != seq:
+			return nil, &CorruptError{Task: id, Row: row, Err: fmt.Errorf("the entry says #%d", e.Seq)}
+		case seq != uint64(len(j))+1:
+			return nil, &CorruptError{Task: id, Row: row, Err: fmt.Errorf("the journal skips from #%d", len(j))}
+		}
+		j = append(j, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: load %s: journal: %w", id, err)
+	}
+	return j, nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func loadMessages(ctx context.Context, q querier, id string, after uint64) ([]store.Message, error) {
+	rows, err := q.QueryContext(ctx, `SELECT seq, envelope FROM mailbox WHERE task_id = ? AND seq > ? ORDER BY seq`, id, after)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
+	}
+	defer rows.Close()
+	var ms []store.Message
+	for rows.Next() {
+		var (
+			m store.Message
+			b []byte
+		)
+		if err := rows.Scan(&m.Seq, &b); err != nil {
+			return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
+		}
+		if err := task.Unmarshal(b, &m.Env); err != nil {
+			return nil, &CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
+		}
+		ms = append(ms, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
+	}
+	return ms, nil
+}
+
+// Messages implements store.Store.
+func (s *Store) Messages(ctx context.Context, id string, after uint64) ([]store.Message, error) {
+	tx, err := s.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	ms, err := loadMessages(ctx, tx, id, after)
+	if err != nil || len(ms) > 0 {
+		return ms, err
+	}
+	var one int
+	err = tx.QueryRowContext(ctx, `SELECT 1 FROM tasks WHERE id = ?`, id).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("sqlite: messages of %s: %w", id, store.ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
+	}
+	return nil, nil
+}
+
+// List implements store.Store. A summary whose wait does not decode has a
+// nil Wait: List is for people, and must show the other tasks.
+func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, string(f.Status))
+	}
+	if f.Program != "" {
+		where, args = append(where, "program = ?"), append(args, f.Program)
+	}
+	q := `SELECT id, program, program_version, status, reason, wait, steps, entries,
+		(SELECT COUNT(*) FROM mailbox m WHERE m.task_id = t.id), run_at, created, updated FROM tasks t`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id"
+	if f.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, f.Limit)
+	}
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Summary
+	for rows.Next() {
+		var (
+			sum                     store.Summary
+			status                  string
+			wait                    []byte
+			runAt, created, updated sql.NullInt64
+		)
+		if err := rows.Scan(&sum.ID, &sum.Program, &sum.Version, &status, &sum.Reason, &wait, &sum.Steps,
+			&sum.Entries, &sum.Pending, &runAt, &created, &updated); err != nil {
+			return nil, fmt.Errorf("sqlite: list: %w", err)
+		}
+		sum.Status = task.Status(status)
+		sum.Wait, _ = decodePtr[task.Wait](sum.ID, "wait", wait)
+		sum.RunAt, sum.Created, sum.Updated = fromNanos(runAt), fromNanos(created), fromNanos(updated)
+		out = append(out, sum)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list: %w", err)
+	}
+	return out, nil
+}
+
+// World implements store.Store.
+func (s *Store) World(ctx context.Context) (map[string][]byte, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT name, value FROM world`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: world: %w", err)
+	}
+	defer rows.Close()
+	w := map[string][]byte{}
+	for rows.Next() {
+		var (
+			name string
+			v    []byte
+		)
+		if err := rows.Scan(&name, &v); err != nil {
+			return nil, fmt.Errorf("sqlite: world: %w", err)
+		}
+		w[name] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: world: %w", err)
+	}
+	return w, nil
+}

@@ -1,0 +1,305 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/task"
+)
+
+// notFinal is the SQL condition of a task that has not finished.
+const notFinal = `status NOT IN ('done', 'failed', 'cancelled')`
+
+// encodedRecord is a record made ready for the writer: encoding happens in
+// the caller's goroutine, so that the writer only writes.
+type encodedRecord struct {
+	rec     *task.Record
+	wait    []byte
+	err     []byte
+	entries [][]byte
+	mailbox [][]byte
+}
+
+func encodeRecord(r *task.Record) (*encodedRecord, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	e := &encodedRecord{rec: r}
+	var err error
+	if e.wait, err = marshalPtr(r.Wait); err != nil {
+		return nil, err
+	}
+	if e.err, err = marshalPtr(r.Err); err != nil {
+		return nil, err
+	}
+	if e.entries, err = encodeEntries(r.Journal); err != nil {
+		return nil, err
+	}
+	for _, env := range r.Mailbox {
+		b, err := task.Marshal(env)
+		if err != nil {
+			return nil, err
+		}
+		e.mailbox = append(e.mailbox, b)
+	}
+	return e, nil
+}
+
+func encodeEntries(es []task.Entry) ([][]byte, error) {
+	out := make([][]byte, len(es))
+	for i, e := range es {
+		b, err := task.EncodeEntry(e)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// marshalPtr encodes *v, or gives NULL for a nil v.
+func marshalPtr[T any](v *T) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	return task.Marshal(v)
+}
+
+// nanos stores t as unix nanoseconds, the zero time as NULL.
+func nanos(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// Create implements store.Store.
+func (s *Store) Create(ctx context.Context, recs ...*task.Record) error {
+	enc := make([]*encodedRecord, len(recs))
+	for i, r := range recs {
+		var err error
+		if enc[i], err = encodeRecord(r); err != nil {
+			return fmt.Errorf("sqlite: create %s: %w", r.ID, err)
+		}
+	}
+	if len(enc) == 0 {
+		return nil
+	}
+	return s.submit(ctx, func(w *wtx) error {
+		for _, e := range enc {
+			if err := w.insertTask(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// insertTask inserts a new task, ready unless it has finished.
+func (w *wtx) insertTask(e *encodedRecord) error {
+	r := e.rec
+	var ready any
+	if !r.Status.Final() {
+		ready = w.nextReady()
+	}
+	res, err := w.exec(`INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err,
+		parent, created, updated, ready, entries, msg_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`,
+		r.ID, r.Program, r.Version, []byte(r.Input), string(r.Status), r.Reason, e.wait, []byte(r.Result), e.err,
+		r.Parent, nanos(r.Created), nanos(r.Updated), ready, len(e.entries), len(e.mailbox))
+	if err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", r.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("sqlite: create %s: %w", r.ID, store.ErrExists)
+	}
+	for i, b := range e.entries {
+		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry) VALUES (?, ?, ?)`, r.ID, i+1, b); err != nil {
+			return fmt.Errorf("sqlite: create %s: journal: %w", r.ID, err)
+		}
+	}
+	for i, b := range e.mailbox {
+		if _, err := w.exec(`INSERT INTO mailbox (task_id, seq, envelope) VALUES (?, ?, ?)`, r.ID, i+1, b); err != nil {
+			return fmt.Errorf("sqlite: create %s: mailbox: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+// lease leases task id to owner and returns the lease.
+func (w *wtx) lease(id, owner string, now time.Time, d time.Duration) (store.Lease, error) {
+	l := store.Lease{ID: id}
+	err := w.queryRow(`UPDATE tasks SET lease_owner = ?, lease_epoch = lease_epoch + 1, lease_until = ?, lease_at = ?,
+		ready = NULL WHERE id = ? RETURNING lease_epoch, steps, cancel`,
+		owner, now.Add(d).UnixNano(), now.UnixNano(), id).Scan(&l.Epoch, &l.Version, &l.Cancel)
+	if err != nil {
+		return store.Lease{}, fmt.Errorf("sqlite: lease %s: %w", id, err)
+	}
+	return l, nil
+}
+
+// claimQuery selects the tasks Claim takes: ready ones in the order they
+// became ready, then due timers by RunAt, then expired leases; each part
+// reads its own partial index.
+const claimQuery = `SELECT id FROM (
+	SELECT * FROM (SELECT id, 0 AS class, ready AS k FROM tasks
+		WHERE ready IS NOT NULL AND (lease_owner = '' OR lease_until <= ?1) ORDER BY ready LIMIT ?2)
+	UNION ALL
+	SELECT * FROM (SELECT id, 1, run_at FROM tasks
+		WHERE run_at <= ?1 AND ready IS NULL AND (lease_owner = '' OR lease_until <= ?1) ORDER BY run_at LIMIT ?2)
+	UNION ALL
+	SELECT * FROM (SELECT id, 2, lease_until FROM tasks
+		WHERE lease_owner != '' AND lease_until <= ?1 AND ready IS NULL AND (run_at IS NULL OR run_at > ?1)
+		ORDER BY lease_until LIMIT ?2)
+) ORDER BY class, k LIMIT ?2`
+
+// Claim implements store.Store.
+func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time, d time.Duration) ([]store.Lease, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	var ls []store.Lease
+	err := s.submit(ctx, func(w *wtx) error {
+		ls = ls[:0]
+		rows, err := w.query(claimQuery, now.UnixNano(), max)
+		if err != nil {
+			return fmt.Errorf("sqlite: claim: %w", err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite: claim: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlite: claim: %w", err)
+		}
+		for _, id := range ids {
+			l, err := w.lease(id, owner, now, d)
+			if err != nil {
+				return err
+			}
+			ls = append(ls, l)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ls, nil
+}
+
+// ClaimID implements store.Store.
+func (s *Store) ClaimID(ctx context.Context, owner, id string, now time.Time, d time.Duration) (store.Lease, error) {
+	var l store.Lease
+	err := s.submit(ctx, func(w *wtx) error {
+		var (
+			status, holder string
+			until          int64
+		)
+		err := w.queryRow(`SELECT status, lease_owner, lease_until FROM tasks WHERE id = ?`, id).Scan(&status, &holder, &until)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("sqlite: claim %s: %w", id, store.ErrNotFound)
+		case err != nil:
+			return fmt.Errorf("sqlite: claim %s: %w", id, err)
+		case task.Status(status).Final():
+			return fmt.Errorf("sqlite: claim %s: %w", id, store.ErrFinished)
+		case holder != "" && holder != owner && until > now.UnixNano():
+			return fmt.Errorf("sqlite: claim %s: %w (by %s)", id, store.ErrLeased, holder)
+		}
+		l, err = w.lease(id, owner, now, d)
+		return err
+	})
+	return l, err
+}
+
+// makeReady is the SQL that makes a task ready, keeping its place if it
+// already is.
+const makeReady = `ready = COALESCE(ready, ?)`
+
+// Wake implements store.Store.
+func (s *Store) Wake(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.submit(ctx, func(w *wtx) error {
+		for _, id := range ids {
+			if _, err := w.exec(`UPDATE tasks SET `+makeReady+` WHERE id = ? AND `+notFinal, w.nextReady(), id); err != nil {
+				return fmt.Errorf("sqlite: wake %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Send implements store.Store.
+func (s *Store) Send(ctx context.Context, to string, env task.Envelope) error {
+	b, err := task.Marshal(env)
+	if err != nil {
+		return fmt.Errorf("sqlite: send to %s: %w", to, err)
+	}
+	return s.submit(ctx, func(w *wtx) error {
+		ok, err := w.deliver(to, b)
+		if err != nil || ok {
+			return err
+		}
+		return w.whyNot("send to", to)
+	})
+}
+
+// deliver appends a message to the mailbox of task to and makes it ready;
+// it reports false if there is no such unfinished task.
+func (w *wtx) deliver(to string, env []byte) (bool, error) {
+	var seq int64
+	err := w.queryRow(`UPDATE tasks SET msg_seq = msg_seq + 1, `+makeReady+` WHERE id = ? AND `+notFinal+`
+		RETURNING msg_seq`, w.nextReady(), to).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err == nil {
+		_, err = w.exec(`INSERT INTO mailbox (task_id, seq, envelope) VALUES (?, ?, ?)`, to, seq, env)
+	}
+	if err != nil {
+		return false, fmt.Errorf("sqlite: send to %s: %w", to, err)
+	}
+	return true, nil
+}
+
+// whyNot explains why task id was not found unfinished.
+func (w *wtx) whyNot(op, id string) error {
+	var status string
+	err := w.queryRow(`SELECT status FROM tasks WHERE id = ?`, id).Scan(&status)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("sqlite: %s %s: %w", op, id, store.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("sqlite: %s %s: %w", op, id, err)
+	}
+	return fmt.Errorf("sqlite: %s %s: %w (%s)", op, id, store.ErrFinished, status)
+}
+
+// Cancel implements store.Store. Cancelling a finished task does nothing.
+func (s *Store) Cancel(ctx context.Context, id string) error {
+	return s.submit(ctx, func(w *wtx) error {
+		res, err := w.exec(`UPDATE tasks SET cancel = 1, `+makeReady+` WHERE id = ? AND `+notFinal, w.nextReady(), id)
+		if err != nil {
+			return fmt.Errorf("sqlite: cancel %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			return nil
+		}
+		if err := w.whyNot("cancel", id); !errors.Is(err, store.ErrFinished) {
+			return err
+		}
+		return nil
+	})
+}

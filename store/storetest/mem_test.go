@@ -1,0 +1,299 @@
+package storetest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/store/storetest"
+	"github.com/amberrt/amber/task"
+)
+
+// TestMem runs the suite on a small in-memory store, the reference the suite
+// itself is checked against.
+func TestMem(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return newMem() })
+}
+
+type memTask struct {
+	rec            task.Record
+	ready          bool
+	readySeq       uint64
+	runAt          time.Time
+	owner          string
+	epoch, version uint64
+	until          time.Time
+	cancel         bool
+	msgs           []store.Message
+	nextMsg        uint64
+}
+
+type mem struct {
+	mu    sync.Mutex
+	tasks map[string]*memTask
+	world map[string][]byte
+	seq   uint64
+}
+
+var _ store.Store = (*mem)(nil)
+
+func newMem() *mem { return &mem{tasks: map[string]*memTask{}, world: map[string][]byte{}} }
+
+func (m *mem) makeReady(t *memTask) {
+	if t.rec.Status.Final() {
+		return
+	}
+	m.seq++
+	t.ready, t.readySeq = true, m.seq
+}
+
+func (m *mem) newTask(r *task.Record) *memTask {
+	t := &memTask{rec: *r}
+	t.rec.Journal = slices.Clone(r.Journal)
+	t.rec.Mailbox = nil
+	for _, e := range r.Mailbox {
+		t.nextMsg++
+		t.msgs = append(t.msgs, store.Message{Seq: t.nextMsg, Env: e})
+	}
+	m.makeReady(t)
+	return t
+}
+
+func (m *mem) Create(ctx context.Context, recs ...*task.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if m.tasks[r.ID] != nil || seen[r.ID] {
+			return fmt.Errorf("create %s: %w", r.ID, store.ErrExists)
+		}
+		seen[r.ID] = true
+	}
+	for _, r := range recs {
+		m.tasks[r.ID] = m.newTask(r)
+	}
+	return nil
+}
+
+func (m *mem) claimable(t *memTask, now time.Time) bool {
+	if t.rec.Status.Final() {
+		return false
+	}
+	if t.owner != "" {
+		return !now.Before(t.until)
+	}
+	return t.ready || (!t.runAt.IsZero() && !now.Before(t.runAt))
+}
+
+func (m *mem) lease(t *memTask, owner string, now time.Time, d time.Duration) store.Lease {
+	t.owner, t.until, t.ready = owner, now.Add(d), false
+	t.epoch++
+	return store.Lease{ID: t.rec.ID, Epoch: t.epoch, Version: t.version, Cancel: t.cancel}
+}
+
+func (m *mem) Claim(ctx context.Context, owner string, max int, now time.Time, d time.Duration) ([]store.Lease, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var c []*memTask
+	for _, t := range m.tasks {
+		if m.claimable(t, now) {
+			c = append(c, t)
+		}
+	}
+	key := func(t *memTask) (int, uint64, int64) {
+		if t.ready {
+			return 0, t.readySeq, 0
+		}
+		return 1, 0, t.runAt.UnixNano()
+	}
+	slices.SortFunc(c, func(a, b *memTask) int {
+		a0, a1, a2 := key(a)
+		b0, b1, b2 := key(b)
+		if a0 != b0 {
+			return a0 - b0
+		}
+		if a1 != b1 {
+			return int(a1) - int(b1)
+		}
+		return int(a2 - b2)
+	})
+	var ls []store.Lease
+	for _, t := range c[:min(max, len(c))] {
+		ls = append(ls, m.lease(t, owner, now, d))
+	}
+	return ls, nil
+}
+
+func (m *mem) ClaimID(ctx context.Context, owner, id string, now time.Time, d time.Duration) (store.Lease, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.tasks[id]
+	switch {
+	case t == nil:
+		return store.Lease{}, store.ErrNotFound
+	case t.rec.Status.Final():
+		return store.Lease{}, store.ErrFinished
+	case t.owner != "" && t.owner != owner && now.Before(t.until):
+		return store.Lease{}, store.ErrLeased
+	}
+	return m.lease(t, owner, now, d), nil
+}
+
+func (m *mem) Load(ctx context.Context, id string) (*task.Record, []store.Message, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.tasks[id]
+	if t == nil {
+		return nil, nil, store.ErrNotFound
+	}
+	r := t.rec
+	r.Journal = slices.Clone(r.Journal)
+	return &r, slices.Clone(t.msgs), nil
+}
+
+func (m *mem) Messages(ctx context.Context, id string, after uint64) ([]store.Message, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.tasks[id]
+	if t == nil {
+		return nil, store.ErrNotFound
+	}
+	var ms []store.Message
+	for _, msg := range t.msgs {
+		if msg.Seq > after {
+			ms = append(ms, msg)
+		}
+	}
+	return ms, nil
+}
+
+func (m *mem) Commit(ctx context.Context, steps []store.Step) ([]error, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	errs := make([]error, len(steps))
+	for i, s := range steps {
+		errs[i] = m.apply(s)
+	}
+	return errs, nil
+}
+
+func (m *mem) apply(s store.Step) error {
+	t := m.tasks[s.ID]
+	if t == nil || t.owner != s.Owner || t.epoch != s.Epoch || t.version != s.Version {
+		return fmt.Errorf("commit %s: %w", s.ID, store.ErrLeaseLost)
+	}
+	for i, e := range s.Append {
+		if e.Seq != uint64(len(t.rec.Journal)+i+1) {
+			return fmt.Errorf("commit %s: entry #%d does not continue the journal", s.ID, e.Seq)
+		}
+	}
+	for _, r := range s.Spawns {
+		if m.tasks[r.ID] != nil {
+			return fmt.Errorf("commit %s: spawn %s: %w", s.ID, r.ID, store.ErrExists)
+		}
+	}
+	t.rec.Journal = append(t.rec.Journal, s.Append...)
+	t.msgs = slices.DeleteFunc(t.msgs, func(msg store.Message) bool { return slices.Contains(s.Consumed, msg.Seq) })
+	t.rec.Status, t.rec.Reason, t.rec.Wait, t.rec.Result, t.rec.Err = s.Status, s.Reason, s.Wait, s.Result, s.Err
+	t.runAt = s.RunAt
+	t.version++
+	if !s.Keep || s.Status.Final() {
+		t.owner = ""
+		if s.Status == task.Running {
+			m.makeReady(t)
+		}
+	}
+	if s.Status.Final() {
+		t.ready, t.runAt = false, time.Time{}
+	}
+	for _, o := range s.Sends {
+		if to := m.tasks[o.To]; to != nil && !to.rec.Status.Final() {
+			to.nextMsg++
+			to.msgs = append(to.msgs, store.Message{Seq: to.nextMsg, Env: o.Env})
+			m.makeReady(to)
+		}
+	}
+	for _, r := range s.Spawns {
+		m.tasks[r.ID] = m.newTask(r)
+	}
+	for _, w := range s.World {
+		m.world[w.Name] = w.Value
+	}
+	return nil
+}
+
+func (m *mem) Wake(ctx context.Context, ids ...string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, id := range ids {
+		if t := m.tasks[id]; t != nil {
+			m.makeReady(t)
+		}
+	}
+	return nil
+}
+
+func (m *mem) Send(ctx context.Context, to string, env task.Envelope) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.tasks[to]
+	switch {
+	case t == nil:
+		return store.ErrNotFound
+	case t.rec.Status.Final():
+		return store.ErrFinished
+	}
+	t.nextMsg++
+	t.msgs = append(t.msgs, store.Message{Seq: t.nextMsg, Env: env})
+	m.makeReady(t)
+	return nil
+}
+
+func (m *mem) Cancel(ctx context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.tasks[id]
+	if t == nil {
+		return store.ErrNotFound
+	}
+	if !t.rec.Status.Final() {
+		t.cancel = true
+		m.makeReady(t)
+	}
+	return nil
+}
+
+func (m *mem) List(ctx context.Context, f store.Filter) ([]store.Summary, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.Summary
+	for _, id := range slices.Sorted(maps.Keys(m.tasks)) {
+		t := m.tasks[id]
+		if (f.Status != "" && t.rec.Status != f.Status) || (f.Program != "" && t.rec.Program != f.Program) {
+			continue
+		}
+		if f.Limit > 0 && len(out) == f.Limit {
+			break
+		}
+		out = append(out, store.Summary{ID: id, Program: t.rec.Program, Version: t.rec.Version,
+			Status: t.rec.Status, Reason: t.rec.Reason, Wait: t.rec.Wait, Steps: t.version,
+			Entries: len(t.rec.Journal), Pending: len(t.msgs), RunAt: t.runAt, Created: t.rec.Created, Updated: t.rec.Updated})
+	}
+	return out, nil
+}
+
+func (m *mem) World(ctx context.Context) (map[string][]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.world), nil
+}
+
+func (m *mem) Close() error { return nil }
+
+var _ = errors.Is
