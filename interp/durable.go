@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
-	"github.com/fxamacker/cbor/v2"
 	"github.com/amberrt/amber/stm"
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
+	"github.com/fxamacker/cbor/v2"
 )
 
 // Durable is the interpreter for tasks that outlive their process: live
@@ -446,6 +446,7 @@ func (t *Task) drop() {
 	t.inflight = nil
 	if t.m != nil {
 		t.m.Stop()
+		t.m = nil // a later step must rebuild it from the store
 	}
 }
 
@@ -453,9 +454,9 @@ func (t *Task) drop() {
 // wake-up) made t runnable. The task must be claimed again to run.
 func (d *Durable) push(t *Task, _ *worker) {
 	d.mu.Lock()
-	if t.dur == nil {
+	if el, ok := d.cache[t.id]; !ok || el.Value != t || t.dur == nil {
 		d.mu.Unlock()
-		return
+		return // forgotten or evicted: the store wakes it
 	}
 	if t.dur.active {
 		t.dur.again = true
