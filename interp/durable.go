@@ -101,18 +101,19 @@ func WithWorld(w *stm.World) Option { return func(c *config) { c.world = w } }
 func WithDurableOptions(o DurableOptions) Option { return func(c *config) { c.durable = o } }
 
 type durableTask struct {
-	d         *Durable
-	lease     store.Lease
-	version   uint64
-	committed int // journal entries already in the store
-	seqs      []uint64
-	lastSeq   uint64
-	consumed  []uint64
-	sends     []store.Outgoing
-	spawns    []*task.Record
-	world     []store.WorldWrite
-	deferred  []func()
-	journaled bool // the pending op's entry was committed by transact
+	d            *Durable
+	lease        store.Lease
+	version      uint64
+	committed    int // journal entries already in the store
+	seqs         []uint64
+	lastSeq      uint64
+	consumed     []uint64
+	sends        []store.Outgoing
+	spawns       []*task.Record
+	world        []store.WorldWrite
+	deferred     []func()
+	journaled    bool   // the pending op's entry was committed by transact
+	restartInput []byte // ContinueAsNew in this step: the new input
 
 	active    bool         // claimed and being stepped or committed
 	again     bool         // woken while active
@@ -653,6 +654,9 @@ func (d *Durable) commitStep(t *Task) {
 	finished, res, ferr := t.finished, t.result, t.err
 	t.mu.Unlock()
 	step.Consumed, step.Sends, step.Spawns, step.World = dt.consumed, dt.sends, dt.spawns, dt.world
+	if dt.restartInput != nil {
+		step.Restart = &store.Restart{Input: dt.restartInput}
+	}
 	now := d.e.clock.Now()
 	if finished {
 		step.Status = t.status
@@ -766,8 +770,16 @@ func (d *Durable) waitOf(t *Task, now time.Time) (*task.Wait, time.Time) {
 	return w, runAt
 }
 
+// restart records a ContinueAsNew: the step commits the new input and
+// starts the journal over; effects of the old run made in this step
+// (sends, spawns) still commit with it.
+func (dt *durableTask) restart(in []byte) {
+	dt.restartInput = in
+	dt.committed = 0
+}
+
 func (dt *durableTask) reset() {
-	dt.consumed, dt.sends, dt.spawns, dt.world, dt.deferred = nil, nil, nil, nil, nil
+	dt.consumed, dt.sends, dt.spawns, dt.world, dt.deferred, dt.restartInput = nil, nil, nil, nil, nil, nil
 }
 
 func (dt *durableTask) consume(i int) {
@@ -779,6 +791,21 @@ func (dt *durableTask) send(t *Task, op effect.SendOp) error {
 	env, err := dt.d.e.cfg.registry.EncodeMessage(op.Msg)
 	if err != nil {
 		return fmt.Errorf("task %s: send to %s: %w", t.id, op.To, err)
+	}
+	spawned := false
+	for _, r := range dt.spawns {
+		spawned = spawned || r.ID == op.To
+	}
+	if !spawned {
+		status, err := dt.d.st.Status(dt.d.e.ctx, op.To)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return &NoTaskError{ID: op.To}
+		case err != nil:
+			return err
+		case status.Final():
+			return &NoTaskError{ID: op.To, Finished: true}
+		}
 	}
 	dt.sends = append(dt.sends, store.Outgoing{To: op.To, Env: env})
 	return nil
@@ -841,6 +868,9 @@ func (d *Durable) worldHook(c stm.Commit) error {
 	step.Append = append(append([]task.Entry(nil), t.journal[dt.committed:]...), en)
 	t.mu.Unlock()
 	step.Consumed, step.Sends, step.Spawns, step.World = dt.consumed, dt.sends, dt.spawns, writes
+	if dt.restartInput != nil {
+		step.Restart = &store.Restart{Input: dt.restartInput}
+	}
 	step.Status, step.Keep = task.Running, true
 	if err := d.submit(step); err != nil {
 		return fmt.Errorf("task %s: storing an STM commit: %w", t.id, err)

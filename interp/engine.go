@@ -73,6 +73,7 @@ type Task struct {
 	replayEnd bool                     // stop at the end of the replay journal instead of going live
 	failure   error                    // the interpreter failed the task
 	completed uint64                   // ops completed, replayed ones included
+	runs      int                      // ContinueAsNew restarts
 	ops       map[uint32]*task.OpState // state of timers and attempts, by fiber
 	dur       *durableTask             // nil unless the task is durable
 	remote    *Durable                 // a handle to a task stored by a durable interpreter
@@ -466,6 +467,11 @@ func (t *Task) perform(p effect.Pending, w *worker) bool {
 		return t.complete(p, t.rng.Uint64(), nil)
 	case effect.SelfOp:
 		return t.complete(p, t.id, nil)
+	case effect.ContinueAsNewOp:
+		if err := t.continueAsNew(op.Input); err != nil {
+			return t.complete(p, nil, err)
+		}
+		return true
 	case effect.SleepOp:
 		if op.Duration <= 0 {
 			return t.complete(p, nil, nil)
@@ -676,6 +682,37 @@ func (e *engine) spawn(parent *Task, op effect.SpawnOp, w *worker) (string, erro
 	}
 	e.launch(child, w)
 	return child.id, nil
+}
+
+// continueAsNew restarts t's program on a new input with an empty journal.
+func (t *Task) continueAsNew(input any) error {
+	if t.prog == nil {
+		return fmt.Errorf("task %s: ContinueAsNew needs a named program (start it with StartProgram)", t.id)
+	}
+	in, err := task.Marshal(input)
+	if err != nil {
+		return fmt.Errorf("task %s: ContinueAsNew: input: %w", t.id, err)
+	}
+	m, err := t.prog.Start(input)
+	if err != nil {
+		return fmt.Errorf("task %s: ContinueAsNew: %w", t.id, err)
+	}
+	for _, fl := range t.inflight {
+		if fl.stop != nil {
+			fl.stop()
+		}
+	}
+	t.m.Stop()
+	t.m, t.in, t.inflight, t.ops, t.completed = m, in, nil, nil, 0
+	t.mu.Lock()
+	t.journal = nil
+	t.runs++
+	t.mu.Unlock()
+	if t.dur != nil {
+		t.dur.restart(in)
+	}
+	t.m.Run()
+	return nil
 }
 
 // childID names a spawned task after its parent and the sequence number

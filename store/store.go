@@ -39,6 +39,10 @@ type Store interface {
 	// lease expired). now is the caller's clock.
 	Claim(ctx context.Context, owner string, max int, now time.Time, lease time.Duration) ([]Lease, error)
 
+	// Status returns the status of task id, or an error matching
+	// ErrNotFound.
+	Status(ctx context.Context, id string) (task.Status, error)
+
 	// ClaimID leases the task id to owner whether or not it is ready. It
 	// fails with ErrLeased if another owner holds an unexpired lease, with
 	// ErrNotFound if there is no such task, and with ErrFinished if the
@@ -124,14 +128,26 @@ type Step struct {
 	Result []byte
 	Err    *task.Error
 
+	// Restart, if set, is a ContinueAsNew: the task's input becomes
+	// Restart.Input and its journal is emptied before Append is applied
+	// (so Append starts again at sequence number 1). The mailbox is kept.
+	Restart *Restart
+
+	Spawns []*task.Record // tasks to create, ready to run; created before Sends are delivered
 	Sends  []Outgoing     // messages to other tasks' mailboxes; each target is made ready
-	Spawns []*task.Record // tasks to create, ready to run
 	World  []WorldWrite   // STM world vars written by the step
 	// Keep keeps the lease (until it expires) instead of releasing it.
 	Keep bool
 }
 
-// Outgoing is a message sent by a step.
+// Restart is a ContinueAsNew.
+type Restart struct {
+	Input []byte
+}
+
+// Outgoing is a message sent by a step. A message to a task that has
+// finished is still stored in its mailbox (shown by List and Load), never
+// dropped.
 type Outgoing struct {
 	To  string
 	Env task.Envelope

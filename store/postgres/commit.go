@@ -69,6 +69,9 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 			errs[i] = fmt.Errorf("postgres: commit task %q: %w", st.ID, err)
 			continue
 		}
+		if st.ID == "" {
+			continue // world writes only
+		}
 		lockIDs = append(lockIDs, st.ID)
 		for _, o := range st.Sends {
 			lockIDs = append(lockIDs, o.To)
@@ -77,9 +80,7 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 			lockIDs = append(lockIDs, r.ID)
 		}
 	}
-	if len(lockIDs) == 0 {
-		return errs, nil
-	}
+	worldOnly := len(lockIDs) == 0
 	slices.Sort(lockIDs)
 	lockIDs = slices.Compact(lockIDs)
 
@@ -92,6 +93,9 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 		err    error
 	)
 	for attempt := 0; ; attempt++ {
+		if worldOnly && !slices.ContainsFunc(steps, func(st store.Step) bool { return len(st.World) > 0 }) {
+			return errs, nil
+		}
 		conn, states, err = s.lock(ctx, lockIDs)
 		if err == nil {
 			break
@@ -182,6 +186,9 @@ func connectionLost(err error) bool {
 // prepare encodes what can be encoded of st before the transaction, and
 // checks its spawns.
 func prepare(st *store.Step, p *prepared) error {
+	if st.ID == "" {
+		return nil // world writes only
+	}
 	if !st.Status.Known() {
 		return fmt.Errorf("unknown status %q: %w", st.Status, task.ErrInvalidRecord)
 	}
@@ -232,12 +239,18 @@ type commitWriter struct {
 	sendEnv  [][]byte
 	world    map[string][]byte
 	worldOrd []string
+	rID      []string // tasks that continue as new: journal emptied, input replaced
+	rInput   [][]byte
 	notify   bool
 }
 
 // add checks st against the locked rows and, if it passes, gathers its
 // writes and advances its task's state.
 func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskState, soon time.Time) error {
+	if st.ID == "" {
+		w.addWorld(st.World)
+		return nil
+	}
 	cur := states[st.ID]
 	switch {
 	case cur == nil || cur.spawned:
@@ -250,8 +263,12 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		return fmt.Errorf("postgres: commit task %q by %q at epoch %d, version %d: task is leased to %s at epoch %d, version %d: %w",
 			st.ID, st.Owner, st.Epoch, st.Version, holder, cur.epoch, cur.version, store.ErrLeaseLost)
 	}
+	base := cur.journalLen
+	if st.Restart != nil {
+		base = 0
+	}
 	for k, e := range st.Append {
-		if want := cur.journalLen + 1 + uint64(k); e.Seq != want {
+		if want := base + 1 + uint64(k); e.Seq != want {
 			return fmt.Errorf("postgres: commit task %q: journal entry %d where %d comes next: %w",
 				st.ID, e.Seq, want, task.ErrInvalidJournal)
 		}
@@ -264,6 +281,11 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 
 	// The step passes.
 	cur.version++
+	if st.Restart != nil {
+		cur.journalLen = 0
+		w.rID = append(w.rID, st.ID)
+		w.rInput = append(w.rInput, nonNilBytes(st.Restart.Input))
+	}
 	cur.journalLen += uint64(len(st.Append))
 	cur.status = st.Status
 	if !st.Keep {
@@ -328,7 +350,15 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		w.sendTo = append(w.sendTo, o.To)
 		w.sendEnv = append(w.sendEnv, data)
 	}
-	for _, v := range st.World {
+	w.addWorld(st.World)
+	if len(st.Sends) > 0 || len(st.Spawns) > 0 || resume || (!runAt.IsZero() && runAt.Before(soon)) {
+		w.notify = true
+	}
+	return nil
+}
+
+func (w *commitWriter) addWorld(ws []store.WorldWrite) {
+	for _, v := range ws {
 		if w.world == nil {
 			w.world = map[string][]byte{}
 		}
@@ -337,17 +367,25 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		}
 		w.world[v.Name] = v.Value
 	}
-	if len(st.Sends) > 0 || len(st.Spawns) > 0 || resume || (!runAt.IsZero() && runAt.Before(soon)) {
-		w.notify = true
+}
+
+func nonNilBytes(b []byte) []byte {
+	if b == nil {
+		return []byte{}
 	}
-	return nil
+	return b
 }
 
 // queue adds the gathered writes to b, tasks first: a step that finishes a
-// task comes before a send to it in the same commit, and the send is
-// dropped.
+// task comes before a send to it in the same commit; the message is kept
+// in the finished task's mailbox, not dropped.
 func (w *commitWriter) queue(b *pgx.Batch) {
 	t := &w.t
+	if len(w.rID) > 0 {
+		b.Queue(`DELETE FROM journal j USING unnest($1::text[]) AS r(id) WHERE j.task_id = r.id`, w.rID)
+		b.Queue(`UPDATE tasks t SET input = r.input, journal_len = 0
+			FROM unnest($1::text[], $2::bytea[]) AS r(id, input) WHERE t.id = r.id`, w.rID, w.rInput)
+	}
 	if len(t.id) > 0 {
 		b.Queue(`
 			UPDATE tasks t SET
@@ -385,8 +423,10 @@ func (w *commitWriter) queue(b *pgx.Batch) {
 			), cnt AS (
 				SELECT to_id, count(*) AS n FROM msg GROUP BY to_id
 			), upd AS (
-				UPDATE tasks t SET mailbox_seq = t.mailbox_seq + cnt.n, `+makeReadyT+`
-				FROM cnt WHERE t.id = cnt.to_id AND t.`+notFinal+`
+				UPDATE tasks t SET mailbox_seq = t.mailbox_seq + cnt.n,
+					ready = CASE WHEN t.`+notFinal+` THEN true ELSE t.ready END,
+					ready_seq = CASE WHEN t.`+notFinal+` AND NOT t.ready THEN nextval('tasks_ready_seq') ELSE t.ready_seq END
+				FROM cnt WHERE t.id = cnt.to_id
 				RETURNING t.id, t.mailbox_seq - cnt.n AS base
 			)
 			INSERT INTO mailbox (task_id, seq, envelope)
@@ -404,6 +444,3 @@ func (w *commitWriter) queue(b *pgx.Batch) {
 			ON CONFLICT (name) DO UPDATE SET value = excluded.value, version = world.version + 1`, names, values)
 	}
 }
-
-// makeReadyT is makeReady for an UPDATE whose table is aliased t.
-const makeReadyT = `ready = true, ready_seq = CASE WHEN t.ready THEN t.ready_seq ELSE nextval('tasks_ready_seq') END`

@@ -221,6 +221,19 @@ func (s *Store) ClaimID(ctx context.Context, owner, id string, now time.Time, le
 	}
 }
 
+// Status returns the status of task id.
+func (s *Store) Status(ctx context.Context, id string) (task.Status, error) {
+	var status string
+	err := s.pool.QueryRow(ctx, `SELECT status FROM tasks WHERE id = $1`, id).Scan(&status)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", fmt.Errorf("postgres: task %q: %w", id, store.ErrNotFound)
+	case err != nil:
+		return "", fmt.Errorf("postgres: task %q: %w", id, err)
+	}
+	return task.Status(status), nil
+}
+
 // Load returns a task's record with its whole journal and its unreceived
 // messages, read from one snapshot. Bytes that do not decode give an error
 // that names the task and matches task.ErrCorrupt (or, for a journal with

@@ -21,10 +21,25 @@ type encodedStep struct {
 }
 
 func encodeStep(s *store.Step) (*encodedStep, error) {
-	if !s.Status.Known() {
+	if s.ID != "" && !s.Status.Known() {
 		return nil, fmt.Errorf("unknown status %q", s.Status)
 	}
 	e := &encodedStep{Step: s}
+	for i, en := range s.Append {
+		if en.Seq != s.Append[0].Seq+uint64(i) {
+			return nil, fmt.Errorf("entries #%d then #%d: %w", s.Append[0].Seq, en.Seq, task.ErrInvalidJournal)
+		}
+	}
+	if s.Restart != nil && len(s.Append) > 0 && s.Append[0].Seq != 1 {
+		return nil, fmt.Errorf("a restart begins its journal with #%d: %w", s.Append[0].Seq, task.ErrInvalidJournal)
+	}
+	seen := map[string]bool{}
+	for _, r := range s.Spawns {
+		if seen[r.ID] {
+			return nil, fmt.Errorf("spawn %s twice: %w", r.ID, store.ErrExists)
+		}
+		seen[r.ID] = true
+	}
 	var err error
 	if e.entries, err = encodeEntries(s.Append); err != nil {
 		return nil, err
@@ -63,28 +78,19 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 			errs[i] = fmt.Errorf("sqlite: commit %s at version %d: %w", steps[i].ID, steps[i].Version, err)
 		}
 	}
-	err := s.submit(ctx, func(w *wtx) error {
+	err := s.submitRequest(&request{ctx: ctx, direct: true, apply: func(w *wtx) error {
 		for i, e := range enc {
 			if e == nil {
 				continue
 			}
-			errs[i] = nil
-			var dberr error
-			serr := w.savepoint(func() error {
-				refused, err := w.commitStep(e)
-				if err != nil {
-					dberr = err
-					return err
-				}
-				return refused
-			})
-			if dberr != nil {
-				return dberr // the whole request fails, and nothing of it remains
+			refused, err := w.commitStep(e)
+			if err != nil {
+				return err // the whole transaction fails
 			}
-			errs[i] = serr
+			errs[i] = refused
 		}
 		return nil
-	})
+	}})
 	if err != nil {
 		return nil, err
 	}
@@ -93,41 +99,22 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 
 // commitStep applies one step. refused is the step's own failure (a lost
 // lease, entries that do not continue the journal, a spawn of an existing
-// ID); err is the database's.
+// ID), found before anything is written so that a refused step needs no
+// savepoint to leave no trace; err is the database's.
 func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	where := func(err error) error {
 		return fmt.Errorf("sqlite: commit %s at version %d: %w", e.ID, e.Version, err)
 	}
-	var (
-		owner        string
-		epoch, steps uint64
-		entries      uint64
-		status       string
-	)
-	err = w.queryRow(`SELECT lease_owner, lease_epoch, steps, entries, status FROM tasks WHERE id = ?`, e.ID).
-		Scan(&owner, &epoch, &steps, &entries, &status)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return where(fmt.Errorf("%w: no such task", store.ErrLeaseLost)), nil
-	case err != nil:
-		return nil, where(err)
-	case owner != e.Owner || epoch != e.Epoch:
-		return where(fmt.Errorf("%w: held by %q at epoch %d, not %q at epoch %d", store.ErrLeaseLost, owner, epoch, e.Owner, e.Epoch)), nil
-	case steps != e.Version:
-		return where(fmt.Errorf("%w: the task is at version %d", store.ErrLeaseLost, steps)), nil
+	if e.ID == "" {
+		return nil, w.writeWorld(e.World) // world writes made outside any task
 	}
-	for i, en := range e.Append {
-		if want := entries + uint64(i) + 1; en.Seq != want {
-			return where(fmt.Errorf("entry #%d does not continue the journal: want #%d", en.Seq, want)), nil
-		}
-	}
-	for i, b := range e.entries {
-		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry) VALUES (?, ?, ?)`, e.ID, e.Append[i].Seq, b); err != nil {
-			return nil, where(err)
-		}
-	}
-	for _, seq := range e.Consumed {
-		if _, err := w.exec(`DELETE FROM mailbox WHERE task_id = ? AND seq = ?`, e.ID, seq); err != nil {
+	for _, r := range e.spawns {
+		var one int
+		err := w.queryRow(`SELECT 1 FROM tasks WHERE id = ?`, r.rec.ID).Scan(&one)
+		switch {
+		case err == nil:
+			return where(fmt.Errorf("spawn %s: %w", r.rec.ID, store.ErrExists)), nil
+		case !errors.Is(err, sql.ErrNoRows):
 			return nil, where(err)
 		}
 	}
@@ -144,38 +131,87 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	if release {
 		leaseOwner = ""
 	}
-	_, err = w.exec(`UPDATE tasks SET status = ?, reason = ?, wait = ?, result = ?, err = ?, run_at = ?,
-		steps = steps + 1, entries = entries + ?, updated = lease_at,
+	// The update is the fence: it applies only if the step's lease and
+	// version are the task's, and its entries continue the journal.
+	expect := int64(-1)
+	if e.Restart == nil && len(e.Append) > 0 {
+		expect = int64(e.Append[0].Seq) - 1
+	}
+	restart, input := 0, []byte(nil)
+	if e.Restart != nil {
+		restart, input = 1, raw(e.Restart.Input)
+	}
+	res, err := w.exec(`UPDATE tasks SET status = ?, reason = ?, wait = ?, result = ?, err = ?, run_at = ?,
+		steps = steps + 1, entries = CASE ? WHEN 1 THEN 0 ELSE entries END + ?,
+		input = CASE ? WHEN 1 THEN ? ELSE input END, updated = lease_at,
 		lease_owner = ?, lease_until = CASE WHEN ? = '' THEN 0 ELSE lease_until END,
 		ready = CASE ? WHEN 0 THEN ready WHEN 1 THEN COALESCE(ready, ?) ELSE NULL END
-		WHERE id = ?`,
+		WHERE id = ? AND lease_owner = ? AND lease_epoch = ? AND steps = ? AND (? < 0 OR entries = ?)`,
 		string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt,
-		len(e.entries), leaseOwner, leaseOwner, readyMode, w.nextReady(), e.ID)
+		restart, len(e.entries), restart, input,
+		leaseOwner, leaseOwner, readyMode, w.nextReady(),
+		e.ID, e.Owner, e.Epoch, e.Version, expect, expect)
 	if err != nil {
 		return nil, where(err)
 	}
-	for i, o := range e.Sends {
-		// A message to an unknown or finished task is dropped, as the live
-		// interpreter drops it.
-		if _, err := w.deliver(o.To, e.sends[i]); err != nil {
+	if n, err := res.RowsAffected(); err != nil {
+		return nil, where(err)
+	} else if n == 0 {
+		return w.whyRefused(e, where)
+	}
+	if e.Restart != nil {
+		if _, err := w.exec(`DELETE FROM journal WHERE task_id = ?`, e.ID); err != nil {
+			return nil, where(err)
+		}
+	}
+	for i, b := range e.entries {
+		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry) VALUES (?, ?, ?)`, e.ID, e.Append[i].Seq, b); err != nil {
+			return nil, where(err)
+		}
+	}
+	for _, seq := range e.Consumed {
+		if _, err := w.exec(`DELETE FROM mailbox WHERE task_id = ? AND seq = ?`, e.ID, seq); err != nil {
 			return nil, where(err)
 		}
 	}
 	for _, r := range e.spawns {
 		if err := w.insertTask(r); err != nil {
-			if errors.Is(err, store.ErrExists) {
-				return where(err), nil
-			}
 			return nil, where(err)
 		}
 	}
-	for _, v := range e.World {
-		if _, err := w.exec(`INSERT INTO world (name, value) VALUES (?, ?)
-			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, v.Name, nonNil(v.Value)); err != nil {
+	for i, o := range e.Sends {
+		// A message to a finished task is kept in its mailbox; one to an
+		// unknown task is dropped.
+		if _, err := w.deliver(o.To, e.sends[i], true); err != nil {
 			return nil, where(err)
 		}
+	}
+	if err := w.writeWorld(e.World); err != nil {
+		return nil, where(err)
 	}
 	return nil, nil
+}
+
+// whyRefused explains why the fencing update of step e matched no row.
+func (w *wtx) whyRefused(e *encodedStep, where func(error) error) (refused, err error) {
+	var (
+		owner                 string
+		epoch, steps, entries uint64
+	)
+	err = w.queryRow(`SELECT lease_owner, lease_epoch, steps, entries FROM tasks WHERE id = ?`, e.ID).
+		Scan(&owner, &epoch, &steps, &entries)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return where(fmt.Errorf("%w: no such task", store.ErrLeaseLost)), nil
+	case err != nil:
+		return nil, where(err)
+	case owner != e.Owner || epoch != e.Epoch:
+		return where(fmt.Errorf("%w: held by %q at epoch %d, not %q at epoch %d", store.ErrLeaseLost, owner, epoch, e.Owner, e.Epoch)), nil
+	case steps != e.Version:
+		return where(fmt.Errorf("%w: the task is at version %d", store.ErrLeaseLost, steps)), nil
+	}
+	return where(fmt.Errorf("entry #%d does not continue the journal of %d entries: %w",
+		e.Append[0].Seq, entries, task.ErrInvalidJournal)), nil
 }
 
 // nonNil keeps an empty value from being stored as NULL.
@@ -184,4 +220,15 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
+}
+
+// writeWorld stores new values of world vars.
+func (w *wtx) writeWorld(ws []store.WorldWrite) error {
+	for _, v := range ws {
+		if _, err := w.exec(`INSERT INTO world (name, value) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, v.Name, nonNil(v.Value)); err != nil {
+			return fmt.Errorf("sqlite: world var %s: %w", v.Name, err)
+		}
+	}
+	return nil
 }

@@ -244,3 +244,16 @@ func (s *Store) World(ctx context.Context) (map[string][]byte, error) {
 	}
 	return w, nil
 }
+
+// Status implements store.Store.
+func (s *Store) Status(ctx context.Context, id string) (task.Status, error) {
+	var status string
+	err := s.rdb.QueryRowContext(ctx, `SELECT status FROM tasks WHERE id = ?`, id).Scan(&status)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", fmt.Errorf("sqlite: status of %s: %w", id, store.ErrNotFound)
+	case err != nil:
+		return "", fmt.Errorf("sqlite: status of %s: %w", id, err)
+	}
+	return task.Status(status), nil
+}

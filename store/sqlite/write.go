@@ -248,7 +248,7 @@ func (s *Store) Send(ctx context.Context, to string, env task.Envelope) error {
 		return fmt.Errorf("sqlite: send to %s: %w", to, err)
 	}
 	return s.submit(ctx, func(w *wtx) error {
-		ok, err := w.deliver(to, b)
+		ok, err := w.deliver(to, b, false)
 		if err != nil || ok {
 			return err
 		}
@@ -256,12 +256,17 @@ func (s *Store) Send(ctx context.Context, to string, env task.Envelope) error {
 	})
 }
 
-// deliver appends a message to the mailbox of task to and makes it ready;
-// it reports false if there is no such unfinished task.
-func (w *wtx) deliver(to string, env []byte) (bool, error) {
+// deliver appends a message to the mailbox of task to and makes it ready.
+// It reports false if there is no such task, or if it has finished and
+// toFinished is false. A finished task keeps the message but is not ready.
+func (w *wtx) deliver(to string, env []byte, toFinished bool) (bool, error) {
+	q := `UPDATE tasks SET msg_seq = msg_seq + 1, ` + makeReady + ` WHERE id = ? AND ` + notFinal + ` RETURNING msg_seq`
+	if toFinished {
+		q = `UPDATE tasks SET msg_seq = msg_seq + 1,
+			ready = CASE WHEN ` + notFinal + ` THEN COALESCE(ready, ?) ELSE NULL END WHERE id = ? RETURNING msg_seq`
+	}
 	var seq int64
-	err := w.queryRow(`UPDATE tasks SET msg_seq = msg_seq + 1, `+makeReady+` WHERE id = ? AND `+notFinal+`
-		RETURNING msg_seq`, w.nextReady(), to).Scan(&seq)
+	err := w.queryRow(q, w.nextReady(), to).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

@@ -10,18 +10,25 @@ import (
 type request struct {
 	ctx   context.Context
 	apply func(w *wtx) error // runs inside a savepoint of its own
-	err   error
-	done  chan struct{}
+	// direct requests run without a savepoint: they refuse before they
+	// write, and any error they return breaks the whole transaction.
+	direct bool
+	err    error
+	done   chan struct{}
 }
 
 // submit queues apply and waits until the transaction that ran it has
 // committed (or failed). Once queued, a write is not abandoned when ctx is
 // done: the caller learns whether it was applied.
 func (s *Store) submit(ctx context.Context, apply func(w *wtx) error) error {
-	if err := ctx.Err(); err != nil {
+	return s.submitRequest(&request{ctx: ctx, apply: apply})
+}
+
+func (s *Store) submitRequest(r *request) error {
+	if err := r.ctx.Err(); err != nil {
 		return err
 	}
-	r := &request{ctx: ctx, apply: apply, done: make(chan struct{})}
+	r.done = make(chan struct{})
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -108,6 +115,12 @@ type wtx struct {
 func (w *wtx) run(r *request) {
 	if err := r.ctx.Err(); err != nil {
 		r.err = err
+		return
+	}
+	if r.direct {
+		if err := r.apply(w); err != nil {
+			w.broken, r.err = err, err
+		}
 		return
 	}
 	if err := w.savepoint(func() error { return r.apply(w) }); err != nil {

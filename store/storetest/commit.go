@@ -138,6 +138,7 @@ func testCommitSends(h *harness) {
 	for id, want := range map[string][]task.Envelope{
 		"b": {NewEnvelope("to b 1"), NewEnvelope("to b 2")},
 		"c": {NewEnvelope("to c")},
+		"d": {NewEnvelope("to a finished task")}, // kept, for people to see
 		"a": nil,
 	} {
 		got, err := h.s.Messages(bg, id, 0)
@@ -537,5 +538,81 @@ func testWorldEmpty(h *harness) {
 	w, err := h.s.World(bg)
 	if err != nil || len(w) != 0 {
 		h.t.Errorf("World of an empty store = %v, %v", w, err)
+	}
+}
+
+func testCommitWorldOnly(h *harness) {
+	h.createIDs("a")
+	h.commit(store.Step{World: []store.WorldWrite{{Name: "x", Value: []byte{7}}}})
+	w, err := h.s.World(bg)
+	if err != nil || len(w) != 1 || !bytes.Equal(w["x"], []byte{7}) {
+		h.t.Errorf("World after a step with no task = %v, %v; want x = [7]", w, err)
+	}
+	if r, _ := h.load("a"); r.Status != task.Running || len(r.Journal) != 0 {
+		h.t.Errorf("a step with no task changed a task: %+v", r)
+	}
+	if l := h.claimOne("w", "a", T0); l.Version != 0 {
+		h.t.Errorf("a step with no task changed a task's version: %+v", l)
+	}
+}
+
+func testCommitRestart(h *harness) {
+	h.createIDs("a")
+	l := h.claimOne("w", "a", T0)
+	s := step("w", l, task.Running)
+	s.Append = NewEntries(1, 5)
+	h.commit(s)
+	h.send("a", NewEnvelope("kept"))
+
+	in, _ := task.Marshal("new input")
+	l = h.claimOne("w", "a", T0)
+	s = step("w", l, task.Running)
+	s.Restart = &store.Restart{Input: in}
+	s.Append = NewEntries(1, 2)
+	h.commit(s)
+	r, ms := h.load("a")
+	if !bytes.Equal(r.Input, in) {
+		h.t.Errorf("input after a restart = %x, want %x", r.Input, in)
+	}
+	checkEntries(h.t, "a", r.Journal, NewEntries(1, 2))
+	if !sameEnvs(envs(ms), []task.Envelope{NewEnvelope("kept")}) {
+		h.t.Errorf("mailbox after a restart = %v, want it kept", envs(ms))
+	}
+	// The journal goes on from the restart.
+	l = h.claimOne("w", "a", T0)
+	if l.Version != 2 {
+		h.t.Errorf("version after a restart = %d, want 2: a restart is a step", l.Version)
+	}
+	s = step("w", l, task.Waiting)
+	s.Append = NewEntries(3, 1)
+	h.commit(s)
+	h.checkJournal("a", 3)
+}
+
+func testCommitSpawnAndSend(h *harness) {
+	h.createIDs("a")
+	l := h.claimOne("w", "a", T0)
+	s := step("w", l, task.Waiting)
+	s.Spawns = []*task.Record{NewRecord("child")}
+	s.Sends = []store.Outgoing{{To: "child", Env: NewEnvelope("hello child")}}
+	h.commit(s)
+	ms, err := h.s.Messages(bg, "child", 0)
+	if err != nil || !sameEnvs(envs(ms), []task.Envelope{NewEnvelope("hello child")}) {
+		h.t.Errorf("a message to a task spawned by the same step: %v, %v", envs(ms), err)
+	}
+}
+
+func testStatus(h *harness) {
+	if _, err := h.s.Status(bg, "nope"); !errors.Is(err, store.ErrNotFound) {
+		h.t.Errorf("Status of an unknown task: %v, want ErrNotFound", err)
+	}
+	h.createIDs("a")
+	if st, err := h.s.Status(bg, "a"); err != nil || st != task.Running {
+		h.t.Errorf("Status of a new task = %q, %v", st, err)
+	}
+	l := h.claimOne("w", "a", T0)
+	h.commit(step("w", l, task.Done))
+	if st, err := h.s.Status(bg, "a"); err != nil || st != task.Done {
+		h.t.Errorf("Status of a finished task = %q, %v", st, err)
 	}
 }

@@ -49,8 +49,10 @@ func (m *mem) makeReady(t *memTask) {
 	if t.rec.Status.Final() {
 		return
 	}
-	m.seq++
-	t.ready, t.readySeq = true, m.seq
+	if !t.ready {
+		m.seq++
+		t.ready, t.readySeq = true, m.seq
+	}
 }
 
 func (m *mem) newTask(r *task.Record) *memTask {
@@ -183,13 +185,32 @@ func (m *mem) Commit(ctx context.Context, steps []store.Step) ([]error, error) {
 	return errs, nil
 }
 
+func (m *mem) Status(ctx context.Context, id string) (task.Status, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t := m.tasks[id]; t != nil {
+		return t.rec.Status, nil
+	}
+	return "", store.ErrNotFound
+}
+
 func (m *mem) apply(s store.Step) error {
+	if s.ID == "" {
+		for _, w := range s.World {
+			m.world[w.Name] = w.Value
+		}
+		return nil
+	}
 	t := m.tasks[s.ID]
 	if t == nil || t.owner != s.Owner || t.epoch != s.Epoch || t.version != s.Version {
 		return fmt.Errorf("commit %s: %w", s.ID, store.ErrLeaseLost)
 	}
+	base := len(t.rec.Journal)
+	if s.Restart != nil {
+		base = 0
+	}
 	for i, e := range s.Append {
-		if e.Seq != uint64(len(t.rec.Journal)+i+1) {
+		if e.Seq != uint64(base+i+1) {
 			return fmt.Errorf("commit %s: entry #%d does not continue the journal", s.ID, e.Seq)
 		}
 	}
@@ -197,6 +218,9 @@ func (m *mem) apply(s store.Step) error {
 		if m.tasks[r.ID] != nil {
 			return fmt.Errorf("commit %s: spawn %s: %w", s.ID, r.ID, store.ErrExists)
 		}
+	}
+	if s.Restart != nil {
+		t.rec.Journal, t.rec.Input = nil, s.Restart.Input
 	}
 	t.rec.Journal = append(t.rec.Journal, s.Append...)
 	t.msgs = slices.DeleteFunc(t.msgs, func(msg store.Message) bool { return slices.Contains(s.Consumed, msg.Seq) })
@@ -212,15 +236,15 @@ func (m *mem) apply(s store.Step) error {
 	if s.Status.Final() {
 		t.ready, t.runAt = false, time.Time{}
 	}
+	for _, r := range s.Spawns {
+		m.tasks[r.ID] = m.newTask(r)
+	}
 	for _, o := range s.Sends {
-		if to := m.tasks[o.To]; to != nil && !to.rec.Status.Final() {
+		if to := m.tasks[o.To]; to != nil {
 			to.nextMsg++
 			to.msgs = append(to.msgs, store.Message{Seq: to.nextMsg, Env: o.Env})
 			m.makeReady(to)
 		}
-	}
-	for _, r := range s.Spawns {
-		m.tasks[r.ID] = m.newTask(r)
 	}
 	for _, w := range s.World {
 		m.world[w.Name] = w.Value

@@ -29,7 +29,8 @@
 //     when its RunAt is due.
 //   - A step whose entries do not continue the journal (Seq = length+1, ...)
 //     is refused, with an error of its own, and nothing of it is applied.
-//   - A message sent by a step to an unknown or finished task is dropped.
+//   - A message sent by a step to a finished task is kept in its mailbox
+//     (the task is not made ready); one to an unknown task is dropped.
 //   - Cancel of an unknown task fails with store.ErrNotFound; of a finished
 //     one does nothing.
 //   - Claim orders the tasks made ready by Create, Send, Wake or Cancel in

@@ -1,0 +1,37 @@
+package effect
+
+// ContinueAsNewOp ends the running program and starts it again, as the
+// same task, on a new input, with an empty journal. See ContinueAsNew.
+type ContinueAsNewOp struct {
+	Returns[Unit]
+	Input any
+}
+
+// ContinueAsNew ends the current run of the task's program and starts the
+// program again, in the same task, on input in (of the program's input
+// type), with an empty journal: how a task that runs forever (an entity,
+// a digital twin that handles messages for years) keeps its journal, and
+// the cost of resuming it, bounded. The mailbox is kept. The program
+// yields nothing from this run; O is its output type, so that ContinueAsNew
+// fits where the program's result is expected:
+//
+//	loop := func(state State) effect.Eff[Result] {
+//		return effect.Then(effect.Receive[Event](), func(ev Event) effect.Eff[Result] {
+//			return effect.ContinueAsNew[Result](state.Apply(ev))
+//		})
+//	}
+//
+// Only tasks that run a named program (StartProgram, Spawn) can continue
+// as new.
+func ContinueAsNew[O, I any](in I) Eff[O] {
+	return Then(Eff[Unit]{ContinueAsNewOp{Input: in}}, func(Unit) Eff[O] {
+		// The interpreter never resumes a ContinueAsNewOp.
+		return Fail[O](errContinued)
+	})
+}
+
+type continued struct{}
+
+func (continued) Error() string { return "effect: resumed after ContinueAsNew" }
+
+var errContinued error = continued{}
