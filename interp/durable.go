@@ -54,10 +54,11 @@ type Durable struct {
 	world *stm.World
 	opts  DurableOptions
 
-	mu    sync.Mutex
-	cache map[string]*list.Element // of *Task
-	lru   *list.List
-	done  map[string]chan struct{}
+	mu      sync.Mutex
+	cache   map[string]*list.Element // of *Task
+	lru     *list.List
+	done    map[string]chan struct{}
+	created map[string]*task.Record // created here, not yet stepped
 
 	workq   chan *Task
 	commitq chan *commitReq
@@ -115,10 +116,12 @@ type durableTask struct {
 	journaled    bool   // the pending op's entry was committed by transact
 	restartInput []byte // ContinueAsNew in this step: the new input
 
-	active    bool         // claimed and being stepped or committed
-	again     bool         // woken while active
-	nextLease *store.Lease // a claim that arrived while active
-	created   time.Time
+	leaseUntil time.Time    // when the current lease expires
+	held       bool         // the last step kept the lease: activities are running here
+	active     bool         // claimed and being stepped or committed
+	again      bool         // woken while active
+	nextLease  *store.Lease // a claim that arrived while active
+	created    time.Time
 }
 
 type commitReq struct {
@@ -157,7 +160,7 @@ func NewDurable(st store.Store, opts ...Option) (*Durable, error) {
 	}
 	d := &Durable{
 		st: st, owner: o.Owner, world: cfg.world, opts: o,
-		cache: map[string]*list.Element{}, lru: list.New(), done: map[string]chan struct{}{},
+		cache: map[string]*list.Element{}, lru: list.New(), done: map[string]chan struct{}{}, created: map[string]*task.Record{},
 		workq: make(chan *Task, 4096), commitq: make(chan *commitReq, 4096),
 		kick: make(chan struct{}, 1), quit: make(chan struct{}),
 	}
@@ -251,6 +254,7 @@ func (d *Durable) Cancel(id string) error {
 // Wait waits for task id to finish and returns its result, decoded as its
 // program's output type.
 func (d *Durable) Wait(ctx context.Context, id string) (any, error) {
+	poll := d.opts.Poll
 	for {
 		d.mu.Lock()
 		ch, ok := d.done[id]
@@ -259,16 +263,23 @@ func (d *Durable) Wait(ctx context.Context, id string) (any, error) {
 			d.done[id] = ch
 		}
 		d.mu.Unlock()
-		rec, _, err := d.st.Load(ctx, id)
+		status, err := d.st.Status(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		if rec.Status.Final() {
+		if status.Final() {
+			rec, _, err := d.st.Load(ctx, id)
+			if err != nil {
+				return nil, err
+			}
 			return d.outcome(rec)
 		}
+		// A task that finishes in this process closes ch; one finished by
+		// another worker is found by polling, ever less often.
 		select {
 		case <-ch:
-		case <-time.After(d.opts.Poll):
+		case <-time.After(poll):
+			poll = min(2*poll, time.Second)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -312,7 +323,13 @@ func (d *Durable) start(id string, prog effect.AnyProgram, in any, _ *effect.Mac
 	}
 	now := d.e.clock.Now()
 	rec := &task.Record{ID: id, Program: prog.ProgramName(), Version: prog.ProgramVersion(), Input: b, Status: task.Running, Created: now, Updated: now}
+	d.mu.Lock()
+	d.created[id] = rec
+	d.mu.Unlock()
 	if err := d.st.Create(d.e.ctx, rec); err != nil {
+		d.mu.Lock()
+		delete(d.created, id)
+		d.mu.Unlock()
 		return nil, err
 	}
 	d.poke()
@@ -396,7 +413,8 @@ func (d *Durable) activate(l store.Lease) {
 		d.cache[l.ID] = d.lru.PushFront(t)
 		d.evict()
 	}
-	t.dur.active, t.dur.lease = true, l
+	t.dur.active, t.dur.lease, t.dur.held = true, l, false
+	t.dur.leaseUntil = d.e.clock.Now().Add(d.opts.Lease)
 	d.mu.Unlock()
 	d.enqueue(t)
 }
@@ -465,6 +483,14 @@ func (d *Durable) push(t *Task, _ *worker) {
 		return
 	}
 	t.dur.active = true
+	if t.dur.held && d.e.clock.Now().Before(t.dur.leaseUntil.Add(-d.opts.Lease/4)) {
+		// The last step kept the lease for this: no claim needed.
+		t.dur.held = false
+		d.mu.Unlock()
+		d.enqueue(t)
+		return
+	}
+	t.dur.held = false
 	d.mu.Unlock()
 	go d.reclaim(t)
 }
@@ -482,6 +508,7 @@ func (d *Durable) reclaim(t *Task) {
 		return
 	}
 	t.dur.lease = l
+	t.dur.leaseUntil = d.e.clock.Now().Add(d.opts.Lease)
 	d.enqueue(t)
 }
 
@@ -522,14 +549,28 @@ func (d *Durable) step(t *Task) {
 	d.commitStep(t)
 }
 
+// fresh returns t's record: from memory for a task this worker created
+// and has not stepped yet (its journal is empty; only its messages are
+// read), from the store otherwise.
+func (d *Durable) fresh(t *Task) (*task.Record, []store.Message, error) {
+	d.mu.Lock()
+	rec, ok := d.created[t.id]
+	delete(d.created, t.id)
+	d.mu.Unlock()
+	if ok && t.dur.lease.Version == 0 {
+		msgs, err := d.st.Messages(d.e.ctx, t.id, 0)
+		return rec, msgs, err
+	}
+	return d.st.Load(d.e.ctx, t.id)
+}
+
 // load rebuilds t from the store: its program runs again, fed the journal.
 func (d *Durable) load(t *Task) bool {
-	ctx := d.e.ctx
 	dt := t.dur
 	if t.m != nil {
 		t.m.Stop()
 	}
-	rec, msgs, err := d.st.Load(ctx, t.id)
+	rec, msgs, err := d.fresh(t)
 	if err != nil {
 		if errors.Is(err, task.ErrCorrupt) {
 			d.commitFinal(t, task.Failed, fmt.Sprintf("the stored task is corrupt: %v", err))
@@ -677,6 +718,9 @@ func (d *Durable) commitStep(t *Task) {
 	} else {
 		step.Status = task.Waiting
 		step.Wait, step.RunAt = d.waitOf(t, now)
+		// While only activities run, and they run here, keep the lease:
+		// their results need no new claim.
+		step.Keep = onlyActivities(t) && now.Before(dt.leaseUntil.Add(-d.opts.Lease/2))
 	}
 	err := d.submit(step)
 	if err != nil {
@@ -689,8 +733,16 @@ func (d *Durable) commitStep(t *Task) {
 	dt.version++
 	dt.lease.Version = dt.version
 	dt.committed += len(step.Append)
+	dt.held = step.Keep
 	deferred := dt.deferred
 	local := dt.sends
+	if len(step.Spawns) > 0 {
+		d.mu.Lock()
+		for _, r := range step.Spawns {
+			d.created[r.ID] = r
+		}
+		d.mu.Unlock()
+	}
 	dt.reset()
 	for _, f := range deferred {
 		f()
@@ -709,6 +761,22 @@ func (d *Durable) commitStep(t *Task) {
 		d.forget(t)
 	}
 	d.release(t)
+}
+
+// onlyActivities reports whether every op t waits on is an attempt running
+// (or about to start) in this process.
+func onlyActivities(t *Task) bool {
+	pend := t.m.Pending()
+	if len(pend) == 0 {
+		return false
+	}
+	for _, p := range pend {
+		i := t.flightIndex(p.ID)
+		if i < 0 || !t.inflight[i].activity {
+			return false
+		}
+	}
+	return true
 }
 
 // waitOf describes what t waits for, and when it must be looked at again

@@ -1,0 +1,252 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/interp"
+	"github.com/amberrt/amber/store/sqlite"
+	"github.com/amberrt/amber/task"
+)
+
+// The durable interpreter's benchmarks live here, beside the raw SQLite
+// baseline, so that one `go test -bench` run measures both on the same
+// disk. Run with -benchtime=1x: each iteration is a whole workload.
+
+// Step is a trivial activity.
+type Step struct {
+	effect.Returns[int]
+	N int
+}
+
+// Run returns N+1.
+func (s Step) Run(context.Context) (int, error) { return s.N + 1, nil }
+
+func steps(n int) *effect.Program[int, int] {
+	return effect.NewProgram(fmt.Sprintf("steps%d", n), 1, func(int) effect.Eff[int] {
+		var loop func(i, acc int) effect.Eff[int]
+		loop = func(i, acc int) effect.Eff[int] {
+			if i == n {
+				return effect.Pure(acc)
+			}
+			return effect.Then(effect.Perform(Step{N: acc}), func(v int) effect.Eff[int] { return loop(i+1, v) })
+		}
+		return loop(0, 0)
+	})
+}
+
+type durableEnv struct {
+	d  *interp.Durable
+	st *sqlite.Store
+}
+
+func openDurable(b *testing.B, progs ...effect.AnyProgram) *durableEnv {
+	b.Helper()
+	st, err := sqlite.Open(filepath.Join(b.TempDir(), "amber.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := task.NewRegistry()
+	for _, p := range progs {
+		if err := reg.Add(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	d, err := interp.NewDurable(st, interp.WithRegistry(reg),
+		interp.WithDurableOptions(interp.DurableOptions{Poll: 20 * time.Millisecond, Workers: 128}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close(); st.Close() })
+	return &durableEnv{d, st}
+}
+
+// runAll starts n tasks of p and waits for them all.
+func runAll(b *testing.B, env *durableEnv, p effect.AnyProgram, n int, prefix string) {
+	ctx := context.Background()
+	tasks := make([]*interp.Task, n)
+	for i := range tasks {
+		t, err := interp.StartAny(env.d, p, 0, interp.WithID(fmt.Sprintf("%s-%d", prefix, i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		tasks[i] = t
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, t := range tasks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := t.Wait(ctx); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkDurableSQLite: 1,000 concurrent tasks, each doing 10 journaled
+// activity steps, on SQLite with synchronous=FULL. Compare steps/s with
+// BenchmarkSQLiteBatchedInsert's rows/s in the same run.
+func BenchmarkDurableSQLite(b *testing.B) {
+	const tasks, n = 1000, 10
+	p := steps(n)
+	env := openDurable(b, p)
+	b.ResetTimer()
+	for i := range b.N {
+		runAll(b, env, p, tasks, fmt.Sprint("r", i))
+	}
+	b.ReportMetric(float64(tasks*n*b.N)/b.Elapsed().Seconds(), "steps/s")
+}
+
+// BenchmarkWorkflowThroughput: start 2,000 tasks, each running one trivial
+// activity and completing; report workflows per second, first start to last
+// completion.
+func BenchmarkWorkflowThroughput(b *testing.B) {
+	const tasks = 2000
+	p := steps(1)
+	env := openDurable(b, p)
+	b.ResetTimer()
+	for i := range b.N {
+		runAll(b, env, p, tasks, fmt.Sprint("w", i))
+	}
+	b.ReportMetric(float64(tasks*b.N)/b.Elapsed().Seconds(), "wf/s")
+}
+
+// BenchmarkThreeStepLatency: one task at a time running three sequential
+// activities, from start to result; reports the median and 99th
+// percentile.
+func BenchmarkThreeStepLatency(b *testing.B) {
+	p := steps(3)
+	env := openDurable(b, p)
+	ctx := context.Background()
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := range max(b.N, 50) {
+		start := time.Now()
+		t, err := interp.StartAny(env.d, p, 0, interp.WithID(fmt.Sprint("l", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := t.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkDurableStepLatency: one task doing sequential activity steps;
+// reports µs per step beside the cost of one fsync on the same disk.
+func BenchmarkDurableStepLatency(b *testing.B) {
+	const n = 200
+	p := steps(n)
+	env := openDurable(b, p)
+	f, err := os.Create(filepath.Join(b.TempDir(), "fsync"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	start := time.Now()
+	const syncs = 50
+	for range syncs {
+		if _, err := f.Write([]byte("x")); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fsync := time.Since(start) / syncs
+	b.ResetTimer()
+	for i := range b.N {
+		runAll(b, env, p, 1, fmt.Sprint("s", i))
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(n*b.N), "µs/step")
+	b.ReportMetric(float64(fsync.Microseconds()), "µs/fsync")
+}
+
+// BenchmarkResumeLongJournal: a task with 10,000 journal entries is
+// resumed (its program replayed from the journal) by a fresh worker, and
+// the same task kept short with ContinueAsNew.
+func BenchmarkResumeLongJournal(b *testing.B) {
+	const entries = 10_000
+	long := effect.NewProgram("long", 1, func(n int) effect.Eff[int] {
+		var loop func(i int) effect.Eff[int]
+		loop = func(i int) effect.Eff[int] {
+			if i == entries {
+				return effect.Map(effect.Receive[string](), func(string) int { return i })
+			}
+			return effect.Then(effect.Random(), func(uint64) effect.Eff[int] { return loop(i + 1) })
+		}
+		return loop(0)
+	})
+	// The same work, continuing as new every 100 entries.
+	short := effect.NewProgram("short", 1, func(done int) effect.Eff[int] {
+		var loop func(i int) effect.Eff[int]
+		loop = func(i int) effect.Eff[int] {
+			switch {
+			case done+i == entries:
+				return effect.Map(effect.Receive[string](), func(string) int { return done + i })
+			case i == 100:
+				return effect.ContinueAsNew[int](done + i)
+			}
+			return effect.Then(effect.Random(), func(uint64) effect.Eff[int] { return loop(i + 1) })
+		}
+		return loop(0)
+	})
+	for _, p := range []*effect.Program[int, int]{long, short} {
+		b.Run(p.Name, func(b *testing.B) {
+			env := openDurable(b, p)
+			if _, err := interp.StartAny(env.d, p, 0, interp.WithID("t")); err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			entries := 0
+			for { // wait until it waits for its message
+				rec, _, err := env.st.Load(ctx, "t")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if rec.Wait != nil && rec.Wait.Kind == task.WaitReceive {
+					entries = len(rec.Journal)
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			b.ResetTimer()
+			for range b.N {
+				rec, _, err := env.st.Load(ctx, "t")
+				if err != nil {
+					b.Fatal(err)
+				}
+				r, err := interp.ReplayRecord(ctx, rec, 0, interp.WithRegistry(registryOf(p)))
+				if err != nil || r.Done {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/resume")
+			b.ReportMetric(float64(entries), "entries")
+		})
+	}
+}
+
+func registryOf(p effect.AnyProgram) *task.Registry {
+	r := task.NewRegistry()
+	_ = r.Add(p)
+	return r
+}
