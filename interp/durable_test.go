@@ -201,3 +201,5 @@ func TestDurableWorld(t *testing.T) {
 	require.Equal(t, 5, before, "the world was restored from the store")
 	require.Equal(t, 7, after)
 }
+
+func storeFilter(s task.Status) store.Filter { return store.Filter{Status: s} }

@@ -111,6 +111,13 @@ func torture(t *testing.T, b backend) {
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "ALL DONE")
 
+	verify(t, ctx, b, keys)
+}
+
+// verify checks the outcome of a run: every task done, every journal
+// gap-free, every activity's effect present once per journaled op (by
+// key), the STM total conserved.
+func verify(t *testing.T, ctx context.Context, b backend, keys string) {
 	st := b.open(t)
 	defer st.Close()
 	logged := readKeys(t, keys)
@@ -153,6 +160,34 @@ func torture(t *testing.T, b backend) {
 		sum += n
 	}
 	require.Equal(t, job.Accounts*job.Initial, sum, "the STM total is conserved")
+}
+
+// TestFailoverPostgres runs two workers on one database and kills one of
+// them mid-run: the other takes over its tasks when their leases expire
+// and finishes everything.
+func TestFailoverPostgres(t *testing.T) {
+	b := postgresBackend(t)
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	bin := buildWorker(t)
+	keys := filepath.Join(t.TempDir(), "keys.log")
+	args := append([]string{"-tasks", fmt.Sprint(tasks), "-keys", keys, "-lease", "1s"}, b.args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	doomed := exec.Command(bin, append(args, "-owner", "doomed")...)
+	require.NoError(t, doomed.Start())
+	survivor := exec.CommandContext(ctx, bin, append(args, "-owner", "survivor")...)
+	var out bytes.Buffer
+	survivor.Stdout, survivor.Stderr = &out, &out
+	require.NoError(t, survivor.Start())
+	time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
+	require.NoError(t, doomed.Process.Signal(syscall.SIGKILL))
+	_ = doomed.Wait()
+	require.NoError(t, survivor.Wait(), "%s", out.String())
+	require.Contains(t, out.String(), "ALL DONE")
+	verify(t, ctx, b, keys)
 }
 
 func readKeys(t *testing.T, path string) map[string]int {

@@ -1,0 +1,234 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/interp"
+	"github.com/amberrt/amber/store/postgres"
+	"github.com/amberrt/amber/task"
+)
+
+// One-step durable work on PostgreSQL: amber tasks that perform one
+// trivial activity and return, against River jobs with a trivial Work
+// method, on the same database in the same run. Each side gets a fresh
+// schema, dropped at cleanup, and the same worker concurrency.
+
+const (
+	oneStepN       = 2000 // tasks or jobs per iteration
+	oneStepWorkers = 100  // amber DurableOptions.Workers, River MaxWorkers
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// pgSchema creates a fresh schema in the database of AMBER_TEST_POSTGRES,
+// dropped at cleanup (registered first, so it runs after the cleanups of
+// whatever uses the schema), and returns the URL and the schema's name.
+func pgSchema(b *testing.B, prefix string) (string, string) {
+	b.Helper()
+	url := os.Getenv("AMBER_TEST_POSTGRES")
+	if url == "" {
+		b.Skip("set AMBER_TEST_POSTGRES=postgres://user@host:5432/db?sslmode=disable to run the PostgreSQL benchmarks")
+	}
+	var r [6]byte
+	rand.Read(r[:])
+	schema := prefix + hex.EncodeToString(r[:])
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatalf("connect to AMBER_TEST_POSTGRES: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		b.Fatalf("create schema %s: %v", schema, err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			b.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			b.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return url, schema
+}
+
+// BenchmarkOneStepPostgres: each iteration runs 2,000 one-step tasks (amber)
+// or jobs (River) from the first insert to the last completion; run with
+// -benchtime=1x. Compare tasks/s with jobs/s of the same run.
+func BenchmarkOneStepPostgres(b *testing.B) {
+	b.Run("amber", benchAmberOneStep)
+	b.Run("river", benchRiverOneStep)
+}
+
+// --- amber ---
+
+// Nop is a trivial activity.
+type Nop struct {
+	effect.Returns[int]
+	N int
+}
+
+// Run returns N+1.
+func (n Nop) Run(context.Context) (int, error) { return n.N + 1, nil }
+
+var oneStep = effect.NewProgram("onestep", 1, func(in int) effect.Eff[int] {
+	return effect.Perform(Nop{N: in})
+})
+
+func benchAmberOneStep(b *testing.B) {
+	url, schema := pgSchema(b, "bench_amber_")
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	reg := task.NewRegistry()
+	if err := task.Register(reg, oneStep); err != nil {
+		b.Fatal(err)
+	}
+	d, err := interp.NewDurable(st, interp.WithRegistry(reg), interp.WithLogger(quiet),
+		interp.WithDurableOptions(interp.DurableOptions{Workers: oneStepWorkers}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+
+	b.ResetTimer()
+	for i := range b.N {
+		tasks := make([]*interp.Task, oneStepN)
+		for j := range tasks {
+			t, err := interp.StartProgram(d, oneStep, j, interp.WithID(fmt.Sprintf("t%d-%d", i, j)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			tasks[j] = t
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, oneStepN)
+		for j, t := range tasks {
+			wg.Go(func() {
+				v, err := t.Wait(ctx)
+				if err == nil && v != j+1 {
+					err = fmt.Errorf("task %d returned %v, want %d", j, v, j+1)
+				}
+				if err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(oneStepN*b.N)/b.Elapsed().Seconds(), "tasks/s")
+}
+
+// --- River ---
+
+// NopArgs are the arguments of a trivial River job.
+type NopArgs struct {
+	N int `json:"n"`
+}
+
+// Kind names the job kind.
+func (NopArgs) Kind() string { return "nop" }
+
+// NopWorker does nothing.
+type NopWorker struct {
+	river.WorkerDefaults[NopArgs]
+}
+
+// Work succeeds at once.
+func (NopWorker) Work(context.Context, *river.Job[NopArgs]) error { return nil }
+
+func benchRiverOneStep(b *testing.B) {
+	url, schema := pgSchema(b, "bench_river_")
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	driver := riverpgxv5.New(pool)
+	migrator, err := rivermigrate.New(driver, &rivermigrate.Config{Schema: schema, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		b.Fatalf("river migrate: %v", err)
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, NopWorker{})
+	client, err := river.NewClient(driver, &river.Config{
+		Schema:  schema,
+		Logger:  quiet,
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: oneStepWorkers}},
+		Workers: workers,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Room for every completion of an iteration: a full channel drops events.
+	events, cancelSub := client.SubscribeConfig(&river.SubscribeConfig{
+		ChanSize: 2 * oneStepN,
+		Kinds:    []river.EventKind{river.EventKindJobCompleted, river.EventKindJobFailed},
+	})
+	b.Cleanup(cancelSub)
+	if err := client.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := client.Stop(ctx); err != nil {
+			b.Errorf("river stop: %v", err)
+		}
+	})
+
+	params := make([]river.InsertManyParams, oneStepN)
+	for j := range params {
+		params[j] = river.InsertManyParams{Args: NopArgs{N: j}}
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := client.InsertMany(ctx, params); err != nil {
+			b.Fatal(err)
+		}
+		timeout := time.After(5 * time.Minute)
+		for done := 0; done < oneStepN; done++ {
+			select {
+			case ev := <-events:
+				if ev.Kind != river.EventKindJobCompleted {
+					b.Fatalf("river job %d: %s", ev.Job.ID, ev.Kind)
+				}
+			case <-timeout:
+				b.Fatalf("river: %d of %d jobs completed after 5 minutes", done, oneStepN)
+			}
+		}
+	}
+	b.ReportMetric(float64(oneStepN*b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
