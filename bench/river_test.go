@@ -75,10 +75,24 @@ func pgSchema(b *testing.B, prefix string) (string, string) {
 
 // BenchmarkOneStepPostgres: each iteration runs 2,000 one-step tasks (amber)
 // or jobs (River) from the first insert to the last completion; run with
-// -benchtime=1x. Compare tasks/s with jobs/s of the same run.
+// -benchtime=1x. Compare tasks/s with jobs/s of the same run; insert-ms is
+// the part of an iteration spent inserting (starting) them.
+//
+//   - amber: 100 goroutines call StartProgram (amber has no batch start; one
+//     StartProgram is one transaction), then Wait for every task.
+//   - amber-serial: the same, started by one goroutine in a loop.
+//   - river: one InsertMany of 2,000 jobs (one transaction); River's defaults
+//     but MaxWorkers 100, so FetchCooldown is 100ms, which caps it near
+//     MaxWorkers/FetchCooldown = 1,000 jobs/s.
+//   - river-cooldown1ms: the same with FetchCooldown 1ms (River's minimum).
+//
+// Both sides keep their default pool size (pgxpool: max(4, GOMAXPROCS)
+// connections) and their default polling; both wake on LISTEN/NOTIFY.
 func BenchmarkOneStepPostgres(b *testing.B) {
-	b.Run("amber", benchAmberOneStep)
-	b.Run("river", benchRiverOneStep)
+	b.Run("amber", func(b *testing.B) { benchAmberOneStep(b, oneStepWorkers) })
+	b.Run("amber-serial", func(b *testing.B) { benchAmberOneStep(b, 1) })
+	b.Run("river", func(b *testing.B) { benchRiverOneStep(b, 0) })
+	b.Run("river-cooldown1ms", func(b *testing.B) { benchRiverOneStep(b, time.Millisecond) })
 }
 
 // --- amber ---
@@ -96,7 +110,7 @@ var oneStep = effect.NewProgram("onestep", 1, func(in int) effect.Eff[int] {
 	return effect.Perform(Nop{N: in})
 })
 
-func benchAmberOneStep(b *testing.B) {
+func benchAmberOneStep(b *testing.B, starters int) {
 	url, schema := pgSchema(b, "bench_amber_")
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema})
@@ -115,16 +129,38 @@ func benchAmberOneStep(b *testing.B) {
 	}
 	b.Cleanup(func() { d.Close() })
 
+	var inserting time.Duration
 	b.ResetTimer()
 	for i := range b.N {
+		t0 := time.Now()
 		tasks := make([]*interp.Task, oneStepN)
-		for j := range tasks {
+		start := func(j int) {
 			t, err := interp.StartProgram(d, oneStep, j, interp.WithID(fmt.Sprintf("t%d-%d", i, j)))
 			if err != nil {
-				b.Fatal(err)
+				b.Error(err)
+				return
 			}
 			tasks[j] = t
 		}
+		if starters <= 1 {
+			for j := range tasks {
+				start(j)
+			}
+		} else {
+			var wg sync.WaitGroup
+			for g := range starters {
+				wg.Go(func() {
+					for j := g; j < oneStepN; j += starters {
+						start(j)
+					}
+				})
+			}
+			wg.Wait()
+		}
+		if b.Failed() {
+			b.FailNow()
+		}
+		inserting += time.Since(t0)
 		var wg sync.WaitGroup
 		errs := make(chan error, oneStepN)
 		for j, t := range tasks {
@@ -145,6 +181,7 @@ func benchAmberOneStep(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(oneStepN*b.N)/b.Elapsed().Seconds(), "tasks/s")
+	b.ReportMetric(float64(inserting.Milliseconds())/float64(b.N), "insert-ms")
 }
 
 // --- River ---
@@ -165,7 +202,7 @@ type NopWorker struct {
 // Work succeeds at once.
 func (NopWorker) Work(context.Context, *river.Job[NopArgs]) error { return nil }
 
-func benchRiverOneStep(b *testing.B) {
+func benchRiverOneStep(b *testing.B, cooldown time.Duration) {
 	url, schema := pgSchema(b, "bench_river_")
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, url)
@@ -186,7 +223,7 @@ func benchRiverOneStep(b *testing.B) {
 	client, err := river.NewClient(driver, &river.Config{
 		Schema:  schema,
 		Logger:  quiet,
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: oneStepWorkers}},
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: oneStepWorkers, FetchCooldown: cooldown}},
 		Workers: workers,
 	})
 	if err != nil {
@@ -213,11 +250,14 @@ func benchRiverOneStep(b *testing.B) {
 	for j := range params {
 		params[j] = river.InsertManyParams{Args: NopArgs{N: j}}
 	}
+	var inserting time.Duration
 	b.ResetTimer()
 	for range b.N {
+		t0 := time.Now()
 		if _, err := client.InsertMany(ctx, params); err != nil {
 			b.Fatal(err)
 		}
+		inserting += time.Since(t0)
 		timeout := time.After(5 * time.Minute)
 		for done := 0; done < oneStepN; done++ {
 			select {
@@ -231,4 +271,5 @@ func benchRiverOneStep(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(oneStepN*b.N)/b.Elapsed().Seconds(), "jobs/s")
+	b.ReportMetric(float64(inserting.Milliseconds())/float64(b.N), "insert-ms")
 }

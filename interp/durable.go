@@ -62,6 +62,7 @@ type Durable struct {
 
 	workq   chan *Task
 	commitq chan *commitReq
+	createq chan *createReq
 	kick    chan struct{}
 	wg      sync.WaitGroup
 	quit    chan struct{}
@@ -161,7 +162,7 @@ func NewDurable(st store.Store, opts ...Option) (*Durable, error) {
 	d := &Durable{
 		st: st, owner: o.Owner, world: cfg.world, opts: o,
 		cache: map[string]*list.Element{}, lru: list.New(), done: map[string]chan struct{}{}, created: map[string]*task.Record{},
-		workq: make(chan *Task, 4096), commitq: make(chan *commitReq, 4096),
+		workq: make(chan *Task, 4096), commitq: make(chan *commitReq, 4096), createq: make(chan *createReq, 4096),
 		kick: make(chan struct{}, 1), quit: make(chan struct{}),
 	}
 	d.e = newEngine(cfg, realClock{}, true)
@@ -186,9 +187,10 @@ func NewDurable(st store.Store, opts ...Option) (*Durable, error) {
 		}
 		d.world.OnCommit(d.worldHook)
 	}
-	d.wg.Add(2 + o.Workers)
+	d.wg.Add(3 + o.Workers)
 	go d.claimLoop()
 	go d.committer()
+	go d.creator()
 	for range o.Workers {
 		go d.work()
 	}
@@ -326,7 +328,7 @@ func (d *Durable) start(id string, prog effect.AnyProgram, in any, _ *effect.Mac
 	d.mu.Lock()
 	d.created[id] = rec
 	d.mu.Unlock()
-	if err := d.st.Create(d.e.ctx, rec); err != nil {
+	if err := d.create(rec); err != nil {
 		d.mu.Lock()
 		delete(d.created, id)
 		d.mu.Unlock()
@@ -334,6 +336,66 @@ func (d *Durable) start(id string, prog effect.AnyProgram, in any, _ *effect.Mac
 	}
 	d.poke()
 	return &Task{e: d.e, id: id, prog: prog, done: make(chan struct{}), remote: d}, nil
+}
+
+type createReq struct {
+	rec  *task.Record
+	done chan error
+}
+
+// create stores a new task. Concurrent starts are grouped into one
+// store.Create call: one transaction, one flush, one wake-up.
+func (d *Durable) create(rec *task.Record) error {
+	r := &createReq{rec: rec, done: make(chan error, 1)}
+	select {
+	case d.createq <- r:
+	case <-d.quit:
+		return ErrClosed
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-d.quit:
+		return ErrClosed
+	}
+}
+
+func (d *Durable) creator() {
+	defer d.wg.Done()
+	var batch []*createReq
+	for {
+		select {
+		case <-d.quit:
+			return
+		case r := <-d.createq:
+			batch = append(batch[:0], r)
+		}
+	more:
+		for len(batch) < 1024 {
+			select {
+			case r := <-d.createq:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		recs := make([]*task.Record, len(batch))
+		for i, r := range batch {
+			recs[i] = r.rec
+		}
+		err := d.st.Create(d.e.ctx, recs...)
+		if err == nil || len(batch) == 1 {
+			for _, r := range batch {
+				r.done <- err
+			}
+			continue
+		}
+		// One bad record (an ID that exists) fails the whole call: say
+		// which, by creating them one by one.
+		for _, r := range batch {
+			r.done <- d.st.Create(d.e.ctx, r.rec)
+		}
+	}
 }
 
 // poke makes the claim loop look for ready tasks now.

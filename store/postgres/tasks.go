@@ -239,8 +239,6 @@ func (s *Store) Status(ctx context.Context, id string) (task.Status, error) {
 // that names the task and matches task.ErrCorrupt (or, for a journal with
 // gaps, task.ErrInvalidJournal).
 func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Message, error) {
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY`)
 	var (
 		rec                       = &task.Record{ID: id}
 		version                   int32
@@ -253,41 +251,49 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 		msgs                      []store.Message
 		msgData                   [][]byte
 	)
-	b.Queue(`SELECT program, program_version, input, status, reason, wait, result, err, parent, created, updated
+	// A batch is built anew for every attempt: pgx keeps per-connection
+	// statement descriptions in a queued batch, which must not follow it to
+	// another connection.
+	build := func() *pgx.Batch {
+		b := &pgx.Batch{}
+		b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY`)
+		b.Queue(`SELECT program, program_version, input, status, reason, wait, result, err, parent, created, updated
 		FROM tasks WHERE id = $1`, id).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(&rec.Program, &version, &input, &status, &rec.Reason, &wait, &result, &errb,
-			&rec.Parent, &created, &updated)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		found = err == nil
-		return err
-	})
-	b.Queue(`SELECT seq, entry FROM journal WHERE task_id = $1 ORDER BY seq`, id).Query(func(rows pgx.Rows) error {
-		var seq int64
-		var data []byte
-		_, err := pgx.ForEachRow(rows, []any{&seq, &data}, func() error {
-			seqs = append(seqs, seq)
-			entries = append(entries, data)
-			return nil
+			err := row.Scan(&rec.Program, &version, &input, &status, &rec.Reason, &wait, &result, &errb,
+				&rec.Parent, &created, &updated)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			found = err == nil
+			return err
 		})
-		return err
-	})
-	b.Queue(`SELECT seq, envelope FROM mailbox WHERE task_id = $1 ORDER BY seq`, id).Query(func(rows pgx.Rows) error {
-		var m store.Message
-		var data []byte
-		_, err := pgx.ForEachRow(rows, []any{&m.Seq, &data}, func() error {
-			msgs = append(msgs, m)
-			msgData = append(msgData, data)
-			return nil
+		b.Queue(`SELECT seq, entry FROM journal WHERE task_id = $1 ORDER BY seq`, id).Query(func(rows pgx.Rows) error {
+			var seq int64
+			var data []byte
+			_, err := pgx.ForEachRow(rows, []any{&seq, &data}, func() error {
+				seqs = append(seqs, seq)
+				entries = append(entries, data)
+				return nil
+			})
+			return err
 		})
-		return err
-	})
-	b.Queue(`COMMIT`)
+		b.Queue(`SELECT seq, envelope FROM mailbox WHERE task_id = $1 ORDER BY seq`, id).Query(func(rows pgx.Rows) error {
+			var m store.Message
+			var data []byte
+			_, err := pgx.ForEachRow(rows, []any{&m.Seq, &data}, func() error {
+				msgs = append(msgs, m)
+				msgData = append(msgData, data)
+				return nil
+			})
+			return err
+		})
+		b.Queue(`COMMIT`)
+		return b
+	}
 	// Reading is safe to retry on another connection if this one was lost.
 	for attempt := 0; ; attempt++ {
 		found, entries, seqs, msgs, msgData = false, nil, nil, nil, nil
-		err := s.pool.SendBatch(ctx, b).Close()
+		err := s.pool.SendBatch(ctx, build()).Close()
 		if err == nil {
 			break
 		}

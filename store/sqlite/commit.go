@@ -78,19 +78,21 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 			errs[i] = fmt.Errorf("sqlite: commit %s at version %d: %w", steps[i].ID, steps[i].Version, err)
 		}
 	}
-	err := s.submitRequest(&request{ctx: ctx, direct: true, apply: func(w *wtx) error {
+	statCommits.Add(1)
+	statSteps.Add(int64(len(steps)))
+	err := s.submit(ctx, func(w *wtx) (refused, err error) {
 		for i, e := range enc {
 			if e == nil {
 				continue
 			}
 			refused, err := w.commitStep(e)
 			if err != nil {
-				return err // the whole transaction fails
+				return nil, err // the whole transaction fails
 			}
 			errs[i] = refused
 		}
-		return nil
-	}})
+		return nil, nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -109,13 +111,12 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		return nil, w.writeWorld(e.World) // world writes made outside any task
 	}
 	for _, r := range e.spawns {
-		var one int
-		err := w.queryRow(`SELECT 1 FROM tasks WHERE id = ?`, r.rec.ID).Scan(&one)
+		exists, err := w.exists(r.rec.ID)
 		switch {
-		case err == nil:
-			return where(fmt.Errorf("spawn %s: %w", r.rec.ID, store.ErrExists)), nil
-		case !errors.Is(err, sql.ErrNoRows):
+		case err != nil:
 			return nil, where(err)
+		case exists:
+			return where(fmt.Errorf("spawn %s: %w", r.rec.ID, store.ErrExists)), nil
 		}
 	}
 	final := e.Status.Final()
@@ -175,7 +176,10 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		}
 	}
 	for _, r := range e.spawns {
-		if err := w.insertTask(r); err != nil {
+		if created, err := w.insertTask(r); err != nil || !created {
+			if err == nil {
+				err = fmt.Errorf("spawn %s: %w", r.rec.ID, store.ErrExists)
+			}
 			return nil, where(err)
 		}
 	}
@@ -198,8 +202,8 @@ func (w *wtx) whyRefused(e *encodedStep, where func(error) error) (refused, err 
 		owner                 string
 		epoch, steps, entries uint64
 	)
-	err = w.queryRow(`SELECT lease_owner, lease_epoch, steps, entries FROM tasks WHERE id = ?`, e.ID).
-		Scan(&owner, &epoch, &steps, &entries)
+	err = w.scan(`SELECT lease_owner, lease_epoch, steps, entries FROM tasks WHERE id = ?`, []any{e.ID},
+		&owner, &epoch, &steps, &entries)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return where(fmt.Errorf("%w: no such task", store.ErrLeaseLost)), nil

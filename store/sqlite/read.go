@@ -40,103 +40,160 @@ func decodePtr[T any](id, column string, b []byte) (*T, error) {
 	return v, nil
 }
 
-// Load implements store.Store. The record, its journal and its messages are
-// read in one snapshot.
-func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Message, error) {
-	tx, err := s.rdb.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, err)
+// readStmts are the reads prepared on the read-only pool: database/sql
+// prepares each on a connection the first time it runs there, and keeps it.
+type readStmts struct {
+	load, messages, status, world *sql.Stmt
+}
+
+// loadQuery reads a task's row (kind 0), its journal (kind 1) and its
+// mailbox (kind 2) in one statement, and so in one snapshot.
+const loadQuery = `SELECT 0, 0, program, program_version, input, status, reason, wait, result, err, parent,
+		created, updated FROM tasks WHERE id = ?1
+	UNION ALL
+	SELECT 1, seq, '', 0, entry, '', '', NULL, NULL, NULL, '', NULL, NULL FROM journal WHERE task_id = ?1
+	UNION ALL
+	SELECT 2, seq, '', 0, envelope, '', '', NULL, NULL, NULL, '', NULL, NULL FROM mailbox WHERE task_id = ?1
+	ORDER BY 1, 2`
+
+// messagesQuery reads the messages of a task after a sequence number: no
+// row if there is no such task, one row with a NULL seq if it has none.
+const messagesQuery = `SELECT m.seq, m.envelope FROM tasks t
+	LEFT JOIN mailbox m ON m.task_id = t.id AND m.seq > ?2 WHERE t.id = ?1 ORDER BY m.seq`
+
+func (r *readStmts) prepare(db *sql.DB) error {
+	for _, p := range []struct {
+		st    **sql.Stmt
+		query string
+	}{
+		{&r.load, loadQuery},
+		{&r.messages, messagesQuery},
+		{&r.status, `SELECT status FROM tasks WHERE id = ?`},
+		{&r.world, `SELECT name, value FROM world`},
+	} {
+		st, err := db.Prepare(p.query)
+		if err != nil {
+			return err
+		}
+		*p.st = st
 	}
-	defer tx.Rollback()
-	r := &task.Record{ID: id}
-	var (
-		status                    string
-		input, result, wait, errb []byte
-		created, updated          sql.NullInt64
-	)
-	err = tx.QueryRowContext(ctx, `SELECT program, program_version, input, status, reason, wait, result, err, parent,
-		created, updated FROM tasks WHERE id = ?`, id).Scan(&r.Program, &r.Version, &input, &status, &r.Reason,
-		&wait, &result, &errb, &r.Parent, &created, &updated)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, store.ErrNotFound)
-	case err != nil:
-		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, err)
+	return nil
+}
+
+func (r *readStmts) close() {
+	for _, st := range []*sql.Stmt{r.load, r.messages, r.status, r.world} {
+		if st != nil {
+			st.Close()
+		}
 	}
+}
+
+// decodeTask fills r from the columns of its row.
+func decodeTask(r *task.Record, input []byte, status string, wait, result, errb []byte, created, updated sql.NullInt64) error {
 	r.Input, r.Result = raw(input), raw(result)
 	r.Status = task.Status(status)
 	if !r.Status.Known() {
-		return nil, nil, &CorruptError{Task: id, Row: "tasks.status", Err: fmt.Errorf("%w: unknown status %q", task.ErrCorrupt, status)}
+		return &CorruptError{Task: r.ID, Row: "tasks.status", Err: fmt.Errorf("%w: unknown status %q", task.ErrCorrupt, status)}
 	}
 	r.Created, r.Updated = fromNanos(created), fromNanos(updated)
-	if r.Wait, err = decodePtr[task.Wait](id, "wait", wait); err != nil {
-		return nil, nil, err
+	var err error
+	if r.Wait, err = decodePtr[task.Wait](r.ID, "wait", wait); err != nil {
+		return err
 	}
-	if r.Err, err = decodePtr[task.Error](id, "err", errb); err != nil {
-		return nil, nil, err
+	if r.Err, err = decodePtr[task.Error](r.ID, "err", errb); err != nil {
+		return err
 	}
-	if r.Journal, err = loadJournal(ctx, tx, id); err != nil {
-		return nil, nil, err
-	}
-	ms, err := loadMessages(ctx, tx, id, 0)
+	return nil
+}
+
+// Load implements store.Store. The record, its journal and its messages are
+// read in one snapshot.
+func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Message, error) {
+	rows, err := s.rstmts.load.QueryContext(ctx, id)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, err)
+	}
+	defer rows.Close()
+	var (
+		r      *task.Record
+		ms     []store.Message
+		kind   int
+		seq    uint64
+		row    task.Record // the task row's text columns
+		status string
+		blob   []byte // input, or the journal entry, or the envelope
+		wait   []byte
+		errb   []byte
+		result []byte
+
+		created, updated sql.NullInt64
+	)
+	for rows.Next() {
+		if err := rows.Scan(&kind, &seq, &row.Program, &row.Version, &blob, &status, &row.Reason,
+			&wait, &result, &errb, &row.Parent, &created, &updated); err != nil {
+			return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, err)
+		}
+		switch {
+		case kind == 0:
+			r = &task.Record{ID: id, Program: row.Program, Version: row.Version, Reason: row.Reason, Parent: row.Parent}
+			if err := decodeTask(r, blob, status, wait, result, errb, created, updated); err != nil {
+				return nil, nil, err
+			}
+		case r == nil:
+			// Journal or mailbox rows without a task row: there is no task.
+		case kind == 1:
+			row := fmt.Sprintf("journal seq %d", seq)
+			e, err := task.DecodeEntry(blob)
+			switch {
+			case err != nil:
+				return nil, nil, &CorruptError{Task: id, Row: row, Err: err}
+			case e.Seq != seq:
+				return nil, nil, &CorruptError{Task: id, Row: row, Err: fmt.Errorf("the entry says #%d", e.Seq)}
+			case seq != uint64(len(r.Journal))+1:
+				return nil, nil, &CorruptError{Task: id, Row: row, Err: fmt.Errorf("the journal skips from #%d", len(r.Journal))}
+			}
+			r.Journal = append(r.Journal, e)
+		default:
+			m := store.Message{Seq: seq}
+			if err := task.Unmarshal(blob, &m.Env); err != nil {
+				return nil, nil, &CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
+			}
+			ms = append(ms, m)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, err)
+	}
+	if r == nil {
+		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, store.ErrNotFound)
 	}
 	return r, ms, nil
 }
 
-func loadJournal(ctx context.Context, tx *sql.Tx, id string) (task.Journal, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT seq, entry FROM journal WHERE task_id = ? ORDER BY seq`, id)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: load %s: journal: %w", id, err)
-	}
-	defer rows.Close()
-	var j task.Journal
-	for rows.Next() {
-		var (
-			seq uint64
-			b   []byte
-		)
-		if err := rows.Scan(&seq, &b); err != nil {
-			return nil, fmt.Errorf("sqlite: load %s: journal: %w", id, err)
-		}
-		row := fmt.Sprintf("journal seq %d", seq)
-		e, err := task.DecodeEntry(b)
-		switch {
-		case err != nil:
-			return nil, &CorruptError{Task: id, Row: row, Err: err}
-		case e.Seq != seq:
-			return nil, &CorruptError{Task: id, Row: row, Err: fmt.Errorf("the entry says #%d", e.Seq)}
-		case seq != uint64(len(j))+1:
-			return nil, &CorruptError{Task: id, Row: row, Err: fmt.Errorf("the journal skips from #%d", len(j))}
-		}
-		j = append(j, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: load %s: journal: %w", id, err)
-	}
-	return j, nil
-}
-
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-func loadMessages(ctx context.Context, q querier, id string, after uint64) ([]store.Message, error) {
-	rows, err := q.QueryContext(ctx, `SELECT seq, envelope FROM mailbox WHERE task_id = ? AND seq > ? ORDER BY seq`, id, after)
+// Messages implements store.Store.
+func (s *Store) Messages(ctx context.Context, id string, after uint64) ([]store.Message, error) {
+	rows, err := s.rstmts.messages.QueryContext(ctx, id, after)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
 	}
 	defer rows.Close()
-	var ms []store.Message
+	var (
+		ms    []store.Message
+		found bool
+	)
 	for rows.Next() {
+		found = true
 		var (
-			m store.Message
-			b []byte
+			seq sql.NullInt64
+			b   []byte
 		)
-		if err := rows.Scan(&m.Seq, &b); err != nil {
+		if err := rows.Scan(&seq, &b); err != nil {
 			return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
 		}
+		if !seq.Valid {
+			continue // the task has no messages after after
+		}
+		m := store.Message{Seq: uint64(seq.Int64)}
 		if err := task.Unmarshal(b, &m.Env); err != nil {
 			return nil, &CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
 		}
@@ -145,29 +202,10 @@ func loadMessages(ctx context.Context, q querier, id string, after uint64) ([]st
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
 	}
-	return ms, nil
-}
-
-// Messages implements store.Store.
-func (s *Store) Messages(ctx context.Context, id string, after uint64) ([]store.Message, error) {
-	tx, err := s.rdb.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
-	}
-	defer tx.Rollback()
-	ms, err := loadMessages(ctx, tx, id, after)
-	if err != nil || len(ms) > 0 {
-		return ms, err
-	}
-	var one int
-	err = tx.QueryRowContext(ctx, `SELECT 1 FROM tasks WHERE id = ?`, id).Scan(&one)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	if !found {
 		return nil, fmt.Errorf("sqlite: messages of %s: %w", id, store.ErrNotFound)
-	case err != nil:
-		return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
 	}
-	return nil, nil
+	return ms, nil
 }
 
 // List implements store.Store. A summary whose wait does not decode has a
@@ -223,7 +261,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 
 // World implements store.Store.
 func (s *Store) World(ctx context.Context) (map[string][]byte, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT name, value FROM world`)
+	rows, err := s.rstmts.world.QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: world: %w", err)
 	}
@@ -248,7 +286,7 @@ func (s *Store) World(ctx context.Context) (map[string][]byte, error) {
 // Status implements store.Store.
 func (s *Store) Status(ctx context.Context, id string) (task.Status, error) {
 	var status string
-	err := s.rdb.QueryRowContext(ctx, `SELECT status FROM tasks WHERE id = ?`, id).Scan(&status)
+	err := s.rstmts.status.QueryRowContext(ctx, id).Scan(&status)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", fmt.Errorf("sqlite: status of %s: %w", id, store.ErrNotFound)

@@ -30,12 +30,15 @@ type Options struct {
 
 // Store is a store.Store in one SQLite file. It is safe for concurrent use.
 type Store struct {
-	path  string
-	wdb   *sql.DB              // one connection, used only by the writer goroutine
-	rdb   *sql.DB              // read-only pool
-	stmts map[string]*sql.Stmt // prepared on wdb's connection, for the writer
-
-	unprepared []string // queries the writer prepared on a transaction only
+	path   string
+	wdb    *sql.DB              // one connection, used only by the writer goroutine
+	wconn  *sql.Conn            // wdb's connection, held by the writer
+	wstmts map[string]*sql.Stmt // prepared on wconn, owned by the writer
+	rdb    *sql.DB              // read-only pool
+	cdb    *sql.DB              // the checkpointer's connection
+	kick   chan struct{}        // the writer tells the checkpointer it committed
+	cpDone chan struct{}        // closed when the checkpointer has stopped
+	rstmts readStmts            // prepared on rdb (database/sql prepares them once per connection)
 
 	maxBatch int
 	reqs     chan *request
@@ -155,14 +158,23 @@ func Open(path string, opts *Options) (*Store, error) {
 		if s.wdb != nil {
 			s.wdb.Close()
 		}
+		s.rstmts.close()
 		if s.rdb != nil {
 			s.rdb.Close()
+		}
+		if s.cdb != nil {
+			s.cdb.Close()
 		}
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	var err error
 	s.wdb, err = sql.Open("sqlite", dsn(path,
-		"_pragma=busy_timeout(10000)", "_pragma=journal_mode(WAL)", "_pragma=synchronous("+sync+")", "_txlock=immediate"))
+		"_pragma=busy_timeout(10000)", "_pragma=journal_mode(WAL)", "_pragma=synchronous("+sync+")",
+		"_pragma=cache_size(-32768)", "_pragma=temp_store(memory)",
+		// The checkpointer does it, off the writer's path; this is a
+		// backstop in case it falls behind.
+		"_pragma=wal_autocheckpoint(20000)",
+		"_txlock=immediate"))
 	if err != nil {
 		return fail(err)
 	}
@@ -176,16 +188,34 @@ func Open(path string, opts *Options) (*Store, error) {
 		}
 		return fail(err)
 	}
-	s.rdb, err = sql.Open("sqlite", dsn(path, "_pragma=busy_timeout(10000)", "_query_only=true"))
+	s.rdb, err = sql.Open("sqlite", dsn(path, "_pragma=busy_timeout(10000)",
+		"_pragma=cache_size(-8192)", "_pragma=temp_store(memory)", "_query_only=true"))
 	if err != nil {
 		return fail(err)
 	}
 	s.rdb.SetMaxOpenConns(o.Readers)
 	s.rdb.SetMaxIdleConns(o.Readers)
-	s.stmts = map[string]*sql.Stmt{}
+	s.rdb.SetConnMaxLifetime(0)
+	s.rdb.SetConnMaxIdleTime(0)
+	if err := s.rstmts.prepare(s.rdb); err != nil {
+		return fail(err)
+	}
 	if err := s.wdb.QueryRow(`SELECT COALESCE(MAX(ready), 0) FROM tasks`).Scan(&s.readySeq); err != nil {
 		return fail(err)
 	}
+	if s.wconn, err = s.wdb.Conn(context.Background()); err != nil {
+		return fail(err)
+	}
+	s.wstmts = map[string]*sql.Stmt{}
+	if s.cdb, err = sql.Open("sqlite", dsn(path, "_pragma=busy_timeout(10000)", "_pragma=synchronous("+sync+")")); err != nil {
+		return fail(err)
+	}
+	s.cdb.SetMaxOpenConns(1)
+	s.cdb.SetMaxIdleConns(1)
+	s.cdb.SetConnMaxLifetime(0)
+	s.cdb.SetConnMaxIdleTime(0)
+	s.kick, s.cpDone = make(chan struct{}, 1), make(chan struct{})
+	go s.checkpointer()
 	go s.writer()
 	return s, nil
 }
@@ -256,8 +286,11 @@ func (s *Store) Close() error {
 	close(s.reqs)
 	s.mu.Unlock()
 	<-s.done
-	for _, st := range s.stmts {
+	close(s.kick)
+	<-s.cpDone
+	for _, st := range s.wstmts {
 		st.Close()
 	}
-	return errors.Join(s.rdb.Close(), s.wdb.Close())
+	s.rstmts.close()
+	return errors.Join(s.wconn.Close(), s.rdb.Close(), s.cdb.Close(), s.wdb.Close())
 }

@@ -80,27 +80,61 @@ func nanos(t time.Time) any {
 // Create implements store.Store.
 func (s *Store) Create(ctx context.Context, recs ...*task.Record) error {
 	enc := make([]*encodedRecord, len(recs))
+	seen := make(map[string]bool, len(recs))
 	for i, r := range recs {
 		var err error
 		if enc[i], err = encodeRecord(r); err != nil {
 			return fmt.Errorf("sqlite: create %s: %w", r.ID, err)
 		}
+		if seen[r.ID] {
+			return fmt.Errorf("sqlite: create %s: %w", r.ID, store.ErrExists)
+		}
+		seen[r.ID] = true
 	}
 	if len(enc) == 0 {
 		return nil
 	}
-	return s.submit(ctx, func(w *wtx) error {
-		for _, e := range enc {
-			if err := w.insertTask(e); err != nil {
-				return err
+	return s.submit(ctx, func(w *wtx) (refused, err error) {
+		if len(enc) > 1 {
+			// Refuse before writing anything: the first insert may refuse
+			// by itself, the others may not.
+			for _, e := range enc[1:] {
+				if exists, err := w.exists(e.rec.ID); err != nil || exists {
+					if err != nil {
+						return nil, fmt.Errorf("sqlite: create %s: %w", e.rec.ID, err)
+					}
+					return fmt.Errorf("sqlite: create %s: %w", e.rec.ID, store.ErrExists), nil
+				}
 			}
 		}
-		return nil
+		for i, e := range enc {
+			created, err := w.insertTask(e)
+			switch {
+			case err != nil:
+				return nil, err
+			case !created && i == 0:
+				return fmt.Errorf("sqlite: create %s: %w", e.rec.ID, store.ErrExists), nil
+			case !created:
+				return nil, fmt.Errorf("sqlite: create %s: %w", e.rec.ID, store.ErrExists)
+			}
+		}
+		return nil, nil
 	})
 }
 
-// insertTask inserts a new task, ready unless it has finished.
-func (w *wtx) insertTask(e *encodedRecord) error {
+// exists reports whether there is a task id.
+func (w *wtx) exists(id string) (bool, error) {
+	var one int
+	err := w.scan(`SELECT 1 FROM tasks WHERE id = ?`, []any{id}, &one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// insertTask inserts a new task, ready unless it has finished. It reports
+// false, having written nothing, if the ID exists.
+func (w *wtx) insertTask(e *encodedRecord) (bool, error) {
 	r := e.rec
 	var ready any
 	if !r.Status.Final() {
@@ -112,30 +146,38 @@ func (w *wtx) insertTask(e *encodedRecord) error {
 		r.ID, r.Program, r.Version, []byte(r.Input), string(r.Status), r.Reason, e.wait, []byte(r.Result), e.err,
 		r.Parent, nanos(r.Created), nanos(r.Updated), ready, len(e.entries), len(e.mailbox))
 	if err != nil {
-		return fmt.Errorf("sqlite: create %s: %w", r.ID, err)
+		return false, fmt.Errorf("sqlite: create %s: %w", r.ID, err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return fmt.Errorf("sqlite: create %s: %w", r.ID, store.ErrExists)
+	if n, err := res.RowsAffected(); err != nil {
+		return false, fmt.Errorf("sqlite: create %s: %w", r.ID, err)
+	} else if n == 0 {
+		return false, nil
 	}
 	for i, b := range e.entries {
 		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry) VALUES (?, ?, ?)`, r.ID, i+1, b); err != nil {
-			return fmt.Errorf("sqlite: create %s: journal: %w", r.ID, err)
+			return false, fmt.Errorf("sqlite: create %s: journal: %w", r.ID, err)
 		}
 	}
 	for i, b := range e.mailbox {
 		if _, err := w.exec(`INSERT INTO mailbox (task_id, seq, envelope) VALUES (?, ?, ?)`, r.ID, i+1, b); err != nil {
-			return fmt.Errorf("sqlite: create %s: mailbox: %w", r.ID, err)
+			return false, fmt.Errorf("sqlite: create %s: mailbox: %w", r.ID, err)
 		}
 	}
-	return nil
+	return true, nil
 }
+
+// leaseQuery leases a task and returns the lease. ClaimID's form (with
+// leaseIfFree) leases only an unfinished task that no other owner holds.
+const leaseQuery = `UPDATE tasks SET lease_owner = ?1, lease_epoch = lease_epoch + 1, lease_until = ?2, lease_at = ?3,
+	ready = NULL WHERE id = ?4`
+const leaseIfFree = ` AND ` + notFinal + ` AND (lease_owner = '' OR lease_owner = ?1 OR lease_until <= ?3)`
+const leaseReturning = ` RETURNING lease_epoch, steps, cancel`
 
 // lease leases task id to owner and returns the lease.
 func (w *wtx) lease(id, owner string, now time.Time, d time.Duration) (store.Lease, error) {
 	l := store.Lease{ID: id}
-	err := w.queryRow(`UPDATE tasks SET lease_owner = ?, lease_epoch = lease_epoch + 1, lease_until = ?, lease_at = ?,
-		ready = NULL WHERE id = ? RETURNING lease_epoch, steps, cancel`,
-		owner, now.Add(d).UnixNano(), now.UnixNano(), id).Scan(&l.Epoch, &l.Version, &l.Cancel)
+	err := w.scan(leaseQuery+leaseReturning, []any{owner, now.Add(d).UnixNano(), now.UnixNano(), id},
+		&l.Epoch, &l.Version, &l.Cancel)
 	if err != nil {
 		return store.Lease{}, fmt.Errorf("sqlite: lease %s: %w", id, err)
 	}
@@ -163,33 +205,33 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 		return nil, nil
 	}
 	var ls []store.Lease
-	err := s.submit(ctx, func(w *wtx) error {
+	err := s.submit(ctx, func(w *wtx) (refused, err error) {
 		ls = ls[:0]
 		rows, err := w.query(claimQuery, now.UnixNano(), max)
 		if err != nil {
-			return fmt.Errorf("sqlite: claim: %w", err)
+			return nil, fmt.Errorf("sqlite: claim: %w", err)
 		}
 		var ids []string
 		for rows.Next() {
 			var id string
 			if err := rows.Scan(&id); err != nil {
 				rows.Close()
-				return fmt.Errorf("sqlite: claim: %w", err)
+				return nil, fmt.Errorf("sqlite: claim: %w", err)
 			}
 			ids = append(ids, id)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("sqlite: claim: %w", err)
+			return nil, fmt.Errorf("sqlite: claim: %w", err)
 		}
 		for _, id := range ids {
 			l, err := w.lease(id, owner, now, d)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			ls = append(ls, l)
 		}
-		return nil
+		return nil, nil
 	})
 	if err != nil {
 		return nil, err
@@ -200,24 +242,31 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 // ClaimID implements store.Store.
 func (s *Store) ClaimID(ctx context.Context, owner, id string, now time.Time, d time.Duration) (store.Lease, error) {
 	var l store.Lease
-	err := s.submit(ctx, func(w *wtx) error {
+	err := s.submit(ctx, func(w *wtx) (refused, err error) {
+		l = store.Lease{ID: id}
+		err = w.scan(leaseQuery+leaseIfFree+leaseReturning, []any{owner, now.Add(d).UnixNano(), now.UnixNano(), id},
+			&l.Epoch, &l.Version, &l.Cancel)
+		if !errors.Is(err, sql.ErrNoRows) {
+			if err != nil {
+				return nil, fmt.Errorf("sqlite: claim %s: %w", id, err)
+			}
+			return nil, nil
+		}
+		// Not leased: say why.
 		var (
 			status, holder string
 			until          int64
 		)
-		err := w.queryRow(`SELECT status, lease_owner, lease_until FROM tasks WHERE id = ?`, id).Scan(&status, &holder, &until)
+		err = w.scan(`SELECT status, lease_owner, lease_until FROM tasks WHERE id = ?`, []any{id}, &status, &holder, &until)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("sqlite: claim %s: %w", id, store.ErrNotFound)
+			return fmt.Errorf("sqlite: claim %s: %w", id, store.ErrNotFound), nil
 		case err != nil:
-			return fmt.Errorf("sqlite: claim %s: %w", id, err)
+			return nil, fmt.Errorf("sqlite: claim %s: %w", id, err)
 		case task.Status(status).Final():
-			return fmt.Errorf("sqlite: claim %s: %w", id, store.ErrFinished)
-		case holder != "" && holder != owner && until > now.UnixNano():
-			return fmt.Errorf("sqlite: claim %s: %w (by %s)", id, store.ErrLeased, holder)
+			return fmt.Errorf("sqlite: claim %s: %w", id, store.ErrFinished), nil
 		}
-		l, err = w.lease(id, owner, now, d)
-		return err
+		return fmt.Errorf("sqlite: claim %s: %w (by %s)", id, store.ErrLeased, holder), nil
 	})
 	return l, err
 }
@@ -231,13 +280,13 @@ func (s *Store) Wake(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return s.submit(ctx, func(w *wtx) error {
+	return s.submit(ctx, func(w *wtx) (refused, err error) {
 		for _, id := range ids {
 			if _, err := w.exec(`UPDATE tasks SET `+makeReady+` WHERE id = ? AND `+notFinal, w.nextReady(), id); err != nil {
-				return fmt.Errorf("sqlite: wake %s: %w", id, err)
+				return nil, fmt.Errorf("sqlite: wake %s: %w", id, err)
 			}
 		}
-		return nil
+		return nil, nil
 	})
 }
 
@@ -247,18 +296,19 @@ func (s *Store) Send(ctx context.Context, to string, env task.Envelope) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: send to %s: %w", to, err)
 	}
-	return s.submit(ctx, func(w *wtx) error {
+	return s.submit(ctx, func(w *wtx) (refused, err error) {
 		ok, err := w.deliver(to, b, false)
 		if err != nil || ok {
-			return err
+			return nil, err
 		}
 		return w.whyNot("send to", to)
 	})
 }
 
 // deliver appends a message to the mailbox of task to and makes it ready.
-// It reports false if there is no such task, or if it has finished and
-// toFinished is false. A finished task keeps the message but is not ready.
+// It reports false, having written nothing, if there is no such task, or
+// if it has finished and toFinished is false. A finished task keeps the
+// message but is not ready.
 func (w *wtx) deliver(to string, env []byte, toFinished bool) (bool, error) {
 	q := `UPDATE tasks SET msg_seq = msg_seq + 1, ` + makeReady + ` WHERE id = ? AND ` + notFinal + ` RETURNING msg_seq`
 	if toFinished {
@@ -266,7 +316,7 @@ func (w *wtx) deliver(to string, env []byte, toFinished bool) (bool, error) {
 			ready = CASE WHEN ` + notFinal + ` THEN COALESCE(ready, ?) ELSE NULL END WHERE id = ? RETURNING msg_seq`
 	}
 	var seq int64
-	err := w.queryRow(q, w.nextReady(), to).Scan(&seq)
+	err := w.scan(q, []any{w.nextReady(), to}, &seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -279,32 +329,36 @@ func (w *wtx) deliver(to string, env []byte, toFinished bool) (bool, error) {
 	return true, nil
 }
 
-// whyNot explains why task id was not found unfinished.
-func (w *wtx) whyNot(op, id string) error {
+// whyNot explains why task id was not found unfinished: refused is
+// ErrNotFound or ErrFinished.
+func (w *wtx) whyNot(op, id string) (refused, err error) {
 	var status string
-	err := w.queryRow(`SELECT status FROM tasks WHERE id = ?`, id).Scan(&status)
+	err = w.scan(`SELECT status FROM tasks WHERE id = ?`, []any{id}, &status)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("sqlite: %s %s: %w", op, id, store.ErrNotFound)
+		return fmt.Errorf("sqlite: %s %s: %w", op, id, store.ErrNotFound), nil
 	case err != nil:
-		return fmt.Errorf("sqlite: %s %s: %w", op, id, err)
+		return nil, fmt.Errorf("sqlite: %s %s: %w", op, id, err)
 	}
-	return fmt.Errorf("sqlite: %s %s: %w (%s)", op, id, store.ErrFinished, status)
+	return fmt.Errorf("sqlite: %s %s: %w (%s)", op, id, store.ErrFinished, status), nil
 }
 
 // Cancel implements store.Store. Cancelling a finished task does nothing.
 func (s *Store) Cancel(ctx context.Context, id string) error {
-	return s.submit(ctx, func(w *wtx) error {
+	return s.submit(ctx, func(w *wtx) (refused, err error) {
 		res, err := w.exec(`UPDATE tasks SET cancel = 1, `+makeReady+` WHERE id = ? AND `+notFinal, w.nextReady(), id)
 		if err != nil {
-			return fmt.Errorf("sqlite: cancel %s: %w", id, err)
+			return nil, fmt.Errorf("sqlite: cancel %s: %w", id, err)
 		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			return nil
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, fmt.Errorf("sqlite: cancel %s: %w", id, err)
+		} else if n > 0 {
+			return nil, nil
 		}
-		if err := w.whyNot("cancel", id); !errors.Is(err, store.ErrFinished) {
-			return err
+		refused, err = w.whyNot("cancel", id)
+		if errors.Is(refused, store.ErrFinished) {
+			refused = nil
 		}
-		return nil
+		return refused, err
 	})
 }

@@ -4,31 +4,28 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 )
 
 // A request is one write queued to the writer goroutine.
 type request struct {
-	ctx   context.Context
-	apply func(w *wtx) error // runs inside a savepoint of its own
-	// direct requests run without a savepoint: they refuse before they
-	// write, and any error they return breaks the whole transaction.
-	direct bool
-	err    error
-	done   chan struct{}
+	ctx context.Context
+	// apply runs the write. It refuses (returns refused) only before it has
+	// written anything, so that a refused write needs no savepoint to leave
+	// no trace; err is the database's, and fails the whole transaction.
+	apply func(w *wtx) (refused, err error)
+	err   error
+	done  chan struct{}
 }
 
 // submit queues apply and waits until the transaction that ran it has
 // committed (or failed). Once queued, a write is not abandoned when ctx is
 // done: the caller learns whether it was applied.
-func (s *Store) submit(ctx context.Context, apply func(w *wtx) error) error {
-	return s.submitRequest(&request{ctx: ctx, apply: apply})
-}
-
-func (s *Store) submitRequest(r *request) error {
-	if err := r.ctx.Err(); err != nil {
+func (s *Store) submit(ctx context.Context, apply func(w *wtx) (refused, err error)) error {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r.done = make(chan struct{})
+	r := &request{ctx: ctx, apply: apply, done: make(chan struct{})}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -44,17 +41,25 @@ func (s *Store) submitRequest(r *request) error {
 // Close closes the queue.
 func (s *Store) writer() {
 	defer close(s.done)
+	w := &wtx{s: s, ctx: context.Background()}
+	batch := make([]*request, 0, s.maxBatch)
+	t0 := time.Now()
 	for r := range s.reqs {
-		s.runBatch(r)
+		t1 := time.Now()
+		statIdle.Add(int64(t1.Sub(t0)))
+		batch = w.runBatch(append(batch[:0], r))
+		t0 = time.Now()
+		statBatches.Add(1)
+		statReqs.Add(int64(len(batch)))
+		clear(batch)
 	}
 }
 
-// runBatch runs first and whatever is queued meanwhile, up to maxBatch
+// runBatch runs batch[0] and whatever is queued meanwhile, up to maxBatch
 // requests, in one transaction; while it runs, later callers queue up for
-// the next one.
-func (s *Store) runBatch(first *request) {
-	batch := []*request{first}
-	defer s.prepare()
+// the next one. It returns the batch it ran.
+func (w *wtx) runBatch(batch []*request) []*request {
+	s := w.s
 	finish := func(err error) {
 		for _, r := range batch {
 			if err != nil {
@@ -63,13 +68,12 @@ func (s *Store) runBatch(first *request) {
 			close(r.done)
 		}
 	}
-	ctx := context.Background()
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
+	w.broken = nil
+	if _, err := w.exec(`BEGIN IMMEDIATE`); err != nil {
+		w.exec(`ROLLBACK`) // in case the transaction began anyway
 		finish(fmt.Errorf("sqlite: begin: %w", err))
-		return
+		return batch
 	}
-	w := &wtx{s: s, tx: tx, ctx: ctx, stmts: map[string]*sql.Stmt{}}
 	for i := 0; i < len(batch); i++ {
 		w.run(batch[i])
 		if w.broken != nil {
@@ -91,97 +95,84 @@ func (s *Store) runBatch(first *request) {
 		}
 	}
 	if w.broken != nil {
-		tx.Rollback()
+		w.exec(`ROLLBACK`)
 		finish(fmt.Errorf("sqlite: write: %w", w.broken))
-		return
+		return batch
 	}
-	if err := tx.Commit(); err != nil {
+	tc := time.Now()
+	defer func() {
+		d := time.Since(tc)
+		statCommit.Add(int64(d))
+		if d > 3*time.Millisecond {
+			statSlow.Add(1)
+			statSlowT.Add(int64(d))
+		}
+	}()
+	if _, err := w.exec(`COMMIT`); err != nil {
+		// Whatever SQLite did with the transaction, none of it stays.
+		w.exec(`ROLLBACK`)
 		finish(fmt.Errorf("sqlite: commit: %w", err))
-		return
+		return batch
 	}
 	finish(nil)
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return batch
 }
 
-// wtx is the writer's transaction.
+// checkpointInterval is the least time between two checkpoints.
+const checkpointInterval = 20 * time.Millisecond
+
+// checkpointer copies committed pages from the WAL into the database file,
+// on a connection of its own, so that the writer does not: SQLite would
+// otherwise do it in the commit that crosses the WAL's size threshold. A
+// passive checkpoint waits for no one, and its failure loses nothing (the
+// pages stay in the WAL); it runs after commits, at most once per
+// checkpointInterval.
+func (s *Store) checkpointer() {
+	defer close(s.cpDone)
+	for range s.kick {
+		s.cdb.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		time.Sleep(checkpointInterval)
+	}
+}
+
+// wtx is the writer's state: its connection's transaction while a batch
+// runs. Only the writer goroutine uses it.
 type wtx struct {
 	s      *Store
-	tx     *sql.Tx
 	ctx    context.Context
-	stmts  map[string]*sql.Stmt
 	broken error // set when the transaction cannot go on
 }
 
-// run applies r in a savepoint, rolled back if r fails.
+// run applies r.
 func (w *wtx) run(r *request) {
 	if err := r.ctx.Err(); err != nil {
 		r.err = err
 		return
 	}
-	if r.direct {
-		if err := r.apply(w); err != nil {
-			w.broken, r.err = err, err
-		}
+	refused, err := r.apply(w)
+	if err != nil {
+		w.broken, r.err = err, err
 		return
 	}
-	if err := w.savepoint(func() error { return r.apply(w) }); err != nil {
-		r.err = err
-	}
+	r.err = refused
 }
 
-// savepoint runs f so that, if it fails, nothing it wrote remains.
-func (w *wtx) savepoint(f func() error) error {
-	if _, err := w.exec(`SAVEPOINT w`); err != nil {
-		w.broken = err
-		return err
-	}
-	ferr := f()
-	if ferr != nil {
-		if _, err := w.exec(`ROLLBACK TO w`); err != nil {
-			w.broken = err
-			return ferr
-		}
-	}
-	if _, err := w.exec(`RELEASE w`); err != nil {
-		w.broken = err
-		if ferr == nil {
-			ferr = err
-		}
-	}
-	return ferr
-}
-
-// stmt returns query prepared within tx. The writer's one connection is
-// busy with tx, so a query seen for the first time is prepared on tx, and
-// on the connection itself after the transaction, for the next ones.
+// stmt returns query prepared on the writer's connection: once, the first
+// time it is used.
 func (w *wtx) stmt(query string) (*sql.Stmt, error) {
-	if t, ok := w.stmts[query]; ok {
-		return t, nil
+	if st, ok := w.s.wstmts[query]; ok {
+		return st, nil
 	}
-	var t *sql.Stmt
-	if st, ok := w.s.stmts[query]; ok {
-		t = w.tx.StmtContext(w.ctx, st)
-	} else {
-		var err error
-		if t, err = w.tx.PrepareContext(w.ctx, query); err != nil {
-			return nil, err
-		}
-		w.s.unprepared = append(w.s.unprepared, query)
+	st, err := w.s.wconn.PrepareContext(w.ctx, query)
+	if err != nil {
+		return nil, err
 	}
-	w.stmts[query] = t
-	return t, nil
-}
-
-// prepare prepares the queries first seen in the last transaction.
-func (s *Store) prepare() {
-	for _, q := range s.unprepared {
-		if _, ok := s.stmts[q]; ok {
-			continue
-		}
-		if st, err := s.wdb.Prepare(q); err == nil {
-			s.stmts[q] = st
-		}
-	}
-	s.unprepared = s.unprepared[:0]
+	w.s.wstmts[query] = st
+	return st, nil
 }
 
 func (w *wtx) exec(query string, args ...any) (sql.Result, error) {
@@ -192,14 +183,14 @@ func (w *wtx) exec(query string, args ...any) (sql.Result, error) {
 	return st.ExecContext(w.ctx, args...)
 }
 
-func (w *wtx) queryRow(query string, args ...any) *sql.Row {
+// scan runs a query that returns at most one row into dest, and reports
+// sql.ErrNoRows if it returned none.
+func (w *wtx) scan(query string, args []any, dest ...any) error {
 	st, err := w.stmt(query)
 	if err != nil {
-		// A *sql.Row cannot be made with an error: run the query unprepared,
-		// which reports the same error.
-		return w.tx.QueryRowContext(w.ctx, query, args...)
+		return err
 	}
-	return st.QueryRowContext(w.ctx, args...)
+	return st.QueryRowContext(w.ctx, args...).Scan(dest...)
 }
 
 func (w *wtx) query(query string, args ...any) (*sql.Rows, error) {
