@@ -35,9 +35,6 @@ type Store struct {
 	wconn  *sql.Conn            // wdb's connection, held by the writer
 	wstmts map[string]*sql.Stmt // prepared on wconn, owned by the writer
 	rdb    *sql.DB              // read-only pool
-	cdb    *sql.DB              // the checkpointer's connection
-	kick   chan struct{}        // the writer tells the checkpointer it committed
-	cpDone chan struct{}        // closed when the checkpointer has stopped
 	rstmts readStmts            // prepared on rdb (database/sql prepares them once per connection)
 
 	maxBatch int
@@ -162,19 +159,12 @@ func Open(path string, opts *Options) (*Store, error) {
 		if s.rdb != nil {
 			s.rdb.Close()
 		}
-		if s.cdb != nil {
-			s.cdb.Close()
-		}
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	var err error
 	s.wdb, err = sql.Open("sqlite", dsn(path,
 		"_pragma=busy_timeout(10000)", "_pragma=journal_mode(WAL)", "_pragma=synchronous("+sync+")",
-		"_pragma=cache_size(-32768)", "_pragma=temp_store(memory)",
-		// The checkpointer does it, off the writer's path; this is a
-		// backstop in case it falls behind.
-		"_pragma=wal_autocheckpoint(20000)",
-		"_txlock=immediate"))
+		"_pragma=cache_size(-32768)", "_pragma=temp_store(memory)", "_txlock=immediate"))
 	if err != nil {
 		return fail(err)
 	}
@@ -207,15 +197,6 @@ func Open(path string, opts *Options) (*Store, error) {
 		return fail(err)
 	}
 	s.wstmts = map[string]*sql.Stmt{}
-	if s.cdb, err = sql.Open("sqlite", dsn(path, "_pragma=busy_timeout(10000)", "_pragma=synchronous("+sync+")")); err != nil {
-		return fail(err)
-	}
-	s.cdb.SetMaxOpenConns(1)
-	s.cdb.SetMaxIdleConns(1)
-	s.cdb.SetConnMaxLifetime(0)
-	s.cdb.SetConnMaxIdleTime(0)
-	s.kick, s.cpDone = make(chan struct{}, 1), make(chan struct{})
-	go s.checkpointer()
 	go s.writer()
 	return s, nil
 }
@@ -286,11 +267,9 @@ func (s *Store) Close() error {
 	close(s.reqs)
 	s.mu.Unlock()
 	<-s.done
-	close(s.kick)
-	<-s.cpDone
 	for _, st := range s.wstmts {
 		st.Close()
 	}
 	s.rstmts.close()
-	return errors.Join(s.wconn.Close(), s.rdb.Close(), s.cdb.Close(), s.wdb.Close())
+	return errors.Join(s.wconn.Close(), s.rdb.Close(), s.wdb.Close())
 }

@@ -25,6 +25,7 @@ func (s *Store) submit(ctx context.Context, apply func(w *wtx) (refused, err err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	statKind(1)
 	r := &request{ctx: ctx, apply: apply, done: make(chan struct{})}
 	s.mu.RLock()
 	if s.closed {
@@ -115,28 +116,7 @@ func (w *wtx) runBatch(batch []*request) []*request {
 		return batch
 	}
 	finish(nil)
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
 	return batch
-}
-
-// checkpointInterval is the least time between two checkpoints.
-const checkpointInterval = 20 * time.Millisecond
-
-// checkpointer copies committed pages from the WAL into the database file,
-// on a connection of its own, so that the writer does not: SQLite would
-// otherwise do it in the commit that crosses the WAL's size threshold. A
-// passive checkpoint waits for no one, and its failure loses nothing (the
-// pages stay in the WAL); it runs after commits, at most once per
-// checkpointInterval.
-func (s *Store) checkpointer() {
-	defer close(s.cpDone)
-	for range s.kick {
-		s.cdb.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
-		time.Sleep(checkpointInterval)
-	}
 }
 
 // wtx is the writer's state: its connection's transaction while a batch
