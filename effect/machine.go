@@ -270,8 +270,29 @@ func Resume[R any](m *Machine, id uint64, v R) error {
 // resumeAt resumes pending op i, known to return R, with v.
 func resumeAt[R any](m *Machine, i int, v R) {
 	f := m.take(i)
-	m.drive(f, safeDeliver(m, f, v))
-	m.Run()
+	if n := deliverAndStep(m, f, v); n != nil {
+		m.drive(f, n)
+	}
+	if m.runHead < len(m.runq) {
+		m.Run()
+	}
+}
+
+// deliverAndStep delivers v to f and steps f until it stops, under one
+// recover: the hot path of an interpreter, one op at a time. It returns a
+// failure node if user code panicked.
+func deliverAndStep[A any](m *Machine, f *fiber, v A) (next node) {
+	defer func() {
+		if r := recover(); r != nil {
+			next = &failNode{newPanicError(r)}
+		}
+	}()
+	n := deliver(m, f, v)
+	for n != nil {
+		m.steps++
+		n = n.step(m, f, n)
+	}
+	return nil
 }
 
 // ResumeDecode completes the pending op id with a result that decode
@@ -349,15 +370,6 @@ func deliver[A any](m *Machine, f *fiber, v A) node {
 	}
 	m.finish(f, v, nil)
 	return nil
-}
-
-func safeDeliver[A any](m *Machine, f *fiber, v A) (n node) {
-	defer func() {
-		if r := recover(); r != nil {
-			n = &failNode{newPanicError(r)}
-		}
-	}()
-	return deliver(m, f, v)
 }
 
 // unwind passes err to the innermost frame of f that handles failures.

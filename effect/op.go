@@ -59,7 +59,9 @@ func (Returns[R]) newResult() any { return new(R) }
 func (Returns[R]) resumeAny(m *Machine, i int, v any) {
 	r, _ := v.(R)
 	f := m.take(i)
-	m.drive(f, safeDeliver(m, f, r))
+	if n := deliverAndStep(m, f, r); n != nil {
+		m.drive(f, n)
+	}
 }
 
 func (Returns[R]) decodeResume(m *Machine, i int, decode func(ptr any) error) error {
@@ -68,7 +70,9 @@ func (Returns[R]) decodeResume(m *Machine, i int, decode func(ptr any) error) er
 		return err
 	}
 	f := m.take(i)
-	m.drive(f, safeDeliver(m, f, r))
+	if n := deliverAndStep(m, f, r); n != nil {
+		m.drive(f, n)
+	}
 	return nil
 }
 

@@ -14,21 +14,29 @@ import (
 type ping struct{ From string }
 type pong struct{}
 
+// pongLoop answers pings forever. Programs are immutable values: the loop
+// reuses one Receive and builds one Send per message.
 func pongLoop() effect.Eff[effect.Unit] {
-	return effect.Then(effect.Receive[ping](), func(p ping) effect.Eff[effect.Unit] {
-		return effect.Then(effect.Send(effect.PID[pong]{ID: p.From}, pong{}), func(effect.Unit) effect.Eff[effect.Unit] {
-			return pongLoop()
-		})
+	var loop effect.Eff[effect.Unit]
+	again := func(effect.Unit) effect.Eff[effect.Unit] { return loop }
+	loop = effect.Then(effect.Receive[ping](), func(p ping) effect.Eff[effect.Unit] {
+		return effect.Then(effect.Send(effect.PID[pong]{ID: p.From}, pong{}), again)
 	})
+	return loop
 }
 
+// pingLoop sends n pings to, waiting for each pong; one round trip is a
+// constant program, built once.
 func pingLoop(self string, to effect.PID[ping], n int) effect.Eff[int] {
-	if n == 0 {
-		return effect.Pure(0)
+	round := effect.Seq(effect.Send(to, ping{self}), effect.Receive[pong]())
+	var loop func(i int) effect.Eff[int]
+	loop = func(i int) effect.Eff[int] {
+		if i == 0 {
+			return effect.Pure(0)
+		}
+		return effect.Then(round, func(pong) effect.Eff[int] { return loop(i - 1) })
 	}
-	return effect.Then(effect.Send(to, ping{self}), func(effect.Unit) effect.Eff[int] {
-		return effect.Then(effect.Receive[pong](), func(pong) effect.Eff[int] { return pingLoop(self, to, n-1) })
-	})
+	return loop(n)
 }
 
 // BenchmarkPingPong measures messages per second between two live tasks;

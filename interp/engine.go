@@ -27,7 +27,7 @@ type engine struct {
 	ctx   context.Context
 	stop  context.CancelFunc
 
-	mu     sync.Mutex // guards tasks and nextID
+	mu     sync.RWMutex // guards tasks and nextID
 	tasks  map[string]*Task
 	nextID int
 }
@@ -239,9 +239,10 @@ func (e *engine) launch(t *Task, w *worker) {
 }
 
 func (e *engine) lookup(id string) *Task {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.tasks[id]
+	e.mu.RLock()
+	t := e.tasks[id]
+	e.mu.RUnlock()
+	return t
 }
 
 // send puts msg in the mailbox of task to.
