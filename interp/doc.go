@@ -9,6 +9,9 @@
 //	        no goroutine.
 //	Replay  runs a program against a recorded journal, touching nothing,
 //	        and reports a *DivergenceError if the program no longer fits it.
+//	Durable live execution over a store.Store (store/sqlite, store/postgres):
+//	        every step committed with its effects, tasks resumed by replay
+//	        after a crash, durable timers and retries, leases fenced by epoch.
 //
 // All of them pass the conformance suite in interp/interptest.
 //
