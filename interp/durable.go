@@ -362,23 +362,7 @@ func (d *Durable) create(rec *task.Record) error {
 
 func (d *Durable) creator() {
 	defer d.wg.Done()
-	var batch []*createReq
-	for {
-		select {
-		case <-d.quit:
-			return
-		case r := <-d.createq:
-			batch = append(batch[:0], r)
-		}
-	more:
-		for len(batch) < 1024 {
-			select {
-			case r := <-d.createq:
-				batch = append(batch, r)
-			default:
-				break more
-			}
-		}
+	batches(d.quit, d.createq, 1024, func(batch []*createReq) {
 		recs := make([]*task.Record, len(batch))
 		for i, r := range batch {
 			recs[i] = r.rec
@@ -388,13 +372,38 @@ func (d *Durable) creator() {
 			for _, r := range batch {
 				r.done <- err
 			}
-			continue
+			return
 		}
 		// One bad record (an ID that exists) fails the whole call: say
 		// which, by creating them one by one.
 		for _, r := range batch {
 			r.done <- d.st.Create(d.e.ctx, r.rec)
 		}
+	})
+}
+
+// batches calls fn with what q holds, as soon as it holds anything: a
+// request that arrives while fn runs joins the next batch. It is how
+// concurrent callers share one store transaction.
+func batches[T any](quit <-chan struct{}, q <-chan T, max int, fn func([]T)) {
+	var batch []T
+	for {
+		select {
+		case <-quit:
+			return
+		case r := <-q:
+			batch = append(batch[:0], r)
+		}
+	more:
+		for len(batch) < max {
+			select {
+			case r := <-q:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		fn(batch)
 	}
 }
 
@@ -1020,23 +1029,7 @@ func (d *Durable) worldHook(c stm.Commit) error {
 
 func (d *Durable) committer() {
 	defer d.wg.Done()
-	var batch []*commitReq
-	for {
-		select {
-		case <-d.quit:
-			return
-		case r := <-d.commitq:
-			batch = append(batch[:0], r)
-		}
-	more:
-		for len(batch) < 512 {
-			select {
-			case r := <-d.commitq:
-				batch = append(batch, r)
-			default:
-				break more
-			}
-		}
+	batches(d.quit, d.commitq, 512, func(batch []*commitReq) {
 		steps := make([]store.Step, len(batch))
 		for i, r := range batch {
 			steps[i] = r.step
@@ -1052,7 +1045,7 @@ func (d *Durable) committer() {
 				r.done <- nil
 			}
 		}
-	}
+	})
 }
 
 // Describe returns a readable one-line status of the durable worker.
