@@ -119,6 +119,7 @@ type durableTask struct {
 
 	leaseUntil time.Time    // when the current lease expires
 	held       bool         // the last step kept the lease: activities are running here
+	local      bool         // this step runs on a held lease, for a local event
 	active     bool         // claimed and being stepped or committed
 	again      bool         // woken while active
 	nextLease  *store.Lease // a claim that arrived while active
@@ -555,8 +556,10 @@ func (d *Durable) push(t *Task, _ *worker) {
 	}
 	t.dur.active = true
 	if t.dur.held && d.e.clock.Now().Before(t.dur.leaseUntil.Add(-d.opts.Lease/4)) {
-		// The last step kept the lease for this: no claim needed.
-		t.dur.held = false
+		// The last step kept the lease for this: no claim needed, and no
+		// message read: messages that came meanwhile made the task ready
+		// in the store, and it is claimed again once it lets the lease go.
+		t.dur.held, t.dur.local = false, true
 		d.mu.Unlock()
 		d.enqueue(t)
 		return
@@ -604,6 +607,8 @@ func (d *Durable) step(t *Task) {
 			d.release(t)
 			return
 		}
+	} else if dt.local {
+		dt.local = false
 	} else if msgs, err := d.st.Messages(ctx, t.id, dt.lastSeq); err != nil {
 		d.forget(t)
 		d.release(t)
