@@ -57,7 +57,7 @@ type Durable struct {
 	mu      sync.Mutex
 	cache   map[string]*list.Element // of *Task
 	lru     *list.List
-	done    map[string]chan struct{}
+	done    map[string]*waiter
 	created map[string]*task.Record // created here, not yet stepped
 
 	workq   chan *Task
@@ -162,7 +162,7 @@ func NewDurable(st store.Store, opts ...Option) (*Durable, error) {
 	}
 	d := &Durable{
 		st: st, owner: o.Owner, world: cfg.world, opts: o,
-		cache: map[string]*list.Element{}, lru: list.New(), done: map[string]chan struct{}{}, created: map[string]*task.Record{},
+		cache: map[string]*list.Element{}, lru: list.New(), done: map[string]*waiter{}, created: map[string]*task.Record{},
 		workq: make(chan *Task, 4096), commitq: make(chan *commitReq, 4096), createq: make(chan *createReq, 4096),
 		kick: make(chan struct{}, 1), quit: make(chan struct{}),
 	}
@@ -260,10 +260,10 @@ func (d *Durable) Wait(ctx context.Context, id string) (any, error) {
 	poll := d.opts.Poll
 	for {
 		d.mu.Lock()
-		ch, ok := d.done[id]
+		w, ok := d.done[id]
 		if !ok {
-			ch = make(chan struct{})
-			d.done[id] = ch
+			w = &waiter{ch: make(chan struct{})}
+			d.done[id] = w
 		}
 		d.mu.Unlock()
 		status, err := d.st.Status(ctx, id)
@@ -280,13 +280,21 @@ func (d *Durable) Wait(ctx context.Context, id string) (any, error) {
 		// A task that finishes in this process closes ch; one finished by
 		// another worker is found by polling, ever less often.
 		select {
-		case <-ch:
+		case <-w.ch:
+			return w.res, w.err // finished here: the outcome is in memory
 		case <-time.After(poll):
 			poll = min(2*poll, time.Second)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// waiter is how Wait hears of a task that finishes in this process.
+type waiter struct {
+	ch  chan struct{}
+	res any
+	err error
 }
 
 func (d *Durable) outcome(rec *task.Record) (any, error) {
@@ -828,11 +836,15 @@ func (d *Durable) commitStep(t *Task) {
 	}
 	if finished {
 		d.mu.Lock()
-		ch, ok := d.done[t.id]
+		w, ok := d.done[t.id]
 		delete(d.done, t.id)
 		d.mu.Unlock()
 		if ok {
-			close(ch)
+			w.res, w.err = res, ferr
+			if step.Status == task.Failed && ferr == nil {
+				w.err = errors.New(step.Reason)
+			}
+			close(w.ch)
 		}
 		d.forget(t)
 	}
