@@ -257,7 +257,12 @@ func (d *Durable) Cancel(id string) error {
 // Wait waits for task id to finish and returns its result, decoded as its
 // program's output type.
 func (d *Durable) Wait(ctx context.Context, id string) (any, error) {
-	poll := d.opts.Poll
+	return d.wait(ctx, id, d.opts.Poll, true)
+}
+
+// wait waits for task id; check says whether to look at the store before
+// the first wait (a task just started here cannot have finished yet).
+func (d *Durable) wait(ctx context.Context, id string, poll time.Duration, check bool) (any, error) {
 	for {
 		d.mu.Lock()
 		w, ok := d.done[id]
@@ -266,17 +271,20 @@ func (d *Durable) Wait(ctx context.Context, id string) (any, error) {
 			d.done[id] = w
 		}
 		d.mu.Unlock()
-		status, err := d.st.Status(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if status.Final() {
-			rec, _, err := d.st.Load(ctx, id)
+		if check {
+			status, err := d.st.Status(ctx, id)
 			if err != nil {
 				return nil, err
 			}
-			return d.outcome(rec)
+			if status.Final() {
+				rec, _, err := d.st.Load(ctx, id)
+				if err != nil {
+					return nil, err
+				}
+				return d.outcome(rec)
+			}
 		}
+		check = true
 		// A task that finishes in this process closes ch; one finished by
 		// another worker is found by polling, ever less often.
 		select {

@@ -139,7 +139,9 @@ func (t *Task) Journal() task.Journal {
 // blocked) until the task finishes.
 func (t *Task) Wait(ctx context.Context) (any, error) {
 	if t.remote != nil {
-		return t.remote.Wait(ctx, t.id)
+		// A handle from StartProgram: the task was just created, so the
+		// first look at the store can wait.
+		return t.remote.wait(ctx, t.id, time.Second, false)
 	}
 	if w, ok := t.e.sched.(interface {
 		await(ctx context.Context, t *Task) error
