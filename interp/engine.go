@@ -30,6 +30,13 @@ type engine struct {
 	mu     sync.RWMutex // guards tasks and nextID
 	tasks  map[string]*Task
 	nextID int
+
+	// Hooks of the simulator (nil and false elsewhere): stepwise makes
+	// Task.run complete at most one live op per activation, so that the
+	// scheduler can interleave tasks op by op; transit, if set, takes the
+	// messages tasks send each other instead of delivering them at once.
+	stepwise bool
+	transit  func(from *Task, to string, msg any) error
 }
 
 type clock interface {
@@ -357,7 +364,7 @@ func (t *Task) run(w *worker) {
 			}
 			continue
 		}
-		if t.replayEnd || !t.performOne(w) {
+		if t.replayEnd || !t.performOne(w) || t.e.stepwise {
 			break
 		}
 	}
@@ -491,6 +498,9 @@ func (t *Task) perform(p effect.Pending, w *worker) bool {
 	case effect.SendOp:
 		if t.dur != nil {
 			return t.complete(p, nil, t.dur.send(t, op))
+		}
+		if e.transit != nil {
+			return t.complete(p, nil, e.transit(t, op.To, op.Msg))
 		}
 		return t.complete(p, nil, e.send(op.To, op.Msg, w))
 	case effect.SpawnOp:

@@ -24,6 +24,7 @@ type config struct {
 	start     time.Time
 	world     *stm.World
 	durable   DurableOptions
+	sim       SimOptions
 }
 
 func newConfig(opts []Option) config {

@@ -78,8 +78,6 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 			errs[i] = fmt.Errorf("sqlite: commit %s at version %d: %w", steps[i].ID, steps[i].Version, err)
 		}
 	}
-	statCommits.Add(1)
-	statSteps.Add(int64(len(steps)))
 	err := s.submit(ctx, func(w *wtx) (refused, err error) {
 		for i, e := range enc {
 			if e == nil {
@@ -128,30 +126,35 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	case e.Status == task.Running && release:
 		readyMode = 1
 	}
-	leaseOwner := e.Owner
-	if release {
-		leaseOwner = ""
-	}
 	// The update is the fence: it applies only if the step's lease and
-	// version are the task's, and its entries continue the journal.
-	expect := int64(-1)
-	if e.Restart == nil && len(e.Append) > 0 {
-		expect = int64(e.Append[0].Seq) - 1
-	}
-	restart, input := 0, []byte(nil)
+	// version are the task's, and its entries continue the journal. It
+	// sets only the columns the step changes: an indexed column in the SET
+	// list costs an index update even when its value stays.
+	args := make([]any, 0, 14)
+	args = append(args, string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt)
+	v := fenceVariant(0)
 	if e.Restart != nil {
-		restart, input = 1, raw(e.Restart.Input)
+		v |= fenceRestart
+		args = append(args, len(e.entries), raw(e.Restart.Input))
+	} else {
+		args = append(args, len(e.entries))
 	}
-	res, err := w.exec(`UPDATE tasks SET status = ?, reason = ?, wait = ?, result = ?, err = ?, run_at = ?,
-		steps = steps + 1, entries = CASE ? WHEN 1 THEN 0 ELSE entries END + ?,
-		input = CASE ? WHEN 1 THEN ? ELSE input END, updated = lease_at,
-		lease_owner = ?, lease_until = CASE WHEN ? = '' THEN 0 ELSE lease_until END,
-		ready = CASE ? WHEN 0 THEN ready WHEN 1 THEN COALESCE(ready, ?) ELSE NULL END
-		WHERE id = ? AND lease_owner = ? AND lease_epoch = ? AND steps = ? AND (? < 0 OR entries = ?)`,
-		string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt,
-		restart, len(e.entries), restart, input,
-		leaseOwner, leaseOwner, readyMode, w.nextReady(),
-		e.ID, e.Owner, e.Epoch, e.Version, expect, expect)
+	if release {
+		v |= fenceRelease
+	}
+	switch readyMode {
+	case 1:
+		v |= fenceReady
+		args = append(args, w.nextReady())
+	case 2:
+		v |= fenceUnready
+	}
+	args = append(args, e.ID, e.Owner, e.Epoch, e.Version)
+	if e.Restart == nil && len(e.Append) > 0 {
+		v |= fenceEntries
+		args = append(args, int64(e.Append[0].Seq)-1)
+	}
+	res, err := w.exec(w.s.fenceQuery(v), args...)
 	if err != nil {
 		return nil, where(err)
 	}
@@ -194,6 +197,50 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		return nil, where(err)
 	}
 	return nil, nil
+}
+
+// fenceVariant selects the form of the fencing update of a step.
+type fenceVariant uint8
+
+const (
+	fenceRestart fenceVariant = 1 << iota // the journal starts over, with a new input
+	fenceRelease                          // the lease is released
+	fenceReady                            // the task is made ready
+	fenceUnready                          // the task is made not ready (it finished)
+	fenceEntries                          // the entries must continue the journal
+	fenceVariants
+)
+
+// fenceQuery returns the fencing update of variant v. Its parameters are
+// status, reason, wait, result, err, run_at, the number of entries (and
+// the new input, for a restart), the ready number (fenceReady), id, owner,
+// epoch, version, and the number of entries expected (fenceEntries).
+func (s *Store) fenceQuery(v fenceVariant) string {
+	if q := s.fenceQueries[v]; q != "" {
+		return q
+	}
+	q := `UPDATE tasks SET status = ?, reason = ?, wait = ?, result = ?, err = ?, run_at = ?,
+		steps = steps + 1, updated = lease_at`
+	if v&fenceRestart != 0 {
+		q += `, entries = ?, input = ?`
+	} else {
+		q += `, entries = entries + ?`
+	}
+	if v&fenceRelease != 0 {
+		q += `, lease_owner = '', lease_until = 0`
+	}
+	switch {
+	case v&fenceReady != 0:
+		q += `, ` + makeReady
+	case v&fenceUnready != 0:
+		q += `, ready = NULL`
+	}
+	q += ` WHERE id = ? AND lease_owner = ? AND lease_epoch = ? AND steps = ?`
+	if v&fenceEntries != 0 {
+		q += ` AND entries = ?`
+	}
+	s.fenceQueries[v] = q
+	return q
 }
 
 // whyRefused explains why the fencing update of step e matched no row.

@@ -13,8 +13,10 @@
 // Every write (Create, Claim, ClaimID, Commit, Wake, Send, Cancel) is queued
 // to a single writer goroutine that owns the only writing connection. It
 // applies the queued writes, and those that arrive meanwhile, in one
-// transaction, each write in a savepoint of its own so that a refused write
-// (a lost lease, an existing ID) leaves no trace while the others commit.
+// transaction. A write refuses (a lost lease, an existing ID) before it
+// writes anything, so that it leaves no trace while the others commit; a
+// database error fails the whole transaction. Statements are prepared once
+// on the writer's connection, and once per connection of the read pool.
 // A call returns once the transaction holding its write is durable, so
 // throughput comes from many writers sharing one fsync. Reads (Load,
 // Messages, List, World) use a separate pool of read-only connections and,

@@ -43,18 +43,16 @@ func decodePtr[T any](id, column string, b []byte) (*T, error) {
 // readStmts are the reads prepared on the read-only pool: database/sql
 // prepares each on a connection the first time it runs there, and keeps it.
 type readStmts struct {
-	load, messages, status, world *sql.Stmt
+	loadTask, loadJournal, loadMailbox, messages, status, world *sql.Stmt
 }
 
-// loadQuery reads a task's row (kind 0), its journal (kind 1) and its
-// mailbox (kind 2) in one statement, and so in one snapshot.
-const loadQuery = `SELECT 0, 0, program, program_version, input, status, reason, wait, result, err, parent,
-		created, updated FROM tasks WHERE id = ?1
-	UNION ALL
-	SELECT 1, seq, '', 0, entry, '', '', NULL, NULL, NULL, '', NULL, NULL FROM journal WHERE task_id = ?1
-	UNION ALL
-	SELECT 2, seq, '', 0, envelope, '', '', NULL, NULL, NULL, '', NULL, NULL FROM mailbox WHERE task_id = ?1
-	ORDER BY 1, 2`
+// The queries of Load, run in one read transaction.
+const (
+	loadTaskQuery = `SELECT program, program_version, input, status, reason, wait, result, err, parent,
+		created, updated FROM tasks WHERE id = ?`
+	loadJournalQuery = `SELECT seq, entry FROM journal WHERE task_id = ? ORDER BY seq`
+	loadMailboxQuery = `SELECT seq, envelope FROM mailbox WHERE task_id = ? ORDER BY seq`
+)
 
 // messagesQuery reads the messages of a task after a sequence number: no
 // row if there is no such task, one row with a NULL seq if it has none.
@@ -66,7 +64,9 @@ func (r *readStmts) prepare(db *sql.DB) error {
 		st    **sql.Stmt
 		query string
 	}{
-		{&r.load, loadQuery},
+		{&r.loadTask, loadTaskQuery},
+		{&r.loadJournal, loadJournalQuery},
+		{&r.loadMailbox, loadMailboxQuery},
 		{&r.messages, messagesQuery},
 		{&r.status, `SELECT status FROM tasks WHERE id = ?`},
 		{&r.world, `SELECT name, value FROM world`},
@@ -81,7 +81,7 @@ func (r *readStmts) prepare(db *sql.DB) error {
 }
 
 func (r *readStmts) close() {
-	for _, st := range []*sql.Stmt{r.load, r.messages, r.status, r.world} {
+	for _, st := range []*sql.Stmt{r.loadTask, r.loadJournal, r.loadMailbox, r.messages, r.status, r.world} {
 		if st != nil {
 			st.Close()
 		}
@@ -109,65 +109,97 @@ func decodeTask(r *task.Record, input []byte, status string, wait, result, errb 
 // Load implements store.Store. The record, its journal and its messages are
 // read in one snapshot.
 func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Message, error) {
-	rows, err := s.rstmts.load.QueryContext(ctx, id)
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, err)
 	}
-	defer rows.Close()
+	defer tx.Rollback()
+	r := &task.Record{ID: id}
 	var (
-		r      *task.Record
-		ms     []store.Message
-		kind   int
-		seq    uint64
-		row    task.Record // the task row's text columns
-		status string
-		blob   []byte // input, or the journal entry, or the envelope
-		wait   []byte
-		errb   []byte
-		result []byte
-
-		created, updated sql.NullInt64
+		status                    string
+		input, result, wait, errb []byte
+		created, updated          sql.NullInt64
 	)
-	for rows.Next() {
-		if err := rows.Scan(&kind, &seq, &row.Program, &row.Version, &blob, &status, &row.Reason,
-			&wait, &result, &errb, &row.Parent, &created, &updated); err != nil {
-			return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, err)
-		}
-		switch {
-		case kind == 0:
-			r = &task.Record{ID: id, Program: row.Program, Version: row.Version, Reason: row.Reason, Parent: row.Parent}
-			if err := decodeTask(r, blob, status, wait, result, errb, created, updated); err != nil {
-				return nil, nil, err
-			}
-		case r == nil:
-			// Journal or mailbox rows without a task row: there is no task.
-		case kind == 1:
-			row := fmt.Sprintf("journal seq %d", seq)
-			e, err := task.DecodeEntry(blob)
-			switch {
-			case err != nil:
-				return nil, nil, &CorruptError{Task: id, Row: row, Err: err}
-			case e.Seq != seq:
-				return nil, nil, &CorruptError{Task: id, Row: row, Err: fmt.Errorf("the entry says #%d", e.Seq)}
-			case seq != uint64(len(r.Journal))+1:
-				return nil, nil, &CorruptError{Task: id, Row: row, Err: fmt.Errorf("the journal skips from #%d", len(r.Journal))}
-			}
-			r.Journal = append(r.Journal, e)
-		default:
-			m := store.Message{Seq: seq}
-			if err := task.Unmarshal(blob, &m.Env); err != nil {
-				return nil, nil, &CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
-			}
-			ms = append(ms, m)
-		}
-	}
-	if err := rows.Err(); err != nil {
+	err = tx.StmtContext(ctx, s.rstmts.loadTask).QueryRowContext(ctx, id).Scan(&r.Program, &r.Version, &input,
+		&status, &r.Reason, &wait, &result, &errb, &r.Parent, &created, &updated)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, store.ErrNotFound)
+	case err != nil:
 		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, err)
 	}
-	if r == nil {
-		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, store.ErrNotFound)
+	if err := decodeTask(r, input, status, wait, result, errb, created, updated); err != nil {
+		return nil, nil, err
+	}
+	if r.Journal, err = loadJournal(ctx, tx.StmtContext(ctx, s.rstmts.loadJournal), id); err != nil {
+		return nil, nil, err
+	}
+	ms, err := loadMailbox(ctx, tx.StmtContext(ctx, s.rstmts.loadMailbox), id)
+	if err != nil {
+		return nil, nil, err
 	}
 	return r, ms, nil
+}
+
+func loadJournal(ctx context.Context, st *sql.Stmt, id string) (task.Journal, error) {
+	rows, err := st.QueryContext(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: load %s: journal: %w", id, err)
+	}
+	defer rows.Close()
+	var j task.Journal
+	for rows.Next() {
+		var (
+			seq uint64
+			b   []byte
+		)
+		if err := rows.Scan(&seq, &b); err != nil {
+			return nil, fmt.Errorf("sqlite: load %s: journal: %w", id, err)
+		}
+		corrupt := func(err error) error {
+			return &CorruptError{Task: id, Row: fmt.Sprintf("journal seq %d", seq), Err: err}
+		}
+		e, err := task.DecodeEntry(b)
+		switch {
+		case err != nil:
+			return nil, corrupt(err)
+		case e.Seq != seq:
+			return nil, corrupt(fmt.Errorf("the entry says #%d", e.Seq))
+		case seq != uint64(len(j))+1:
+			return nil, corrupt(fmt.Errorf("the journal skips from #%d", len(j)))
+		}
+		j = append(j, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: load %s: journal: %w", id, err)
+	}
+	return j, nil
+}
+
+func loadMailbox(ctx context.Context, st *sql.Stmt, id string) ([]store.Message, error) {
+	rows, err := st.QueryContext(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
+	}
+	defer rows.Close()
+	var ms []store.Message
+	for rows.Next() {
+		var (
+			m store.Message
+			b []byte
+		)
+		if err := rows.Scan(&m.Seq, &b); err != nil {
+			return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
+		}
+		if err := task.Unmarshal(b, &m.Env); err != nil {
+			return nil, &CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
+		}
+		ms = append(ms, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
+	}
+	return ms, nil
 }
 
 // Messages implements store.Store.

@@ -34,8 +34,11 @@ type Store struct {
 	wdb    *sql.DB              // one connection, used only by the writer goroutine
 	wconn  *sql.Conn            // wdb's connection, held by the writer
 	wstmts map[string]*sql.Stmt // prepared on wconn, owned by the writer
-	rdb    *sql.DB              // read-only pool
-	rstmts readStmts            // prepared on rdb (database/sql prepares them once per connection)
+	// fenceQueries are the forms of a step's fencing update, made by
+	// fenceQuery for the writer.
+	fenceQueries [fenceVariants]string
+	rdb          *sql.DB   // read-only pool
+	rstmts       readStmts // prepared on rdb (database/sql prepares them once per connection)
 
 	maxBatch int
 	reqs     chan *request

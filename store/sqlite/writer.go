@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"time"
 )
 
 // A request is one write queued to the writer goroutine.
@@ -25,7 +24,6 @@ func (s *Store) submit(ctx context.Context, apply func(w *wtx) (refused, err err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	statKind(1)
 	r := &request{ctx: ctx, apply: apply, done: make(chan struct{})}
 	s.mu.RLock()
 	if s.closed {
@@ -44,14 +42,8 @@ func (s *Store) writer() {
 	defer close(s.done)
 	w := &wtx{s: s, ctx: context.Background()}
 	batch := make([]*request, 0, s.maxBatch)
-	t0 := time.Now()
 	for r := range s.reqs {
-		t1 := time.Now()
-		statIdle.Add(int64(t1.Sub(t0)))
 		batch = w.runBatch(append(batch[:0], r))
-		t0 = time.Now()
-		statBatches.Add(1)
-		statReqs.Add(int64(len(batch)))
 		clear(batch)
 	}
 }
@@ -100,15 +92,6 @@ func (w *wtx) runBatch(batch []*request) []*request {
 		finish(fmt.Errorf("sqlite: write: %w", w.broken))
 		return batch
 	}
-	tc := time.Now()
-	defer func() {
-		d := time.Since(tc)
-		statCommit.Add(int64(d))
-		if d > 3*time.Millisecond {
-			statSlow.Add(1)
-			statSlowT.Add(int64(d))
-		}
-	}()
 	if _, err := w.exec(`COMMIT`); err != nil {
 		// Whatever SQLite did with the transaction, none of it stays.
 		w.exec(`ROLLBACK`)
