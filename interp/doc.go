@@ -12,8 +12,34 @@
 //	Durable live execution over a store.Store (store/sqlite, store/postgres):
 //	        every step committed with its effects, tasks resumed by replay
 //	        after a crash, durable timers and retries, leases fenced by epoch.
+//	Sim     property tests: many tasks interleaved op by op by a seeded
+//	        (or rapid-driven) Chooser, a virtual clock, and injected
+//	        faults: crash a task or the whole runtime and rebuild it from
+//	        its journal, delay and reorder messages between senders.
+//	        Deterministic: a seed, or a sequence of choices, replays a run.
 //
 // All of them pass the conformance suite in interp/interptest.
+//
+// # Simulation
+//
+// A Sim explores the schedules of a concurrent program; a property test
+// drives its choices from rapid, so that a failing schedule shrinks, and
+// prints it:
+//
+//	type draws struct{ t *rapid.T }
+//
+//	func (d draws) Intn(n int) int { return rapid.IntRange(0, n-1).Draw(d.t, "choice") }
+//
+//	rapid.Check(t, func(rt *rapid.T) {
+//		sim := interp.NewSim(0, interp.WithRegistry(reg), interp.WithSimOptions(
+//			interp.SimOptions{Chooser: draws{rt}, CrashProb: 0.05, DelayProb: 0.2}))
+//		tk, _ := interp.StartProgram(sim, service, 2)
+//		if v, err := tk.Wait(ctx); err != nil || v != 2 {
+//			rt.Fatalf("got %v, %v; schedule: %s", v, err, sim.Schedule())
+//		}
+//	})
+//
+// Without a Chooser, the seed given to NewSim decides the schedule.
 //
 // # Running tasks
 //
@@ -43,7 +69,13 @@
 //     (a *NoTaskError) rather than dropping the message.
 //   - Under Live, handlers and activities run on goroutines of their own,
 //     so a slow one blocks no worker and Par branches are concurrent; under
-//     the mock they run inline, in order.
+//     the mock and the simulator they run inline, in order.
+//   - The simulator interleaves tasks, not the fibers of one task: within
+//     a task, fibers complete their ops in the order the Mock would.
+//   - A simulated crash loses nothing that a completed op did: each op is
+//     as if committed when it completes (as under the durable
+//     interpreter, which commits a step's ops together). Messages held in
+//     transit survive a crash of the whole runtime.
 //   - An op with neither a handler nor a Run method fails with an
 //     *UnhandledOpError that says how to register one.
 //   - Race picks the first branch to finish, success or failure.

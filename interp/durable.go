@@ -188,10 +188,15 @@ func NewDurable(st store.Store, opts ...Option) (*Durable, error) {
 		}
 		d.world.OnCommit(d.worldHook)
 	}
-	d.wg.Add(3 + o.Workers)
+	// Several committers, so that a batch gathers while another one is
+	// being written: the store groups them again (SQLite has one writer).
+	const committers = 4
+	d.wg.Add(1 + 2*committers + o.Workers)
 	go d.claimLoop()
-	go d.committer()
-	go d.creator()
+	for range committers {
+		go d.committer()
+		go d.creator()
+	}
 	for range o.Workers {
 		go d.work()
 	}

@@ -8,8 +8,8 @@ import (
 	"github.com/amberrt/amber/task"
 )
 
-// Runtime is an interpreter that runs tasks: *Mock or *Live. Start, Run,
-// StartProgram and Resume work with any of them.
+// Runtime is an interpreter that runs tasks: *Mock, *Live or *Sim.
+// Start, Run, StartProgram and Resume work with any of them.
 type Runtime interface {
 	// Send puts msg in the mailbox of the task with ID to. It fails with a
 	// *NoTaskError if there is no such task or it has finished.
