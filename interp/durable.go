@@ -347,17 +347,22 @@ func (d *Durable) start(id string, prog effect.AnyProgram, in any, _ *effect.Mac
 	}
 	now := d.e.clock.Now()
 	rec := &task.Record{ID: id, Program: prog.ProgramName(), Version: prog.ProgramVersion(), Input: b, Status: task.Running, Created: now, Updated: now}
+	// The waiter is registered before the task can run, so that its
+	// outcome is caught even if it finishes before anyone waits.
+	w := &waiter{ch: make(chan struct{})}
 	d.mu.Lock()
 	d.created[id] = rec
+	d.done[id] = w
 	d.mu.Unlock()
 	if err := d.create(rec); err != nil {
 		d.mu.Lock()
 		delete(d.created, id)
+		delete(d.done, id)
 		d.mu.Unlock()
 		return nil, err
 	}
 	d.poke()
-	return &Task{e: d.e, id: id, prog: prog, done: make(chan struct{}), remote: d}, nil
+	return &Task{e: d.e, id: id, prog: prog, done: make(chan struct{}), remote: d, waiter: w}, nil
 }
 
 type createReq struct {

@@ -84,6 +84,7 @@ type Task struct {
 	ops       map[uint32]*task.OpState // state of timers and attempts, by fiber
 	dur       *durableTask             // nil unless the task is durable
 	remote    *Durable                 // a handle to a task stored by a durable interpreter
+	waiter    *waiter                  // how a handle hears its task finish here
 	journal   task.Journal             // appended under mu too, for concurrent readers
 
 	// Guarded by mu.
@@ -146,9 +147,16 @@ func (t *Task) Journal() task.Journal {
 // blocked) until the task finishes.
 func (t *Task) Wait(ctx context.Context) (any, error) {
 	if t.remote != nil {
-		// A handle from StartProgram: the task was just created, so the
-		// first look at the store can wait.
-		return t.remote.wait(ctx, t.id, time.Second, false)
+		// A handle from StartProgram: its waiter hears of the task
+		// finishing in this process; another worker's is found by polling.
+		select {
+		case <-t.waiter.ch:
+			return t.waiter.res, t.waiter.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+		return t.remote.Wait(ctx, t.id)
 	}
 	if w, ok := t.e.sched.(interface {
 		await(ctx context.Context, t *Task) error

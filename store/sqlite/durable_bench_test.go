@@ -68,16 +68,29 @@ func openDurable(b *testing.B, progs ...effect.AnyProgram) *durableEnv {
 	return &durableEnv{d, st}
 }
 
-// runAll starts n tasks of p and waits for them all.
+// runAll starts n tasks of p, from 64 goroutines as a server taking
+// requests would, and waits for them all.
 func runAll(b *testing.B, env *durableEnv, p effect.AnyProgram, n int, prefix string) {
 	ctx := context.Background()
 	tasks := make([]*interp.Task, n)
-	for i := range tasks {
-		t, err := interp.StartAny(env.d, p, 0, interp.WithID(fmt.Sprintf("%s-%d", prefix, i)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		tasks[i] = t
+	var starters sync.WaitGroup
+	for g := range 64 {
+		starters.Add(1)
+		go func() {
+			defer starters.Done()
+			for i := g; i < n; i += 64 {
+				t, err := interp.StartAny(env.d, p, 0, interp.WithID(fmt.Sprintf("%s-%d", prefix, i)))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				tasks[i] = t
+			}
+		}()
+	}
+	starters.Wait()
+	if b.Failed() {
+		b.FailNow()
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
