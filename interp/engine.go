@@ -77,15 +77,18 @@ type Task struct {
 	record    bool
 	replay    task.Journal
 	replayPos int
-	replayEnd bool                     // stop at the end of the replay journal instead of going live
-	failure   error                    // the interpreter failed the task
-	completed uint64                   // ops completed, replayed ones included
-	runs      int                      // ContinueAsNew restarts
-	ops       map[uint32]*task.OpState // state of timers and attempts, by fiber
-	dur       *durableTask             // nil unless the task is durable
-	remote    *Durable                 // a handle to a task stored by a durable interpreter
-	waiter    *waiter                  // how a handle hears its task finish here
-	journal   task.Journal             // appended under mu too, for concurrent readers
+	replayEnd bool // stop at the end of the replay journal instead of going live
+	// decodeResult decodes replayData: one closure per task, not per entry.
+	decodeResult func(ptr any) error
+	replayData   []byte
+	failure      error                    // the interpreter failed the task
+	completed    uint64                   // ops completed, replayed ones included
+	runs         int                      // ContinueAsNew restarts
+	ops          map[uint32]*task.OpState // state of timers and attempts, by fiber
+	dur          *durableTask             // nil unless the task is durable
+	remote       *Durable                 // a handle to a task stored by a durable interpreter
+	waiter       *waiter                  // how a handle hears its task finish here
+	journal      task.Journal             // appended under mu too, for concurrent readers
 
 	// Guarded by mu.
 	mu        sync.Mutex
@@ -848,7 +851,13 @@ func (t *Task) replayNext() bool {
 		_ = t.m.Fail(p.ID, t.e.cfg.registry.DecodeError(en.Err))
 		return true
 	}
-	if err := t.m.ResumeDecode(p.ID, func(ptr any) error { return task.Unmarshal(en.Result, ptr) }); err != nil {
+	if t.decodeResult == nil {
+		t.decodeResult = func(ptr any) error { return task.Unmarshal(t.replayData, ptr) }
+	}
+	t.replayData = en.Result
+	err = t.m.ResumeDecode(p.ID, t.decodeResult)
+	t.replayData = nil
+	if err != nil {
 		t.fail(fmt.Errorf("task %s: journal entry %d (%s): cannot decode result: %w", t.id, en.Seq, en.Kind, err))
 		return false
 	}
