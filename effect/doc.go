@@ -44,8 +44,13 @@
 //
 // The built-in ops are Log, Now, Sleep, Random, Send, Receive (typed and
 // selective, ReceiveMatch, ReceiveTimeout), Self, Spawn, ReadState,
-// WriteState and Atomically (over stm vars). Par, Par2 and Race run
+// WriteState and Atomically (over stm vars), and ContinueAsNew, which
+// restarts a long-lived task with an empty journal. Par, Par2 and Race run
 // sub-programs as fibers of one task.
+//
+// An op may carry a RetryPolicy (a RetryPolicy method): interpreters retry
+// it with backoff, and the durable interpreter keeps the attempt number and
+// the next attempt's time across crashes.
 //
 // # Determinism
 //
