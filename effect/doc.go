@@ -44,13 +44,57 @@
 //
 // The built-in ops are Log, Now, Sleep, Random, Send, Receive (typed and
 // selective, ReceiveMatch, ReceiveTimeout), Self, Spawn, ReadState,
-// WriteState and Atomically (over stm vars), and ContinueAsNew, which
+// WriteState and Atomically (over stm vars), the process ops (see
+// Processes), and ContinueAsNew, which
 // restarts a long-lived task with an empty journal. Par, Par2 and Race run
 // sub-programs as fibers of one task.
 //
 // An op may carry a RetryPolicy (a RetryPolicy method): interpreters retry
 // it with backoff, and the durable interpreter keeps the attempt number and
 // the next attempt's time across crashes.
+//
+// # Processes
+//
+// A task is a process, after Erlang/OTP; its ID is its address. Link,
+// Unlink, TrapExits, Monitor, Demonitor, Register, WhereIs and Kill are
+// performed by the Mock, Live and Sim interpreters (the durable
+// interpreter does not support them yet and fails them). A task that
+// ends has an exit reason, which its links and monitors see:
+//
+//   - ExitNormal ("normal"): its program returned a value.
+//   - the text of its error: its program failed, or panicked (the text of
+//     the *PanicError, "effect: panic: ...").
+//   - the reason it was killed with (Kill, or the abnormal end of a task
+//     linked to it), or ExitKilled if it was killed with ExitKill.
+//
+// An abnormal end kills the linked tasks with the same reason, unless
+// they trap exits: then they receive an Exit message, as they do for a
+// normal end. Monitors receive one Down per monitor, with the reason, or
+// ExitNoProc if the target had already ended. Exit and Down are ordinary
+// messages: Receive[Exit](), ReceiveMatch on a Down's Ref.
+//
+// Where amber differs from Erlang:
+//
+//   - Link to a task that does not exist or has ended fails the Link op
+//     with an error the program may Catch (interp.NoTaskError, where
+//     Erlang raises noproc), unless the caller traps exits: then Link
+//     succeeds and an Exit with reason ExitNoProc arrives, as in Erlang.
+//   - Kill cannot end the calling task (return Fail instead), and refuses
+//     the reason ExitNormal (or ""): it always ends a task abnormally.
+//     Killing a task that has already ended does nothing; an ID that
+//     never named a task fails with interp.NoTaskError.
+//   - Demonitor also removes a Down of that monitor already in the
+//     mailbox (Erlang's demonitor(Ref, [flush])).
+//   - Names name only running tasks and are looked up with WhereIs; Send
+//     takes a PID, not a name.
+//   - An exit signal takes effect when the receiving task next takes its
+//     inbox: when it waits (on a message, a timer, an activity) or between
+//     two ops in the simulator. A task that performs ops without ever
+//     waiting is killed when it next waits.
+//   - Links, monitors, names and the trap-exits flag are state of the
+//     interpreter, not of the task's journal: a task resumed in another
+//     interpreter (interp.Resume) has none of them. The simulator keeps
+//     them across its simulated crashes, as a store would.
 //
 // # Determinism
 //

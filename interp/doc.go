@@ -76,6 +76,14 @@
 //     as if committed when it completes (as under the durable
 //     interpreter, which commits a step's ops together). Messages held in
 //     transit survive a crash of the whole runtime.
+//   - Links, monitors and names (effect.Link, Monitor, Register, Kill)
+//     are kept by the Mock, Live and Sim interpreters, not in journals.
+//     A task that ends sends exit signals to its links and monitors in
+//     the order they were set up; the receiver processes a signal when it
+//     next takes its inbox, and ends with an *ExitError if the signal
+//     kills it. In the Sim, exit signals travel like messages (they may be
+//     delayed, and stay behind the messages sent before them). The
+//     durable interpreter fails these ops (not supported yet).
 //   - An op with neither a handler nor a Run method fails with an
 //     *UnhandledOpError that says how to register one.
 //   - Race picks the first branch to finish, success or failure.

@@ -31,6 +31,12 @@ type engine struct {
 	tasks  map[string]*Task
 	nextID int
 
+	// Processes (process.go): links, monitors, names. procMu guards names,
+	// procSeq and every task's ps; it is taken before any Task.mu.
+	procMu  sync.Mutex
+	names   map[string]*Task
+	procSeq uint64
+
 	// Hooks of the simulator (nil and false elsewhere): stepwise makes
 	// Task.run complete at most one live op per activation, so that the
 	// scheduler can interleave tasks op by op; transit, if set, takes the
@@ -89,6 +95,7 @@ type Task struct {
 	remote       *Durable                 // a handle to a task stored by a durable interpreter
 	waiter       *waiter                  // how a handle hears its task finish here
 	journal      task.Journal             // appended under mu too, for concurrent readers
+	ps           *procState               // links, monitors, name; guarded by e.procMu
 
 	// Guarded by mu.
 	mu        sync.Mutex
@@ -97,6 +104,8 @@ type Task struct {
 	spare     []any
 	scheduled bool
 	finished  bool
+	proc      bool // ps may be set: finish must release it
+	sigs      bool // inbox holds exit signals
 	done      chan struct{}
 	result    any
 	err       error
@@ -198,6 +207,9 @@ func (t *Task) Record() (*task.Record, error) {
 		Journal: append(task.Journal(nil), t.journal...),
 	}
 	for _, msg := range append(append([]any(nil), t.mailbox...), t.inbox...) {
+		if _, ok := msg.(*procSignal); ok {
+			continue // exit signals are the interpreter's, not the task's
+		}
 		env, err := t.e.cfg.registry.EncodeMessage(msg)
 		if err != nil {
 			return nil, fmt.Errorf("interp: task %s: mailbox: %w", t.id, err)
@@ -277,6 +289,9 @@ func (e *engine) send(to string, msg any, w *worker) error {
 		return &NoTaskError{ID: to, Finished: true}
 	}
 	t.inbox = append(t.inbox, msg)
+	if _, ok := msg.(*procSignal); ok {
+		t.sigs = true
+	}
 	wake := !t.scheduled
 	t.scheduled = true
 	t.mu.Unlock()
@@ -314,12 +329,15 @@ func (e *engine) process(t *Task, w *worker) {
 			t.mu.Unlock()
 			return
 		}
-		msgs, evs := t.inbox, t.events
-		t.inbox, t.events = t.spare, nil
+		msgs, evs, sigs := t.inbox, t.events, t.sigs
+		t.inbox, t.events, t.sigs = t.spare, nil, false
 		t.mu.Unlock()
-		t.mailbox = append(t.mailbox, msgs...)
+		ended := t.intake(msgs, sigs)
 		clear(msgs)
 		t.spare = msgs[:0] // safe: only process swaps inbox and spare
+		if ended {
+			continue
+		}
 		for _, ev := range evs {
 			t.applyEvent(ev)
 		}
@@ -514,6 +532,12 @@ func (t *Task) perform(p effect.Pending, w *worker) bool {
 			return t.complete(p, nil, e.transit(t, op.To, op.Msg))
 		}
 		return t.complete(p, nil, e.send(op.To, op.Msg, w))
+	case effect.LinkOp, effect.UnlinkOp, effect.TrapExitsOp, effect.MonitorOp, effect.DemonitorOp,
+		effect.RegisterOp, effect.WhereIsOp, effect.KillOp:
+		if t.dur != nil {
+			return t.complete(p, nil, fmt.Errorf("task %s: %T is not supported by the durable interpreter yet", t.id, op))
+		}
+		return t.performProcess(p, w)
 	case effect.SpawnOp:
 		if t.dur != nil {
 			id, err := t.dur.spawn(t, op)
@@ -894,7 +918,11 @@ func (t *Task) finish(override error) {
 	default:
 		t.status = task.Failed
 	}
+	proc := t.proc
 	t.mu.Unlock()
+	if proc {
+		t.e.exitProcess(t, exitReason(err))
+	}
 	close(t.done)
 }
 

@@ -401,12 +401,21 @@ func (s *Sim) stepTask(st *simTask) {
 		s.unqueue(st)
 		return
 	}
-	msgs, evs := t.inbox, t.events
-	t.inbox, t.events = t.spare, nil
+	msgs, evs, sigs := t.inbox, t.events, t.sigs
+	t.inbox, t.events, t.sigs = t.spare, nil, false
 	t.mu.Unlock()
-	t.mailbox = append(t.mailbox, msgs...)
+	ended := t.intake(msgs, sigs)
 	clear(msgs)
 	t.spare = msgs[:0]
+	if ended {
+		t.mu.Lock()
+		t.scheduled = false
+		t.mu.Unlock()
+		t.stepMu.Unlock()
+		s.event(simEvent{kind: evStep, a: st.seq})
+		s.unqueue(st)
+		return
+	}
 
 	completed, replayed, runs := t.completed, t.replayPos, t.runs
 	for _, ev := range evs {

@@ -41,7 +41,8 @@ type namedError struct {
 
 // NewRegistry returns a registry with no programs. It knows the message types
 // string, bool, int, int64, uint64, float64 and []byte under their Go names,
-// and the errors context.Canceled, context.DeadlineExceeded and the sentinel
+// effect.Exit and effect.Down (the messages of links and monitors), and the
+// errors context.Canceled, context.DeadlineExceeded and the sentinel
 // errors of package effect under their Go names ("effect.ErrCancelled").
 func NewRegistry() *Registry {
 	r := &Registry{
@@ -58,6 +59,8 @@ func NewRegistry() *Registry {
 	} {
 		_ = r.addMessage(t, t.String())
 	}
+	_ = RegisterMessage[effect.Exit](r, "effect.Exit")
+	_ = RegisterMessage[effect.Down](r, "effect.Down")
 	for _, e := range []namedError{
 		{"context.Canceled", context.Canceled},
 		{"context.DeadlineExceeded", context.DeadlineExceeded},
@@ -66,6 +69,7 @@ func NewRegistry() *Registry {
 		{"effect.ErrNilError", effect.ErrNilError},
 		{"effect.ErrEmptyRace", effect.ErrEmptyRace},
 		{"effect.ErrNilVar", effect.ErrNilVar},
+		{"effect.ErrNameTaken", effect.ErrNameTaken},
 	} {
 		_ = RegisterError(r, e.name, e.sentinel)
 	}

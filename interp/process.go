@@ -1,0 +1,405 @@
+package interp
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/amberrt/amber/effect"
+)
+
+// Processes: links, monitors, names and exit signals (the ops of
+// effect/process.go) for the Mock, Live and Sim interpreters.
+//
+// The state lives in the engine, not in a task's journal: a task's
+// procState, guarded by engine.procMu, and the engine's table of names.
+// A task that ends sends exit signals (procSignal) into the inboxes of
+// the tasks linked to it and monitoring it, in the order the links and
+// monitors were set up, so that the Mock and the Sim stay deterministic.
+// The receiving task processes a signal when it next takes its inbox
+// (Task.intake), on its own worker: it decides then, by its own flag,
+// whether the signal kills it or becomes an Exit message, and whether the
+// link or monitor still exists (an Unlink or Demonitor in between voids
+// the signal, as in Erlang). Killing is thus never done to a task from
+// another task's worker.
+
+// procState is a task's process state.
+type procState struct {
+	links    map[string]uint64                  // linked task -> link number
+	monitors map[effect.MonitorRef]monitorEntry // monitors of this task
+	watching map[effect.MonitorRef]string       // monitors held by this task -> target
+	name     string                             // registered name
+	trap     bool                               // traps exits
+}
+
+type monitorEntry struct {
+	watcher string
+	seq     uint64
+}
+
+const (
+	sigLink uint8 = iota // a linked task ended
+	sigDown              // a monitored task ended
+	sigKill              // Kill
+)
+
+// procSignal is an exit signal in a task's inbox.
+type procSignal struct {
+	kind   uint8
+	from   string
+	reason string
+	seq    uint64            // sigLink: the link's number
+	ref    effect.MonitorRef // sigDown
+}
+
+// ExitError is the error of a task ended by an exit signal: Kill, or the
+// abnormal end of a task linked to it. Its exit reason (what its own links
+// and monitors see) is Reason.
+type ExitError struct {
+	Task   string // the task that ended
+	From   string // the task that killed it or whose end it followed
+	Reason string
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("task %s ended by an exit signal from task %s: %s", e.Task, e.From, e.Reason)
+}
+
+// exitReason is the reason a task that ended with err gives its links
+// and monitors.
+func exitReason(err error) string {
+	if err == nil {
+		return effect.ExitNormal
+	}
+	if ee, ok := err.(*ExitError); ok {
+		return ee.Reason
+	}
+	return err.Error()
+}
+
+// procState returns t's process state, creating it. e.procMu held.
+func (t *Task) procState() *procState {
+	if t.ps == nil {
+		t.ps = &procState{}
+	}
+	return t.ps
+}
+
+// markProc notes that t has process state for finish to release; it
+// reports false if t has finished. e.procMu held.
+func (t *Task) markProc() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.finished {
+		return false
+	}
+	t.proc = true
+	return true
+}
+
+// performProcess performs a process op of t. It reports whether the op
+// completed (always).
+func (t *Task) performProcess(p effect.Pending, w *worker) bool {
+	e := t.e
+	switch op := p.Op.(type) {
+	case effect.LinkOp:
+		return t.complete(p, nil, e.link(t, op.ID))
+	case effect.UnlinkOp:
+		e.unlink(t, op.ID)
+		return t.complete(p, nil, nil)
+	case effect.TrapExitsOp:
+		e.procMu.Lock()
+		t.procState().trap = op.On
+		e.procMu.Unlock()
+		return t.complete(p, nil, nil)
+	case effect.MonitorOp:
+		ref := t.monitorRef()
+		e.monitor(t, op.ID, ref)
+		return t.complete(p, ref, nil)
+	case effect.DemonitorOp:
+		e.demonitor(t, op.Ref)
+		return t.complete(p, nil, nil)
+	case effect.RegisterOp:
+		return t.complete(p, nil, e.register(t, op.Name))
+	case effect.WhereIsOp:
+		return t.complete(p, e.whereIs(op.Name), nil)
+	case effect.KillOp:
+		return t.complete(p, nil, e.kill(t, op.ID, op.Reason, w))
+	}
+	return t.complete(p, nil, &UnhandledOpError{Task: t.id, Op: p.Op})
+}
+
+// monitorRef names the monitor set up by t's next op: the task and the
+// op's sequence number, deterministic across replays.
+func (t *Task) monitorRef() effect.MonitorRef {
+	n := strconv.FormatUint(t.completed+1, 10)
+	if t.runs > 0 {
+		n = strconv.Itoa(t.runs) + "." + n
+	}
+	return effect.MonitorRef(t.id + "#" + n)
+}
+
+func (e *engine) link(t *Task, id string) error {
+	if id == t.id {
+		return nil
+	}
+	e.procMu.Lock()
+	defer e.procMu.Unlock()
+	peer := e.lookup(id)
+	if peer == nil || !peer.markProc() {
+		if t.ps != nil && t.ps.trap {
+			t.mailbox = append(t.mailbox, effect.Exit{From: id, Reason: effect.ExitNoProc})
+			return nil
+		}
+		return &NoTaskError{ID: id, Finished: peer != nil}
+	}
+	t.markProc()
+	ps := t.procState()
+	if _, ok := ps.links[id]; ok {
+		return nil
+	}
+	e.procSeq++
+	if ps.links == nil {
+		ps.links = map[string]uint64{}
+	}
+	ps.links[id] = e.procSeq
+	pps := peer.procState()
+	if pps.links == nil {
+		pps.links = map[string]uint64{}
+	}
+	pps.links[t.id] = e.procSeq
+	return nil
+}
+
+func (e *engine) unlink(t *Task, id string) {
+	e.procMu.Lock()
+	defer e.procMu.Unlock()
+	if t.ps == nil {
+		return
+	}
+	seq, ok := t.ps.links[id]
+	if !ok {
+		return
+	}
+	delete(t.ps.links, id)
+	if peer := e.lookup(id); peer != nil && peer.ps != nil && peer.ps.links[t.id] == seq {
+		delete(peer.ps.links, t.id)
+	}
+}
+
+func (e *engine) monitor(t *Task, id string, ref effect.MonitorRef) {
+	e.procMu.Lock()
+	defer e.procMu.Unlock()
+	peer := e.lookup(id)
+	if peer == nil || !peer.markProc() {
+		t.mailbox = append(t.mailbox, effect.Down{Ref: ref, ID: id, Reason: effect.ExitNoProc})
+		return
+	}
+	t.markProc()
+	e.procSeq++
+	ps := t.procState()
+	if ps.watching == nil {
+		ps.watching = map[effect.MonitorRef]string{}
+	}
+	ps.watching[ref] = id
+	pps := peer.procState()
+	if pps.monitors == nil {
+		pps.monitors = map[effect.MonitorRef]monitorEntry{}
+	}
+	pps.monitors[ref] = monitorEntry{watcher: t.id, seq: e.procSeq}
+}
+
+func (e *engine) demonitor(t *Task, ref effect.MonitorRef) {
+	e.procMu.Lock()
+	if t.ps != nil {
+		if id, ok := t.ps.watching[ref]; ok {
+			delete(t.ps.watching, ref)
+			if peer := e.lookup(id); peer != nil && peer.ps != nil {
+				delete(peer.ps.monitors, ref)
+			}
+		}
+	}
+	e.procMu.Unlock()
+	// A Down still in the inbox is voided by its missing entry; one
+	// already in the mailbox is removed (demonitor with flush).
+	t.mailbox = slices.DeleteFunc(t.mailbox, func(msg any) bool {
+		d, ok := msg.(effect.Down)
+		return ok && d.Ref == ref
+	})
+}
+
+func (e *engine) register(t *Task, name string) error {
+	if name == "" {
+		return fmt.Errorf("task %s: Register: empty name", t.id)
+	}
+	e.procMu.Lock()
+	defer e.procMu.Unlock()
+	if t.ps != nil && t.ps.name != "" {
+		return fmt.Errorf("task %s: %w: the task is already registered as %q", t.id, effect.ErrNameTaken, t.ps.name)
+	}
+	if holder := e.names[name]; holder != nil && holder != t && holder.running() {
+		return fmt.Errorf("task %s: %w: %q is held by task %s", t.id, effect.ErrNameTaken, name, holder.id)
+	}
+	t.markProc()
+	t.procState().name = name
+	if e.names == nil {
+		e.names = map[string]*Task{}
+	}
+	e.names[name] = t
+	return nil
+}
+
+func (e *engine) whereIs(name string) effect.Maybe[string] {
+	e.procMu.Lock()
+	defer e.procMu.Unlock()
+	if holder := e.names[name]; holder != nil && holder.running() {
+		return effect.Some(holder.id)
+	}
+	return effect.Maybe[string]{}
+}
+
+func (t *Task) running() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return !t.finished
+}
+
+func (e *engine) kill(t *Task, id, reason string, w *worker) error {
+	if id == t.id {
+		return fmt.Errorf("task %s: Kill cannot end the calling task (return effect.Fail instead)", t.id)
+	}
+	if reason == "" || reason == effect.ExitNormal {
+		return fmt.Errorf("task %s: Kill of task %s: the reason must be abnormal, not %q", t.id, id, reason)
+	}
+	err := e.signal(t, id, &procSignal{kind: sigKill, from: t.id, reason: reason}, w)
+	if nt, ok := errors.AsType[*NoTaskError](err); ok && nt.Finished {
+		return nil // it has ended already
+	}
+	return err
+}
+
+// signal sends an exit signal from task from to task to: through the
+// simulator's transit, if any, so that it stays behind the messages from
+// sent to before it.
+func (e *engine) signal(from *Task, to string, sig *procSignal, w *worker) error {
+	if e.transit != nil {
+		return e.transit(from, to, sig)
+	}
+	return e.send(to, sig, w)
+}
+
+// exitProcess releases the process state of t, which has just ended with
+// reason: its name is freed, the tasks linked to it and monitoring it are
+// sent exit signals, and the monitors it held are removed.
+func (e *engine) exitProcess(t *Task, reason string) {
+	type out struct {
+		to  string
+		seq uint64
+		sig *procSignal
+	}
+	var outs []out
+	e.procMu.Lock()
+	ps := t.ps
+	t.ps = nil
+	if ps == nil {
+		e.procMu.Unlock()
+		return
+	}
+	if ps.name != "" && e.names[ps.name] == t {
+		delete(e.names, ps.name)
+	}
+	for peer, seq := range ps.links {
+		// The peer's side of the link stays until it takes the signal.
+		outs = append(outs, out{peer, seq, &procSignal{kind: sigLink, from: t.id, reason: reason, seq: seq}})
+	}
+	for ref, m := range ps.monitors {
+		outs = append(outs, out{m.watcher, m.seq, &procSignal{kind: sigDown, from: t.id, reason: reason, ref: ref}})
+	}
+	for ref, id := range ps.watching {
+		if peer := e.lookup(id); peer != nil && peer.ps != nil {
+			delete(peer.ps.monitors, ref)
+		}
+	}
+	e.procMu.Unlock()
+	slices.SortFunc(outs, func(a, b out) int {
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+	for _, o := range outs {
+		_ = e.signal(t, o.to, o.sig, nil) // a task that has ended needs no signal
+	}
+}
+
+// intake moves the messages taken from t's inbox to its mailbox,
+// processing the exit signals among them; it reports whether one ended t.
+// t.stepMu held.
+func (t *Task) intake(msgs []any, sigs bool) bool {
+	if !sigs {
+		t.mailbox = append(t.mailbox, msgs...)
+		return false
+	}
+	for _, msg := range msgs {
+		sig, ok := msg.(*procSignal)
+		if !ok {
+			t.mailbox = append(t.mailbox, msg)
+			continue
+		}
+		if err := t.e.receiveSignal(t, sig); err != nil {
+			if t.record && t.replayPos < len(t.replay) {
+				// Killed before it replayed its journal (the Sim rebuilt
+				// it): the journal is still what a store would hold.
+				t.mu.Lock()
+				t.journal = append(t.journal, t.replay[t.replayPos:]...)
+				t.mu.Unlock()
+				t.replayPos = len(t.replay)
+			}
+			t.m.Stop()
+			t.finish(err)
+			return true
+		}
+	}
+	return false
+}
+
+// receiveSignal processes an exit signal for t: it returns the error that
+// ends t, or nil if the signal was voided, ignored, or became a message.
+func (e *engine) receiveSignal(t *Task, sig *procSignal) error {
+	e.procMu.Lock()
+	defer e.procMu.Unlock()
+	ps := t.ps
+	switch sig.kind {
+	case sigDown:
+		if ps == nil {
+			return nil
+		}
+		if _, ok := ps.watching[sig.ref]; !ok {
+			return nil // demonitored
+		}
+		delete(ps.watching, sig.ref)
+		t.mailbox = append(t.mailbox, effect.Down{Ref: sig.ref, ID: sig.from, Reason: sig.reason})
+		return nil
+	case sigLink:
+		if ps == nil || ps.links[sig.from] != sig.seq {
+			return nil // unlinked
+		}
+		delete(ps.links, sig.from)
+	case sigKill:
+		if sig.reason == effect.ExitKill {
+			return &ExitError{Task: t.id, From: sig.from, Reason: effect.ExitKilled}
+		}
+	}
+	if ps != nil && ps.trap {
+		t.mailbox = append(t.mailbox, effect.Exit{From: sig.from, Reason: sig.reason})
+		return nil
+	}
+	if sig.reason == effect.ExitNormal {
+		return nil
+	}
+	return &ExitError{Task: t.id, From: sig.from, Reason: sig.reason}
+}
