@@ -279,6 +279,14 @@ func (w *World) Restore(b []byte) error {
 		raw := m[n]
 		c, ok := w.vars[n]
 		if !ok {
+			// Kept as bytes until a var of that name is declared: they must
+			// be a value the world can snapshot again (the decoder lets
+			// through some items the encoder refuses, such as a bignum tag
+			// on a non-byte-string).
+			if _, err := encMode.Marshal(raw); err != nil {
+				w.mu.Unlock()
+				return fmt.Errorf("stm: restoring world: value of %q: %w", n, err)
+			}
 			pending[n] = slices.Clone(raw)
 			continue
 		}
