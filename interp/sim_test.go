@@ -3,14 +3,13 @@ package interp_test
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/internal/raptest"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/interp/interptest"
 	"github.com/amberrt/amber/stm"
@@ -331,12 +330,6 @@ func counterService(naive bool) (*effect.Program[int, int], *task.Registry) {
 	return service, reg
 }
 
-// draws makes the simulator's choices from rapid, so that rapid shrinks
-// a failing schedule.
-type draws struct{ t *rapid.T }
-
-func (d draws) Intn(n int) int { return rapid.IntRange(0, n-1).Draw(d.t, "choice") }
-
 // counterProperty: n clients each increment the counter once; it must end
 // at n, whatever the schedule, crashes and delays.
 func counterProperty(naive bool) func(*rapid.T) {
@@ -344,7 +337,7 @@ func counterProperty(naive bool) func(*rapid.T) {
 		n := rapid.IntRange(1, 4).Draw(rt, "clients")
 		service, reg := counterService(naive)
 		sim := interp.NewSim(0, interp.WithRegistry(reg), interp.WithSimOptions(interp.SimOptions{
-			Chooser: draws{rt}, CrashProb: 0.05, DelayProb: 0.2}))
+			Chooser: raptest.Draws{T: rt}, CrashProb: 0.05, DelayProb: 0.2}))
 		tk, err := interp.StartProgram(sim, service, n, interp.WithID("svc"))
 		if err != nil {
 			rt.Fatal(err)
@@ -367,53 +360,11 @@ func TestSimCounterFixed(t *testing.T) {
 // naive service, and that rapid reports it with the seed that reproduces
 // it and the shrunk schedule.
 func TestSimFindsLostUpdate(t *testing.T) {
-	rec := &recorder{TB: t}
-	nofail := flag.Lookup("rapid.nofailfile")
-	old := nofail.Value.String()
-	require.NoError(t, flag.Set("rapid.nofailfile", "true")) // an expected failure leaves no fail file
-	defer func() { _ = flag.Set("rapid.nofailfile", old) }()
-	rapid.Check(rec, counterProperty(true))
-	out := rec.String()
-	require.True(t, rec.failed, "rapid should find the lost update; output:\n%s", out)
+	failed, out := raptest.ExpectFailure(t, counterProperty(true))
+	require.True(t, failed, "rapid should find the lost update; output:\n%s", out)
 	require.Regexp(t, `lost update: \d clients incremented the counter to \d\nschedule: svc`, out)
 	require.Contains(t, out, "-rapid.seed=", "the failure says how to reproduce it")
 	t.Logf("rapid's report on the naive service (expected to fail):\n%s", out)
-}
-
-// recorder is a rapid.TB that keeps a failure instead of failing the
-// test.
-type recorder struct {
-	testing.TB
-	mu     sync.Mutex
-	buf    strings.Builder
-	failed bool
-}
-
-func (r *recorder) Logf(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	fmt.Fprintf(&r.buf, format+"\n", args...)
-}
-func (r *recorder) Log(args ...any)                   { r.Logf("%s", fmt.Sprint(args...)) }
-func (r *recorder) Errorf(format string, args ...any) { r.Logf(format, args...); r.Fail() }
-func (r *recorder) Error(args ...any)                 { r.Log(args...); r.Fail() }
-func (r *recorder) Fatalf(format string, args ...any) { r.Errorf(format, args...) }
-func (r *recorder) Fatal(args ...any)                 { r.Error(args...) }
-func (r *recorder) FailNow()                          { r.Fail() }
-func (r *recorder) Fail() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.failed = true
-}
-func (r *recorder) Failed() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.failed
-}
-func (r *recorder) String() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.buf.String()
 }
 
 // TestSimChooserShrinks: all-zero choices are the fault-free, oldest-first
