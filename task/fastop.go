@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // flatField is one encoded field of a flat op: see flatFields.
@@ -51,6 +52,13 @@ func flatFields(t reflect.Type) ([]flatField, bool) {
 		case reflect.String, reflect.Bool,
 			reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		case reflect.Interface:
+			// A message or an input (SendOp.Msg, SpawnOp.Input): encoded
+			// here when the value it holds is flat, by the general encoder
+			// otherwise (appendFlat reports which).
+			if f.Type.NumMethod() != 0 {
+				return nil, false
+			}
 		default:
 			return nil, false
 		}
@@ -122,9 +130,32 @@ func parseInt(s string) (int64, bool) {
 	return n, true
 }
 
+// flatCache holds flatFields of the types found in interface fields.
+var flatCache sync.Map // reflect.Type -> flatTypeInfo
+
+type flatTypeInfo struct {
+	fields []flatField
+	ok     bool
+}
+
+// flatOf is flatFields, cached, for the dynamic types of interface fields.
+func flatOf(t reflect.Type) ([]flatField, bool) {
+	if v, ok := flatCache.Load(t); ok {
+		fi := v.(flatTypeInfo)
+		return fi.fields, fi.ok
+	}
+	fields, ok := flatFields(t)
+	flatCache.Store(t, flatTypeInfo{fields, ok})
+	return fields, ok
+}
+
+// scalarOK caches whether a non-struct dynamic type encodes as its kind.
+var scalarOK sync.Map // reflect.Type -> bool
+
 // appendFlat appends the encoding of v, a struct value whose type has the
-// given flat fields, to buf.
-func appendFlat(buf []byte, v reflect.Value, fields []flatField) []byte {
+// given flat fields, to buf. It reports false if an interface field holds
+// a value that is not flat: the caller then uses the general encoder.
+func appendFlat(buf []byte, v reflect.Value, fields []flatField) ([]byte, bool) {
 	n := 0
 	for i := range fields {
 		if !fields[i].omitEmpty || !v.Field(fields[i].index).IsZero() {
@@ -139,6 +170,13 @@ func appendFlat(buf []byte, v reflect.Value, fields []flatField) []byte {
 			continue
 		}
 		buf = append(buf, f.key...)
+		if f.kind == reflect.Interface {
+			var ok bool
+			if buf, ok = appendAny(buf, fv); !ok {
+				return buf, false
+			}
+			continue
+		}
 		switch f.kind {
 		case reflect.String:
 			s := fv.String()
@@ -161,7 +199,103 @@ func appendFlat(buf []byte, v reflect.Value, fields []flatField) []byte {
 			buf = appendHead(buf, 0, fv.Uint())
 		}
 	}
-	return buf
+	return buf, true
+}
+
+// appendScalars is appendFlat for a struct held in an interface field:
+// one level only, so that the encoders do not recurse (which would move
+// the caller's stack buffer to the heap).
+func appendScalars(buf []byte, v reflect.Value, fields []flatField) ([]byte, bool) {
+	n := 0
+	for i := range fields {
+		if !fields[i].omitEmpty || !v.Field(fields[i].index).IsZero() {
+			n++
+		}
+	}
+	buf = appendHead(buf, 5, uint64(n))
+	for i := range fields {
+		f := &fields[i]
+		fv := v.Field(f.index)
+		if f.omitEmpty && fv.IsZero() {
+			continue
+		}
+		buf = append(buf, f.key...)
+		if f.kind == reflect.Interface {
+			return buf, false
+		}
+		switch f.kind {
+		case reflect.String:
+			s := fv.String()
+			buf = appendHead(buf, 3, uint64(len(s)))
+			buf = append(buf, s...)
+		case reflect.Bool:
+			if fv.Bool() {
+				buf = append(buf, 0xf5)
+			} else {
+				buf = append(buf, 0xf4)
+			}
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			x := fv.Int()
+			if x >= 0 {
+				buf = appendHead(buf, 0, uint64(x))
+			} else {
+				buf = appendHead(buf, 1, uint64(-(x + 1)))
+			}
+		default: // unsigned
+			buf = appendHead(buf, 0, fv.Uint())
+		}
+	}
+	return buf, true
+}
+
+// appendAny appends the value an interface field holds, if it is flat: a
+// string, bool or integer without custom encoding, or a struct of flat
+// fields.
+func appendAny(buf []byte, fv reflect.Value) ([]byte, bool) {
+	if fv.IsNil() {
+		return append(buf, 0xf6), true
+	}
+	e := fv.Elem()
+	t := e.Type()
+	switch e.Kind() {
+	case reflect.Struct:
+		fields, ok := flatOf(t)
+		if !ok {
+			return buf, false
+		}
+		return appendScalars(buf, e, fields)
+	case reflect.String, reflect.Bool,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		plain, known := scalarOK.Load(t)
+		if !known {
+			plain = !hasCustomEncoding(t)
+			scalarOK.Store(t, plain)
+		}
+		if !plain.(bool) {
+			return buf, false
+		}
+		switch e.Kind() {
+		case reflect.String:
+			s := e.String()
+			buf = appendHead(buf, 3, uint64(len(s)))
+			return append(buf, s...), true
+		case reflect.Bool:
+			if e.Bool() {
+				return append(buf, 0xf5), true
+			}
+			return append(buf, 0xf4), true
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			x := e.Int()
+			if x >= 0 {
+				return appendHead(buf, 0, uint64(x)), true
+			}
+			return appendHead(buf, 1, uint64(-(x + 1))), true
+		default:
+			return appendHead(buf, 0, e.Uint()), true
+		}
+	}
+	return buf, false
 }
 
 // appendHead appends the shortest head of a data item of major type major

@@ -255,3 +255,56 @@ func BenchmarkDecodeJournal(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(j))/b.Elapsed().Seconds(), "entries/s")
 }
+
+type flatMsg struct {
+	ID    string
+	Cents int
+	Ok    bool `cbor:",omitempty"`
+}
+
+type nestedMsg struct {
+	Items []string
+}
+
+type namedString string
+
+type customMsg struct{ X int }
+
+func (customMsg) MarshalCBOR() ([]byte, error) { return []byte{0x01}, nil }
+
+// TestEncodeOpAnyFieldMatchesMarshal: an op with an interface field (a
+// SendOp's message) is encoded by the fast path when the value is flat, and
+// by the general encoder otherwise; either way the bytes are the general
+// encoder's.
+func TestEncodeOpAnyFieldMatchesMarshal(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		msgs := []any{
+			nil,
+			rapid.String().Draw(t, "s"),
+			rapid.Int().Draw(t, "i"),
+			rapid.Bool().Draw(t, "b"),
+			uint16(rapid.Uint16().Draw(t, "u")),
+			namedString(rapid.String().Draw(t, "n")),
+			flatMsg{ID: rapid.String().Draw(t, "id"), Cents: rapid.Int().Draw(t, "c"), Ok: rapid.Bool().Draw(t, "ok")},
+			struct{}{},
+			nestedMsg{Items: []string{"a"}},
+			customMsg{X: 1},
+			3.5,
+		}
+		op := effect.SendOp{To: rapid.String().Draw(t, "to"), Type: "t", Msg: rapid.SampledFrom(msgs).Draw(t, "msg")}
+		_, data, fp, err := task.EncodeOp(op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := task.Marshal(op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		require.Equal(t, want, []byte(data), "%#v", op.Msg)
+		_, fp2, err := task.OpFingerprint(op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		require.Equal(t, fp, fp2)
+	})
+}

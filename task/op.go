@@ -184,8 +184,10 @@ func EncodeOp(op any) (kind string, data []byte, fingerprint uint64, err error) 
 	}
 	if info.flat {
 		var stack [128]byte
-		data = bytes.Clone(appendFlat(stack[:0], reflect.ValueOf(op), info.fields))
-		return info.kind, data, hashMore(info.seed, data), nil
+		if b, ok := appendFlat(stack[:0], reflect.ValueOf(op), info.fields); ok {
+			data = bytes.Clone(b)
+			return info.kind, data, hashMore(info.seed, data), nil
+		}
 	}
 	data, err = encMode.Marshal(op)
 	if err != nil {
@@ -208,7 +210,9 @@ func OpFingerprint(op any) (kind string, fingerprint uint64, err error) {
 		return info.kind, info.fp, nil
 	case info.flat:
 		var stack [128]byte
-		return info.kind, hashMore(info.seed, appendFlat(stack[:0], reflect.ValueOf(op), info.fields)), nil
+		if b, ok := appendFlat(stack[:0], reflect.ValueOf(op), info.fields); ok {
+			return info.kind, hashMore(info.seed, b), nil
+		}
 	}
 	data, err := encMode.Marshal(op)
 	if err != nil {
