@@ -125,6 +125,9 @@ var wireNames = strings.NewReplacer("task.recordWire", "task.Record", "task.jour
 // encoded in UTC with nanosecond precision; a zero time.Time is encoded as
 // null.
 func Marshal(v any) ([]byte, error) {
+	if b, ok := fastMarshal(v); ok {
+		return b, nil
+	}
 	b, err := encMode.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("task: encode %T: %w", v, err)

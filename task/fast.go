@@ -115,3 +115,37 @@ func head(data []byte) (major byte, arg uint64, n int, ok bool) {
 	}
 	return 0, 0, 0, false
 }
+
+// fastMarshal encodes the commonest results of ops (nothing, integers,
+// strings, booleans, the empty struct) without the reflective encoder,
+// giving the general encoder's bytes (a rapid test checks it).
+func fastMarshal(v any) ([]byte, bool) {
+	switch x := v.(type) {
+	case nil:
+		return []byte{0xf6}, true
+	case struct{}:
+		return []byte{0xa0}, true
+	case bool:
+		if x {
+			return []byte{0xf5}, true
+		}
+		return []byte{0xf4}, true
+	case int:
+		return appendInt(make([]byte, 0, 9), int64(x)), true
+	case int64:
+		return appendInt(make([]byte, 0, 9), x), true
+	case uint64:
+		return appendHead(make([]byte, 0, 9), 0, x), true
+	case string:
+		b := appendHead(make([]byte, 0, 9+len(x)), 3, uint64(len(x)))
+		return append(b, x...), true
+	}
+	return nil, false
+}
+
+func appendInt(b []byte, x int64) []byte {
+	if x >= 0 {
+		return appendHead(b, 0, uint64(x))
+	}
+	return appendHead(b, 1, uint64(-(x + 1)))
+}

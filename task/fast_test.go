@@ -61,3 +61,28 @@ func TestFastUnmarshalAgrees(t *testing.T) {
 		check(t, raw, &bo, &bo2)
 	})
 }
+
+// TestFastMarshalAgrees: the fast encoding path gives exactly the general
+// encoder's bytes.
+func TestFastMarshalAgrees(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		vals := []any{
+			nil, struct{}{}, rapid.Bool().Draw(t, "b"),
+			rapid.Int().Draw(t, "i"), rapid.Int64().Draw(t, "i64"), rapid.Uint64().Draw(t, "u64"),
+			rapid.String().Draw(t, "s"), "\xff\xfe" + rapid.String().Draw(t, "bad"),
+		}
+		for _, v := range vals {
+			fast, ok := fastMarshal(v)
+			if !ok {
+				t.Fatalf("fast path refused %#v", v)
+			}
+			slow, err := encMode.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(fast) != string(slow) {
+				t.Fatalf("%#v: fast %x, general %x", v, fast, slow)
+			}
+		}
+	})
+}
