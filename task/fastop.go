@@ -156,13 +156,7 @@ var scalarOK sync.Map // reflect.Type -> bool
 // given flat fields, to buf. It reports false if an interface field holds
 // a value that is not flat: the caller then uses the general encoder.
 func appendFlat(buf []byte, v reflect.Value, fields []flatField) ([]byte, bool) {
-	n := 0
-	for i := range fields {
-		if !fields[i].omitEmpty || !v.Field(fields[i].index).IsZero() {
-			n++
-		}
-	}
-	buf = appendHead(buf, 5, uint64(n))
+	buf = appendMapHead(buf, v, fields)
 	for i := range fields {
 		f := &fields[i]
 		fv := v.Field(f.index)
@@ -170,33 +164,13 @@ func appendFlat(buf []byte, v reflect.Value, fields []flatField) ([]byte, bool) 
 			continue
 		}
 		buf = append(buf, f.key...)
-		if f.kind == reflect.Interface {
-			var ok bool
-			if buf, ok = appendAny(buf, fv); !ok {
-				return buf, false
-			}
+		if f.kind != reflect.Interface {
+			buf = appendScalar(buf, fv)
 			continue
 		}
-		switch f.kind {
-		case reflect.String:
-			s := fv.String()
-			buf = appendHead(buf, 3, uint64(len(s)))
-			buf = append(buf, s...)
-		case reflect.Bool:
-			if fv.Bool() {
-				buf = append(buf, 0xf5)
-			} else {
-				buf = append(buf, 0xf4)
-			}
-		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-			x := fv.Int()
-			if x >= 0 {
-				buf = appendHead(buf, 0, uint64(x))
-			} else {
-				buf = appendHead(buf, 1, uint64(-(x + 1)))
-			}
-		default: // unsigned
-			buf = appendHead(buf, 0, fv.Uint())
+		var ok bool
+		if buf, ok = appendAny(buf, fv); !ok {
+			return buf, false
 		}
 	}
 	return buf, true
@@ -206,46 +180,48 @@ func appendFlat(buf []byte, v reflect.Value, fields []flatField) ([]byte, bool) 
 // one level only, so that the encoders do not recurse (which would move
 // the caller's stack buffer to the heap).
 func appendScalars(buf []byte, v reflect.Value, fields []flatField) ([]byte, bool) {
-	n := 0
-	for i := range fields {
-		if !fields[i].omitEmpty || !v.Field(fields[i].index).IsZero() {
-			n++
-		}
-	}
-	buf = appendHead(buf, 5, uint64(n))
+	buf = appendMapHead(buf, v, fields)
 	for i := range fields {
 		f := &fields[i]
 		fv := v.Field(f.index)
 		if f.omitEmpty && fv.IsZero() {
 			continue
 		}
-		buf = append(buf, f.key...)
 		if f.kind == reflect.Interface {
 			return buf, false
 		}
-		switch f.kind {
-		case reflect.String:
-			s := fv.String()
-			buf = appendHead(buf, 3, uint64(len(s)))
-			buf = append(buf, s...)
-		case reflect.Bool:
-			if fv.Bool() {
-				buf = append(buf, 0xf5)
-			} else {
-				buf = append(buf, 0xf4)
-			}
-		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-			x := fv.Int()
-			if x >= 0 {
-				buf = appendHead(buf, 0, uint64(x))
-			} else {
-				buf = appendHead(buf, 1, uint64(-(x + 1)))
-			}
-		default: // unsigned
-			buf = appendHead(buf, 0, fv.Uint())
-		}
+		buf = appendScalar(append(buf, f.key...), fv)
 	}
 	return buf, true
+}
+
+// appendMapHead appends the head of the map that encodes v: one entry per
+// field, less the empty ones that are omitted.
+func appendMapHead(buf []byte, v reflect.Value, fields []flatField) []byte {
+	n := 0
+	for i := range fields {
+		if !fields[i].omitEmpty || !v.Field(fields[i].index).IsZero() {
+			n++
+		}
+	}
+	return appendHead(buf, 5, uint64(n))
+}
+
+// appendScalar appends v, a string, bool or integer.
+func appendScalar(buf []byte, v reflect.Value) []byte {
+	switch v.Kind() {
+	case reflect.String:
+		s := v.String()
+		return append(appendHead(buf, 3, uint64(len(s))), s...)
+	case reflect.Bool:
+		if v.Bool() {
+			return append(buf, 0xf5)
+		}
+		return append(buf, 0xf4)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return appendInt(buf, v.Int())
+	}
+	return appendHead(buf, 0, v.Uint())
 }
 
 // appendAny appends the value an interface field holds, if it is flat: a
@@ -275,25 +251,7 @@ func appendAny(buf []byte, fv reflect.Value) ([]byte, bool) {
 		if !plain.(bool) {
 			return buf, false
 		}
-		switch e.Kind() {
-		case reflect.String:
-			s := e.String()
-			buf = appendHead(buf, 3, uint64(len(s)))
-			return append(buf, s...), true
-		case reflect.Bool:
-			if e.Bool() {
-				return append(buf, 0xf5), true
-			}
-			return append(buf, 0xf4), true
-		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-			x := e.Int()
-			if x >= 0 {
-				return appendHead(buf, 0, uint64(x)), true
-			}
-			return appendHead(buf, 1, uint64(-(x + 1))), true
-		default:
-			return appendHead(buf, 0, e.Uint()), true
-		}
+		return appendScalar(buf, e), true
 	}
 	return buf, false
 }
