@@ -61,8 +61,8 @@ type Durable struct {
 	created map[string]*task.Record // created here, not yet stepped
 
 	workq   chan *Task
-	commitq chan *commitReq
-	createq chan *createReq
+	commitq chan *request[store.Step]
+	createq chan *request[*task.Record]
 	kick    chan struct{}
 	wg      sync.WaitGroup
 	quit    chan struct{}
@@ -123,12 +123,29 @@ type durableTask struct {
 	active     bool         // claimed and being stepped or committed
 	again      bool         // woken while active
 	nextLease  *store.Lease // a claim that arrived while active
-	created    time.Time
 }
 
-type commitReq struct {
-	step store.Step
+// request is one caller's share of a batch (a step to commit, a task to
+// create): the batching goroutine answers on done.
+type request[T any] struct {
+	v    T
 	done chan error
+}
+
+// call queues v on q and waits for the batch that takes it.
+func call[T any](quit <-chan struct{}, q chan<- *request[T], v T) error {
+	r := &request[T]{v: v, done: make(chan error, 1)}
+	select {
+	case q <- r:
+	case <-quit:
+		return ErrClosed
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-quit:
+		return ErrClosed
+	}
 }
 
 // NewDurable starts a durable interpreter over st. It restores the world
@@ -163,7 +180,7 @@ func NewDurable(st store.Store, opts ...Option) (*Durable, error) {
 	d := &Durable{
 		st: st, owner: o.Owner, world: cfg.world, opts: o,
 		cache: map[string]*list.Element{}, lru: list.New(), done: map[string]*waiter{}, created: map[string]*task.Record{},
-		workq: make(chan *Task, 4096), commitq: make(chan *commitReq, 4096), createq: make(chan *createReq, 4096),
+		workq: make(chan *Task, 4096), commitq: make(chan *request[store.Step], 4096), createq: make(chan *request[*task.Record], 4096),
 		kick: make(chan struct{}, 1), quit: make(chan struct{}),
 	}
 	d.e = newEngine(cfg, realClock{}, true)
@@ -317,11 +334,11 @@ func (d *Durable) outcome(rec *task.Record) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := reflectNew(p.OutputType())
-		if err := task.Unmarshal(rec.Result, out); err != nil {
-			return nil, fmt.Errorf("interp: task %s: result: %w", rec.ID, err)
+		out, err := task.DecodeOutput(p, rec.Result)
+		if err != nil {
+			return nil, fmt.Errorf("interp: task %s: %w", rec.ID, err)
 		}
-		return reflectElem(out), nil
+		return out, nil
 	case task.Cancelled:
 		return nil, effect.ErrCancelled
 	}
@@ -365,34 +382,16 @@ func (d *Durable) start(id string, prog effect.AnyProgram, in any, _ *effect.Mac
 	return &Task{e: d.e, id: id, prog: prog, done: make(chan struct{}), remote: d, waiter: w}, nil
 }
 
-type createReq struct {
-	rec  *task.Record
-	done chan error
-}
-
 // create stores a new task. Concurrent starts are grouped into one
 // store.Create call: one transaction, one flush, one wake-up.
-func (d *Durable) create(rec *task.Record) error {
-	r := &createReq{rec: rec, done: make(chan error, 1)}
-	select {
-	case d.createq <- r:
-	case <-d.quit:
-		return ErrClosed
-	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-d.quit:
-		return ErrClosed
-	}
-}
+func (d *Durable) create(rec *task.Record) error { return call(d.quit, d.createq, rec) }
 
 func (d *Durable) creator() {
 	defer d.wg.Done()
-	batches(d.quit, d.createq, 1024, func(batch []*createReq) {
+	batches(d.quit, d.createq, 1024, func(batch []*request[*task.Record]) {
 		recs := make([]*task.Record, len(batch))
 		for i, r := range batch {
-			recs[i] = r.rec
+			recs[i] = r.v
 		}
 		err := d.st.Create(d.e.ctx, recs...)
 		if err == nil || len(batch) == 1 {
@@ -404,7 +403,7 @@ func (d *Durable) creator() {
 		// One bad record (an ID that exists) fails the whole call: say
 		// which, by creating them one by one.
 		for _, r := range batch {
-			r.done <- d.st.Create(d.e.ctx, r.rec)
+			r.done <- d.st.Create(d.e.ctx, r.v)
 		}
 	})
 }
@@ -709,7 +708,6 @@ func (d *Durable) load(t *Task) bool {
 		}
 	}
 	dt.version, dt.committed, dt.seqs, dt.lastSeq = dt.lease.Version, len(rec.Journal), nil, 0
-	dt.created = rec.Created
 	dt.reset()
 	if err := d.addMessages(t, msgs); err != nil {
 		d.park(t, err.Error())
@@ -757,20 +755,7 @@ func (d *Durable) newStep(t *Task) store.Step {
 	return store.Step{ID: t.id, Owner: d.owner, Epoch: t.dur.lease.Epoch, Version: t.dur.lease.Version}
 }
 
-func (d *Durable) submit(step store.Step) error {
-	r := &commitReq{step: step, done: make(chan error, 1)}
-	select {
-	case d.commitq <- r:
-	case <-d.quit:
-		return ErrClosed
-	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-d.quit:
-		return ErrClosed
-	}
-}
+func (d *Durable) submit(step store.Step) error { return call(d.quit, d.commitq, step) }
 
 // release lets t go after a step that could not run.
 func (d *Durable) release(t *Task) {
@@ -1064,10 +1049,10 @@ func (d *Durable) worldHook(c stm.Commit) error {
 
 func (d *Durable) committer() {
 	defer d.wg.Done()
-	batches(d.quit, d.commitq, 512, func(batch []*commitReq) {
+	batches(d.quit, d.commitq, 512, func(batch []*request[store.Step]) {
 		steps := make([]store.Step, len(batch))
 		for i, r := range batch {
-			steps[i] = r.step
+			steps[i] = r.v
 		}
 		errs, err := d.st.Commit(context.Background(), steps)
 		for i, r := range batch {
@@ -1083,13 +1068,9 @@ func (d *Durable) committer() {
 	})
 }
 
-// Describe returns a readable one-line status of the durable worker.
+// String returns a readable one-line status of the durable worker.
 func (d *Durable) String() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return "durable worker " + d.owner + " (" + strconv.Itoa(d.lru.Len()) + " tasks in memory)"
 }
-
-func reflectNew(t reflect.Type) any { return reflect.New(t).Interface() }
-
-func reflectElem(p any) any { return reflect.ValueOf(p).Elem().Interface() }

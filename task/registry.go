@@ -185,13 +185,22 @@ func (r *Registry) Programs() []effect.AnyProgram {
 // value (an I, not a *I), ready for p.Start. Empty data stands for the zero
 // input.
 func DecodeInput(p effect.AnyProgram, data []byte) (any, error) {
-	t := p.InputType()
+	return decodeAs(p, "input", p.InputType(), data)
+}
+
+// DecodeOutput decodes data, a stored result of program p (Record.Result),
+// into a value of p's output type.
+func DecodeOutput(p effect.AnyProgram, data []byte) (any, error) {
+	return decodeAs(p, "result", p.OutputType(), data)
+}
+
+func decodeAs(p effect.AnyProgram, what string, t reflect.Type, data []byte) (any, error) {
 	if len(data) == 0 {
 		return reflect.Zero(t).Interface(), nil
 	}
 	v := reflect.New(t)
 	if err := unmarshal(decMode, data, v.Interface()); err != nil {
-		return nil, fmt.Errorf("task: decode input of %s v%d as %v: %w", p.ProgramName(), p.ProgramVersion(), t, err)
+		return nil, fmt.Errorf("task: decode %s of %s v%d as %v: %w", what, p.ProgramName(), p.ProgramVersion(), t, err)
 	}
 	return v.Elem().Interface(), nil
 }
