@@ -323,20 +323,9 @@ func (e *engine) process(t *Task, w *worker) {
 	t.stepMu.Lock()
 	defer t.stepMu.Unlock()
 	for {
-		t.mu.Lock()
-		if t.finished {
-			t.scheduled = false
-			t.mu.Unlock()
+		evs, live, _ := t.takeInbox()
+		if !live {
 			return
-		}
-		msgs, evs, sigs := t.inbox, t.events, t.sigs
-		t.inbox, t.events, t.sigs = t.spare, nil, false
-		t.mu.Unlock()
-		ended := t.intake(msgs, sigs)
-		clear(msgs)
-		t.spare = msgs[:0] // safe: only process swaps inbox and spare
-		if ended {
-			continue
 		}
 		for _, ev := range evs {
 			t.applyEvent(ev)
@@ -350,6 +339,32 @@ func (e *engine) process(t *Task, w *worker) {
 		}
 		t.mu.Unlock()
 	}
+}
+
+// takeInbox moves what arrived for t (messages, exit signals) into its
+// mailbox and returns its new events. live is false when the task is over,
+// either already (ended false) or through a signal it just took (ended
+// true); it is then no longer scheduled. t.stepMu is held.
+func (t *Task) takeInbox() (evs []event, live, ended bool) {
+	t.mu.Lock()
+	if t.finished {
+		t.scheduled = false
+		t.mu.Unlock()
+		return nil, false, false
+	}
+	msgs, evs, sigs := t.inbox, t.events, t.sigs
+	t.inbox, t.events, t.sigs = t.spare, nil, false
+	t.mu.Unlock()
+	ended = t.intake(msgs, sigs)
+	clear(msgs)
+	t.spare = msgs[:0] // safe: only the holder of stepMu swaps inbox and spare
+	if ended {
+		t.mu.Lock()
+		t.scheduled = false
+		t.mu.Unlock()
+		return nil, false, true
+	}
+	return evs, true, false
 }
 
 func (t *Task) applyEvent(ev event) {

@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 )
@@ -106,20 +105,9 @@ func (m *Mock) await(ctx context.Context, t *Task) error {
 			return err
 		}
 		if !m.clk.fireNext() {
-			return fmt.Errorf("%w; waiting for task %s: %s", ErrDeadlock, t.id, m.describe(t))
+			return fmt.Errorf("%w; waiting for task %s: %s", ErrDeadlock, t.id, describePending(t))
 		}
 	}
-}
-
-func (m *Mock) describe(t *Task) string {
-	var parts []string
-	for _, p := range t.m.Pending() {
-		parts = append(parts, fmt.Sprintf("fiber %d waits on %T", p.Fiber, p.Op))
-	}
-	if len(parts) == 0 {
-		return "nothing pending"
-	}
-	return strings.Join(parts, ", ")
 }
 
 // virtualClock is the mock's clock: it moves only when told.

@@ -393,26 +393,12 @@ func (s *Sim) hasWork() bool {
 func (s *Sim) stepTask(st *simTask) {
 	t := st.t
 	t.stepMu.Lock()
-	t.mu.Lock()
-	if t.finished {
-		t.scheduled = false
-		t.mu.Unlock()
+	evs, live, ended := t.takeInbox()
+	if !live {
 		t.stepMu.Unlock()
-		s.unqueue(st)
-		return
-	}
-	msgs, evs, sigs := t.inbox, t.events, t.sigs
-	t.inbox, t.events, t.sigs = t.spare, nil, false
-	t.mu.Unlock()
-	ended := t.intake(msgs, sigs)
-	clear(msgs)
-	t.spare = msgs[:0]
-	if ended {
-		t.mu.Lock()
-		t.scheduled = false
-		t.mu.Unlock()
-		t.stepMu.Unlock()
-		s.event(simEvent{kind: evStep, a: st.seq})
+		if ended {
+			s.event(simEvent{kind: evStep, a: st.seq})
+		}
 		s.unqueue(st)
 		return
 	}
