@@ -86,13 +86,6 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 	// Every connection works in the store's schema, so the SQL (and the
 	// migrations) use unqualified names.
 	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{o.Schema}.Sanitize()
-	// No client-side statement cache: a connection killed in the middle of
-	// preparing a batch can leave pgx's cache describing a statement
-	// wrongly ("mismatched param and argument count"), and that
-	// connection would then fail every later call (see pgx issues 1704,
-	// 1852, 2360). Describing each statement costs a round trip per batch,
-	// not per statement.
-	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec
 	// A connection handed back inside a transaction (a batch that failed
 	// half-way) is not reused: its state is unknown.
 	cfg.AfterRelease = func(c *pgx.Conn) bool { return c.PgConn().TxStatus() == 'I' }
