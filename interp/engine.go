@@ -567,15 +567,14 @@ func (t *Task) perform(p effect.Pending, w *worker) bool {
 		t.inflight = append(t.inflight, flight{id: p.ID, receive: true})
 		return false
 	case effect.Transactor:
+		var r any
+		var wait *stm.Wait
+		var err error
 		if ct, ok := op.(effect.ContextTransactor); ok && t.dur != nil {
-			r, wait, err := t.dur.transact(t, p, ct)
-			if wait == nil {
-				return t.complete(p, r, err)
-			}
-			t.inflight = append(t.inflight, flight{id: p.ID, stop: e.watch(t, p.ID, wait)})
-			return false
+			r, wait, err = t.dur.transact(t, p, ct)
+		} else {
+			r, wait, err = op.Transact()
 		}
-		r, wait, err := op.Transact()
 		if wait == nil {
 			return t.complete(p, r, err)
 		}
@@ -658,8 +657,8 @@ func (t *Task) attemptDone(p effect.Pending, v any, err error) bool {
 	e := t.e
 	now := e.clock.Now()
 	st := t.opState(p, now)
-	if err != nil && retryPolicy(p.Op).Retryable(err, st.Attempt, now.Sub(st.Started)) {
-		st.Phase, st.Until = task.PhaseBackoff, now.Add(retryPolicy(p.Op).Backoff(st.Attempt))
+	if policy := retryPolicy(p.Op); err != nil && policy.Retryable(err, st.Attempt, now.Sub(st.Started)) {
+		st.Phase, st.Until = task.PhaseBackoff, now.Add(policy.Backoff(st.Attempt))
 		id := p.ID
 		stop := e.clock.AfterFunc(st.Until.Sub(now), func() { e.post(t, event{op: id, retry: true}) })
 		t.inflight = append(t.inflight, flight{id: id, stop: stop})
