@@ -398,8 +398,11 @@ func (m *Machine) finish(f *fiber, v any, err error) {
 // continuation, a Map function, a direct-style body. The panic is confined
 // to the task; Catch can handle it like any other failure.
 type PanicError struct {
-	Value any
-	Stack []byte
+	Value any `cbor:"1,keyasint"`
+	// Stack is where the panic happened. It is not stored (a stored
+	// PanicError, see task.RegisterErrorType, has none): it would make
+	// journals differ from run to run.
+	Stack []byte `cbor:"-"`
 }
 
 func (e *PanicError) Error() string { return fmt.Sprintf("effect: panic: %v", e.Value) }

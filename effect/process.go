@@ -1,6 +1,9 @@
 package effect
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // The process ops: links, monitors, names and kills. See the package
 // doc, "Processes", for the semantics and where they differ from Erlang.
@@ -152,3 +155,16 @@ type KillOp struct {
 // Killing a task that has already ended does nothing. Kill fails if id is
 // the caller, never named a task, or reason is "" or ExitNormal.
 func Kill(id string, reason string) Eff[Unit] { return Eff[Unit]{KillOp{ID: id, Reason: reason}} }
+
+// ExitError is the error of a task ended by an exit signal: Kill, or the
+// abnormal end of a task linked to it (when it does not trap exits). Its
+// exit reason, what its own links and monitors see, is Reason.
+type ExitError struct {
+	Task   string `cbor:"1,keyasint"` // the task that ended
+	From   string `cbor:"2,keyasint"` // the task that killed it, or whose end it followed
+	Reason string `cbor:"3,keyasint"`
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("task %s ended by an exit signal from task %s: %s", e.Task, e.From, e.Reason)
+}

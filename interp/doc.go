@@ -77,13 +77,25 @@
 //     interpreter, which commits a step's ops together). Messages held in
 //     transit survive a crash of the whole runtime.
 //   - Links, monitors and names (effect.Link, Monitor, Register, Kill)
-//     are kept by the Mock, Live and Sim interpreters, not in journals.
-//     A task that ends sends exit signals to its links and monitors in
-//     the order they were set up; the receiver processes a signal when it
-//     next takes its inbox, and ends with an *ExitError if the signal
-//     kills it. In the Sim, exit signals travel like messages (they may be
-//     delayed, and stay behind the messages sent before them). The
-//     durable interpreter fails these ops (not supported yet).
+//     are not in journals: the Mock, Live and Sim interpreters keep them
+//     in memory, the durable interpreter in its store (store.ProcOp),
+//     committed with the step that made them. A task that ends sends exit
+//     signals to its links and monitors in the order they were set up;
+//     the receiver processes a signal when it next takes its inbox (a
+//     durable task: when its next step starts), and ends with an
+//     *ExitError if the signal kills it. In the Sim, exit signals travel
+//     like messages (they may be delayed, and stay behind the messages
+//     sent before them); under the durable interpreter they are stored
+//     messages, delivered by the commit of the step that ended the task,
+//     so supervision survives a crash of the whole process. There, a
+//     Monitor of a task that has ended, or a Link to one by a task that
+//     traps exits, is answered (Down or Exit, reason noproc) at the next
+//     step rather than at once.
+//   - A task's error is stored as its message, the name of a registered
+//     sentinel it matches (task.RegisterError), and the fields of a
+//     registered error type it holds (task.RegisterErrorType):
+//     *effect.ExitError and *effect.PanicError are registered by default,
+//     so errors.As finds them after a restart.
 //   - An op with neither a handler nor a Run method fails with an
 //     *UnhandledOpError that says how to register one.
 //   - Race picks the first branch to finish, success or failure.

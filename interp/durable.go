@@ -116,6 +116,9 @@ type durableTask struct {
 	deferred     []func()
 	journaled    bool   // the pending op's entry was committed by transact
 	restartInput []byte // ContinueAsNew in this step: the new input
+	proc         []store.ProcOp
+	trap         bool   // the task traps exits
+	name         string // the name the task registered
 
 	leaseUntil time.Time    // when the current lease expires
 	held       bool         // the last step kept the lease: activities are running here
@@ -241,15 +244,19 @@ func (d *Durable) Close() error {
 	return nil
 }
 
-// Task returns a handle to the task with the given ID if this worker has
-// it in memory.
+// Task returns a handle to the stored task with the given ID, wherever it
+// runs: its Wait, Result, Status and Journal read the store.
 func (d *Durable) Task(id string) (*Task, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if el, ok := d.cache[id]; ok {
-		return el.Value.(*Task), true
+	if _, err := d.st.Status(d.e.ctx, id); err != nil {
+		return nil, false
 	}
-	return nil, false
+	return &Task{e: d.e, id: id, done: make(chan struct{}), remote: d}, true
+}
+
+// remoteRecord loads the record of the task behind the handle t.
+func (d *Durable) remoteRecord(t *Task) (*task.Record, error) {
+	rec, _, err := d.st.Load(d.e.ctx, t.id)
+	return rec, err
 }
 
 // Send puts msg, whose type must be registered (task.RegisterMessage), in
@@ -594,6 +601,14 @@ func (d *Durable) push(t *Task, _ *worker) {
 	go d.reclaim(t)
 }
 
+// retake claims task id again, to run it from the store.
+func (d *Durable) retake(id string) {
+	l, err := d.st.ClaimID(d.e.ctx, d.owner, id, d.e.clock.Now(), d.opts.Lease)
+	if err == nil {
+		d.activate(l)
+	}
+}
+
 // reclaim leases t again for a local event.
 func (d *Durable) reclaim(t *Task) {
 	l, err := d.st.ClaimID(d.e.ctx, d.owner, t.id, d.e.clock.Now(), d.opts.Lease)
@@ -708,6 +723,7 @@ func (d *Durable) load(t *Task) bool {
 		}
 	}
 	dt.version, dt.committed, dt.seqs, dt.lastSeq = dt.lease.Version, len(rec.Journal), nil, 0
+	dt.trap, dt.name = rec.Trap, rec.Name
 	dt.reset()
 	if err := d.addMessages(t, msgs); err != nil {
 		d.park(t, err.Error())
@@ -716,18 +732,40 @@ func (d *Durable) load(t *Task) bool {
 	return true
 }
 
+// addMessages takes the messages new to t. Exit signals among them are
+// taken as they come (see takeSignal): one may end t, and then the
+// messages after it stay in the store.
 func (d *Durable) addMessages(t *Task, msgs []store.Message) error {
+	dt := t.dur
 	for _, m := range msgs {
-		if m.Seq <= t.dur.lastSeq {
+		if m.Seq <= dt.lastSeq {
 			continue
 		}
-		v, err := d.e.cfg.registry.DecodeMessage(m.Env)
+		var v any
+		var end error
+		var err error
+		if m.Env.Type == task.SignalType {
+			var sig task.Signal
+			if sig, err = task.DecodeSignal(m.Env.Data); err == nil {
+				v, end = dt.takeSignal(t, sig)
+			}
+		} else {
+			v, err = d.e.cfg.registry.DecodeMessage(m.Env)
+		}
 		if err != nil {
 			return fmt.Errorf("message %d in the mailbox cannot be decoded here: %w", m.Seq, err)
 		}
-		t.mailbox = append(t.mailbox, v)
-		t.dur.seqs = append(t.dur.seqs, m.Seq)
-		t.dur.lastSeq = m.Seq
+		dt.lastSeq = m.Seq
+		if v == nil {
+			dt.consumed = append(dt.consumed, m.Seq) // taken, nothing to keep
+		} else {
+			t.mailbox = append(t.mailbox, v)
+			dt.seqs = append(dt.seqs, m.Seq)
+		}
+		if end != nil {
+			t.endBySignal(end)
+			return nil
+		}
 	}
 	return nil
 }
@@ -745,7 +783,7 @@ func (d *Durable) park(t *Task, reason string) {
 // commitFinal ends t with a status and reason, without running it.
 func (d *Durable) commitFinal(t *Task, status task.Status, reason string) {
 	step := d.newStep(t)
-	step.Status, step.Reason = status, reason
+	step.Status, step.Reason, step.Exit = status, reason, reason
 	step.Err = &task.Error{Msg: reason}
 	d.submit(step)
 	d.forget(t)
@@ -781,13 +819,13 @@ func (d *Durable) commitStep(t *Task) {
 	step.Append = append([]task.Entry(nil), t.journal[dt.committed:]...)
 	finished, res, ferr := t.finished, t.result, t.err
 	t.mu.Unlock()
-	step.Consumed, step.Sends, step.Spawns, step.World = dt.consumed, dt.sends, dt.spawns, dt.world
+	step.Consumed, step.Sends, step.Spawns, step.World, step.Proc = dt.consumed, dt.sends, dt.spawns, dt.world, dt.proc
 	if dt.restartInput != nil {
 		step.Restart = &store.Restart{Input: dt.restartInput}
 	}
 	now := d.e.clock.Now()
 	if finished {
-		step.Status = t.status
+		step.Status, step.Exit = t.status, exitReason(ferr)
 		switch {
 		case ferr == nil:
 			b, err := task.Marshal(res)
@@ -815,6 +853,11 @@ func (d *Durable) commitStep(t *Task) {
 		// the truth. The store still holds the last committed step.
 		d.forget(t)
 		d.release(t)
+		if errors.Is(err, store.ErrNameTaken) {
+			// Still ours: run the step again, from the journal; its
+			// Register now sees the name taken.
+			go d.retake(t.id)
+		}
 		return
 	}
 	dt.version++
@@ -938,7 +981,7 @@ func (dt *durableTask) restart(in []byte) {
 }
 
 func (dt *durableTask) reset() {
-	dt.consumed, dt.sends, dt.spawns, dt.world, dt.deferred, dt.restartInput = nil, nil, nil, nil, nil, nil
+	dt.consumed, dt.sends, dt.spawns, dt.world, dt.deferred, dt.restartInput, dt.proc = nil, nil, nil, nil, nil, nil, nil
 }
 
 func (dt *durableTask) consume(i int) {
@@ -1026,7 +1069,7 @@ func (d *Durable) worldHook(c stm.Commit) error {
 	t.mu.Lock()
 	step.Append = append(append([]task.Entry(nil), t.journal[dt.committed:]...), en)
 	t.mu.Unlock()
-	step.Consumed, step.Sends, step.Spawns, step.World = dt.consumed, dt.sends, dt.spawns, writes
+	step.Consumed, step.Sends, step.Spawns, step.World, step.Proc = dt.consumed, dt.sends, dt.spawns, writes, dt.proc
 	if dt.restartInput != nil {
 		step.Restart = &store.Restart{Input: dt.restartInput}
 	}

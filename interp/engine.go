@@ -129,26 +129,55 @@ type event struct {
 // ID returns the task's ID.
 func (t *Task) ID() string { return t.id }
 
-// Done returns a channel closed when the task has finished.
-func (t *Task) Done() <-chan struct{} { return t.done }
+// Done returns a channel closed when the task has finished. For a durable
+// task it is closed when the task finishes in this process (use Wait for
+// one that may finish elsewhere).
+func (t *Task) Done() <-chan struct{} {
+	if t.waiter != nil {
+		return t.waiter.ch
+	}
+	return t.done
+}
 
 // Result returns the task's result and error, and whether it has finished.
+// For a durable task they are read from the store (and a failure to read
+// it is the error).
 func (t *Task) Result() (any, error, bool) {
+	if t.remote != nil {
+		rec, err := t.remote.remoteRecord(t)
+		if err != nil || !rec.Status.Final() {
+			return nil, err, false
+		}
+		v, err := t.remote.outcome(rec)
+		return v, err, true
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.result, t.err, t.finished
 }
 
-// Status returns the task's status.
+// Status returns the task's status (for a durable task, as stored; empty if
+// the store cannot be read).
 func (t *Task) Status() task.Status {
+	if t.remote != nil {
+		st, _ := t.remote.st.Status(t.remote.e.ctx, t.id)
+		return st
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.status
 }
 
 // Journal returns a copy of the journal recorded so far (empty unless the
-// interpreter records journals).
+// interpreter records journals; for a durable task, the stored journal).
 func (t *Task) Journal() task.Journal {
+	if t.remote != nil {
+		rec, err := t.remote.remoteRecord(t)
+		if err != nil {
+			return nil
+		}
+		return rec.Journal
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return append(task.Journal(nil), t.journal...)
@@ -161,12 +190,14 @@ func (t *Task) Wait(ctx context.Context) (any, error) {
 	if t.remote != nil {
 		// A handle from StartProgram: its waiter hears of the task
 		// finishing in this process; another worker's is found by polling.
-		select {
-		case <-t.waiter.ch:
-			return t.waiter.res, t.waiter.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
+		if t.waiter != nil {
+			select {
+			case <-t.waiter.ch:
+				return t.waiter.res, t.waiter.err
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Second):
+			}
 		}
 		return t.remote.Wait(ctx, t.id)
 	}
@@ -550,7 +581,7 @@ func (t *Task) perform(p effect.Pending, w *worker) bool {
 	case effect.LinkOp, effect.UnlinkOp, effect.TrapExitsOp, effect.MonitorOp, effect.DemonitorOp,
 		effect.RegisterOp, effect.WhereIsOp, effect.KillOp:
 		if t.dur != nil {
-			return t.complete(p, nil, fmt.Errorf("task %s: %T is not supported by the durable interpreter yet", t.id, op))
+			return t.dur.performProcess(t, p)
 		}
 		return t.performProcess(p, w)
 	case effect.SpawnOp:

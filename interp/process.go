@@ -53,18 +53,10 @@ type procSignal struct {
 	ref    effect.MonitorRef // sigDown
 }
 
-// ExitError is the error of a task ended by an exit signal: Kill, or the
-// abnormal end of a task linked to it. Its exit reason (what its own links
-// and monitors see) is Reason.
-type ExitError struct {
-	Task   string // the task that ended
-	From   string // the task that killed it or whose end it followed
-	Reason string
-}
-
-func (e *ExitError) Error() string {
-	return fmt.Sprintf("task %s ended by an exit signal from task %s: %s", e.Task, e.From, e.Reason)
-}
+// ExitError is the error of a task ended by an exit signal (see
+// effect.ExitError). A durable task's is stored with its fields, so that
+// errors.As finds it after a restart too.
+type ExitError = effect.ExitError
 
 // exitReason is the reason a task that ended with err gives its links
 // and monitors.
@@ -72,7 +64,7 @@ func exitReason(err error) string {
 	if err == nil {
 		return effect.ExitNormal
 	}
-	if ee, ok := err.(*ExitError); ok {
+	if ee, ok := errors.AsType[*ExitError](err); ok {
 		return ee.Reason
 	}
 	return err.Error()
@@ -265,12 +257,20 @@ func (t *Task) running() bool {
 	return !t.finished
 }
 
-func (e *engine) kill(t *Task, id, reason string, w *worker) error {
+// checkKill checks the arguments of t's Kill of task id.
+func checkKill(t *Task, id, reason string) error {
 	if id == t.id {
 		return fmt.Errorf("task %s: Kill cannot end the calling task (return effect.Fail instead)", t.id)
 	}
 	if reason == "" || reason == effect.ExitNormal {
 		return fmt.Errorf("task %s: Kill of task %s: the reason must be abnormal, not %q", t.id, id, reason)
+	}
+	return nil
+}
+
+func (e *engine) kill(t *Task, id, reason string, w *worker) error {
+	if err := checkKill(t, id, reason); err != nil {
+		return err
 	}
 	err := e.signal(t, id, &procSignal{kind: sigKill, from: t.id, reason: reason}, w)
 	if nt, ok := errors.AsType[*NoTaskError](err); ok && nt.Finished {
@@ -351,20 +351,26 @@ func (t *Task) intake(msgs []any, sigs bool) bool {
 			continue
 		}
 		if err := t.e.receiveSignal(t, sig); err != nil {
-			if t.record && t.replayPos < len(t.replay) {
-				// Killed before it replayed its journal (the Sim rebuilt
-				// it): the journal is still what a store would hold.
-				t.mu.Lock()
-				t.journal = append(t.journal, t.replay[t.replayPos:]...)
-				t.mu.Unlock()
-				t.replayPos = len(t.replay)
-			}
-			t.m.Stop()
-			t.finish(err)
+			t.endBySignal(err)
 			return true
 		}
 	}
 	return false
+}
+
+// endBySignal ends t, which an exit signal killed, with err. t.stepMu held.
+func (t *Task) endBySignal(err error) {
+	if t.record && t.replayPos < len(t.replay) {
+		// Killed before it replayed its journal (it was rebuilt from a
+		// store, or the Sim's model of one): the journal is still what the
+		// store holds.
+		t.mu.Lock()
+		t.journal = append(t.journal, t.replay[t.replayPos:]...)
+		t.mu.Unlock()
+		t.replayPos = len(t.replay)
+	}
+	t.m.Stop()
+	t.finish(err)
 }
 
 // receiveSignal processes an exit signal for t: it returns the error that

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Links, monitors, names and Kill under the Mock, Live and Sim
+// Links, monitors, names and Kill under the Mock, Live, Sim and Durable
 // interpreters (the Sim also with crashes and delayed messages).
 
 type procRuntime struct {
@@ -37,7 +38,35 @@ func procRuntimes() []procRuntime {
 			return interp.NewSim(seed, interp.WithSimOptions(interp.SimOptions{CrashProb: 0.2, CrashAllProb: 0.05, DelayProb: 0.5}))
 		}})
 	}
+	rts = append(rts, procRuntime{"durable", func(t *testing.T) interp.Runtime {
+		reg := task.NewRegistry()
+		for _, p := range []effect.AnyProgram{crasher, idler, linker, chain, registrant, trapper} {
+			require.NoError(t, reg.Add(p))
+		}
+		d, err := interp.NewDurable(openSQLite(t, ""), interp.WithRegistry(reg), interp.WithLogger(quiet), fastDurable)
+		require.NoError(t, err)
+		t.Cleanup(func() { d.Close() })
+		durableRegs.Store(d, reg)
+		return d
+	}})
 	return rts
+}
+
+// durableRegs holds the registry of each durable runtime of the tests, so
+// that start can register the programs a test makes.
+var durableRegs sync.Map // *interp.Durable -> *task.Registry
+
+// start starts prog on rt, registering it first if rt is durable.
+func start[I, O any](t *testing.T, rt interp.Runtime, prog *effect.Program[I, O], in I) *interp.Task {
+	t.Helper()
+	if reg, ok := durableRegs.Load(rt); ok {
+		if err := task.Register(reg.(*task.Registry), prog); err != nil && !errors.Is(err, task.ErrDuplicate) {
+			t.Fatal(err)
+		}
+	}
+	tk, err := interp.StartProgram(rt, prog, in)
+	require.NoError(t, err)
+	return tk
 }
 
 func forRuntimes(t *testing.T, f func(t *testing.T, rt interp.Runtime)) {
@@ -150,8 +179,7 @@ func TestLinkCrash(t *testing.T) {
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/trap=%v", c.how, c.trap), func(t *testing.T) {
 			forRuntimes(t, func(t *testing.T, rt interp.Runtime) {
-				tk, err := interp.StartProgram(rt, linker, linkIn{c.how, c.trap})
-				require.NoError(t, err)
+				tk := start(t, rt, linker, linkIn{c.how, c.trap})
 				v, err := wait(t, tk)
 				child, _ := rt.Task(spawned(t, tk, 0))
 				_, cerr := wait(t, child)
@@ -206,9 +234,8 @@ func chainBody(n int) effect.Eff[string] {
 // child it linked to.
 func TestLinkBothWays(t *testing.T) {
 	forRuntimes(t, func(t *testing.T, rt interp.Runtime) {
-		tk, err := interp.StartProgram(rt, chain, 3)
-		require.NoError(t, err)
-		_, err = wait(t, tk)
+		tk := start(t, rt, chain, 3)
+		_, err := wait(t, tk)
 		require.Equal(t, "last link broke", exitReason(t, err))
 		cur := tk
 		for range 3 {
@@ -228,9 +255,8 @@ func TestLinkBothWays(t *testing.T) {
 				panic("parent down")
 			})
 		})
-		tk, err := interp.StartProgram(rt, parent, effect.Unit{})
-		require.NoError(t, err)
-		_, err = wait(t, tk)
+		tk := start(t, rt, parent, effect.Unit{})
+		_, err := wait(t, tk)
 		var pe *effect.PanicError
 		require.ErrorAs(t, err, &pe)
 		child, _ := rt.Task(spawned(t, tk, 0))
@@ -254,8 +280,7 @@ func TestUnlink(t *testing.T) {
 				return d.Reason
 			})
 		})
-		tk, err := interp.StartProgram(rt, p, effect.Unit{})
-		require.NoError(t, err)
+		tk := start(t, rt, p, effect.Unit{})
 		v, err := wait(t, tk)
 		require.NoError(t, err)
 		require.Equal(t, "effect: panic: boom", v)
@@ -292,8 +317,7 @@ func TestNoProc(t *testing.T) {
 				return got
 			})
 		})
-		tk, err := interp.StartProgram(rt, prog, effect.Unit{})
-		require.NoError(t, err)
+		tk := start(t, rt, prog, effect.Unit{})
 		v, err := wait(t, tk)
 		require.NoError(t, err)
 		child := spawned(t, tk, 0)
@@ -327,8 +351,7 @@ func TestDemonitor(t *testing.T) {
 				return append(got, fmt.Sprint(late.OK))
 			})
 		})
-		tk, err := interp.StartProgram(rt, prog, effect.Unit{})
-		require.NoError(t, err)
+		tk := start(t, rt, prog, effect.Unit{})
 		v, err := wait(t, tk)
 		require.NoError(t, err)
 		require.Equal(t, []string{"true bad", "false"}, v)
@@ -376,8 +399,7 @@ func TestRegister(t *testing.T) {
 				return got
 			})
 		})
-		tk, err := interp.StartProgram(rt, prog, effect.Unit{})
-		require.NoError(t, err)
+		tk := start(t, rt, prog, effect.Unit{})
 		v, err := wait(t, tk)
 		require.NoError(t, err)
 		require.Equal(t, []string{"none", "true", "true", "none", "true", "true", "true"}, v)
@@ -431,8 +453,7 @@ func TestKill(t *testing.T) {
 						return d.Reason
 					})
 				})
-				tk, err := interp.StartProgram(rt, killer, effect.Unit{})
-				require.NoError(t, err)
+				tk := start(t, rt, killer, effect.Unit{})
 				v, err := wait(t, tk)
 				require.NoError(t, err)
 				require.Equal(t, c.down, v)
@@ -468,8 +489,7 @@ func TestKillRefused(t *testing.T) {
 				return got
 			})
 		})
-		tk, err := interp.StartProgram(rt, prog, effect.Unit{})
-		require.NoError(t, err)
+		tk := start(t, rt, prog, effect.Unit{})
 		v, err := wait(t, tk)
 		require.NoError(t, err)
 		require.Equal(t, []string{"true", "true", "true", "true", "false"}, v)
@@ -519,21 +539,4 @@ func TestProcessSimDeterminism(t *testing.T) {
 	for range 2 {
 		require.Equal(t, first, run())
 	}
-}
-
-// TestProcessDurableUnsupported: the durable interpreter refuses the
-// process ops with a clear error rather than misbehaving.
-func TestProcessDurableUnsupported(t *testing.T) {
-	reg := task.NewRegistry()
-	prog := effect.NewProgram("proc.durable", 1, func(effect.Unit) effect.Eff[effect.Unit] {
-		return effect.TrapExits(true)
-	})
-	require.NoError(t, task.Register(reg, prog))
-	d, err := interp.NewDurable(openSQLite(t, ""), interp.WithRegistry(reg), interp.WithLogger(quiet), fastDurable)
-	require.NoError(t, err)
-	defer d.Close()
-	tk, err := interp.StartProgram(d, prog, effect.Unit{})
-	require.NoError(t, err)
-	_, err = wait(t, tk)
-	require.ErrorContains(t, err, "effect.TrapExitsOp is not supported by the durable interpreter yet")
 }

@@ -50,7 +50,8 @@ type Store interface {
 	ClaimID(ctx context.Context, owner, id string, now time.Time, lease time.Duration) (Lease, error)
 
 	// Load returns a task's record with its whole journal (Record.Mailbox
-	// is left empty) and its unreceived messages.
+	// is left empty), its process state (Record.Trap, Record.Name) and its
+	// unreceived messages, exit signals (task.SignalType) among them.
 	Load(ctx context.Context, id string) (*task.Record, []Message, error)
 
 	// Messages returns the unreceived messages of task id with a sequence
@@ -84,6 +85,10 @@ type Store interface {
 
 	// World returns the committed value of every STM world var, by name.
 	World(ctx context.Context) (map[string][]byte, error)
+
+	// WhereIs returns the ID of the unfinished task registered under
+	// name, or "" if there is none.
+	WhereIs(ctx context.Context, name string) (string, error)
 
 	// Close releases the store's resources.
 	Close() error
@@ -138,6 +143,57 @@ type Step struct {
 	World  []WorldWrite   // STM world vars written by the step
 	// Keep keeps the lease (until it expires) instead of releasing it.
 	Keep bool
+
+	// Proc holds the step's process ops (links, monitors, names, exit
+	// flags, kills), applied in order after its Sends.
+	Proc []ProcOp
+	// Exit is the exit reason of a step that ends the task (effect.ExitNormal
+	// when its program returned): the tasks linked to it and monitoring it
+	// get it in an exit signal, delivered by the commit, after the step's
+	// Sends. Its links, the monitors it holds and is the target of, and
+	// its name are removed.
+	Exit string
+}
+
+// ProcKind says what a ProcOp does.
+type ProcKind uint8
+
+// The process ops. In each, the step's task is "the task".
+const (
+	// ProcLink links the task and Peer. If Peer is unknown or has
+	// finished when the step commits, the task is sent a link signal from
+	// Peer with reason noproc instead (as if Peer ended right after the
+	// link was made).
+	ProcLink ProcKind = iota + 1
+	// ProcUnlink removes the link between the task and Peer, and voids the
+	// link signals from Peer still in the task's mailbox.
+	ProcUnlink
+	// ProcMonitor makes the task monitor Peer under Ref. If Peer is
+	// unknown or has finished when the step commits, the task is sent a
+	// Down signal for Ref with reason noproc instead.
+	ProcMonitor
+	// ProcDemonitor removes the task's monitor Ref, and voids its Down
+	// signal if one is still in the task's mailbox.
+	ProcDemonitor
+	// ProcTrap sets whether the task traps exits (On).
+	ProcTrap
+	// ProcRegister registers the task under Name. A name held by another
+	// unfinished task refuses the whole step with an error matching
+	// ErrNameTaken; registering the same name twice is a no-op.
+	ProcRegister
+	// ProcKill sends Peer a kill signal with Reason; nothing if Peer is
+	// unknown or has finished.
+	ProcKill
+)
+
+// ProcOp is a process op of a step.
+type ProcOp struct {
+	Kind   ProcKind
+	Peer   string // Link, Unlink, Monitor, Kill
+	Ref    string // Monitor, Demonitor
+	Name   string // Register
+	Reason string // Kill
+	On     bool   // Trap
 }
 
 // Restart is a ContinueAsNew.
@@ -189,6 +245,7 @@ var (
 	ErrFinished  = errors.New("store: task has finished")
 	ErrLeased    = errors.New("store: task is leased to another worker")
 	ErrLeaseLost = errors.New("store: lease lost (stale epoch or version)")
+	ErrNameTaken = errors.New("store: name is registered to another task")
 )
 
 // Notifier is implemented by stores that can tell a worker when tasks may

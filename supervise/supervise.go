@@ -27,6 +27,21 @@
 // (effect.ExitKill); otherwise it is sent a "shutdown" exit and given
 // Shutdown to end, then killed.
 //
+// # Durable supervision
+//
+// Under the durable interpreter the supervisor, its links, its exit flag
+// and the exit signals of its children are stored, so a crash of the whole
+// process loses no restart: the next worker to claim the supervisor finds
+// the crashed child's Exit in its mailbox. Give the supervisor a name:
+//
+//	var pool = effect.NewProgram("pool", 1, func(effect.Unit) effect.Eff[effect.Unit] {
+//		return supervise.Supervisor(spec) // spec is code, not input
+//	})
+//
+// register it and its children's programs (task.Register), and register
+// ErrIntensity (task.RegisterError) so that a client sees it after a
+// restart.
+//
 // # Where amber differs from OTP
 //
 //   - Spawning and linking are two ops, not one (spawn_link): a child that

@@ -2,6 +2,8 @@ package task
 
 import (
 	"errors"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // Error is an error as a journal or a record stores it: the name under which
@@ -13,6 +15,9 @@ type Error struct {
 	Type string `cbor:"1,keyasint,omitempty"`
 	// Msg is the error's message, err.Error().
 	Msg string `cbor:"2,keyasint,omitempty"`
+	// Data holds the fields of an error of a registered type (see
+	// RegisterErrorType), when Type names one.
+	Data cbor.RawMessage `cbor:"3,keyasint,omitempty"`
 }
 
 // Error returns e.Msg.
@@ -37,12 +42,13 @@ func (e *Error) String() string {
 // replayedError is an Error brought back to life by Registry.DecodeError.
 type replayedError struct {
 	e        Error
-	sentinel error
+	sentinel error // the registered sentinel, or the decoded value of a registered type
 }
 
 func (r *replayedError) Error() string { return r.e.Error() }
 
-// Unwrap returns the registered sentinel, so errors.Is and errors.As see it.
+// Unwrap returns the registered sentinel or the decoded error of a
+// registered type, so errors.Is and errors.As see it.
 func (r *replayedError) Unwrap() error { return r.sentinel }
 
 // As lets errors.As find the stored form, a *Error.

@@ -96,11 +96,11 @@ func ExampleRegistry_DecodeError() {
 	_ = task.RegisterError(reg, "pay.Declined", errDeclined)
 
 	stored := reg.EncodeError(fmt.Errorf("charge 500: %w", errDeclined))
-	fmt.Printf("%+v\n", *stored)
+	fmt.Println(stored.String())
 	replayed := reg.DecodeError(stored)
 	fmt.Println(replayed, errors.Is(replayed, errDeclined))
 	// Output:
-	// {Type:pay.Declined Msg:charge 500: card declined}
+	// pay.Declined: charge 500: card declined
 	// charge 500: card declined true
 }
 

@@ -65,3 +65,37 @@ func FuzzDecodeJournal(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeSignal: no input makes DecodeSignal or DecodeError (with the
+// fields of a registered error type) panic; an accepted signal survives a
+// trip through its envelope unchanged.
+func FuzzDecodeSignal(f *testing.F) {
+	for _, s := range []task.Signal{
+		{Kind: task.SignalLink, From: "a", Reason: "boom"},
+		{Kind: task.SignalDown, From: "b", Reason: "noproc", Ref: "w#3"},
+		{Kind: task.SignalKill, From: "c", Reason: "kill"},
+	} {
+		env, err := s.Envelope()
+		require.NoError(f, err)
+		f.Add([]byte(env.Data))
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0xa1, 0x01, 0x09})
+	reg := task.NewRegistry()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, typ := range []string{"effect.ExitError", "effect.PanicError"} {
+			err := reg.DecodeError(&task.Error{Type: typ, Msg: "m", Data: data})
+			require.EqualError(t, err, "m", "the message is the stored one, whatever the data")
+		}
+		s, err := task.DecodeSignal(data)
+		if err != nil {
+			require.ErrorIs(t, err, task.ErrCorrupt)
+			return
+		}
+		env, err := s.Envelope()
+		require.NoError(t, err)
+		s2, err := task.DecodeSignal(env.Data)
+		require.NoError(t, err)
+		require.Equal(t, s, s2)
+	})
+}

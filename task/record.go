@@ -134,6 +134,11 @@ type Record struct {
 	// Created and Updated are interpreter times (UTC).
 	Created time.Time `cbor:"13,keyasint,omitzero"`
 	Updated time.Time `cbor:"14,keyasint,omitzero"`
+	// Trap reports that the task traps exits (effect.TrapExits), and Name
+	// is the name it registered (effect.Register), if any: its process
+	// state that lives outside its journal.
+	Trap bool   `cbor:"15,keyasint,omitempty"`
+	Name string `cbor:"16,keyasint,omitempty"`
 }
 
 // recordFormat is the version of the record encoding.

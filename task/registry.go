@@ -27,6 +27,14 @@ type Registry struct {
 
 	errs      []namedError // in registration order: EncodeError takes the first match
 	errByName map[string]error
+	errTypes  []namedErrorType // in registration order
+}
+
+// namedErrorType is a registered error type: typ is the type E of
+// RegisterErrorType (a pointer type, usually).
+type namedErrorType struct {
+	name string
+	typ  reflect.Type
 }
 
 type programKey struct {
@@ -41,7 +49,8 @@ type namedError struct {
 
 // NewRegistry returns a registry with no programs. It knows the message types
 // string, bool, int, int64, uint64, float64 and []byte under their Go names,
-// effect.Exit and effect.Down (the messages of links and monitors), and the
+// effect.Exit and effect.Down (the messages of links and monitors), the
+// error types *effect.ExitError and *effect.PanicError, and the
 // errors context.Canceled, context.DeadlineExceeded and the sentinel
 // errors of package effect under their Go names ("effect.ErrCancelled").
 func NewRegistry() *Registry {
@@ -61,6 +70,8 @@ func NewRegistry() *Registry {
 	}
 	_ = RegisterMessage[effect.Exit](r, "effect.Exit")
 	_ = RegisterMessage[effect.Down](r, "effect.Down")
+	_ = RegisterErrorType[*effect.ExitError](r, "effect.ExitError")
+	_ = RegisterErrorType[*effect.PanicError](r, "effect.PanicError")
 	for _, e := range []namedError{
 		{"context.Canceled", context.Canceled},
 		{"context.DeadlineExceeded", context.DeadlineExceeded},
@@ -304,6 +315,35 @@ func RegisterError(r *Registry, name string, sentinel error) error {
 	return nil
 }
 
+// RegisterErrorType registers the error type E under a stable name: an
+// error whose chain holds an E (errors.As) is stored with E's fields, CBOR
+// encoded, and Registry.DecodeError brings the E back, so that errors.As
+// finds it after a replay or a restart, in this process or another.
+// Its message stays the original error's. E is usually a pointer to a
+// struct, like *MyError. Sentinels (RegisterError) are matched first.
+func RegisterErrorType[E error](r *Registry, name string) error {
+	if name == "" {
+		return errors.New("task: register error type: empty name")
+	}
+	t := reflect.TypeFor[E]()
+	if t.Kind() == reflect.Interface {
+		return fmt.Errorf("task: register error type %s: %v is an interface, not a concrete type", name, t)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.errByName[name]; ok {
+		return fmt.Errorf("%w: error name %q", ErrDuplicate, name)
+	}
+	for _, et := range r.errTypes {
+		if et.name == name || et.typ == t {
+			return fmt.Errorf("%w: error type %v (as %q)", ErrDuplicate, et.typ, et.name)
+		}
+	}
+	r.errByName[name] = nil
+	r.errTypes = append(r.errTypes, namedErrorType{name, t})
+	return nil
+}
+
 // EncodeError returns the stored form of err: Msg is err.Error() and Type the
 // name of the first registered sentinel (in registration order) that err
 // matches with errors.Is, or "" (or the Type of a *Error that err wraps).
@@ -320,10 +360,22 @@ func (r *Registry) EncodeError(err error) *Error {
 			break
 		}
 	}
+	if e.Type == "" {
+		for _, et := range r.errTypes {
+			target := reflect.New(et.typ)
+			if !errors.As(err, target.Interface()) {
+				continue
+			}
+			if data, merr := encMode.Marshal(target.Elem().Interface()); merr == nil {
+				e.Type, e.Data = et.name, data
+			}
+			break
+		}
+	}
 	r.mu.RUnlock()
 	if e.Type == "" {
 		if s, ok := stored(err); ok {
-			e.Type = s.Type
+			e.Type, e.Data = s.Type, s.Data
 		}
 	}
 	return e
@@ -338,6 +390,18 @@ func (r *Registry) DecodeError(e *Error) error {
 	}
 	r.mu.RLock()
 	sentinel := r.errByName[e.Type]
+	if sentinel == nil && len(e.Data) > 0 {
+		for _, et := range r.errTypes {
+			if et.name != e.Type {
+				continue
+			}
+			v := reflect.New(et.typ)
+			if unmarshal(decMode, e.Data, v.Interface()) == nil && !(v.Elem().Kind() == reflect.Pointer && v.Elem().IsNil()) {
+				sentinel, _ = v.Elem().Interface().(error)
+			}
+			break
+		}
+	}
 	r.mu.RUnlock()
 	return &replayedError{e: *e, sentinel: sentinel}
 }

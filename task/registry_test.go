@@ -174,3 +174,55 @@ func TestRegistryConcurrent(t *testing.T) {
 	wg.Wait()
 	require.Len(t, r.Programs(), 9)
 }
+
+type quotaError struct {
+	Limit int `cbor:"1,keyasint"`
+}
+
+func (e *quotaError) Error() string { return fmt.Sprintf("over quota %d", e.Limit) }
+
+// TestRegisterErrorType: an error of a registered type comes back from
+// storage as that type, with its fields, inside whatever wrapped it; its
+// message is the original's.
+func TestRegisterErrorType(t *testing.T) {
+	r := task.NewRegistry()
+	require.NoError(t, task.RegisterErrorType[*quotaError](r, "quota"))
+	require.ErrorIs(t, task.RegisterErrorType[*quotaError](r, "quota2"), task.ErrDuplicate)
+	require.ErrorIs(t, task.RegisterErrorType[*quotaError](r, "effect.ErrCancelled"), task.ErrDuplicate)
+
+	orig := fmt.Errorf("charging: %w", &quotaError{Limit: 7})
+	enc := r.EncodeError(orig)
+	b, err := task.Marshal(enc)
+	require.NoError(t, err)
+	var back task.Error
+	require.NoError(t, task.Unmarshal(b, &back))
+	got := r.DecodeError(&back)
+	require.EqualError(t, got, "charging: over quota 7")
+	qe, ok := errors.AsType[*quotaError](got)
+	require.True(t, ok, "errors.As finds the registered type after a round trip")
+	require.Equal(t, 7, qe.Limit)
+
+	// Another registry without the type keeps the message only.
+	other := task.NewRegistry().DecodeError(&back)
+	_, ok = errors.AsType[*quotaError](other)
+	require.False(t, ok)
+	require.EqualError(t, other, "charging: over quota 7")
+
+	// Hostile data: no panic, message kept, no typed value.
+	bad := r.DecodeError(&task.Error{Type: "quota", Msg: "m", Data: []byte{0xf6}}) // null
+	_, ok = errors.AsType[*quotaError](bad)
+	require.False(t, ok)
+	bad = r.DecodeError(&task.Error{Type: "quota", Msg: "m", Data: []byte{0xff, 0x00}})
+	require.EqualError(t, bad, "m")
+
+	// The built-in types: a killed task's error, a panic (without its stack).
+	ee := r.DecodeError(r.EncodeError(&effect.ExitError{Task: "a", From: "b", Reason: "shutdown"}))
+	x, ok := errors.AsType[*effect.ExitError](ee)
+	require.True(t, ok)
+	require.Equal(t, effect.ExitError{Task: "a", From: "b", Reason: "shutdown"}, *x)
+	pe := r.EncodeError(&effect.PanicError{Value: "boom", Stack: []byte("goroutine 1")})
+	require.NotContains(t, string(pe.Data), "goroutine")
+	p, ok := errors.AsType[*effect.PanicError](r.DecodeError(pe))
+	require.True(t, ok)
+	require.Equal(t, "boom", p.Value)
+}

@@ -27,6 +27,11 @@ type taskState struct {
 	version    uint64
 	journalLen uint64
 	spawned    bool // created by an earlier step of this commit
+
+	// process state: whether the task ever had links, monitors or a name
+	// (in the table, or made by this commit), and its name
+	proc bool
+	name string
 }
 
 // prepared is a step encoded ahead of the transaction.
@@ -38,17 +43,21 @@ type prepared struct {
 
 // Commit applies the steps in one transaction, in two round trips: the
 // first locks every row the steps touch (their tasks, the targets of their
-// sends, the IDs they spawn) in ID order, so that concurrent commits
-// cannot deadlock, and reads the fences; the second applies the steps that
-// passed, in a handful of set-based statements whatever their number, and
-// commits.
+// sends, the IDs they spawn, the peers of their process ops) in ID order,
+// so that concurrent commits cannot deadlock, and reads the fences; the
+// second applies the steps that passed, in a handful of set-based
+// statements whatever their number, and commits. A commit that ends a task
+// that has links or monitors takes one more round trip, to lock their
+// peers and read them (see process.go).
 //
 // A step is refused with an error matching store.ErrLeaseLost when its
 // task is not leased to its Owner at its Epoch and Version; with one
 // matching task.ErrInvalidJournal when its entries do not continue the
 // journal; with one matching store.ErrExists when it spawns an existing
-// task. A refused step changes nothing. Messages sent to unknown or
-// finished tasks are dropped, as a message to a dead process is.
+// task; with one matching store.ErrNameTaken when it registers a name
+// another task holds. A refused step changes nothing. Messages sent to
+// unknown tasks are dropped, as a message to a dead process is; exit
+// signals to finished tasks too.
 //
 // If the returned error is not nil the transaction did not commit, except
 // in one case no client can tell apart: the connection broke while COMMIT
@@ -63,6 +72,7 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 	}
 	preps := make([]prepared, len(steps))
 	lockIDs := make([]string, 0, len(steps))
+	var names []string
 	for i := range steps {
 		st := &steps[i]
 		if err := prepare(st, &preps[i]); err != nil {
@@ -79,36 +89,97 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 		for _, r := range st.Spawns {
 			lockIDs = append(lockIDs, r.ID)
 		}
+		for _, op := range st.Proc {
+			switch op.Kind {
+			case store.ProcLink, store.ProcUnlink, store.ProcMonitor, store.ProcKill:
+				lockIDs = append(lockIDs, op.Peer)
+			case store.ProcRegister:
+				names = append(names, op.Name)
+			}
+		}
 	}
-	worldOnly := len(lockIDs) == 0
+	if len(lockIDs) == 0 && !slices.ContainsFunc(steps, func(st store.Step) bool { return len(st.World) > 0 }) {
+		return errs, nil
+	}
 	slices.Sort(lockIDs)
 	lockIDs = slices.Compact(lockIDs)
+	slices.Sort(names)
+	names = slices.Compact(names)
 
+	// A deadlock can only come from a commit that waits for the peers of
+	// an ending task (see process.go); it rolled back, so the steps are
+	// run again, with those peers among the rows locked first.
+	for attempt := 0; ; attempt++ {
+		out, err := s.commit(ctx, steps, preps, slices.Clone(errs), &lockIDs, names)
+		if err == nil {
+			return out, nil
+		}
+		if attempt == 3 || !isDeadlock(err) || ctx.Err() != nil {
+			return nil, fmt.Errorf("postgres: commit: %w", err)
+		}
+	}
+}
+
+// commit is one attempt of Commit. It adds to lockIDs the peers it finds
+// it must lock.
+func (s *Store) commit(ctx context.Context, steps []store.Step, preps []prepared, errs []error, lockIDs *[]string, names []string) ([]error, error) {
 	// The first round trip only reads and locks, so it is retried on
 	// another connection when the server dropped this one (a restart or a
 	// killed backend leaves dead connections in the pool).
 	var (
-		conn   *pgxpool.Conn
-		states map[string]*taskState
-		err    error
+		conn    *pgxpool.Conn
+		states  map[string]*taskState
+		holders map[string]string
+		err     error
 	)
 	for attempt := 0; ; attempt++ {
-		if worldOnly && !slices.ContainsFunc(steps, func(st store.Step) bool { return len(st.World) > 0 }) {
-			return errs, nil
+		conn, err = s.pool.Acquire(ctx)
+		if err == nil {
+			states, holders, err = s.lock(ctx, conn, false, *lockIDs, names)
+			if err != nil {
+				conn.Release()
+			}
 		}
-		conn, states, err = s.lock(ctx, lockIDs)
 		if err == nil {
 			break
 		}
 		if attempt == 3 || !connectionLost(err) || ctx.Err() != nil {
-			return nil, fmt.Errorf("postgres: commit: %w", err)
+			return nil, err
 		}
 	}
 	// On any error the connection is left inside a transaction, and the
 	// pool destroys it on release: that rolls the transaction back.
 	defer conn.Release()
 
-	var w commitWriter
+	// The ends of tasks with process state: lock their peers and read
+	// their links. Peers held by other commits are not waited for (the
+	// rows already locked were not locked in ID order with them): the
+	// commit starts again with them in its first round trip.
+	var links []*procLink
+	for restart := 0; ; restart++ {
+		links = nil
+		ending := endingWithProc(steps, errs, states)
+		if len(ending) == 0 {
+			break
+		}
+		wait := restart == restartsBeforeWaiting
+		var missing []string
+		links, missing, err = s.readLinks(ctx, conn, ending, *lockIDs, states, wait)
+		if err != nil {
+			return nil, err
+		}
+		if len(missing) == 0 || wait {
+			break
+		}
+		ids := append(slices.Clone(*lockIDs), missing...)
+		slices.Sort(ids)
+		*lockIDs = slices.Compact(ids)
+		if states, holders, err = s.lock(ctx, conn, true, *lockIDs, names); err != nil {
+			return nil, err
+		}
+	}
+
+	w := commitWriter{proc: procWriter{links: links, holders: holders}}
 	soon := time.Now().Add(s.opts.PollInterval)
 	for i := range steps {
 		if errs[i] != nil {
@@ -121,7 +192,7 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 	}
 
 	b := &pgx.Batch{}
-	w.queue(b)
+	w.queue(b, states)
 	if w.notify {
 		b.Queue(notifySQL, s.channel)
 	}
@@ -130,41 +201,68 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 	}
 	b.Queue(`COMMIT`)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("postgres: commit: %w", err)
+		return nil, err
 	}
 	return errs, nil
 }
 
-// lock begins a transaction on a connection of its own and locks the rows
-// of ids, returning their fences.
-func (s *Store) lock(ctx context.Context, ids []string) (*pgxpool.Conn, map[string]*taskState, error) {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	states := make(map[string]*taskState, len(ids))
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN`)
-	b.Queue(`SELECT id, status, lease_owner, lease_epoch, version, journal_len FROM tasks
-		WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids).Query(func(rows pgx.Rows) error {
-		var id, status string
-		var owner *string
-		var epoch, version, jlen int64
-		_, err := pgx.ForEachRow(rows, []any{&id, &status, &owner, &epoch, &version, &jlen}, func() error {
-			ts := &taskState{status: task.Status(status), epoch: uint64(epoch), version: uint64(version), journalLen: uint64(jlen)}
-			if owner != nil {
-				ts.owner, ts.leased = *owner, true
-			}
-			states[id] = ts
-			return nil
-		})
-		return err
+// lockSelect selects the columns of tasks that scanStates reads.
+const lockSelect = `SELECT id, status, lease_owner, lease_epoch, version, journal_len, proc, name FROM tasks`
+
+// scanStates reads rows of lockSelect into states.
+func scanStates(rows pgx.Rows, states map[string]*taskState) error {
+	var id, status, name string
+	var owner *string
+	var epoch, version, jlen int64
+	var proc bool
+	_, err := pgx.ForEachRow(rows, []any{&id, &status, &owner, &epoch, &version, &jlen, &proc, &name}, func() error {
+		ts := &taskState{status: task.Status(status), epoch: uint64(epoch), version: uint64(version),
+			journalLen: uint64(jlen), proc: proc, name: name}
+		if owner != nil {
+			ts.owner, ts.leased = *owner, true
+		}
+		states[id] = ts
+		return nil
 	})
+	return err
+}
+
+// lock begins a transaction on conn (rolling back the one it is in, if
+// restart) and locks the rows of ids, returning their fences. If names
+// are given (steps register them), it first takes their advisory locks, in
+// one order, so that two commits registering a name take turns, and then
+// reads who holds them.
+func (s *Store) lock(ctx context.Context, conn *pgxpool.Conn, restart bool, ids, names []string) (map[string]*taskState, map[string]string, error) {
+	states := make(map[string]*taskState, len(ids))
+	var holders map[string]string
+	b := &pgx.Batch{}
+	if restart {
+		b.Queue(`ROLLBACK`)
+	}
+	b.Queue(`BEGIN`)
+	if len(names) > 0 {
+		b.Queue(`SELECT pg_advisory_xact_lock(k) FROM (
+			SELECT DISTINCT hashtext('amber.name:' || current_schema() || ':' || n) AS k
+			FROM unnest($1::text[]) AS n ORDER BY k) AS keys`, names)
+	}
+	b.Queue(lockSelect+` WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids).Query(func(rows pgx.Rows) error {
+		return scanStates(rows, states)
+	})
+	if len(names) > 0 {
+		holders = make(map[string]string, len(names))
+		b.Queue(`SELECT name, id FROM tasks WHERE name = ANY($1)`, names).Query(func(rows pgx.Rows) error {
+			var name, id string
+			_, err := pgx.ForEachRow(rows, []any{&name, &id}, func() error {
+				holders[name] = id
+				return nil
+			})
+			return err
+		})
+	}
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		conn.Release()
 		return nil, nil, err
 	}
-	return conn, states, nil
+	return states, holders, nil
 }
 
 // connectionLost reports whether err means the connection is gone (so that
@@ -207,6 +305,9 @@ func prepare(st *store.Step, p *prepared) error {
 	if p.errb, err = marshalNil(st.Err); err != nil {
 		return fmt.Errorf("error: %w", err)
 	}
+	if err := checkProc(st.Proc); err != nil {
+		return err
+	}
 	var check taskRows
 	for _, r := range st.Spawns {
 		if err := check.add(r); err != nil {
@@ -237,6 +338,9 @@ type commitWriter struct {
 	spawns   taskRows
 	sendTo   []string
 	sendEnv  [][]byte
+	sendTag  []string // an exit signal's tag (task.Signal.Tag), or ""
+	tagged   bool     // some sendTag is set
+	proc     procWriter
 	world    map[string][]byte
 	worldOrd []string
 	rID      []string // tasks that continue as new: journal emptied, input replaced
@@ -277,6 +381,9 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		if states[r.ID] != nil || slices.ContainsFunc(st.Spawns[:k], func(o *task.Record) bool { return o.ID == r.ID }) {
 			return fmt.Errorf("postgres: commit task %q: spawn %q: %w", st.ID, r.ID, store.ErrExists)
 		}
+	}
+	if err := w.proc.checkNames(st); err != nil {
+		return err
 	}
 
 	// The step passes.
@@ -349,6 +456,17 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		}
 		w.sendTo = append(w.sendTo, o.To)
 		w.sendEnv = append(w.sendEnv, data)
+		w.sendTag = append(w.sendTag, "")
+	}
+	for _, op := range st.Proc {
+		if err := w.applyProc(states, st.ID, op); err != nil {
+			return fmt.Errorf("postgres: commit task %q: %w", st.ID, err)
+		}
+	}
+	if final {
+		if err := w.exit(states, st.ID, st.Exit); err != nil {
+			return fmt.Errorf("postgres: commit task %q: %w", st.ID, err)
+		}
 	}
 	w.addWorld(st.World)
 	if len(st.Sends) > 0 || len(st.Spawns) > 0 || resume || (!runAt.IsZero() && runAt.Before(soon)) {
@@ -378,8 +496,9 @@ func nonNilBytes(b []byte) []byte {
 
 // queue adds the gathered writes to b, tasks first: a step that finishes a
 // task comes before a send to it in the same commit; the message is kept
-// in the finished task's mailbox, not dropped.
-func (w *commitWriter) queue(b *pgx.Batch) {
+// in the finished task's mailbox, not dropped. (Exit signals to a task
+// that had finished by then were not gathered.)
+func (w *commitWriter) queue(b *pgx.Batch, states map[string]*taskState) {
 	t := &w.t
 	if len(w.rID) > 0 {
 		b.Queue(`DELETE FROM journal j USING unnest($1::text[]) AS r(id) WHERE j.task_id = r.id`, w.rID)
@@ -414,13 +533,21 @@ func (w *commitWriter) queue(b *pgx.Batch) {
 			WHERE m.task_id = c.task_id AND m.seq = c.seq`, w.cID, w.cSeq)
 	}
 	w.spawns.queue(b)
+	w.proc.queueDeletes(b)
 	if len(w.sendTo) > 0 {
 		// Number each target's new messages after its mailbox_seq, in
-		// the order they were sent.
+		// the order they were sent. Exit signals are among them, with
+		// their tags; a commit that delivers none uses the statement
+		// without tags.
+		msg, tag, msgTag, args := `SELECT to_id, env, ord FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS m(to_id, env, ord)`,
+			``, ``, []any{w.sendTo, w.sendEnv}
+		if w.tagged {
+			msg, tag, msgTag = `SELECT to_id, env, nullif(tag, '') AS tag, ord
+				FROM unnest($1::text[], $2::bytea[], $3::text[]) WITH ORDINALITY AS m(to_id, env, tag, ord)`, `, tag`, `, msg.tag`
+			args = append(args, w.sendTag)
+		}
 		b.Queue(`
-			WITH msg AS (
-				SELECT to_id, env, ord FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS m(to_id, env, ord)
-			), cnt AS (
+			WITH msg AS (`+msg+`), cnt AS (
 				SELECT to_id, count(*) AS n FROM msg GROUP BY to_id
 			), upd AS (
 				UPDATE tasks t SET mailbox_seq = t.mailbox_seq + cnt.n,
@@ -429,10 +556,11 @@ func (w *commitWriter) queue(b *pgx.Batch) {
 				FROM cnt WHERE t.id = cnt.to_id
 				RETURNING t.id, t.mailbox_seq - cnt.n AS base
 			)
-			INSERT INTO mailbox (task_id, seq, envelope)
-			SELECT msg.to_id, upd.base + row_number() OVER (PARTITION BY msg.to_id ORDER BY msg.ord), msg.env
-			FROM msg JOIN upd ON upd.id = msg.to_id`, w.sendTo, w.sendEnv)
+			INSERT INTO mailbox (task_id, seq, envelope`+tag+`)
+			SELECT msg.to_id, upd.base + row_number() OVER (PARTITION BY msg.to_id ORDER BY msg.ord), msg.env`+msgTag+`
+			FROM msg JOIN upd ON upd.id = msg.to_id`, args...)
 	}
+	w.proc.queueWrites(b, states)
 	if len(w.worldOrd) > 0 {
 		names := slices.Clone(w.worldOrd)
 		slices.Sort(names) // lock rows in one order everywhere

@@ -13,9 +13,11 @@
 // applies the embedded migrations (migrations/NNNN_name.sql) that are
 // missing, in order, in one transaction under an advisory lock, recording
 // them in schema_migrations. Tables: tasks (one row per task, with its
-// lease and readiness), journal (task_id, seq, task.EncodeEntry bytes),
-// mailbox (task_id, seq, envelope) and world (name, value). The view
-// tasks_view shows the tasks with readable times.
+// lease and readiness, and its process state: exit flag, registered name),
+// journal (task_id, seq, task.EncodeEntry bytes), mailbox (task_id, seq,
+// envelope, and the tag of an exit signal), links (the links and monitors
+// between tasks) and world (name, value). The view tasks_view shows the
+// tasks with readable times.
 //
 // Times are stored as Unix nanoseconds (bigint), not timestamptz: the
 // interpreter's clock may be virtual and its times must come back exactly
@@ -33,6 +35,12 @@
 // handful of set-based statements, whatever their number, then COMMIT: two
 // round trips per group commit. A lease that expired but that no one took
 // over may still commit: the epoch, not the clock, is the fence.
+//
+// Ending a task that has (or had) links, monitors or a name takes a third
+// round trip, to lock the peers of its links and the watchers of it, and
+// read them; the comment at the top of process.go explains why no exit
+// signal is lost to a commit that links the task concurrently, and why
+// commits still cannot deadlock.
 //
 // # Wake-ups
 //

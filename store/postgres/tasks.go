@@ -234,8 +234,9 @@ func (s *Store) Status(ctx context.Context, id string) (task.Status, error) {
 	return task.Status(status), nil
 }
 
-// Load returns a task's record with its whole journal and its unreceived
-// messages, read from one snapshot. Bytes that do not decode give an error
+// Load returns a task's record with its whole journal, its process state
+// (Trap, Name) and its unreceived messages (exit signals among them), read
+// from one snapshot. Bytes that do not decode give an error
 // that names the task and matches task.ErrCorrupt (or, for a journal with
 // gaps, task.ErrInvalidJournal).
 func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Message, error) {
@@ -257,10 +258,11 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 	build := func() *pgx.Batch {
 		b := &pgx.Batch{}
 		b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY`)
-		b.Queue(`SELECT program, program_version, input, status, reason, wait, result, err, parent, created, updated
+		b.Queue(`SELECT program, program_version, input, status, reason, wait, result, err, parent, created, updated,
+			trap, name
 		FROM tasks WHERE id = $1`, id).QueryRow(func(row pgx.Row) error {
 			err := row.Scan(&rec.Program, &version, &input, &status, &rec.Reason, &wait, &result, &errb,
-				&rec.Parent, &created, &updated)
+				&rec.Parent, &created, &updated, &rec.Trap, &rec.Name)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil
 			}

@@ -117,6 +117,17 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 			return where(fmt.Errorf("spawn %s: %w", r.rec.ID, store.ErrExists)), nil
 		}
 	}
+	for _, op := range e.Proc {
+		if op.Kind != store.ProcRegister {
+			continue
+		}
+		switch refused, err := w.nameFree(e.ID, op.Name); {
+		case err != nil:
+			return nil, where(err)
+		case refused != nil:
+			return where(refused), nil
+		}
+	}
 	final := e.Status.Final()
 	release := final || !e.Keep
 	readyMode, runAt := 0, nanos(e.RunAt) // 0: leave ready as it is
@@ -190,6 +201,16 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		// A message to a finished task is kept in its mailbox; one to an
 		// unknown task is dropped.
 		if _, err := w.deliver(o.To, e.sends[i], true); err != nil {
+			return nil, where(err)
+		}
+	}
+	for _, op := range e.Proc {
+		if err := w.applyProc(e.ID, op); err != nil {
+			return nil, where(err)
+		}
+	}
+	if final {
+		if err := w.exit(e.ID, e.Exit); err != nil {
 			return nil, where(err)
 		}
 	}

@@ -43,13 +43,13 @@ func decodePtr[T any](id, column string, b []byte) (*T, error) {
 // readStmts are the reads prepared on the read-only pool: database/sql
 // prepares each on a connection the first time it runs there, and keeps it.
 type readStmts struct {
-	loadTask, loadJournal, loadMailbox, messages, status, world *sql.Stmt
+	loadTask, loadJournal, loadMailbox, messages, status, world, whereIs *sql.Stmt
 }
 
 // The queries of Load, run in one read transaction.
 const (
 	loadTaskQuery = `SELECT program, program_version, input, status, reason, wait, result, err, parent,
-		created, updated FROM tasks WHERE id = ?`
+		created, updated, trap, name FROM tasks WHERE id = ?`
 	loadJournalQuery = `SELECT seq, entry FROM journal WHERE task_id = ? ORDER BY seq`
 	loadMailboxQuery = `SELECT seq, envelope FROM mailbox WHERE task_id = ? ORDER BY seq`
 )
@@ -70,6 +70,7 @@ func (r *readStmts) prepare(db *sql.DB) error {
 		{&r.messages, messagesQuery},
 		{&r.status, `SELECT status FROM tasks WHERE id = ?`},
 		{&r.world, `SELECT name, value FROM world`},
+		{&r.whereIs, `SELECT id FROM tasks WHERE name = ?`},
 	} {
 		st, err := db.Prepare(p.query)
 		if err != nil {
@@ -81,7 +82,7 @@ func (r *readStmts) prepare(db *sql.DB) error {
 }
 
 func (r *readStmts) close() {
-	for _, st := range []*sql.Stmt{r.loadTask, r.loadJournal, r.loadMailbox, r.messages, r.status, r.world} {
+	for _, st := range []*sql.Stmt{r.loadTask, r.loadJournal, r.loadMailbox, r.messages, r.status, r.world, r.whereIs} {
 		if st != nil {
 			st.Close()
 		}
@@ -121,7 +122,7 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 		created, updated          sql.NullInt64
 	)
 	err = tx.StmtContext(ctx, s.rstmts.loadTask).QueryRowContext(ctx, id).Scan(&r.Program, &r.Version, &input,
-		&status, &r.Reason, &wait, &result, &errb, &r.Parent, &created, &updated)
+		&status, &r.Reason, &wait, &result, &errb, &r.Parent, &created, &updated, &r.Trap, &r.Name)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, store.ErrNotFound)
@@ -326,4 +327,21 @@ func (s *Store) Status(ctx context.Context, id string) (task.Status, error) {
 		return "", fmt.Errorf("sqlite: status of %s: %w", id, err)
 	}
 	return task.Status(status), nil
+}
+
+// WhereIs implements store.Store. A name is cleared when its task
+// finishes, so the holder found is unfinished.
+func (s *Store) WhereIs(ctx context.Context, name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	var id string
+	err := s.rstmts.whereIs.QueryRowContext(ctx, name).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("sqlite: where is %q: %w", name, err)
+	}
+	return id, nil
 }

@@ -73,7 +73,7 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 func (e *CorruptError) Is(target error) bool { return target == task.ErrCorrupt }
 
 // schemaVersion is PRAGMA user_version of the schema below.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // schema creates version 1. Timestamps are unix nanoseconds; run_at and
 // ready are NULL for none (and always NULL for finished tasks), so that
@@ -127,6 +127,31 @@ CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,
 	value
 ) WITHOUT ROWID;
+`
+
+// schema2 takes version 1 to version 2: process state. A task's exit flag
+// and registered name (unique among the tasks that hold one: a finished
+// task's is cleared), whether it ever had links, monitors or a name (so
+// that the end of a task that never had any costs nothing), the links and
+// monitors themselves, and the tag of an exit signal in a mailbox (so that
+// Unlink and Demonitor can void it).
+const schema2 = `
+ALTER TABLE tasks ADD COLUMN trap INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN name TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN proc INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX tasks_name ON tasks (name) WHERE name != '';
+ALTER TABLE mailbox ADD COLUMN tag TEXT;
+-- A link (kind 1) between owner and target, stored once; a monitor (kind
+-- 2) of target by owner under ref. id orders the signals of an end.
+CREATE TABLE links (
+	id     INTEGER PRIMARY KEY,
+	kind   INTEGER NOT NULL,
+	owner  TEXT NOT NULL,
+	target TEXT NOT NULL,
+	ref    TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX links_owner ON links (owner);
+CREATE INDEX links_target ON links (target);
 `
 
 // Open opens the store in the SQLite file at path (amber's default is
@@ -240,9 +265,11 @@ func (s *Store) migrate() error {
 	}
 	defer tx.Rollback()
 	switch v {
-	case 0:
-		if _, err := tx.ExecContext(ctx, schema); err != nil {
-			return fmt.Errorf("create schema: %w", err)
+	case 0, 1:
+		for i, step := range []string{schema, schema2}[v:] {
+			if _, err := tx.ExecContext(ctx, step); err != nil {
+				return fmt.Errorf("schema version %d: %w", v+i+1, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
 			return err

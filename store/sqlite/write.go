@@ -310,6 +310,12 @@ func (s *Store) Send(ctx context.Context, to string, env task.Envelope) error {
 // if it has finished and toFinished is false. A finished task keeps the
 // message but is not ready.
 func (w *wtx) deliver(to string, env []byte, toFinished bool) (bool, error) {
+	return w.deliverTagged(to, env, toFinished, nil)
+}
+
+// deliverTagged is deliver with the mailbox row's tag (an exit signal's, or
+// nil).
+func (w *wtx) deliverTagged(to string, env []byte, toFinished bool, tag any) (bool, error) {
 	q := `UPDATE tasks SET msg_seq = msg_seq + 1, ` + makeReady + ` WHERE id = ? AND ` + notFinal + ` RETURNING msg_seq`
 	if toFinished {
 		q = `UPDATE tasks SET msg_seq = msg_seq + 1,
@@ -321,7 +327,7 @@ func (w *wtx) deliver(to string, env []byte, toFinished bool) (bool, error) {
 		return false, nil
 	}
 	if err == nil {
-		_, err = w.exec(`INSERT INTO mailbox (task_id, seq, envelope) VALUES (?, ?, ?)`, to, seq, env)
+		_, err = w.exec(`INSERT INTO mailbox (task_id, seq, envelope, tag) VALUES (?, ?, ?, ?)`, to, seq, env, tag)
 	}
 	if err != nil {
 		return false, fmt.Errorf("sqlite: send to %s: %w", to, err)

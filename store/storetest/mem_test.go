@@ -31,7 +31,16 @@ type memTask struct {
 	until          time.Time
 	cancel         bool
 	msgs           []store.Message
+	tags           map[uint64]string // of signals that can be voided
 	nextMsg        uint64
+}
+
+// memLink is a link (kind ProcLink, between a and b) or a monitor (kind
+// ProcMonitor: a watches b under ref).
+type memLink struct {
+	kind store.ProcKind
+	a, b string
+	ref  string
 }
 
 type mem struct {
@@ -39,6 +48,7 @@ type mem struct {
 	tasks map[string]*memTask
 	world map[string][]byte
 	seq   uint64
+	links []memLink // oldest first
 }
 
 var _ store.Store = (*mem)(nil)
@@ -219,6 +229,9 @@ func (m *mem) apply(s store.Step) error {
 			return fmt.Errorf("commit %s: spawn %s: %w", s.ID, r.ID, store.ErrExists)
 		}
 	}
+	if err := m.nameTaken(s); err != nil {
+		return err
+	}
 	if s.Restart != nil {
 		t.rec.Journal, t.rec.Input = nil, s.Restart.Input
 	}
@@ -241,15 +254,145 @@ func (m *mem) apply(s store.Step) error {
 	}
 	for _, o := range s.Sends {
 		if to := m.tasks[o.To]; to != nil {
-			to.nextMsg++
-			to.msgs = append(to.msgs, store.Message{Seq: to.nextMsg, Env: o.Env})
-			m.makeReady(to)
+			m.deliver(to, o.Env, "")
 		}
+	}
+	for _, op := range s.Proc {
+		m.applyProc(t, op)
+	}
+	if s.Status.Final() {
+		m.exit(t, s.Exit)
 	}
 	for _, w := range s.World {
 		m.world[w.Name] = w.Value
 	}
 	return nil
+}
+
+func (m *mem) deliver(to *memTask, env task.Envelope, tag string) {
+	to.nextMsg++
+	to.msgs = append(to.msgs, store.Message{Seq: to.nextMsg, Env: env})
+	if tag != "" {
+		if to.tags == nil {
+			to.tags = map[uint64]string{}
+		}
+		to.tags[to.nextMsg] = tag
+	}
+	m.makeReady(to)
+}
+
+func (m *mem) signal(to *memTask, sig task.Signal) {
+	if to == nil || to.rec.Status.Final() {
+		return
+	}
+	env, err := sig.Envelope()
+	if err != nil {
+		panic(err)
+	}
+	m.deliver(to, env, sig.Tag())
+}
+
+func (m *mem) void(t *memTask, tag string) {
+	t.msgs = slices.DeleteFunc(t.msgs, func(msg store.Message) bool { return t.tags[msg.Seq] == tag })
+}
+
+func (m *mem) live(id string) *memTask {
+	if p := m.tasks[id]; p != nil && !p.rec.Status.Final() {
+		return p
+	}
+	return nil
+}
+
+func (m *mem) applyProc(t *memTask, op store.ProcOp) {
+	id := t.rec.ID
+	switch op.Kind {
+	case store.ProcLink:
+		if op.Peer == id {
+			return
+		}
+		if m.live(op.Peer) == nil {
+			m.signal(t, task.Signal{Kind: task.SignalLink, From: op.Peer, Reason: "noproc"})
+			return
+		}
+		for _, l := range m.links {
+			if l.kind == store.ProcLink && (l.a == id && l.b == op.Peer || l.a == op.Peer && l.b == id) {
+				return
+			}
+		}
+		m.links = append(m.links, memLink{kind: store.ProcLink, a: id, b: op.Peer})
+	case store.ProcUnlink:
+		m.links = slices.DeleteFunc(m.links, func(l memLink) bool {
+			return l.kind == store.ProcLink && (l.a == id && l.b == op.Peer || l.a == op.Peer && l.b == id)
+		})
+		m.void(t, task.Signal{Kind: task.SignalLink, From: op.Peer}.Tag())
+	case store.ProcMonitor:
+		if m.live(op.Peer) == nil {
+			m.signal(t, task.Signal{Kind: task.SignalDown, From: op.Peer, Reason: "noproc", Ref: op.Ref})
+			return
+		}
+		m.links = append(m.links, memLink{kind: store.ProcMonitor, a: id, b: op.Peer, ref: op.Ref})
+	case store.ProcDemonitor:
+		m.links = slices.DeleteFunc(m.links, func(l memLink) bool {
+			return l.kind == store.ProcMonitor && l.a == id && l.ref == op.Ref
+		})
+		m.void(t, task.Signal{Kind: task.SignalDown, From: "-", Ref: op.Ref}.Tag())
+	case store.ProcTrap:
+		t.rec.Trap = op.On
+	case store.ProcRegister:
+		t.rec.Name = op.Name
+	case store.ProcKill:
+		m.signal(m.live(op.Peer), task.Signal{Kind: task.SignalKill, From: id, Reason: op.Reason})
+	}
+}
+
+// exit delivers the exit signals of t, which just ended with reason, and
+// removes its process state.
+func (m *mem) exit(t *memTask, reason string) {
+	id := t.rec.ID
+	t.rec.Name = ""
+	var keep []memLink
+	for _, l := range m.links {
+		switch {
+		case l.kind == store.ProcLink && (l.a == id || l.b == id):
+			peer := l.a
+			if peer == id {
+				peer = l.b
+			}
+			m.signal(m.tasks[peer], task.Signal{Kind: task.SignalLink, From: id, Reason: reason})
+		case l.kind == store.ProcMonitor && l.b == id:
+			m.signal(m.tasks[l.a], task.Signal{Kind: task.SignalDown, From: id, Reason: reason, Ref: l.ref})
+		case l.kind == store.ProcMonitor && l.a == id:
+		default:
+			keep = append(keep, l)
+		}
+	}
+	m.links = keep
+}
+
+// nameTaken reports whether step s registers a name another task holds.
+func (m *mem) nameTaken(s store.Step) error {
+	for _, op := range s.Proc {
+		if op.Kind != store.ProcRegister {
+			continue
+		}
+		for id, t := range m.tasks {
+			if id != s.ID && t.rec.Name == op.Name {
+				return fmt.Errorf("commit %s: register %q: %w (task %s)", s.ID, op.Name, store.ErrNameTaken, id)
+			}
+		}
+	}
+	return nil
+}
+
+func (m *mem) WhereIs(ctx context.Context, name string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, t := range m.tasks {
+		if t.rec.Name == name && name != "" {
+			return id, nil
+		}
+	}
+	return "", nil
 }
 
 func (m *mem) Wake(ctx context.Context, ids ...string) error {
