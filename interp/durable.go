@@ -877,7 +877,9 @@ func (d *Durable) commitStep(t *Task) {
 	for _, f := range deferred {
 		f()
 	}
-	if len(local) > 0 || len(step.Spawns) > 0 {
+	if len(local) > 0 || len(step.Spawns) > 0 || len(step.Proc) > 0 || finished {
+		// Messages, new tasks, exit signals (a finished task's links and
+		// monitors) may have made tasks ready.
 		d.poke()
 	}
 	if finished {
