@@ -95,6 +95,7 @@ type Task struct {
 	remote       *Durable                 // a handle to a task stored by a durable interpreter
 	waiter       *waiter                  // how a handle hears its task finish here
 	journal      task.Journal             // appended under mu too, for concurrent readers
+	enc          task.Encoder             // encodes the ops and results of journal entries
 	ps           *procState               // links, monitors, name; guarded by e.procMu
 
 	// Guarded by mu.
@@ -822,7 +823,7 @@ func (t *Task) appendEntry(p effect.Pending, v any, err error) {
 
 // newEntry builds the journal entry that records the outcome of p.
 func (t *Task) newEntry(p effect.Pending, v any, err error) task.Entry {
-	kind, data, fp, encErr := task.EncodeOp(p.Op)
+	kind, data, fp, encErr := t.enc.EncodeOp(p.Op)
 	en := task.Entry{
 		Seq:         uint64(len(t.journal) + 1),
 		Fiber:       uint32(p.Fiber),
@@ -835,7 +836,7 @@ func (t *Task) newEntry(p effect.Pending, v any, err error) task.Entry {
 		err = fmt.Errorf("interp: op %T cannot be journaled: %w", p.Op, encErr)
 	}
 	if err == nil {
-		res, mErr := task.Marshal(v)
+		res, mErr := t.enc.Marshal(v)
 		if mErr != nil {
 			err = fmt.Errorf("interp: result of %T cannot be journaled: %w", p.Op, mErr)
 		} else {

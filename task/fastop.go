@@ -243,17 +243,23 @@ func appendAny(buf []byte, fv reflect.Value) ([]byte, bool) {
 	case reflect.String, reflect.Bool,
 		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		plain, known := scalarOK.Load(t)
-		if !known {
-			plain = !hasCustomEncoding(t)
-			scalarOK.Store(t, plain)
-		}
-		if !plain.(bool) {
+		if !plainScalar(t) {
 			return buf, false
 		}
 		return appendScalar(buf, e), true
 	}
 	return buf, false
+}
+
+// plainScalar reports whether t, a string, bool or integer type, encodes
+// as its kind: it has no custom encoding.
+func plainScalar(t reflect.Type) bool {
+	plain, known := scalarOK.Load(t)
+	if !known {
+		plain = !hasCustomEncoding(t)
+		scalarOK.Store(t, plain)
+	}
+	return plain.(bool)
 }
 
 // appendHead appends the shortest head of a data item of major type major

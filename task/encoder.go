@@ -1,0 +1,117 @@
+package task
+
+import (
+	"reflect"
+)
+
+// An Encoder encodes the ops and results of one journal as EncodeOp and
+// Marshal do, giving the same bytes, with fewer allocations: the
+// encodings it can write without the general encoder (fieldless and flat
+// ops; nil, integers, strings, booleans and flat structs as results) are
+// carved from chunks it shares between them, instead of allocating each.
+// Every slice it returns has its capacity cut to its length, so that an
+// append to one never writes into another; a chunk stays in memory as long
+// as one of its slices does, which suits a journal, whose entries live as
+// long as it does.
+//
+// The zero Encoder is ready to use. An Encoder is not safe for concurrent
+// use.
+type Encoder struct {
+	chunk []byte
+}
+
+// Chunk sizes: a chunk is twice its predecessor, so that a short journal
+// wastes little and a long one allocates rarely.
+const (
+	minChunk = 256
+	maxChunk = 8 << 10
+	// maxCarve is the largest encoding carved from a chunk; a longer one is
+	// allocated alone.
+	maxCarve = 512
+)
+
+// keep returns a copy of b that the caller owns, carved from a chunk.
+func (e *Encoder) keep(b []byte) []byte {
+	n := len(b)
+	if n > maxCarve {
+		return append([]byte(nil), b...)
+	}
+	if cap(e.chunk)-len(e.chunk) < n {
+		size := min(max(2*cap(e.chunk), minChunk), maxChunk)
+		e.chunk = make([]byte, 0, size)
+	}
+	start := len(e.chunk)
+	e.chunk = append(e.chunk, b...)
+	return e.chunk[start:len(e.chunk):len(e.chunk)]
+}
+
+// EncodeOp is EncodeOp, the data carved from the Encoder's chunks when op
+// has a fast encoding.
+func (e *Encoder) EncodeOp(op any) (kind string, data []byte, fingerprint uint64, err error) {
+	if op == nil {
+		return EncodeOp(op)
+	}
+	info := infoOf(op)
+	if info.fieldless {
+		return info.kind, e.keep(emptyMap), info.fp, nil
+	}
+	if info.flat {
+		var stack [128]byte
+		if b, ok := appendFlat(stack[:0], reflect.ValueOf(op), info.fields); ok {
+			return info.kind, e.keep(b), hashMore(info.seed, b), nil
+		}
+	}
+	return EncodeOp(op)
+}
+
+// Marshal is Marshal, the encoding carved from the Encoder's chunks when v
+// has a fast encoding: nil, an integer, a string or a bool (of a named type
+// too, without a custom encoding), the empty struct, or a struct whose
+// encoded fields are all such values (see flatFields).
+func (e *Encoder) Marshal(v any) ([]byte, error) {
+	var stack [64]byte
+	if b, ok := appendFast(stack[:0], v); ok {
+		return e.keep(b), nil
+	}
+	return Marshal(v)
+}
+
+// appendFast appends the encoding of v to buf if it has a fast one.
+func appendFast(buf []byte, v any) ([]byte, bool) {
+	switch x := v.(type) {
+	case nil:
+		return append(buf, 0xf6), true
+	case struct{}:
+		return append(buf, 0xa0), true
+	case bool:
+		if x {
+			return append(buf, 0xf5), true
+		}
+		return append(buf, 0xf4), true
+	case int:
+		return appendInt(buf, int64(x)), true
+	case int64:
+		return appendInt(buf, x), true
+	case uint64:
+		return appendHead(buf, 0, x), true
+	case string:
+		return append(appendHead(buf, 3, uint64(len(x))), x...), true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Struct:
+		fields, ok := flatOf(rv.Type())
+		if !ok {
+			return buf, false
+		}
+		return appendFlat(buf, rv, fields)
+	case reflect.String, reflect.Bool,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if !plainScalar(rv.Type()) {
+			return buf, false
+		}
+		return appendScalar(buf, rv), true
+	}
+	return buf, false
+}
