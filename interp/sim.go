@@ -83,11 +83,13 @@ type Sim struct {
 	links   map[[2]string]*simLink
 	transit []*simLink // links with messages in transit, in the order they filled
 
+	ownChooser   bool // chooser is the PCG of NewSim: it never calls out
 	steps        uint64
 	lastCrashAll uint64
 	crashedAll   bool
 	linkList     []*simLink // every link, by idx
 	trace        []simEvent
+	clocks       []time.Duration // the times of the clock events, since the start
 	traceLost    int
 }
 
@@ -170,6 +172,7 @@ func NewSim(seed uint64, opts ...Option) *Sim {
 	s.chooser = cfg.sim.Chooser
 	if s.chooser == nil {
 		s.chooser = pcgChooser{rand.New(rand.NewPCG(seed, 0x5eed5c4ed))}
+		s.ownChooser = true
 	}
 	s.e = newEngine(cfg, s.clk, false)
 	s.e.sched = s
@@ -282,7 +285,7 @@ func (s *Sim) Advance(d time.Duration) {
 	target := s.clk.now.Add(d)
 	s.RunUntilIdle()
 	for s.clk.fireBefore(target) {
-		s.event(simEvent{kind: evClock, at: s.clk.now.Sub(s.t0)})
+		s.clockEvent()
 		s.RunUntilIdle()
 	}
 	if target.After(s.clk.now) {
@@ -307,7 +310,7 @@ func (s *Sim) await(ctx context.Context, t *Task) error {
 			continue
 		}
 		if s.clk.fireNext() {
-			s.event(simEvent{kind: evClock, at: s.clk.now.Sub(s.t0)})
+			s.clockEvent()
 			continue
 		}
 		return fmt.Errorf("%w; waiting for task %s: %s", ErrDeadlock, t.id, describePending(t))
@@ -335,23 +338,41 @@ func (s *Sim) stepOnce(allowClock bool) bool {
 	}
 	s.mu.Lock()
 	nr, nl := len(s.runq), len(s.transit)
+	i := -1
+	var st *simTask
+	if nr > 0 && (nr+nl == 1 || s.ownChooser) {
+		// The clock is not a choice, and the choice calls nothing outside
+		// the simulator (that could call back into it): make it under the
+		// lock, and take the task with it.
+		i = 0
+		if nr+nl > 1 {
+			i = s.choose(nr + nl)
+		}
+		if i < nr {
+			st = s.runq[i]
+		}
+	}
 	s.mu.Unlock()
-	n := nr + nl
-	if allowClock && nr == 0 && nl > 0 && s.timerWithinDelay() {
-		n++
-	}
-	if n == 0 {
-		return false
-	}
-	i := 0
-	if n > 1 {
-		i = s.choose(n)
+	if i < 0 {
+		n := nr + nl
+		if allowClock && nr == 0 && nl > 0 && s.timerWithinDelay() {
+			n++
+		}
+		if n == 0 {
+			return false
+		}
+		i = 0
+		if n > 1 {
+			i = s.choose(n)
+		}
 	}
 	switch {
 	case i < nr:
-		s.mu.Lock()
-		st := s.runq[i]
-		s.mu.Unlock()
+		if st == nil {
+			s.mu.Lock()
+			st = s.runq[i]
+			s.mu.Unlock()
+		}
 		if s.opt.CrashProb > 0 && st.t.prog != nil && (!st.crashed || st.ops > st.crashedAt) && s.chance(s.opt.CrashProb) {
 			_ = s.crash(st)
 		}
@@ -360,7 +381,7 @@ func (s *Sim) stepOnce(allowClock bool) bool {
 		s.deliver(i - nr)
 	default:
 		s.clk.fireNext()
-		s.event(simEvent{kind: evClock, at: s.clk.now.Sub(s.t0)})
+		s.clockEvent()
 	}
 	return true
 }
@@ -637,12 +658,22 @@ const (
 )
 
 // simEvent is one event of the trace, kept small: a names a task (by
-// its creation number) or a link.
+// its creation number), a link, or the time of a clock event (an index in
+// Sim.clocks).
 type simEvent struct {
-	kind uint8
-	n    uint32
 	a    int32
-	at   time.Duration // clock events: since the start
+	n    uint32
+	kind uint8
+}
+
+// clockEvent records that the clock moved.
+func (s *Sim) clockEvent() {
+	if len(s.trace) >= maxTrace {
+		s.traceLost++
+		return
+	}
+	s.clocks = append(s.clocks, s.clk.now.Sub(s.t0))
+	s.event(simEvent{kind: evClock, a: int32(len(s.clocks) - 1)})
 }
 
 func (s *Sim) event(ev simEvent) {
@@ -686,7 +717,7 @@ func (s *Sim) Schedule() string {
 		case evCrashAll:
 			b.WriteString("crash-all")
 		case evClock:
-			b.WriteString("clock(+" + ev.at.String() + ")")
+			b.WriteString("clock(+" + s.clocks[ev.a].String() + ")")
 		}
 	}
 	if s.traceLost > 0 {
