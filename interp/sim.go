@@ -5,8 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,8 +76,9 @@ type Sim struct {
 	opt     SimOptions
 	chooser Chooser
 
-	mu      sync.Mutex // guards runq and tasks (pushes may come from STM commits)
-	runq    []*simTask // runnable tasks, oldest first
+	mu      sync.Mutex // guards runq, nrun, tasks and order (pushes may come from STM commits)
+	runq    []uint64   // runnable tasks: bit seq%64 of word seq/64 is set
+	nrun    int        // runnable tasks: the bits set in runq
 	tasks   map[*Task]*simTask
 	order   []*simTask // every task, oldest first
 	links   map[[2]string]*simLink
@@ -218,22 +219,39 @@ func (s *Sim) push(t *Task, _ *worker) {
 		s.tasks[t] = st
 		s.order = append(s.order, st)
 	}
-	i := sort.Search(len(s.runq), func(i int) bool { return s.runq[i].seq >= st.seq })
-	if i < len(s.runq) && s.runq[i] == st {
-		return
+	w, bit := int(st.seq>>6), uint64(1)<<(st.seq&63)
+	for len(s.runq) <= w {
+		s.runq = append(s.runq, 0)
 	}
-	s.runq = append(s.runq, nil)
-	copy(s.runq[i+1:], s.runq[i:])
-	s.runq[i] = st
+	if s.runq[w]&bit == 0 {
+		s.runq[w] |= bit
+		s.nrun++
+	}
 }
 
 func (s *Sim) unqueue(st *simTask) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := sort.Search(len(s.runq), func(i int) bool { return s.runq[i].seq >= st.seq })
-	if i < len(s.runq) && s.runq[i] == st {
-		s.runq = append(s.runq[:i], s.runq[i+1:]...)
+	w, bit := int(st.seq>>6), uint64(1)<<(st.seq&63)
+	if w < len(s.runq) && s.runq[w]&bit != 0 {
+		s.runq[w] &^= bit
+		s.nrun--
 	}
+}
+
+// runnable returns the i-th oldest runnable task, i < s.nrun. s.mu held.
+func (s *Sim) runnable(i int) *simTask {
+	for w, word := range s.runq {
+		if c := bits.OnesCount64(word); i >= c {
+			i -= c
+			continue
+		}
+		for ; i > 0; i-- {
+			word &= word - 1 // drop the lowest bit set
+		}
+		return s.order[w<<6|bits.TrailingZeros64(word)]
+	}
+	panic("interp: Sim run queue: no runnable task " + strconv.Itoa(i))
 }
 
 func (s *Sim) choose(n int) int {
@@ -337,7 +355,7 @@ func (s *Sim) stepOnce(allowClock bool) bool {
 		_ = s.CrashAll()
 	}
 	s.mu.Lock()
-	nr, nl := len(s.runq), len(s.transit)
+	nr, nl := s.nrun, len(s.transit)
 	i := -1
 	var st *simTask
 	if nr > 0 && (nr+nl == 1 || s.ownChooser) {
@@ -349,7 +367,7 @@ func (s *Sim) stepOnce(allowClock bool) bool {
 			i = s.choose(nr + nl)
 		}
 		if i < nr {
-			st = s.runq[i]
+			st = s.runnable(i)
 		}
 	}
 	s.mu.Unlock()
@@ -370,7 +388,7 @@ func (s *Sim) stepOnce(allowClock bool) bool {
 	case i < nr:
 		if st == nil {
 			s.mu.Lock()
-			st = s.runq[i]
+			st = s.runnable(i)
 			s.mu.Unlock()
 		}
 		if s.opt.CrashProb > 0 && st.t.prog != nil && (!st.crashed || st.ops > st.crashedAt) && s.chance(s.opt.CrashProb) {
@@ -406,7 +424,7 @@ func (s *Sim) timerWithinDelay() bool {
 func (s *Sim) hasWork() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.runq) > 0 || len(s.transit) > 0
+	return s.nrun > 0 || len(s.transit) > 0
 }
 
 // stepTask activates the task once: it takes its new messages and events,
