@@ -1,23 +1,36 @@
 package task
 
 import (
+	"bytes"
 	"reflect"
 )
 
 // An Encoder encodes the ops and results of one journal as EncodeOp and
-// Marshal do, giving the same bytes, with fewer allocations: the
-// encodings it can write without the general encoder (fieldless and flat
-// ops; nil, integers, strings, booleans and flat structs as results) are
-// carved from chunks it shares between them, instead of allocating each.
-// Every slice it returns has its capacity cut to its length, so that an
-// append to one never writes into another; a chunk stays in memory as long
-// as one of its slices does, which suits a journal, whose entries live as
-// long as it does.
+// Marshal do, giving the same bytes, with less work: the encodings it can
+// write without the general encoder (fieldless and flat ops; nil,
+// integers, strings, booleans and flat structs as results) are carved from
+// chunks it shares between them, instead of allocating each; and it
+// remembers the last encoding and fingerprint of each of a few op types,
+// so that an op equal to the last one of its type (a loop's Receive, its
+// Send to the same peer) is neither hashed nor stored again: it gets the
+// same slice. Every slice it returns has its capacity cut to its length,
+// so that an append to one never writes into another; none may be written
+// to. A chunk stays in memory as long as one of its slices does, which
+// suits a journal, whose entries live as long as it does.
 //
 // The zero Encoder is ready to use. An Encoder is not safe for concurrent
 // use.
 type Encoder struct {
 	chunk []byte
+	last  [4]lastOp // by op type; replaced round robin
+	next  int
+}
+
+// lastOp is the last encoding of an op type, and its fingerprint.
+type lastOp struct {
+	info *opInfo
+	data []byte
+	fp   uint64
 }
 
 // Chunk sizes: a chunk is twice its predecessor, so that a short journal
@@ -53,15 +66,38 @@ func (e *Encoder) EncodeOp(op any) (kind string, data []byte, fingerprint uint64
 	}
 	info := infoOf(op)
 	if info.fieldless {
-		return info.kind, e.keep(emptyMap), info.fp, nil
+		data, _ := e.remember(info, emptyMap)
+		return info.kind, data, info.fp, nil
 	}
 	if info.flat {
 		var stack [128]byte
-		if b, ok := appendFlat(stack[:0], reflect.ValueOf(op), info.fields); ok {
-			return info.kind, e.keep(b), hashMore(info.seed, b), nil
+		if b, ok := appendFlat(stack[:0], dataWord(op), info.fields); ok {
+			data, fp := e.remember(info, b)
+			return info.kind, data, fp, nil
 		}
 	}
 	return EncodeOp(op)
+}
+
+// remember returns b, the encoding of an op of type info, kept, and its
+// fingerprint: those of the last op of the type if it encoded the same.
+func (e *Encoder) remember(info *opInfo, b []byte) ([]byte, uint64) {
+	var l *lastOp
+	for i := range e.last {
+		if e.last[i].info == info {
+			l = &e.last[i]
+			break
+		}
+	}
+	if l == nil {
+		l = &e.last[e.next]
+		e.next = (e.next + 1) % len(e.last)
+		l.info = info
+	} else if bytes.Equal(l.data, b) {
+		return l.data, l.fp
+	}
+	l.data, l.fp = e.keep(b), hashMore(info.seed, b)
+	return l.data, l.fp
 }
 
 // Marshal is Marshal, the encoding carved from the Encoder's chunks when v
@@ -97,21 +133,12 @@ func appendFast(buf []byte, v any) ([]byte, bool) {
 	case string:
 		return append(appendHead(buf, 3, uint64(len(x))), x...), true
 	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Struct:
-		fields, ok := flatOf(rv.Type())
-		if !ok {
-			return buf, false
-		}
-		return appendFlat(buf, rv, fields)
-	case reflect.String, reflect.Bool,
-		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		if !plainScalar(rv.Type()) {
-			return buf, false
-		}
-		return appendScalar(buf, rv), true
+	info := valueInfoOf(v)
+	if !info.ok {
+		return buf, false
 	}
-	return buf, false
+	if info.kind == reflect.Struct {
+		return appendFlat(buf, dataWord(v), info.fields)
+	}
+	return appendScalar(buf, dataWord(v), info.kind), true
 }

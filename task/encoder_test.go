@@ -16,6 +16,16 @@ type encFlat struct {
 	Msg   any
 	Skip  int `cbor:"-"`
 	x     int
+	I8    int8   `cbor:",omitempty"`
+	U16   uint16 `cbor:",omitempty"`
+	U32   uint32 `cbor:",omitempty"`
+	U     uint   `cbor:",omitempty"`
+	I32   int32  `cbor:",omitempty"`
+	I64   int64  `cbor:",omitempty"`
+	U64   uint64 `cbor:",omitempty"`
+	U8    uint8  `cbor:",omitempty"`
+	Named encNamed
+	Opt   any `cbor:",omitempty"`
 }
 
 type encEmpty struct{}
@@ -51,6 +61,10 @@ func TestEncoderAgrees(t *testing.T) {
 			encFlat{
 				ID: rapid.String().Draw(t, "id"), Cents: rapid.Int().Draw(t, "c"), Ok: rapid.Bool().Draw(t, "ok"),
 				N: rapid.Int16().Draw(t, "N"), Msg: rapid.SampledFrom(inner).Draw(t, "msg"), Skip: 3, x: 4,
+				I8: rapid.Int8().Draw(t, "I8"), U16: rapid.Uint16().Draw(t, "U16"), U32: rapid.Uint32().Draw(t, "U32"),
+				U: rapid.Uint().Draw(t, "U"), I32: rapid.Int32().Draw(t, "I32"), I64: rapid.Int64().Draw(t, "I64"),
+				U64: rapid.Uint64().Draw(t, "U64"), U8: rapid.Uint8().Draw(t, "U8"), Named: encNamed(rapid.Int().Draw(t, "Nm")),
+				Opt: rapid.SampledFrom(inner).Draw(t, "opt"),
 			},
 			&encEmpty{}, []int{1}, 1.5, time.Unix(rapid.Int64Range(0, 1e10).Draw(t, "sec"), 0).UTC(),
 			rapid.StringN(0, 2000, -1).Draw(t, "long"),
