@@ -94,9 +94,19 @@ type Task struct {
 	dur          *durableTask             // nil unless the task is durable
 	remote       *Durable                 // a handle to a task stored by a durable interpreter
 	waiter       *waiter                  // how a handle hears its task finish here
-	journal      task.Journal             // appended under mu too, for concurrent readers
-	enc          task.Encoder             // encodes the ops and results of journal entries
+	journal      task.Journal             // appended under mu too, for concurrent readers; see more
 	ps           *procState               // links, monitors, name; guarded by e.procMu
+
+	// A task that is not durable appends the entries that do not fit in
+	// journal's capacity to chunks of growing size, so that a long journal
+	// is not copied over and over as it grows: its journal is journal
+	// followed by the chunks of more, moreLen entries in all (entries,
+	// journalLen). Durable tasks use journal alone, and so does replay,
+	// into a journal made to the replay's length: while a task replays,
+	// more is empty. Under mu, like journal.
+	more    []task.Journal
+	moreLen int
+	enc     task.Encoder // encodes the ops and results of journal entries
 
 	// Guarded by mu.
 	mu        sync.Mutex
@@ -152,7 +162,7 @@ func (t *Task) Status() task.Status {
 func (t *Task) Journal() task.Journal {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return append(task.Journal(nil), t.journal...)
+	return t.entries()
 }
 
 // Wait waits for the task to finish and returns its result. Under the mock
@@ -205,7 +215,7 @@ func (t *Task) Record() (*task.Record, error) {
 		Version: t.prog.ProgramVersion(),
 		Input:   t.in,
 		Status:  t.status,
-		Journal: append(task.Journal(nil), t.journal...),
+		Journal: t.entries(),
 	}
 	for _, msg := range append(append([]any(nil), t.mailbox...), t.inbox...) {
 		if _, ok := msg.(*procSignal); ok {
@@ -768,7 +778,7 @@ func (t *Task) continueAsNew(input any) error {
 	t.m.Stop()
 	t.m, t.in, t.inflight, t.ops, t.completed = m, in, nil, nil, 0
 	t.mu.Lock()
-	t.journal = nil
+	t.journal, t.more, t.moreLen = nil, nil, 0
 	t.runs++
 	t.mu.Unlock()
 	if t.dur != nil {
@@ -805,7 +815,7 @@ func (t *Task) complete(p effect.Pending, v any, err error) bool {
 		// say so in the journal.
 		if t.record {
 			t.mu.Lock()
-			last := &t.journal[len(t.journal)-1]
+			last := t.lastEntry()
 			last.Result, last.Err = nil, t.e.cfg.registry.EncodeError(rerr)
 			t.mu.Unlock()
 		}
@@ -817,15 +827,68 @@ func (t *Task) complete(p effect.Pending, v any, err error) bool {
 func (t *Task) appendEntry(p effect.Pending, v any, err error) {
 	en := t.newEntry(p, v, err)
 	t.mu.Lock()
-	t.journal = append(t.journal, en)
+	t.appendJournal(en)
 	t.mu.Unlock()
+}
+
+// Journal chunks: the first holds minMore entries, each next one twice
+// its predecessor's, up to maxMore.
+const (
+	minMore = 8
+	maxMore = 256
+)
+
+// appendJournal appends en to t's journal: to journal while it has room
+// (or the task is durable), to the chunks of more after. t.mu held.
+func (t *Task) appendJournal(en task.Entry) {
+	if t.dur != nil || t.moreLen == 0 && len(t.journal) < cap(t.journal) {
+		t.journal = append(t.journal, en)
+		return
+	}
+	k := len(t.more)
+	if k == 0 || len(t.more[k-1]) == cap(t.more[k-1]) {
+		size := minMore
+		if k > 0 {
+			size = min(2*cap(t.more[k-1]), maxMore)
+		}
+		t.more = append(t.more, make(task.Journal, 0, size))
+		k++
+	}
+	t.more[k-1] = append(t.more[k-1], en)
+	t.moreLen++
+}
+
+// journalLen returns the number of entries in t's journal.
+func (t *Task) journalLen() int { return len(t.journal) + t.moreLen }
+
+// entries returns a copy of t's journal (nil if it is empty). t.mu held.
+func (t *Task) entries() task.Journal {
+	if t.moreLen == 0 {
+		return append(task.Journal(nil), t.journal...)
+	}
+	out := make(task.Journal, 0, t.journalLen())
+	out = append(out, t.journal...)
+	for _, c := range t.more {
+		out = append(out, c...)
+	}
+	return out
+}
+
+// lastEntry returns the last entry of t's journal, which is not empty.
+// t.mu held.
+func (t *Task) lastEntry() *task.Entry {
+	if k := len(t.more); k > 0 && len(t.more[k-1]) > 0 {
+		c := t.more[k-1]
+		return &c[len(c)-1]
+	}
+	return &t.journal[len(t.journal)-1]
 }
 
 // newEntry builds the journal entry that records the outcome of p.
 func (t *Task) newEntry(p effect.Pending, v any, err error) task.Entry {
 	kind, data, fp, encErr := t.enc.EncodeOp(p.Op)
 	en := task.Entry{
-		Seq:         uint64(len(t.journal) + 1),
+		Seq:         uint64(t.journalLen() + 1),
 		Fiber:       uint32(p.Fiber),
 		Kind:        kind,
 		Fingerprint: fp,
@@ -880,10 +943,10 @@ func (t *Task) replayNext() bool {
 	t.completed++
 	if t.record {
 		t.mu.Lock()
-		if t.journal == nil {
+		if t.journal == nil && t.moreLen == 0 {
 			t.journal = make(task.Journal, 0, len(t.replay))
 		}
-		t.journal = append(t.journal, en)
+		t.appendJournal(en)
 		t.mu.Unlock()
 	}
 	if en.Err != nil {

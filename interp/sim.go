@@ -640,7 +640,10 @@ func (s *Sim) rebuild(st *simTask) error {
 	t.m.Stop()
 	t.mu.Lock()
 	j := t.journal
-	t.journal = nil
+	if t.moreLen > 0 {
+		j = t.entries()
+	}
+	t.journal, t.more, t.moreLen = nil, nil, 0
 	t.events = nil // completions addressed to the old machine's ops
 	wake := !t.scheduled
 	t.scheduled = true
