@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amberrt/amber/effect"
@@ -107,6 +108,10 @@ type Task struct {
 	more    []task.Journal
 	moreLen int
 	enc     task.Encoder // encodes the ops and results of journal entries
+	// news is set (under mu) when a message or an event arrives, and
+	// cleared when they are taken: a step that finds it clear takes
+	// nothing, without locking mu.
+	news atomic.Bool
 
 	// Guarded by mu.
 	mu        sync.Mutex
@@ -303,6 +308,7 @@ func (e *engine) send(to string, msg any, w *worker) error {
 	if _, ok := msg.(*procSignal); ok {
 		t.sigs = true
 	}
+	t.news.Store(true)
 	wake := !t.scheduled
 	t.scheduled = true
 	t.mu.Unlock()
@@ -321,6 +327,7 @@ func (e *engine) post(t *Task, ev event) {
 		return
 	}
 	t.events = append(t.events, ev)
+	t.news.Store(true)
 	wake := !t.scheduled
 	t.scheduled = true
 	t.mu.Unlock()
@@ -357,6 +364,12 @@ func (e *engine) process(t *Task, w *worker) {
 // either already (ended false) or through a signal it just took (ended
 // true); it is then no longer scheduled. t.stepMu is held.
 func (t *Task) takeInbox() (evs []event, live, ended bool) {
+	if t.dur == nil && !t.news.Load() && !t.finished {
+		// Nothing arrived. (Only the holder of stepMu finishes a task that
+		// is not durable: finished can be read without mu.) Something
+		// arriving now is found at the end of the step, under mu.
+		return nil, true, false
+	}
 	t.mu.Lock()
 	if t.finished {
 		t.scheduled = false
@@ -365,6 +378,7 @@ func (t *Task) takeInbox() (evs []event, live, ended bool) {
 	}
 	msgs, evs, sigs := t.inbox, t.events, t.sigs
 	t.inbox, t.events, t.sigs = t.spare, nil, false
+	t.news.Store(false)
 	t.mu.Unlock()
 	ended = t.intake(msgs, sigs)
 	clear(msgs)
