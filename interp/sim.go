@@ -88,8 +88,9 @@ type Sim struct {
 	steps        uint64
 	lastCrashAll uint64
 	crashedAll   bool
-	linkList     []*simLink // every link, by idx
-	trace        []simEvent
+	linkList     []*simLink      // every link, by idx
+	trace        [][]simEvent    // in chunks of growing size, so that a long trace is not copied
+	traceLen     int             // events in trace
 	clocks       []time.Duration // the times of the clock events, since the start
 	traceLost    int
 }
@@ -689,7 +690,7 @@ type simEvent struct {
 
 // clockEvent records that the clock moved.
 func (s *Sim) clockEvent() {
-	if len(s.trace) >= maxTrace {
+	if s.traceLen >= maxTrace {
 		s.traceLost++
 		return
 	}
@@ -697,19 +698,37 @@ func (s *Sim) clockEvent() {
 	s.event(simEvent{kind: evClock, a: int32(len(s.clocks) - 1)})
 }
 
+// Trace chunks: the first holds minTraceChunk events, each next one twice
+// its predecessor's, up to maxTraceChunk.
+const (
+	minTraceChunk = 64
+	maxTraceChunk = 4096
+)
+
 func (s *Sim) event(ev simEvent) {
-	if k := len(s.trace); k > 0 && ev.kind == evStep {
-		if last := &s.trace[k-1]; last.kind == evStep && last.a == ev.a {
+	k := len(s.trace)
+	if k > 0 && ev.kind == evStep {
+		c := s.trace[k-1]
+		if last := &c[len(c)-1]; last.kind == evStep && last.a == ev.a {
 			last.n++
 			return
 		}
 	}
-	if len(s.trace) >= maxTrace {
+	if s.traceLen >= maxTrace {
 		s.traceLost++
 		return
 	}
 	ev.n = 1
-	s.trace = append(s.trace, ev)
+	if k == 0 || len(s.trace[k-1]) == cap(s.trace[k-1]) {
+		size := minTraceChunk
+		if k > 0 {
+			size = min(2*cap(s.trace[k-1]), maxTraceChunk)
+		}
+		s.trace = append(s.trace, make([]simEvent, 0, size))
+		k++
+	}
+	s.trace[k-1] = append(s.trace[k-1], ev)
+	s.traceLen++
 }
 
 // Schedule renders the run so far, for a failing property test to print:
@@ -719,30 +738,39 @@ func (s *Sim) event(ev simEvent) {
 //	t1 t2×2 deliver(t1→t3) crash(t2) t2 t3 clock(+5ms) t1
 func (s *Sim) Schedule() string {
 	var b strings.Builder
-	for i, ev := range s.trace {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		switch ev.kind {
-		case evStep:
-			b.WriteString(s.order[ev.a].t.id)
-			if ev.n > 1 {
-				b.WriteString("×" + strconv.Itoa(int(ev.n)))
+	i := 0
+	for _, c := range s.trace {
+		for _, ev := range c {
+			if i > 0 {
+				b.WriteByte(' ')
 			}
-		case evDeliver:
-			b.WriteString("deliver(" + s.linkList[ev.a].from + "→" + s.linkList[ev.a].to + ")")
-		case evDrop:
-			b.WriteString("drop(" + s.linkList[ev.a].from + "→" + s.linkList[ev.a].to + ")")
-		case evCrash:
-			b.WriteString("crash(" + s.order[ev.a].t.id + ")")
-		case evCrashAll:
-			b.WriteString("crash-all")
-		case evClock:
-			b.WriteString("clock(+" + s.clocks[ev.a].String() + ")")
+			i++
+			s.render(&b, ev)
 		}
 	}
 	if s.traceLost > 0 {
 		fmt.Fprintf(&b, " … and %d more events", s.traceLost)
 	}
 	return b.String()
+}
+
+// render writes ev as Schedule shows it.
+func (s *Sim) render(b *strings.Builder, ev simEvent) {
+	switch ev.kind {
+	case evStep:
+		b.WriteString(s.order[ev.a].t.id)
+		if ev.n > 1 {
+			b.WriteString("×" + strconv.Itoa(int(ev.n)))
+		}
+	case evDeliver:
+		b.WriteString("deliver(" + s.linkList[ev.a].from + "→" + s.linkList[ev.a].to + ")")
+	case evDrop:
+		b.WriteString("drop(" + s.linkList[ev.a].from + "→" + s.linkList[ev.a].to + ")")
+	case evCrash:
+		b.WriteString("crash(" + s.order[ev.a].t.id + ")")
+	case evCrashAll:
+		b.WriteString("crash-all")
+	case evClock:
+		b.WriteString("clock(+" + s.clocks[ev.a].String() + ")")
+	}
 }

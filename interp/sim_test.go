@@ -432,6 +432,33 @@ func TestSimLongJournal(t *testing.T) {
 	}
 }
 
+// TestSimScheduleLong: a long schedule (its trace spans many chunks)
+// accounts for every step, and never shows one task twice in a row.
+func TestSimScheduleLong(t *testing.T) {
+	pinger, reg := benchWorkload()
+	sim := interp.NewSim(5, interp.WithRegistry(reg))
+	for range 4 {
+		_, err := interp.StartProgram(sim, pinger, 60)
+		require.NoError(t, err)
+	}
+	steps := sim.RunUntilIdle()
+	require.Greater(t, steps, 1000)
+	sum, prev := 0, ""
+	for _, tok := range strings.Fields(sim.Schedule()) {
+		id, n, found := strings.Cut(tok, "×")
+		k := 1
+		if found {
+			_, err := fmt.Sscan(n, &k)
+			require.NoError(t, err, tok)
+		}
+		require.NotEqual(t, prev, id, "%s twice in a row", id)
+		prev = id
+		sum += k
+	}
+	require.Equal(t, steps, sum)
+	require.Greater(t, len(strings.Fields(sim.Schedule())), 64+128+256, "spans chunks")
+}
+
 type zeros struct{}
 
 func (zeros) Intn(int) int { return 0 }
