@@ -839,9 +839,10 @@ func (t *Task) complete(p effect.Pending, v any, err error) bool {
 }
 
 func (t *Task) appendEntry(p effect.Pending, v any, err error) {
-	en := t.newEntry(p, v, err)
+	var en task.Entry
+	t.fillEntry(&en, p, v, err)
 	t.mu.Lock()
-	t.appendJournal(en)
+	t.appendJournal(&en)
 	t.mu.Unlock()
 }
 
@@ -854,9 +855,9 @@ const (
 
 // appendJournal appends en to t's journal: to journal while it has room
 // (or the task is durable), to the chunks of more after. t.mu held.
-func (t *Task) appendJournal(en task.Entry) {
+func (t *Task) appendJournal(en *task.Entry) {
 	if t.dur != nil || t.moreLen == 0 && len(t.journal) < cap(t.journal) {
-		t.journal = append(t.journal, en)
+		t.journal = append(t.journal, *en)
 		return
 	}
 	k := len(t.more)
@@ -868,7 +869,7 @@ func (t *Task) appendJournal(en task.Entry) {
 		t.more = append(t.more, make(task.Journal, 0, size))
 		k++
 	}
-	t.more[k-1] = append(t.more[k-1], en)
+	t.more[k-1] = append(t.more[k-1], *en)
 	t.moreLen++
 }
 
@@ -900,15 +901,18 @@ func (t *Task) lastEntry() *task.Entry {
 
 // newEntry builds the journal entry that records the outcome of p.
 func (t *Task) newEntry(p effect.Pending, v any, err error) task.Entry {
+	var en task.Entry
+	t.fillEntry(&en, p, v, err)
+	return en
+}
+
+// fillEntry fills en, a zero Entry, with the outcome of p.
+func (t *Task) fillEntry(en *task.Entry, p effect.Pending, v any, err error) {
 	kind, data, fp, encErr := t.enc.EncodeOp(p.Op)
-	en := task.Entry{
-		Seq:         uint64(t.journalLen() + 1),
-		Fiber:       uint32(p.Fiber),
-		Kind:        kind,
-		Fingerprint: fp,
-		Op:          data,
-		Time:        t.e.clock.Now(),
-	}
+	en.Seq = uint64(t.journalLen() + 1)
+	en.Fiber = uint32(p.Fiber)
+	en.Kind, en.Fingerprint, en.Op = kind, fp, data
+	en.Time = t.e.clock.Now()
 	if encErr != nil {
 		err = fmt.Errorf("interp: op %T cannot be journaled: %w", p.Op, encErr)
 	}
@@ -923,7 +927,6 @@ func (t *Task) newEntry(p effect.Pending, v any, err error) task.Entry {
 	if err != nil {
 		en.Err = t.e.cfg.registry.EncodeError(err)
 	}
-	return en
 }
 
 // replayNext feeds the next journal entry to the machine. It reports false
@@ -960,7 +963,7 @@ func (t *Task) replayNext() bool {
 		if t.journal == nil && t.moreLen == 0 {
 			t.journal = make(task.Journal, 0, len(t.replay))
 		}
-		t.appendJournal(en)
+		t.appendJournal(&en)
 		t.mu.Unlock()
 	}
 	if en.Err != nil {
