@@ -91,6 +91,7 @@ type Sim struct {
 	linkList     []*simLink      // every link, by idx
 	trace        [][]simEvent    // in chunks of growing size, so that a long trace is not copied
 	traceLen     int             // events in trace
+	lastEvent    *simEvent       // the last event of trace (chunks do not move)
 	clocks       []time.Duration // the times of the clock events, since the start
 	traceLost    int
 }
@@ -706,19 +707,16 @@ const (
 )
 
 func (s *Sim) event(ev simEvent) {
-	k := len(s.trace)
-	if k > 0 && ev.kind == evStep {
-		c := s.trace[k-1]
-		if last := &c[len(c)-1]; last.kind == evStep && last.a == ev.a {
-			last.n++
-			return
-		}
+	if last := s.lastEvent; last != nil && ev.kind == evStep && last.kind == evStep && last.a == ev.a {
+		last.n++
+		return
 	}
 	if s.traceLen >= maxTrace {
 		s.traceLost++
 		return
 	}
 	ev.n = 1
+	k := len(s.trace)
 	if k == 0 || len(s.trace[k-1]) == cap(s.trace[k-1]) {
 		size := minTraceChunk
 		if k > 0 {
@@ -728,6 +726,7 @@ func (s *Sim) event(ev simEvent) {
 		k++
 	}
 	s.trace[k-1] = append(s.trace[k-1], ev)
+	s.lastEvent = &s.trace[k-1][len(s.trace[k-1])-1]
 	s.traceLen++
 }
 
