@@ -26,9 +26,11 @@ type Encoder struct {
 	next  int
 }
 
-// lastOp is the last encoding of an op type, and its fingerprint.
+// lastOp is the last encoding of an op type, and its fingerprint; op is
+// the last op of a flat type, which encoded to data.
 type lastOp struct {
 	info *opInfo
+	op   any
 	data []byte
 	fp   uint64
 }
@@ -65,39 +67,41 @@ func (e *Encoder) EncodeOp(op any) (kind string, data []byte, fingerprint uint64
 		return EncodeOp(op)
 	}
 	info := infoOf(op)
+	l := e.lastOf(info)
 	if info.fieldless {
-		data, _ := e.remember(info, emptyMap)
-		return info.kind, data, info.fp, nil
+		if l.data == nil {
+			l.data, l.fp = e.keep(emptyMap), info.fp
+		}
+		return info.kind, l.data, l.fp, nil
 	}
 	if info.flat {
+		if l.op != nil && sameFlat(dataWord(l.op), dataWord(op), info.fields) {
+			return info.kind, l.data, l.fp, nil // its encoded fields are the last op's
+		}
 		var stack [128]byte
 		if b, ok := appendFlat(stack[:0], dataWord(op), info.fields); ok {
-			data, fp := e.remember(info, b)
-			return info.kind, data, fp, nil
+			if !bytes.Equal(l.data, b) {
+				l.data, l.fp = e.keep(b), hashMore(info.seed, b)
+			}
+			l.op = op
+			return info.kind, l.data, l.fp, nil
 		}
 	}
 	return EncodeOp(op)
 }
 
-// remember returns b, the encoding of an op of type info, kept, and its
-// fingerprint: those of the last op of the type if it encoded the same.
-func (e *Encoder) remember(info *opInfo, b []byte) ([]byte, uint64) {
-	var l *lastOp
+// lastOf returns the memory of op type info, taking the place of another
+// type's if it has none.
+func (e *Encoder) lastOf(info *opInfo) *lastOp {
 	for i := range e.last {
 		if e.last[i].info == info {
-			l = &e.last[i]
-			break
+			return &e.last[i]
 		}
 	}
-	if l == nil {
-		l = &e.last[e.next]
-		e.next = (e.next + 1) % len(e.last)
-		l.info = info
-	} else if bytes.Equal(l.data, b) {
-		return l.data, l.fp
-	}
-	l.data, l.fp = e.keep(b), hashMore(info.seed, b)
-	return l.data, l.fp
+	l := &e.last[e.next]
+	e.next = (e.next + 1) % len(e.last)
+	*l = lastOp{info: info}
+	return l
 }
 
 // Marshal is Marshal, the encoding carved from the Encoder's chunks when v

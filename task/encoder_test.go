@@ -84,22 +84,34 @@ func TestEncoderAgrees(t *testing.T) {
 				t.Fatalf("%#v: encoder %x, general %x", v, b, want)
 			}
 			got = append(got, b)
+			// The op, then ops like it (the Encoder remembers the last
+			// one), each checked against the general encoder.
 			op := encOp{To: rapid.String().Draw(t, "to"), Msg: v, D: time.Duration(rapid.IntRange(0, 2).Draw(t, "d"))}
-			kind, data, fp, err := enc.EncodeOp(op)
-			if err != nil {
-				t.Fatal(err)
+			for range rapid.IntRange(1, 4).Draw(t, "ops") {
+				switch rapid.IntRange(0, 3).Draw(t, "change") {
+				case 1:
+					op.Msg = rapid.SampledFrom(append(vals, inner...)).Draw(t, "msg2")
+				case 2:
+					op.D = time.Duration(rapid.IntRange(0, 2).Draw(t, "d2"))
+				case 3:
+					op.To = rapid.SampledFrom([]string{"", "a", op.To}).Draw(t, "to2")
+				}
+				kind, data, fp, err := enc.EncodeOp(op)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err = encMode.Marshal(op)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(data, want) {
+					t.Fatalf("%#v: encoder %x, general %x", op, data, want)
+				}
+				if kind != "task.encOp" || fp != Fingerprint(kind, want) {
+					t.Fatalf("%#v: kind %s fingerprint %x", op, kind, fp)
+				}
+				got = append(got, data)
 			}
-			want, err = encMode.Marshal(op)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(data, want) {
-				t.Fatalf("%#v: encoder %x, general %x", op, data, want)
-			}
-			if kind != "task.encOp" || fp != Fingerprint(kind, want) {
-				t.Fatalf("%#v: kind %s fingerprint %x", op, kind, fp)
-			}
-			got = append(got, data)
 		}
 		// Every slice is its own: its capacity ends where it does.
 		for _, b := range got {

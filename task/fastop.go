@@ -308,6 +308,58 @@ func appendScalar(buf []byte, p unsafe.Pointer, k reflect.Kind) []byte {
 	return appendHead(buf, 0, scalarBits(p, k))
 }
 
+// sameFlat reports whether the structs at a and b, of a type with the
+// given flat fields, have equal encoded fields, so that they encode the
+// same. It answers false when unsure: an interface field holding a value
+// that is not flat.
+func sameFlat(a, b unsafe.Pointer, fields []flatField) bool {
+	for i := range fields {
+		f := &fields[i]
+		if !sameAt(unsafe.Add(a, f.offset), unsafe.Add(b, f.offset), f.kind, true) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameAt reports whether the values of kind k at a and b are equal; an
+// interface's are compared if flat, to one level if deep.
+func sameAt(a, b unsafe.Pointer, k reflect.Kind, deep bool) bool {
+	switch k {
+	case reflect.String:
+		return *(*string)(a) == *(*string)(b)
+	case reflect.Bool:
+		return *(*bool)(a) == *(*bool)(b)
+	case reflect.Interface:
+		if !deep {
+			return false
+		}
+		x, y := *(*any)(a), *(*any)(b)
+		if x == nil || y == nil {
+			return x == nil && y == nil
+		}
+		if typeWord(x) != typeWord(y) {
+			return false
+		}
+		info := valueInfoOf(x)
+		if !info.ok {
+			return false
+		}
+		if info.kind != reflect.Struct {
+			return sameAt(dataWord(x), dataWord(y), info.kind, false)
+		}
+		pa, pb := dataWord(x), dataWord(y)
+		for i := range info.fields {
+			f := &info.fields[i]
+			if !sameAt(unsafe.Add(pa, f.offset), unsafe.Add(pb, f.offset), f.kind, false) {
+				return false
+			}
+		}
+		return true
+	}
+	return scalarBits(a, k) == scalarBits(b, k)
+}
+
 // appendAny appends x, the value an interface field holds, if it is flat:
 // nil, a string, bool or integer without custom encoding, or a struct of
 // flat fields.
