@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amberrt/amber/effect"
@@ -94,8 +95,23 @@ type Task struct {
 	dur          *durableTask             // nil unless the task is durable
 	remote       *Durable                 // a handle to a task stored by a durable interpreter
 	waiter       *waiter                  // how a handle hears its task finish here
-	journal      task.Journal             // appended under mu too, for concurrent readers
+	journal      task.Journal             // appended under mu too, for concurrent readers; see more
 	ps           *procState               // links, monitors, name; guarded by e.procMu
+
+	// A task that is not durable appends the entries that do not fit in
+	// journal's capacity to chunks of growing size, so that a long journal
+	// is not copied over and over as it grows: its journal is journal
+	// followed by the chunks of more, moreLen entries in all (entries,
+	// journalLen). Durable tasks use journal alone, and so does replay,
+	// into a journal made to the replay's length: while a task replays,
+	// more is empty. Under mu, like journal.
+	more    []task.Journal
+	moreLen int
+	enc     task.Encoder // encodes the ops and results of journal entries
+	// news is set (under mu) when a message or an event arrives, and
+	// cleared when they are taken: a step that finds it clear takes
+	// nothing, without locking mu.
+	news atomic.Bool
 
 	// Guarded by mu.
 	mu        sync.Mutex
@@ -180,7 +196,7 @@ func (t *Task) Journal() task.Journal {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return append(task.Journal(nil), t.journal...)
+	return t.entries()
 }
 
 // Wait waits for the task to finish and returns its result. Under the mock
@@ -235,7 +251,7 @@ func (t *Task) Record() (*task.Record, error) {
 		Version: t.prog.ProgramVersion(),
 		Input:   t.in,
 		Status:  t.status,
-		Journal: append(task.Journal(nil), t.journal...),
+		Journal: t.entries(),
 	}
 	for _, msg := range append(append([]any(nil), t.mailbox...), t.inbox...) {
 		if _, ok := msg.(*procSignal); ok {
@@ -323,6 +339,7 @@ func (e *engine) send(to string, msg any, w *worker) error {
 	if _, ok := msg.(*procSignal); ok {
 		t.sigs = true
 	}
+	t.news.Store(true)
 	wake := !t.scheduled
 	t.scheduled = true
 	t.mu.Unlock()
@@ -341,6 +358,7 @@ func (e *engine) post(t *Task, ev event) {
 		return
 	}
 	t.events = append(t.events, ev)
+	t.news.Store(true)
 	wake := !t.scheduled
 	t.scheduled = true
 	t.mu.Unlock()
@@ -377,6 +395,12 @@ func (e *engine) process(t *Task, w *worker) {
 // either already (ended false) or through a signal it just took (ended
 // true); it is then no longer scheduled. t.stepMu is held.
 func (t *Task) takeInbox() (evs []event, live, ended bool) {
+	if t.dur == nil && !t.news.Load() && !t.finished {
+		// Nothing arrived. (Only the holder of stepMu finishes a task that
+		// is not durable: finished can be read without mu.) Something
+		// arriving now is found at the end of the step, under mu.
+		return nil, true, false
+	}
 	t.mu.Lock()
 	if t.finished {
 		t.scheduled = false
@@ -385,6 +409,7 @@ func (t *Task) takeInbox() (evs []event, live, ended bool) {
 	}
 	msgs, evs, sigs := t.inbox, t.events, t.sigs
 	t.inbox, t.events, t.sigs = t.spare, nil, false
+	t.news.Store(false)
 	t.mu.Unlock()
 	ended = t.intake(msgs, sigs)
 	clear(msgs)
@@ -798,7 +823,7 @@ func (t *Task) continueAsNew(input any) error {
 	t.m.Stop()
 	t.m, t.in, t.inflight, t.ops, t.completed = m, in, nil, nil, 0
 	t.mu.Lock()
-	t.journal = nil
+	t.journal, t.more, t.moreLen = nil, nil, 0
 	t.runs++
 	t.mu.Unlock()
 	if t.dur != nil {
@@ -835,7 +860,7 @@ func (t *Task) complete(p effect.Pending, v any, err error) bool {
 		// say so in the journal.
 		if t.record {
 			t.mu.Lock()
-			last := &t.journal[len(t.journal)-1]
+			last := t.lastEntry()
 			last.Result, last.Err = nil, t.e.cfg.registry.EncodeError(rerr)
 			t.mu.Unlock()
 		}
@@ -845,28 +870,85 @@ func (t *Task) complete(p effect.Pending, v any, err error) bool {
 }
 
 func (t *Task) appendEntry(p effect.Pending, v any, err error) {
-	en := t.newEntry(p, v, err)
+	var en task.Entry
+	t.fillEntry(&en, p, v, err)
 	t.mu.Lock()
-	t.journal = append(t.journal, en)
+	t.appendJournal(&en)
 	t.mu.Unlock()
+}
+
+// Journal chunks: the first holds minMore entries, each next one twice
+// its predecessor's, up to maxMore.
+const (
+	minMore = 8
+	maxMore = 256
+)
+
+// appendJournal appends en to t's journal: to journal while it has room
+// (or the task is durable), to the chunks of more after. t.mu held.
+func (t *Task) appendJournal(en *task.Entry) {
+	if t.dur != nil || t.moreLen == 0 && len(t.journal) < cap(t.journal) {
+		t.journal = append(t.journal, *en)
+		return
+	}
+	k := len(t.more)
+	if k == 0 || len(t.more[k-1]) == cap(t.more[k-1]) {
+		size := minMore
+		if k > 0 {
+			size = min(2*cap(t.more[k-1]), maxMore)
+		}
+		t.more = append(t.more, make(task.Journal, 0, size))
+		k++
+	}
+	t.more[k-1] = append(t.more[k-1], *en)
+	t.moreLen++
+}
+
+// journalLen returns the number of entries in t's journal.
+func (t *Task) journalLen() int { return len(t.journal) + t.moreLen }
+
+// entries returns a copy of t's journal (nil if it is empty). t.mu held.
+func (t *Task) entries() task.Journal {
+	if t.moreLen == 0 {
+		return append(task.Journal(nil), t.journal...)
+	}
+	out := make(task.Journal, 0, t.journalLen())
+	out = append(out, t.journal...)
+	for _, c := range t.more {
+		out = append(out, c...)
+	}
+	return out
+}
+
+// lastEntry returns the last entry of t's journal, which is not empty.
+// t.mu held.
+func (t *Task) lastEntry() *task.Entry {
+	if k := len(t.more); k > 0 && len(t.more[k-1]) > 0 {
+		c := t.more[k-1]
+		return &c[len(c)-1]
+	}
+	return &t.journal[len(t.journal)-1]
 }
 
 // newEntry builds the journal entry that records the outcome of p.
 func (t *Task) newEntry(p effect.Pending, v any, err error) task.Entry {
-	kind, data, fp, encErr := task.EncodeOp(p.Op)
-	en := task.Entry{
-		Seq:         uint64(len(t.journal) + 1),
-		Fiber:       uint32(p.Fiber),
-		Kind:        kind,
-		Fingerprint: fp,
-		Op:          data,
-		Time:        t.e.clock.Now(),
-	}
+	var en task.Entry
+	t.fillEntry(&en, p, v, err)
+	return en
+}
+
+// fillEntry fills en, a zero Entry, with the outcome of p.
+func (t *Task) fillEntry(en *task.Entry, p effect.Pending, v any, err error) {
+	kind, data, fp, encErr := t.enc.EncodeOp(p.Op)
+	en.Seq = uint64(t.journalLen() + 1)
+	en.Fiber = uint32(p.Fiber)
+	en.Kind, en.Fingerprint, en.Op = kind, fp, data
+	en.Time = t.e.clock.Now()
 	if encErr != nil {
 		err = fmt.Errorf("interp: op %T cannot be journaled: %w", p.Op, encErr)
 	}
 	if err == nil {
-		res, mErr := task.Marshal(v)
+		res, mErr := t.enc.Marshal(v)
 		if mErr != nil {
 			err = fmt.Errorf("interp: result of %T cannot be journaled: %w", p.Op, mErr)
 		} else {
@@ -876,7 +958,6 @@ func (t *Task) newEntry(p effect.Pending, v any, err error) task.Entry {
 	if err != nil {
 		en.Err = t.e.cfg.registry.EncodeError(err)
 	}
-	return en
 }
 
 // replayNext feeds the next journal entry to the machine. It reports false
@@ -910,10 +991,10 @@ func (t *Task) replayNext() bool {
 	t.completed++
 	if t.record {
 		t.mu.Lock()
-		if t.journal == nil {
+		if t.journal == nil && t.moreLen == 0 {
 			t.journal = make(task.Journal, 0, len(t.replay))
 		}
-		t.journal = append(t.journal, en)
+		t.appendJournal(&en)
 		t.mu.Unlock()
 	}
 	if en.Err != nil {

@@ -5,8 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,18 +76,23 @@ type Sim struct {
 	opt     SimOptions
 	chooser Chooser
 
-	mu      sync.Mutex // guards runq and tasks (pushes may come from STM commits)
-	runq    []*simTask // runnable tasks, oldest first
+	mu      sync.Mutex // guards runq, nrun, tasks and order (pushes may come from STM commits)
+	runq    []uint64   // runnable tasks: bit seq%64 of word seq/64 is set
+	nrun    int        // runnable tasks: the bits set in runq
 	tasks   map[*Task]*simTask
 	order   []*simTask // every task, oldest first
 	links   map[[2]string]*simLink
 	transit []*simLink // links with messages in transit, in the order they filled
 
+	ownChooser   bool // chooser is the PCG of NewSim: it never calls out
 	steps        uint64
 	lastCrashAll uint64
 	crashedAll   bool
-	linkList     []*simLink // every link, by idx
-	trace        []simEvent
+	linkList     []*simLink      // every link, by idx
+	trace        [][]simEvent    // in chunks of growing size, so that a long trace is not copied
+	traceLen     int             // events in trace
+	lastEvent    *simEvent       // the last event of trace (chunks do not move)
+	clocks       []time.Duration // the times of the clock events, since the start
 	traceLost    int
 }
 
@@ -170,6 +175,7 @@ func NewSim(seed uint64, opts ...Option) *Sim {
 	s.chooser = cfg.sim.Chooser
 	if s.chooser == nil {
 		s.chooser = pcgChooser{rand.New(rand.NewPCG(seed, 0x5eed5c4ed))}
+		s.ownChooser = true
 	}
 	s.e = newEngine(cfg, s.clk, false)
 	s.e.sched = s
@@ -215,22 +221,39 @@ func (s *Sim) push(t *Task, _ *worker) {
 		s.tasks[t] = st
 		s.order = append(s.order, st)
 	}
-	i := sort.Search(len(s.runq), func(i int) bool { return s.runq[i].seq >= st.seq })
-	if i < len(s.runq) && s.runq[i] == st {
-		return
+	w, bit := int(st.seq>>6), uint64(1)<<(st.seq&63)
+	for len(s.runq) <= w {
+		s.runq = append(s.runq, 0)
 	}
-	s.runq = append(s.runq, nil)
-	copy(s.runq[i+1:], s.runq[i:])
-	s.runq[i] = st
+	if s.runq[w]&bit == 0 {
+		s.runq[w] |= bit
+		s.nrun++
+	}
 }
 
 func (s *Sim) unqueue(st *simTask) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := sort.Search(len(s.runq), func(i int) bool { return s.runq[i].seq >= st.seq })
-	if i < len(s.runq) && s.runq[i] == st {
-		s.runq = append(s.runq[:i], s.runq[i+1:]...)
+	w, bit := int(st.seq>>6), uint64(1)<<(st.seq&63)
+	if w < len(s.runq) && s.runq[w]&bit != 0 {
+		s.runq[w] &^= bit
+		s.nrun--
 	}
+}
+
+// runnable returns the i-th oldest runnable task, i < s.nrun. s.mu held.
+func (s *Sim) runnable(i int) *simTask {
+	for w, word := range s.runq {
+		if c := bits.OnesCount64(word); i >= c {
+			i -= c
+			continue
+		}
+		for ; i > 0; i-- {
+			word &= word - 1 // drop the lowest bit set
+		}
+		return s.order[w<<6|bits.TrailingZeros64(word)]
+	}
+	panic("interp: Sim run queue: no runnable task " + strconv.Itoa(i))
 }
 
 func (s *Sim) choose(n int) int {
@@ -282,7 +305,7 @@ func (s *Sim) Advance(d time.Duration) {
 	target := s.clk.now.Add(d)
 	s.RunUntilIdle()
 	for s.clk.fireBefore(target) {
-		s.event(simEvent{kind: evClock, at: s.clk.now.Sub(s.t0)})
+		s.clockEvent()
 		s.RunUntilIdle()
 	}
 	if target.After(s.clk.now) {
@@ -307,7 +330,7 @@ func (s *Sim) await(ctx context.Context, t *Task) error {
 			continue
 		}
 		if s.clk.fireNext() {
-			s.event(simEvent{kind: evClock, at: s.clk.now.Sub(s.t0)})
+			s.clockEvent()
 			continue
 		}
 		return fmt.Errorf("%w; waiting for task %s: %s", ErrDeadlock, t.id, describePending(t))
@@ -334,24 +357,42 @@ func (s *Sim) stepOnce(allowClock bool) bool {
 		_ = s.CrashAll()
 	}
 	s.mu.Lock()
-	nr, nl := len(s.runq), len(s.transit)
+	nr, nl := s.nrun, len(s.transit)
+	i := -1
+	var st *simTask
+	if nr > 0 && (nr+nl == 1 || s.ownChooser) {
+		// The clock is not a choice, and the choice calls nothing outside
+		// the simulator (that could call back into it): make it under the
+		// lock, and take the task with it.
+		i = 0
+		if nr+nl > 1 {
+			i = s.choose(nr + nl)
+		}
+		if i < nr {
+			st = s.runnable(i)
+		}
+	}
 	s.mu.Unlock()
-	n := nr + nl
-	if allowClock && nr == 0 && nl > 0 && s.timerWithinDelay() {
-		n++
-	}
-	if n == 0 {
-		return false
-	}
-	i := 0
-	if n > 1 {
-		i = s.choose(n)
+	if i < 0 {
+		n := nr + nl
+		if allowClock && nr == 0 && nl > 0 && s.timerWithinDelay() {
+			n++
+		}
+		if n == 0 {
+			return false
+		}
+		i = 0
+		if n > 1 {
+			i = s.choose(n)
+		}
 	}
 	switch {
 	case i < nr:
-		s.mu.Lock()
-		st := s.runq[i]
-		s.mu.Unlock()
+		if st == nil {
+			s.mu.Lock()
+			st = s.runnable(i)
+			s.mu.Unlock()
+		}
 		if s.opt.CrashProb > 0 && st.t.prog != nil && (!st.crashed || st.ops > st.crashedAt) && s.chance(s.opt.CrashProb) {
 			_ = s.crash(st)
 		}
@@ -360,7 +401,7 @@ func (s *Sim) stepOnce(allowClock bool) bool {
 		s.deliver(i - nr)
 	default:
 		s.clk.fireNext()
-		s.event(simEvent{kind: evClock, at: s.clk.now.Sub(s.t0)})
+		s.clockEvent()
 	}
 	return true
 }
@@ -385,7 +426,7 @@ func (s *Sim) timerWithinDelay() bool {
 func (s *Sim) hasWork() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.runq) > 0 || len(s.transit) > 0
+	return s.nrun > 0 || len(s.transit) > 0
 }
 
 // stepTask activates the task once: it takes its new messages and events,
@@ -601,7 +642,10 @@ func (s *Sim) rebuild(st *simTask) error {
 	t.m.Stop()
 	t.mu.Lock()
 	j := t.journal
-	t.journal = nil
+	if t.moreLen > 0 {
+		j = t.entries()
+	}
+	t.journal, t.more, t.moreLen = nil, nil, 0
 	t.events = nil // completions addressed to the old machine's ops
 	wake := !t.scheduled
 	t.scheduled = true
@@ -637,27 +681,53 @@ const (
 )
 
 // simEvent is one event of the trace, kept small: a names a task (by
-// its creation number) or a link.
+// its creation number), a link, or the time of a clock event (an index in
+// Sim.clocks).
 type simEvent struct {
-	kind uint8
-	n    uint32
 	a    int32
-	at   time.Duration // clock events: since the start
+	n    uint32
+	kind uint8
 }
 
-func (s *Sim) event(ev simEvent) {
-	if k := len(s.trace); k > 0 && ev.kind == evStep {
-		if last := &s.trace[k-1]; last.kind == evStep && last.a == ev.a {
-			last.n++
-			return
-		}
+// clockEvent records that the clock moved.
+func (s *Sim) clockEvent() {
+	if s.traceLen >= maxTrace {
+		s.traceLost++
+		return
 	}
-	if len(s.trace) >= maxTrace {
+	s.clocks = append(s.clocks, s.clk.now.Sub(s.t0))
+	s.event(simEvent{kind: evClock, a: int32(len(s.clocks) - 1)})
+}
+
+// Trace chunks: the first holds minTraceChunk events, each next one twice
+// its predecessor's, up to maxTraceChunk.
+const (
+	minTraceChunk = 64
+	maxTraceChunk = 4096
+)
+
+func (s *Sim) event(ev simEvent) {
+	if last := s.lastEvent; last != nil && ev.kind == evStep && last.kind == evStep && last.a == ev.a {
+		last.n++
+		return
+	}
+	if s.traceLen >= maxTrace {
 		s.traceLost++
 		return
 	}
 	ev.n = 1
-	s.trace = append(s.trace, ev)
+	k := len(s.trace)
+	if k == 0 || len(s.trace[k-1]) == cap(s.trace[k-1]) {
+		size := minTraceChunk
+		if k > 0 {
+			size = min(2*cap(s.trace[k-1]), maxTraceChunk)
+		}
+		s.trace = append(s.trace, make([]simEvent, 0, size))
+		k++
+	}
+	s.trace[k-1] = append(s.trace[k-1], ev)
+	s.lastEvent = &s.trace[k-1][len(s.trace[k-1])-1]
+	s.traceLen++
 }
 
 // Schedule renders the run so far, for a failing property test to print:
@@ -667,30 +737,39 @@ func (s *Sim) event(ev simEvent) {
 //	t1 t2×2 deliver(t1→t3) crash(t2) t2 t3 clock(+5ms) t1
 func (s *Sim) Schedule() string {
 	var b strings.Builder
-	for i, ev := range s.trace {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		switch ev.kind {
-		case evStep:
-			b.WriteString(s.order[ev.a].t.id)
-			if ev.n > 1 {
-				b.WriteString("×" + strconv.Itoa(int(ev.n)))
+	i := 0
+	for _, c := range s.trace {
+		for _, ev := range c {
+			if i > 0 {
+				b.WriteByte(' ')
 			}
-		case evDeliver:
-			b.WriteString("deliver(" + s.linkList[ev.a].from + "→" + s.linkList[ev.a].to + ")")
-		case evDrop:
-			b.WriteString("drop(" + s.linkList[ev.a].from + "→" + s.linkList[ev.a].to + ")")
-		case evCrash:
-			b.WriteString("crash(" + s.order[ev.a].t.id + ")")
-		case evCrashAll:
-			b.WriteString("crash-all")
-		case evClock:
-			b.WriteString("clock(+" + ev.at.String() + ")")
+			i++
+			s.render(&b, ev)
 		}
 	}
 	if s.traceLost > 0 {
 		fmt.Fprintf(&b, " … and %d more events", s.traceLost)
 	}
 	return b.String()
+}
+
+// render writes ev as Schedule shows it.
+func (s *Sim) render(b *strings.Builder, ev simEvent) {
+	switch ev.kind {
+	case evStep:
+		b.WriteString(s.order[ev.a].t.id)
+		if ev.n > 1 {
+			b.WriteString("×" + strconv.Itoa(int(ev.n)))
+		}
+	case evDeliver:
+		b.WriteString("deliver(" + s.linkList[ev.a].from + "→" + s.linkList[ev.a].to + ")")
+	case evDrop:
+		b.WriteString("drop(" + s.linkList[ev.a].from + "→" + s.linkList[ev.a].to + ")")
+	case evCrash:
+		b.WriteString("crash(" + s.order[ev.a].t.id + ")")
+	case evCrashAll:
+		b.WriteString("crash-all")
+	case evClock:
+		b.WriteString("clock(+" + s.clocks[ev.a].String() + ")")
+	}
 }

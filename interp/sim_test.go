@@ -382,6 +382,83 @@ func TestSimChooserShrinks(t *testing.T) {
 	require.NotContains(t, sim.Schedule(), "deliver")
 }
 
+// longProg draws n random numbers and sums them: its journal is long
+// enough to span many of the chunks a task's journal grows by.
+var longProg = effect.NewProgram("test.long", 1, func(n int) effect.Eff[uint64] {
+	var loop func(i int, sum uint64) effect.Eff[uint64]
+	loop = func(i int, sum uint64) effect.Eff[uint64] {
+		if i == n {
+			return effect.Pure(sum)
+		}
+		return effect.Then(effect.Random(), func(r uint64) effect.Eff[uint64] { return loop(i+1, sum+r%1000) })
+	}
+	return loop(0, 0)
+})
+
+// TestSimLongJournal crashes a task with a long journal at steps across
+// it: the journal (read while it grows, and at the end) is always the one
+// of the run without a crash, whole and in order.
+func TestSimLongJournal(t *testing.T) {
+	const n = 700
+	run := func(crashAt int) (any, task.Journal) {
+		reg := task.NewRegistry()
+		require.NoError(t, reg.Add(longProg))
+		sim := interp.NewSim(3, interp.WithRegistry(reg))
+		tk, err := interp.StartProgram(sim, longProg, n, interp.WithID("long"))
+		require.NoError(t, err)
+		for step := 0; sim.Step(); step++ {
+			if step == crashAt {
+				require.NoError(t, sim.Crash("long"))
+			}
+			if step%97 == 0 {
+				j := tk.Journal()
+				require.NoError(t, j.Validate(), "step %d", step)
+				rec, err := tk.Record()
+				require.NoError(t, err)
+				require.Equal(t, j, rec.Journal, "step %d", step)
+			}
+		}
+		v, err := tk.Wait(context.Background())
+		require.NoError(t, err)
+		return v, tk.Journal()
+	}
+	want, wantJ := run(-1)
+	require.Len(t, wantJ, n)
+	require.NoError(t, wantJ.Validate())
+	for _, at := range []int{0, 7, 8, 9, 100, 389, n - 1, n} {
+		v, j := run(at)
+		require.Equal(t, want, v, "crash at step %d", at)
+		require.Equal(t, wantJ, j, "crash at step %d", at)
+	}
+}
+
+// TestSimScheduleLong: a long schedule (its trace spans many chunks)
+// accounts for every step, and never shows one task twice in a row.
+func TestSimScheduleLong(t *testing.T) {
+	pinger, reg := benchWorkload()
+	sim := interp.NewSim(5, interp.WithRegistry(reg))
+	for range 4 {
+		_, err := interp.StartProgram(sim, pinger, 60)
+		require.NoError(t, err)
+	}
+	steps := sim.RunUntilIdle()
+	require.Greater(t, steps, 1000)
+	sum, prev := 0, ""
+	for _, tok := range strings.Fields(sim.Schedule()) {
+		id, n, found := strings.Cut(tok, "×")
+		k := 1
+		if found {
+			_, err := fmt.Sscan(n, &k)
+			require.NoError(t, err, tok)
+		}
+		require.NotEqual(t, prev, id, "%s twice in a row", id)
+		prev = id
+		sum += k
+	}
+	require.Equal(t, steps, sum)
+	require.Greater(t, len(strings.Fields(sim.Schedule())), 64+128+256, "spans chunks")
+}
+
 type zeros struct{}
 
 func (zeros) Intn(int) int { return 0 }

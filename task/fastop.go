@@ -2,16 +2,19 @@ package task
 
 import (
 	"bytes"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 )
 
 // flatField is one encoded field of a flat op: see flatFields.
 type flatField struct {
-	index     int    // in the struct
-	key       []byte // encoded map key
+	offset    uintptr // in the struct
+	key       []byte  // encoded map key
 	kind      reflect.Kind
 	omitEmpty bool
 }
@@ -69,7 +72,7 @@ func flatFields(t reflect.Type) ([]flatField, bool) {
 		if name == "" {
 			name = f.Name
 		}
-		ff := flatField{index: i, kind: f.Type.Kind()}
+		ff := flatField{offset: f.Offset, kind: f.Type.Kind()}
 		var key any = name
 		for opt := range strings.SplitSeq(opts, ",") {
 			switch opt {
@@ -130,46 +133,86 @@ func parseInt(s string) (int64, bool) {
 	return n, true
 }
 
-// flatCache holds flatFields of the types found in interface fields.
-var flatCache sync.Map // reflect.Type -> flatTypeInfo
-
-type flatTypeInfo struct {
-	fields []flatField
+// valueInfo is what the fast encoders know of a dynamic type found in an
+// interface (a message, an input, a result): whether it is flat, a struct
+// of flat fields or a string, bool or integer that encodes as its kind.
+type valueInfo struct {
+	kind   reflect.Kind
+	fields []flatField // of a struct
 	ok     bool
 }
 
-// flatOf is flatFields, cached, for the dynamic types of interface fields.
-func flatOf(t reflect.Type) ([]flatField, bool) {
-	if v, ok := flatCache.Load(t); ok {
-		fi := v.(flatTypeInfo)
-		return fi.fields, fi.ok
+// valueInfos caches valueInfo by type word, copied on write like opInfos.
+var (
+	valueInfos   atomic.Pointer[map[unsafe.Pointer]*valueInfo]
+	valueInfosMu sync.Mutex
+)
+
+// valueInfoOf returns the info of x's dynamic type; x is not nil.
+func valueInfoOf(x any) *valueInfo {
+	w := typeWord(x)
+	if m := valueInfos.Load(); m != nil {
+		if info, ok := (*m)[w]; ok {
+			return info
+		}
 	}
-	fields, ok := flatFields(t)
-	flatCache.Store(t, flatTypeInfo{fields, ok})
-	return fields, ok
+	valueInfosMu.Lock()
+	defer valueInfosMu.Unlock()
+	old := valueInfos.Load()
+	if old != nil {
+		if info, ok := (*old)[w]; ok {
+			return info
+		}
+	}
+	t := reflect.TypeOf(x)
+	info := &valueInfo{kind: t.Kind()}
+	switch t.Kind() {
+	case reflect.Struct:
+		info.fields, info.ok = flatFields(t)
+	case reflect.String, reflect.Bool,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		info.ok = !hasCustomEncoding(t)
+	}
+	var m map[unsafe.Pointer]*valueInfo
+	if old != nil {
+		m = maps.Clone(*old)
+	} else {
+		m = make(map[unsafe.Pointer]*valueInfo)
+	}
+	m[w] = info
+	valueInfos.Store(&m)
+	return info
 }
 
-// scalarOK caches whether a non-struct dynamic type encodes as its kind.
-var scalarOK sync.Map // reflect.Type -> bool
+// dataWord returns the second word of an empty interface: for the types
+// the fast encoders read (structs of flat fields, strings, bools and
+// integers, none of them pointer-shaped), a pointer to the value. A
+// struct is pointer-shaped only if its one field is, and a flat struct with
+// one field has a string, bool, integer or interface field, or none that
+// is encoded (and then no field is read).
+func dataWord(v any) unsafe.Pointer {
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1]
+}
 
-// appendFlat appends the encoding of v, a struct value whose type has the
+// appendFlat appends the encoding of the struct at p, whose type has the
 // given flat fields, to buf. It reports false if an interface field holds
 // a value that is not flat: the caller then uses the general encoder.
-func appendFlat(buf []byte, v reflect.Value, fields []flatField) ([]byte, bool) {
-	buf = appendMapHead(buf, v, fields)
+func appendFlat(buf []byte, p unsafe.Pointer, fields []flatField) ([]byte, bool) {
+	buf = appendMapHead(buf, p, fields)
 	for i := range fields {
 		f := &fields[i]
-		fv := v.Field(f.index)
-		if f.omitEmpty && fv.IsZero() {
+		fp := unsafe.Add(p, f.offset)
+		if f.omitEmpty && isZero(fp, f.kind) {
 			continue
 		}
 		buf = append(buf, f.key...)
 		if f.kind != reflect.Interface {
-			buf = appendScalar(buf, fv)
+			buf = appendScalar(buf, fp, f.kind)
 			continue
 		}
 		var ok bool
-		if buf, ok = appendAny(buf, fv); !ok {
+		if buf, ok = appendAny(buf, *(*any)(fp)); !ok {
 			return buf, false
 		}
 	}
@@ -179,81 +222,159 @@ func appendFlat(buf []byte, v reflect.Value, fields []flatField) ([]byte, bool) 
 // appendScalars is appendFlat for a struct held in an interface field:
 // one level only, so that the encoders do not recurse (which would move
 // the caller's stack buffer to the heap).
-func appendScalars(buf []byte, v reflect.Value, fields []flatField) ([]byte, bool) {
-	buf = appendMapHead(buf, v, fields)
+func appendScalars(buf []byte, p unsafe.Pointer, fields []flatField) ([]byte, bool) {
+	buf = appendMapHead(buf, p, fields)
 	for i := range fields {
 		f := &fields[i]
-		fv := v.Field(f.index)
-		if f.omitEmpty && fv.IsZero() {
+		fp := unsafe.Add(p, f.offset)
+		if f.omitEmpty && isZero(fp, f.kind) {
 			continue
 		}
 		if f.kind == reflect.Interface {
 			return buf, false
 		}
-		buf = appendScalar(append(buf, f.key...), fv)
+		buf = appendScalar(append(buf, f.key...), fp, f.kind)
 	}
 	return buf, true
 }
 
-// appendMapHead appends the head of the map that encodes v: one entry per
-// field, less the empty ones that are omitted.
-func appendMapHead(buf []byte, v reflect.Value, fields []flatField) []byte {
+// appendMapHead appends the head of the map that encodes the struct at p:
+// one entry per field, less the empty ones that are omitted.
+func appendMapHead(buf []byte, p unsafe.Pointer, fields []flatField) []byte {
 	n := 0
 	for i := range fields {
-		if !fields[i].omitEmpty || !v.Field(fields[i].index).IsZero() {
+		if !fields[i].omitEmpty || !isZero(unsafe.Add(p, fields[i].offset), fields[i].kind) {
 			n++
 		}
 	}
 	return appendHead(buf, 5, uint64(n))
 }
 
-// appendScalar appends v, a string, bool or integer.
-func appendScalar(buf []byte, v reflect.Value) []byte {
-	switch v.Kind() {
+// isZero reports whether the value of kind k at p is its zero value (nil,
+// for an interface).
+func isZero(p unsafe.Pointer, k reflect.Kind) bool {
+	switch k {
 	case reflect.String:
-		s := v.String()
+		return len(*(*string)(p)) == 0
+	case reflect.Bool:
+		return !*(*bool)(p)
+	case reflect.Interface:
+		return *(*any)(p) == nil
+	}
+	return scalarBits(p, k) == 0
+}
+
+// scalarBits returns the integer of kind k at p, sign-extended to 64 bits
+// for the signed kinds.
+func scalarBits(p unsafe.Pointer, k reflect.Kind) uint64 {
+	switch k {
+	case reflect.Int:
+		return uint64(*(*int)(p))
+	case reflect.Int8:
+		return uint64(*(*int8)(p))
+	case reflect.Int16:
+		return uint64(*(*int16)(p))
+	case reflect.Int32:
+		return uint64(*(*int32)(p))
+	case reflect.Int64:
+		return uint64(*(*int64)(p))
+	case reflect.Uint:
+		return uint64(*(*uint)(p))
+	case reflect.Uint8:
+		return uint64(*(*uint8)(p))
+	case reflect.Uint16:
+		return uint64(*(*uint16)(p))
+	case reflect.Uint32:
+		return uint64(*(*uint32)(p))
+	}
+	return *(*uint64)(p)
+}
+
+// appendScalar appends the value of kind k at p: a string, bool or
+// integer.
+func appendScalar(buf []byte, p unsafe.Pointer, k reflect.Kind) []byte {
+	switch k {
+	case reflect.String:
+		s := *(*string)(p)
 		return append(appendHead(buf, 3, uint64(len(s))), s...)
 	case reflect.Bool:
-		if v.Bool() {
+		if *(*bool)(p) {
 			return append(buf, 0xf5)
 		}
 		return append(buf, 0xf4)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return appendInt(buf, v.Int())
+		return appendInt(buf, int64(scalarBits(p, k)))
 	}
-	return appendHead(buf, 0, v.Uint())
+	return appendHead(buf, 0, scalarBits(p, k))
 }
 
-// appendAny appends the value an interface field holds, if it is flat: a
-// string, bool or integer without custom encoding, or a struct of flat
-// fields.
-func appendAny(buf []byte, fv reflect.Value) ([]byte, bool) {
-	if fv.IsNil() {
+// sameFlat reports whether the structs at a and b, of a type with the
+// given flat fields, have equal encoded fields, so that they encode the
+// same. It answers false when unsure: an interface field holding a value
+// that is not flat.
+func sameFlat(a, b unsafe.Pointer, fields []flatField) bool {
+	for i := range fields {
+		f := &fields[i]
+		if !sameAt(unsafe.Add(a, f.offset), unsafe.Add(b, f.offset), f.kind, true) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameAt reports whether the values of kind k at a and b are equal; an
+// interface's are compared if flat, to one level if deep.
+func sameAt(a, b unsafe.Pointer, k reflect.Kind, deep bool) bool {
+	switch k {
+	case reflect.String:
+		return *(*string)(a) == *(*string)(b)
+	case reflect.Bool:
+		return *(*bool)(a) == *(*bool)(b)
+	case reflect.Interface:
+		if !deep {
+			return false
+		}
+		x, y := *(*any)(a), *(*any)(b)
+		if x == nil || y == nil {
+			return x == nil && y == nil
+		}
+		if typeWord(x) != typeWord(y) {
+			return false
+		}
+		info := valueInfoOf(x)
+		if !info.ok {
+			return false
+		}
+		if info.kind != reflect.Struct {
+			return sameAt(dataWord(x), dataWord(y), info.kind, false)
+		}
+		pa, pb := dataWord(x), dataWord(y)
+		for i := range info.fields {
+			f := &info.fields[i]
+			if !sameAt(unsafe.Add(pa, f.offset), unsafe.Add(pb, f.offset), f.kind, false) {
+				return false
+			}
+		}
+		return true
+	}
+	return scalarBits(a, k) == scalarBits(b, k)
+}
+
+// appendAny appends x, the value an interface field holds, if it is flat:
+// nil, a string, bool or integer without custom encoding, or a struct of
+// flat fields.
+func appendAny(buf []byte, x any) ([]byte, bool) {
+	if x == nil {
 		return append(buf, 0xf6), true
 	}
-	e := fv.Elem()
-	t := e.Type()
-	switch e.Kind() {
-	case reflect.Struct:
-		fields, ok := flatOf(t)
-		if !ok {
-			return buf, false
-		}
-		return appendScalars(buf, e, fields)
-	case reflect.String, reflect.Bool,
-		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		plain, known := scalarOK.Load(t)
-		if !known {
-			plain = !hasCustomEncoding(t)
-			scalarOK.Store(t, plain)
-		}
-		if !plain.(bool) {
-			return buf, false
-		}
-		return appendScalar(buf, e), true
+	info := valueInfoOf(x)
+	if !info.ok {
+		return buf, false
 	}
-	return buf, false
+	if info.kind == reflect.Struct {
+		return appendScalars(buf, dataWord(x), info.fields)
+	}
+	return appendScalar(buf, dataWord(x), info.kind), true
 }
 
 // appendHead appends the shortest head of a data item of major type major

@@ -184,7 +184,7 @@ func EncodeOp(op any) (kind string, data []byte, fingerprint uint64, err error) 
 	}
 	if info.flat {
 		var stack [128]byte
-		if b, ok := appendFlat(stack[:0], reflect.ValueOf(op), info.fields); ok {
+		if b, ok := appendFlat(stack[:0], dataWord(op), info.fields); ok {
 			data = bytes.Clone(b)
 			return info.kind, data, hashMore(info.seed, data), nil
 		}
@@ -210,7 +210,7 @@ func OpFingerprint(op any) (kind string, fingerprint uint64, err error) {
 		return info.kind, info.fp, nil
 	case info.flat:
 		var stack [128]byte
-		if b, ok := appendFlat(stack[:0], reflect.ValueOf(op), info.fields); ok {
+		if b, ok := appendFlat(stack[:0], dataWord(op), info.fields); ok {
 			return info.kind, hashMore(info.seed, b), nil
 		}
 	}
