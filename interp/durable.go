@@ -803,6 +803,12 @@ func (d *Durable) release(t *Task) {
 	t.dur.again = false
 	next := t.dur.nextLease
 	t.dur.nextLease = nil
+	if next != nil && next.Epoch < t.dur.lease.Epoch {
+		// A claim that lost to a later one of ours (a timer's reclaim
+		// raced the claim loop): running under it would fail to commit
+		// and forget the task, dropping the activity it just started.
+		next, again = nil, true
+	}
 	d.mu.Unlock()
 	if next != nil {
 		d.activate(*next)
