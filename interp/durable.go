@@ -1002,20 +1002,8 @@ func (dt *durableTask) send(t *Task, op effect.SendOp) error {
 	if err != nil {
 		return fmt.Errorf("task %s: send to %s: %w", t.id, op.To, err)
 	}
-	spawned := false
-	for _, r := range dt.spawns {
-		spawned = spawned || r.ID == op.To
-	}
-	if !spawned {
-		status, err := dt.d.st.Status(dt.d.e.ctx, op.To)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return &NoTaskError{ID: op.To}
-		case err != nil:
-			return err
-		case status.Final():
-			return &NoTaskError{ID: op.To, Finished: true}
-		}
+	if err := dt.peer(op.To); err != nil {
+		return err
 	}
 	dt.sends = append(dt.sends, store.Outgoing{To: op.To, Env: env})
 	return nil

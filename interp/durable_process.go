@@ -2,7 +2,6 @@ package interp
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 
 	"github.com/amberrt/amber/effect"
@@ -115,18 +114,15 @@ func (dt *durableTask) peer(id string) error {
 }
 
 func (dt *durableTask) register(t *Task, name string) error {
-	if name == "" {
-		return fmt.Errorf("task %s: Register: empty name", t.id)
-	}
-	if dt.name != "" {
-		return fmt.Errorf("task %s: %w: the task is already registered as %q", t.id, effect.ErrNameTaken, dt.name)
+	if err := checkRegister(t, name, dt.name, ""); err != nil {
+		return err // checked before asking the store
 	}
 	holder, err := dt.d.st.WhereIs(dt.d.e.ctx, name)
-	switch {
-	case err != nil:
+	if err == nil {
+		err = checkRegister(t, name, "", holder)
+	}
+	if err != nil {
 		return err
-	case holder != "" && holder != t.id:
-		return fmt.Errorf("task %s: %w: %q is held by task %s", t.id, effect.ErrNameTaken, name, holder)
 	}
 	dt.name = name
 	dt.proc = append(dt.proc, store.ProcOp{Kind: store.ProcRegister, Name: name})
@@ -136,19 +132,8 @@ func (dt *durableTask) register(t *Task, name string) error {
 // takeSignal turns an exit signal taken from t's mailbox into what t sees:
 // a message to put in its mailbox, or the error that ends it, or neither.
 func (dt *durableTask) takeSignal(t *Task, sig task.Signal) (msg any, end error) {
-	switch sig.Kind {
-	case task.SignalDown:
+	if sig.Kind == task.SignalDown {
 		return effect.Down{Ref: effect.MonitorRef(sig.Ref), ID: sig.From, Reason: sig.Reason}, nil
-	case task.SignalKill:
-		if sig.Reason == effect.ExitKill {
-			return nil, &ExitError{Task: t.id, From: sig.From, Reason: effect.ExitKilled}
-		}
 	}
-	if dt.trap {
-		return effect.Exit{From: sig.From, Reason: sig.Reason}, nil
-	}
-	if sig.Reason == effect.ExitNormal {
-		return nil, nil
-	}
-	return nil, &ExitError{Task: t.id, From: sig.From, Reason: sig.Reason}
+	return exitOutcome(t.id, sig.Kind == task.SignalKill, sig.From, sig.Reason, dt.trap)
 }

@@ -221,17 +221,32 @@ func (e *engine) demonitor(t *Task, ref effect.MonitorRef) {
 	})
 }
 
-func (e *engine) register(t *Task, name string) error {
-	if name == "" {
+// checkRegister checks t's Register of name: current is the name t holds,
+// holder the task that holds name ("" for none).
+func checkRegister(t *Task, name, current, holder string) error {
+	switch {
+	case name == "":
 		return fmt.Errorf("task %s: Register: empty name", t.id)
+	case current != "":
+		return fmt.Errorf("task %s: %w: the task is already registered as %q", t.id, effect.ErrNameTaken, current)
+	case holder != "" && holder != t.id:
+		return fmt.Errorf("task %s: %w: %q is held by task %s", t.id, effect.ErrNameTaken, name, holder)
 	}
+	return nil
+}
+
+func (e *engine) register(t *Task, name string) error {
 	e.procMu.Lock()
 	defer e.procMu.Unlock()
-	if t.ps != nil && t.ps.name != "" {
-		return fmt.Errorf("task %s: %w: the task is already registered as %q", t.id, effect.ErrNameTaken, t.ps.name)
+	var current, holder string
+	if t.ps != nil {
+		current = t.ps.name
 	}
-	if holder := e.names[name]; holder != nil && holder != t && holder.running() {
-		return fmt.Errorf("task %s: %w: %q is held by task %s", t.id, effect.ErrNameTaken, name, holder.id)
+	if h := e.names[name]; h != nil && h.running() {
+		holder = h.id
+	}
+	if err := checkRegister(t, name, current, holder); err != nil {
+		return err
 	}
 	t.markProc()
 	t.procState().name = name
@@ -395,17 +410,26 @@ func (e *engine) receiveSignal(t *Task, sig *procSignal) error {
 			return nil // unlinked
 		}
 		delete(ps.links, sig.from)
-	case sigKill:
-		if sig.reason == effect.ExitKill {
-			return &ExitError{Task: t.id, From: sig.from, Reason: effect.ExitKilled}
-		}
 	}
-	if ps != nil && ps.trap {
-		t.mailbox = append(t.mailbox, effect.Exit{From: sig.from, Reason: sig.reason})
-		return nil
+	msg, end := exitOutcome(t.id, sig.kind == sigKill, sig.from, sig.reason, ps != nil && ps.trap)
+	if msg != nil {
+		t.mailbox = append(t.mailbox, msg)
 	}
-	if sig.reason == effect.ExitNormal {
-		return nil
+	return end
+}
+
+// exitOutcome is what a live link signal or a kill from task from, with
+// reason, does to task id, which traps exits or not: the Exit message it
+// becomes, or the error that ends the task, or neither (a normal exit,
+// not trapped). Every interpreter decides it here.
+func exitOutcome(id string, kill bool, from, reason string, trap bool) (msg any, end error) {
+	switch {
+	case kill && reason == effect.ExitKill:
+		return nil, &ExitError{Task: id, From: from, Reason: effect.ExitKilled}
+	case trap:
+		return effect.Exit{From: from, Reason: reason}, nil
+	case reason == effect.ExitNormal:
+		return nil, nil
 	}
-	return &ExitError{Task: t.id, From: sig.from, Reason: sig.reason}
+	return nil, &ExitError{Task: id, From: from, Reason: reason}
 }
