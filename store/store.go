@@ -25,6 +25,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/task"
 )
 
@@ -185,6 +186,16 @@ const (
 	// unknown or has finished.
 	ProcKill
 )
+
+// NoProc is the signal a ProcLink or ProcMonitor op gives its own task
+// when its peer is unknown or has finished at commit: a link signal, or a
+// Down for the op's Ref, from the peer with reason effect.ExitNoProc.
+func NoProc(op ProcOp) task.Signal {
+	if op.Kind == ProcMonitor {
+		return task.Signal{Kind: task.SignalDown, From: op.Peer, Reason: effect.ExitNoProc, Ref: op.Ref}
+	}
+	return task.Signal{Kind: task.SignalLink, From: op.Peer, Reason: effect.ExitNoProc}
+}
 
 // ProcOp is a process op of a step.
 type ProcOp struct {

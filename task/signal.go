@@ -56,6 +56,16 @@ func (s Signal) Envelope() (Envelope, error) {
 	return Envelope{Type: SignalType, Data: b}, nil
 }
 
+// Encode returns the signal as a mailbox row stores it: its envelope,
+// encoded (what Marshal makes of Envelope()).
+func (s Signal) Encode() ([]byte, error) {
+	env, err := s.Envelope()
+	if err != nil {
+		return nil, err
+	}
+	return Marshal(env)
+}
+
 // DecodeSignal decodes the data of an envelope of type SignalType. Malformed
 // data, or a signal of an unknown kind or with no sender, gives an error
 // matching ErrCorrupt.

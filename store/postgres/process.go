@@ -67,11 +67,6 @@ const (
 	kindMonitor = 2
 )
 
-// noProc is effect.ExitNoProc (the store does not import effect): the
-// reason of the signal that a link or monitor of a task that is not
-// running gets.
-const noProc = "noproc"
-
 // restartsBeforeWaiting is how many times a commit starts again because
 // the peers of an ending task were locked by other commits, before it
 // waits for them.
@@ -144,11 +139,7 @@ func (w *commitWriter) signal(states map[string]*taskState, to string, sig task.
 	if !live(states, to) {
 		return nil
 	}
-	env, err := sig.Envelope()
-	if err != nil {
-		return err
-	}
-	data, err := task.Marshal(env)
+	data, err := sig.Encode()
 	if err != nil {
 		return err
 	}
@@ -221,7 +212,7 @@ func (w *commitWriter) applyProc(states map[string]*taskState, id string, op sto
 			return nil
 		}
 		if !live(states, op.Peer) {
-			return w.signal(states, id, task.Signal{Kind: task.SignalLink, From: op.Peer, Reason: noProc})
+			return w.signal(states, id, store.NoProc(op))
 		}
 		if slices.ContainsFunc(p.links, func(l *procLink) bool { return !l.gone && l.between(id, op.Peer) }) {
 			return nil
@@ -242,7 +233,7 @@ func (w *commitWriter) applyProc(states map[string]*taskState, id string, op sto
 		w.void(id, task.Signal{Kind: task.SignalLink, From: op.Peer}.Tag())
 	case store.ProcMonitor:
 		if !live(states, op.Peer) {
-			return w.signal(states, id, task.Signal{Kind: task.SignalDown, From: op.Peer, Reason: noProc, Ref: op.Ref})
+			return w.signal(states, id, store.NoProc(op))
 		}
 		p.links = append(p.links, &procLink{kind: kindMonitor, owner: id, target: op.Peer, ref: op.Ref})
 		p.markProc(states, id, op.Peer)

@@ -165,11 +165,20 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		v |= fenceEntries
 		args = append(args, int64(e.Append[0].Seq)-1)
 	}
-	res, err := w.exec(w.s.fenceQuery(v), args...)
-	if err != nil {
+	// A final step's update returns whether the task has process state
+	// for exit to release.
+	var proc bool
+	if final {
+		err := w.scan(w.s.fenceQuery(v), args, &proc)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return w.whyRefused(e, where)
+		case err != nil:
+			return nil, where(err)
+		}
+	} else if res, err := w.exec(w.s.fenceQuery(v), args...); err != nil {
 		return nil, where(err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
+	} else if n, err := res.RowsAffected(); err != nil {
 		return nil, where(err)
 	} else if n == 0 {
 		return w.whyRefused(e, where)
@@ -209,7 +218,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 			return nil, where(err)
 		}
 	}
-	if final {
+	if proc {
 		if err := w.exit(e.ID, e.Exit); err != nil {
 			return nil, where(err)
 		}
@@ -235,7 +244,8 @@ const (
 // fenceQuery returns the fencing update of variant v. Its parameters are
 // status, reason, wait, result, err, run_at, the number of entries (and
 // the new input, for a restart), the ready number (fenceReady), id, owner,
-// epoch, version, and the number of entries expected (fenceEntries).
+// epoch, version, and the number of entries expected (fenceEntries). The
+// update of a final step (fenceUnready) returns the task's proc flag.
 func (s *Store) fenceQuery(v fenceVariant) string {
 	if q := s.fenceQueries[v]; q != "" {
 		return q
@@ -259,6 +269,9 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	q += ` WHERE id = ? AND lease_owner = ? AND lease_epoch = ? AND steps = ?`
 	if v&fenceEntries != 0 {
 		q += ` AND entries = ?`
+	}
+	if v&fenceUnready != 0 {
+		q += ` RETURNING proc` // a final step: see exit
 	}
 	s.fenceQueries[v] = q
 	return q

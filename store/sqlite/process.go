@@ -49,11 +49,7 @@ func (w *wtx) live(id string) (bool, error) {
 // signal delivers an exit signal to task to, unless it has finished or
 // does not exist.
 func (w *wtx) signal(to string, sig task.Signal) error {
-	env, err := sig.Envelope()
-	if err != nil {
-		return err
-	}
-	b, err := task.Marshal(env)
+	b, err := sig.Encode()
 	if err != nil {
 		return err
 	}
@@ -86,7 +82,7 @@ func (w *wtx) applyProc(id string, op store.ProcOp) error {
 			if err != nil {
 				return err
 			}
-			return w.signal(id, task.Signal{Kind: task.SignalLink, From: op.Peer, Reason: noProc})
+			return w.signal(id, store.NoProc(op))
 		}
 		var n int
 		err := w.scan(`SELECT 1 FROM links WHERE kind = 1 AND (owner = ?1 AND target = ?2 OR owner = ?2 AND target = ?1)`,
@@ -111,7 +107,7 @@ func (w *wtx) applyProc(id string, op store.ProcOp) error {
 			if err != nil {
 				return err
 			}
-			return w.signal(id, task.Signal{Kind: task.SignalDown, From: op.Peer, Reason: noProc, Ref: op.Ref})
+			return w.signal(id, store.NoProc(op))
 		}
 		if _, err := w.exec(`INSERT INTO links (kind, owner, target, ref) VALUES (2, ?, ?, ?)`, id, op.Peer, op.Ref); err != nil {
 			return err
@@ -134,9 +130,6 @@ func (w *wtx) applyProc(id string, op store.ProcOp) error {
 	return fmt.Errorf("unknown process op %d", op.Kind)
 }
 
-// noProc is effect.ExitNoProc (the store does not import effect).
-const noProc = "noproc"
-
 // void deletes the signals tagged tag from task id's mailbox.
 func (w *wtx) void(id, tag string) error {
 	_, err := w.exec(`DELETE FROM mailbox WHERE task_id = ? AND tag = ?`, id, tag)
@@ -144,13 +137,10 @@ func (w *wtx) void(id, tag string) error {
 }
 
 // exit releases the process state of task id, which just finished with
-// reason: its links and the monitors of it become signals, in the order
-// they were made; the monitors it held and its name go.
+// reason and has some (its proc flag): its links and the monitors of it
+// become signals, in the order they were made; the monitors it held and
+// its name go.
 func (w *wtx) exit(id, reason string) error {
-	var proc bool
-	if err := w.scan(`SELECT proc FROM tasks WHERE id = ?`, []any{id}, &proc); err != nil || !proc {
-		return err
-	}
 	rows, err := w.query(`SELECT kind, owner, target, ref FROM links WHERE owner = ?1 OR target = ?1 ORDER BY id`, id)
 	if err != nil {
 		return err

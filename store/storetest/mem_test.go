@@ -311,7 +311,7 @@ func (m *mem) applyProc(t *memTask, op store.ProcOp) {
 			return
 		}
 		if m.live(op.Peer) == nil {
-			m.signal(t, task.Signal{Kind: task.SignalLink, From: op.Peer, Reason: "noproc"})
+			m.signal(t, store.NoProc(op))
 			return
 		}
 		for _, l := range m.links {
@@ -327,7 +327,7 @@ func (m *mem) applyProc(t *memTask, op store.ProcOp) {
 		m.void(t, task.Signal{Kind: task.SignalLink, From: op.Peer}.Tag())
 	case store.ProcMonitor:
 		if m.live(op.Peer) == nil {
-			m.signal(t, task.Signal{Kind: task.SignalDown, From: op.Peer, Reason: "noproc", Ref: op.Ref})
+			m.signal(t, store.NoProc(op))
 			return
 		}
 		m.links = append(m.links, memLink{kind: store.ProcMonitor, a: id, b: op.Peer, ref: op.Ref})
