@@ -218,7 +218,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 			return nil, where(err)
 		}
 	}
-	if proc {
+	if proc || final && len(e.Proc) > 0 { // the step's own ops may have given it some
 		if err := w.exit(e.ID, e.Exit); err != nil {
 			return nil, where(err)
 		}

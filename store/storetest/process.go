@@ -268,3 +268,13 @@ func testProcExitOrder(h *harness) {
 	}
 	h.wantReady("p1", "p2", "p3")
 }
+
+// testProcLinkAndEnd: a step that links and ends the task at once signals
+// the peer it just linked to.
+func testProcLinkAndEnd(h *harness) {
+	h.createIDs("a", "b")
+	h.idle()
+	h.proc("a", task.Failed, "boom", link("b"), monitor("b", "m"))
+	h.wantSignals("b", "link:a:boom")
+	h.wantReady("b")
+}

@@ -62,6 +62,7 @@ var cases = []testCase{
 	{"World", testWorldEmpty},
 	{"ProcLink", testProcLink},
 	{"ProcLinkGone", testProcLinkGone},
+	{"ProcLinkAndEnd", testProcLinkAndEnd},
 	{"ProcUnlink", testProcUnlink},
 	{"ProcMonitor", testProcMonitor},
 	{"ProcTrap", testProcTrap},
