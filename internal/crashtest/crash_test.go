@@ -27,13 +27,56 @@ import (
 
 const tasks = 40
 
-// buildWorker compiles the worker once per test binary run.
-func buildWorker(t *testing.T) string {
+// build compiles the worker binary of package pkg (under
+// internal/crashtest), with the race detector if race is set.
+func build(t *testing.T, pkg string, race bool) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "worker")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/amberrt/amber/internal/crashtest/worker").CombinedOutput()
+	bin := filepath.Join(t.TempDir(), pkg)
+	args := []string{"build", "-o", bin}
+	if race {
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, "github.com/amberrt/amber/internal/crashtest/"+pkg)...).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	return bin
+}
+
+func buildWorker(t *testing.T) string { return build(t, "worker", false) }
+
+// crashSeed returns the seed of a test's kill times, from AMBER_CRASH_SEED
+// if it is set, and logs it.
+func crashSeed(t *testing.T) uint64 {
+	seed := rand.Uint64()
+	if s := os.Getenv("AMBER_CRASH_SEED"); s != "" {
+		_, err := fmt.Sscan(s, &seed)
+		require.NoError(t, err, "AMBER_CRASH_SEED")
+	}
+	t.Logf("seed %d (rerun with AMBER_CRASH_SEED=%d)", seed, seed)
+	return seed
+}
+
+// killRuns starts bin with args n times and kills it with SIGKILL after a
+// random time in [min, min+span) each time; a run that reports an error
+// ("worker:") or a data race fails the test. It returns the kill times.
+func killRuns(t *testing.T, bin string, args []string, rng *rand.Rand, n int, min, span time.Duration) []time.Duration {
+	t.Helper()
+	var kills []time.Duration
+	for range n {
+		cmd := exec.Command(bin, args...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		require.NoError(t, cmd.Start())
+		after := min + time.Duration(rng.Int64N(int64(span)))
+		time.Sleep(after)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err == nil {
+			kills = append(kills, after)
+		}
+		_ = cmd.Wait()
+		if strings.Contains(out.String(), "worker:") || strings.Contains(out.String(), "DATA RACE") {
+			t.Fatalf("worker failed:\n%s", out.String())
+		}
+	}
+	return kills
 }
 
 type backend struct {
@@ -79,32 +122,13 @@ func TestCrashTorturePostgres(t *testing.T) { torture(t, postgresBackend(t)) }
 // torture starts the worker, kills it with SIGKILL at seeded random
 // moments several times, lets it finish, and checks the outcome.
 func torture(t *testing.T, b backend) {
-	seed := rand.Uint64()
-	if s := os.Getenv("AMBER_CRASH_SEED"); s != "" {
-		fmt.Sscan(s, &seed)
-	}
-	t.Logf("seed %d (rerun with AMBER_CRASH_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
+	rng := rand.New(rand.NewPCG(crashSeed(t), 0))
 	bin := buildWorker(t)
 	keys := filepath.Join(t.TempDir(), "keys.log")
 	args := append([]string{"-tasks", fmt.Sprint(tasks), "-keys", keys, "-lease", "1s"}, b.args...)
 
-	kills := 0
-	for range 4 {
-		cmd := exec.Command(bin, args...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		require.NoError(t, cmd.Start())
-		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err == nil {
-			kills++
-		}
-		_ = cmd.Wait()
-		if strings.Contains(out.String(), "worker:") {
-			t.Fatalf("worker failed:\n%s", out.String())
-		}
-	}
-	t.Logf("killed the worker %d times", kills)
+	kills := killRuns(t, bin, args, rng, 4, 50*time.Millisecond, 400*time.Millisecond)
+	t.Logf("killed the worker %d times", len(kills))
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
@@ -167,9 +191,7 @@ func verify(t *testing.T, ctx context.Context, b backend, keys string) {
 // and finishes everything.
 func TestFailoverPostgres(t *testing.T) {
 	b := postgresBackend(t)
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 1))
+	rng := rand.New(rand.NewPCG(crashSeed(t), 1))
 	bin := buildWorker(t)
 	keys := filepath.Join(t.TempDir(), "keys.log")
 	args := append([]string{"-tasks", fmt.Sprint(tasks), "-keys", keys, "-lease", "1s"}, b.args...)

@@ -1,15 +1,10 @@
 package crashtest
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"math/rand/v2"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,20 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// buildSupWorker compiles the supervision worker (with the race detector
-// if the test runs with it).
-func buildSupWorker(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "supworker")
-	args := []string{"build", "-o", bin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	out, err := exec.Command("go", append(args, "github.com/amberrt/amber/internal/crashtest/supworker")...).CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	return bin
-}
-
 func TestSupCrashSQLite(t *testing.T) { supTorture(t, sqliteBackend(t)) }
 
 func TestSupCrashPostgres(t *testing.T) { supTorture(t, postgresBackend(t)) }
@@ -41,33 +22,12 @@ func TestSupCrashPostgres(t *testing.T) { supTorture(t, postgresBackend(t)) }
 // seeded random moments several times, lets it finish, and checks that
 // the supervisor lost no restart and made none twice.
 func supTorture(t *testing.T, b backend) {
-	seed := rand.Uint64()
-	if s := os.Getenv("AMBER_CRASH_SEED"); s != "" {
-		_, err := fmt.Sscan(s, &seed)
-		require.NoError(t, err, "AMBER_CRASH_SEED")
-	}
-	t.Logf("seed %d (rerun with AMBER_CRASH_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 2))
-	bin := buildSupWorker(t)
+	rng := rand.New(rand.NewPCG(crashSeed(t), 2))
+	bin := build(t, "supworker", raceEnabled) // the supervision worker, with the race detector if the test has it
 	args := append([]string{"-lease", "1s"}, b.args...)
 
 	start := time.Now()
-	var kills []time.Duration
-	for range 4 {
-		cmd := exec.Command(bin, args...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		require.NoError(t, cmd.Start())
-		after := time.Duration(30+rng.IntN(350)) * time.Millisecond
-		time.Sleep(after)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err == nil {
-			kills = append(kills, after)
-		}
-		_ = cmd.Wait()
-		if strings.Contains(out.String(), "worker:") || strings.Contains(out.String(), "DATA RACE") {
-			t.Fatalf("worker failed:\n%s", out.String())
-		}
-	}
+	kills := killRuns(t, bin, args, rng, 4, 30*time.Millisecond, 350*time.Millisecond)
 	t.Logf("killed the worker %d times, after %v", len(kills), kills)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

@@ -17,11 +17,10 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/internal/crashtest/job"
 	"github.com/amberrt/amber/internal/crashtest/supjob"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/store"
-	"github.com/amberrt/amber/store/postgres"
-	"github.com/amberrt/amber/store/sqlite"
 )
 
 func main() {
@@ -41,13 +40,7 @@ func main() {
 func run(db, pg, schema, owner string, lease, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var st store.Store
-	var err error
-	if pg != "" {
-		st, err = postgres.Open(ctx, pg, &postgres.Options{Schema: schema})
-	} else {
-		st, err = sqlite.Open(db, nil)
-	}
+	st, err := job.OpenStore(ctx, db, pg, schema)
 	if err != nil {
 		return err
 	}

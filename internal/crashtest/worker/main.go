@@ -14,8 +14,6 @@ import (
 	"github.com/amberrt/amber/internal/crashtest/job"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/store"
-	"github.com/amberrt/amber/store/postgres"
-	"github.com/amberrt/amber/store/sqlite"
 )
 
 func main() {
@@ -35,13 +33,7 @@ func main() {
 
 func run(db, pg, schema string, n int, owner string, lease time.Duration) error {
 	ctx := context.Background()
-	var st store.Store
-	var err error
-	if pg != "" {
-		st, err = postgres.Open(ctx, pg, &postgres.Options{Schema: schema})
-	} else {
-		st, err = sqlite.Open(db, nil)
-	}
+	st, err := job.OpenStore(ctx, db, pg, schema)
 	if err != nil {
 		return err
 	}
