@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -337,15 +338,7 @@ func (e *engine) exitProcess(t *Task, reason string) {
 		}
 	}
 	e.procMu.Unlock()
-	slices.SortFunc(outs, func(a, b out) int {
-		switch {
-		case a.seq < b.seq:
-			return -1
-		case a.seq > b.seq:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(outs, func(a, b out) int { return cmp.Compare(a.seq, b.seq) })
 	for _, o := range outs {
 		_ = e.signal(t, o.to, o.sig, nil) // a task that has ended needs no signal
 	}

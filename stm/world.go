@@ -1,6 +1,7 @@
 package stm
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -354,15 +355,7 @@ func (tx *Tx) runHooks(wv uint64) error {
 			}
 			writes = append(writes, Write{Name: c.name, Value: b})
 		}
-		slices.SortFunc(writes, func(a, b Write) int {
-			switch {
-			case a.Name < b.Name:
-				return -1
-			case a.Name > b.Name:
-				return 1
-			}
-			return 0
-		})
+		slices.SortFunc(writes, func(a, b Write) int { return cmp.Compare(a.Name, b.Name) })
 		ctx := tx.ctx
 		if ctx == nil {
 			ctx = context.Background()
