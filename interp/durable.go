@@ -105,8 +105,8 @@ func WithDurableOptions(o DurableOptions) Option { return func(c *config) { c.du
 type durableTask struct {
 	d            *Durable
 	lease        store.Lease
-	version      uint64
-	committed    int // journal entries already in the store
+	steps        uint64 // committed steps of the task as this worker knows it
+	committed    int    // journal entries already in the store
 	seqs         []uint64
 	lastSeq      uint64
 	consumed     []uint64
@@ -642,7 +642,7 @@ func (d *Durable) work() {
 func (d *Durable) step(t *Task) {
 	ctx := d.e.ctx
 	dt := t.dur
-	if t.m == nil || dt.version != dt.lease.Version {
+	if t.m == nil || dt.steps != dt.lease.Steps {
 		if !d.load(t) {
 			d.release(t)
 			return
@@ -673,7 +673,7 @@ func (d *Durable) fresh(t *Task) (*task.Record, []store.Message, error) {
 	rec, ok := d.created[t.id]
 	delete(d.created, t.id)
 	d.mu.Unlock()
-	if ok && t.dur.lease.Version == 0 {
+	if ok && t.dur.lease.Steps == 0 {
 		msgs, err := d.st.Messages(d.e.ctx, t.id, 0)
 		return rec, msgs, err
 	}
@@ -722,7 +722,7 @@ func (d *Durable) load(t *Task) bool {
 			t.ops[st.Fiber] = &st
 		}
 	}
-	dt.version, dt.committed, dt.seqs, dt.lastSeq = dt.lease.Version, len(rec.Journal), nil, 0
+	dt.steps, dt.committed, dt.seqs, dt.lastSeq = dt.lease.Steps, len(rec.Journal), nil, 0
 	dt.trap, dt.name = rec.Trap, rec.Name
 	dt.reset()
 	if err := d.addMessages(t, msgs); err != nil {
@@ -790,7 +790,7 @@ func (d *Durable) commitFinal(t *Task, status task.Status, reason string) {
 }
 
 func (d *Durable) newStep(t *Task) store.Step {
-	return store.Step{ID: t.id, Owner: d.owner, Epoch: t.dur.lease.Epoch, Version: t.dur.lease.Version}
+	return store.Step{ID: t.id, Owner: d.owner, Epoch: t.dur.lease.Epoch, Steps: t.dur.lease.Steps}
 }
 
 func (d *Durable) submit(step store.Step) error { return call(d.quit, d.commitq, step) }
@@ -866,8 +866,8 @@ func (d *Durable) commitStep(t *Task) {
 		}
 		return
 	}
-	dt.version++
-	dt.lease.Version = dt.version
+	dt.steps++
+	dt.lease.Steps = dt.steps
 	dt.committed += len(step.Append)
 	dt.held = step.Keep
 	deferred := dt.deferred
@@ -1076,8 +1076,8 @@ func (d *Durable) worldHook(c stm.Commit) error {
 	t.mu.Lock()
 	t.journal = append(t.journal, en)
 	t.mu.Unlock()
-	dt.version++
-	dt.lease.Version = dt.version
+	dt.steps++
+	dt.lease.Steps = dt.steps
 	dt.committed = len(t.journal)
 	deferred := dt.deferred
 	dt.reset()

@@ -34,9 +34,9 @@ func (Charge3) RetryPolicy() effect.RetryPolicy {
 
 func (Charge3) Run(ctx context.Context) (string, error) {
 	attempts.Lock()
-	n := interp.Attempt(ctx)
+	n := effect.Attempt(ctx)
 	attempts.seen = append(attempts.seen, n)
-	attempts.keys = append(attempts.keys, interp.IdempotencyKey(ctx))
+	attempts.keys = append(attempts.keys, effect.IdempotencyKey(ctx))
 	block := attempts.block
 	attempts.Unlock()
 	switch {

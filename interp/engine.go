@@ -671,7 +671,7 @@ func (t *Task) startAttempt(p effect.Pending, call func(ctx context.Context) (an
 		st.Attempt++ // a running attempt cut short by a crash is run again under its number
 	}
 	st.Phase, st.Until = task.PhaseRunning, time.Time{}
-	ctx := withAttempt(withTask(e.ctx, t.id), t.idempotencyKey(p), st.Attempt)
+	ctx := effect.WithActivity(e.ctx, effect.ActivityInfo{Task: t.id, Key: t.idempotencyKey(p), Attempt: st.Attempt})
 	var cancel context.CancelFunc = func() {}
 	if policy.StartToClose > 0 {
 		ctx, cancel = context.WithTimeout(ctx, policy.StartToClose)
@@ -1050,47 +1050,6 @@ func (t *Task) finish(override error) {
 		t.e.exitProcess(t, exitReason(err))
 	}
 	close(t.done)
-}
-
-type taskKey struct{}
-
-// TaskID returns the ID of the task on whose behalf a handler or activity
-// runs, from its context.
-func TaskID(ctx context.Context) (string, bool) {
-	id, ok := ctx.Value(taskKey{}).(string)
-	return id, ok
-}
-
-func withTask(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, taskKey{}, id)
-}
-
-type attemptKey struct{}
-
-type attemptInfo struct {
-	key     string
-	attempt int
-}
-
-func withAttempt(ctx context.Context, key string, attempt int) context.Context {
-	return context.WithValue(ctx, attemptKey{}, attemptInfo{key, attempt})
-}
-
-// IdempotencyKey returns, inside an activity or handler, a key that names
-// the op being performed: the same for every attempt and every resumption
-// of the task, different for every other op. An activity that changes the
-// outside world can pass it on (as an Idempotency-Key header, a unique
-// column) so that a retried attempt is recognised.
-func IdempotencyKey(ctx context.Context) string {
-	a, _ := ctx.Value(attemptKey{}).(attemptInfo)
-	return a.key
-}
-
-// Attempt returns, inside an activity or handler, the number of the
-// current attempt, from 1.
-func Attempt(ctx context.Context) int {
-	a, _ := ctx.Value(attemptKey{}).(attemptInfo)
-	return a.attempt
 }
 
 // render shows an op readably: its kind and its fields.

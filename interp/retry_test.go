@@ -32,13 +32,13 @@ func (Flaky) RetryPolicy() effect.RetryPolicy {
 
 func flakyHandler(log *flakyLog, mock **interp.Mock, fail error) effect.Handler {
 	return effect.Handle(func(ctx context.Context, f Flaky) (int, error) {
-		log.attempts = append(log.attempts, interp.Attempt(ctx))
-		log.keys = append(log.keys, interp.IdempotencyKey(ctx))
+		log.attempts = append(log.attempts, effect.Attempt(ctx))
+		log.keys = append(log.keys, effect.IdempotencyKey(ctx))
 		log.at = append(log.at, (*mock).Now())
-		if interp.Attempt(ctx) < f.Succeed {
+		if effect.Attempt(ctx) < f.Succeed {
 			return 0, fail
 		}
-		return interp.Attempt(ctx), nil
+		return effect.Attempt(ctx), nil
 	})
 }
 

@@ -62,8 +62,8 @@ type Store interface {
 
 	// Commit applies the steps in one transaction (group commit). A step
 	// whose lease is no longer held (another owner, another epoch, an
-	// expired lease taken over) or whose Version is not the task's
-	// current version is refused: its error in the returned slice matches
+	// expired lease taken over) or whose Steps is not the task's count of
+	// committed steps is refused: its error in the returned slice matches
 	// ErrLeaseLost, and nothing of it is applied; the other steps commit.
 	// The returned error is for the transaction as a whole (the database
 	// failed): then nothing was applied.
@@ -99,9 +99,9 @@ type Store interface {
 type Lease struct {
 	ID    string
 	Epoch uint64 // increases with every claim of the task
-	// Version counts the task's committed steps: a worker that keeps the
-	// task in memory at this version only needs its new messages.
-	Version uint64
+	// Steps counts the task's committed steps: a worker that keeps the
+	// task in memory after that many steps only needs its new messages.
+	Steps uint64
 	// Cancel reports that a client asked for the task to be cancelled.
 	Cancel bool
 }
@@ -116,10 +116,10 @@ type Message struct {
 // carries only World writes (an STM commit made outside any task): it is
 // not fenced and touches no task.
 type Step struct {
-	ID      string
-	Owner   string
-	Epoch   uint64
-	Version uint64 // the task's version when the step began; it commits Version+1
+	ID    string
+	Owner string
+	Epoch uint64
+	Steps uint64 // the task's committed steps when the step began; it commits Steps+1
 
 	Append   []task.Entry // journal entries, continuing the task's sequence
 	Consumed []uint64     // sequence numbers of the messages received
@@ -241,7 +241,7 @@ type Summary struct {
 	Status  task.Status
 	Reason  string
 	Wait    *task.Wait
-	Steps   uint64 // Version
+	Steps   uint64 // committed steps
 	Entries int    // journal length
 	Pending int    // unreceived messages
 	RunAt   time.Time
@@ -255,7 +255,7 @@ var (
 	ErrNotFound  = errors.New("store: no such task")
 	ErrFinished  = errors.New("store: task has finished")
 	ErrLeased    = errors.New("store: task is leased to another worker")
-	ErrLeaseLost = errors.New("store: lease lost (stale epoch or version)")
+	ErrLeaseLost = errors.New("store: lease lost (stale epoch or step count)")
 	ErrNameTaken = errors.New("store: name is registered to another task")
 )
 

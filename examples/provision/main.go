@@ -49,7 +49,7 @@ type CreateVMs struct {
 
 // Run calls the cloud.
 func (c CreateVMs) Run(ctx context.Context) (int, error) {
-	if cloud.calls.Add(1)%2 == 1 && interp.Attempt(ctx) < 3 {
+	if cloud.calls.Add(1)%2 == 1 && effect.Attempt(ctx) < 3 {
 		return 0, errFlaky
 	}
 	if int64(c.N) > cloud.quota.Load() {
@@ -57,7 +57,7 @@ func (c CreateVMs) Run(ctx context.Context) (int, error) {
 	}
 	cloud.mu.Lock()
 	defer cloud.mu.Unlock()
-	cloud.created[interp.IdempotencyKey(ctx)] = true
+	cloud.created[effect.IdempotencyKey(ctx)] = true
 	return c.N, nil
 }
 

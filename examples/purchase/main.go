@@ -47,7 +47,7 @@ type Charge struct {
 
 // Run charges the card (here: pretends to).
 func (c Charge) Run(ctx context.Context) (string, error) {
-	return "charge-" + interp.IdempotencyKey(ctx), nil
+	return "charge-" + effect.IdempotencyKey(ctx), nil
 }
 
 // RetryPolicy retries a failed charge with backoff.

@@ -359,13 +359,13 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 	switch {
 	case cur == nil || cur.spawned:
 		return fmt.Errorf("postgres: commit task %q: no such task: %w", st.ID, store.ErrLeaseLost)
-	case !cur.leased || cur.owner != st.Owner || cur.epoch != st.Epoch || cur.version != st.Version:
+	case !cur.leased || cur.owner != st.Owner || cur.epoch != st.Epoch || cur.version != st.Steps:
 		holder := "nobody"
 		if cur.leased {
 			holder = fmt.Sprintf("%q", cur.owner)
 		}
 		return fmt.Errorf("postgres: commit task %q by %q at epoch %d, version %d: task is leased to %s at epoch %d, version %d: %w",
-			st.ID, st.Owner, st.Epoch, st.Version, holder, cur.epoch, cur.version, store.ErrLeaseLost)
+			st.ID, st.Owner, st.Epoch, st.Steps, holder, cur.epoch, cur.version, store.ErrLeaseLost)
 	}
 	base := cur.journalLen
 	if st.Restart != nil {

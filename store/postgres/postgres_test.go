@@ -169,14 +169,14 @@ func TestStaleLease(t *testing.T) {
 	if err != nil || len(l2) != 1 || l2[0].Epoch <= l1[0].Epoch {
 		t.Fatalf("Claim by w2 after expiry = %v, %v; want a higher epoch than %d", l2, err, l1[0].Epoch)
 	}
-	stale := store.Step{ID: "a", Owner: "w1", Epoch: l1[0].Epoch, Version: 0, Status: task.Done,
+	stale := store.Step{ID: "a", Owner: "w1", Epoch: l1[0].Epoch, Steps: 0, Status: task.Done,
 		Append: storetest.NewEntries(1, 1)}
 	errs, err := w1.Commit(bg, []store.Step{stale})
 	if err != nil || !errors.Is(errs[0], store.ErrLeaseLost) {
 		t.Fatalf("commit with the expired lease = %v, %v; want ErrLeaseLost", errs, err)
 	}
 	t.Logf("refused: %v", errs[0])
-	fresh := store.Step{ID: "a", Owner: "w2", Epoch: l2[0].Epoch, Version: 0, Status: task.Waiting,
+	fresh := store.Step{ID: "a", Owner: "w2", Epoch: l2[0].Epoch, Steps: 0, Status: task.Waiting,
 		Append: storetest.NewEntries(1, 2)}
 	if errs, err := w2.Commit(bg, []store.Step{fresh}); err != nil || errs[0] != nil {
 		t.Fatalf("commit by the new owner = %v, %v", errs, err)
@@ -265,7 +265,7 @@ func TestCommitConnectionKilled(t *testing.T) {
 	}
 	steps := make([]store.Step, len(ls))
 	for i, l := range ls {
-		steps[i] = store.Step{ID: l.ID, Owner: "w", Epoch: l.Epoch, Version: l.Version, Status: task.Waiting,
+		steps[i] = store.Step{ID: l.ID, Owner: "w", Epoch: l.Epoch, Steps: l.Steps, Status: task.Waiting,
 			Append: storetest.NewEntries(1, 3), Sends: []store.Outgoing{{To: "a", Env: storetest.NewEnvelope("hi")}}}
 	}
 	killed := 0
@@ -358,7 +358,7 @@ func TestCommitConnectionTorture(t *testing.T) {
 			}
 			for r.Status != task.Done {
 				n := uint64(len(r.Journal))
-				st := store.Step{ID: id, Owner: owner, Epoch: l.Epoch, Version: l.Version, Status: task.Running,
+				st := store.Step{ID: id, Owner: owner, Epoch: l.Epoch, Steps: l.Steps, Status: task.Running,
 					Append: []task.Entry{storetest.NewEntry(n + 1)}, Keep: true}
 				if n+1 == steps {
 					st.Status, st.Keep = task.Done, false
@@ -375,7 +375,7 @@ func TestCommitConnectionTorture(t *testing.T) {
 					refusals++
 					break // claim again and reload
 				}
-				l.Version++
+				l.Steps++
 				r.Journal = append(r.Journal, st.Append...)
 				r.Status = st.Status
 			}
@@ -502,7 +502,7 @@ func BenchmarkPostgresCommit(b *testing.B) {
 					for i := range ts {
 						ts[i].n++
 						steps[i] = store.Step{ID: ts[i].l.ID, Owner: owner, Epoch: ts[i].l.Epoch,
-							Version: ts[i].n - 1, Status: task.Running, Keep: true,
+							Steps: ts[i].n - 1, Status: task.Running, Keep: true,
 							Append: []task.Entry{storetest.NewEntry(ts[i].n)}}
 					}
 					errs, err := s.Commit(bg, steps)

@@ -45,7 +45,7 @@ func (h *procHarness) step(s *postgres.Store, owner, id string, st task.Status, 
 	if err != nil {
 		h.t.Fatalf("ClaimID(%s): %v", id, err)
 	}
-	return store.Step{ID: id, Owner: owner, Epoch: l.Epoch, Version: l.Version, Status: st, Exit: exit, Proc: ops}
+	return store.Step{ID: id, Owner: owner, Epoch: l.Epoch, Steps: l.Steps, Status: st, Exit: exit, Proc: ops}
 }
 
 // commit commits the steps in one Commit and returns their errors.

@@ -175,7 +175,7 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 	}
 	var got []claimed
 	var c claimed
-	_, err := pgx.ForEachRow(rows, []any{&c.rank, &c.l.ID, &c.l.Epoch, &c.l.Version, &c.l.Cancel}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&c.rank, &c.l.ID, &c.l.Epoch, &c.l.Steps, &c.l.Cancel}, func() error {
 		got = append(got, c)
 		return nil
 	})
@@ -197,7 +197,7 @@ func (s *Store) ClaimID(ctx context.Context, owner, id string, now time.Time, le
 	err := s.pool.QueryRow(ctx, `
 		UPDATE tasks SET lease_owner = $2, lease_epoch = lease_epoch + 1, lease_until = $4, ready = false
 		WHERE id = $1 AND `+notFinal+` AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < $3)
-		RETURNING lease_epoch, version, cancel`, id, owner, nano(now), nano(now.Add(lease))).Scan(&l.Epoch, &l.Version, &l.Cancel)
+		RETURNING lease_epoch, version, cancel`, id, owner, nano(now), nano(now.Add(lease))).Scan(&l.Epoch, &l.Steps, &l.Cancel)
 	if err == nil {
 		return l, nil
 	}

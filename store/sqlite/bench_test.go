@@ -81,8 +81,8 @@ func BenchmarkSQLiteCommit(b *testing.B) {
 	for _, l := range leases {
 		wg.Go(func() {
 			for next.Add(1) <= int64(b.N) {
-				st := store.Step{ID: l.ID, Owner: "bench", Epoch: l.Epoch, Version: l.Version,
-					Status: task.Running, Keep: true, Append: []task.Entry{storetest.NewEntry(l.Version + 1)}}
+				st := store.Step{ID: l.ID, Owner: "bench", Epoch: l.Epoch, Steps: l.Steps,
+					Status: task.Running, Keep: true, Append: []task.Entry{storetest.NewEntry(l.Steps + 1)}}
 				errs, err := s.Commit(bg, []store.Step{st})
 				if err == nil && errs[0] != nil {
 					err = errs[0]
@@ -91,7 +91,7 @@ func BenchmarkSQLiteCommit(b *testing.B) {
 					b.Error(err)
 					return
 				}
-				l.Version++
+				l.Steps++
 			}
 		})
 	}

@@ -75,7 +75,7 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 	for i := range steps {
 		var err error
 		if enc[i], err = encodeStep(&steps[i]); err != nil {
-			errs[i] = fmt.Errorf("sqlite: commit %s at version %d: %w", steps[i].ID, steps[i].Version, err)
+			errs[i] = fmt.Errorf("sqlite: commit %s after %d steps: %w", steps[i].ID, steps[i].Steps, err)
 		}
 	}
 	err := s.submit(ctx, func(w *wtx) (refused, err error) {
@@ -103,7 +103,7 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 // savepoint to leave no trace; err is the database's.
 func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	where := func(err error) error {
-		return fmt.Errorf("sqlite: commit %s at version %d: %w", e.ID, e.Version, err)
+		return fmt.Errorf("sqlite: commit %s after %d steps: %w", e.ID, e.Steps, err)
 	}
 	if e.ID == "" {
 		return nil, w.writeWorld(e.World) // world writes made outside any task
@@ -160,7 +160,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	case 2:
 		v |= fenceUnready
 	}
-	args = append(args, e.ID, e.Owner, e.Epoch, e.Version)
+	args = append(args, e.ID, e.Owner, e.Epoch, e.Steps)
 	if e.Restart == nil && len(e.Append) > 0 {
 		v |= fenceEntries
 		args = append(args, int64(e.Append[0].Seq)-1)
@@ -292,7 +292,7 @@ func (w *wtx) whyRefused(e *encodedStep, where func(error) error) (refused, err 
 		return nil, where(err)
 	case owner != e.Owner || epoch != e.Epoch:
 		return where(fmt.Errorf("%w: held by %q at epoch %d, not %q at epoch %d", store.ErrLeaseLost, owner, epoch, e.Owner, e.Epoch)), nil
-	case steps != e.Version:
+	case steps != e.Steps:
 		return where(fmt.Errorf("%w: the task is at version %d", store.ErrLeaseLost, steps)), nil
 	}
 	return where(fmt.Errorf("entry #%d does not continue the journal of %d entries: %w",

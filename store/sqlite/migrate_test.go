@@ -53,7 +53,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 	steps := make([]store.Step, 2)
 	for i, l := range ls {
-		steps[i] = store.Step{ID: l.ID, Owner: "w", Epoch: l.Epoch, Version: l.Version, Status: task.Waiting}
+		steps[i] = store.Step{ID: l.ID, Owner: "w", Epoch: l.Epoch, Steps: l.Steps, Status: task.Waiting}
 	}
 	steps[0].Proc = []store.ProcOp{{Kind: store.ProcLink, Peer: ls[1].ID}, {Kind: store.ProcRegister, Name: "svc"}}
 	steps[1].Status, steps[1].Exit = task.Failed, "boom"

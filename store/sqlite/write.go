@@ -177,7 +177,7 @@ const leaseReturning = ` RETURNING lease_epoch, steps, cancel`
 func (w *wtx) lease(id, owner string, now time.Time, d time.Duration) (store.Lease, error) {
 	l := store.Lease{ID: id}
 	err := w.scan(leaseQuery+leaseReturning, []any{owner, now.Add(d).UnixNano(), now.UnixNano(), id},
-		&l.Epoch, &l.Version, &l.Cancel)
+		&l.Epoch, &l.Steps, &l.Cancel)
 	if err != nil {
 		return store.Lease{}, fmt.Errorf("sqlite: lease %s: %w", id, err)
 	}
@@ -245,7 +245,7 @@ func (s *Store) ClaimID(ctx context.Context, owner, id string, now time.Time, d 
 	err := s.submit(ctx, func(w *wtx) (refused, err error) {
 		l = store.Lease{ID: id}
 		err = w.scan(leaseQuery+leaseIfFree+leaseReturning, []any{owner, now.Add(d).UnixNano(), now.UnixNano(), id},
-			&l.Epoch, &l.Version, &l.Cancel)
+			&l.Epoch, &l.Steps, &l.Cancel)
 		if !errors.Is(err, sql.ErrNoRows) {
 			if err != nil {
 				return nil, fmt.Errorf("sqlite: claim %s: %w", id, err)

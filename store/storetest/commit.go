@@ -205,7 +205,7 @@ func testCommitWorld(h *harness) {
 	s.World = []store.WorldWrite{{Name: "x", Value: []byte{1}}, {Name: "y", Value: []byte{2}}}
 	s.Keep = true
 	h.commit(s)
-	s = store.Step{ID: "a", Owner: "w", Epoch: l.Epoch, Version: 1, Status: task.Done,
+	s = store.Step{ID: "a", Owner: "w", Epoch: l.Epoch, Steps: 1, Status: task.Done,
 		World: []store.WorldWrite{{Name: "x", Value: []byte{3, 3}}}}
 	h.commit(s)
 	w, err := h.s.World(bg)
@@ -225,18 +225,18 @@ func testCommitReleases(h *harness) {
 	h.commit(s)
 	// Released and, being Running, ready: another owner claims it at once.
 	l2 := h.claimOne("w2", "a", T0)
-	if l2.Epoch <= l.Epoch || l2.Version != 1 {
-		h.t.Errorf("lease after a released one = %+v, want epoch > %d, version 1", l2, l.Epoch)
+	if l2.Epoch <= l.Epoch || l2.Steps != 1 {
+		h.t.Errorf("lease after a released one = %+v, want epoch > %d, Steps 1", l2, l.Epoch)
 	}
-	// The released lease cannot commit again, even at the right version.
-	s = store.Step{ID: "a", Owner: "w1", Epoch: l.Epoch, Version: 1, Status: task.Done}
+	// The released lease cannot commit again, even at the right step count.
+	s = store.Step{ID: "a", Owner: "w1", Epoch: l.Epoch, Steps: 1, Status: task.Done}
 	errs, err := h.s.Commit(bg, []store.Step{s})
 	if err != nil || len(errs) != 1 || !errors.Is(errs[0], store.ErrLeaseLost) {
 		h.t.Errorf("Commit with a released lease = %v, %v; want ErrLeaseLost", errs, err)
 	}
 	// Nor can the new owner after its own release.
 	h.commit(step("w2", l2, task.Waiting))
-	s = store.Step{ID: "a", Owner: "w2", Epoch: l2.Epoch, Version: 2, Status: task.Done}
+	s = store.Step{ID: "a", Owner: "w2", Epoch: l2.Epoch, Steps: 2, Status: task.Done}
 	errs, err = h.s.Commit(bg, []store.Step{s})
 	if err != nil || len(errs) != 1 || !errors.Is(errs[0], store.ErrLeaseLost) {
 		h.t.Errorf("second Commit of a released lease = %v, %v; want ErrLeaseLost", errs, err)
@@ -254,12 +254,12 @@ func testCommitKeep(h *harness) {
 	if _, err := h.s.ClaimID(bg, "w2", "a", T0.Add(30*time.Second), time.Minute); !errors.Is(err, store.ErrLeased) {
 		h.t.Errorf("ClaimID of a kept lease: %v, want ErrLeased", err)
 	}
-	s = store.Step{ID: "a", Owner: "w1", Epoch: l.Epoch, Version: 1, Status: task.Waiting, Append: NewEntries(1, 1)}
+	s = store.Step{ID: "a", Owner: "w1", Epoch: l.Epoch, Steps: 1, Status: task.Waiting, Append: NewEntries(1, 1)}
 	h.commit(s)
 	// Released now; the message that came while it was kept makes it ready.
 	l2 := h.claimOne("w2", "a", T0.Add(30*time.Second))
-	if l2.Version != 2 {
-		h.t.Errorf("Version after two steps = %d, want 2", l2.Version)
+	if l2.Steps != 2 {
+		h.t.Errorf("Version after two steps = %d, want 2", l2.Steps)
 	}
 }
 
@@ -283,12 +283,12 @@ func testCommitFencing(h *harness) {
 		{"other owner", func(h *harness, f *fixture) store.Step {
 			return step("intruder", f.lease, task.Done)
 		}},
-		{"wrong version", func(h *harness, f *fixture) store.Step {
+		{"wrong step count", func(h *harness, f *fixture) store.Step {
 			s := step(f.owner, f.lease, task.Done)
-			s.Version++
+			s.Steps++
 			return s
 		}},
-		{"old version", func(h *harness, f *fixture) store.Step {
+		{"old step count", func(h *harness, f *fixture) store.Step {
 			s := step(f.owner, f.lease, task.Done)
 			s.Keep = true
 			s.Status = task.Running
@@ -395,8 +395,8 @@ func testCommitVersion(h *harness) {
 	now := T0
 	for v := uint64(0); v < 5; v++ {
 		l := h.claimOne("w", "a", now)
-		if l.Version != v {
-			h.t.Errorf("lease %d: Version %d, want %d", v, l.Version, v)
+		if l.Steps != v {
+			h.t.Errorf("lease %d: Version %d, want %d", v, l.Steps, v)
 		}
 		s := step("w", l, task.Running)
 		s.Append = NewEntries(v+1, 1)
@@ -551,8 +551,8 @@ func testCommitWorldOnly(h *harness) {
 	if r, _ := h.load("a"); r.Status != task.Running || len(r.Journal) != 0 {
 		h.t.Errorf("a step with no task changed a task: %+v", r)
 	}
-	if l := h.claimOne("w", "a", T0); l.Version != 0 {
-		h.t.Errorf("a step with no task changed a task's version: %+v", l)
+	if l := h.claimOne("w", "a", T0); l.Steps != 0 {
+		h.t.Errorf("a step with no task changed a task's step count: %+v", l)
 	}
 }
 
@@ -580,8 +580,8 @@ func testCommitRestart(h *harness) {
 	}
 	// The journal goes on from the restart.
 	l = h.claimOne("w", "a", T0)
-	if l.Version != 2 {
-		h.t.Errorf("version after a restart = %d, want 2: a restart is a step", l.Version)
+	if l.Steps != 2 {
+		h.t.Errorf("Steps after a restart = %d, want 2: a restart is a step", l.Steps)
 	}
 	s = step("w", l, task.Waiting)
 	s.Append = NewEntries(3, 1)

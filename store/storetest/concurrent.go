@@ -71,9 +71,9 @@ func runConcurrent(h *harness, expiring bool) {
 						h.t.Errorf("%s: Load(%s): %v", owner, l.ID, err)
 						return
 					}
-					n := l.Version
+					n := l.Steps
 					if !expiring && uint64(len(r.Journal)) != n {
-						h.t.Errorf("%s: %s has %d entries at version %d", owner, l.ID, len(r.Journal), n)
+						h.t.Errorf("%s: %s has %d entries after %d steps", owner, l.ID, len(r.Journal), n)
 					}
 					st := task.Running
 					if n+1 == steps {
@@ -100,7 +100,7 @@ func runConcurrent(h *harness, expiring bool) {
 						}
 					case expiring && errors.Is(err, store.ErrLeaseLost):
 					default:
-						h.t.Errorf("%s: Commit of %s at version %d: %v", owner, batch[i].ID, batch[i].Version, err)
+						h.t.Errorf("%s: Commit of %s after %d steps: %v", owner, batch[i].ID, batch[i].Steps, err)
 					}
 				}
 			}

@@ -22,17 +22,17 @@ func TestMem(t *testing.T) {
 }
 
 type memTask struct {
-	rec            task.Record
-	ready          bool
-	readySeq       uint64
-	runAt          time.Time
-	owner          string
-	epoch, version uint64
-	until          time.Time
-	cancel         bool
-	msgs           []store.Message
-	tags           map[uint64]string // of signals that can be voided
-	nextMsg        uint64
+	rec          task.Record
+	ready        bool
+	readySeq     uint64
+	runAt        time.Time
+	owner        string
+	epoch, steps uint64
+	until        time.Time
+	cancel       bool
+	msgs         []store.Message
+	tags         map[uint64]string // of signals that can be voided
+	nextMsg      uint64
 }
 
 // memLink is a link (kind ProcLink, between a and b) or a monitor (kind
@@ -106,7 +106,7 @@ func (m *mem) claimable(t *memTask, now time.Time) bool {
 func (m *mem) lease(t *memTask, owner string, now time.Time, d time.Duration) store.Lease {
 	t.owner, t.until, t.ready = owner, now.Add(d), false
 	t.epoch++
-	return store.Lease{ID: t.rec.ID, Epoch: t.epoch, Version: t.version, Cancel: t.cancel}
+	return store.Lease{ID: t.rec.ID, Epoch: t.epoch, Steps: t.steps, Cancel: t.cancel}
 }
 
 func (m *mem) Claim(ctx context.Context, owner string, max int, now time.Time, d time.Duration) ([]store.Lease, error) {
@@ -212,7 +212,7 @@ func (m *mem) apply(s store.Step) error {
 		return nil
 	}
 	t := m.tasks[s.ID]
-	if t == nil || t.owner != s.Owner || t.epoch != s.Epoch || t.version != s.Version {
+	if t == nil || t.owner != s.Owner || t.epoch != s.Epoch || t.steps != s.Steps {
 		return fmt.Errorf("commit %s: %w", s.ID, store.ErrLeaseLost)
 	}
 	base := len(t.rec.Journal)
@@ -239,7 +239,7 @@ func (m *mem) apply(s store.Step) error {
 	t.msgs = slices.DeleteFunc(t.msgs, func(msg store.Message) bool { return slices.Contains(s.Consumed, msg.Seq) })
 	t.rec.Status, t.rec.Reason, t.rec.Wait, t.rec.Result, t.rec.Err = s.Status, s.Reason, s.Wait, s.Result, s.Err
 	t.runAt = s.RunAt
-	t.version++
+	t.steps++
 	if !s.Keep || s.Status.Final() {
 		t.owner = ""
 		if s.Status == task.Running {
@@ -449,7 +449,7 @@ func (m *mem) List(ctx context.Context, f store.Filter) ([]store.Summary, error)
 			break
 		}
 		out = append(out, store.Summary{ID: id, Program: t.rec.Program, Version: t.rec.Version,
-			Status: t.rec.Status, Reason: t.rec.Reason, Wait: t.rec.Wait, Steps: t.version,
+			Status: t.rec.Status, Reason: t.rec.Reason, Wait: t.rec.Wait, Steps: t.steps,
 			Entries: len(t.rec.Journal), Pending: len(t.msgs), RunAt: t.runAt, Created: t.rec.Created, Updated: t.rec.Updated})
 	}
 	return out, nil

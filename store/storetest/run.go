@@ -176,7 +176,7 @@ func checkEntries(t *testing.T, id string, got, want []task.Entry) {
 
 // step starts a step from lease l that commits status st.
 func step(owner string, l store.Lease, st task.Status) store.Step {
-	return store.Step{ID: l.ID, Owner: owner, Epoch: l.Epoch, Version: l.Version, Status: st}
+	return store.Step{ID: l.ID, Owner: owner, Epoch: l.Epoch, Steps: l.Steps, Status: st}
 }
 
 func leaseIDs(ls []store.Lease) []string {
@@ -223,7 +223,7 @@ func testCreate(h *harness) {
 		h.t.Errorf("Claim after Create = %v, want [a b]", leaseIDs(ls))
 	}
 	for _, l := range ls {
-		if l.Version != 0 || l.Epoch == 0 || l.Cancel {
+		if l.Steps != 0 || l.Epoch == 0 || l.Cancel {
 			h.t.Errorf("first lease of a new task = %+v, want Version 0, Epoch > 0, no Cancel", l)
 		}
 	}
@@ -323,8 +323,8 @@ func testClaimExpired(h *harness) {
 	if l2.Epoch <= l1.Epoch {
 		h.t.Errorf("a lease taken over has epoch %d, want more than %d", l2.Epoch, l1.Epoch)
 	}
-	if l2.Version != l1.Version {
-		h.t.Errorf("a lease taken over has version %d, want %d", l2.Version, l1.Version)
+	if l2.Steps != l1.Steps {
+		h.t.Errorf("a lease taken over has Steps %d, want %d", l2.Steps, l1.Steps)
 	}
 	// The old owner is fenced off.
 	errs, err := h.s.Commit(bg, []store.Step{step("w1", l1, task.Done)})
@@ -342,8 +342,8 @@ func testClaimExpired(h *harness) {
 	now := T0.Add(62 * time.Second)
 	h.claimNone("w3", now, "a is waiting and its kept lease runs until T0+2m1s")
 	l3 := h.claimOne("w3", "a", now.Add(time.Minute))
-	if l3.Epoch <= l2.Epoch || l3.Version != l2.Version+1 {
-		h.t.Errorf("lease after an expired kept lease = %+v, want epoch > %d and version %d", l3, l2.Epoch, l2.Version+1)
+	if l3.Epoch <= l2.Epoch || l3.Steps != l2.Steps+1 {
+		h.t.Errorf("lease after an expired kept lease = %+v, want epoch > %d and Steps %d", l3, l2.Epoch, l2.Steps+1)
 	}
 }
 
@@ -356,8 +356,8 @@ func testClaimNotReady(h *harness) {
 		h.t.Fatalf("Wake: %v", err)
 	}
 	l2 := h.claimOne("w", "a", T0.Add(time.Hour))
-	if l2.Epoch <= l.Epoch || l2.Version != 1 {
-		h.t.Errorf("lease after Wake = %+v, want epoch > %d and version 1", l2, l.Epoch)
+	if l2.Epoch <= l.Epoch || l2.Steps != 1 {
+		h.t.Errorf("lease after Wake = %+v, want epoch > %d and Steps 1", l2, l.Epoch)
 	}
 	h.commit(step("w", l2, task.Waiting))
 	h.claimNone("w", T0.Add(time.Hour), "a wait was claimed once per Wake")
@@ -425,8 +425,8 @@ func testClaimID(h *harness) {
 	// ClaimID takes a task that is not ready, and takes over an expired lease.
 	h.commit(step("w1", l, task.Waiting))
 	l2, err := h.s.ClaimID(bg, "w2", "a", T0, time.Minute)
-	if err != nil || l2.Epoch <= l.Epoch || l2.Version != 1 {
-		h.t.Errorf("ClaimID of a waiting task = %+v, %v; want epoch > %d, version 1", l2, err, l.Epoch)
+	if err != nil || l2.Epoch <= l.Epoch || l2.Steps != 1 {
+		h.t.Errorf("ClaimID of a waiting task = %+v, %v; want epoch > %d, Steps 1", l2, err, l.Epoch)
 	}
 	l3, err := h.s.ClaimID(bg, "w3", "a", T0.Add(2*time.Minute), time.Minute)
 	if err != nil || l3.Epoch <= l2.Epoch {
@@ -445,8 +445,8 @@ func testJournalOrder(h *harness) {
 	s.Append = NewEntries(1, 3)
 	s.Keep = true
 	h.commit(s)
-	// A kept lease commits again, at the next version.
-	s = store.Step{ID: "a", Owner: "w", Epoch: l.Epoch, Version: l.Version + 1, Status: task.Running, Append: NewEntries(4, 1)}
+	// A kept lease commits again, at the next step count.
+	s = store.Step{ID: "a", Owner: "w", Epoch: l.Epoch, Steps: l.Steps + 1, Status: task.Running, Append: NewEntries(4, 1)}
 	h.commit(s)
 	l = h.claimOne("w", "a", T0.Add(time.Second)) // status Running left it ready
 	s = step("w", l, task.Waiting)

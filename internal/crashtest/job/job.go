@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
-	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/stm"
 	"github.com/amberrt/amber/task"
 )
@@ -33,7 +32,7 @@ type AppendKey struct {
 
 // Run appends the key and syncs.
 func (a AppendKey) Run(ctx context.Context) (string, error) {
-	key := interp.IdempotencyKey(ctx)
+	key := effect.IdempotencyKey(ctx)
 	f, err := os.OpenFile(KeyFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return "", err
