@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	amcodec "github.com/amberrt/amber/internal/codec"
 	"github.com/fxamacker/cbor/v2"
 )
 
@@ -50,27 +51,12 @@ type Write struct {
 // another type, or when a restored value does not decode into the var's type.
 var ErrTypeMismatch = errors.New("stm: world var type mismatch")
 
+// World vars are encoded with amber's one CBOR configuration, the one
+// that journals and records use.
 var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
+	encMode = amcodec.Enc
+	decMode = amcodec.Dec
 )
-
-func init() {
-	var err error
-	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		IndefLength:      cbor.IndefLengthForbidden,
-		MaxNestedLevels:  64,
-		MaxArrayElements: 1 << 20,
-		MaxMapPairs:      1 << 20,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-}
 
 // codec encodes and decodes the values of a world var of one type.
 type codec struct {

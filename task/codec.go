@@ -5,86 +5,19 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/amberrt/amber/internal/codec"
 	"github.com/fxamacker/cbor/v2"
 )
 
-// Decoding limits. They bound the work and memory that bad input can cost:
-// every declared length is checked against the bytes actually present before
-// anything is allocated, so decoding never allocates much more than a small
-// multiple of the input's size.
-const (
-	// maxNesting bounds the depth of arrays, maps and tags.
-	maxNesting = 64
-	// maxElements bounds the length of an array in a user value (a message,
-	// an input, a result).
-	maxElements = 1 << 17
-	// maxPairs bounds the number of pairs in a map.
-	maxPairs = 1 << 17
-	// maxJournal bounds the number of entries in a journal (and of messages
-	// in a mailbox).
-	maxJournal = 1 << 24
-)
+// The codec's modes and limits: one configuration for all of amber.
+const maxNesting = codec.MaxNesting
 
 var (
-	// encMode is Core Deterministic Encoding (RFC 8949 section 4.2.1), with
-	// time.Time as tag 0 around an RFC 3339 string in UTC with nanoseconds:
-	// exact, readable, and self-describing, so a time inside an any decodes
-	// back to a time.Time.
-	encMode = mustEncMode(func() cbor.EncOptions {
-		o := cbor.CoreDetEncOptions()
-		o.Time = cbor.TimeRFC3339NanoUTC
-		o.TimeTag = cbor.EncTagRequired
-		return o
-	}())
-
-	// decMode decodes user values: inputs, messages, results.
-	decMode = mustDecMode(decOptions(maxElements))
-
-	// recordMode decodes records and journals, whose arrays may be long;
-	// Journal.UnmarshalCBOR grows its slice as entries actually arrive.
-	recordMode = mustDecMode(decOptions(maxJournal))
-
-	diagMode = func() cbor.DiagMode {
-		dm, err := cbor.DiagOptions{
-			MaxNestedLevels:  maxNesting,
-			MaxArrayElements: maxJournal,
-			MaxMapPairs:      maxPairs,
-		}.DiagMode()
-		if err != nil {
-			panic(err)
-		}
-		return dm
-	}()
+	encMode    = codec.Enc
+	decMode    = codec.Dec
+	recordMode = codec.Records
+	diagMode   = codec.Diag
 )
-
-func decOptions(arrays int) cbor.DecOptions {
-	return cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		MaxNestedLevels:   maxNesting,
-		MaxArrayElements:  arrays,
-		MaxMapPairs:       maxPairs,
-		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
-		UTF8:              cbor.UTF8RejectInvalid,
-		TimeTagToAny:      cbor.TimeTagToTime,
-	}
-}
-
-func mustEncMode(o cbor.EncOptions) cbor.EncMode {
-	em, err := o.EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return em
-}
-
-func mustDecMode(o cbor.DecOptions) cbor.DecMode {
-	dm, err := o.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return dm
-}
 
 // ErrCorrupt is matched (with errors.Is) by every error that reports bytes
 // that are not a valid encoding of the value asked for: truncated, corrupt or
