@@ -152,7 +152,7 @@ func (t *proc) perform(p effect.Pending, w *worker) bool {
 	case effect.SendOp:
 		return t.complete(p, nil, t.port.send(t, op.To, op.Msg, w))
 	case effect.LinkOp, effect.UnlinkOp, effect.TrapExitsOp, effect.MonitorOp, effect.DemonitorOp,
-		effect.RegisterOp, effect.WhereIsOp, effect.KillOp:
+		effect.TakeNameOp, effect.WhereIsOp, effect.KillOp:
 		v, err := t.port.process(t, p, w)
 		return t.complete(p, v, err)
 	case effect.SpawnOp:

@@ -74,8 +74,8 @@ func (d *Durable) activate(l store.Lease) {
 	if el, ok := d.cache[l.ID]; ok {
 		t = el.Value.(*proc)
 		d.lru.MoveToFront(el)
-		if dur(t).active {
-			dur(t).again, dur(t).nextLease = true, &l
+		if dt := dur(t); dt.active {
+			dt.again, dt.nextLease = true, &l
 			d.mu.Unlock()
 			return
 		}
@@ -84,8 +84,9 @@ func (d *Durable) activate(l store.Lease) {
 		d.cache[l.ID] = d.lru.PushFront(t)
 		d.evict()
 	}
-	dur(t).active, dur(t).lease, dur(t).held = true, l, false
-	dur(t).leaseUntil = d.e.clock.Now().Add(d.opts.Lease)
+	dt := dur(t)
+	dt.active, dt.lease, dt.held = true, l, false
+	dt.leaseUntil = d.e.clock.Now().Add(d.opts.Lease)
 	d.mu.Unlock()
 	d.enqueue(t)
 }
@@ -100,27 +101,28 @@ func (d *Durable) enqueue(t *proc) {
 // push is the scheduler hook: a local event (a timer, an activity, an STM
 // wake-up) made t runnable. The task must be claimed again to run.
 func (d *Durable) push(t *proc, _ *worker) {
+	dt := dur(t)
 	d.mu.Lock()
-	if el, ok := d.cache[t.id]; !ok || el.Value != t || dur(t) == nil {
+	if el, ok := d.cache[t.id]; !ok || el.Value != t {
 		d.mu.Unlock()
 		return // forgotten or evicted: the store wakes it
 	}
-	if dur(t).active {
-		dur(t).again = true
+	if dt.active {
+		dt.again = true
 		d.mu.Unlock()
 		return
 	}
-	dur(t).active = true
-	if dur(t).held && d.e.clock.Now().Before(dur(t).leaseUntil.Add(-d.opts.Lease/4)) {
+	dt.active = true
+	if dt.held && d.e.clock.Now().Before(dt.leaseUntil.Add(-d.opts.Lease/4)) {
 		// The last step kept the lease for this: no claim needed, and no
 		// message read: messages that came meanwhile made the task ready
 		// in the store, and it is claimed again once it lets the lease go.
-		dur(t).held, dur(t).local = false, true
+		dt.held, dt.local = false, true
 		d.mu.Unlock()
 		d.enqueue(t)
 		return
 	}
-	dur(t).held = false
+	dt.held = false
 	d.mu.Unlock()
 	go d.reclaim(t)
 }
@@ -145,8 +147,9 @@ func (d *Durable) reclaim(t *proc) {
 		d.mu.Unlock()
 		return
 	}
-	dur(t).lease = l
-	dur(t).leaseUntil = d.e.clock.Now().Add(d.opts.Lease)
+	dt := dur(t)
+	dt.lease = l
+	dt.leaseUntil = d.e.clock.Now().Add(d.opts.Lease)
 	d.enqueue(t)
 }
 
@@ -164,13 +167,14 @@ func (d *Durable) work() {
 
 // release lets t go after a step that could not run.
 func (d *Durable) release(t *proc) {
+	dt := dur(t)
 	d.mu.Lock()
-	dur(t).active = false
-	again := dur(t).again
-	dur(t).again = false
-	next := dur(t).nextLease
-	dur(t).nextLease = nil
-	if next != nil && next.Epoch < dur(t).lease.Epoch {
+	dt.active = false
+	again := dt.again
+	dt.again = false
+	next := dt.nextLease
+	dt.nextLease = nil
+	if next != nil && next.Epoch < dt.lease.Epoch {
 		// A claim that lost to a later one of ours (a timer's reclaim
 		// raced the claim loop): running under it would fail to commit
 		// and forget the task, dropping the activity it just started.

@@ -55,7 +55,7 @@ func (d *Durable) commitStep(t *proc) {
 		d.release(t)
 		if errors.Is(err, store.ErrNameTaken) {
 			// Still ours: run the step again, from the journal; its
-			// Register now sees the name taken.
+			// TakeName now sees the name taken.
 			go d.retake(t.id)
 		}
 		return

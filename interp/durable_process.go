@@ -19,7 +19,7 @@ import (
 // The results of the ops are decided before the commit, from what the
 // store holds then; what changes in between is settled by the commit as
 // Erlang would settle it. A Link or Monitor whose peer ends meanwhile
-// gets a noproc signal, as if the peer ended just after; a Register whose
+// gets a noproc signal, as if the peer ended just after; a TakeName whose
 // name another task took meanwhile refuses the step, which then runs
 // again, from the journal, and sees the name taken.
 //
@@ -67,7 +67,7 @@ func (dt *durableTask) process(t *proc, p effect.Pending, _ *worker) (any, error
 			dt.took(t, i) // demonitor with flush
 		}
 		return nil, nil
-	case effect.RegisterOp:
+	case effect.TakeNameOp:
 		return nil, dt.register(t, op.Name)
 	case effect.WhereIsOp:
 		if dt.name == op.Name {
@@ -115,12 +115,12 @@ func (dt *durableTask) peer(id string) error {
 }
 
 func (dt *durableTask) register(t *proc, name string) error {
-	if err := checkRegister(t, name, dt.name, ""); err != nil {
+	if err := checkName(t, name, dt.name, ""); err != nil {
 		return err // checked before asking the store
 	}
 	holder, err := dt.d.st.WhereIs(dt.d.e.ctx, name)
 	if err == nil {
-		err = checkRegister(t, name, "", holder)
+		err = checkName(t, name, "", holder)
 	}
 	if err != nil {
 		return err

@@ -22,7 +22,7 @@ type port interface {
 	signal(t *proc, to string, sig *procSignal, w *worker) error
 	// spawn starts the child task of t's Spawn op and returns its ID.
 	spawn(t *proc, op effect.SpawnOp, w *worker) (string, error)
-	// process performs a process op (Link, Monitor, Register, Kill, ...)
+	// process performs a process op (Link, Monitor, TakeName, Kill, ...)
 	// of t and returns its result.
 	process(t *proc, p effect.Pending, w *worker) (any, error)
 	// transact makes one attempt at a state op. recorded reports that the

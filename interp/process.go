@@ -112,7 +112,7 @@ func (t *proc) performProcess(p effect.Pending, w *worker) (any, error) {
 	case effect.DemonitorOp:
 		e.demonitor(t, op.Ref)
 		return nil, nil
-	case effect.RegisterOp:
+	case effect.TakeNameOp:
 		return nil, e.register(t, op.Name)
 	case effect.WhereIsOp:
 		return e.whereIs(op.Name), nil
@@ -221,12 +221,12 @@ func (e *engine) demonitor(t *proc, ref effect.MonitorRef) {
 	})
 }
 
-// checkRegister checks t's Register of name: current is the name t holds,
+// checkName checks t's TakeName of name: current is the name t holds,
 // holder the task that holds name ("" for none).
-func checkRegister(t *proc, name, current, holder string) error {
+func checkName(t *proc, name, current, holder string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("task %s: Register: empty name", t.id)
+		return fmt.Errorf("task %s: TakeName: empty name", t.id)
 	case current != "":
 		return fmt.Errorf("task %s: %w: the task is already registered as %q", t.id, effect.ErrNameTaken, current)
 	case holder != "" && holder != t.id:
@@ -245,7 +245,7 @@ func (e *engine) register(t *proc, name string) error {
 	if h := e.names[name]; h != nil && h.running() {
 		holder = h.id
 	}
-	if err := checkRegister(t, name, current, holder); err != nil {
+	if err := checkName(t, name, current, holder); err != nil {
 		return err
 	}
 	t.markProc()

@@ -365,7 +365,7 @@ func TestDemonitor(t *testing.T) {
 // registrant registers a name, says so to its parent, and ends when told.
 var registrant = effect.NewProgram("proc.registrant", 1, func(parent string) effect.Eff[string] {
 	return effect.Do(func(e *effect.Ctx) string {
-		effect.Await(e, effect.Register("svc"))
+		effect.Await(e, effect.TakeName("svc"))
 		effect.Await(e, effect.Send(effect.PID[string]{ID: parent}, "registered"))
 		return effect.Await(e, effect.Receive[string]())
 	})
@@ -388,17 +388,17 @@ func TestRegister(t *testing.T) {
 				pid := effect.Await(e, effect.Spawn[string](registrant, self.ID))
 				effect.Await(e, effect.Receive[string]())
 				got = append(got, fmt.Sprint(where() == pid.ID))
-				_, err := effect.Try(e, effect.Register("svc"))
+				_, err := effect.Try(e, effect.TakeName("svc"))
 				got = append(got, fmt.Sprint(errors.Is(err, effect.ErrNameTaken)))
 				ref := effect.Await(e, effect.Monitor(pid.ID))
 				effect.Await(e, effect.Send(pid, "stop"))
 				effect.Await(e, effect.ReceiveMatch(func(d effect.Down) bool { return d.Ref == ref }))
 				got = append(got, where()) // released
-				effect.Await(e, effect.Register("svc"))
+				effect.Await(e, effect.TakeName("svc"))
 				got = append(got, fmt.Sprint(where() == self.ID))
-				_, err = effect.Try(e, effect.Register("other"))
+				_, err = effect.Try(e, effect.TakeName("other"))
 				got = append(got, fmt.Sprint(errors.Is(err, effect.ErrNameTaken)))
-				_, err = effect.Try(e, effect.Register(""))
+				_, err = effect.Try(e, effect.TakeName(""))
 				got = append(got, fmt.Sprint(err != nil))
 				return got
 			})
