@@ -289,3 +289,24 @@ func TestNested(t *testing.T) {
 	require.True(t, errors.Is(err, supervise.ErrIntensity) || strings.Contains(fmt.Sprint(err), "intensity"), "%v", err)
 	require.NotEqual(t, firstInner, h.id("inner"), "the parent restarted the inner supervisor")
 }
+
+// TestWorkerInput: a child's input of the wrong type fails its start
+// rather than becoming a zero value; an input that went through a store
+// (an int decoded as a uint64) still reaches the child as its type.
+func TestWorkerInput(t *testing.T) {
+	double := effect.NewProgram("double", 1, func(n int) effect.Eff[int] { return effect.Pure(2 * n) })
+	ctx := context.Background()
+	m := interp.NewMock(interp.WithRegistry(task.NewRegistry()))
+
+	_, err := interp.Run(ctx, m, supervise.Worker(double)("three"))
+	require.ErrorIs(t, err, supervise.ErrBadInput)
+	require.ErrorContains(t, err, "string is not a int")
+
+	id, err := interp.Run(ctx, m, supervise.Worker(double)(uint64(3)))
+	require.NoError(t, err)
+	child, err := interp.Attach(m, double, id)
+	require.NoError(t, err)
+	v, err := child.Wait(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 6, v)
+}
