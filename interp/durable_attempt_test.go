@@ -120,26 +120,3 @@ func TestDurableAttemptSurvivesCrash(t *testing.T) {
 		require.Equal(t, attempts.keys[0], k, "one idempotency key for all attempts")
 	}
 }
-
-func TestDurableCancel(t *testing.T) {
-	reg := task.NewRegistry()
-	require.NoError(t, task.Register(reg, waiter))
-	st := openSQLite(t, "")
-	d, err := interp.NewDurable(st, interp.WithRegistry(reg), interp.WithLogger(quiet), fastDurable)
-	require.NoError(t, err)
-	defer d.Close()
-	_, err = interp.StartProgram(d, waiter, "w:", interp.WithID("w"))
-	require.NoError(t, err)
-	waitStatus(t, d, st, "w", task.Waiting)
-	require.NoError(t, d.Cancel("w"))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err = waitID(ctx, d, "w")
-	require.ErrorIs(t, err, effect.ErrCancelled)
-	s, err := st.Status(ctx, "w")
-	require.NoError(t, err)
-	require.Equal(t, task.Cancelled, s)
-	var nt *interp.NoTaskError
-	require.NotErrorAs(t, d.Send("w", "late"), &nt, "the store refuses a message to a finished task with its own error")
-	require.Error(t, d.Send("w", "late"))
-}

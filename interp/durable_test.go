@@ -9,7 +9,6 @@ import (
 
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/interp"
-	"github.com/amberrt/amber/interp/interptest"
 	"github.com/amberrt/amber/stm"
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/store/sqlite"
@@ -29,27 +28,6 @@ func openSQLite(t *testing.T, path string) store.Store {
 }
 
 var fastDurable = interp.WithDurableOptions(interp.DurableOptions{Poll: 10 * time.Millisecond})
-
-func TestConformanceDurable(t *testing.T) {
-	interptest.Run(t, func(t *testing.T, c interptest.Case) interptest.Outcome {
-		st := openSQLite(t, "")
-		d, err := interp.NewDurable(st, interp.WithHandlers(c.Handlers...), interp.WithRegistry(c.Registry), interp.WithLogger(quiet), fastDurable)
-		require.NoError(t, err)
-		defer d.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		tk, err := interp.StartAny(d, c.Program, c.Input)
-		require.NoError(t, err)
-		for _, msg := range c.Messages {
-			require.NoError(t, d.Send(tk.ID(), msg))
-		}
-		v, err := tk.Wait(ctx)
-		require.NotErrorIs(t, err, context.DeadlineExceeded)
-		rec, _, lerr := st.Load(ctx, tk.ID())
-		require.NoError(t, lerr)
-		return interptest.Outcome{Result: v, Err: err, Journal: rec.Journal}
-	})
-}
 
 // sleeper sleeps for an hour of real time in steps the test cannot wait
 // for, so it uses a short sleep and checks it fires once across restarts.

@@ -2,12 +2,17 @@ package interp_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/task"
 	"github.com/stretchr/testify/require"
 )
+
+// quiet is the logger of tests whose programs' Log ops nobody reads.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // journal returns h's journal, failing the test if it cannot be read.
 func journal[O any](t require.TestingT, h *interp.Handle[O]) task.Journal {

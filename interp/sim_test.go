@@ -11,32 +11,11 @@ import (
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/internal/raptest"
 	"github.com/amberrt/amber/interp"
-	"github.com/amberrt/amber/interp/interptest"
 	"github.com/amberrt/amber/stm"
 	"github.com/amberrt/amber/task"
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 )
-
-func TestConformanceSim(t *testing.T) {
-	interptest.Run(t, func(t *testing.T, c interptest.Case) interptest.Outcome {
-		return runCase(t, interp.NewSim(1, interp.WithHandlers(c.Handlers...), interp.WithRegistry(c.Registry)), c)
-	})
-}
-
-// TestConformanceSimFaults runs the suite again under crashes of single
-// tasks and of the whole runtime, and delayed messages: the observable
-// results and journals must not change.
-func TestConformanceSimFaults(t *testing.T) {
-	for seed := range uint64(8) {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			interptest.Run(t, func(t *testing.T, c interptest.Case) interptest.Outcome {
-				return runCase(t, interp.NewSim(seed, interp.WithHandlers(c.Handlers...), interp.WithRegistry(c.Registry),
-					interp.WithSimOptions(interp.SimOptions{CrashProb: 0.3, CrashAllProb: 0.1, DelayProb: 0.5})), c)
-			})
-		})
-	}
-}
 
 // The concurrent workload: a root task spawns a collector and clients;
 // each client increments a shared var several times, sleeping a random

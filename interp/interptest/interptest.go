@@ -165,6 +165,7 @@ func newRegistry(ps ...effect.AnyProgram) *task.Registry {
 	_ = task.RegisterMessage[Pong](r, "interptest.Pong")
 	_ = task.RegisterMessage[Note](r, "interptest.Note")
 	_ = task.RegisterError(r, "interptest.ErrQuota", ErrQuota)
+	_ = task.RegisterError(r, "interptest.ErrFlaky", ErrFlaky)
 	for _, p := range ps {
 		if err := r.Add(p); err != nil {
 			panic(err)
