@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/internal/poll"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/task"
 	"github.com/stretchr/testify/require"
@@ -73,27 +74,21 @@ func TestDurableAttemptSurvivesCrash(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for { // until attempt 3 runs
+	poll.Eventually(t, func() (bool, error) {
 		attempts.Lock()
-		n := len(attempts.seen)
-		attempts.Unlock()
-		if n == 3 {
-			break
-		}
-		require.NoError(t, ctx.Err())
-		time.Sleep(5 * time.Millisecond)
-	}
-	// The stored state says attempt 3 is running.
-	for {
+		defer attempts.Unlock()
+		return len(attempts.seen) == 3, nil
+	}, "attempt 3 runs")
+	var op task.OpState
+	poll.Eventually(t, func() (bool, error) {
 		rec, _, err := st.Load(ctx, "c3")
-		require.NoError(t, err)
-		if rec.Wait != nil && len(rec.Wait.Ops) == 1 && rec.Wait.Ops[0].Attempt == 3 {
-			require.Equal(t, task.PhaseRunning, rec.Wait.Ops[0].Phase)
-			break
+		if err != nil || rec.Wait == nil || len(rec.Wait.Ops) != 1 {
+			return false, err
 		}
-		require.NoError(t, ctx.Err())
-		time.Sleep(5 * time.Millisecond)
-	}
+		op = rec.Wait.Ops[0]
+		return op.Attempt == 3, nil
+	}, "the stored state is at attempt 3")
+	require.Equal(t, task.PhaseRunning, op.Phase, "attempt 3 is running")
 	require.NoError(t, d.Close()) // the process dies; attempt 3 never reports
 	attempts.Lock()
 	attempts.block = nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/internal/poll"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/task"
 	"github.com/stretchr/testify/require"
@@ -19,24 +20,15 @@ var waiter = effect.NewProgram("waiter", 1, func(prefix string) effect.Eff[strin
 	return effect.Map(effect.Receive[string](), func(s string) string { return prefix + s })
 })
 
-func waitStatus(t *testing.T, d *interp.Durable, st interface {
+// waitStatus waits until the stored status of task id is want.
+func waitStatus(t *testing.T, st interface {
 	Status(context.Context, string) (task.Status, error)
 }, id string, want task.Status) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for {
-		s, err := st.Status(ctx, id)
-		require.NoError(t, err)
-		if s == want {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("task %s is %s, want %s", id, s, want)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	poll.Eventually(t, func() (bool, error) {
+		s, err := st.Status(context.Background(), id)
+		return s == want, err
+	}, "task %s is %s", id, want)
 }
 
 // TestDurableCorruptRow: a task whose stored journal is corrupt is marked
@@ -51,7 +43,7 @@ func TestDurableCorruptRow(t *testing.T) {
 	for _, id := range []string{"good", "bad"} {
 		_, err := interp.StartProgram(d, waiter, id+":", interp.WithID(id))
 		require.NoError(t, err)
-		waitStatus(t, d, st, id, task.Waiting)
+		waitStatus(t, st, id, task.Waiting)
 	}
 	require.NoError(t, d.Close())
 	require.NoError(t, st.Close())
@@ -100,7 +92,7 @@ func TestDurableParkedUntilRegistered(t *testing.T) {
 	require.NoError(t, err)
 	_, err = interp.StartProgram(d, waiter, "p:", interp.WithID("p"))
 	require.NoError(t, err)
-	waitStatus(t, d, st, "p", task.Waiting)
+	waitStatus(t, st, "p", task.Waiting)
 	require.NoError(t, d.Close())
 
 	// A worker built without the program: the task is parked on its next
@@ -108,7 +100,7 @@ func TestDurableParkedUntilRegistered(t *testing.T) {
 	d, err = interp.NewDurable(st, interp.WithRegistry(task.NewRegistry()), interp.WithLogger(quiet), fastDurable)
 	require.NoError(t, err)
 	require.NoError(t, st.Send(context.Background(), "p", mustEnvelope(t, full, "hello")))
-	waitStatus(t, d, st, "p", task.Parked)
+	waitStatus(t, st, "p", task.Parked)
 	list, err := st.List(context.Background(), storeFilterParked)
 	require.NoError(t, err)
 	require.Len(t, list, 1)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/internal/poll"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/stm"
 	"github.com/amberrt/amber/store"
@@ -59,12 +60,13 @@ func TestDurableTimerAcrossRestarts(t *testing.T) {
 			require.NoError(t, err)
 			id = tk.ID()
 		}
-		time.Sleep(300 * time.Millisecond)
+		var rec *task.Record
+		poll.Eventually(t, func() (bool, error) {
+			r, _, err := st.Load(ctx, id)
+			rec = r
+			return err == nil && r.Wait != nil && len(r.Wait.Ops) == 1, err
+		}, "task %s waits on its timer", id)
 		require.NoError(t, d.Close())
-		rec, _, err := st.Load(ctx, id)
-		require.NoError(t, err)
-		require.NotNil(t, rec.Wait)
-		require.Len(t, rec.Wait.Ops, 1)
 		if i == 0 {
 			deadline = rec.Wait.Ops[0].Until
 		}
@@ -106,9 +108,10 @@ var provision = effect.NewProgram("provision", 1, func(n int) effect.Eff[string]
 	})
 })
 
-// TestDurableMessagesAndWorld: a task waits for a message across a
-// restart; STM world writes are stored with the step and restored.
-func TestDurableMessagesAndWorld(t *testing.T) {
+// TestDurableMessageAcrossRestart: a task that took a message and waits
+// for another goes on waiting across a restart, and takes the next one in
+// the new process. (World writes across a restart: TestDurableWorld.)
+func TestDurableMessageAcrossRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "amber.db")
 	reg := task.NewRegistry()
 	require.NoError(t, task.Register(reg, provision))
@@ -122,7 +125,10 @@ func TestDurableMessagesAndWorld(t *testing.T) {
 	tk, err := interp.StartProgram(d, provision, 3, interp.WithID("prov"))
 	require.NoError(t, err)
 	require.NoError(t, d.Send(tk.ID(), Quota{Limit: 1}))
-	time.Sleep(100 * time.Millisecond)
+	poll.Eventually(t, func() (bool, error) {
+		j, err := tk.Journal()
+		return len(j) == 1, err
+	}, "task %s took the first quota", tk.ID())
 	require.NoError(t, d.Close())
 	require.NoError(t, st.Close())
 

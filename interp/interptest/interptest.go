@@ -3,13 +3,39 @@
 // replay, durable, simulation) runs the same programs and must give the
 // same observable results and journals.
 //
-// An interpreter joins the suite by providing a Runner:
+// # Program cases
+//
+// Run checks what one program does on its own: ops, handlers and
+// activities, failures, timers, messages from outside, fibers, STM. An
+// interpreter joins by providing a Runner that runs a Case to completion
+// and reports its Outcome; Replay joins this way too (record under one
+// interpreter, replay the journal):
 //
 //	func TestConformance(t *testing.T) {
 //		interptest.Run(t, func(t *testing.T, c interptest.Case) interptest.Outcome {
 //			... run c.Program on c.Input with c.Handlers and c.Registry ...
 //		})
 //	}
+//
+// # Runtime cases
+//
+// RunRuntime checks what tasks do to each other and what a client does to
+// them, through the public API of an interp.Runtime: links, monitors,
+// names and Kill, ContinueAsNew, retried activities (attempt numbers and
+// idempotency keys as the activity sees them), cancellation. It asks for
+// a fresh Runtime per case, and replays every task a case started from
+// its record:
+//
+//	interptest.RunRuntime(t, func(t *testing.T, s interptest.Setup) interp.Runtime {
+//		d, err := interp.NewDurable(st, interp.WithRegistry(s.Registry), interp.WithHandlers(s.Handlers...))
+//		...
+//		t.Cleanup(func() { d.Close() })
+//		return d
+//	})
+//
+// A runner that knows a case fails on its interpreter because of a bug
+// skips it by name (Setup.Name) with a t.Skip that names the bug, so that
+// the case stays in the suite and runs again once the bug is fixed.
 package interptest
 
 import (
