@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/internal/poll"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/store/sqlite"
@@ -61,17 +62,12 @@ func workers(t *testing.T, st store.Store) (live, failed []string) {
 // workers.
 func waitWorkers(t *testing.T, st store.Store, nLive, nFailed int) (live []string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		live, failed := workers(t, st)
-		if len(live) == nLive && len(failed) == nFailed {
-			return live
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("workers: live %v, failed %v; want %d live, %d failed", live, failed, nLive, nFailed)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Eventually(t, func() (bool, error) {
+		var failed []string
+		live, failed = workers(t, st)
+		return len(live) == nLive && len(failed) == nFailed, nil
+	}, "the store holds %d live and %d failed workers", nLive, nFailed)
+	return live
 }
 
 // TestDurableSupervision: a supervisor under the durable interpreter
@@ -110,16 +106,11 @@ func TestDurableSupervision(t *testing.T) {
 	require.NotContains(t, now, first[1])
 	// A normal exit of a permanent child restarts it too.
 	require.NoError(t, d.Send(now[0], Cmd("exit")))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		live, _ := workers(t, st)
-		if len(live) == 2 && !slices.Contains(live, now[0]) {
-			now = live
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the child that exited was not restarted: %v", live)
-		time.Sleep(5 * time.Millisecond)
-	}
+	exited := now[0]
+	poll.Eventually(t, func() (bool, error) {
+		now, _ = workers(t, st)
+		return len(now) == 2 && !slices.Contains(now, exited), nil
+	}, "the child that exited (%s) is restarted", exited)
 	require.NoError(t, d.Close())
 	require.NoError(t, st.Close())
 

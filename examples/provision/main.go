@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/internal/poll"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/store/sqlite"
 	"github.com/amberrt/amber/task"
@@ -142,17 +143,16 @@ func run(ctx context.Context, db string, out io.Writer) error {
 	}
 	// The task hits the quota and waits. A person raises the quota and
 	// tells it (from the shell: amber task send ID '{"By":"ops"}').
-	for {
-		rec, _, err := st.Load(ctx, id)
-		if err != nil {
-			return err
-		}
-		if rec.Wait != nil && rec.Wait.Kind == task.WaitReceive {
-			fmt.Fprintf(out, "%s waits for: %v\n", id, rec.Wait.Types)
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	var rec *task.Record
+	err = poll.Until(ctx, func() (bool, error) {
+		var err error
+		rec, _, err = st.Load(ctx, id)
+		return err == nil && rec.Wait != nil && rec.Wait.Kind == task.WaitReceive, err
+	})
+	if err != nil {
+		return err
 	}
+	fmt.Fprintf(out, "%s waits for: %v\n", id, rec.Wait.Types)
 	cloud.quota.Store(10)
 	if err := d.Send(id, QuotaRaised{By: "ops"}); err != nil {
 		return err

@@ -6,11 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestProvision(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(context.Background(), filepath.Join(t.TempDir(), "amber.db"), &out); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := run(ctx, filepath.Join(t.TempDir(), "amber.db"), &out); err != nil {
 		t.Fatal(err)
 	}
 	s := out.String()

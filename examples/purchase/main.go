@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/internal/poll"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/store/sqlite"
 	"github.com/amberrt/amber/task"
@@ -141,7 +142,15 @@ func run(ctx context.Context, db string, window time.Duration, out io.Writer) er
 			return err
 		}
 	}
-	time.Sleep(window / 4)
+	// The buyer changes their mind once the order is accepted: when its
+	// task waits, in the store, for a Cancel (or for the window to close).
+	err = poll.Until(ctx, func() (bool, error) {
+		rec, _, err := st.Load(ctx, change)
+		return err == nil && rec.Wait != nil && rec.Wait.Kind == task.WaitReceive, err
+	})
+	if err != nil {
+		return err
+	}
 	if err := d.Send(change, Cancel{Reason: "changed my mind"}); err != nil {
 		return err
 	}

@@ -11,7 +11,9 @@ import (
 
 func TestPurchase(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(context.Background(), filepath.Join(t.TempDir(), "amber.db"), 400*time.Millisecond, &out); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := run(ctx, filepath.Join(t.TempDir(), "amber.db"), 400*time.Millisecond, &out); err != nil {
 		t.Fatal(err)
 	}
 	s := out.String()

@@ -52,37 +52,43 @@ var worker = effect.NewProgram("worker", 1, func(name string) effect.Eff[effect.
 })
 
 // pool is the supervision tree: three workers, one_for_one, at most three
-// restarts a second.
+// restarts a minute.
 func pool() supervise.Spec {
-	spec := supervise.Spec{Strategy: supervise.OneForOne, Intensity: 3, Period: time.Second}
+	spec := supervise.Spec{Strategy: supervise.OneForOne, Intensity: 3, Period: time.Minute}
 	for _, name := range []string{"w1", "w2", "w3"} {
 		spec.Children = append(spec.Children, supervise.Child{Name: name, Start: supervise.Worker(worker), Input: name, Restart: supervise.Permanent})
 	}
 	return spec
 }
 
+// answer is what ask reports: a line to print, and the task it asked.
+type answer struct {
+	Line   string
+	Worker string // the ID of the worker task, "" if none had the name
+}
+
 // ask sends a job to the worker named name (waiting for it to take the
 // name, while it restarts) and, unless the input is bad, returns
 // the answer.
-func ask(name string, n int) effect.Eff[string] {
-	return effect.Do(func(e *effect.Ctx) string {
+func ask(name string, n int) effect.Eff[answer] {
+	return effect.Do(func(e *effect.Ctx) answer {
 		self := effect.Await(e, effect.Self[Result]())
 		var to string
 		for tries := 0; to == ""; tries++ {
 			if w := effect.Await(e, effect.WhereIs(name)); w.OK {
 				to = w.Value
 			} else if tries == 200 {
-				return "no worker is named " + name
+				return answer{Line: "no worker is named " + name}
 			} else {
 				e.Sleep(time.Millisecond)
 			}
 		}
 		effect.Await(e, effect.Send(effect.PID[Job]{ID: to}, Job{N: n, ReplyTo: self.ID}))
 		if n < 0 {
-			return fmt.Sprintf("%s (task %s) got bad input %d", name, to, n)
+			return answer{Line: fmt.Sprintf("%s (task %s) got bad input %d", name, to, n), Worker: to}
 		}
 		r := effect.Await(e, effect.Receive[Result]())
-		return fmt.Sprintf("%s (task %s): %d² = %d", r.Worker, to, n, r.Square)
+		return answer{Line: fmt.Sprintf("%s (task %s): %d² = %d", r.Worker, to, n, r.Square), Worker: to}
 	})
 }
 
@@ -102,33 +108,47 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	say := func(p effect.Eff[string]) error {
-		s, err := interp.Run(ctx, live, p)
+	say := func(name string, n int) (answer, error) {
+		a, err := interp.Run(ctx, live, ask(name, n))
 		if err != nil {
+			return a, err
+		}
+		fmt.Fprintln(out, a.Line)
+		return a, nil
+	}
+	// crash gives a worker bad input and waits until it has ended, so that
+	// the next ask finds its successor (or no one), not the dying task.
+	crash := func(name string) error {
+		a, err := say(name, -1)
+		if err != nil || a.Worker == "" {
 			return err
 		}
-		fmt.Fprintln(out, s)
+		w, ok := live.Task(a.Worker)
+		if !ok {
+			return fmt.Errorf("no task %s", a.Worker)
+		}
+		if _, err := w.Wait(ctx); err == nil || ctx.Err() != nil {
+			return fmt.Errorf("worker %s did not crash: %v", a.Worker, err)
+		}
 		return nil
 	}
 	for i, name := range []string{"w1", "w2", "w3"} {
-		if err := say(ask(name, i+2)); err != nil {
+		if _, err := say(name, i+2); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintln(out, "-- w2 crashes on bad input and is restarted:")
-	if err := say(ask("w2", -1)); err != nil {
+	if err := crash("w2"); err != nil {
 		return err
 	}
-	time.Sleep(20 * time.Millisecond)
-	if err := say(ask("w2", 7)); err != nil {
+	if _, err := say("w2", 7); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "-- w1 crashes again and again: the supervisor gives up")
 	for range 4 {
-		if err := say(ask("w1", -1)); err != nil {
+		if err := crash("w1"); err != nil {
 			return err
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 	_, err = sup.Wait(ctx)
 	if !errors.Is(err, supervise.ErrIntensity) {
