@@ -15,14 +15,20 @@ import (
 // through log/slog; replay and resumption do not write it again.
 type LogOp struct {
 	Returns[Unit]
+	// Level is the record's level.
 	Level slog.Level
-	Msg   string
+	// Msg is the record's message.
+	Msg string
+	// Attrs are the record's attributes, in order.
 	Attrs []Attr `cbor:",omitempty"`
 }
 
 // Attr is one key and value of a log record.
 type Attr struct {
-	Key   string
+	// Key names the attribute.
+	Key string
+	// Value is the attribute's value; it is journaled, so it must encode
+	// as CBOR.
 	Value any
 }
 
@@ -99,6 +105,7 @@ func Now() Eff[time.Time] { return Eff[time.Time]{NowOp{}} }
 // SleepOp waits for a duration of the interpreter's clock.
 type SleepOp struct {
 	Returns[Unit]
+	// Duration is how long to wait.
 	Duration time.Duration
 }
 
@@ -115,6 +122,7 @@ func Random() Eff[uint64] { return Eff[uint64]{RandomOp{}} }
 // PID is the address of a task that accepts messages of type M. Send
 // accepts only an M for a PID[M], checked by the compiler.
 type PID[M any] struct {
+	// ID is the task's ID.
 	ID string
 }
 
@@ -125,6 +133,7 @@ func (p PID[M]) String() string { return p.ID }
 // Send returns once the message is accepted by the runtime.
 type SendOp struct {
 	Returns[Unit]
+	// To is the ID of the receiving task.
 	To string
 	// Type names the message's Go type, so that messages of different
 	// types with equal fields make different ops.
@@ -166,6 +175,8 @@ func (o ReceiveOp[M]) MessageGoType() reflect.Type { return reflect.TypeFor[M]()
 // Receiver is implemented by every ReceiveOp[M]: what an interpreter needs
 // to match messages without knowing M.
 type Receiver interface {
+	// Accepts reports whether msg is a message the receive takes: of its
+	// type, and kept by its filter if it has one.
 	Accepts(msg any) bool
 }
 
@@ -182,8 +193,10 @@ func ReceiveMatch[M any](keep func(M) bool) Eff[M] {
 
 // Maybe is a value that may be absent.
 type Maybe[A any] struct {
+	// Value is the value, if OK.
 	Value A
-	OK    bool
+	// OK reports whether Value is present.
+	OK bool
 }
 
 // Some returns a present Maybe.
@@ -211,9 +224,13 @@ func Self[M any]() Eff[PID[M]] {
 // input to an effect tree. Register programs with the interpreter (or the
 // task registry) so that tasks can be started, spawned and resumed by name.
 type Program[I, O any] struct {
-	Name    string
+	// Name identifies the program in registries and stored tasks.
+	Name string
+	// Version tells the program's versions apart; a task stays on the
+	// version it started on.
 	Version int
-	Body    func(in I) Eff[O]
+	// Body builds the program's effect tree from its input.
+	Body func(in I) Eff[O]
 }
 
 // NewProgram returns a Program.
@@ -224,7 +241,9 @@ func NewProgram[I, O any](name string, version int, body func(in I) Eff[O]) *Pro
 // AnyProgram is a Program whose input and output types are not known
 // statically: what registries and interpreters hold.
 type AnyProgram interface {
+	// ProgramName is the program's Name.
 	ProgramName() string
+	// ProgramVersion is the program's Version.
 	ProgramVersion() int
 	// InputType and OutputType are I and O.
 	InputType() reflect.Type
@@ -268,6 +287,7 @@ func (p *Program[I, O]) String() string { return fmt.Sprintf("%s@v%d", p.Name, p
 // SpawnOp starts a new task running a program. It yields the new task's ID.
 type SpawnOp struct {
 	Returns[string]
+	// Program and Version name the child's program, Input is its input.
 	Program string
 	Version int
 	Input   any

@@ -4,6 +4,7 @@ package effect
 // same task, on a new input, with an empty journal. See ContinueAsNew.
 type ContinueAsNewOp struct {
 	Returns[Unit]
+	// Input is the input of the next run, of the program's input type.
 	Input any
 }
 

@@ -204,11 +204,15 @@ var (
 
 // ResultTypeError reports a result whose type does not match the op's.
 type ResultTypeError struct {
-	Op   any
+	// Op is the op whose result was given.
+	Op any
+	// Want names the type the op returns.
 	Want string
-	Got  any
+	// Got is the result given.
+	Got any
 }
 
+// Error names the op and both types.
 func (e *ResultTypeError) Error() string {
 	return fmt.Sprintf("effect: op %T returns %s, got %T", e.Op, e.Want, e.Got)
 }
@@ -398,6 +402,7 @@ func (m *Machine) finish(f *fiber, v any, err error) {
 // continuation, a Map function, a direct-style body. The panic is confined
 // to the task; Catch can handle it like any other failure.
 type PanicError struct {
+	// Value is what the program panicked with.
 	Value any `cbor:"1,keyasint"`
 	// Stack is where the panic happened. It is not stored (a stored
 	// PanicError, see task.RegisterErrorType, has none): it would make
@@ -405,6 +410,7 @@ type PanicError struct {
 	Stack []byte `cbor:"-"`
 }
 
+// Error renders the panic value.
 func (e *PanicError) Error() string { return fmt.Sprintf("effect: panic: %v", e.Value) }
 
 // Unwrap returns the panic value if it is an error.

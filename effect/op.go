@@ -108,6 +108,9 @@ func Perform[R any](op Op[R]) Eff[R] {
 // idempotent.
 type Activity[R any] interface {
 	Op[R]
+	// Run performs the op against the outside world; ctx carries what
+	// ActivityOf returns, and ends when the attempt times out or the task
+	// stops.
 	Run(ctx context.Context) (R, error)
 }
 

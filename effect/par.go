@@ -33,7 +33,9 @@ func (n *parNode[A]) step(m *Machine, f *fiber, _ node) node {
 
 // Pair holds the results of Par2.
 type Pair[A, B any] struct {
-	First  A
+	// First is the result of Par2's first program.
+	First A
+	// Second is the result of Par2's second program.
 	Second B
 }
 

@@ -34,7 +34,9 @@ var ErrNameTaken = errors.New("effect: name already registered")
 // Kill was called on it with a reason other than ExitKill. Receive it with
 // Receive[Exit]().
 type Exit struct {
-	From   string // the task that ended, or that called Kill
+	From string // the task that ended, or that called Kill
+	// Reason is the exit reason of the task that ended, or the reason
+	// given to Kill.
 	Reason string
 }
 
@@ -48,14 +50,18 @@ type MonitorRef string
 // if it had already ended (or never existed) when the monitor was set up.
 // Receive it with Receive[Down](), or ReceiveMatch for one Ref.
 type Down struct {
-	Ref    MonitorRef
-	ID     string
+	// Ref is the monitor that fired, as Monitor returned it.
+	Ref MonitorRef
+	// ID is the monitored task.
+	ID string
+	// Reason is the monitored task's exit reason.
 	Reason string
 }
 
 // LinkOp links the calling task with task ID. See Link.
 type LinkOp struct {
 	Returns[Unit]
+	// ID is the task to link to.
 	ID string
 }
 
@@ -73,6 +79,7 @@ func Link(id string) Eff[Unit] { return Eff[Unit]{LinkOp{ID: id}} }
 // Unlink.
 type UnlinkOp struct {
 	Returns[Unit]
+	// ID is the task to unlink from.
 	ID string
 }
 
@@ -84,6 +91,7 @@ func Unlink(id string) Eff[Unit] { return Eff[Unit]{UnlinkOp{ID: id}} }
 // TrapExitsOp sets whether the calling task traps exits. See TrapExits.
 type TrapExitsOp struct {
 	Returns[Unit]
+	// On is the new value of the flag.
 	On bool
 }
 
@@ -96,6 +104,7 @@ func TrapExits(on bool) Eff[Unit] { return Eff[Unit]{TrapExitsOp{On: on}} }
 // MonitorOp makes the calling task monitor task ID. See Monitor.
 type MonitorOp struct {
 	Returns[MonitorRef]
+	// ID is the task to monitor.
 	ID string
 }
 
@@ -109,6 +118,7 @@ func Monitor(id string) Eff[MonitorRef] { return Eff[MonitorRef]{MonitorOp{ID: i
 // DemonitorOp removes a monitor. See Demonitor.
 type DemonitorOp struct {
 	Returns[Unit]
+	// Ref is the monitor to remove.
 	Ref MonitorRef
 }
 
@@ -120,6 +130,7 @@ func Demonitor(ref MonitorRef) Eff[Unit] { return Eff[Unit]{DemonitorOp{Ref: ref
 // TakeNameOp names the calling task. See TakeName.
 type TakeNameOp struct {
 	Returns[Unit]
+	// Name is the name to take.
 	Name string
 }
 
@@ -132,6 +143,7 @@ func TakeName(name string) Eff[Unit] { return Eff[Unit]{TakeNameOp{Name: name}} 
 // WhereIsOp looks up a task's name. See WhereIs.
 type WhereIsOp struct {
 	Returns[Maybe[string]]
+	// Name is the name to look up.
 	Name string
 }
 
@@ -142,7 +154,9 @@ func WhereIs(name string) Eff[Maybe[string]] { return Eff[Maybe[string]]{WhereIs
 // KillOp ends another task. See Kill.
 type KillOp struct {
 	Returns[Unit]
-	ID     string
+	// ID is the task to end.
+	ID string
+	// Reason is its exit reason (or ExitKill).
 	Reason string
 }
 
@@ -160,11 +174,13 @@ func Kill(id string, reason string) Eff[Unit] { return Eff[Unit]{KillOp{ID: id, 
 // abnormal end of a task linked to it (when it does not trap exits). Its
 // exit reason, what its own links and monitors see, is Reason.
 type ExitError struct {
-	Task   string `cbor:"1,keyasint"` // the task that ended
-	From   string `cbor:"2,keyasint"` // the task that killed it, or whose end it followed
+	Task string `cbor:"1,keyasint"` // the task that ended
+	From string `cbor:"2,keyasint"` // the task that killed it, or whose end it followed
+	// Reason is the exit reason the signal carried.
 	Reason string `cbor:"3,keyasint"`
 }
 
+// Error names the task, the sender of the signal and the reason.
 func (e *ExitError) Error() string {
 	return fmt.Sprintf("task %s ended by an exit signal from task %s: %s", e.Task, e.From, e.Reason)
 }

@@ -40,6 +40,7 @@ type RetryPolicy struct {
 
 // Retrier is implemented by ops that carry a retry policy.
 type Retrier interface {
+	// RetryPolicy returns the op's policy.
 	RetryPolicy() RetryPolicy
 }
 

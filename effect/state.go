@@ -16,6 +16,7 @@ import (
 // var it read changes: the interpreter parks the task (holding no
 // goroutine) and calls Transact again once wait is done.
 type Transactor interface {
+	// Transact makes one attempt of the op (see Transactor).
 	Transact() (result any, wait *stm.Wait, err error)
 }
 
@@ -26,6 +27,8 @@ type Transactor interface {
 // what a durable interpreter needs to store the op's journal entry and the
 // world writes in one store transaction, before anyone can see them.
 type ContextTransactor interface {
+	// TransactContext makes one attempt of the op (see
+	// ContextTransactor).
 	TransactContext(ctx context.Context, onResult func(any)) (result any, wait *stm.Wait, err error)
 }
 
@@ -56,7 +59,9 @@ func ReadState[T any](v *stm.Var[T]) Eff[T] {
 // WriteStateOp writes an STM var.
 type WriteStateOp[T any] struct {
 	Returns[Unit]
-	Var   string
+	// Var is the var's name in its World, "" if anonymous.
+	Var string
+	// Value is the value written.
 	Value T
 	v     *stm.Var[T]
 }

@@ -16,6 +16,7 @@ type DivergenceError struct {
 	Issued   string // the op the program issued, rendered ("nothing" if none)
 }
 
+// Error names the task and the sequence number, and renders both ops.
 func (e *DivergenceError) Error() string {
 	return fmt.Sprintf("task %s diverged from its journal at seq %d (fiber %d):\n  recorded: %s\n  issued:   %s",
 		e.Task, e.Seq, e.Fiber, e.Recorded, e.Issued)
@@ -24,21 +25,29 @@ func (e *DivergenceError) Error() string {
 // UnhandledOpError reports an op that no handler performs and that is not
 // an activity.
 type UnhandledOpError struct {
+	// Task is the task that issued the op.
 	Task string
-	Op   any
+	// Op is the op.
+	Op any
 }
 
+// Error says how to give the op a handler.
 func (e *UnhandledOpError) Error() string {
 	return fmt.Sprintf("task %s: no handler for op %T (register one with interp.WithHandlers(effect.Handle(...)), or give the op a Run method)", e.Task, e.Op)
 }
 
-// NoTaskError reports a message sent to a task that does not exist or has
-// finished. amber never drops a message silently: the Send fails instead.
+// NoTaskError reports a task that does not exist or has finished where a
+// running one is needed: a Send to it fails with it (amber never drops a
+// message silently), and so do a Link to it, and a Cancel or an Attach of
+// a task that does not exist.
 type NoTaskError struct {
-	ID       string
+	// ID is the task the message was for.
+	ID string
+	// Finished reports that the task exists and has finished.
 	Finished bool
 }
 
+// Error says whether the task never existed or has finished.
 func (e *NoTaskError) Error() string {
 	if e.Finished {
 		return fmt.Sprintf("task %s has finished and accepts no messages", e.ID)

@@ -104,6 +104,7 @@ type Sim struct {
 // so that a choice of 0 is always the fault-free, oldest-first one: the
 // direction in which rapid shrinks.
 type Chooser interface {
+	// Intn returns a choice in [0, n).
 	Intn(n int) int
 }
 

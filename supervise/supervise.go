@@ -74,6 +74,7 @@ const (
 	SimpleOneForOne
 )
 
+// String returns OTP's name of the strategy.
 func (s Strategy) String() string {
 	return [...]string{"one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one"}[s]
 }
@@ -88,6 +89,7 @@ const (
 	Temporary
 )
 
+// String returns OTP's name of the restart type.
 func (r Restart) String() string { return [...]string{"permanent", "transient", "temporary"}[r] }
 
 // Child describes a child: how to start it and when to restart it.
@@ -144,6 +146,7 @@ func inputAs[I any](input any) (I, error) {
 
 // Spec describes a supervisor.
 type Spec struct {
+	// Strategy says which children are restarted when one ends.
 	Strategy Strategy
 	// Intensity and Period: more than Intensity restarts within Period
 	// end the supervisor. Defaults: 1 restart in 5 seconds, as OTP.
@@ -159,13 +162,17 @@ type Spec struct {
 // StartChild asks a SimpleOneForOne supervisor to start a child from its
 // template with Input; the supervisor answers ReplyTo with a Started.
 type StartChild struct {
-	Input   any
+	// Input is the new child's input.
+	Input any
+	// ReplyTo is the task that receives the Started.
 	ReplyTo string
 }
 
 // Started answers StartChild.
 type Started struct {
-	ID  string
+	// ID is the new child's task ID, if it started.
+	ID string
+	// Err says why it did not start ("" if it did).
 	Err string
 }
 

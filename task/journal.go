@@ -92,9 +92,10 @@ var ErrInvalidJournal = errors.New("task: invalid journal")
 
 // JournalError reports the first bad entry of a journal.
 type JournalError struct {
-	Index   int    // position in the journal, from 0; -1 for an entry alone
-	Seq     uint64 // the entry's Seq
-	Kind    string // the entry's Kind
+	Index int    // position in the journal, from 0; -1 for an entry alone
+	Seq   uint64 // the entry's Seq
+	Kind  string // the entry's Kind
+	// Problem says what is wrong with the entry.
 	Problem string
 }
 

@@ -82,6 +82,8 @@ type Wait struct {
 // OpState is the durable state of one pending op, keyed by the fiber that
 // waits on it and the op's fingerprint.
 type OpState struct {
+	// Fiber, Kind and Fingerprint identify the op: the fiber that waits
+	// on it, its kind and its journal fingerprint.
 	Fiber       uint32    `cbor:"1,keyasint"`
 	Kind        string    `cbor:"2,keyasint,omitempty"`
 	Fingerprint uint64    `cbor:"3,keyasint"`

@@ -104,6 +104,7 @@ var (
 // does not hold. A task that needs one is parked, not failed: another process
 // (or a later deployment) may know it.
 type UnknownProgramError struct {
+	// Name is the program asked for.
 	Name    string
 	Version int // 0 when the name itself is unknown (Latest)
 }
@@ -249,7 +250,9 @@ func (r *Registry) addMessage(t reflect.Type, name string) error {
 // Envelope is a message as a mailbox stores it: the registered name of its
 // type and its encoding.
 type Envelope struct {
-	Type string          `cbor:"1,keyasint"`
+	// Type is the registered name of the message's type.
+	Type string `cbor:"1,keyasint"`
+	// Data is the message, encoded.
 	Data cbor.RawMessage `cbor:"2,keyasint,omitempty"`
 }
 

@@ -28,10 +28,14 @@ const (
 // what Kill sends. The receiving task turns it into an effect.Exit or
 // effect.Down message, or ends by it, when it takes its mailbox.
 type Signal struct {
-	Kind   SignalKind `cbor:"1,keyasint"`
-	From   string     `cbor:"2,keyasint"`
-	Reason string     `cbor:"3,keyasint"`
-	Ref    string     `cbor:"4,keyasint,omitempty"`
+	// Kind says whether it comes through a link, a monitor or a Kill.
+	Kind SignalKind `cbor:"1,keyasint"`
+	// From is the task that ended (or called Kill).
+	From string `cbor:"2,keyasint"`
+	// Reason is its exit reason.
+	Reason string `cbor:"3,keyasint"`
+	// Ref is the monitor a Down signal is for.
+	Ref string `cbor:"4,keyasint,omitempty"`
 }
 
 // Tag names what a pending signal belongs to, so that a store can void it:

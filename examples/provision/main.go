@@ -45,6 +45,7 @@ var cloud = struct {
 // CreateVMs asks the cloud for N machines.
 type CreateVMs struct {
 	effect.Returns[int]
+	// N is how many machines to create.
 	N int
 }
 
@@ -74,7 +75,10 @@ func (CreateVMs) RetryPolicy() effect.RetryPolicy {
 }
 
 // QuotaRaised tells a waiting task that a person raised the quota.
-type QuotaRaised struct{ By string }
+type QuotaRaised struct {
+	// By names who raised it.
+	By string
+}
 
 var provision = effect.NewProgram("provision", 1, func(n int) effect.Eff[string] {
 	return effect.Do(func(e *effect.Ctx) string {

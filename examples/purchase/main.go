@@ -28,6 +28,7 @@ import (
 
 // Order is a purchase.
 type Order struct {
+	// ID, Item and Cents describe the purchase.
 	ID     string
 	Item   string
 	Cents  int
@@ -35,13 +36,17 @@ type Order struct {
 }
 
 // Cancel is the buyer's change of mind.
-type Cancel struct{ Reason string }
+type Cancel struct {
+	// Reason is the buyer's.
+	Reason string
+}
 
 // Charge charges the buyer's card. It is an activity: it runs against the
 // outside world, at least once, with an idempotency key that stays the
 // same across retries and restarts.
 type Charge struct {
 	effect.Returns[string]
+	// Order and Cents say what the charge is for.
 	Order string
 	Cents int
 }
@@ -59,6 +64,7 @@ func (Charge) RetryPolicy() effect.RetryPolicy {
 // Refund gives the money back.
 type Refund struct {
 	effect.Returns[effect.Unit]
+	// Charge is the charge to refund.
 	Charge string
 }
 
@@ -68,6 +74,7 @@ func (Refund) Run(context.Context) (effect.Unit, error) { return effect.Unit{}, 
 // Ship hands the order to the warehouse.
 type Ship struct {
 	effect.Returns[string]
+	// Order is the order to ship.
 	Order string
 }
 

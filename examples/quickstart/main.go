@@ -22,12 +22,17 @@ import (
 
 // Hello asks the greeter for a greeting; Greeting is its answer.
 type Hello struct {
+	// From is the task to answer.
 	From string
+	// Name is who to greet.
 	Name string
 }
 
 // Greeting is the greeter's answer.
-type Greeting struct{ Text string }
+type Greeting struct {
+	// Text is the greeting.
+	Text string
+}
 
 // visits is shared state: every run of the program counts itself here.
 var visits = stm.NewVar(0)

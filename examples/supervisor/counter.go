@@ -8,7 +8,10 @@ import (
 )
 
 // Incr asks a counter worker to add one; it acknowledges to ReplyTo.
-type Incr struct{ ReplyTo string }
+type Incr struct {
+	// ReplyTo is the task to acknowledge to.
+	ReplyTo string
+}
 
 // Ack acknowledges an Incr.
 type Ack struct{}

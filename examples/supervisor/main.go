@@ -26,13 +26,17 @@ import (
 
 // Job asks a worker to square N; a negative N is bad input.
 type Job struct {
-	N       int
+	// N is the number to square.
+	N int
+	// ReplyTo is the task to send the Result to.
 	ReplyTo string
 }
 
 // Result is a worker's answer.
 type Result struct {
+	// Worker names the worker that squared N.
 	Worker string
+	// Square is N².
 	Square int
 }
 

@@ -15,7 +15,10 @@ import (
 )
 
 // Draws makes the simulator's choices (interp.Chooser) from rapid draws.
-type Draws struct{ T *rapid.T }
+type Draws struct {
+	// T is the property test's rapid.T.
+	T *rapid.T
+}
 
 // Intn draws a choice in [0, n).
 func (d Draws) Intn(n int) int { return rapid.IntRange(0, n-1).Draw(d.T, "choice") }

@@ -56,7 +56,9 @@ import (
 // Case is one program of the suite, with what the interpreter needs to run
 // it.
 type Case struct {
-	Name    string
+	// Name names the case's subtest.
+	Name string
+	// Program runs on Input.
 	Program effect.AnyProgram
 	Input   any
 	// Handlers must be installed for the run.
@@ -71,8 +73,10 @@ type Case struct {
 
 // Outcome is what an interpreter reports of a run.
 type Outcome struct {
-	Result  any
-	Err     error
+	// Result and Err are the task's outcome.
+	Result any
+	Err    error
+	// Journal is the task's journal as the interpreter recorded it.
 	Journal task.Journal
 }
 
@@ -111,11 +115,13 @@ var (
 // GetUser is a user-defined op that needs a handler.
 type GetUser struct {
 	effect.Returns[User]
+	// ID is the user to look up.
 	ID string
 }
 
 // User is GetUser's result.
 type User struct {
+	// ID and Name describe the user.
 	ID   string
 	Name string
 }
@@ -123,6 +129,7 @@ type User struct {
 // Double is an activity: it knows how to perform itself.
 type Double struct {
 	effect.Returns[int]
+	// N is the number to double.
 	N int
 }
 
@@ -132,6 +139,7 @@ func (d Double) Run(context.Context) (int, error) { return 2 * d.N, nil }
 // Reserve fails with ErrQuota when N is over 10.
 type Reserve struct {
 	effect.Returns[int]
+	// N is how much to reserve.
 	N int
 }
 
@@ -145,15 +153,23 @@ func (r Reserve) Run(context.Context) (int, error) {
 
 // Ping and Pong are the messages of the echo cases.
 type Ping struct {
+	// From is the ID of the task to answer.
 	From string
-	N    int
+	// N is echoed in the Pong.
+	N int
 }
 
 // Pong answers a Ping.
-type Pong struct{ N int }
+type Pong struct {
+	// N is the Ping's N.
+	N int
+}
 
 // Note is a message of a second type, for selective receive.
-type Note struct{ Text string }
+type Note struct {
+	// Text is the note's content.
+	Text string
+}
 
 var userHandler = effect.Handle(func(_ context.Context, q GetUser) (User, error) {
 	if q.ID == "" {
