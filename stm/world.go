@@ -43,6 +43,7 @@ type Commit struct {
 
 // Write is the new value of one world var.
 type Write struct {
+	// Name names the var in its World.
 	Name  string
 	Value []byte // Core Deterministic CBOR of the value
 }

@@ -30,6 +30,14 @@ import (
 )
 
 // Store persists tasks. Implementations are safe for concurrent use.
+//
+// Store is the interface between the durable interpreter and its storage,
+// not a frozen API: it grows with amber (a new method, a new field in Step
+// or Summary), in minor releases too. Implement it only against
+// store/storetest, which checks a store for everything the interpreter
+// relies on and grows with it; expect to add to an implementation when you
+// upgrade. Programs use a Store through the interpreter (interp.NewDurable)
+// and the CLI, and call its methods directly only to inspect tasks.
 type Store interface {
 	// Create inserts new tasks, ready to run. A task whose ID exists fails
 	// the whole call with an error matching ErrExists.
@@ -97,6 +105,7 @@ type Store interface {
 
 // Lease is a claim on a task: the right to run one step of it.
 type Lease struct {
+	// ID is the leased task.
 	ID    string
 	Epoch uint64 // increases with every claim of the task
 	// Steps counts the task's committed steps: a worker that keeps the
@@ -109,6 +118,7 @@ type Lease struct {
 // Message is a mailbox entry.
 type Message struct {
 	Seq uint64 // increasing per task
+	// Env is the message.
 	Env task.Envelope
 }
 
@@ -116,6 +126,8 @@ type Message struct {
 // carries only World writes (an STM commit made outside any task): it is
 // not fenced and touches no task.
 type Step struct {
+	// ID is the task; Owner and Epoch are the lease the step runs
+	// under, checked by Commit (the fence).
 	ID    string
 	Owner string
 	Epoch uint64
@@ -124,6 +136,8 @@ type Step struct {
 	Append   []task.Entry // journal entries, continuing the task's sequence
 	Consumed []uint64     // sequence numbers of the messages received
 
+	// Status, Reason and Wait are the task's state after the step: what
+	// List and Load show, and what wakes the task.
 	Status task.Status
 	Reason string
 	Wait   *task.Wait
@@ -199,42 +213,57 @@ func NoProc(op ProcOp) task.Signal {
 
 // ProcOp is a process op of a step.
 type ProcOp struct {
+	// Kind is the op; the fields below it that it uses are marked.
 	Kind   ProcKind
 	Peer   string // Link, Unlink, Monitor, Kill
 	Ref    string // Monitor, Demonitor
-	Name   string // Register
+	Name   string // TakeName (ProcRegister)
 	Reason string // Kill
 	On     bool   // Trap
 }
 
 // Restart is a ContinueAsNew.
 type Restart struct {
+	// Input is the encoding of the next run's input.
 	Input []byte
 }
 
-// Outgoing is a message sent by a step. A message to a task that has
-// finished is still stored in its mailbox (shown by List and Load), never
-// dropped.
+// Outgoing is a message sent by a step. The durable interpreter fails a
+// Send to a task that does not exist or has finished before the step
+// commits (an *interp.NoTaskError), so that no message is dropped
+// silently; Commit covers the receiver finishing in between: a message to
+// a task that has finished is still stored in its mailbox (shown by List
+// and Load). A message to a task that does not exist, which only a step
+// built by hand can send (stores never delete tasks), is dropped.
 type Outgoing struct {
-	To  string
+	// To is the receiving task.
+	To string
+	// Env is the message.
 	Env task.Envelope
 }
 
 // WorldWrite is the new value of a world var.
 type WorldWrite struct {
-	Name  string
+	// Name names the var in the World.
+	Name string
+	// Value is the var's new value, encoded.
 	Value []byte
 }
 
 // Filter selects tasks for List. Zero fields match everything.
 type Filter struct {
-	Status  task.Status
+	// Status selects tasks with this status.
+	Status task.Status
+	// Program selects tasks running this program (any version).
 	Program string
-	Limit   int
+	// Limit caps the number of summaries (0: all).
+	Limit int
 }
 
 // Summary is a line of List.
 type Summary struct {
+	// ID, Program, Version, Status, Reason and Wait are the task's, as
+	// in its record.
 	ID      string
 	Program string
 	Version int
@@ -244,7 +273,11 @@ type Summary struct {
 	Steps   uint64 // committed steps
 	Entries int    // journal length
 	Pending int    // unreceived messages
-	RunAt   time.Time
+	// RunAt is when the task is due (a timer, a retry), if it waits
+	// for a time.
+	RunAt time.Time
+	// Created and Updated are when the task was created and last
+	// committed.
 	Created time.Time
 	Updated time.Time
 }

@@ -56,8 +56,8 @@ type prepared struct {
 // journal; with one matching store.ErrExists when it spawns an existing
 // task; with one matching store.ErrNameTaken when it registers a name
 // another task holds. A refused step changes nothing. Messages sent to
-// unknown tasks are dropped, as a message to a dead process is; exit
-// signals to finished tasks too.
+// unknown tasks are dropped (see store.Outgoing); exit signals to
+// finished tasks too.
 //
 // If the returned error is not nil the transaction did not commit, except
 // in one case no client can tell apart: the connection broke while COMMIT

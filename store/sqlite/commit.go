@@ -208,7 +208,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	}
 	for i, o := range e.Sends {
 		// A message to a finished task is kept in its mailbox; one to an
-		// unknown task is dropped.
+		// unknown task is dropped (see store.Outgoing).
 		if _, err := w.deliver(o.To, e.sends[i], true); err != nil {
 			return nil, where(err)
 		}

@@ -62,6 +62,7 @@ type CorruptError struct {
 	Err  error  // what decoding said
 }
 
+// Error names the task and the row.
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("sqlite: task %s: %s is corrupt: %v", e.Task, e.Row, e.Err)
 }

@@ -26,6 +26,7 @@ var KeyFile = "keys.log"
 // activity on the outside world, at least once, recognisable by its key.
 type AppendKey struct {
 	effect.Returns[string]
+	// Task and N identify the activity in the key file.
 	Task string
 	N    int
 }

@@ -55,6 +55,8 @@ func CounterName(slot int) string { return fmt.Sprintf("crashes/%d", slot) }
 // Work is a child's activity: a little time spent outside.
 type Work struct {
 	effect.Returns[int]
+	// Slot is the child's place in the supervisor; N numbers the
+	// child's activities.
 	Slot, N int
 }
 
@@ -127,14 +129,18 @@ func Registry() *task.Registry {
 
 // Child is a stored child task.
 type Child struct {
-	Rec  *task.Record
+	// Rec is the child's stored record.
+	Rec *task.Record
+	// Slot is the child's place in the supervisor.
 	Slot int
 }
 
 // Snapshot is what the store holds of the workload.
 type Snapshot struct {
+	// Sup is the supervisor's summary, if SupFound.
 	Sup      store.Summary
 	SupFound bool
+	// Children are the stored children.
 	Children []Child
 }
 
