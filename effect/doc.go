@@ -57,9 +57,11 @@
 //
 // A task is a process, after Erlang/OTP; its ID is its address. Link,
 // Unlink, TrapExits, Monitor, Demonitor, TakeName, WhereIs and Kill are
-// performed by the Mock, Live and Sim interpreters (the durable
-// interpreter does not support them yet and fails them). A task that
-// ends has an exit reason, which its links and monitors see:
+// performed by every interpreter that runs tasks: the Mock, Live and Sim
+// keep links, monitors and names in memory, the durable interpreter in its
+// store, committed with the step that made them, so that supervision
+// survives a crash of the whole process. A task that ends has an exit
+// reason, which its links and monitors see:
 //
 //   - ExitNormal ("normal"): its program returned a value.
 //   - the text of its error: its program failed, or panicked (the text of
@@ -92,9 +94,11 @@
 //     two ops in the simulator. A task that performs ops without ever
 //     waiting is killed when it next waits.
 //   - Links, monitors, names and the trap-exits flag are state of the
-//     interpreter, not of the task's journal: a task resumed in another
-//     interpreter (interp.Resume) has none of them. The simulator keeps
-//     them across its simulated crashes, as a store would.
+//     interpreter, not of the task's journal: the durable interpreter
+//     keeps them in its store across restarts, and the simulator across
+//     its simulated crashes, as a store would, but a task continued from
+//     its record in another in-memory interpreter (interp.Restore) has
+//     none of them.
 //
 // # Determinism
 //

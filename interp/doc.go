@@ -18,7 +18,68 @@
 //	        its journal, delay and reorder messages between senders.
 //	        Deterministic: a seed, or a sequence of choices, replays a run.
 //
-// All of them pass the conformance suite in interp/interptest.
+// All of them pass the conformance suites of interp/interptest.
+//
+// # Running tasks
+//
+// Mock, Live, Sim and Durable are Runtimes, and one set of functions works
+// with all of them:
+//
+//	StartProgram(rt, p, in)  start a task of the named program p on in: a *Handle[O]
+//	StartAny(rt, p, in)      the same for a program known at run time (from a registry)
+//	Start(rt, eff)           start an anonymous program (not under Durable)
+//	Run(ctx, rt, eff)        Start, then Wait
+//	Attach(rt, p, id)        a typed handle to an existing task of program p
+//	rt.Task(id)              an untyped handle (*Handle[any]) to an existing task
+//	rt.Send(id, msg)         put a message in a task's mailbox
+//	rt.Cancel(id)            stop a task where it waits (also Handle.Cancel)
+//
+// A Handle is typed by the program's output: Wait returns an O, Result
+// says whether the task has finished, and Status, Journal and Record read
+// its state. A handle to a durable task reads the store, so it works for a
+// task wherever it runs, in this process or another worker's:
+//
+//	d, err := interp.NewDurable(st, interp.WithRegistry(reg))
+//	h, err := interp.StartProgram(d, checkout, Order{ID: "o-1"}, interp.WithID("o-1"))
+//	receipt, err := h.Wait(ctx) // a Receipt, not an any
+//
+// A task's ops are performed in the order its fibers issue them; the
+// outcome of each is appended to its journal: sequence number, fiber, op
+// kind and fingerprint, the op's canonical encoding, the result or error,
+// and the time. The Mock, the Sim and the durable interpreter always record
+// journals; Live records them with WithJournal.
+//
+// # Options
+//
+// Each interpreter takes the options it honours, and no other: an option
+// an interpreter would ignore does not compile. NewMock takes MockOptions,
+// NewLive LiveOptions, NewSim SimOptions, NewDurable DurableOptions, and
+// Replay and ReplayRecord ReplayOptions. Some options serve several:
+//
+//	WithHandlers, WithLogger, WithSeed  every Runtime (Option)
+//	WithRegistry                        every Runtime, and replay (RegistryOption)
+//	WithStartTime                       the virtual clocks: Mock, Sim (ClockOption)
+//	WithWorkers                         the worker pools: Live, Durable (PoolOption)
+//	WithJournal                         Live
+//	WithSimOptions                      Sim
+//	WithWorld, WithDurableOptions       Durable
+//	ReplayVersion                       ReplayRecord
+//
+// # Replaying and restoring
+//
+// Replay runs a program against a journal, and ReplayRecord a stored task
+// (a task.Record) against its own, performing nothing: every op's result
+// is the recorded one. A journal that the program no longer fits gives a
+// *DivergenceError that names the task, the sequence number and both ops.
+// ReplayVersion replays a task against another version of its program,
+// the check to make before a deploy.
+//
+// Restore continues a task from its record (Handle.Record, or a record
+// decoded with task.DecodeRecord, in this process or a fresh one) in an
+// in-memory interpreter: the program runs again from its input, fed the
+// journaled results (nothing is performed twice, Log ops are not written
+// twice), and goes on live where the journal ends. A durable task needs no
+// Restore: its interpreter resumes it from the store, on any worker.
 //
 // # Simulation
 //
@@ -40,28 +101,6 @@
 //	})
 //
 // Without a Chooser, the seed given to NewSim decides the schedule.
-//
-// # Running tasks
-//
-// Start, StartProgram and Run work with any interpreter:
-//
-//	mock := interp.NewMock(interp.WithHandlers(effect.Handle(getUser)))
-//	got, err := interp.Run(ctx, mock, program)
-//
-// A task's ops are performed in the order its fibers issue them; the
-// outcome of each is appended to its journal: sequence number, fiber, op
-// kind and fingerprint, the op's canonical encoding, the result or error,
-// and the time. The mock always records journals; Live records them with
-// WithJournal.
-//
-// # Resuming
-//
-// A task that runs a named program (StartProgram, Spawn) can be taken as a
-// task.Record (Task.Record), encoded to CBOR, and continued in another
-// interpreter, in this process or a fresh one, with Resume: the program
-// runs again from its input, fed the journaled results (nothing is
-// performed twice, Log ops are not written twice), and goes on live where
-// the journal ends.
 //
 // # Choices
 //
@@ -100,7 +139,7 @@
 //     *UnhandledOpError that says how to register one.
 //   - Race picks the first branch to finish, success or failure.
 //   - A journal keeps an error's message, not its Go value. For
-//     errors.Is to hold after a replay or resume, register the sentinel
+//     errors.Is to hold after a replay or a restore, register the sentinel
 //     with task.RegisterError; otherwise a program that branches on it
 //     diverges, and the DivergenceError says how the program failed.
 package interp

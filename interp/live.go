@@ -15,7 +15,7 @@ import (
 //
 // Live keeps tasks in memory only: use the durable interpreter for tasks
 // that must survive the process. With WithJournal it records journals,
-// which Replay and Resume can continue from.
+// which Replay replays and Restore continues from.
 type Live struct {
 	e       *engine
 	mu      sync.Mutex

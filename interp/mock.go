@@ -13,7 +13,7 @@ import (
 // seeded (seed 0 unless WithSeed says otherwise), every task's journal is
 // recorded, and Log ops are only echoed if WithLogger is given.
 //
-// The virtual clock moves only when told (Advance) or, in Task.Wait, when
+// The virtual clock moves only when told (Advance) or, in Handle.Wait, when
 // every task is blocked and a timer is pending: then it skips to the
 // earliest timer. Waiting for a task that can never finish returns
 // ErrDeadlock instead of hanging.
