@@ -50,9 +50,10 @@ type namedError struct {
 // NewRegistry returns a registry with no programs. It knows the message types
 // string, bool, int, int64, uint64, float64 and []byte under their Go names,
 // effect.Exit and effect.Down (the messages of links and monitors), the
-// error types *effect.ExitError and *effect.PanicError, and the
-// errors context.Canceled, context.DeadlineExceeded and the sentinel
-// errors of package effect under their Go names ("effect.ErrCancelled").
+// error types *effect.ExitError, *effect.PanicError and *DivergenceError,
+// and the errors context.Canceled, context.DeadlineExceeded and the
+// sentinel errors of package effect under their Go names
+// ("effect.ErrCancelled").
 func NewRegistry() *Registry {
 	r := &Registry{
 		programs:  make(map[programKey]effect.AnyProgram),
@@ -72,6 +73,7 @@ func NewRegistry() *Registry {
 	_ = RegisterMessage[effect.Down](r, "effect.Down")
 	_ = RegisterErrorType[*effect.ExitError](r, "effect.ExitError")
 	_ = RegisterErrorType[*effect.PanicError](r, "effect.PanicError")
+	_ = RegisterErrorType[*DivergenceError](r, "task.DivergenceError")
 	for _, e := range []namedError{
 		{"context.Canceled", context.Canceled},
 		{"context.DeadlineExceeded", context.DeadlineExceeded},
