@@ -95,7 +95,7 @@ func (d *Durable) load(t *proc) bool {
 	t.journal, t.replay, t.replayPos = nil, rec.Journal, 0
 	t.inbox, t.events, t.finished, t.status = nil, nil, false, rec.Status
 	t.mu.Unlock()
-	t.record, t.mailbox, t.inflight, t.completed, t.failure, t.cancelled = true, nil, nil, 0, nil, false
+	t.record, t.mailbox, t.inflight, t.completed, t.failure, t.cancelled, t.unpatched = true, nil, nil, 0, nil, false, nil
 	t.rng = d.e.newRand(t.id)
 	t.ops = map[uint32]*task.OpState{}
 	if rec.Wait != nil {

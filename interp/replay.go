@@ -20,6 +20,10 @@ type ReplayResult struct {
 	Pending []effect.Pending
 	// Journal is the journal as the replay consumed it.
 	Journal task.Journal
+	// Unpatched names the patches (effect.Patched) that the task answered
+	// false because its journal was recorded before them: the task takes
+	// their old branch.
+	Unpatched []string
 }
 
 // Replay runs the program p on input against journal j without performing
@@ -86,7 +90,7 @@ func replayMachine(ctx context.Context, id string, p effect.AnyProgram, m *effec
 	if t.failure != nil {
 		return nil, t.failure
 	}
-	res := &ReplayResult{Journal: t.entries()}
+	res := &ReplayResult{Journal: t.entries(), Unpatched: t.unpatched}
 	if v, err, finished := t.outcome(); finished {
 		res.Done, res.Result, res.Err = true, v, err
 		return res, nil
