@@ -1,0 +1,220 @@
+package inspect
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/amberrt/amber/task"
+)
+
+// The timeline is an SVG picture of a page of a task's journal: time runs
+// left to right, each fiber has a lane, an activity is a bar from when it
+// was issued to when its result was recorded, a wait (a receive, a sleep,
+// an STM retry) is a thin line across the gap, and an instant op (the
+// clock, a log line, a send) is a tick. A journal records when each result
+// came, not when each op was issued; an op is taken to be issued when its
+// fiber's previous result came (a program runs from one op to the next
+// without waiting), or, for a fiber's first op, when the result before it
+// in the journal came, or when the task was created. The ops the task
+// waits on now are drawn up to the present, or to their deadline: a
+// running attempt as a striped bar, a backoff or a timer as a wait.
+
+// timeline is the laid-out picture, drawn by the "timeline" template.
+type timeline struct {
+	Width, Height float64
+	Lanes         []lane
+	Items         []shape
+	Ticks         []tick
+	Empty         bool
+}
+
+type lane struct {
+	Y     float64
+	Label string
+}
+
+// shape is one op: a bar (Bar) or a line with an end mark, or a tick.
+type shape struct {
+	Class        string // activity, failed, wait, instant, pending, backoff, timer
+	X, Y, W, H   float64
+	Seq          uint64 // 0 for a pending op
+	Title        string
+	Bar, Instant bool
+}
+
+type tick struct {
+	X     float64
+	Label string
+}
+
+// Geometry of the picture, in SVG user units.
+const (
+	tlWidth  = 1000.0
+	tlLeft   = 70.0 // room for lane labels
+	tlRight  = 16.0
+	tlTop    = 8.0
+	tlLane   = 26.0
+	tlBar    = 14.0
+	tlAxis   = 22.0
+	tlMinBar = 3.0
+)
+
+// opClass sorts an op kind into how it is drawn.
+func opClass(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "effect.ReceiveOp"), strings.HasPrefix(kind, "effect.SleepOp"),
+		strings.HasPrefix(kind, "effect.AtomicallyOp"):
+		return "wait"
+	case strings.HasPrefix(kind, "effect."):
+		return "instant"
+	}
+	return "activity"
+}
+
+// issueTimes returns, for each entry of j, when its op was issued (see
+// the comment at the top of this file).
+func issueTimes(j task.Journal, created time.Time) []time.Time {
+	last := map[uint32]time.Time{}
+	out := make([]time.Time, len(j))
+	prev := created
+	for i, e := range j {
+		start, ok := last[e.Fiber]
+		if !ok {
+			start = prev
+		}
+		if start.IsZero() || start.After(e.Time) {
+			start = e.Time
+		}
+		out[i] = start
+		last[e.Fiber] = e.Time
+		if !e.Time.IsZero() {
+			prev = e.Time
+		}
+	}
+	return out
+}
+
+// layoutTimeline draws entries j[from:to] of a journal whose issue times
+// are starts; pending holds the ops the task waits on, drawn when the
+// page is the journal's last.
+func layoutTimeline(j task.Journal, starts []time.Time, from, to int, pending []task.OpState, now time.Time) timeline {
+	var tl timeline
+	type span struct {
+		fiber      uint32
+		start, end time.Time
+		class      string
+		seq        uint64
+		title      string
+	}
+	var spans []span
+	for i := from; i < to; i++ {
+		e := j[i]
+		class := opClass(e.Kind)
+		if e.Err != nil && class == "activity" {
+			class = "failed"
+		}
+		spans = append(spans, span{e.Fiber, starts[i], e.Time, class, e.Seq, e.String()})
+	}
+	for _, p := range pending {
+		start := p.Started
+		if start.IsZero() && to > 0 {
+			start = j[to-1].Time
+		}
+		if start.IsZero() {
+			start = now
+		}
+		end := p.Until
+		class, title := "timer", fmt.Sprintf("fiber %d %s: timer until %s", p.Fiber, p.Kind, p.Until.Format(time.RFC3339))
+		switch p.Phase {
+		case task.PhaseRunning:
+			class, end = "pending", now
+			title = fmt.Sprintf("fiber %d %s: attempt %d running since %s", p.Fiber, p.Kind, p.Attempt, start.Format(time.RFC3339))
+		case task.PhaseBackoff:
+			class = "backoff"
+			title = fmt.Sprintf("fiber %d %s: attempt %d failed; attempt %d at %s", p.Fiber, p.Kind, p.Attempt, p.Attempt+1, p.Until.Format(time.RFC3339))
+		}
+		if end.IsZero() || end.Before(start) {
+			end = now
+		}
+		if end.Before(start) {
+			end = start
+		}
+		spans = append(spans, span{p.Fiber, start, end, class, 0, title})
+	}
+	if len(spans) == 0 {
+		tl.Empty = true
+		return tl
+	}
+	t0, t1 := spans[0].start, spans[0].end
+	fibers := map[uint32]int{}
+	var order []uint32
+	for _, s := range spans {
+		if s.start.Before(t0) {
+			t0 = s.start
+		}
+		if s.end.After(t1) {
+			t1 = s.end
+		}
+		if _, ok := fibers[s.fiber]; !ok {
+			fibers[s.fiber] = 0
+			order = append(order, s.fiber)
+		}
+	}
+	slices.Sort(order)
+	for i, f := range order {
+		fibers[f] = i
+		tl.Lanes = append(tl.Lanes, lane{Y: tlTop + float64(i)*tlLane, Label: fmt.Sprintf("fiber %d", f)})
+	}
+	total := t1.Sub(t0)
+	if total <= 0 {
+		total = time.Millisecond
+	}
+	plot := tlWidth - tlLeft - tlRight
+	x := func(t time.Time) float64 { return tlLeft + plot*float64(t.Sub(t0))/float64(total) }
+	for _, s := range spans {
+		y := tlTop + float64(fibers[s.fiber])*tlLane
+		x0, x1 := x(s.start), x(s.end)
+		sh := shape{Class: s.class, X: x0, Y: y + (tlLane-tlBar)/2, W: x1 - x0, H: tlBar, Seq: s.seq, Title: s.title}
+		switch s.class {
+		case "activity", "failed", "pending":
+			sh.Bar = true
+			if sh.W < tlMinBar {
+				sh.W = tlMinBar
+			}
+		case "instant":
+			sh.Instant, sh.X, sh.Y = true, x1, y+tlLane/2
+		default: // a wait: a line across the gap, ending in a mark at x1
+			sh.Y = y + tlLane/2
+		}
+		tl.Items = append(tl.Items, sh)
+	}
+	axisY := tlTop + float64(len(order))*tlLane
+	for i := 0; i <= 4; i++ {
+		tl.Ticks = append(tl.Ticks, tick{X: tlLeft + plot*float64(i)/4, Label: "+" + shortDuration(total*time.Duration(i)/4)})
+	}
+	tl.Width, tl.Height = tlWidth, axisY+tlAxis
+	return tl
+}
+
+// shortDuration rounds d for an axis label or a "3m ago".
+func shortDuration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	switch {
+	case d == 0:
+		return "0s"
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	case d < 24*time.Hour:
+		return d.Round(time.Second).String()
+	}
+	days := d / (24 * time.Hour)
+	return fmt.Sprintf("%dd%s", days, (d - days*24*time.Hour).Round(time.Minute))
+}
