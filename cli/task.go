@@ -383,7 +383,8 @@ diverged.`,
 }
 
 // replay replays the tasks ids, with a progress meter on stderr. one is a
-// single task named on the command line: its failure is the command's.
+// single task named on the command line: a failure to replay it (other
+// than a divergence, which is reported) is the command's.
 func (e *env) replay(ctx context.Context, s store.Store, ids []string, version int, one bool) error {
 	out := make([]replayJSON, 0, len(ids))
 	var failed, diverged int
@@ -392,11 +393,11 @@ func (e *env) replay(ctx context.Context, s store.Store, ids []string, version i
 	for _, id := range ids {
 		r, err := e.replayOne(ctx, s, id, version)
 		if err != nil {
-			if one {
+			var d *interp.DivergenceError
+			if one && !errors.As(err, &d) {
 				p.finish()
 				return err
 			}
-			var d *interp.DivergenceError
 			if errors.As(err, &d) {
 				diverged++
 			} else {
