@@ -36,7 +36,93 @@ func DecodeMessageJSON(reg *task.Registry, name, body string) (any, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("%w: decoding %s as %s: data after the value", ErrBadMessage, body, name)
 	}
+	if err := exactNames(t, json.RawMessage(body), ""); err != nil {
+		return nil, fmt.Errorf("%w: decoding %s as %s: %w", ErrBadMessage, body, name, err)
+	}
 	return ptr.Elem().Interface(), nil
+}
+
+// exactNames refuses object keys that match a struct field only without
+// regard to case: encoding/json accepts {"by": 1} for a field By, but
+// messages are stored with their exact names, so a key spelled otherwise
+// is a typo. raw has already decoded as t.
+func exactNames(t reflect.Type, raw json.RawMessage, at string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Implements(reflect.TypeFor[json.Unmarshaler]()) || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil {
+			return nil // null
+		}
+		fields := jsonFields(t)
+		for k, v := range obj {
+			ft, ok := fields[k]
+			if !ok {
+				return fmt.Errorf("%sno field %q (field names match exactly)", at, k)
+			}
+			if err := exactNames(ft, v, at+k+": "); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		var arr []json.RawMessage
+		if json.Unmarshal(raw, &arr) != nil {
+			return nil
+		}
+		for i, v := range arr {
+			if err := exactNames(t.Elem(), v, fmt.Sprintf("%s[%d]: ", at, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil {
+			return nil
+		}
+		for k, v := range obj {
+			if err := exactNames(t.Elem(), v, at+k+": "); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// jsonFields maps the JSON names of t's fields (promoted ones included)
+// to their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if name == "-" || !sf.IsExported() && !sf.Anonymous {
+			continue
+		}
+		ft := sf.Type
+		if sf.Anonymous && name == "" {
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				for k, v := range jsonFields(ft) {
+					if _, ok := out[k]; !ok {
+						out[k] = v
+					}
+				}
+				continue
+			}
+		}
+		if name == "" {
+			name = sf.Name
+		}
+		out[name] = ft
+	}
+	return out
 }
 
 // field is an input of a typed send form.

@@ -94,6 +94,15 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /tasks/{id}", s.taskPage)
 	s.mux.HandleFunc("POST /tasks/{id}/send", s.send)
 	s.mux.HandleFunc("POST /tasks/{id}/cancel", s.cancel)
+	// Writes are POST only; any other method gets a page that says so.
+	s.mux.HandleFunc("/tasks/{id}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		if a := r.PathValue("action"); a == "send" || a == "cancel" {
+			w.Header().Set("Allow", http.MethodPost)
+			s.fail(w, r, http.StatusMethodNotAllowed, a+" takes a POST from the task page's form.")
+			return
+		}
+		s.fail(w, r, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
+	})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
 	})
