@@ -332,7 +332,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		bad(status, err)
 		return
 	}
-	s.done(w, r, id, fmt.Sprintf("Sent %s %s.", typ, env.String()))
+	s.done(w, r, id, "Sent "+env.String()+".")
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {

@@ -18,8 +18,9 @@ import (
 // fiber's previous result came (a program runs from one op to the next
 // without waiting), or, for a fiber's first op, when the result before it
 // in the journal came, or when the task was created. The ops the task
-// waits on now are drawn up to the present, or to their deadline: a
-// running attempt as a striped bar, a backoff or a timer as a wait.
+// waits on now are drawn up to the present (their deadlines are in their
+// titles): a running attempt as a dashed bar, a backoff or a timer as a
+// wait.
 
 // timeline is the laid-out picture, drawn by the "timeline" template.
 type timeline struct {
@@ -45,8 +46,8 @@ type shape struct {
 }
 
 type tick struct {
-	X     float64
-	Label string
+	X             float64
+	Label, Anchor string
 }
 
 // Geometry of the picture, in SVG user units.
@@ -135,7 +136,9 @@ func layoutTimeline(j task.Journal, starts []time.Time, from, to int, pending []
 			class = "backoff"
 			title = fmt.Sprintf("fiber %d %s: attempt %d failed; attempt %d at %s", p.Fiber, p.Kind, p.Attempt, p.Attempt+1, p.Until.Format(time.RFC3339))
 		}
-		if end.IsZero() || end.Before(start) {
+		// The axis ends at the present: a deadline an hour ahead must
+		// not squash the history into its first pixels.
+		if end.IsZero() || end.After(now) {
 			end = now
 		}
 		if end.Before(start) {
@@ -182,9 +185,10 @@ func layoutTimeline(j task.Journal, starts []time.Time, from, to int, pending []
 			sh.Bar = true
 			if sh.W < tlMinBar {
 				sh.W = tlMinBar
+				sh.X = min(sh.X, tlWidth-tlRight-tlMinBar)
 			}
 		case "instant":
-			sh.Instant, sh.X, sh.Y = true, x1, y+tlLane/2
+			sh.Instant, sh.X, sh.Y, sh.W = true, x1, y+tlLane/2, 0
 		default: // a wait: a line across the gap, ending in a mark at x1
 			sh.Y = y + tlLane/2
 		}
@@ -192,7 +196,14 @@ func layoutTimeline(j task.Journal, starts []time.Time, from, to int, pending []
 	}
 	axisY := tlTop + float64(len(order))*tlLane
 	for i := 0; i <= 4; i++ {
-		tl.Ticks = append(tl.Ticks, tick{X: tlLeft + plot*float64(i)/4, Label: "+" + shortDuration(total*time.Duration(i)/4)})
+		anchor := "middle"
+		switch i {
+		case 0:
+			anchor = "start"
+		case 4:
+			anchor = "end"
+		}
+		tl.Ticks = append(tl.Ticks, tick{X: tlLeft + plot*float64(i)/4, Label: "+" + shortDuration(total*time.Duration(i)/4), Anchor: anchor})
 	}
 	tl.Width, tl.Height = tlWidth, axisY+tlAxis
 	return tl
