@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, reg *task.Registry, stdout, stderr 
 			Exit  int    `json:"exit"`
 		}{err.Error(), code})
 	} else {
-		fmt.Fprintln(stderr, "amber:", err)
+		fmt.Fprintln(safeWriter{stderr}, "amber:", err)
 		if code == ExitUsage && !e.ran {
 			fmt.Fprintln(stderr, "Run 'amber --help' for usage.")
 		}
@@ -240,5 +240,5 @@ func (e *env) emit(v any, text func(w io.Writer) error) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
-	return text(e.stdout)
+	return text(safeWriter{e.stdout})
 }

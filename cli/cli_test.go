@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -16,8 +17,10 @@ import (
 	"github.com/amberrt/amber/cli"
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/interp"
+	"github.com/amberrt/amber/store/postgres"
 	"github.com/amberrt/amber/store/sqlite"
 	"github.com/amberrt/amber/task"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 )
 
@@ -362,4 +365,63 @@ func TestServe(t *testing.T) {
 	require.Contains(t, string(body), "test.Raise")
 	cancel()
 	require.Equal(t, 0, <-done, errOut.String())
+}
+
+// TestHostileText: a task ID with a terminal escape sequence is printed
+// escaped, never as a command to the terminal.
+func TestHostileText(t *testing.T) {
+	reg := registry()
+	evil := "q\x1b]0;pwned\x07\u009b2J"
+	db := fixture(t, reg, evil)
+	r := amber(t, reg, "task", "list", "--db", db)
+	require.Equal(t, 0, r.code, r.err)
+	require.NotContains(t, r.out, "\x1b")
+	require.NotContains(t, r.out, "\u009b")
+	require.Contains(t, r.out, `q\u001b]0;pwned\u0007\u009b2J`)
+	r = amber(t, reg, "task", "show", evil+"x", "--db", db)
+	require.Equal(t, cli.ExitFailure, r.code)
+	require.NotContains(t, r.err, "\x1b")
+	// JSON output escapes them as JSON does.
+	r = amber(t, reg, "task", "list", "--db", db, "--json")
+	require.Equal(t, 0, r.code, r.err)
+	var list []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.out), &list))
+	require.Equal(t, evil, list[0]["id"])
+}
+
+// TestPostgres: the commands read a PostgreSQL store in the schema given
+// by --schema.
+func TestPostgres(t *testing.T) {
+	base := os.Getenv("AMBER_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("set AMBER_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run the CLI against PostgreSQL")
+	}
+	ctx := context.Background()
+	schema := fmt.Sprintf("amber_cli_test_%d", time.Now().UnixNano())
+	st, err := postgres.Open(ctx, base, &postgres.Options{Schema: schema})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		st.Close()
+		conn, err := pgx.Connect(ctx, base)
+		require.NoError(t, err)
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		require.NoError(t, err)
+	})
+	in, err := task.Marshal("pg")
+	require.NoError(t, err)
+	now := time.Now().UTC()
+	require.NoError(t, st.Create(ctx, &task.Record{ID: "p1", Program: "ask", Version: 1, Input: in, Status: task.Running, Created: now, Updated: now}))
+
+	r := amber(t, registry(), "task", "list", "--postgres", base, "--schema", schema, "--json")
+	require.Equal(t, 0, r.code, r.err)
+	var list []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.out), &list), r.out)
+	require.Len(t, list, 1)
+	require.Equal(t, "p1", list[0]["id"])
+	r = amber(t, registry(), "task", "send", "p1", `{"By":"pg"}`, "--type", "test.Raise", "--postgres", base, "--schema", schema)
+	require.Equal(t, 0, r.code, r.err)
+	ms, err := st.Messages(ctx, "p1", 0)
+	require.NoError(t, err)
+	require.Len(t, ms, 1)
 }
