@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/inspect"
+	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/store/postgres"
 	"github.com/amberrt/amber/store/sqlite"
@@ -569,4 +570,33 @@ func FuzzDecodeMessageJSON(f *testing.F) {
 			t.Fatalf("%q %q: decoded %#v does not encode: %v", name, body, v, err)
 		}
 	})
+}
+
+// TestJournal10000: a journal of 10,000 entries is shown a page at a
+// time, with links through it, and a timeline of that page only.
+func TestJournal10000(t *testing.T) {
+	st, _ := sqliteStore(t)
+	reg := registry()
+	d, err := interp.NewDurable(st, interp.WithRegistry(reg),
+		interp.WithDurableOptions(interp.DurableOptions{Poll: 10 * time.Millisecond}))
+	require.NoError(t, err)
+	_, err = interp.StartProgram(d, long, 10_000, interp.WithID("huge"))
+	require.NoError(t, err)
+	waitStatus(t, st, map[string]task.Status{"huge": task.Waiting})
+	require.NoError(t, d.Close())
+
+	h := newServer(t, st, inspect.Options{Registry: reg, JournalPage: 500})
+	r := get(h, taskURL("huge"))
+	require.Equal(t, http.StatusOK, r.code)
+	require.Contains(t, r.body, "10000 entries, 9501–10000 shown")
+	require.Equal(t, 500, strings.Count(r.body, `<tr class="op-instant"`))
+	require.Equal(t, 500, strings.Count(r.body, `<circle class="op instant"`))
+	require.Contains(t, r.body, `href="?from=9000">Earlier`)
+	r = get(h, taskURL("huge")+"?from=5000")
+	require.Contains(t, r.body, "10000 entries, 5001–5500 shown")
+	require.Contains(t, r.body, `id="e5001"`)
+	require.Contains(t, r.body, `href="?from=5500">Later`)
+	require.Contains(t, r.body, `href="?from=4500">Earlier`)
+	r = get(h, taskURL("huge")+"?from=123456")
+	require.Contains(t, r.body, "9501–10000 shown", "past the end: the last page")
 }
