@@ -48,9 +48,11 @@
 //     the switch to the store's own filters, paging and counts is one type
 //     (storeReader).
 //   - A journal records when each result came, not when each op was
-//     issued: the timeline takes an op to be issued when its fiber's
-//     previous result came. Attempts of an activity that completed are not
-//     journaled; the attempt and next retry of the op a task waits on are.
+//     issued: the timeline estimates issue times from the fibers' previous
+//     results (timeline.go says how). Its time axis shortens long gaps by
+//     default (?axis=linear for a linear one); the labels are real times.
+//     Attempts of an activity that completed are not journaled; the
+//     attempt and next retry of the op a task waits on are.
 //   - Links and monitors are read from the task's own journal; those made
 //     by other tasks are not shown.
 package inspect

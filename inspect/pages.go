@@ -271,7 +271,7 @@ func (s *Server) showTask(w http.ResponseWriter, r *http.Request, status int, p 
 		s.storeFailed(w, r, "Task "+id, err)
 		return
 	}
-	p.Data = s.buildTask(rec, msgs, first, s.o.Now())
+	p.Data = s.buildTask(rec, msgs, first, r.URL.Query().Get("axis") == "linear", s.o.Now())
 	s.render(w, r, status, "task", p)
 }
 

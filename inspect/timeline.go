@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -16,14 +17,19 @@ import (
 // clock, a log line, a send) is a tick. A journal records when each result
 // came, not when each op was issued; an op is taken to be issued when its
 // fiber's previous result came (a program runs from one op to the next
-// without waiting), or, for a fiber's first op, when the result before it
-// in the journal came, or when the task was created. The ops the task
+// without waiting), or, for a fiber's first op, when the last result of a
+// fiber with a lower ID (fibers are numbered as they are forked) came
+// before it, or when the task was created. The root fiber (0) waits
+// while the fibers it forked run, so its next op is taken to be issued
+// after their results. These are estimates: a fiber that forks others
+// and goes on before they end is drawn as if it had waited. The ops the task
 // waits on now are drawn up to the present (their deadlines are in their
 // titles): a running attempt as a dashed bar, a backoff or a timer as a
 // wait.
 
 // timeline is the laid-out picture, drawn by the "timeline" template.
 type timeline struct {
+	Linear        bool // a linear axis, not one with shortened gaps
 	Width, Height float64
 	Lanes         []lane
 	Items         []shape
@@ -79,20 +85,32 @@ func opClass(kind string) string {
 func issueTimes(j task.Journal, created time.Time) []time.Time {
 	last := map[uint32]time.Time{}
 	out := make([]time.Time, len(j))
-	prev := created
 	for i, e := range j {
 		start, ok := last[e.Fiber]
+		if ok && e.Fiber == 0 {
+			// The root fiber forks the others and waits for them (Par,
+			// Race): its next op comes after their last results.
+			for _, at := range last {
+				if at.After(start) {
+					start = at
+				}
+			}
+		}
 		if !ok {
-			start = prev
+			// A fiber's first op: forked by a fiber with a lower ID, after
+			// that fiber's results so far.
+			start = created
+			for f, at := range last {
+				if f < e.Fiber && at.After(start) {
+					start = at
+				}
+			}
 		}
 		if start.IsZero() || start.After(e.Time) {
 			start = e.Time
 		}
 		out[i] = start
 		last[e.Fiber] = e.Time
-		if !e.Time.IsZero() {
-			prev = e.Time
-		}
 	}
 	return out
 }
@@ -100,8 +118,10 @@ func issueTimes(j task.Journal, created time.Time) []time.Time {
 // layoutTimeline draws entries j[from:to] of a journal whose issue times
 // are starts; pending holds the ops the task waits on, drawn when the
 // page is the journal's last.
-func layoutTimeline(j task.Journal, starts []time.Time, from, to int, pending []task.OpState, now time.Time) timeline {
-	var tl timeline
+// linear asks for a linear time axis instead of one with shortened gaps
+// (see scale).
+func layoutTimeline(j task.Journal, starts []time.Time, from, to int, pending []task.OpState, now time.Time, linear bool) timeline {
+	tl := timeline{Linear: linear}
 	type span struct {
 		fiber      uint32
 		start, end time.Time
@@ -150,16 +170,11 @@ func layoutTimeline(j task.Journal, starts []time.Time, from, to int, pending []
 		tl.Empty = true
 		return tl
 	}
-	t0, t1 := spans[0].start, spans[0].end
 	fibers := map[uint32]int{}
 	var order []uint32
+	times := make([]time.Time, 0, 2*len(spans))
 	for _, s := range spans {
-		if s.start.Before(t0) {
-			t0 = s.start
-		}
-		if s.end.After(t1) {
-			t1 = s.end
-		}
+		times = append(times, s.start, s.end)
 		if _, ok := fibers[s.fiber]; !ok {
 			fibers[s.fiber] = 0
 			order = append(order, s.fiber)
@@ -170,12 +185,9 @@ func layoutTimeline(j task.Journal, starts []time.Time, from, to int, pending []
 		fibers[f] = i
 		tl.Lanes = append(tl.Lanes, lane{Y: tlTop + float64(i)*tlLane, Label: fmt.Sprintf("fiber %d", f)})
 	}
-	total := t1.Sub(t0)
-	if total <= 0 {
-		total = time.Millisecond
-	}
 	plot := tlWidth - tlLeft - tlRight
-	x := func(t time.Time) float64 { return tlLeft + plot*float64(t.Sub(t0))/float64(total) }
+	sc := newScale(times, tlLeft, plot, linear)
+	x := sc.x
 	for _, s := range spans {
 		y := tlTop + float64(fibers[s.fiber])*tlLane
 		x0, x1 := x(s.start), x(s.end)
@@ -195,6 +207,7 @@ func layoutTimeline(j task.Journal, starts []time.Time, from, to int, pending []
 		tl.Items = append(tl.Items, sh)
 	}
 	axisY := tlTop + float64(len(order))*tlLane
+	t0 := sc.ts[0]
 	for i := 0; i <= 4; i++ {
 		anchor := "middle"
 		switch i {
@@ -203,7 +216,8 @@ func layoutTimeline(j task.Journal, starts []time.Time, from, to int, pending []
 		case 4:
 			anchor = "end"
 		}
-		tl.Ticks = append(tl.Ticks, tick{X: tlLeft + plot*float64(i)/4, Label: "+" + shortDuration(total*time.Duration(i)/4), Anchor: anchor})
+		at := tlLeft + plot*float64(i)/4
+		tl.Ticks = append(tl.Ticks, tick{X: at, Label: "+" + shortDuration(sc.at(at).Sub(t0)), Anchor: anchor})
 	}
 	tl.Width, tl.Height = tlWidth, axisY+tlAxis
 	return tl
@@ -228,4 +242,70 @@ func shortDuration(d time.Duration) string {
 	}
 	days := d / (24 * time.Hour)
 	return fmt.Sprintf("%dd%s", days, (d - days*24*time.Hour).Round(time.Minute))
+}
+
+// scale maps times to x, piecewise linearly between the distinct times of
+// a picture. On a linear axis each piece is as wide as its duration. By
+// default gaps are shortened: a piece of duration g is as wide as
+// log(1 + g/1ms), so that an hour's wait does not squash a millisecond's
+// work to nothing, while the order of events and the ranking of gaps are
+// kept. Tick labels give the real times.
+type scale struct {
+	ts []time.Time // distinct, increasing
+	xs []float64   // their positions
+}
+
+func newScale(times []time.Time, left, width float64, linear bool) scale {
+	times = slices.Clone(times)
+	slices.SortFunc(times, time.Time.Compare)
+	times = slices.CompactFunc(times, time.Time.Equal)
+	s := scale{ts: times, xs: make([]float64, len(times))}
+	cum := make([]float64, len(times))
+	for i := 1; i < len(times); i++ {
+		g := float64(times[i].Sub(times[i-1]))
+		if !linear {
+			g = math.Log1p(g / float64(time.Millisecond))
+		}
+		cum[i] = cum[i-1] + g
+	}
+	total := cum[len(cum)-1]
+	for i := range times {
+		s.xs[i] = left
+		if total > 0 {
+			s.xs[i] = left + width*cum[i]/total
+		}
+	}
+	return s
+}
+
+// x is the position of t.
+func (s scale) x(t time.Time) float64 {
+	i, found := slices.BinarySearchFunc(s.ts, t, time.Time.Compare)
+	switch {
+	case found:
+		return s.xs[i]
+	case i == 0:
+		return s.xs[0]
+	case i == len(s.ts):
+		return s.xs[i-1]
+	}
+	f := float64(t.Sub(s.ts[i-1])) / float64(s.ts[i].Sub(s.ts[i-1]))
+	return s.xs[i-1] + f*(s.xs[i]-s.xs[i-1])
+}
+
+// at is the time at position x (the inverse of x, linear within a piece).
+func (s scale) at(x float64) time.Time {
+	i, _ := slices.BinarySearch(s.xs, x)
+	switch {
+	case i == 0:
+		return s.ts[0]
+	case i == len(s.xs):
+		return s.ts[i-1]
+	}
+	w := s.xs[i] - s.xs[i-1]
+	if w <= 0 {
+		return s.ts[i]
+	}
+	f := (x - s.xs[i-1]) / w
+	return s.ts[i-1].Add(time.Duration(f * float64(s.ts[i].Sub(s.ts[i-1]))))
 }

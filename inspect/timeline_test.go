@@ -43,7 +43,7 @@ func TestTimelineLayout(t *testing.T) {
 				rt.Fatalf("entry #%d issued at %v after its result at %v", e.Seq, starts[i], e.Time)
 			}
 		}
-		tl := layoutTimeline(j, starts, from, to, pending, now)
+		tl := layoutTimeline(j, starts, from, to, pending, now, rapid.Bool().Draw(rt, "linear"))
 		if want := to - from + len(pending); len(tl.Items) != want {
 			rt.Fatalf("%d shapes for %d ops", len(tl.Items), want)
 		}
@@ -53,6 +53,11 @@ func TestTimelineLayout(t *testing.T) {
 		lanes := map[float64]bool{}
 		for _, l := range tl.Lanes {
 			lanes[l.Y] = true
+		}
+		for i := 1; i < len(tl.Ticks); i++ {
+			if tl.Ticks[i].X <= tl.Ticks[i-1].X {
+				rt.Fatalf("ticks out of order: %+v", tl.Ticks)
+			}
 		}
 		lastX := -1.0
 		for i, sh := range tl.Items {
@@ -107,6 +112,27 @@ func TestWaitWords(t *testing.T) {
 			if got[i] != c.want[i] {
 				t.Errorf("%+v: got %q, want %q", c.w, got[i], c.want[i])
 			}
+		}
+	}
+}
+
+// TestIssueTimes: parallel fibers forked together start together, at the
+// forking fiber's last result, and the root fiber goes on after the join.
+func TestIssueTimes(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	j := task.Journal{
+		{Seq: 1, Fiber: 0, Time: ms(5)},  // fiber 0 reads the clock, then forks 1 and 2
+		{Seq: 2, Fiber: 2, Time: ms(20)}, // fiber 2's first op, issued at 5
+		{Seq: 3, Fiber: 1, Time: ms(30)}, // fiber 1's first op, issued at 5 too
+		{Seq: 4, Fiber: 1, Time: ms(40)}, // fiber 1's second op, issued at 30
+		{Seq: 5, Fiber: 0, Time: ms(41)}, // fiber 0 after the join, issued at 40
+	}
+	want := []time.Time{t0, ms(5), ms(5), ms(30), ms(40)}
+	got := issueTimes(j, t0)
+	for i := range want {
+		if !got[i].Equal(want[i]) {
+			t.Errorf("#%d issued at %v, want %v", j[i].Seq, got[i].Sub(t0), want[i].Sub(t0))
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,11 +27,13 @@ type taskView struct {
 
 	Entries                     []entryView
 	Total, From, To, Prev, Next int // journal paging: entries From+1..To of Total
-	Timeline                    timeline
-	SendForms                   []sendForm
-	WaitTypes                   []string
-	Problem                     string // why part of the task could not be read
-	Summary                     *store.Summary
+	// Links through the journal and to the other time axis.
+	FirstURL, PrevURL, NextURL, LastURL, AxisURL string
+	Timeline                                     timeline
+	SendForms                                    []sendForm
+	WaitTypes                                    []string
+	Problem                                      string // why part of the task could not be read
+	Summary                                      *store.Summary
 }
 
 type messageView struct {
@@ -59,9 +63,10 @@ type sendForm struct {
 	Fields []field
 }
 
-// buildTask makes the view of a task; page is the index of the first
-// journal entry to show (-1 for the last page).
-func (s *Server) buildTask(rec *task.Record, msgs []store.Message, first int, now time.Time) *taskView {
+// buildTask makes the view of a task; first is the index of the first
+// journal entry to show (-1 for the last page), linear asks for a linear
+// time axis.
+func (s *Server) buildTask(rec *task.Record, msgs []store.Message, first int, linear bool, now time.Time) *taskView {
 	v := &taskView{ID: rec.ID, Program: rec.Program, Version: rec.Version, Status: string(rec.Status), Reason: rec.Reason,
 		Parent: rec.Parent, Name: rec.Name, Final: rec.Status.Final(), Created: rec.Created, Updated: rec.Updated,
 		Input: task.Render(rec.Input), Total: len(rec.Journal)}
@@ -97,6 +102,11 @@ func (s *Server) buildTask(rec *task.Record, msgs []store.Message, first int, no
 	if v.To < len(rec.Journal) {
 		v.Next = v.To
 	}
+	v.FirstURL, v.PrevURL, v.NextURL, v.LastURL = journalURL(0, linear), journalURL(v.Prev, linear), journalURL(v.Next, linear), journalURL(-1, linear)
+	v.AxisURL = journalURL(first, !linear)
+	if v.Next < 0 {
+		v.AxisURL = journalURL(-1, !linear)
+	}
 	starts := issueTimes(rec.Journal, rec.Created)
 	var t0 time.Time
 	if len(starts) > 0 {
@@ -109,7 +119,7 @@ func (s *Server) buildTask(rec *task.Record, msgs []store.Message, first int, no
 	if rec.Wait != nil && v.Next < 0 {
 		pending = rec.Wait.Ops
 	}
-	v.Timeline = layoutTimeline(rec.Journal, starts, v.From, v.To, pending, now)
+	v.Timeline = layoutTimeline(rec.Journal, starts, v.From, v.To, pending, now, linear)
 
 	if rec.Wait != nil && !v.Final {
 		v.WaitTypes = rec.Wait.Types
@@ -120,6 +130,19 @@ func (s *Server) buildTask(rec *task.Record, msgs []store.Message, first int, no
 		}
 	}
 	return v
+}
+
+// journalURL links to the journal page starting at entry from (-1: the
+// last page) with the time axis asked for.
+func journalURL(from int, linear bool) string {
+	q := url.Values{}
+	if from >= 0 {
+		q.Set("from", strconv.Itoa(from))
+	}
+	if linear {
+		q.Set("axis", "linear")
+	}
+	return "?" + q.Encode()
 }
 
 // message shows a mailbox message decoded with the registry, or raw.
