@@ -155,14 +155,14 @@ func (e *env) list(ctx context.Context, s store.Store, status task.Status, progr
 	out := make([]summaryJSON, len(tasks))
 	for i, t := range tasks {
 		out[i] = summaryJSON{ID: t.ID, Program: t.Program, Version: t.Version, Status: t.Status, Reason: t.Reason,
-			WaitsFor: describeWait(t.Wait, ""), Wait: waitToJSON(t.Wait), Steps: t.Steps, Entries: t.Entries,
+			WaitsFor: inspect.WaitSummary(t.Wait, ""), Wait: waitToJSON(t.Wait), Steps: t.Steps, Entries: t.Entries,
 			Mailbox: t.Pending, RunAt: timePtr(t.RunAt), Created: timePtr(t.Created), Updated: timePtr(t.Updated)}
 	}
 	return e.emit(out, func(w io.Writer) error {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tPROGRAM\tSTATUS\tSTEPS\tENTRIES\tMAILBOX\tWAITS FOR\tUPDATED")
 		for _, s := range tasks {
-			waits := describeWait(s.Wait, s.Reason)
+			waits := inspect.WaitSummary(s.Wait, s.Reason)
 			if waits == "" {
 				waits = "-"
 			}
@@ -171,25 +171,6 @@ func (e *env) list(ctx context.Context, s store.Store, status task.Status, progr
 		}
 		return tw.Flush()
 	})
-}
-
-// describeWait says what a task waits for in a few words; reason stands in
-// for a missing wait (a parked task).
-func describeWait(w *task.Wait, reason string) string {
-	if w == nil {
-		return reason
-	}
-	s := w.Kind
-	if len(w.Types) > 0 {
-		s += " " + strings.Join(w.Types, "|")
-	}
-	if w.Detail != "" {
-		s += " " + w.Detail
-	}
-	if !w.Until.IsZero() {
-		s += " until " + w.Until.Format(time.RFC3339)
-	}
-	return s
 }
 
 // recordJSON is task show --json. CBOR values are in diagnostic notation.
@@ -288,7 +269,7 @@ func (e *env) show(ctx context.Context, s store.Store, id string) error {
 		}
 		fmt.Fprintf(w, "input    %s\n", out.Input)
 		if rec.Wait != nil {
-			fmt.Fprintf(w, "waits    %s\n", describeWait(rec.Wait, ""))
+			fmt.Fprintf(w, "waits    %s\n", inspect.WaitSummary(rec.Wait, ""))
 			for _, o := range rec.Wait.Ops {
 				fmt.Fprintf(w, "         fiber %d %s %s attempt %d until %s\n", o.Fiber, o.Kind, o.Phase, o.Attempt, o.Until.Format(time.RFC3339Nano))
 			}

@@ -40,22 +40,10 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05.000Z")
 	},
-	"f":    func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
-	"add":  func(a, b int) int { return a + b },
-	"addf": func(a, b float64) float64 { return a + b },
-	"waits": func(w *task.Wait, reason string) string {
-		if w == nil {
-			return reason
-		}
-		s := w.Kind
-		if len(w.Types) > 0 {
-			s += " " + strings.Join(w.Types, "|")
-		}
-		if w.Detail != "" {
-			s += " " + w.Detail
-		}
-		return s
-	},
+	"f":     func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+	"add":   func(a, b int) int { return a + b },
+	"addf":  func(a, b float64) float64 { return a + b },
+	"waits": WaitSummary,
 }
 
 func newPages() (*pages, error) {

@@ -235,6 +235,27 @@ func cut(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// WaitSummary says in a few words what a task waits for, for a list:
+// "receive shop.Order|shop.Cancel until 2026-05-01T10:00:00Z". reason
+// (a parked task's) stands in for a missing wait. The task list of the
+// inspector and of the CLI show it.
+func WaitSummary(w *task.Wait, reason string) string {
+	if w == nil {
+		return reason
+	}
+	s := w.Kind
+	if len(w.Types) > 0 {
+		s += " " + strings.Join(w.Types, "|")
+	}
+	if w.Detail != "" {
+		s += " " + w.Detail
+	}
+	if !w.Until.IsZero() {
+		s += " until " + w.Until.Format(time.RFC3339)
+	}
+	return s
+}
+
 // waitWords says, in words, what a task waits for.
 func waitWords(w *task.Wait, now time.Time) []string {
 	if w == nil {
