@@ -56,7 +56,7 @@ func ReplayRecord(ctx context.Context, rec *task.Record, opts ...ReplayOption) (
 	if cfg.version > 0 {
 		version = cfg.version
 	}
-	p, err := cfg.registry.Program(rec.Program, version)
+	p, err := cfg.resolver.Program(rec.Program, version)
 	if err != nil {
 		return nil, err
 	}

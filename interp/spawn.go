@@ -9,13 +9,9 @@ import (
 )
 
 func (e *engine) spawn(parent *proc, op effect.SpawnOp, w *worker) (string, error) {
-	prog := op.Prog()
-	if prog == nil {
-		p, err := e.cfg.registry.Program(op.Program, op.Version)
-		if err != nil {
-			return "", err
-		}
-		prog = p
+	prog, err := e.cfg.spawned(op)
+	if err != nil {
+		return "", err
 	}
 	m, err := prog.Start(op.Input)
 	if err != nil {
