@@ -2,7 +2,6 @@ package interp
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/task"
@@ -54,8 +53,7 @@ func (t *proc) continueAsNew(input any) error {
 	return nil
 }
 
-// childID names a spawned task after its parent and the sequence number
-// of the Spawn in the parent's journal: deterministic across replays.
-func childID(parent *proc) string {
-	return parent.id + "." + strconv.FormatUint(parent.completed+1, 10)
-}
+// childID names a spawned task after its parent and the Spawn's op
+// number in the parent (opNumber): deterministic across replays, and
+// unique across the parent's ContinueAsNew runs.
+func childID(parent *proc) string { return parent.id + "." + parent.opNumber() }
