@@ -49,24 +49,3 @@ func Example() {
 	// bob after paying: 10
 	// alice: 60 total: 70
 }
-
-func ExampleWorld() {
-	w := stm.NewWorld()
-	hits := stm.Named(w, "hits", 0)
-	w.OnCommit(func(c stm.Commit) error {
-		// A durable interpreter would write c.Writes to its store here.
-		for _, wr := range c.Writes {
-			fmt.Printf("persist %s = %x\n", wr.Name, wr.Value)
-		}
-		return nil
-	})
-	hits.Store(3)
-
-	snap, _ := w.Snapshot()
-	restored := stm.NewWorld()
-	_ = restored.Restore(snap)
-	fmt.Println(stm.Named(restored, "hits", 0).Load())
-	// Output:
-	// persist hits = 03
-	// 3
-}
