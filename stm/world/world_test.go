@@ -156,9 +156,9 @@ func TestRestoreIsAllOrNothing(t *testing.T) {
 
 	for _, corrupt := range [][]byte{
 		nil, {0xff}, {0xa1, 0x61}, {0x01},
-		{0xa1, 0x61, 'a', 0x01},                  // a value without a version
-		{0xa1, 0x61, 'a', 0x82, 0x20, 0x01},      // a negative version
-		{0xa1, 0x61, 'a', 0x83, 0x01, 0x01, 0x01}, // a third element
+		{0xa1, 0x61, 'a', 0x01},                                          // a value without a version
+		{0xa1, 0x61, 'a', 0x82, 0x20, 0x01},                              // a negative version
+		{0xa1, 0x61, 'a', 0x83, 0x01, 0x01, 0x01},                        // a third element
 		{0xa2, 0x61, 'a', 0x82, 0x01, 0x01, 0x61, 'a', 0x82, 0x01, 0x02}, // a name twice
 	} {
 		assert.Error(t, w.Restore(corrupt), "%x", corrupt)
@@ -276,7 +276,7 @@ func TestRefresh(t *testing.T) {
 	x := world.Named(w, "x", 0)
 	x.Store(1) // version 1
 	require.NoError(t, w.Refresh(5, []world.Value{
-		{Name: "x", Value: enc(t, 10), Version: 1},      // not newer
+		{Name: "x", Value: enc(t, 10), Version: 1}, // not newer
 		{Name: "later", Value: enc(t, "old"), Version: 2},
 		{Name: "later", Value: enc(t, "new"), Version: 3}, // the newest of a name counts
 		{Name: "zero", Value: enc(t, "z"), Version: 0},    // version 0 replaces nothing
