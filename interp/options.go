@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
-	"github.com/amberrt/amber/stm"
+	"github.com/amberrt/amber/stm/world"
 	"github.com/amberrt/amber/task"
 )
 
@@ -22,7 +22,7 @@ type config struct {
 	journal   bool
 	workers   int
 	start     time.Time
-	world     *stm.World
+	world     *world.World
 	durable   DurableOptions
 	sim       SimOptions
 }
