@@ -49,3 +49,35 @@ func Example() {
 	// bob after paying: 10
 	// alice: 60 total: 70
 }
+
+// auditLog is an Owner that prints every write to its vars before it is
+// visible, and refuses negative values.
+type auditLog struct{}
+
+func (*auditLog) Prepare(c *stm.Commit) error {
+	for _, w := range c.Writes {
+		if w.Value.(int) < 0 {
+			return fmt.Errorf("%s may not go negative", w.Var.Name())
+		}
+		fmt.Printf("%s: %v (stamp %d -> %d)\n", w.Var.Name(), w.Value, w.Prev, w.Stamp)
+	}
+	return nil
+}
+
+func ExampleNewOwned() {
+	stock := stm.NewOwned(&auditLog{}, "stock", 5, 0)
+	take := func(n int) error {
+		_, err := stm.Atomically(func(tx *stm.Tx) (int, error) {
+			return stm.Modify(tx, stock, func(s int) int { return s - n }), nil
+		})
+		return err
+	}
+	fmt.Println(take(2))
+	fmt.Println(take(9))
+	fmt.Println("stock:", stock.Load())
+	// Output:
+	// stock: 3 (stamp 0 -> 1)
+	// <nil>
+	// stock may not go negative
+	// stock: 3
+}
