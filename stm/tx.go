@@ -239,7 +239,17 @@ func (tx *Tx) addWrite(c *varCore, p unsafe.Pointer, word uint64) {
 	if tx.level > 0 && !tx.dups && tx.findWrite(c) >= 0 {
 		tx.dups = true
 	}
-	tx.writes = append(tx.writes, writeEntry{c: c, p: p, word: word})
+	// Grow by one and fill the entry in place: a composite literal would
+	// go through a stack temporary, whose copy stalls on store forwarding.
+	n := len(tx.writes)
+	if n == cap(tx.writes) {
+		tx.writes = append(tx.writes, writeEntry{})
+	} else {
+		tx.writes = tx.writes[:n+1]
+	}
+	w := &tx.writes[n]
+	w.c, w.p, w.word = c, p, word
+	w.old, w.stamp, w.stamped = 0, 0, false
 	if c.own != nil {
 		tx.owned = true
 	}
