@@ -34,6 +34,10 @@
 // read. Read-only transactions take no locks, are never validated at commit,
 // and are not disturbed by commits to vars they did not read. Writing
 // transactions lock only the vars they write, and only while committing.
+// (Vars that many processes share through a store, package world, keep
+// this within a process; across processes the store validates writing
+// transactions, and a read-only one reads a consistent, possibly slightly
+// old, snapshot.)
 //
 // # Blocking: Retry and OrElse
 //
