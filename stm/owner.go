@@ -89,10 +89,12 @@ type Conflict struct {
 	Refresh func() error // brings vars up to date before the rerun; may be nil
 }
 
+// Error says that the commit was refused and why.
 func (c *Conflict) Error() string {
 	return fmt.Sprintf("stm: commit refused, transaction rerun: %v", c.Err)
 }
 
+// Unwrap returns why the commit was refused.
 func (c *Conflict) Unwrap() error { return c.Err }
 
 // Handoff, returned by an Owner's Prepare, says that the commit is done
@@ -108,6 +110,7 @@ type Handoff struct {
 	Refresh func() error
 }
 
+// Error says that the commit was handed off.
 func (h *Handoff) Error() string { return "stm: commit handed off to its owner" }
 
 // owned is what an owned var has beyond an anonymous one.

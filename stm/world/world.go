@@ -109,6 +109,7 @@ type StaleError struct {
 	Fresh []Value
 }
 
+// Error names the fresh values and their versions.
 func (e *StaleError) Error() string {
 	names := make([]string, len(e.Fresh))
 	for i, v := range e.Fresh {
