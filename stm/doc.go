@@ -96,9 +96,10 @@
 //
 // # Cost
 //
-// A read is a few loads and no store: read-only transactions scale with
-// cores. A commit that writes locks each var it writes with one CAS, takes
-// a version from the global clock, and publishes. A var whose type holds no
+// A read is a few loads and writes nothing shared, so read-only
+// transactions scale with cores. A commit that writes locks each var it
+// writes with one CAS, takes a version from the global clock, and
+// publishes. A var whose type holds no
 // pointers and fits in 8 bytes (int, float64, bool, small structs of them)
 // keeps its value in place, so writing it allocates nothing; any other var
 // allocates a copy of the value per write, because a concurrent reader may
