@@ -70,12 +70,12 @@
 // and the transaction reruns on the fresh values, in stm.Atomically and
 // stm.Attempt alike; nothing of the refused commit was visible.
 //
-// When the store accepts, the hook reports the commit's store clock and
-// the values other commits wrote since Synced (Commit.Landed). If there
-// are none, the commit is published as usual and Synced moves to its
-// clock. Otherwise the World installs those values and the commit's own
-// writes in one transaction, so that it never shows this commit without
-// the ones before it. A process also refreshes when the store tells it
+// When the store accepts, the hook reports the store's clock and what was
+// written since Synced (Commit.Landed: a cut, which may hold the commit's
+// own values). If nothing but this commit landed since Synced, the commit
+// is published as usual and Synced moves to its clock. Otherwise the World
+// installs the cut and the commit's writes in one transaction, so that it
+// never shows this commit without the ones before it. A process also refreshes when the store tells it
 // that others committed (World.Synced says from which clock to ask); that
 // wakes the transactions waiting with Retry on the vars that changed.
 //

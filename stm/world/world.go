@@ -61,13 +61,32 @@ type Commit struct {
 	since  []Value
 }
 
-// Landed tells the World that the store accepted the commit at store
-// clock clock, and gives the values that other commits wrote after Synced
-// and before clock, read in the same store transaction (none when clock is
-// Synced+1). A hook that never calls Landed runs the World unclocked, as
-// one process does: each accepted commit is published as is.
+// Landed tells the World that the store accepted the commit, and what the
+// store held then: clock is the store clock at or after the commit's, and
+// since every value written after Synced up to clock (a cut, such as
+// store.WorldSince(Synced) returns; this commit's own values in it are
+// ignored). When nothing but this commit landed after Synced (clock is
+// Synced+1 and since holds no other value), the commit is published as
+// usual; otherwise the World installs since and the commit's writes at
+// once. A hook that never calls Landed runs the World unclocked, as one
+// process does: each accepted commit is published as is.
 func (c *Commit) Landed(clock uint64, since []Value) {
 	c.landed, c.clock, c.since = true, clock, since
+}
+
+// others returns the values of since that are not this commit's own.
+func (c *Commit) others() []Value {
+	own := make(map[string]uint64, len(c.Writes))
+	for _, x := range c.Writes {
+		own[x.Name] = x.Prev + 1
+	}
+	var out []Value
+	for _, v := range c.since {
+		if ver, ok := own[v.Name]; !ok || v.Version != ver {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // Read is a var a committing transaction read, at the version it read.
@@ -451,10 +470,11 @@ func (o *owner) Prepare(c *stm.Commit) error {
 		clock, fresh := stale.Clock, stale.Fresh
 		return &stm.Conflict{Err: err, Refresh: func() error { return w.Refresh(clock, fresh) }}
 	}
-	switch {
-	case !wc.landed:
+	if !wc.landed {
 		return nil
-	case wc.clock == wc.Synced+1 && len(wc.since) == 0:
+	}
+	since := wc.others()
+	if wc.clock == wc.Synced+1 && len(since) == 0 {
 		// The World showed the store as it was just before this commit:
 		// publishing it shows the store as it is just after.
 		clock := wc.clock
@@ -465,7 +485,7 @@ func (o *owner) Prepare(c *stm.Commit) error {
 	// does not show them yet: publishing this commit alone would show a
 	// state the store never went through. Install them and this commit's
 	// writes at once instead.
-	cut := slices.Clip(wc.since)
+	cut := slices.Clip(since)
 	for _, x := range wc.Writes {
 		cut = append(cut, Value{Name: x.Name, Value: x.Value, Version: x.Prev + 1})
 	}

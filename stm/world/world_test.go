@@ -422,6 +422,7 @@ func TestLanded(t *testing.T) {
 	x.Store(1)
 	assert.Equal(t, uint64(11), w.Synced())
 	assert.Equal(t, 1, x.Load())
+	assert.Len(t, published, 1)
 
 	// Another commit landed in between: the World shows it and this one
 	// at once.
@@ -452,6 +453,16 @@ func TestLanded(t *testing.T) {
 	w.OnCommit(h.hook)
 	x.Store(3)
 	assert.Equal(t, uint64(2), h.commits[0].Writes[0].Prev, "a handed-off write has its version")
+
+	// A cut read after the commit holds the commit's own values: they do
+	// not count as others'.
+	w.OnCommit(func(c *world.Commit) error {
+		c.Landed(c.Synced+1, []world.Value{{Name: "x", Value: c.Writes[0].Value, Version: c.Writes[0].Prev + 1}})
+		return nil
+	})
+	x.Store(4)
+	assert.Equal(t, uint64(14), w.Synced())
+	assert.Equal(t, 4, x.Load())
 }
 
 func FuzzWorldRestore(f *testing.F) {
