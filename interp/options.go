@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
-	"github.com/amberrt/amber/stm"
+	"github.com/amberrt/amber/stm/world"
 	"github.com/amberrt/amber/task"
 )
 
@@ -95,7 +95,7 @@ type config struct {
 	journal   bool
 	workers   int
 	start     time.Time
-	world     *stm.World
+	world     *world.World
 	durable   DurableOptions
 	sim       SimOptions
 	version   int // replay: the version of the record's program to replay against
