@@ -4,6 +4,7 @@ package effect
 // program. See Patched.
 type PatchOp struct {
 	Returns[bool]
+	// ID names the change.
 	ID string
 }
 

@@ -11,6 +11,8 @@ import (
 
 // Query selects a page of the task list. Zero fields match everything.
 type Query struct {
+	// Status, Program and Version select tasks with that status, that
+	// program, and that version of it.
 	Status  task.Status
 	Program string
 	Version int
@@ -29,6 +31,7 @@ type Query struct {
 
 // Page is a page of the task list.
 type Page struct {
+	// Tasks are the page's tasks, by ID.
 	Tasks []store.Summary
 	// Next is the cursor of the next page; "" on the last one.
 	Next string

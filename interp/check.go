@@ -11,6 +11,7 @@ import (
 // Check is the verdict on one task of a deploy check: does its journal
 // replay to its end under another version of its program?
 type Check struct {
+	// Task is the task checked, Program its program.
 	Task    string
 	Program string
 	// From is the version the task runs; To the version it was checked

@@ -65,12 +65,14 @@ type Commit struct {
 
 // Read is an owned var that a committing transaction read.
 type Read struct {
+	// Var is the var read.
 	Var   AnyVar
 	Stamp uint64 // the stamp of the value read
 }
 
 // Write is an owned var that a committing transaction writes.
 type Write struct {
+	// Var is the var written.
 	Var   AnyVar
 	Value any    // the new value, of the var's type
 	Prev  uint64 // the stamp of the value it replaces
@@ -107,6 +109,7 @@ func (c *Conflict) Unwrap() error { return c.Err }
 // never shows the commit without the commits that preceded it. If Refresh
 // fails, the transaction returns its error.
 type Handoff struct {
+	// Refresh publishes the commit's writes with the values it brings.
 	Refresh func() error
 }
 

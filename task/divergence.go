@@ -17,6 +17,7 @@ type DivergenceError struct {
 	Issued   string // the op the program issued, rendered ("nothing" if none)
 }
 
+// Error names the task and the sequence number, and renders both ops.
 func (e *DivergenceError) Error() string {
 	return fmt.Sprintf("task %s diverged from its journal at seq %d (fiber %d):\n  recorded: %s\n  issued:   %s",
 		e.Task, e.Seq, e.Fiber, e.Recorded, e.Issued)

@@ -91,6 +91,7 @@ func (c *Commit) others() []Value {
 
 // Read is a var a committing transaction read, at the version it read.
 type Read struct {
+	// Name is the var, Version the version of the value read.
 	Name    string
 	Version uint64
 }
@@ -98,6 +99,7 @@ type Read struct {
 // Write is the new value of a var. The value is published with version
 // Prev+1.
 type Write struct {
+	// Name is the var.
 	Name  string
 	Value []byte // Core Deterministic CBOR of the value
 	Prev  uint64 // the version of the value it replaces (0: the initial value)
@@ -105,9 +107,10 @@ type Write struct {
 
 // Value is a var's value at a version, as a store holds it.
 type Value struct {
+	// Name is the var.
 	Name    string
 	Value   []byte // CBOR of the value
-	Version uint64
+	Version uint64 // the value's version
 }
 
 // ErrTypeMismatch is returned by NamedE when a name is already declared
@@ -124,7 +127,9 @@ var ErrStale = errors.New("world: stale")
 // (Refresh) and the transaction reruns on it; see the package
 // documentation, "Many processes".
 type StaleError struct {
+	// Clock is the store's clock when it refused the commit.
 	Clock uint64
+	// Fresh are the values written since the commit's Synced clock.
 	Fresh []Value
 }
 
