@@ -20,25 +20,21 @@ import (
 
 // Known bugs of the interpreters that cases of the suites find (see
 // knownBug). A reproduction:
-// AMBER_TEST_KNOWN_BUGS=1 go test ./interp -run 'TestConformanceSimFaults/seed4/LinkChain'.
+// AMBER_TEST_KNOWN_BUGS=1 go test ./interp -run 'TestConformanceSimFaults/seed6/(LinkChain|ContinueAsNew)'.
 const (
-	bugChildIDs = "known bug: ContinueAsNew starts the run's op count over, so a child " +
-		"spawned in a later run gets the ID of one spawned in an earlier run (\"a task with ID t1.2 exists\"), " +
-		"and an activity the same idempotency key (issue 9)"
-	bugChildIDsDurable = bugChildIDs + "; the durable interpreter's commit of the second spawn is refused and the " +
-		"task stays running at its last committed step, silently"
-	bugSimSpawnCrash = "known bug: Sim: a crash between a Spawn and its journal entry makes the rebuilt task spawn " +
-		"again (\"a task with ID t1.2 exists\"), and a task ended by an exit signal before it has replayed its " +
-		"journal after a crash reports an empty journal"
-	bugSimCancelCrash = "known bug: Sim: a Cancel is lost when the task crashes before it takes it (the task then " +
-		"waits forever: ErrDeadlock)"
+	bugSimSpawnCrash = "known bug: Sim: a crash between a Spawn and its journal entry makes the rebuilt task " +
+		"spawn again, under the same child ID (\"a task with ID t1.1.2 exists\")"
+	bugSimJournalLost = "known bug: Sim: a task ended by an exit signal after a crash, before it has replayed " +
+		"its journal, reports an empty journal (Handle.Journal, Handle.Record)"
+	bugSimCancelCrash = "known bug: Sim: a Cancel is lost when the task crashes before it takes it (the task " +
+		"then waits forever: ErrDeadlock)"
 )
 
 var (
-	inMemoryBugs = map[string]string{"ContinueAsNew": bugChildIDs}
-	simFaultBugs = map[string]string{"ContinueAsNew": bugChildIDs, "LinkChain": bugSimSpawnCrash,
+	inMemoryBugs = map[string]string{}
+	simFaultBugs = map[string]string{"ContinueAsNew": bugSimSpawnCrash, "LinkChain": bugSimJournalLost,
 		"Cancel/handle": bugSimCancelCrash, "Cancel/runtime": bugSimCancelCrash}
-	durableBugs = map[string]string{"ContinueAsNew": bugChildIDsDurable}
+	durableBugs = map[string]string{}
 )
 
 // skipKnownBug skips the case name if bugs knows it fails.

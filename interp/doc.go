@@ -25,7 +25,7 @@
 // Mock, Live, Sim and Durable are Runtimes, and one set of functions works
 // with all of them:
 //
-//	StartProgram(rt, p, in)  start a task of the named program p on in: a *Handle[O]
+//	StartProgram(rt, p, in)  start a task of p's program on in: a *Handle[O]
 //	StartAny(rt, p, in)      the same for a program known at run time (from a registry)
 //	Start(rt, eff)           start an anonymous program (not under Durable)
 //	Run(ctx, rt, eff)        Start, then Wait
@@ -33,6 +33,10 @@
 //	rt.Task(id)              an untyped handle (*Handle[any]) to an existing task
 //	rt.Send(id, msg)         put a message in a task's mailbox
 //	rt.Cancel(id)            stop a task where it waits (also Handle.Cancel)
+//
+// A new task runs its program's current version (under Durable, the
+// version marked current in the store; otherwise the highest registered);
+// WithVersion pins another, and WithID gives the task its ID.
 //
 // A Handle is typed by the program's output: Wait returns an O, Result
 // says whether the task has finished, and Status, Journal and Record read
@@ -64,6 +68,7 @@
 //	WithSimOptions                      Sim
 //	WithWorld, WithDurableOptions       Durable
 //	ReplayVersion                       ReplayRecord
+//	WithID, WithVersion                 StartProgram, StartAny (StartOption)
 //
 // # Replaying and restoring
 //

@@ -76,19 +76,16 @@ func ExampleReplayRecord() {
 		log.Fatal(err)
 	}
 	defer st.Close()
-	reg := task.NewRegistry()
-	for _, p := range []effect.AnyProgram{quoteV1, quoteV2, quoteV3} {
-		if err := reg.Add(p); err != nil {
-			log.Fatal(err)
-		}
+	// The build in production knows version 1: its task runs on it.
+	running := task.NewRegistry()
+	if err := task.Register(running, quoteV1); err != nil {
+		log.Fatal(err)
 	}
-	d, err := interp.NewDurable(st, interp.WithRegistry(reg))
+	d, err := interp.NewDurable(st, interp.WithRegistry(running))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer d.Close()
-
-	// A task runs on version 1 (StartProgram pins the version it is given).
 	h, err := interp.StartProgram(d, quoteV1, "tea", interp.WithID("quote-tea"))
 	if err != nil {
 		log.Fatal(err)
@@ -103,8 +100,16 @@ func ExampleReplayRecord() {
 		log.Fatal(err)
 	}
 
+	// The next build knows versions 2 and 3: replay the stored task
+	// against each before deploying it.
+	next := task.NewRegistry()
+	for _, p := range []effect.AnyProgram{quoteV1, quoteV2, quoteV3} {
+		if err := next.Add(p); err != nil {
+			log.Fatal(err)
+		}
+	}
 	for _, version := range []int{2, 3} {
-		r, err := interp.ReplayRecord(ctx, rec, interp.ReplayVersion(version), interp.WithRegistry(reg))
+		r, err := interp.ReplayRecord(ctx, rec, interp.ReplayVersion(version), interp.WithRegistry(next))
 		var de *interp.DivergenceError
 		switch {
 		case errors.As(err, &de):
