@@ -114,9 +114,6 @@ var provision = effect.NewProgram("provision", 1, func(n int) effect.Eff[string]
 // the new process. (World writes across a restart: TestDurableWorld.)
 func TestDurableMessageAcrossRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "amber.db")
-	reg := task.NewRegistry()
-	require.NoError(t, task.Register(reg, provision))
-	require.NoError(t, task.RegisterMessage[Quota](reg, "test.Quota"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
@@ -124,20 +121,11 @@ func TestDurableMessageAcrossRestart(t *testing.T) {
 	// and the next process must not wait long for it.
 	opts := interp.WithDurableOptions(interp.DurableOptions{Poll: 10 * time.Millisecond, Lease: time.Second})
 	st := openSQLite(t, path)
-	d, err := interp.NewDurable(st, interp.WithRegistry(reg), interp.WithLogger(quiet), opts)
-	require.NoError(t, err)
-	tk, err := interp.StartProgram(d, provision, 3, interp.WithID("prov"))
-	require.NoError(t, err)
-	require.NoError(t, d.Send(tk.ID(), Quota{Limit: 1}))
-	poll.Eventually(t, func() (bool, error) {
-		j, err := tk.Journal()
-		return len(j) == 1, err
-	}, "task %s took the first quota", tk.ID())
-	require.NoError(t, d.Close())
+	provisionTakesOne(t, st, opts, "prov")
 	require.NoError(t, st.Close())
 
 	st = openSQLite(t, path)
-	d, err = interp.NewDurable(st, interp.WithRegistry(reg), interp.WithLogger(quiet), opts)
+	d, err := interp.NewDurable(st, interp.WithRegistry(provisionRegistry(t)), interp.WithLogger(quiet), opts)
 	require.NoError(t, err)
 	defer d.Close()
 	require.NoError(t, d.Send("prov", Quota{Limit: 5}))
@@ -155,24 +143,36 @@ const bugCloseKeepsLease = "known bug: Durable.Close can leave a task leased to 
 // its first step (sent before it ran), which is when the race shows.
 func TestDurableCloseLetsLeasesGo(t *testing.T) {
 	knownBug(t, bugCloseKeepsLease)
+	for i := range 20 {
+		st := openSQLite(t, "")
+		provisionTakesOne(t, st, fastDurable, "prov")
+		_, err := st.ClaimID(context.Background(), "another-worker", "prov", time.Now(), time.Second)
+		require.NoError(t, err, "run %d: the closed worker still holds the task", i)
+	}
+}
+
+func provisionRegistry(t *testing.T) *task.Registry {
 	reg := task.NewRegistry()
 	require.NoError(t, task.Register(reg, provision))
 	require.NoError(t, task.RegisterMessage[Quota](reg, "test.Quota"))
-	for i := range 20 {
-		st := openSQLite(t, "")
-		d, err := interp.NewDurable(st, interp.WithRegistry(reg), interp.WithLogger(quiet), fastDurable)
-		require.NoError(t, err)
-		tk, err := interp.StartProgram(d, provision, 3)
-		require.NoError(t, err)
-		require.NoError(t, d.Send(tk.ID(), Quota{Limit: 1}))
-		poll.Eventually(t, func() (bool, error) {
-			j, err := tk.Journal()
-			return len(j) == 1, err
-		}, "task %s took the first quota", tk.ID())
-		require.NoError(t, d.Close())
-		_, err = st.ClaimID(context.Background(), "another-worker", tk.ID(), time.Now(), time.Second)
-		require.NoError(t, err, "run %d: the closed worker still holds task %s", i, tk.ID())
-	}
+	return reg
+}
+
+// provisionTakesOne starts provision as task id on st, sends it a first
+// quota (before its first step, most likely), waits until it has taken
+// it, and closes the interpreter.
+func provisionTakesOne(t *testing.T, st store.Store, opts interp.DurableOption, id string) {
+	t.Helper()
+	d, err := interp.NewDurable(st, interp.WithRegistry(provisionRegistry(t)), interp.WithLogger(quiet), opts)
+	require.NoError(t, err)
+	tk, err := interp.StartProgram(d, provision, 3, interp.WithID(id))
+	require.NoError(t, err)
+	require.NoError(t, d.Send(tk.ID(), Quota{Limit: 1}))
+	poll.Eventually(t, func() (bool, error) {
+		j, err := tk.Journal()
+		return len(j) == 1, err
+	}, "task %s took the first quota", tk.ID())
+	require.NoError(t, d.Close())
 }
 
 // bumpVar is the world var the bump program adds to; each simulated
