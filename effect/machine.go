@@ -119,6 +119,14 @@ func (m *Machine) newFiber() *fiber {
 
 func (f *fiber) push(fr any) { f.stack = append(f.stack, fr) }
 
+// top returns the innermost frame of f, or nil.
+func (f *fiber) top() any {
+	if len(f.stack) == 0 {
+		return nil
+	}
+	return f.stack[len(f.stack)-1]
+}
+
 func (f *fiber) pop() any {
 	n := len(f.stack) - 1
 	fr := f.stack[n]
@@ -249,7 +257,6 @@ func (m *Machine) Resume(id uint64, v any) error {
 		return &ResultTypeError{Op: m.pend[i].Op, Want: op.resultType(), Got: v}
 	}
 	op.resumeAny(m, i, v)
-	m.Run()
 	return nil
 }
 
@@ -267,10 +274,28 @@ func Resume[R any](m *Machine, id uint64, v R) error {
 	return nil
 }
 
-// resumeAt resumes pending op i, known to return R, with v.
+// resumeAt resumes pending op i, known to return R, with v, and runs the
+// program until it waits again or finishes.
+//
+// A direct-style body waiting on the op is resumed from here, with the
+// coroutine switch (e.advance, inlined) as shallow in the Go stack as it
+// can be: every frame between an interpreter's loop and the switch costs a
+// mispredicted return when the switch comes back (the CPU's return-address
+// stack holds the other goroutine's calls), and on the project's machines
+// those returns, not the Machine's work, were most of the cost of an
+// effect. The rest of the work happens after the switch, in calls that
+// return where the CPU expects.
 func resumeAt[R any](m *Machine, i int, v R) {
 	f := m.take(i)
-	if n := deliverAndStep(m, f, v); n != nil {
+	var n node
+	if c, ok := f.top().(*cell[R]); ok {
+		f.pop()
+		c.v = v
+		n = c.e.advance()
+	} else {
+		n = deliverAndStep(m, f, v)
+	}
+	if n != nil {
 		m.drive(f, n)
 	}
 	if m.runHead < len(m.runq) {
@@ -304,11 +329,7 @@ func (m *Machine) ResumeDecode(id uint64, decode func(ptr any) error) error {
 	if i < 0 {
 		return fmt.Errorf("%w: %d", ErrNotPending, id)
 	}
-	if err := m.pend[i].Op.(opNode).decodeResume(m, i, decode); err != nil {
-		return err
-	}
-	m.Run()
-	return nil
+	return m.pend[i].Op.(opNode).decodeResume(m, i, decode)
 }
 
 // Fail completes the pending op id with an error, which the program may
@@ -364,8 +385,12 @@ func (m *Machine) cancelFiber(f *fiber) {
 // skipping frames that only handle failures.
 func deliver[A any](m *Machine, f *fiber, v A) node {
 	for len(f.stack) > 0 {
-		if c, ok := f.pop().(*contBox[A]); ok {
+		switch c := f.pop().(type) {
+		case *contBox[A]:
 			return c.c.resume(m, f, v)
+		case *cell[A]:
+			c.v = v
+			return c.e.advance()
 		}
 	}
 	m.finish(f, v, nil)
