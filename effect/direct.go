@@ -17,6 +17,7 @@ import (
 // program starts. A Ctx used from another goroutine performs nothing and
 // fails the program with ErrWrongGoroutine.
 type Ctx struct {
+	m     *Machine
 	f     *fiber
 	next  func() (node, bool)
 	yield func(node) bool
@@ -100,7 +101,7 @@ type directFrame[A any] struct {
 func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 	df := &directFrame[A]{}
 	e := &df.e
-	e.f, e.end = f, df
+	e.m, e.f, e.end = m, f, df
 	e.next, e.stop = iter.Pull(func(yield func(node) bool) {
 		e.yield = yield
 		g := goroutine.Current()
@@ -144,6 +145,16 @@ func (e *Ctx) advance() node {
 		return n
 	}
 	return e.end
+}
+
+// resumed carries on with what the body handed back when it was resumed
+// (e.next): the node it awaits, or, if it has ended (ok is false), its
+// frame.
+func (e *Ctx) resumed(n node, ok bool) {
+	if !ok {
+		n = e.end
+	}
+	e.m.proceed(e.f, n)
 }
 
 // step passes on the outcome of the body, which has returned: its frame is
@@ -200,7 +211,7 @@ func cellFor[A any](e *Ctx) *cell[A] {
 // Call inlines await's three steps itself, so that a body's coroutine
 // switch is no deeper than Call: every frame between the body's loop and
 // the switch costs a mispredicted return when the body is resumed (see
-// resumeAt).
+// settle).
 func await[A any](e *Ctx, n node) (A, error) {
 	c := waitIn[A](e)
 	if !e.yield(n) {

@@ -270,31 +270,44 @@ func Resume[R any](m *Machine, id uint64, v R) error {
 	if _, ok := m.pend[i].Op.(Op[R]); !ok {
 		return &ResultTypeError{Op: m.pend[i].Op, Want: m.pend[i].Op.(opNode).resultType(), Got: v}
 	}
-	resumeAt(m, i, v)
+	if e := settle(m, i, v); e != nil {
+		e.resumed(e.next())
+	}
 	return nil
 }
 
-// resumeAt resumes pending op i, known to return R, with v, and runs the
-// program until it waits again or finishes.
+// settle completes pending op i, known to return R, with v. If a
+// direct-style body waits on the op, settle leaves v where the body will
+// read it and returns the body's Ctx, and the caller resumes the body:
 //
-// A direct-style body waiting on the op is resumed from here, with the
-// coroutine switch (e.advance, inlined) as shallow in the Go stack as it
-// can be: every frame between an interpreter's loop and the switch costs a
+//	if e := settle(m, i, v); e != nil {
+//		e.resumed(e.next())
+//	}
+//
+// Otherwise settle delivers v, runs the program until it waits again or
+// finishes, and returns nil.
+//
+// The caller resumes the body itself so that the coroutine switch (in
+// e.next) is as shallow in the Go stack as the API allows:
+// every frame between an interpreter's loop and the switch costs a
 // mispredicted return when the switch comes back (the CPU's return-address
 // stack holds the other goroutine's calls), and on the project's machines
-// those returns, not the Machine's work, were most of the cost of an
-// effect. The rest of the work happens after the switch, in calls that
-// return where the CPU expects.
-func resumeAt[R any](m *Machine, i int, v R) {
+// those returns, not the Machine's work, were most of the cost of a
+// direct-style effect. Work before the switch is done in settle, and work
+// after it in resumed: calls that return where the CPU expects.
+func settle[R any](m *Machine, i int, v R) *Ctx {
 	f := m.take(i)
-	var n node
 	if c, ok := f.top().(*cell[R]); ok {
 		f.pop()
 		c.v = v
-		n = c.e.advance()
-	} else {
-		n = deliverAndStep(m, f, v)
+		return c.e
 	}
+	m.proceed(f, deliverAndStep(m, f, v))
+	return nil
+}
+
+// proceed runs f from n, if n is not nil, then every other runnable fiber.
+func (m *Machine) proceed(f *fiber, n node) {
 	if n != nil {
 		m.drive(f, n)
 	}

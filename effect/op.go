@@ -58,7 +58,9 @@ func (Returns[R]) newResult() any { return new(R) }
 
 func (Returns[R]) resumeAny(m *Machine, i int, v any) {
 	r, _ := v.(R)
-	resumeAt(m, i, r)
+	if e := settle(m, i, r); e != nil {
+		e.resumed(e.next())
+	}
 }
 
 func (Returns[R]) decodeResume(m *Machine, i int, decode func(ptr any) error) error {
@@ -66,7 +68,9 @@ func (Returns[R]) decodeResume(m *Machine, i int, decode func(ptr any) error) er
 	if err := decode(&r); err != nil {
 		return err
 	}
-	resumeAt(m, i, r)
+	if e := settle(m, i, r); e != nil {
+		e.resumed(e.next())
+	}
 	return nil
 }
 
@@ -182,7 +186,10 @@ func Handle[O Op[R], R any](fn func(ctx context.Context, op O) (R, error)) Handl
 			if i < 0 {
 				return fmt.Errorf("%w: %d", ErrNotPending, id)
 			}
-			resumeAt(m, i, r) // O is an Op[R]: no need to check the type
+			// O is an Op[R]: no need to check the type.
+			if e := settle(m, i, r); e != nil {
+				e.resumed(e.next())
+			}
 			return nil
 		},
 	}
@@ -204,7 +211,7 @@ func (h Handler) Call(ctx context.Context, op any) (any, error) {
 // interpreter that does not journal.
 func (h Handler) CallResume(ctx context.Context, m *Machine, id uint64, op any) error {
 	// One call deep, inlined, so that resuming a direct-style body adds no
-	// frame (see resumeAt).
+	// frame (see settle).
 	return h.res(ctx, m, id, op)
 }
 
