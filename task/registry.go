@@ -50,9 +50,10 @@ type namedError struct {
 // NewRegistry returns a registry with no programs. It knows the message types
 // string, bool, int, int64, uint64, float64 and []byte under their Go names,
 // effect.Exit and effect.Down (the messages of links and monitors), the
-// error types *effect.ExitError and *effect.PanicError, and the
-// errors context.Canceled, context.DeadlineExceeded and the sentinel
-// errors of package effect under their Go names ("effect.ErrCancelled").
+// error types *effect.ExitError, *effect.PanicError and *DivergenceError,
+// and the errors context.Canceled, context.DeadlineExceeded and the
+// sentinel errors of package effect under their Go names
+// ("effect.ErrCancelled").
 func NewRegistry() *Registry {
 	r := &Registry{
 		programs:  make(map[programKey]effect.AnyProgram),
@@ -72,6 +73,7 @@ func NewRegistry() *Registry {
 	_ = RegisterMessage[effect.Down](r, "effect.Down")
 	_ = RegisterErrorType[*effect.ExitError](r, "effect.ExitError")
 	_ = RegisterErrorType[*effect.PanicError](r, "effect.PanicError")
+	_ = RegisterErrorType[*DivergenceError](r, "task.DivergenceError")
 	for _, e := range []namedError{
 		{"context.Canceled", context.Canceled},
 		{"context.DeadlineExceeded", context.DeadlineExceeded},
@@ -100,6 +102,10 @@ var (
 	// ErrDuplicate is matched by the error of registering a name (or a
 	// program version, or a type) twice.
 	ErrDuplicate = errors.New("task: already registered")
+	// ErrVersionTypes is matched by the error of registering a version of
+	// a program whose input or output type differs from its other
+	// versions'.
+	ErrVersionTypes = errors.New("task: versions of a program differ in their types")
 )
 
 // UnknownProgramError reports a program name and version that a registry
@@ -148,6 +154,13 @@ func (r *Registry) Add(p effect.AnyProgram) error {
 	if _, ok := r.programs[k]; ok {
 		return fmt.Errorf("%w: program %q version %d", ErrDuplicate, name, version)
 	}
+	if l, ok := r.latest[name]; ok && (l.InputType() != p.InputType() || l.OutputType() != p.OutputType()) {
+		// A task moves between versions (a migration, a forever task that
+		// continues on the current one) and keeps its input and its
+		// typed handles: a change of types is a new program.
+		return fmt.Errorf("%w: program %q version %d takes %v and returns %v, but version %d takes %v and returns %v; versions of a program share their types (give a program with other types another name)",
+			ErrVersionTypes, name, version, p.InputType(), p.OutputType(), l.ProgramVersion(), l.InputType(), l.OutputType())
+	}
 	r.programs[k] = p
 	if l, ok := r.latest[name]; !ok || l.ProgramVersion() < version {
 		r.latest[name] = p
@@ -166,6 +179,32 @@ func (r *Registry) Program(name string, version int) (effect.AnyProgram, error) 
 	}
 	return p, nil
 }
+
+// Current returns the version of program name that new tasks start on:
+// the highest registered. It is the Registry's side of Resolver.
+func (r *Registry) Current(name string) (int, error) {
+	p, err := r.Latest(name)
+	if err != nil {
+		return 0, err
+	}
+	return p.ProgramVersion(), nil
+}
+
+// Resolver decides which program runs a task: the one place where the
+// interpreters (durable, replay, spawn, start), the deploy check and the
+// router look a program up. A Registry is a Resolver over the programs it
+// holds, whose new tasks start on the highest version; the durable
+// interpreter's adds the version marked current in its store.
+type Resolver interface {
+	// Program returns the program name at version, or an error matching
+	// ErrUnknownProgram.
+	Program(name string, version int) (effect.AnyProgram, error)
+	// Current returns the version new tasks of program name start on, or
+	// an error matching ErrUnknownProgram.
+	Current(name string) (int, error)
+}
+
+var _ Resolver = (*Registry)(nil)
 
 // Latest returns the highest version registered under name, or an
 // *UnknownProgramError with Version 0.
