@@ -41,17 +41,25 @@ func measure(b *testing.B, f func(n int)) {
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N), "allocs/effect")
 }
 
-// measureAgainst is measure with a baseline in the same run: f and base
-// (which does n of whatever the baseline counts) run in alternating
-// rounds, so that noise from the shared machine falls on both alike. It
-// reports f's time and allocations per effect (ns/op is f's alone), the
-// baseline's time per unit as baseUnit, and f's time over the baseline's
-// as ratioUnit.
-func measureAgainst(b *testing.B, f, base func(n int), baseUnit, ratioUnit string) {
+// baseline is what a benchmark is measured against in the same run: run
+// does n of what unit counts; ratio names the benchmark's time over the
+// baseline's.
+type baseline struct {
+	run         func(n int)
+	unit, ratio string
+}
+
+// measureAgainst is measure with baselines in the same run: f and each
+// baseline run in alternating rounds, so that noise from the shared
+// machine falls on all alike. It reports f's time and allocations per
+// effect (ns/op is f's alone), each baseline's time per unit, and f's time
+// over each baseline's.
+func measureAgainst(b *testing.B, f func(n int), bases ...baseline) {
 	b.Helper()
 	const rounds = 8
 	var ms0, ms1 runtime.MemStats
-	var fNs, baseNs int64
+	var fNs int64
+	baseNs := make([]int64, len(bases))
 	var mallocs uint64
 	runtime.GC()
 	b.ResetTimer()
@@ -64,24 +72,28 @@ func measureAgainst(b *testing.B, f, base func(n int), baseUnit, ratioUnit strin
 		if n == 0 {
 			continue
 		}
-		start := time.Now()
-		base(n)
-		baseNs += time.Since(start).Nanoseconds()
+		for i, base := range bases {
+			start := time.Now()
+			base.run(n)
+			baseNs[i] += time.Since(start).Nanoseconds()
+		}
 		runtime.ReadMemStats(&ms0)
 		b.StartTimer()
-		start = time.Now()
+		start := time.Now()
 		f(n)
 		fNs += time.Since(start).Nanoseconds()
 		b.StopTimer()
 		runtime.ReadMemStats(&ms1)
 		mallocs += ms1.Mallocs - ms0.Mallocs
 	}
-	perEffect := func(x float64) float64 { return x / float64(b.N) }
-	b.ReportMetric(perEffect(float64(fNs)), "ns/effect")
-	b.ReportMetric(perEffect(float64(mallocs)), "allocs/effect")
-	b.ReportMetric(perEffect(float64(baseNs)), baseUnit)
-	if baseNs > 0 {
-		b.ReportMetric(float64(fNs)/float64(baseNs), ratioUnit)
+	perEffect := func(x int64) float64 { return float64(x) / float64(b.N) }
+	b.ReportMetric(perEffect(fNs), "ns/effect")
+	b.ReportMetric(float64(mallocs)/float64(b.N), "allocs/effect")
+	for i, base := range bases {
+		b.ReportMetric(perEffect(baseNs[i]), base.unit)
+		if baseNs[i] > 0 {
+			b.ReportMetric(float64(fNs)/float64(baseNs[i]), base.ratio)
+		}
 	}
 }
 
@@ -111,6 +123,29 @@ func pullRoundTrips(n int) {
 		next()
 	}
 }
+
+// pullRoundTripsFramed is pullRoundTrips with one frame between each side's
+// loop and the switch: the least an API over iter.Pull adds, since an
+// interpreter calls into the Machine to resume a body, and a body calls
+// effect.Call to perform an effect. Each frame is a return the CPU
+// mispredicts after every switch (its return-address stack holds the other
+// goroutine's calls), which costs more than the Machine's work.
+func pullRoundTripsFramed(n int) {
+	next, stop := iter.Pull(func(yield func(int) bool) {
+		for i := 0; framedYield(yield, i); i++ {
+		}
+	})
+	defer stop()
+	for range n {
+		framedNext(next)
+	}
+}
+
+//go:noinline
+func framedNext(next func() (int, bool)) { next() }
+
+//go:noinline
+func framedYield(yield func(int) bool, i int) bool { return yield(i) }
 
 // BenchmarkCountdownPlain is the baseline of the countdowns: the same loop
 // calling a Go interface method instead of performing an effect.
@@ -159,14 +194,16 @@ func runCountdown(b *testing.B, p effect.Eff[int], n int) {
 // BenchmarkCountdownTree counts down with a tree-style program: one op and
 // one bind per effect. Its baseline is the plain countdown.
 func BenchmarkCountdownTree(b *testing.B) {
-	measureAgainst(b, func(n int) { runCountdown(b, countdownTree(), n) }, countdownPlain,
-		"plain-ns/call", "x-plain")
+	measureAgainst(b, func(n int) { runCountdown(b, countdownTree(), n) },
+		baseline{countdownPlain, "plain-ns/call", "x-plain"})
 }
 
 // BenchmarkCountdownDirect counts down with a direct-style program. Its
-// baseline is one bare iter.Pull round trip per effect (what
-// BenchmarkPullSwitch measures alone); x-pull is the ratio.
+// baselines are one bare iter.Pull round trip per effect (what
+// BenchmarkPullSwitch measures alone; x-pull is the ratio) and one round
+// trip at the depth the API needs (x-framed; see pullRoundTripsFramed).
 func BenchmarkCountdownDirect(b *testing.B) {
-	measureAgainst(b, func(n int) { runCountdown(b, countdownDirect, n) }, pullRoundTrips,
-		"pull-ns/switch", "x-pull")
+	measureAgainst(b, func(n int) { runCountdown(b, countdownDirect, n) },
+		baseline{pullRoundTrips, "pull-ns/switch", "x-pull"},
+		baseline{pullRoundTripsFramed, "framed-ns/switch", "x-framed"})
 }
