@@ -139,7 +139,8 @@ func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 	return e.advance()
 }
 
-// advance runs the body until it awaits a node (returned) or ends.
+// advance runs the body until it awaits a node (returned), parks itself on
+// an op (nil) or ends.
 func (e *Ctx) advance() node {
 	if n, ok := e.next(); ok {
 		return n
@@ -148,13 +149,15 @@ func (e *Ctx) advance() node {
 }
 
 // resumed carries on with what the body handed back when it was resumed
-// (e.next): the node it awaits, or, if it has ended (ok is false), its
-// frame.
+// (e.next): the node it awaits, nil if it parked itself on an op (Call), or,
+// if it has ended (ok is false), its frame.
 func (e *Ctx) resumed(n node, ok bool) {
 	if !ok {
 		n = e.end
 	}
-	e.m.proceed(e.f, n)
+	if m := e.m; n != nil || m.runHead < len(m.runq) {
+		m.proceed(e.f, n)
+	}
 }
 
 // step passes on the outcome of the body, which has returned: its frame is
@@ -296,7 +299,12 @@ func Call[R any](e *Ctx, op Op[R]) R {
 		panic(failure{ErrNilProgram})
 	}
 	c := waitIn[R](e)
-	if !e.yield(op) {
+	// The body parks itself on the op, as the op's step would, while the
+	// interpreter waits in e.next: the interpreter has no node to step
+	// when the switch comes back.
+	e.m.steps++
+	e.m.suspend(e.f, op)
+	if !e.yield(nil) {
 		panic(cancelled{})
 	}
 	v, err := c.take()
