@@ -30,7 +30,7 @@
 // with it from any other goroutine (a go statement in the body, or the
 // body of another program) performs nothing, returns zero values there,
 // and fails the task with ErrWrongGoroutine; concurrency inside a task is
-// Par and Race. The check costs a nanosecond or two per effect
+// Par and Race. The check costs a few nanoseconds per effect
 // (BenchmarkGoroutineCheck).
 //
 // # Ops and activities
