@@ -28,8 +28,9 @@ type Ctx struct {
 	// body is the goroutine that runs the body. gate is body until a call
 	// from another goroutine is refused; then gate never matches, so the
 	// body's next call takes the slow path and fails. Both are set by the
-	// body's goroutine before the body runs; they are atomic because a
-	// misbehaving program reads them from other goroutines.
+	// body's goroutine before the body runs, and cleared when it ends;
+	// they are atomic because a misbehaving program reads them from other
+	// goroutines.
 	body, gate atomic.Uintptr
 	misuse     atomic.Pointer[error]
 	// goexit is set when the body called runtime.Goexit; see endBody.
@@ -109,6 +110,11 @@ func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 		e.gate.Store(g)
 		returned := false
 		defer func() {
+			// The body's goroutine is about to end (or park for good),
+			// and its identity may be reused by a later goroutine: from
+			// here on, no goroutine may use e.
+			e.gate.Store(0)
+			e.body.Store(0)
 			r := recover()
 			switch x := r.(type) {
 			case nil:
@@ -246,10 +252,13 @@ func (c *cell[A]) take() (A, error) {
 // panic there would take down the process, not the task).
 func (e *Ctx) refuse(call string, arg func() string) {
 	if goroutine.Current() == e.body.Load() {
+		// The gate is shut only after a call from another goroutine has
+		// recorded its misuse: the body fails with that error.
+		err := ErrWrongGoroutine
 		if p := e.misuse.Load(); p != nil {
-			panic(failure{*p})
+			err = *p
 		}
-		return // not reached: the gate is shut only after a misuse
+		panic(failure{err})
 	}
 	err := fmt.Errorf("%w: %s(%s); perform effects on the body's goroutine, and use Par or Race for concurrency", ErrWrongGoroutine, call, arg())
 	e.misuse.CompareAndSwap(nil, &err)

@@ -198,6 +198,28 @@ func TestWrongGoroutineNotPerformed(t *testing.T) {
 	require.Empty(t, m.Pending())
 }
 
+// TestWrongGoroutineAfterEnd uses a Ctx from another goroutine after its
+// task has finished: the call is refused without a panic, and the task's
+// outcome stands.
+func TestWrongGoroutineAfterEnd(t *testing.T) {
+	kept := make(chan *effect.Ctx, 1)
+	p := effect.Do(func(e *effect.Ctx) int {
+		kept <- e
+		return effect.Call(e, Add{A: 1, B: 2})
+	})
+	got, err, m := drive(t, p, basic)
+	require.NoError(t, err)
+	require.Equal(t, 3, got)
+	e := <-kept
+	var v int
+	inGoroutine(func() { v = effect.Call(e, Add{A: 5}) })
+	require.Zero(t, v)
+	r, err := m.Result()
+	require.NoError(t, err)
+	require.Equal(t, 3, r)
+	require.Empty(t, m.Pending())
+}
+
 // TestDirectGoexit checks that a body calling runtime.Goexit (as
 // t.FailNow does) fails its task and leaves the interpreter's goroutine
 // running.
