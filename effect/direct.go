@@ -90,6 +90,9 @@ type failure struct{ err error }
 // cancelled unwinds a body whose fiber was cancelled.
 type cancelled struct{}
 
+// goexitStopped stands for a Goexit in a body that was being stopped.
+type goexitStopped struct{}
+
 // directFrame is the frame of a running body: below the cells of its
 // awaits on the fiber's stack, it closes the coroutine if the fiber is
 // cancelled, and passes the body's outcome on when the body returns.
@@ -126,6 +129,12 @@ func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 					// interpreter the failure.
 					e.goexit = true
 					yield(&failNode{ErrGoexit})
+					// yield returned: the coroutine is being stopped (a
+					// deferred call of a cancelled body called Goexit),
+					// and cannot park. iter.Pull hands this panic, not
+					// the Goexit, to the stopping goroutine, where close
+					// recovers it.
+					panic(goexitStopped{})
 				}
 			case failure:
 				df.err = x.err
@@ -183,9 +192,17 @@ func (df *directFrame[A]) step(m *Machine, f *fiber, _ node) node {
 }
 
 func (df *directFrame[A]) close(*Machine) {
-	if !df.e.goexit {
-		df.e.stop()
+	if df.e.goexit {
+		return // parked for good
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(goexitStopped); !ok {
+				panic(r)
+			}
+		}
+	}()
+	df.e.stop()
 }
 
 // cell receives the result of one Await; a Ctx keeps one cell per result

@@ -241,6 +241,27 @@ func TestDirectGoexit(t *testing.T) {
 	}
 }
 
+// TestDirectGoexitWhileCancelled checks that a deferred call of a
+// cancelled body that calls runtime.Goexit does not exit the goroutine that
+// cancelled it.
+func TestDirectGoexitWhileCancelled(t *testing.T) {
+	m := effect.NewMachine(effect.Do(func(e *effect.Ctx) int {
+		defer runtime.Goexit()
+		e.Sleep(time.Hour)
+		return 1
+	}))
+	m.Run()
+	stopped := make(chan bool)
+	go func() {
+		defer close(stopped)
+		m.Stop()
+		stopped <- true
+	}()
+	require.True(t, <-stopped, "Stop exited its goroutine")
+	_, err := m.Result()
+	require.ErrorIs(t, err, effect.ErrCancelled)
+}
+
 // TestDirectFibers runs direct-style bodies as fibers of one task, with
 // their ops completed out of order.
 func TestDirectFibers(t *testing.T) {
