@@ -33,7 +33,8 @@ type Ctx struct {
 	// goroutines.
 	body, gate atomic.Uintptr
 	misuse     atomic.Pointer[error]
-	// goexit is set when the body called runtime.Goexit; see endBody.
+	// goexit is set when the body called runtime.Goexit: its coroutine is
+	// parked for good (see directNode.step).
 	goexit bool
 	cells  []any
 }
@@ -234,10 +235,10 @@ func cellFor[A any](e *Ctx) *cell[A] {
 // await suspends the body on n and returns what n yields. Its caller has
 // checked the goroutine.
 //
-// Call inlines await's three steps itself, so that a body's coroutine
-// switch is no deeper than Call: every frame between the body's loop and
-// the switch costs a mispredicted return when the body is resumed (see
-// settle).
+// Call does await's work itself (and parks the body on its op), so that a
+// body's coroutine switch is no deeper than Call: every frame between the
+// body's loop and the switch costs a mispredicted return when the body is
+// resumed (see settle).
 func await[A any](e *Ctx, n node) (A, error) {
 	c := waitIn[A](e)
 	if !e.yield(n) {
