@@ -4,15 +4,13 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
-
-	"github.com/amberrt/amber/internal/goroutine"
 )
 
 // The nesting check needs to know whether the running goroutine is already
 // inside a transaction. Go has no goroutine-local storage, so the goroutines
-// inside a transaction hold a slot in a small table keyed by
-// goroutine.Current(). Only a goroutine ever stores or clears its own key,
-// so a goroutine looking for itself cannot race with anyone that matters.
+// inside a transaction hold a slot in a small table keyed by curg(). Only a
+// goroutine ever stores or clears its own key, so a goroutine looking for
+// itself cannot race with anyone that matters.
 //
 // A slot also caches a Tx: whoever holds the slot owns its Tx, which makes
 // the table the transaction pool too (cheaper than sync.Pool).
@@ -47,7 +45,7 @@ func lineOf(g uintptr) *slotLine {
 // enter records the running goroutine as inside a transaction and returns
 // the Tx it may use, or nil if the goroutine already was inside one.
 func enter(ctx context.Context) *Tx {
-	g := goroutine.Current()
+	g := curg()
 	line := lineOf(g)
 	free := -1
 	for i := range line.slots {

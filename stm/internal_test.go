@@ -56,6 +56,36 @@ func TestBlockedTransactionIgnoresUnrelatedWrites(t *testing.T) {
 	}
 }
 
+func TestCurgIdentifiesGoroutines(t *testing.T) {
+	me := curg()
+	if me == 0 || curg() != me {
+		t.Fatalf("curg unstable: %x, %x", me, curg())
+	}
+	const n = 16
+	ids := make([]uintptr, n)
+	var started, release sync.WaitGroup
+	started.Add(n)
+	release.Add(1)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ids[i] = curg()
+			started.Done()
+			release.Wait() // keep all alive together
+		})
+	}
+	started.Wait()
+	release.Done()
+	wg.Wait()
+	seen := map[uintptr]bool{me: true}
+	for _, id := range ids {
+		if seen[id] {
+			t.Fatalf("two live goroutines share id %x", id)
+		}
+		seen[id] = true
+	}
+}
+
 // TestManyWaitingTransactions puts more goroutines inside transactions at
 // once than the slot table holds, so the overflow path is used, nesting is
 // still detected there, and everyone is woken.

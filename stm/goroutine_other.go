@@ -1,0 +1,25 @@
+//go:build !((amd64 || arm64) && !windows)
+
+package stm
+
+import "runtime"
+
+// curg returns the running goroutine's id, parsed from its stack header. It is
+// the portable (and slower) stand-in for the assembly version.
+func curg() uintptr {
+	var buf [64]byte
+	n := runtime.Stack(buf[:], false)
+	b := buf[:n]
+	const prefix = "goroutine "
+	if len(b) < len(prefix) {
+		return 0
+	}
+	var id uintptr
+	for _, c := range b[len(prefix):] {
+		if c < '0' || c > '9' {
+			break
+		}
+		id = id*10 + uintptr(c-'0')
+	}
+	return id
+}
