@@ -87,7 +87,7 @@ func worker(t *testing.T, db string, reg *task.Registry, ids ...string) (*interp
 		interp.WithDurableOptions(interp.DurableOptions{Poll: 10 * time.Millisecond}))
 	require.NoError(t, err)
 	for _, id := range ids {
-		_, err = interp.StartProgram(d, ask, id, interp.WithID(id))
+		_, err = interp.StartProgram(d, ask, id, interp.WithID(id), interp.WithVersion(ask.Version))
 		require.NoError(t, err)
 	}
 	ctx := context.Background()

@@ -63,7 +63,7 @@ func (d *Durable) wakeParked() {
 			continue
 		}
 		for _, s := range aside {
-			if _, err := d.e.cfg.registry.Program(s.Program, s.Version); err == nil {
+			if _, err := d.e.cfg.resolver.Program(s.Program, s.Version); err == nil {
 				ids = append(ids, s.ID)
 			}
 		}

@@ -75,7 +75,7 @@ func (d *Durable) load(t *proc) bool {
 		}
 		return false
 	}
-	prog, err := d.e.cfg.registry.Program(rec.Program, rec.Version)
+	prog, err := d.e.cfg.resolver.Program(rec.Program, rec.Version)
 	if err != nil {
 		d.park(t, fmt.Sprintf("program %s v%d is not registered in worker %s", rec.Program, rec.Version, d.owner))
 		return false
