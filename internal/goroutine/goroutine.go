@@ -1,8 +1,8 @@
 // Package goroutine tells goroutines apart. Go has no goroutine-local
-// storage and no public goroutine identity, and two amber packages need
-// one: stm, to refuse a transaction nested in another on the same
-// goroutine, and effect, to refuse a direct-style *Ctx used from a
-// goroutine other than the one running its body.
+// storage and no public goroutine identity; effect needs one to refuse a
+// direct-style *Ctx used from a goroutine other than the one running its
+// body. (stm keeps its own copy of the same few lines: its core imports
+// only the standard library.)
 //
 // # Caveats
 //
