@@ -83,6 +83,8 @@ func NewRegistry() *Registry {
 		{"effect.ErrEmptyRace", effect.ErrEmptyRace},
 		{"effect.ErrNilVar", effect.ErrNilVar},
 		{"effect.ErrNameTaken", effect.ErrNameTaken},
+		{"effect.ErrWrongGoroutine", effect.ErrWrongGoroutine},
+		{"effect.ErrGoexit", effect.ErrGoexit},
 	} {
 		_ = RegisterError(r, e.name, e.sentinel)
 	}
