@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/fxamacker/cbor/v2 v2.9.6
 	github.com/jackc/pgx/v5 v5.12.0
+	github.com/samber/lo v1.53.0
 	github.com/stretchr/testify v1.12.1
 	modernc.org/sqlite v1.61.1
 	pgregory.net/rapid v1.3.0
