@@ -326,7 +326,9 @@ func snippet(body []byte) string {
 func Do(e *effect.Ctx, req Request) Response { return effect.Call(e, req) }
 
 // Get is Do of a GET request.
-func Get(e *effect.Ctx, url string) Response { return Do(e, Request{Method: nethttp.MethodGet, URL: url}) }
+func Get(e *effect.Ctx, url string) Response {
+	return Do(e, Request{Method: nethttp.MethodGet, URL: url})
+}
 
 // GetJSON performs a GET request and decodes its JSON response into a T.
 // A status that is not 2xx fails the body with a *StatusError; a body that
