@@ -67,10 +67,10 @@ type Order struct {
 
 // Report is what the program of TestLives computes.
 type Report struct {
-	Big      []Order
-	Count    int
-	Top      string
-	Noted    int64
+	Big   []Order
+	Count int
+	Top   string
+	Noted int64
 }
 
 var report = effect.NewProgram("sql.report", 1, func(min int) effect.Eff[Report] {
@@ -129,7 +129,7 @@ func TestIdempotencyKey(t *testing.T) {
 // row and the column; without retries; the task's other work continues.
 func TestBadRows(t *testing.T) {
 	openShop(t, "shop-bad")
-	type Wrong struct{ ID int } // ids are text
+	type Wrong struct{ ID int }  // ids are text
 	type Few struct{ ID string } // no field for cents
 	cases := []struct {
 		name string
