@@ -122,8 +122,7 @@ func benchAmberOneStep(b *testing.B, starters int) {
 	if err := task.Register(reg, oneStep); err != nil {
 		b.Fatal(err)
 	}
-	d, err := interp.NewDurable(st, interp.WithRegistry(reg), interp.WithLogger(quiet),
-		interp.WithDurableOptions(interp.DurableOptions{Workers: oneStepWorkers}))
+	d, err := interp.NewDurable(st, interp.WithRegistry(reg), interp.WithLogger(quiet), interp.WithWorkers(oneStepWorkers))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -133,7 +132,7 @@ func benchAmberOneStep(b *testing.B, starters int) {
 	b.ResetTimer()
 	for i := range b.N {
 		t0 := time.Now()
-		tasks := make([]*interp.Task, oneStepN)
+		tasks := make([]*interp.Handle[int], oneStepN)
 		start := func(j int) {
 			t, err := interp.StartProgram(d, oneStep, j, interp.WithID(fmt.Sprintf("t%d-%d", i, j)))
 			if err != nil {

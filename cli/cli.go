@@ -224,7 +224,7 @@ func replay(ctx context.Context, st store.Store, reg *task.Registry, id string, 
 	if err != nil {
 		return err
 	}
-	r, err := interp.ReplayRecord(ctx, rec, version, interp.WithRegistry(reg))
+	r, err := interp.ReplayRecord(ctx, rec, interp.ReplayVersion(version), interp.WithRegistry(reg))
 	if err != nil {
 		if errors.Is(err, task.ErrUnknownProgram) {
 			return fmt.Errorf("%w (this binary does not register it: build your own amber command with cli.Main and your registry)", err)

@@ -83,13 +83,17 @@ func TestTaskCommands(t *testing.T) {
 
 	out, code = amber(t, reg, "task", "send", "q1", `{"By":"ops"}`, "--db", db)
 	require.Equal(t, 0, code, out)
-	v, err := d.Wait(ctx, "q1")
+	h, ok := d.Task("q1")
+	require.True(t, ok)
+	v, err := h.Wait(ctx)
 	require.NoError(t, err)
 	require.Equal(t, "q1 raised by ops", v)
 
 	out, code = amber(t, reg, "task", "cancel", "q2", "--db", db)
 	require.Equal(t, 0, code, out)
-	_, err = d.Wait(ctx, "q2")
+	h, ok = d.Task("q2")
+	require.True(t, ok)
+	_, err = h.Wait(ctx)
 	require.ErrorIs(t, err, effect.ErrCancelled)
 
 	// Bad input: clear errors, exit codes.

@@ -56,7 +56,7 @@
 // # Processes
 //
 // A task is a process, after Erlang/OTP; its ID is its address. Link,
-// Unlink, TrapExits, Monitor, Demonitor, Register, WhereIs and Kill are
+// Unlink, TrapExits, Monitor, Demonitor, TakeName, WhereIs and Kill are
 // performed by the Mock, Live and Sim interpreters (the durable
 // interpreter does not support them yet and fails them). A task that
 // ends has an exit reason, which its links and monitors see:

@@ -25,7 +25,7 @@ const (
 	ExitNoProc = "noproc"
 )
 
-// ErrNameTaken is the failure of Register when another running task holds
+// ErrNameTaken is the failure of TakeName when another running task holds
 // the name, or the calling task already has a name.
 var ErrNameTaken = errors.New("effect: name already registered")
 
@@ -117,25 +117,25 @@ type DemonitorOp struct {
 // Removing a monitor that fired or does not exist does nothing.
 func Demonitor(ref MonitorRef) Eff[Unit] { return Eff[Unit]{DemonitorOp{Ref: ref}} }
 
-// RegisterOp names the calling task. See Register.
-type RegisterOp struct {
+// TakeNameOp names the calling task. See TakeName.
+type TakeNameOp struct {
 	Returns[Unit]
 	Name string
 }
 
-// Register names the calling task: WhereIs(name) finds it until it ends,
-// when the name is released. It fails with ErrNameTaken if a running task
-// holds the name or the caller already has one, and with an error if name
-// is empty.
-func Register(name string) Eff[Unit] { return Eff[Unit]{RegisterOp{Name: name}} }
+// TakeName names the calling task (Erlang's register): WhereIs(name)
+// finds it until it ends, when the name is released. It fails with
+// ErrNameTaken if a running task holds the name or the caller already has
+// one, and with an error if name is empty.
+func TakeName(name string) Eff[Unit] { return Eff[Unit]{TakeNameOp{Name: name}} }
 
-// WhereIsOp looks up a registered name. See WhereIs.
+// WhereIsOp looks up a task's name. See WhereIs.
 type WhereIsOp struct {
 	Returns[Maybe[string]]
 	Name string
 }
 
-// WhereIs yields the ID of the running task registered under name, if
+// WhereIs yields the ID of the running task named name (TakeName), if
 // there is one.
 func WhereIs(name string) Eff[Maybe[string]] { return Eff[Maybe[string]]{WhereIsOp{Name: name}} }
 

@@ -89,7 +89,7 @@ func BenchmarkIdleTasks(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		g0 := runtime.NumGoroutine()
 		b.StartTimer()
-		tasks := make([]*interp.Task, n)
+		tasks := make([]*interp.Handle[ping], n)
 		for i := range tasks {
 			t, err := interp.Start(l, effect.Receive[ping]())
 			if err != nil {
@@ -139,7 +139,7 @@ func BenchmarkReplay(b *testing.B) {
 	if _, err := t.Wait(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	j := t.Journal()
+	j := journal(b, t)
 	if len(j) != 4*n {
 		b.Fatalf("journal has %d entries", len(j))
 	}

@@ -76,7 +76,7 @@
 //     as if committed when it completes (as under the durable
 //     interpreter, which commits a step's ops together). Messages held in
 //     transit survive a crash of the whole runtime.
-//   - Links, monitors and names (effect.Link, Monitor, Register, Kill)
+//   - Links, monitors and names (effect.Link, Monitor, TakeName, Kill)
 //     are not in journals: the Mock, Live and Sim interpreters keep them
 //     in memory, the durable interpreter in its store (store.ProcOp),
 //     committed with the step that made them. A task that ends sends exit

@@ -71,10 +71,10 @@ func TestDurableCorruptRow(t *testing.T) {
 	require.NoError(t, d.Send("good", "y"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	v, err := d.Wait(ctx, "good")
+	v, err := waitID(ctx, d, "good")
 	require.NoError(t, err)
 	require.Equal(t, "good:y", v)
-	_, err = d.Wait(ctx, "bad")
+	_, err = waitID(ctx, d, "bad")
 	require.Error(t, err)
 	rec, _, err := st.Load(ctx, "bad")
 	if err == nil {
@@ -121,7 +121,7 @@ func TestDurableParkedUntilRegistered(t *testing.T) {
 	defer d.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	v, err := d.Wait(ctx, "p")
+	v, err := waitID(ctx, d, "p")
 	require.NoError(t, err)
 	require.Equal(t, "p:hello", v)
 }
@@ -157,7 +157,7 @@ func TestContinueAsNew(t *testing.T) {
 		v, err := tk.Wait(ctx)
 		require.NoError(t, err)
 		require.Equal(t, 5, v)
-		require.Len(t, tk.Journal(), 1, "only the last run's journal remains")
+		require.Len(t, journal(t, tk), 1, "only the last run's journal remains")
 	})
 	t.Run("durable", func(t *testing.T) {
 		reg := task.NewRegistry()

@@ -55,7 +55,7 @@ func TestDurableStaleClaim(t *testing.T) {
 	// hang the task past this deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	v, err := d.Wait(ctx, "loop")
+	v, err := waitID(ctx, d, "loop")
 	require.NoError(t, err)
 	require.Equal(t, n, v)
 	require.Equal(t, int64(n), leaseRaceRuns.Load(), "every activity ran once")

@@ -19,7 +19,7 @@ import (
 // The results of the ops are decided before the commit, from what the
 // store holds then; what changes in between is settled by the commit as
 // Erlang would settle it. A Link or Monitor whose peer ends meanwhile
-// gets a noproc signal, as if the peer ended just after; a Register whose
+// gets a noproc signal, as if the peer ended just after; a TakeName whose
 // name another task took meanwhile refuses the step, which then runs
 // again, from the journal, and sees the name taken.
 //
@@ -31,66 +31,67 @@ import (
 // voids is deleted from the mailbox by that op's commit, so every signal a
 // task takes is live.
 
-// performProcess performs a process op of a durable task t.
-func (dt *durableTask) performProcess(t *Task, p effect.Pending) bool {
+// process performs a process op of a durable task t: the step's commit
+// applies it in the store.
+func (dt *durableTask) process(t *proc, p effect.Pending, _ *worker) (any, error) {
 	switch op := p.Op.(type) {
 	case effect.LinkOp:
 		if op.ID == t.id {
-			return t.complete(p, nil, nil)
+			return nil, nil
 		}
 		if err := dt.peer(op.ID); err != nil {
 			if _, ok := errors.AsType[*NoTaskError](err); !ok || !dt.trap {
-				return t.complete(p, nil, err)
+				return nil, err
 			}
 			// Trapped: the commit sends the task a noproc Exit.
 		}
 		dt.proc = append(dt.proc, store.ProcOp{Kind: store.ProcLink, Peer: op.ID})
-		return t.complete(p, nil, nil)
+		return nil, nil
 	case effect.UnlinkOp:
 		dt.proc = append(dt.proc, store.ProcOp{Kind: store.ProcUnlink, Peer: op.ID})
-		return t.complete(p, nil, nil)
+		return nil, nil
 	case effect.TrapExitsOp:
 		dt.trap = op.On
 		dt.proc = append(dt.proc, store.ProcOp{Kind: store.ProcTrap, On: op.On})
-		return t.complete(p, nil, nil)
+		return nil, nil
 	case effect.MonitorOp:
 		// Whether or not the target lives, the commit settles it: a dead
 		// one gets a noproc Down.
 		ref := t.monitorRef()
 		dt.proc = append(dt.proc, store.ProcOp{Kind: store.ProcMonitor, Peer: op.ID, Ref: string(ref)})
-		return t.complete(p, ref, nil)
+		return ref, nil
 	case effect.DemonitorOp:
 		dt.proc = append(dt.proc, store.ProcOp{Kind: store.ProcDemonitor, Ref: string(op.Ref)})
 		if i := slices.IndexFunc(t.mailbox, func(m any) bool { d, ok := m.(effect.Down); return ok && d.Ref == op.Ref }); i >= 0 {
 			t.mailbox = append(t.mailbox[:i], t.mailbox[i+1:]...)
-			dt.consume(i) // demonitor with flush
+			dt.took(t, i) // demonitor with flush
 		}
-		return t.complete(p, nil, nil)
-	case effect.RegisterOp:
-		return t.complete(p, nil, dt.register(t, op.Name))
+		return nil, nil
+	case effect.TakeNameOp:
+		return nil, dt.register(t, op.Name)
 	case effect.WhereIsOp:
 		if dt.name == op.Name {
-			return t.complete(p, effect.Some(t.id), nil)
+			return effect.Some(t.id), nil
 		}
 		id, err := dt.d.st.WhereIs(dt.d.e.ctx, op.Name)
 		if err != nil || id == "" {
-			return t.complete(p, effect.Maybe[string]{}, err)
+			return effect.Maybe[string]{}, err
 		}
-		return t.complete(p, effect.Some(id), nil)
+		return effect.Some(id), nil
 	case effect.KillOp:
 		if err := checkKill(t, op.ID, op.Reason); err != nil {
-			return t.complete(p, nil, err)
+			return nil, err
 		}
 		if err := dt.peer(op.ID); err != nil {
 			if nt, ok := errors.AsType[*NoTaskError](err); ok && nt.Finished {
 				err = nil // it has ended already
 			}
-			return t.complete(p, nil, err)
+			return nil, err
 		}
 		dt.proc = append(dt.proc, store.ProcOp{Kind: store.ProcKill, Peer: op.ID, Reason: op.Reason})
-		return t.complete(p, nil, nil)
+		return nil, nil
 	}
-	return t.complete(p, nil, &UnhandledOpError{Task: t.id, Op: p.Op})
+	return nil, &UnhandledOpError{Task: t.id, Op: p.Op}
 }
 
 // peer checks that task id exists and has not finished: it is spawned by
@@ -113,13 +114,13 @@ func (dt *durableTask) peer(id string) error {
 	return nil
 }
 
-func (dt *durableTask) register(t *Task, name string) error {
-	if err := checkRegister(t, name, dt.name, ""); err != nil {
+func (dt *durableTask) register(t *proc, name string) error {
+	if err := checkName(t, name, dt.name, ""); err != nil {
 		return err // checked before asking the store
 	}
 	holder, err := dt.d.st.WhereIs(dt.d.e.ctx, name)
 	if err == nil {
-		err = checkRegister(t, name, "", holder)
+		err = checkName(t, name, "", holder)
 	}
 	if err != nil {
 		return err
@@ -131,7 +132,7 @@ func (dt *durableTask) register(t *Task, name string) error {
 
 // takeSignal turns an exit signal taken from t's mailbox into what t sees:
 // a message to put in its mailbox, or the error that ends it, or neither.
-func (dt *durableTask) takeSignal(t *Task, sig task.Signal) (msg any, end error) {
+func (dt *durableTask) takeSignal(t *proc, sig task.Signal) (msg any, end error) {
 	if sig.Kind == task.SignalDown {
 		return effect.Down{Ref: effect.MonitorRef(sig.Ref), ID: sig.From, Reason: sig.Reason}, nil
 	}

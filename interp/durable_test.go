@@ -28,7 +28,7 @@ func openSQLite(t *testing.T, path string) store.Store {
 	return st
 }
 
-var fastDurable = interp.WithDurableOptions(interp.DurableOptions{Poll: 10 * time.Millisecond, Workers: 8})
+var fastDurable = interp.WithDurableOptions(interp.DurableOptions{Poll: 10 * time.Millisecond})
 
 func TestConformanceDurable(t *testing.T) {
 	interptest.Run(t, func(t *testing.T, c interptest.Case) interptest.Outcome {
@@ -97,7 +97,7 @@ func TestDurableTimerAcrossRestarts(t *testing.T) {
 	d, err := interp.NewDurable(st, interp.WithRegistry(reg), interp.WithLogger(quiet), fastDurable)
 	require.NoError(t, err)
 	defer d.Close()
-	v, err := d.Wait(ctx, id)
+	v, err := waitID(ctx, d, id)
 	require.NoError(t, err)
 	require.Contains(t, v, "woke after")
 	slept, err := time.ParseDuration(strings.TrimPrefix(v.(string), "woke after "))
@@ -153,7 +153,7 @@ func TestDurableMessagesAndWorld(t *testing.T) {
 	require.NoError(t, err)
 	defer d.Close()
 	require.NoError(t, d.Send("prov", Quota{Limit: 5}))
-	v, err := d.Wait(ctx, "prov")
+	v, err := waitID(ctx, d, "prov")
 	require.NoError(t, err)
 	require.Equal(t, "provisioned xxx", v)
 }
@@ -192,7 +192,7 @@ func TestDurableWorld(t *testing.T) {
 		require.NoError(t, err)
 		v, err := tk.Wait(ctx)
 		require.NoError(t, err)
-		return before, v.(int)
+		return before, v
 	}
 	before, after := run(5)
 	require.Equal(t, 0, before)

@@ -22,7 +22,8 @@ func ExampleReplay() {
 	t, _ := interp.StartProgram(mock, prog, "ann")
 	live, _ := t.Wait(context.Background())
 
-	r, err := interp.Replay(context.Background(), prog, "ann", t.Journal())
+	j, _ := t.Journal()
+	r, err := interp.Replay(context.Background(), prog, "ann", j)
 	fmt.Println(live)
 	fmt.Println(r.Result, err)
 	for _, en := range r.Journal {

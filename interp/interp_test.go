@@ -25,7 +25,7 @@ func runCase(t *testing.T, rt interp.Runtime, c interptest.Case) interptest.Outc
 	}
 	v, err := tk.Wait(ctx)
 	require.NotErrorIs(t, err, context.DeadlineExceeded)
-	return interptest.Outcome{Result: v, Err: err, Journal: tk.Journal()}
+	return interptest.Outcome{Result: v, Err: err, Journal: journal(t, tk)}
 }
 
 func TestConformanceMock(t *testing.T) {

@@ -20,7 +20,7 @@ type Live struct {
 	e       *engine
 	mu      sync.Mutex
 	cond    *sync.Cond
-	q       []*Task
+	q       []*proc
 	closed  bool
 	busy    int // workers running a task
 	idle    *sync.Cond
@@ -29,8 +29,8 @@ type Live struct {
 }
 
 // NewLive starts a live interpreter. Close it when done.
-func NewLive(opts ...Option) *Live {
-	cfg := newConfig(opts)
+func NewLive(opts ...LiveOption) *Live {
+	cfg := newConfig(opts, LiveOption.liveOption)
 	l := &Live{workers: cfg.workers}
 	if l.workers <= 0 {
 		l.workers = runtime.GOMAXPROCS(0)
@@ -51,12 +51,6 @@ func (l *Live) base() *engine { return l.e }
 // Send puts msg in the mailbox of task to.
 func (l *Live) Send(to string, msg any) error { return l.e.send(to, msg, nil) }
 
-// Task returns the task with the given ID.
-func (l *Live) Task(id string) (*Task, bool) {
-	t := l.e.lookup(id)
-	return t, t != nil
-}
-
 // Close stops the workers. Tasks still running are abandoned.
 func (l *Live) Close() error {
 	l.e.stop()
@@ -73,7 +67,7 @@ func (l *Live) Close() error {
 // hand-off slot before it lets the shared queue go first.
 const maxHandoffs = 64
 
-func (l *Live) push(t *Task, w *worker) {
+func (l *Live) push(t *proc, w *worker) {
 	if w != nil && w.next == nil && w.handoffs < maxHandoffs {
 		w.next = t
 		return
@@ -88,7 +82,7 @@ func (l *Live) work() {
 	defer l.wg.Done()
 	w := &worker{}
 	for {
-		var t *Task
+		var t *proc
 		if w.next != nil {
 			t, w.next = w.next, nil
 			w.handoffs++

@@ -23,15 +23,19 @@ type Mock struct {
 	e    *engine
 	clk  *virtualClock
 	mu   sync.Mutex
-	runq []*Task
+	runq []*proc
 }
 
 // NewMock returns a mock interpreter.
-func NewMock(opts ...Option) *Mock {
-	cfg := newConfig(append([]Option{WithSeed(0)}, opts...))
+func NewMock(opts ...MockOption) *Mock {
+	cfg := newConfig(append([]MockOption{WithSeed(0)}, opts...), MockOption.mockOption)
 	if !cfg.loggerSet {
 		cfg.logger = nil
 	}
+	return newMock(cfg)
+}
+
+func newMock(cfg config) *Mock {
 	cfg.journal = true
 	start := cfg.start
 	if start.IsZero() {
@@ -45,7 +49,7 @@ func NewMock(opts ...Option) *Mock {
 
 func (m *Mock) base() *engine { return m.e }
 
-func (m *Mock) push(t *Task, _ *worker) {
+func (m *Mock) push(t *proc, _ *worker) {
 	m.mu.Lock()
 	m.runq = append(m.runq, t)
 	m.mu.Unlock()
@@ -53,12 +57,6 @@ func (m *Mock) push(t *Task, _ *worker) {
 
 // Send puts msg in the mailbox of task to.
 func (m *Mock) Send(to string, msg any) error { return m.e.send(to, msg, nil) }
-
-// Task returns the task with the given ID.
-func (m *Mock) Task(id string) (*Task, bool) {
-	t := m.e.lookup(id)
-	return t, t != nil
-}
 
 // Now returns the virtual time.
 func (m *Mock) Now() time.Time { return m.clk.now }
@@ -93,7 +91,7 @@ func (m *Mock) Advance(d time.Duration) {
 	m.RunUntilIdle()
 }
 
-func (m *Mock) await(ctx context.Context, t *Task) error {
+func (m *Mock) await(ctx context.Context, t *proc) error {
 	for {
 		m.RunUntilIdle()
 		select {

@@ -72,7 +72,7 @@ func exitReason(err error) string {
 }
 
 // procState returns t's process state, creating it. e.procMu held.
-func (t *Task) procState() *procState {
+func (t *proc) procState() *procState {
 	if t.ps == nil {
 		t.ps = &procState{}
 	}
@@ -81,7 +81,7 @@ func (t *Task) procState() *procState {
 
 // markProc notes that t has process state for finish to release; it
 // reports false if t has finished. e.procMu held.
-func (t *Task) markProc() bool {
+func (t *proc) markProc() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.finished {
@@ -91,41 +91,40 @@ func (t *Task) markProc() bool {
 	return true
 }
 
-// performProcess performs a process op of t. It reports whether the op
-// completed (always).
-func (t *Task) performProcess(p effect.Pending, w *worker) bool {
+// performProcess performs a process op of t and returns its result.
+func (t *proc) performProcess(p effect.Pending, w *worker) (any, error) {
 	e := t.e
 	switch op := p.Op.(type) {
 	case effect.LinkOp:
-		return t.complete(p, nil, e.link(t, op.ID))
+		return nil, e.link(t, op.ID)
 	case effect.UnlinkOp:
 		e.unlink(t, op.ID)
-		return t.complete(p, nil, nil)
+		return nil, nil
 	case effect.TrapExitsOp:
 		e.procMu.Lock()
 		t.procState().trap = op.On
 		e.procMu.Unlock()
-		return t.complete(p, nil, nil)
+		return nil, nil
 	case effect.MonitorOp:
 		ref := t.monitorRef()
 		e.monitor(t, op.ID, ref)
-		return t.complete(p, ref, nil)
+		return ref, nil
 	case effect.DemonitorOp:
 		e.demonitor(t, op.Ref)
-		return t.complete(p, nil, nil)
-	case effect.RegisterOp:
-		return t.complete(p, nil, e.register(t, op.Name))
+		return nil, nil
+	case effect.TakeNameOp:
+		return nil, e.register(t, op.Name)
 	case effect.WhereIsOp:
-		return t.complete(p, e.whereIs(op.Name), nil)
+		return e.whereIs(op.Name), nil
 	case effect.KillOp:
-		return t.complete(p, nil, e.kill(t, op.ID, op.Reason, w))
+		return nil, e.kill(t, op.ID, op.Reason, w)
 	}
-	return t.complete(p, nil, &UnhandledOpError{Task: t.id, Op: p.Op})
+	return nil, &UnhandledOpError{Task: t.id, Op: p.Op}
 }
 
 // monitorRef names the monitor set up by t's next op: the task and the
 // op's sequence number, deterministic across replays.
-func (t *Task) monitorRef() effect.MonitorRef {
+func (t *proc) monitorRef() effect.MonitorRef {
 	n := strconv.FormatUint(t.completed+1, 10)
 	if t.runs > 0 {
 		n = strconv.Itoa(t.runs) + "." + n
@@ -133,7 +132,7 @@ func (t *Task) monitorRef() effect.MonitorRef {
 	return effect.MonitorRef(t.id + "#" + n)
 }
 
-func (e *engine) link(t *Task, id string) error {
+func (e *engine) link(t *proc, id string) error {
 	if id == t.id {
 		return nil
 	}
@@ -165,7 +164,7 @@ func (e *engine) link(t *Task, id string) error {
 	return nil
 }
 
-func (e *engine) unlink(t *Task, id string) {
+func (e *engine) unlink(t *proc, id string) {
 	e.procMu.Lock()
 	defer e.procMu.Unlock()
 	if t.ps == nil {
@@ -181,7 +180,7 @@ func (e *engine) unlink(t *Task, id string) {
 	}
 }
 
-func (e *engine) monitor(t *Task, id string, ref effect.MonitorRef) {
+func (e *engine) monitor(t *proc, id string, ref effect.MonitorRef) {
 	e.procMu.Lock()
 	defer e.procMu.Unlock()
 	peer := e.lookup(id)
@@ -203,7 +202,7 @@ func (e *engine) monitor(t *Task, id string, ref effect.MonitorRef) {
 	pps.monitors[ref] = monitorEntry{watcher: t.id, seq: e.procSeq}
 }
 
-func (e *engine) demonitor(t *Task, ref effect.MonitorRef) {
+func (e *engine) demonitor(t *proc, ref effect.MonitorRef) {
 	e.procMu.Lock()
 	if t.ps != nil {
 		if id, ok := t.ps.watching[ref]; ok {
@@ -222,12 +221,12 @@ func (e *engine) demonitor(t *Task, ref effect.MonitorRef) {
 	})
 }
 
-// checkRegister checks t's Register of name: current is the name t holds,
+// checkName checks t's TakeName of name: current is the name t holds,
 // holder the task that holds name ("" for none).
-func checkRegister(t *Task, name, current, holder string) error {
+func checkName(t *proc, name, current, holder string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("task %s: Register: empty name", t.id)
+		return fmt.Errorf("task %s: TakeName: empty name", t.id)
 	case current != "":
 		return fmt.Errorf("task %s: %w: the task is already registered as %q", t.id, effect.ErrNameTaken, current)
 	case holder != "" && holder != t.id:
@@ -236,7 +235,7 @@ func checkRegister(t *Task, name, current, holder string) error {
 	return nil
 }
 
-func (e *engine) register(t *Task, name string) error {
+func (e *engine) register(t *proc, name string) error {
 	e.procMu.Lock()
 	defer e.procMu.Unlock()
 	var current, holder string
@@ -246,13 +245,13 @@ func (e *engine) register(t *Task, name string) error {
 	if h := e.names[name]; h != nil && h.running() {
 		holder = h.id
 	}
-	if err := checkRegister(t, name, current, holder); err != nil {
+	if err := checkName(t, name, current, holder); err != nil {
 		return err
 	}
 	t.markProc()
 	t.procState().name = name
 	if e.names == nil {
-		e.names = map[string]*Task{}
+		e.names = map[string]*proc{}
 	}
 	e.names[name] = t
 	return nil
@@ -267,14 +266,14 @@ func (e *engine) whereIs(name string) effect.Maybe[string] {
 	return effect.Maybe[string]{}
 }
 
-func (t *Task) running() bool {
+func (t *proc) running() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return !t.finished
 }
 
 // checkKill checks the arguments of t's Kill of task id.
-func checkKill(t *Task, id, reason string) error {
+func checkKill(t *proc, id, reason string) error {
 	if id == t.id {
 		return fmt.Errorf("task %s: Kill cannot end the calling task (return effect.Fail instead)", t.id)
 	}
@@ -284,31 +283,21 @@ func checkKill(t *Task, id, reason string) error {
 	return nil
 }
 
-func (e *engine) kill(t *Task, id, reason string, w *worker) error {
+func (e *engine) kill(t *proc, id, reason string, w *worker) error {
 	if err := checkKill(t, id, reason); err != nil {
 		return err
 	}
-	err := e.signal(t, id, &procSignal{kind: sigKill, from: t.id, reason: reason}, w)
+	err := t.port.signal(t, id, &procSignal{kind: sigKill, from: t.id, reason: reason}, w)
 	if nt, ok := errors.AsType[*NoTaskError](err); ok && nt.Finished {
 		return nil // it has ended already
 	}
 	return err
 }
 
-// signal sends an exit signal from task from to task to: through the
-// simulator's transit, if any, so that it stays behind the messages from
-// sent to before it.
-func (e *engine) signal(from *Task, to string, sig *procSignal, w *worker) error {
-	if e.transit != nil {
-		return e.transit(from, to, sig)
-	}
-	return e.send(to, sig, w)
-}
-
 // exitProcess releases the process state of t, which has just ended with
 // reason: its name is freed, the tasks linked to it and monitoring it are
 // sent exit signals, and the monitors it held are removed.
-func (e *engine) exitProcess(t *Task, reason string) {
+func (e *engine) exitProcess(t *proc, reason string) {
 	type out struct {
 		to  string
 		seq uint64
@@ -340,14 +329,14 @@ func (e *engine) exitProcess(t *Task, reason string) {
 	e.procMu.Unlock()
 	slices.SortFunc(outs, func(a, b out) int { return cmp.Compare(a.seq, b.seq) })
 	for _, o := range outs {
-		_ = e.signal(t, o.to, o.sig, nil) // a task that has ended needs no signal
+		_ = t.port.signal(t, o.to, o.sig, nil) // a task that has ended needs no signal
 	}
 }
 
 // intake moves the messages taken from t's inbox to its mailbox,
 // processing the exit signals among them; it reports whether one ended t.
 // t.stepMu held.
-func (t *Task) intake(msgs []any, sigs bool) bool {
+func (t *proc) intake(msgs []any, sigs bool) bool {
 	if !sigs {
 		t.mailbox = append(t.mailbox, msgs...)
 		return false
@@ -367,7 +356,7 @@ func (t *Task) intake(msgs []any, sigs bool) bool {
 }
 
 // endBySignal ends t, which an exit signal killed, with err. t.stepMu held.
-func (t *Task) endBySignal(err error) {
+func (t *proc) endBySignal(err error) {
 	if t.record && t.replayPos < len(t.replay) {
 		// Killed before it replayed its journal (it was rebuilt from a
 		// store, or the Sim's model of one): the journal is still what the
@@ -383,7 +372,7 @@ func (t *Task) endBySignal(err error) {
 
 // receiveSignal processes an exit signal for t: it returns the error that
 // ends t, or nil if the signal was voided, ignored, or became a message.
-func (e *engine) receiveSignal(t *Task, sig *procSignal) error {
+func (e *engine) receiveSignal(t *proc, sig *procSignal) error {
 	e.procMu.Lock()
 	defer e.procMu.Unlock()
 	ps := t.ps

@@ -57,7 +57,7 @@ func procRuntimes() []procRuntime {
 var durableRegs sync.Map // *interp.Durable -> *task.Registry
 
 // start starts prog on rt, registering it first if rt is durable.
-func start[I, O any](t *testing.T, rt interp.Runtime, prog *effect.Program[I, O], in I) *interp.Task {
+func start[I, O any](t *testing.T, rt interp.Runtime, prog *effect.Program[I, O], in I) *interp.Handle[O] {
 	t.Helper()
 	if reg, ok := durableRegs.Load(rt); ok {
 		if err := task.Register(reg.(*task.Registry), prog); err != nil && !errors.Is(err, task.ErrDuplicate) {
@@ -75,7 +75,7 @@ func forRuntimes(t *testing.T, f func(t *testing.T, rt interp.Runtime)) {
 	}
 }
 
-func wait(t *testing.T, tk *interp.Task) (any, error) {
+func wait[O any](t *testing.T, tk *interp.Handle[O]) (O, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -87,9 +87,9 @@ func wait(t *testing.T, tk *interp.Task) (any, error) {
 
 // spawned returns the ID of the n-th task (from 0) that tk spawned, from
 // its journal.
-func spawned(t *testing.T, tk *interp.Task, n int) string {
+func spawned[O any](t *testing.T, tk *interp.Handle[O], n int) string {
 	t.Helper()
-	for _, en := range tk.Journal() {
+	for _, en := range journal(t, tk) {
 		if en.Kind != "effect.SpawnOp" {
 			continue
 		}
@@ -102,7 +102,7 @@ func spawned(t *testing.T, tk *interp.Task, n int) string {
 		return id
 	}
 	_, err, fin := tk.Result()
-	t.Fatalf("task %s spawned no task #%d (finished %v, %v): %v", tk.ID(), n, fin, err, tk.Journal())
+	t.Fatalf("task %s spawned no task #%d (finished %v, %v): %v", tk.ID(), n, fin, err, journal(t, tk))
 	return ""
 }
 
@@ -194,7 +194,9 @@ func TestLinkCrash(t *testing.T) {
 				}
 				if c.killed != "" {
 					require.Equal(t, c.killed, exitReason(t, err))
-					require.Equal(t, task.Failed, tk.Status())
+					st, serr := tk.Status()
+					require.NoError(t, serr)
+					require.Equal(t, task.Failed, st)
 					var ee *interp.ExitError
 					require.ErrorAs(t, err, &ee)
 					require.Equal(t, child.ID(), ee.From)
@@ -237,14 +239,16 @@ func TestLinkBothWays(t *testing.T) {
 		tk := start(t, rt, chain, 3)
 		_, err := wait(t, tk)
 		require.Equal(t, "last link broke", exitReason(t, err))
-		cur := tk
-		for range 3 {
-			next, ok := rt.Task(spawned(t, cur, 0))
+		id := spawned(t, tk, 0)
+		for i := range 3 {
+			next, ok := rt.Task(id)
 			require.True(t, ok)
 			_, err := wait(t, next)
 			require.Error(t, err)
 			require.Contains(t, err.Error(), "last link broke")
-			cur = next
+			if i < 2 {
+				id = spawned(t, next, 0)
+			}
 		}
 	})
 	forRuntimes(t, func(t *testing.T, rt interp.Runtime) {
@@ -361,7 +365,7 @@ func TestDemonitor(t *testing.T) {
 // registrant registers a name, says so to its parent, and ends when told.
 var registrant = effect.NewProgram("proc.registrant", 1, func(parent string) effect.Eff[string] {
 	return effect.Do(func(e *effect.Ctx) string {
-		effect.Await(e, effect.Register("svc"))
+		effect.Await(e, effect.TakeName("svc"))
 		effect.Await(e, effect.Send(effect.PID[string]{ID: parent}, "registered"))
 		return effect.Await(e, effect.Receive[string]())
 	})
@@ -384,17 +388,17 @@ func TestRegister(t *testing.T) {
 				pid := effect.Await(e, effect.Spawn[string](registrant, self.ID))
 				effect.Await(e, effect.Receive[string]())
 				got = append(got, fmt.Sprint(where() == pid.ID))
-				_, err := effect.Try(e, effect.Register("svc"))
+				_, err := effect.Try(e, effect.TakeName("svc"))
 				got = append(got, fmt.Sprint(errors.Is(err, effect.ErrNameTaken)))
 				ref := effect.Await(e, effect.Monitor(pid.ID))
 				effect.Await(e, effect.Send(pid, "stop"))
 				effect.Await(e, effect.ReceiveMatch(func(d effect.Down) bool { return d.Ref == ref }))
 				got = append(got, where()) // released
-				effect.Await(e, effect.Register("svc"))
+				effect.Await(e, effect.TakeName("svc"))
 				got = append(got, fmt.Sprint(where() == self.ID))
-				_, err = effect.Try(e, effect.Register("other"))
+				_, err = effect.Try(e, effect.TakeName("other"))
 				got = append(got, fmt.Sprint(errors.Is(err, effect.ErrNameTaken)))
-				_, err = effect.Try(e, effect.Register(""))
+				_, err = effect.Try(e, effect.TakeName(""))
 				got = append(got, fmt.Sprint(err != nil))
 				return got
 			})
@@ -505,14 +509,14 @@ func TestProcessOpsJournaled(t *testing.T) {
 	_, err = wait(t, tk)
 	require.NoError(t, err)
 	var kinds []string
-	for _, en := range tk.Journal() {
+	for _, en := range journal(t, tk) {
 		kinds = append(kinds, en.Kind)
 	}
 	require.Equal(t, []string{"effect.SpawnOp", "effect.TrapExitsOp", "effect.LinkOp", "effect.MonitorOp",
 		"effect.SendOp", "effect.ReceiveOp[github.com/amberrt/amber/effect.Down]",
 		"effect.ReceiveOp[github.com/amberrt/amber/effect.Exit]"}, kinds)
 	// The journal replays.
-	r, err := interp.Replay(context.Background(), linker, linkIn{"panic", true}, tk.Journal())
+	r, err := interp.Replay(context.Background(), linker, linkIn{"panic", true}, journal(t, tk))
 	require.NoError(t, err)
 	require.True(t, r.Done)
 	require.Equal(t, "exit:effect: panic: boom down:effect: panic: boom", r.Result)
@@ -529,7 +533,7 @@ func TestProcessSimDeterminism(t *testing.T) {
 		for _, x := range sim.Tasks() {
 			_, err, _ := x.Result()
 			fmt.Fprintf(&b, "%s %v\n", x.ID(), err)
-			for _, en := range x.Journal() {
+			for _, en := range journal(t, x) {
 				fmt.Fprintf(&b, "  %s\n", en)
 			}
 		}

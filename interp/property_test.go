@@ -116,8 +116,7 @@ func runOn(t require.TestingT, rt interp.Runtime, p effect.Eff[string]) (string,
 	require.NoError(t, err)
 	v, err := tk.Wait(ctx)
 	require.NotErrorIs(t, err, context.DeadlineExceeded)
-	s, _ := v.(string)
-	return s, err, tk.Journal()
+	return v, err, journal(t, tk)
 }
 
 // normalize removes what legitimately differs between interpreters: the
@@ -149,18 +148,18 @@ func TestPropertyMockLiveReplay(t *testing.T) {
 		seed := rapid.Uint64().Draw(rt, "seed")
 		opts := []interp.Option{interp.WithHandlers(userHandler), interp.WithSeed(seed), interp.WithRegistry(testRegistry())}
 
-		mock := interp.NewMock(opts...)
+		mock := interp.NewMock(asMock(opts)...)
 		mres, merr, mj := runOn(rt, mock, build(steps, style, stm.NewVar(0)))
 		require.NoError(rt, merr)
 
-		live := interp.NewLive(append(opts, interp.WithJournal(), interp.WithLogger(quiet))...)
+		live := interp.NewLive(append(asLive(opts), interp.WithJournal(), interp.WithLogger(quiet))...)
 		lres, lerr, lj := runOn(rt, live, build(steps, style, stm.NewVar(0)))
 		live.Close()
 		require.NoError(rt, lerr)
 		require.Equal(rt, mres, lres, "mock and live results")
 		require.Equal(rt, normalize(mj), normalize(lj), "mock and live journals")
 
-		r, err := interp.ReplayEff(context.Background(), build(steps, style, stm.NewVar(0)), mj, interp.WithRegistry(testRegistry()))
+		r, err := replayEff(context.Background(), build(steps, style, stm.NewVar(0)), mj, interp.WithRegistry(testRegistry()))
 		require.NoError(rt, err)
 		require.True(rt, r.Done)
 		require.Equal(rt, mres, r.Result)
@@ -187,7 +186,7 @@ func TestPropertyDivergence(t *testing.T) {
 		require.NoError(rt, err)
 		changed[k].Kind, changed[k].Op, changed[k].Fingerprint = kind, data, fp
 
-		_, err = interp.ReplayEff(context.Background(), build(steps, style, stm.NewVar(0)), changed, interp.WithRegistry(testRegistry()))
+		_, err = replayEff(context.Background(), build(steps, style, stm.NewVar(0)), changed, interp.WithRegistry(testRegistry()))
 		var de *interp.DivergenceError
 		require.ErrorAs(rt, err, &de)
 		require.Equal(rt, j[k].Seq, de.Seq, "divergence reported at the changed entry")

@@ -27,28 +27,30 @@ type ReplayResult struct {
 // clock, the STM vars, other tasks, the outside world) is never touched and
 // Log ops are not written again. If the program issues an op other than
 // the one recorded, Replay returns a *DivergenceError naming the sequence
-// number and both ops.
-func Replay(ctx context.Context, p effect.AnyProgram, input any, j task.Journal, opts ...Option) (*ReplayResult, error) {
+// number and both ops. (An anonymous program can be replayed as a named
+// one: effect.NewProgram wraps it.)
+func Replay(ctx context.Context, p effect.AnyProgram, input any, j task.Journal, opts ...ReplayOption) (*ReplayResult, error) {
 	m, err := p.Start(input)
 	if err != nil {
 		return nil, err
 	}
-	return replayMachine(ctx, "replay", p, m, j, opts)
+	cfg := newConfig(opts, ReplayOption.replayOption)
+	return replayMachine(ctx, "replay", p, m, j, cfg)
 }
 
-// ReplayEff replays the anonymous program p against journal j; see Replay.
-func ReplayEff[A any](ctx context.Context, p effect.Eff[A], j task.Journal, opts ...Option) (*ReplayResult, error) {
-	return replayMachine(ctx, "replay", nil, effect.NewMachine(p), j, opts)
-}
+// ReplayVersion makes ReplayRecord replay the task against version v of
+// its program instead of the version the task runs: the way to check,
+// before a deploy, that a new version fits an in-flight task.
+func ReplayVersion(v int) ReplayOption { return replayOnly(func(c *config) { c.version = v }) }
 
-// ReplayRecord replays a stored task against its own journal, with the
-// program looked up in the registry given by WithRegistry. Pass version >
-// 0 to replay it against another version of its program instead: the way
-// to check, before a deploy, that a new version fits an in-flight task.
-func ReplayRecord(ctx context.Context, rec *task.Record, version int, opts ...Option) (*ReplayResult, error) {
-	cfg := newConfig(opts)
-	if version <= 0 {
-		version = rec.Version
+// ReplayRecord replays a stored task against its own journal, with its
+// program looked up by name and version in the registry given by
+// WithRegistry (ReplayVersion chooses another version).
+func ReplayRecord(ctx context.Context, rec *task.Record, opts ...ReplayOption) (*ReplayResult, error) {
+	cfg := newConfig(opts, ReplayOption.replayOption)
+	version := rec.Version
+	if cfg.version > 0 {
+		version = cfg.version
 	}
 	p, err := cfg.registry.Program(rec.Program, version)
 	if err != nil {
@@ -62,14 +64,15 @@ func ReplayRecord(ctx context.Context, rec *task.Record, version int, opts ...Op
 	if err != nil {
 		return nil, err
 	}
-	return replayMachine(ctx, rec.ID, p, m, rec.Journal, opts)
+	return replayMachine(ctx, rec.ID, p, m, rec.Journal, cfg)
 }
 
-func replayMachine(ctx context.Context, id string, p effect.AnyProgram, m *effect.Machine, j task.Journal, opts []Option) (*ReplayResult, error) {
+func replayMachine(ctx context.Context, id string, p effect.AnyProgram, m *effect.Machine, j task.Journal, cfg config) (*ReplayResult, error) {
 	if err := j.Validate(); err != nil {
 		return nil, err
 	}
-	mock := NewMock(opts...)
+	cfg.logger = nil // a replay writes no logs
+	mock := newMock(cfg)
 	t, err := mock.e.newTask(id, p, nil, m)
 	if err != nil {
 		return nil, err
@@ -83,8 +86,8 @@ func replayMachine(ctx context.Context, id string, p effect.AnyProgram, m *effec
 	if t.failure != nil {
 		return nil, t.failure
 	}
-	res := &ReplayResult{Journal: t.Journal()}
-	if v, err, finished := t.Result(); finished {
+	res := &ReplayResult{Journal: t.entries()}
+	if v, err, finished := t.outcome(); finished {
 		res.Done, res.Result, res.Err = true, v, err
 		return res, nil
 	}

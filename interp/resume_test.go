@@ -76,14 +76,14 @@ func TestResumeFromRecord(t *testing.T) {
 
 	// A fresh interpreter continues the task where its journal ends.
 	m := interp.NewMock(interp.WithRegistry(checkoutRegistry()))
-	tk, err := interp.Resume(m, rec)
+	tk, err := interp.Restore(m, rec)
 	require.NoError(t, err)
 	m.RunUntilIdle()
 	require.NoError(t, m.Send("order-1", Order{Item: "tea", Qty: 2}))
 	v, err := tk.Wait(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, "ann owes $$$$$$", v)
-	require.Len(t, tk.Journal(), 4)
+	require.Len(t, journal(t, tk), 4)
 }
 
 func TestResumeMailboxAndUnknownProgram(t *testing.T) {
@@ -99,14 +99,14 @@ func TestResumeMailboxAndUnknownProgram(t *testing.T) {
 	require.Len(t, rec.Mailbox, 1)
 
 	m2 := interp.NewMock(interp.WithRegistry(checkoutRegistry()))
-	tk2, err := interp.Resume(m2, rec)
+	tk2, err := interp.Restore(m2, rec)
 	require.NoError(t, err)
 	v, err := tk2.Wait(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, "bob owes $$", v)
 
 	// Without the program registered, Resume says so.
-	_, err = interp.Resume(interp.NewMock(), rec)
+	_, err = interp.Restore(interp.NewMock(), rec)
 	require.ErrorIs(t, err, task.ErrUnknownProgram)
 }
 
@@ -119,7 +119,7 @@ func TestResumeWrongProgramDiverges(t *testing.T) {
 	})
 	reg := checkoutRegistry()
 	require.NoError(t, task.Register(reg, other))
-	_, err = interp.ReplayRecord(context.Background(), rec, 2, interp.WithRegistry(reg))
+	_, err = interp.ReplayRecord(context.Background(), rec, interp.ReplayVersion(2), interp.WithRegistry(reg))
 	var de *interp.DivergenceError
 	require.ErrorAs(t, err, &de)
 	require.Equal(t, uint64(1), de.Seq)
@@ -153,7 +153,7 @@ func TestResumeChild(t *testing.T) {
 	rec, err := task.DecodeRecord(b)
 	require.NoError(t, err)
 	m := interp.NewMock(interp.WithRegistry(checkoutRegistry()))
-	tk, err := interp.Resume(m, rec)
+	tk, err := interp.Restore(m, rec)
 	require.NoError(t, err)
 	m.RunUntilIdle()
 	require.NoError(t, m.Send(rec.ID, Order{Item: "tea", Qty: 3}))

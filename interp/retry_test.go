@@ -56,7 +56,7 @@ func TestRetryWithBackoff(t *testing.T) {
 	require.Equal(t, log.keys[0], log.keys[2])
 	require.Equal(t, time.Second, log.at[1].Sub(log.at[0]), "first backoff")
 	require.Equal(t, 2*time.Second, log.at[2].Sub(log.at[1]), "second backoff doubles")
-	require.Len(t, tk.Journal(), 1, "retries are not journaled; the outcome is")
+	require.Len(t, journal(t, tk), 1, "retries are not journaled; the outcome is")
 }
 
 func TestRetryStops(t *testing.T) {

@@ -2,60 +2,54 @@ package interp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/task"
 )
 
-// Runtime is an interpreter that runs tasks: *Mock, *Live or *Sim.
-// Start, Run, StartProgram and Resume work with any of them.
+// Runtime is an interpreter that runs tasks: *Mock, *Live, *Sim or
+// *Durable. Start, Run, StartProgram, Attach and Restore work with any of
+// them (the durable interpreter runs named programs only).
 type Runtime interface {
 	// Send puts msg in the mailbox of the task with ID to. It fails with a
-	// *NoTaskError if there is no such task or it has finished.
+	// *NoTaskError if there is no such task or it has finished (the
+	// durable interpreter: an error matching store.ErrNotFound or
+	// store.ErrFinished).
 	Send(to string, msg any) error
-	// Task returns the task with the given ID.
-	Task(id string) (*Task, bool)
-	base() *engine
-	start(id string, prog effect.AnyProgram, in any, m *effect.Machine) (*Task, error)
+	// Cancel asks for the task with the given ID to be cancelled: its
+	// program stops where it waits and the task ends with status
+	// Cancelled. Cancelling a finished task does nothing.
+	Cancel(id string) error
+	// Task returns an untyped handle to the task with the given ID (Attach
+	// gives a typed one).
+	Task(id string) (*Handle[any], bool)
+
+	start(id string, prog effect.AnyProgram, in any, m *effect.Machine) (handle, error)
+	restore(rec *task.Record) (handle, error)
 }
 
-// start starts a task in memory: the mock and live interpreters.
-func (e *engine) start(id string, prog effect.AnyProgram, in any, m *effect.Machine) (*Task, error) {
-	t, err := e.newTask(id, prog, in, m)
+// Start starts a task running the anonymous program p. The durable
+// interpreter refuses it: a task that must outlive its process needs a
+// program it can find again by name (StartProgram).
+func Start[A any](rt Runtime, p effect.Eff[A]) (*Handle[A], error) {
+	t, err := rt.start("", nil, nil, effect.NewMachine(p))
 	if err != nil {
 		return nil, err
 	}
-	e.launch(t, nil)
-	return t, nil
+	return &Handle[A]{t}, nil
 }
 
-func (m *Mock) start(id string, prog effect.AnyProgram, in any, mm *effect.Machine) (*Task, error) {
-	return m.e.start(id, prog, in, mm)
-}
-
-func (l *Live) start(id string, prog effect.AnyProgram, in any, m *effect.Machine) (*Task, error) {
-	return l.e.start(id, prog, in, m)
-}
-
-// Start starts a task running the anonymous program p.
-func Start[A any](rt Runtime, p effect.Eff[A]) (*Task, error) {
-	return rt.start("", nil, nil, effect.NewMachine(p))
-}
-
-// Run starts a task running p and waits for its result.
+// Run starts a task running the anonymous program p and waits for its
+// result: Start, then Wait.
 func Run[A any](ctx context.Context, rt Runtime, p effect.Eff[A]) (A, error) {
-	var zero A
-	t, err := Start(rt, p)
+	h, err := Start(rt, p)
 	if err != nil {
+		var zero A
 		return zero, err
 	}
-	v, err := t.Wait(ctx)
-	if err != nil {
-		return zero, err
-	}
-	a, _ := v.(A)
-	return a, nil
+	return h.Wait(ctx)
 }
 
 // StartOption configures StartProgram.
@@ -63,16 +57,31 @@ type StartOption func(*startConfig)
 
 type startConfig struct{ id string }
 
-// WithID gives the new task an ID of the caller's choosing.
+// WithID gives the new task an ID of the caller's choosing. Starting a
+// task under an ID that exists fails (the durable interpreter: with an
+// error matching store.ErrExists).
 func WithID(id string) StartOption { return func(c *startConfig) { c.id = id } }
 
-// StartProgram starts a task running the named program p on in.
-func StartProgram[I, O any](rt Runtime, p *effect.Program[I, O], in I, opts ...StartOption) (*Task, error) {
-	return StartAny(rt, p, in, opts...)
+// StartProgram starts a task running the named program p on in, and
+// returns a handle typed by p's output.
+func StartProgram[I, O any](rt Runtime, p *effect.Program[I, O], in I, opts ...StartOption) (*Handle[O], error) {
+	if p == nil {
+		return nil, effect.ErrNilProgram
+	}
+	h, err := StartAny(rt, p, in, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Handle[O]{h.t}, nil
 }
 
-// StartAny starts a task running p on in, which must be of p's input type.
-func StartAny(rt Runtime, p effect.AnyProgram, in any, opts ...StartOption) (*Task, error) {
+// StartAny starts a task running p on in, which must be of p's input type:
+// StartProgram for a program known only at run time (an
+// effect.AnyProgram, from a registry).
+func StartAny(rt Runtime, p effect.AnyProgram, in any, opts ...StartOption) (*Handle[any], error) {
+	if p == nil {
+		return nil, effect.ErrNilProgram
+	}
 	var c startConfig
 	for _, o := range opts {
 		o(&c)
@@ -81,32 +90,74 @@ func StartAny(rt Runtime, p effect.AnyProgram, in any, opts ...StartOption) (*Ta
 	if err != nil {
 		return nil, err
 	}
-	return rt.start(c.id, p, in, m)
+	t, err := rt.start(c.id, p, in, m)
+	if err != nil {
+		return nil, err
+	}
+	return &Handle[any]{t}, nil
 }
 
-// Resume continues a task from its record, in this interpreter: the
-// program (looked up by name and version in the interpreter's registry)
+// Attach returns a handle, typed by p's output, to the existing task id,
+// which must run program p (any version of it).
+func Attach[I, O any](rt Runtime, p *effect.Program[I, O], id string) (*Handle[O], error) {
+	h, ok := rt.Task(id)
+	if !ok {
+		return nil, &NoTaskError{ID: id}
+	}
+	name, err := h.t.programName()
+	if err != nil {
+		return nil, fmt.Errorf("interp: attaching to task %s: %w", id, err)
+	}
+	if name != p.ProgramName() {
+		return nil, fmt.Errorf("interp: task %s runs program %q, not %q", id, name, p.ProgramName())
+	}
+	return &Handle[O]{h.t}, nil
+}
+
+// Restore continues a task from its record (Handle.Record, or a decoded
+// task.EncodeRecord) in an in-memory interpreter (Mock, Live, Sim): the
+// program, looked up by name and version in the interpreter's registry,
 // runs again from its input, fed the recorded results, and goes on live
-// where the journal ends. The record's mailbox is restored. A journal that
-// does not fit the program fails the task with a *DivergenceError.
-func Resume(rt Runtime, rec *task.Record) (*Task, error) {
-	e := rt.base()
+// where the journal ends; the record's mailbox is restored. A journal that
+// does not fit the program fails the task with a *DivergenceError. (A
+// durable task needs no Restore: its interpreter resumes it from the
+// store.)
+func Restore(rt Runtime, rec *task.Record) (*Handle[any], error) {
+	t, err := rt.restore(rec)
+	if err != nil {
+		return nil, err
+	}
+	return &Handle[any]{t}, nil
+}
+
+// start starts a task in memory.
+func (e *engine) start(id string, prog effect.AnyProgram, in any, m *effect.Machine) (handle, error) {
+	t, err := e.newTask(id, prog, in, m)
+	if err != nil {
+		return nil, err
+	}
+	e.launch(t, nil)
+	return t, nil
+}
+
+// restore starts a task in memory from its record.
+func (e *engine) restore(rec *task.Record) (handle, error) {
 	prog, err := e.cfg.registry.Program(rec.Program, rec.Version)
 	if err != nil {
-		return nil, fmt.Errorf("interp: resuming task %s: %w", rec.ID, err)
+		return nil, fmt.Errorf("interp: restoring task %s: %w", rec.ID, err)
 	}
 	in, err := task.DecodeInput(prog, rec.Input)
 	if err != nil {
-		return nil, fmt.Errorf("interp: resuming task %s: input: %w", rec.ID, err)
+		return nil, fmt.Errorf("interp: restoring task %s: input: %w", rec.ID, err)
 	}
 	if err := rec.Journal.Validate(); err != nil {
-		return nil, fmt.Errorf("interp: resuming task %s: %w", rec.ID, err)
+		return nil, fmt.Errorf("interp: restoring task %s: %w", rec.ID, err)
 	}
 	var mailbox []any
 	for _, env := range rec.Mailbox {
 		msg, err := e.cfg.registry.DecodeMessage(env)
 		if err != nil {
-			return nil, fmt.Errorf("interp: resuming task %s: mailbox: %w", rec.ID, err)
+			return nil, fmt.Errorf("interp: restoring task %s: mailbox: %w", rec.ID, err)
 		}
 		mailbox = append(mailbox, msg)
 	}
@@ -124,3 +175,59 @@ func Resume(rt Runtime, rec *task.Record) (*Task, error) {
 	e.launch(t, nil)
 	return t, nil
 }
+
+// task returns a handle to the in-memory task id.
+func (e *engine) task(id string) (*Handle[any], bool) {
+	t := e.lookup(id)
+	if t == nil {
+		return nil, false
+	}
+	return &Handle[any]{t}, true
+}
+
+// cancel asks the in-memory task id to stop.
+func (e *engine) cancel(id string) error {
+	t := e.lookup(id)
+	if t == nil {
+		return &NoTaskError{ID: id}
+	}
+	return t.requestCancel()
+}
+
+func (m *Mock) start(id string, prog effect.AnyProgram, in any, mm *effect.Machine) (handle, error) {
+	return m.e.start(id, prog, in, mm)
+}
+func (m *Mock) restore(rec *task.Record) (handle, error) { return m.e.restore(rec) }
+
+// Task returns a handle to the task with the given ID.
+func (m *Mock) Task(id string) (*Handle[any], bool) { return m.e.task(id) }
+
+// Cancel asks for task id to be cancelled (see Runtime).
+func (m *Mock) Cancel(id string) error { return m.e.cancel(id) }
+
+func (l *Live) start(id string, prog effect.AnyProgram, in any, m *effect.Machine) (handle, error) {
+	return l.e.start(id, prog, in, m)
+}
+func (l *Live) restore(rec *task.Record) (handle, error) { return l.e.restore(rec) }
+
+// Task returns a handle to the task with the given ID.
+func (l *Live) Task(id string) (*Handle[any], bool) { return l.e.task(id) }
+
+// Cancel asks for task id to be cancelled (see Runtime).
+func (l *Live) Cancel(id string) error { return l.e.cancel(id) }
+
+func (s *Sim) start(id string, prog effect.AnyProgram, in any, m *effect.Machine) (handle, error) {
+	return s.e.start(id, prog, in, m)
+}
+func (s *Sim) restore(rec *task.Record) (handle, error) { return s.e.restore(rec) }
+
+// Task returns a handle to the task with the given ID.
+func (s *Sim) Task(id string) (*Handle[any], bool) { return s.e.task(id) }
+
+// Cancel asks for task id to be cancelled (see Runtime).
+func (s *Sim) Cancel(id string) error { return s.e.cancel(id) }
+
+// errRestoreDurable is Restore's error under the durable interpreter.
+var errRestoreDurable = errors.New("interp: Restore continues a task in memory; the durable interpreter resumes its tasks from its store")
+
+func (d *Durable) restore(*task.Record) (handle, error) { return nil, errRestoreDurable }

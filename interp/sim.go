@@ -79,7 +79,7 @@ type Sim struct {
 	mu      sync.Mutex // guards runq, nrun, tasks and order (pushes may come from STM commits)
 	runq    []uint64   // runnable tasks: bit seq%64 of word seq/64 is set
 	nrun    int        // runnable tasks: the bits set in runq
-	tasks   map[*Task]*simTask
+	tasks   map[*proc]*simTask
 	order   []*simTask // every task, oldest first
 	links   map[[2]string]*simLink
 	transit []*simLink // links with messages in transit, in the order they filled
@@ -134,10 +134,10 @@ type SimOptions struct {
 }
 
 // WithSimOptions sets the simulator's scheduling and faults.
-func WithSimOptions(o SimOptions) Option { return func(c *config) { c.sim = o } }
+func WithSimOptions(o SimOptions) SimOption { return simOnly(func(c *config) { c.sim = o }) }
 
 type simTask struct {
-	t         *Task
+	t         *proc
 	seq       int32
 	ops       uint64 // live ops completed
 	crashedAt uint64 // ops when last crashed
@@ -161,8 +161,8 @@ func (c pcgChooser) Intn(n int) int { return c.r.IntN(n) }
 
 // NewSim returns a simulator whose choices, and every task's Random,
 // derive from seed.
-func NewSim(seed uint64, opts ...Option) *Sim {
-	cfg := newConfig(append([]Option{WithSeed(seed)}, opts...))
+func NewSim(seed uint64, opts ...SimOption) *Sim {
+	cfg := newConfig(append([]SimOption{WithSeed(seed)}, opts...), SimOption.simOption)
 	if !cfg.loggerSet {
 		cfg.logger = nil
 	}
@@ -171,7 +171,7 @@ func NewSim(seed uint64, opts ...Option) *Sim {
 	if start.IsZero() {
 		start = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
-	s := &Sim{clk: &virtualClock{now: start.UTC()}, t0: start.UTC(), opt: cfg.sim, tasks: map[*Task]*simTask{}}
+	s := &Sim{clk: &virtualClock{now: start.UTC()}, t0: start.UTC(), opt: cfg.sim, tasks: map[*proc]*simTask{}}
 	s.chooser = cfg.sim.Chooser
 	if s.chooser == nil {
 		s.chooser = pcgChooser{rand.New(rand.NewPCG(seed, 0x5eed5c4ed))}
@@ -182,25 +182,15 @@ func NewSim(seed uint64, opts ...Option) *Sim {
 	s.e.stepwise = true
 	if cfg.sim.DelayProb > 0 {
 		s.links = map[[2]string]*simLink{}
-		s.e.transit = s.send
+		s.e.port = simPort{memPort{s.e}, s}
 	}
 	return s
 }
 
 func (s *Sim) base() *engine { return s.e }
 
-func (s *Sim) start(id string, prog effect.AnyProgram, in any, m *effect.Machine) (*Task, error) {
-	return s.e.start(id, prog, in, m)
-}
-
 // Send puts msg in the mailbox of task to, at once.
 func (s *Sim) Send(to string, msg any) error { return s.e.send(to, msg, nil) }
-
-// Task returns the task with the given ID.
-func (s *Sim) Task(id string) (*Task, bool) {
-	t := s.e.lookup(id)
-	return t, t != nil
-}
 
 // Now returns the virtual time.
 func (s *Sim) Now() time.Time { return s.clk.now }
@@ -212,7 +202,7 @@ func (s *Sim) Steps() uint64 { return s.steps }
 // push makes t runnable: it joins the run queue in the order of its
 // creation, whatever the order of the calls (STM wake-ups come in no
 // particular order).
-func (s *Sim) push(t *Task, _ *worker) {
+func (s *Sim) push(t *proc, _ *worker) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.tasks[t]
@@ -279,12 +269,12 @@ func (s *Sim) chance(p float64) bool {
 func (s *Sim) Step() bool { return s.stepOnce(false) }
 
 // Tasks returns every task of the simulation, oldest first.
-func (s *Sim) Tasks() []*Task {
+func (s *Sim) Tasks() []*Handle[any] {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*Task, len(s.order))
+	out := make([]*Handle[any], len(s.order))
 	for i, st := range s.order {
-		out[i] = st.t
+		out[i] = &Handle[any]{st.t}
 	}
 	return out
 }
@@ -314,7 +304,7 @@ func (s *Sim) Advance(d time.Duration) {
 	s.RunUntilIdle()
 }
 
-func (s *Sim) await(ctx context.Context, t *Task) error {
+func (s *Sim) await(ctx context.Context, t *proc) error {
 	for i := 0; ; i++ {
 		select {
 		case <-t.done:
@@ -337,7 +327,7 @@ func (s *Sim) await(ctx context.Context, t *Task) error {
 	}
 }
 
-func describePending(t *Task) string {
+func describePending(t *proc) string {
 	var parts []string
 	for _, p := range t.m.Pending() {
 		parts = append(parts, fmt.Sprintf("fiber %d waits on %T", p.Fiber, p.Op))
@@ -478,7 +468,7 @@ func (s *Sim) stepTask(st *simTask) {
 // ready reports whether t has an op that can complete now. On the way it
 // starts the ops that cannot (timers, receives with no message to take),
 // so that a task is runnable only if its next step does something.
-func (s *Sim) ready(t *Task) bool {
+func (s *Sim) ready(t *proc) bool {
 	if t.m.Done() {
 		return false
 	}
@@ -518,8 +508,25 @@ func hasMatch(mailbox []any, r effect.Receiver) bool {
 	return false
 }
 
-// send is the engine's transit hook: a Send from one task to another.
-func (s *Sim) send(from *Task, to string, msg any) error {
+// simPort is the Sim's port when it delays messages: messages and exit
+// signals between tasks travel through the Sim's links, where the Chooser
+// decides when each arrives (in order per sender and receiver).
+type simPort struct {
+	memPort
+	s *Sim
+}
+
+func (p simPort) send(from *proc, to string, msg any, _ *worker) error {
+	return p.s.send(from, to, msg)
+}
+
+func (p simPort) signal(from *proc, to string, sig *procSignal, _ *worker) error {
+	return p.s.send(from, to, sig)
+}
+
+// send holds a message from one task to another in transit, or delivers
+// it at once.
+func (s *Sim) send(from *proc, to string, msg any) error {
 	target := s.e.lookup(to)
 	if target == nil {
 		return &NoTaskError{ID: to}

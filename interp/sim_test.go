@@ -140,10 +140,16 @@ func runWorkload(t testing.TB, seed uint64, so interp.SimOptions, clients, k int
 		require.NoError(t, err)
 		fmt.Fprintf(&all, "%s:%x\n", task.ID(), b)
 	}
-	return v.(string), all.Bytes(), sim
+	return v, all.Bytes(), sim
 }
 
-func taskJournal(t *interp.Task) ([]byte, error) { return task.EncodeJournal(t.Journal()) }
+func taskJournal(t *interp.Handle[any]) ([]byte, error) {
+	j, err := t.Journal()
+	if err != nil {
+		return nil, err
+	}
+	return task.EncodeJournal(j)
+}
 
 func TestSimDeterminism(t *testing.T) {
 	for _, so := range []interp.SimOptions{{}, {CrashProb: 0.1, CrashAllProb: 0.01, DelayProb: 0.5}} {
@@ -196,7 +202,7 @@ func checkoutSim(t *testing.T, crashAt int, all bool) (any, task.Journal) {
 	}
 	v, err := tk.Wait(context.Background())
 	require.NoError(t, err)
-	return v, tk.Journal()
+	return v, journal(t, tk)
 }
 
 // TestSimCrashAtEveryStep crashes a task (and the whole runtime) at each
@@ -276,7 +282,7 @@ func TestSimReorder(t *testing.T) {
 		require.NoError(t, err)
 		v, err := tk.Wait(context.Background())
 		require.NoError(t, err)
-		got := v.([]tick)
+		got := v
 		require.Len(t, got, 3*n)
 		next := make([]int, 3)
 		var order []string
@@ -411,7 +417,7 @@ func TestSimLongJournal(t *testing.T) {
 				require.NoError(t, sim.Crash("long"))
 			}
 			if step%97 == 0 {
-				j := tk.Journal()
+				j := journal(t, tk)
 				require.NoError(t, j.Validate(), "step %d", step)
 				rec, err := tk.Record()
 				require.NoError(t, err)
@@ -420,7 +426,7 @@ func TestSimLongJournal(t *testing.T) {
 		}
 		v, err := tk.Wait(context.Background())
 		require.NoError(t, err)
-		return v, tk.Journal()
+		return v, journal(t, tk)
 	}
 	want, wantJ := run(-1)
 	require.Len(t, wantJ, n)
@@ -508,7 +514,7 @@ func benchWorkload() (*effect.Program[int, int], *task.Registry) {
 
 // benchSteps runs the workload on rt and returns the ops completed.
 func benchSteps(b *testing.B, rt interp.Runtime, wait func(), pairs, rounds int, pinger *effect.Program[int, int]) int {
-	var tasks []*interp.Task
+	var tasks []*interp.Handle[int]
 	for range pairs {
 		tk, err := interp.StartProgram(rt, pinger, rounds)
 		if err != nil {
@@ -522,7 +528,7 @@ func benchSteps(b *testing.B, rt interp.Runtime, wait func(), pairs, rounds int,
 		if _, err, done := tk.Result(); !done || err != nil {
 			b.Fatalf("task %s: done %v err %v", tk.ID(), done, err)
 		}
-		ops += len(tk.Journal()) + 3*rounds // the pinger's ops and its ponger's
+		ops += len(journal(b, tk)) + 3*rounds // the pinger's ops and its ponger's
 	}
 	return ops
 }

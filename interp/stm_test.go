@@ -83,7 +83,7 @@ func TestSTMAcrossInterpreters(t *testing.T) {
 	got, err := tk.Wait(ctx)
 	require.NoError(t, err)
 	require.Equal(t, want, got)
-	journal := tk.Journal()
+	journal := journal(t, tk)
 
 	liveAcc := newAccounts()
 	live := interp.NewLive(interp.WithRegistry(bankRegistry()), interp.WithLogger(quiet))
@@ -96,7 +96,7 @@ func TestSTMAcrossInterpreters(t *testing.T) {
 	// The world changes after the run; the replay still sees the recorded
 	// values and writes nothing.
 	mockAcc.a.Store(999)
-	r, err := interp.ReplayEff(ctx, bankProgram(mockAcc), journal, interp.WithRegistry(bankRegistry()))
+	r, err := replayEff(ctx, bankProgram(mockAcc), journal, interp.WithRegistry(bankRegistry()))
 	require.NoError(t, err)
 	require.Equal(t, want, r.Result)
 	require.Equal(t, []int{999, 10, 50}, []int{mockAcc.a.Load(), mockAcc.b.Load(), mockAcc.c.Load()})
@@ -116,7 +116,7 @@ func TestRetryHoldsNoGoroutine(t *testing.T) {
 	})
 	g0 := runtime.NumGoroutine()
 	const n = 1000
-	tasks := make([]*interp.Task, n)
+	tasks := make([]*interp.Handle[bool], n)
 	for i := range tasks {
 		tk, err := interp.Start(live, wait)
 		require.NoError(t, err)

@@ -81,7 +81,7 @@ func waitWorkers(t *testing.T, st store.Store, nLive, nFailed int) (live []strin
 // ErrIntensity, seen by a client in a third interpreter.
 func TestDurableSupervision(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "amber.db")
-	opts := []interp.Option{interp.WithLogger(quiet),
+	opts := []interp.DurableOption{interp.WithLogger(quiet),
 		interp.WithDurableOptions(interp.DurableOptions{Poll: 10 * time.Millisecond, Lease: time.Second})}
 	open := func() (store.Store, *interp.Durable) {
 		st, err := sqlite.Open(path, nil)

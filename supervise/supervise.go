@@ -60,6 +60,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/task"
 )
 
 // Strategy says which children are restarted when one ends.
@@ -103,12 +104,42 @@ type Child struct {
 }
 
 // Worker returns a Start function that spawns program p. The input must
-// be an I.
+// be an I, or a value that decodes as one (an input that went through a
+// store, where an int comes back as a uint64 and a struct as a map), or
+// nil for I's zero value; anything else fails the start with an error
+// matching ErrBadInput, never a zero value in its place.
 func Worker[I, O any](p *effect.Program[I, O]) func(input any) effect.Eff[string] {
 	return func(input any) effect.Eff[string] {
-		in, _ := input.(I)
+		in, err := inputAs[I](input)
+		if err != nil {
+			return effect.Fail[string](fmt.Errorf("supervise: starting %s: %w", p.Name, err))
+		}
 		return effect.Map(effect.Spawn[effect.Unit](p, in), func(pid effect.PID[effect.Unit]) string { return pid.ID })
 	}
+}
+
+// ErrBadInput is matched by the error of starting a child whose input is
+// not of its program's input type.
+var ErrBadInput = errors.New("supervise: input of the wrong type")
+
+// inputAs converts a child's input to I: as it is, through its CBOR
+// encoding, or from nil to I's zero value.
+func inputAs[I any](input any) (I, error) {
+	var in I
+	if input == nil {
+		return in, nil
+	}
+	if v, ok := input.(I); ok {
+		return v, nil
+	}
+	b, err := task.Marshal(input)
+	if err == nil {
+		err = task.Unmarshal(b, &in)
+	}
+	if err != nil {
+		return in, fmt.Errorf("%w: %T is not a %T: %v", ErrBadInput, input, in, err)
+	}
+	return in, nil
 }
 
 // Spec describes a supervisor.

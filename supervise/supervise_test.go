@@ -42,14 +42,16 @@ func child(name string, r supervise.Restart) supervise.Child {
 type harness struct {
 	t    *testing.T
 	m    *interp.Mock
-	sup  *interp.Task
+	sup  *interp.Handle[any]
 	seen int // journal entries already looked at
 }
 
 func start(t *testing.T, spec supervise.Spec) *harness {
 	m := interp.NewMock(interp.WithRegistry(task.NewRegistry()))
-	sup, err := interp.Start(m, supervise.Supervisor(spec))
+	started, err := interp.Start(m, supervise.Supervisor(spec))
 	require.NoError(t, err)
+	sup, ok := m.Task(started.ID())
+	require.True(t, ok)
 	h := &harness{t: t, m: m, sup: sup}
 	m.RunUntilIdle()
 	h.events() // the initial starts
@@ -74,11 +76,19 @@ type killOp struct {
 	Reason string
 }
 
+// journal returns the supervisor's journal.
+func (h *harness) journal() task.Journal {
+	h.t.Helper()
+	j, err := h.sup.Journal()
+	require.NoError(h.t, err)
+	return j
+}
+
 // events returns the children (re)started and killed since the last call,
 // by name, in journal order.
 func (h *harness) events() (started, killed []string) {
 	h.t.Helper()
-	j := h.sup.Journal()
+	j := h.journal()
 	for _, en := range j[h.seen:] {
 		switch {
 		case strings.HasSuffix(en.Kind, "SpawnOp"):
@@ -99,7 +109,7 @@ func (h *harness) events() (started, killed []string) {
 func (h *harness) id(name string) string {
 	h.t.Helper()
 	id := ""
-	for _, en := range h.sup.Journal() {
+	for _, en := range h.journal() {
 		if strings.HasSuffix(en.Kind, "SpawnOp") {
 			var op spawnOp
 			require.NoError(h.t, task.Unmarshal(en.Op, &op))
@@ -113,7 +123,7 @@ func (h *harness) id(name string) string {
 }
 
 func (h *harness) name(id string) string {
-	for _, en := range h.sup.Journal() {
+	for _, en := range h.journal() {
 		if strings.HasSuffix(en.Kind, "SpawnOp") {
 			var got string
 			var op spawnOp
@@ -278,4 +288,25 @@ func TestNested(t *testing.T) {
 	require.True(t, done)
 	require.True(t, errors.Is(err, supervise.ErrIntensity) || strings.Contains(fmt.Sprint(err), "intensity"), "%v", err)
 	require.NotEqual(t, firstInner, h.id("inner"), "the parent restarted the inner supervisor")
+}
+
+// TestWorkerInput: a child's input of the wrong type fails its start
+// rather than becoming a zero value; an input that went through a store
+// (an int decoded as a uint64) still reaches the child as its type.
+func TestWorkerInput(t *testing.T) {
+	double := effect.NewProgram("double", 1, func(n int) effect.Eff[int] { return effect.Pure(2 * n) })
+	ctx := context.Background()
+	m := interp.NewMock(interp.WithRegistry(task.NewRegistry()))
+
+	_, err := interp.Run(ctx, m, supervise.Worker(double)("three"))
+	require.ErrorIs(t, err, supervise.ErrBadInput)
+	require.ErrorContains(t, err, "string is not a int")
+
+	id, err := interp.Run(ctx, m, supervise.Worker(double)(uint64(3)))
+	require.NoError(t, err)
+	child, err := interp.Attach(m, double, id)
+	require.NoError(t, err)
+	v, err := child.Wait(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 6, v)
 }

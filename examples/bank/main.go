@@ -84,7 +84,7 @@ func run(ctx context.Context) error {
 	// Random transfers, some of which fail for lack of funds; every one
 	// that moves money into account 0 may wake the payer.
 	rng := rand.New(rand.NewPCG(1, 2))
-	var tasks []*interp.Task
+	var tasks []*interp.Handle[int]
 	for range transfers {
 		from, to := rng.IntN(accounts), rng.IntN(accounts)
 		if from == to {
@@ -108,10 +108,10 @@ func run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if v.(int) == 0 {
+		if v == 0 {
 			failed++
 		}
-		moved += v.(int)
+		moved += v
 	}
 	left, err := payer.Wait(ctx)
 	if err != nil {

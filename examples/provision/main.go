@@ -157,7 +157,11 @@ func run(ctx context.Context, db string, out io.Writer) error {
 	if err := d.Send(id, QuotaRaised{By: "ops"}); err != nil {
 		return err
 	}
-	v, err := d.Wait(ctx, id)
+	h, err := interp.Attach(d, provision, id)
+	if err != nil {
+		return err
+	}
+	v, err := h.Wait(ctx)
 	if err != nil {
 		return err
 	}

@@ -146,7 +146,11 @@ func run(ctx context.Context, db string, window time.Duration, out io.Writer) er
 		return err
 	}
 	for _, id := range []string{keep, change} {
-		v, err := d.Wait(ctx, id)
+		h, err := interp.Attach(d, purchase, id)
+		if err != nil {
+			return err
+		}
+		v, err := h.Wait(ctx)
 		if err != nil && !errors.Is(err, effect.ErrCancelled) {
 			return fmt.Errorf("%s: %w", id, err)
 		}

@@ -96,7 +96,10 @@ func run(ctx context.Context, out io.Writer) error {
 
 	// Replay performs nothing: no log line, no message, no sleep, and the
 	// shared counter is not touched again. It feeds the recorded results.
-	journal := t.Journal()
+	journal, err := t.Journal()
+	if err != nil {
+		return err
+	}
 	r, err := interp.Replay(ctx, welcome, "ann", journal, interp.WithRegistry(reg))
 	if err != nil {
 		return err

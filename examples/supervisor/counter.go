@@ -31,7 +31,7 @@ func counterService(naive bool) (*effect.Program[int, int], *task.Registry) {
 	}
 	counter := effect.NewProgram("counter", 1, func(name string) effect.Eff[effect.Unit] {
 		return effect.Do(func(e *effect.Ctx) effect.Unit {
-			effect.Await(e, effect.Register(name))
+			effect.Await(e, effect.TakeName(name))
 			for {
 				req := effect.Await(e, effect.Receive[Incr]())
 				effect.Await(e, incr)

@@ -36,11 +36,11 @@ type Result struct {
 	Square int
 }
 
-// worker registers its name, then squares numbers until it gets bad input
+// worker takes its name, then squares numbers until it gets bad input
 // and crashes.
 var worker = effect.NewProgram("worker", 1, func(name string) effect.Eff[effect.Unit] {
 	return effect.Do(func(e *effect.Ctx) effect.Unit {
-		effect.Await(e, effect.Register(name))
+		effect.Await(e, effect.TakeName(name))
 		for {
 			job := effect.Await(e, effect.Receive[Job]())
 			if job.N < 0 {
@@ -61,8 +61,8 @@ func pool() supervise.Spec {
 	return spec
 }
 
-// ask sends a job to the worker registered as name (waiting for it to be
-// registered, while it restarts) and, unless the input is bad, returns
+// ask sends a job to the worker named name (waiting for it to take the
+// name, while it restarts) and, unless the input is bad, returns
 // the answer.
 func ask(name string, n int) effect.Eff[string] {
 	return effect.Do(func(e *effect.Ctx) string {
@@ -72,7 +72,7 @@ func ask(name string, n int) effect.Eff[string] {
 			if w := effect.Await(e, effect.WhereIs(name)); w.OK {
 				to = w.Value
 			} else if tries == 200 {
-				return "no worker is registered as " + name
+				return "no worker is named " + name
 			} else {
 				e.Sleep(time.Millisecond)
 			}

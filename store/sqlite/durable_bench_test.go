@@ -59,8 +59,8 @@ func openDurable(b *testing.B, progs ...effect.AnyProgram) *durableEnv {
 			b.Fatal(err)
 		}
 	}
-	d, err := interp.NewDurable(st, interp.WithRegistry(reg),
-		interp.WithDurableOptions(interp.DurableOptions{Poll: 20 * time.Millisecond, Workers: 128}))
+	d, err := interp.NewDurable(st, interp.WithRegistry(reg), interp.WithWorkers(128),
+		interp.WithDurableOptions(interp.DurableOptions{Poll: 20 * time.Millisecond}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func openDurable(b *testing.B, progs ...effect.AnyProgram) *durableEnv {
 // requests would, and waits for them all.
 func runAll(b *testing.B, env *durableEnv, p effect.AnyProgram, n int, prefix string) {
 	ctx := context.Background()
-	tasks := make([]*interp.Task, n)
+	tasks := make([]*interp.Handle[any], n)
 	var starters sync.WaitGroup
 	for g := range 64 {
 		starters.Add(1)
@@ -247,7 +247,7 @@ func BenchmarkResumeLongJournal(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				r, err := interp.ReplayRecord(ctx, rec, 0, interp.WithRegistry(registryOf(p)))
+				r, err := interp.ReplayRecord(ctx, rec, interp.WithRegistry(registryOf(p)))
 				if err != nil || r.Done {
 					b.Fatal(err)
 				}

@@ -48,8 +48,9 @@ func run(db, pg, schema, owner string, lease, timeout time.Duration) error {
 	d, err := interp.NewDurable(st, interp.WithRegistry(supjob.Registry()), interp.WithWorld(supjob.NewWorld()),
 		// The children's panics are the point; the supervisor logs nothing else.
 		interp.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		interp.WithWorkers(16),
 		interp.WithDurableOptions(interp.DurableOptions{Owner: owner, Lease: lease, Poll: 20 * time.Millisecond,
-			ActivityTimeout: lease, Workers: 16}))
+			ActivityTimeout: lease}))
 	if err != nil {
 		return err
 	}

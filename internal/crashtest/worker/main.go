@@ -39,9 +39,9 @@ func run(db, pg, schema string, n int, owner string, lease time.Duration) error 
 	}
 	defer st.Close()
 	w := job.NewWorld()
-	d, err := interp.NewDurable(st, interp.WithRegistry(job.Registry()), interp.WithWorld(w),
+	d, err := interp.NewDurable(st, interp.WithRegistry(job.Registry()), interp.WithWorld(w), interp.WithWorkers(16),
 		interp.WithDurableOptions(interp.DurableOptions{Owner: owner, Lease: lease, Poll: 20 * time.Millisecond,
-			ActivityTimeout: lease, Workers: 16}))
+			ActivityTimeout: lease}))
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,11 @@ func run(db, pg, schema string, n int, owner string, lease time.Duration) error 
 		}
 	}
 	for i := range n {
-		if _, err := d.Wait(ctx, job.TaskID(i)); err != nil {
+		h, err := interp.Attach(d, job.Job, job.TaskID(i))
+		if err == nil {
+			_, err = h.Wait(ctx)
+		}
+		if err != nil {
 			return fmt.Errorf("%s: %w", job.TaskID(i), err)
 		}
 	}

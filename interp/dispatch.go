@@ -1,0 +1,197 @@
+package interp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/stm"
+	"github.com/amberrt/amber/task"
+)
+
+// run steps the machine until every pending op is in flight.
+func (t *proc) run(w *worker) {
+	t.m.Run()
+	for !t.m.Done() {
+		if t.replayPos < len(t.replay) {
+			if !t.replayNext() {
+				break
+			}
+			continue
+		}
+		if t.replayEnd || !t.performOne(w) || t.e.stepwise {
+			break
+		}
+	}
+	if t.m.Done() {
+		if t.failure == nil && !t.cancelled && t.replayPos < len(t.replay) {
+			en := t.replay[t.replayPos]
+			issued := "nothing (the program finished)"
+			if _, err := t.m.Result(); err != nil {
+				issued = fmt.Sprintf("nothing (the program failed: %v)", err)
+			}
+			t.fail(&DivergenceError{Task: t.id, Seq: en.Seq, Fiber: en.Fiber,
+				Recorded: render(en.Kind, en.Op), Issued: issued})
+			return
+		}
+		if t.failure == nil {
+			t.finish(nil)
+		}
+		return
+	}
+	t.dropStale()
+}
+
+// performOne performs the first pending op that can complete now; it
+// reports whether one did.
+func (t *proc) performOne(w *worker) bool {
+	pend := t.m.Pending()
+	for i := 0; i < len(pend); i++ {
+		p := pend[i]
+		if j := t.flightIndex(p.ID); j >= 0 {
+			if t.inflight[j].receive {
+				if msg, ok := t.takeMatch(p.Op.(effect.Receiver)); ok {
+					t.inflight = append(t.inflight[:j], t.inflight[j+1:]...)
+					t.complete(p, msg, nil)
+					return true
+				}
+			}
+			continue
+		}
+		if t.perform(p, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// dropStale releases in-flight ops that are no longer pending: the losers
+// of a Race.
+func (t *proc) dropStale() {
+	if len(t.inflight) == 0 {
+		return
+	}
+	pend := t.m.Pending()
+	keep := t.inflight[:0]
+	for _, fl := range t.inflight {
+		live := false
+		for _, p := range pend {
+			if p.ID == fl.id {
+				live = true
+				break
+			}
+		}
+		if live {
+			keep = append(keep, fl)
+			continue
+		}
+		if fl.stop != nil {
+			fl.stop()
+		}
+	}
+	t.inflight = keep
+	for fiber := range t.ops {
+		waiting := false
+		for _, p := range pend {
+			if uint32(p.Fiber) == fiber {
+				waiting = true
+				break
+			}
+		}
+		if !waiting {
+			delete(t.ops, fiber)
+		}
+	}
+}
+
+func (t *proc) takeMatch(r effect.Receiver) (any, bool) {
+	for i, msg := range t.mailbox {
+		if r.Accepts(msg) {
+			t.mailbox = append(t.mailbox[:i], t.mailbox[i+1:]...)
+			t.port.took(t, i)
+			return msg, true
+		}
+	}
+	return nil, false
+}
+
+// perform starts the op p; it reports whether p completed at once.
+func (t *proc) perform(p effect.Pending, w *worker) bool {
+	e := t.e
+	switch op := p.Op.(type) {
+	case effect.LogOp:
+		if l := e.cfg.logger; l != nil {
+			l.LogAttrs(e.ctx, op.Level, op.Msg, append(op.SlogAttrs(), slog.String("task", t.id))...)
+		}
+		return t.complete(p, nil, nil)
+	case effect.NowOp:
+		return t.complete(p, e.clock.Now(), nil)
+	case effect.RandomOp:
+		return t.complete(p, t.rng.Uint64(), nil)
+	case effect.SelfOp:
+		return t.complete(p, t.id, nil)
+	case effect.ContinueAsNewOp:
+		if err := t.continueAsNew(op.Input); err != nil {
+			return t.complete(p, nil, err)
+		}
+		return true
+	case effect.SleepOp:
+		if op.Duration <= 0 {
+			return t.complete(p, nil, nil)
+		}
+		now := e.clock.Now()
+		st := t.opState(p, now)
+		if st.Phase != task.PhaseTimer {
+			st.Phase, st.Until = task.PhaseTimer, now.Add(op.Duration)
+		}
+		id := p.ID
+		stop := e.clock.AfterFunc(st.Until.Sub(now), func() { e.post(t, event{op: id}) })
+		t.inflight = append(t.inflight, flight{id: id, stop: stop})
+		return false
+	case effect.SendOp:
+		return t.complete(p, nil, t.port.send(t, op.To, op.Msg, w))
+	case effect.LinkOp, effect.UnlinkOp, effect.TrapExitsOp, effect.MonitorOp, effect.DemonitorOp,
+		effect.TakeNameOp, effect.WhereIsOp, effect.KillOp:
+		v, err := t.port.process(t, p, w)
+		return t.complete(p, v, err)
+	case effect.SpawnOp:
+		id, err := t.port.spawn(t, op, w)
+		return t.complete(p, id, err)
+	case effect.Receiver:
+		if msg, ok := t.takeMatch(op); ok {
+			return t.complete(p, msg, nil)
+		}
+		t.inflight = append(t.inflight, flight{id: p.ID, receive: true})
+		return false
+	case effect.Transactor:
+		r, wait, recorded, err := t.port.transact(t, p, op)
+		if wait == nil {
+			if recorded {
+				return t.resume(p, r, err)
+			}
+			return t.complete(p, r, err)
+		}
+		t.inflight = append(t.inflight, flight{id: p.ID, stop: e.watch(t, p.ID, wait)})
+		return false
+	}
+	var call func(ctx context.Context) (any, error)
+	if h, ok := e.cfg.handlers.Lookup(p.Op); ok {
+		call = func(ctx context.Context) (any, error) { return h.Call(ctx, p.Op) }
+	} else if effect.IsActivity(p.Op) {
+		call = func(ctx context.Context) (any, error) {
+			r, err, _ := effect.RunActivity(ctx, p.Op)
+			return r, err
+		}
+	} else {
+		return t.complete(p, nil, &UnhandledOpError{Task: t.id, Op: p.Op})
+	}
+	return t.startAttempt(p, call)
+}
+
+// watch parks t's op on an STM wait: no goroutine waits; the committing
+// writer's callback posts the wake-up.
+func (e *engine) watch(t *proc, op uint64, w *stm.Wait) func() {
+	w.OnDone(func() { e.post(t, event{op: op, retry: true}) })
+	return w.Cancel
+}

@@ -1,0 +1,118 @@
+package interp
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/task"
+)
+
+// request is one caller's share of a batch (a step to commit, a task to
+// create): the batching goroutine answers on done.
+type request[T any] struct {
+	v    T
+	done chan error
+}
+
+// call queues v on q and waits for the batch that takes it.
+func call[T any](quit <-chan struct{}, q chan<- *request[T], v T) error {
+	r := &request[T]{v: v, done: make(chan error, 1)}
+	select {
+	case q <- r:
+	case <-quit:
+		return ErrClosed
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-quit:
+		return ErrClosed
+	}
+}
+
+func (d *Durable) start(id string, prog effect.AnyProgram, in any, _ *effect.Machine) (handle, error) {
+	if prog == nil {
+		return nil, errors.New("interp: the durable interpreter runs named programs only: use StartProgram")
+	}
+	if _, err := d.e.cfg.registry.Program(prog.ProgramName(), prog.ProgramVersion()); err != nil {
+		return nil, fmt.Errorf("interp: register %s v%d (task.Register) before starting it durably: %w", prog.ProgramName(), prog.ProgramVersion(), err)
+	}
+	b, err := task.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	if id == "" {
+		id = fmt.Sprintf("%s-%x", prog.ProgramName(), rand.Uint64())
+	}
+	now := d.e.clock.Now()
+	rec := &task.Record{ID: id, Program: prog.ProgramName(), Version: prog.ProgramVersion(), Input: b, Status: task.Running, Created: now, Updated: now}
+	// The waiter is registered before the task can run, so that its
+	// outcome is caught even if it finishes before anyone waits.
+	w := &waiter{ch: make(chan struct{})}
+	d.mu.Lock()
+	d.created[id] = rec
+	d.done[id] = w
+	d.mu.Unlock()
+	if err := d.create(rec); err != nil {
+		d.mu.Lock()
+		delete(d.created, id)
+		delete(d.done, id)
+		d.mu.Unlock()
+		return nil, err
+	}
+	d.poke()
+	return &storedTask{d: d, id: id, w: w}, nil
+}
+
+// create stores a new task. Concurrent starts are grouped into one
+// store.Create call: one transaction, one flush, one wake-up.
+func (d *Durable) create(rec *task.Record) error { return call(d.quit, d.createq, rec) }
+
+func (d *Durable) creator() {
+	defer d.wg.Done()
+	batches(d.quit, d.createq, 1024, func(batch []*request[*task.Record]) {
+		recs := make([]*task.Record, len(batch))
+		for i, r := range batch {
+			recs[i] = r.v
+		}
+		err := d.st.Create(d.e.ctx, recs...)
+		if err == nil || len(batch) == 1 {
+			for _, r := range batch {
+				r.done <- err
+			}
+			return
+		}
+		// One bad record (an ID that exists) fails the whole call: say
+		// which, by creating them one by one.
+		for _, r := range batch {
+			r.done <- d.st.Create(d.e.ctx, r.v)
+		}
+	})
+}
+
+// batches calls fn with what q holds, as soon as it holds anything: a
+// request that arrives while fn runs joins the next batch. It is how
+// concurrent callers share one store transaction.
+func batches[T any](quit <-chan struct{}, q <-chan T, max int, fn func([]T)) {
+	var batch []T
+	for {
+		select {
+		case <-quit:
+			return
+		case r := <-q:
+			batch = append(batch[:0], r)
+		}
+	more:
+		for len(batch) < max {
+			select {
+			case r := <-q:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		fn(batch)
+	}
+}

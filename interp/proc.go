@@ -1,0 +1,228 @@
+package interp
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+
+	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/task"
+)
+
+// proc is a task of an interpreter, in memory: the engine runs it, its
+// port connects it to the rest of its interpreter (port.go).
+type proc struct {
+	e    *engine
+	port port
+	id   string
+	prog effect.AnyProgram // nil for an anonymous program
+	in   []byte            // the encoded input, for records
+	m    *effect.Machine
+	rng  *rand.Rand
+
+	// Owned by the worker that is processing the task (stepMu held).
+	stepMu    sync.Mutex
+	mailbox   []any
+	inflight  []flight
+	record    bool
+	replay    task.Journal
+	replayPos int
+	replayEnd bool // stop at the end of the replay journal instead of going live
+	// decodeResult decodes replayData: one closure per task, not per entry.
+	decodeResult func(ptr any) error
+	replayData   []byte
+	failure      error                    // the interpreter failed the task
+	cancelled    bool                     // stopped by Cancel
+	completed    uint64                   // ops completed, replayed ones included
+	runs         int                      // ContinueAsNew restarts
+	ops          map[uint32]*task.OpState // state of timers and attempts, by fiber
+	journal      task.Journal             // appended under mu too, for concurrent readers; see more
+	ps           *procState               // links, monitors, name; guarded by e.procMu
+
+	// A task that is not durable appends the entries that do not fit in
+	// journal's capacity to chunks of growing size, so that a long journal
+	// is not copied over and over as it grows: its journal is journal
+	// followed by the chunks of more, moreLen entries in all (entries,
+	// journalLen). Durable tasks use journal alone, and so does replay,
+	// into a journal made to the replay's length: while a task replays,
+	// more is empty. Under mu, like journal.
+	more    []task.Journal
+	moreLen int
+	enc     task.Encoder // encodes the ops and results of journal entries
+	// news is set (under mu) when a message or an event arrives, and
+	// cleared when they are taken: a step that finds it clear takes
+	// nothing, without locking mu.
+	news atomic.Bool
+
+	// Guarded by mu.
+	mu        sync.Mutex
+	inbox     []any
+	events    []event
+	spare     []any
+	scheduled bool
+	finished  bool
+	proc      bool // ps may be set: finish must release it
+	sigs      bool // inbox holds exit signals
+	done      chan struct{}
+	result    any
+	err       error
+	status    task.Status
+}
+
+type flight struct {
+	id       uint64
+	stop     func()
+	receive  bool
+	activity bool // an attempt of an activity or handled op is running
+}
+
+type event struct {
+	op     uint64
+	v      any
+	err    error
+	retry  bool // an STM wait ended: attempt the transaction again
+	cancel bool // the task is asked to stop (Cancel)
+}
+
+var _ handle = (*proc)(nil)
+
+func (t *proc) taskID() string { return t.id }
+
+func (t *proc) programName() (string, error) {
+	if t.prog == nil {
+		return "", nil
+	}
+	return t.prog.ProgramName(), nil
+}
+
+func (t *proc) outcome() (any, error, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.result, t.err, t.finished
+}
+
+func (t *proc) readStatus() (task.Status, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.status, nil
+}
+
+func (t *proc) readJournal() (task.Journal, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.entries(), nil
+}
+
+// awaiter is implemented by the interpreters that run their tasks only
+// when asked (Mock, Sim): wait runs them until t finishes.
+type awaiter interface {
+	await(ctx context.Context, t *proc) error
+}
+
+func (t *proc) waitFor(ctx context.Context) (any, error) {
+	if w, ok := t.e.sched.(awaiter); ok {
+		if err := w.await(ctx, t); err != nil {
+			return nil, err
+		}
+	}
+	select {
+	case <-t.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.result, t.err
+}
+
+func (t *proc) requestCancel() error {
+	t.e.post(t, event{cancel: true})
+	return nil
+}
+
+func (t *proc) snapshot() (*task.Record, error) {
+	if t.prog == nil {
+		return nil, fmt.Errorf("interp: task %s runs an anonymous program; start it with StartProgram to snapshot it", t.id)
+	}
+	t.stepMu.Lock()
+	defer t.stepMu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rec := &task.Record{
+		ID:      t.id,
+		Program: t.prog.ProgramName(),
+		Version: t.prog.ProgramVersion(),
+		Input:   t.in,
+		Status:  t.status,
+		Journal: t.entries(),
+	}
+	for _, msg := range append(append([]any(nil), t.mailbox...), t.inbox...) {
+		if _, ok := msg.(*procSignal); ok {
+			continue // exit signals are the interpreter's, not the task's
+		}
+		env, err := t.e.cfg.registry.EncodeMessage(msg)
+		if err != nil {
+			return nil, fmt.Errorf("interp: task %s: mailbox: %w", t.id, err)
+		}
+		rec.Mailbox = append(rec.Mailbox, env)
+	}
+	if t.finished {
+		if t.err != nil {
+			rec.Err = t.e.cfg.registry.EncodeError(t.err)
+		} else {
+			b, err := task.Marshal(t.result)
+			if err != nil {
+				return nil, fmt.Errorf("interp: task %s: result: %w", t.id, err)
+			}
+			rec.Result = b
+		}
+	}
+	return rec, nil
+}
+
+// stop stops t's program where it is: the task ends cancelled when it
+// next runs, whether or not it has replayed its journal. t.stepMu held.
+func (t *proc) stop() {
+	t.cancelled = true
+	t.m.Stop()
+}
+
+// fail ends t with err, whatever its program is doing: the interpreter,
+// not the program, failed (a divergence, a corrupt journal).
+func (t *proc) fail(err error) {
+	t.failure = err
+	t.m.Stop()
+	t.finish(err)
+}
+
+func (t *proc) finish(override error) {
+	for _, fl := range t.inflight {
+		if fl.stop != nil {
+			fl.stop()
+		}
+	}
+	t.inflight = nil
+	res, err := t.m.Result()
+	if override != nil {
+		res, err = nil, override
+	}
+	t.mu.Lock()
+	t.finished = true
+	t.result, t.err = res, err
+	switch {
+	case err == nil:
+		t.status = task.Done
+	case err == effect.ErrCancelled:
+		t.status = task.Cancelled
+	default:
+		t.status = task.Failed
+	}
+	proc := t.proc
+	t.mu.Unlock()
+	if proc {
+		t.e.exitProcess(t, exitReason(err))
+	}
+	close(t.done)
+}

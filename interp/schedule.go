@@ -1,0 +1,118 @@
+package interp
+
+// launch makes a new task runnable.
+func (e *engine) launch(t *proc, w *worker) {
+	t.mu.Lock()
+	t.scheduled = true
+	t.mu.Unlock()
+	e.sched.push(t, w)
+}
+
+// post delivers the completion of an in-flight op (a timer, an activity,
+// an STM wait) to t.
+func (e *engine) post(t *proc, ev event) {
+	t.mu.Lock()
+	if t.finished {
+		t.mu.Unlock()
+		return
+	}
+	t.events = append(t.events, ev)
+	t.news.Store(true)
+	wake := !t.scheduled
+	t.scheduled = true
+	t.mu.Unlock()
+	if wake {
+		e.sched.push(t, nil)
+	}
+}
+
+// process runs t until it waits with nothing left to do.
+func (e *engine) process(t *proc, w *worker) {
+	t.stepMu.Lock()
+	defer t.stepMu.Unlock()
+	for {
+		evs, live, _ := t.takeInbox()
+		if !live {
+			return
+		}
+		for _, ev := range evs {
+			t.applyEvent(ev)
+		}
+		t.run(w)
+		t.mu.Lock()
+		if t.finished || len(t.inbox) == 0 && len(t.events) == 0 {
+			t.scheduled = false
+			t.mu.Unlock()
+			return
+		}
+		t.mu.Unlock()
+	}
+}
+
+// takeInbox moves what arrived for t (messages, exit signals) into its
+// mailbox and returns its new events. live is false when the task is over,
+// either already (ended false) or through a signal it just took (ended
+// true); it is then no longer scheduled. t.stepMu is held.
+func (t *proc) takeInbox() (evs []event, live, ended bool) {
+	if !t.news.Load() && !t.finished {
+		// Nothing arrived. (Only the goroutine that steps a task finishes
+		// it: finished can be read without mu.) Something arriving now is
+		// found at the end of the step, under mu.
+		return nil, true, false
+	}
+	t.mu.Lock()
+	if t.finished {
+		t.scheduled = false
+		t.mu.Unlock()
+		return nil, false, false
+	}
+	msgs, evs, sigs := t.inbox, t.events, t.sigs
+	t.inbox, t.events, t.sigs = t.spare, nil, false
+	t.news.Store(false)
+	t.mu.Unlock()
+	ended = t.intake(msgs, sigs)
+	clear(msgs)
+	t.spare = msgs[:0] // safe: only the holder of stepMu swaps inbox and spare
+	if ended {
+		t.mu.Lock()
+		t.scheduled = false
+		t.mu.Unlock()
+		return nil, false, true
+	}
+	return evs, true, false
+}
+
+func (t *proc) applyEvent(ev event) {
+	if ev.cancel {
+		t.stop()
+		return
+	}
+	i := t.flightIndex(ev.op)
+	if i < 0 {
+		return // the op was cancelled (a Race was decided) or already done
+	}
+	activity := t.inflight[i].activity
+	t.inflight = append(t.inflight[:i], t.inflight[i+1:]...)
+	if ev.retry {
+		return // still pending and no longer in flight: run performs it again
+	}
+	for _, p := range t.m.Pending() {
+		if p.ID == ev.op {
+			if activity {
+				t.attemptDone(p, ev.v, ev.err)
+			} else {
+				t.complete(p, ev.v, ev.err)
+			}
+			return
+		}
+	}
+}
+
+func (t *proc) flightIndex(id uint64) int {
+	for i := range t.inflight {
+		if t.inflight[i].id == id {
+			return i
+		}
+	}
+	return -1
+}

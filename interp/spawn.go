@@ -1,0 +1,65 @@
+package interp
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/task"
+)
+
+func (e *engine) spawn(parent *proc, op effect.SpawnOp, w *worker) (string, error) {
+	prog := op.Prog()
+	if prog == nil {
+		p, err := e.cfg.registry.Program(op.Program, op.Version)
+		if err != nil {
+			return "", err
+		}
+		prog = p
+	}
+	m, err := prog.Start(op.Input)
+	if err != nil {
+		return "", err
+	}
+	child, err := e.newTask(childID(parent), prog, op.Input, m)
+	if err != nil {
+		return "", err
+	}
+	e.launch(child, w)
+	return child.id, nil
+}
+
+// continueAsNew restarts t's program on a new input with an empty journal.
+func (t *proc) continueAsNew(input any) error {
+	if t.prog == nil {
+		return fmt.Errorf("task %s: ContinueAsNew needs a named program (start it with StartProgram)", t.id)
+	}
+	in, err := task.Marshal(input)
+	if err != nil {
+		return fmt.Errorf("task %s: ContinueAsNew: input: %w", t.id, err)
+	}
+	m, err := t.prog.Start(input)
+	if err != nil {
+		return fmt.Errorf("task %s: ContinueAsNew: %w", t.id, err)
+	}
+	for _, fl := range t.inflight {
+		if fl.stop != nil {
+			fl.stop()
+		}
+	}
+	t.m.Stop()
+	t.m, t.in, t.inflight, t.ops, t.completed = m, in, nil, nil, 0
+	t.mu.Lock()
+	t.journal, t.more, t.moreLen = nil, nil, 0
+	t.runs++
+	t.mu.Unlock()
+	t.port.restarted(t, in)
+	t.m.Run()
+	return nil
+}
+
+// childID names a spawned task after its parent and the sequence number
+// of the Spawn in the parent's journal: deterministic across replays.
+func childID(parent *proc) string {
+	return parent.id + "." + strconv.FormatUint(parent.completed+1, 10)
+}
