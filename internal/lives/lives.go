@@ -74,14 +74,14 @@ func Check[I, O any](t *testing.T, c Case[I, O]) []Outcome[O] {
 		}
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts := []interp.Option{interp.WithHandlers(c.Handlers...), interp.WithRegistry(reg), interp.WithLogger(quiet)}
+	hs, rg, lg := interp.WithHandlers(c.Handlers...), interp.WithRegistry(reg), interp.WithLogger(quiet)
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = 20 * time.Second
 	}
 
 	var outs []Outcome[O]
-	run := func(life string, rt interp.Runtime, load func(id string) task.Journal) {
+	run := func(life string, rt interp.Runtime) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
@@ -93,20 +93,17 @@ func Check[I, O any](t *testing.T, c Case[I, O]) []Outcome[O] {
 		if ctx.Err() != nil {
 			t.Fatalf("lives: %s: task %s did not finish within %v", life, tk.ID(), timeout)
 		}
-		o := Outcome[O]{Life: life, Err: err}
-		o.Result, _ = v.(O)
-		if load != nil {
-			o.Journal = load(tk.ID())
-		} else {
-			o.Journal = tk.Journal()
+		o := Outcome[O]{Life: life, Result: v, Err: err}
+		if o.Journal, err = tk.Journal(); err != nil {
+			t.Fatalf("lives: %s: journal of task %s: %v", life, tk.ID(), err)
 		}
 		outs = append(outs, o)
 	}
 
-	run("mock", interp.NewMock(opts...), nil)
+	run("mock", interp.NewMock(hs, rg, lg))
 
-	live := interp.NewLive(append(opts, interp.WithJournal())...)
-	run("live", live, nil)
+	live := interp.NewLive(hs, rg, lg, interp.WithJournal())
+	run("live", live)
 	_ = live.Close()
 
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "lives.db"), nil)
@@ -114,17 +111,11 @@ func Check[I, O any](t *testing.T, c Case[I, O]) []Outcome[O] {
 		t.Fatalf("lives: %v", err)
 	}
 	defer st.Close()
-	d, err := interp.NewDurable(st, append(opts, interp.WithDurableOptions(interp.DurableOptions{Poll: 10 * time.Millisecond, Workers: 4}))...)
+	d, err := interp.NewDurable(st, hs, rg, lg, interp.WithWorkers(4), interp.WithDurableOptions(interp.DurableOptions{Poll: 10 * time.Millisecond}))
 	if err != nil {
 		t.Fatalf("lives: %v", err)
 	}
-	run("durable", d, func(id string) task.Journal {
-		rec, _, err := st.Load(context.Background(), id)
-		if err != nil {
-			t.Fatalf("lives: durable: loading task %s: %v", id, err)
-		}
-		return rec.Journal
-	})
+	run("durable", d)
 	_ = d.Close()
 
 	before := 0
@@ -132,7 +123,7 @@ func Check[I, O any](t *testing.T, c Case[I, O]) []Outcome[O] {
 		before = c.Performed()
 	}
 	for _, o := range outs {
-		r, err := interp.Replay(context.Background(), c.Program, c.Input, o.Journal, opts...)
+		r, err := interp.Replay(context.Background(), c.Program, c.Input, o.Journal, rg)
 		if err != nil {
 			t.Errorf("lives: replay of the %s journal: %v", o.Life, err)
 			continue

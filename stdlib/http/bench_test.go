@@ -23,12 +23,14 @@ func BenchmarkHTTPReplay(b *testing.B) {
 	}))
 	defer srv.Close()
 	const n = 100
-	prog := effect.Do(func(e *effect.Ctx) int {
-		total := 0
-		for range n {
-			total += len(http.Get(e, srv.URL+"/x").Body)
-		}
-		return total
+	prog := effect.NewProgram("bench", 1, func(effect.Unit) effect.Eff[int] {
+		return effect.Do(func(e *effect.Ctx) int {
+			total := 0
+			for range n {
+				total += len(http.Get(e, srv.URL+"/x").Body)
+			}
+			return total
+		})
 	})
 	live := interp.NewLive(interp.WithJournal())
 	defer live.Close()
@@ -37,7 +39,7 @@ func BenchmarkHTTPReplay(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
-		tk, err := interp.Start(live, prog)
+		tk, err := interp.StartProgram(live, prog, effect.Unit{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -46,10 +48,13 @@ func BenchmarkHTTPReplay(b *testing.B) {
 			b.Fatal(err)
 		}
 		liveTime += time.Since(start)
-		j := tk.Journal()
+		j, err := tk.Journal()
+		if err != nil {
+			b.Fatal(err)
+		}
 
 		start = time.Now()
-		r, err := interp.ReplayEff(ctx, prog, j)
+		r, err := interp.Replay(ctx, prog, effect.Unit{}, j)
 		if err != nil || r.Result != want {
 			b.Fatalf("replay: %v, %v; want %v", r, err, want)
 		}

@@ -182,7 +182,7 @@ func TestBadInput(t *testing.T) {
 			require.NoError(t, err)
 			v, err := tk.Wait(context.Background())
 			require.NoError(t, err)
-			msg, rest, _ := strings.Cut(v.(string), "|")
+			msg, rest, _ := strings.Cut(v, "|")
 			require.Equal(t, "hello bo", rest)
 			require.Contains(t, msg, "http: task task-7: "+c.msg)
 			require.Equal(t, c.reqs+1, s.served()-before, "requests served (no retries)")
@@ -202,7 +202,8 @@ func TestCorruptRecording(t *testing.T) {
 	require.NoError(t, err)
 	_, err = tk.Wait(context.Background())
 	require.NoError(t, err)
-	j := tk.Journal()
+	j, err := tk.Journal()
+	require.NoError(t, err)
 	require.Len(t, j, 1)
 	for name, bad := range map[string][]byte{
 		"a string":  mustMarshal(t, "not a response"),
@@ -245,7 +246,9 @@ func TestClientHeaders(t *testing.T) {
 	require.NotEmpty(t, got.Get("X-Key"))
 	require.Empty(t, got.Get("Idempotency-Key"))
 	// The credentials are the worker's: not in the journal.
-	for _, en := range tk.Journal() {
+	j, err := tk.Journal()
+	require.NoError(t, err)
+	for _, en := range j {
 		require.NotContains(t, en.String(), "s3cret")
 	}
 }
@@ -356,9 +359,11 @@ func Example() {
 		q := http.PostJSON[Quote](e, srv.URL+"/quote", map[string]string{"Item": "pear"})
 		return fmt.Sprintf("%s costs %d cents", q.Item, q.Cents)
 	})
-	tk, _ := interp.Start(interp.NewMock(), p)
+	prog := effect.NewProgram("example", 1, func(effect.Unit) effect.Eff[string] { return p })
+	tk, _ := interp.StartProgram(interp.NewMock(), prog, effect.Unit{})
 	got, _ := tk.Wait(context.Background())
-	r, _ := interp.ReplayEff(context.Background(), p, tk.Journal())
+	j, _ := tk.Journal()
+	r, _ := interp.Replay(context.Background(), prog, effect.Unit{}, j)
 	fmt.Println(got)
 	fmt.Println(r.Result, "- requests served:", served.Load())
 	// Output:

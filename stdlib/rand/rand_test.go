@@ -68,7 +68,7 @@ func TestMockIsSeeded(t *testing.T) {
 		require.NoError(t, err)
 		v, err := tk.Wait(context.Background())
 		require.NoError(t, err)
-		return v.(Draws)
+		return v
 	}
 	require.Equal(t, run(1), run(1))
 	require.NotEqual(t, run(1).V4, run(2).V4)
@@ -147,9 +147,11 @@ func Example() {
 		return fmt.Sprintf("order %s rolled %d", id.String()[:8], rand.IntN(e, 6)+1)
 	})
 	mock := interp.NewMock(interp.WithSeed(42))
-	tk, _ := interp.Start(mock, p)
+	prog := effect.NewProgram("example", 1, func(effect.Unit) effect.Eff[string] { return p })
+	tk, _ := interp.StartProgram(mock, prog, effect.Unit{})
 	got, _ := tk.Wait(context.Background())
-	r, _ := interp.ReplayEff(context.Background(), p, tk.Journal())
+	j, _ := tk.Journal()
+	r, _ := interp.Replay(context.Background(), prog, effect.Unit{}, j)
 	fmt.Println(got)
 	fmt.Println(r.Result == got)
 	// Output:

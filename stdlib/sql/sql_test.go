@@ -117,7 +117,7 @@ func TestIdempotencyKey(t *testing.T) {
 		require.NoError(t, err)
 		v, err := tk.Wait(context.Background())
 		require.NoError(t, err)
-		affected = append(affected, v.(int64))
+		affected = append(affected, v)
 	}
 	require.Equal(t, []int64{1, 0}, affected)
 	var key string
@@ -160,8 +160,8 @@ func TestBadRows(t *testing.T) {
 			require.NoError(t, err)
 			v, err := tk.Wait(context.Background())
 			require.NoError(t, err)
-			require.Contains(t, v.(string), c.msg)
-			require.Contains(t, v.(string), "|3")
+			require.Contains(t, v, c.msg)
+			require.Contains(t, v, "|3")
 			require.LessOrEqual(t, statements.Load()-before, int64(2), "no retries")
 		})
 	}
@@ -221,11 +221,13 @@ func Example() {
 		sql.Exec(e, "example", "DELETE FROM items WHERE cents > ?", 200)
 		return fmt.Sprint(items)
 	})
-	tk, _ := interp.Start(interp.NewMock(), p)
+	prog := effect.NewProgram("example", 1, func(effect.Unit) effect.Eff[string] { return p })
+	tk, _ := interp.StartProgram(interp.NewMock(), prog, effect.Unit{})
 	got, _ := tk.Wait(context.Background())
 	// The replay returns the rows from the journal: the fig is gone from
 	// the table, not from the recording.
-	r, _ := interp.ReplayEff(context.Background(), p, tk.Journal())
+	j, _ := tk.Journal()
+	r, _ := interp.Replay(context.Background(), prog, effect.Unit{}, j)
 	fmt.Println(got)
 	fmt.Println(r.Result)
 	// Output:
