@@ -8,11 +8,12 @@
 //     worker resumes the task from its journal: the answers it had are
 //     not asked for again, and the request in flight at the crash is sent
 //     again with the same Idempotency-Key;
+//
 //   - a replay of the finished task (interp.ReplayRecord, or
 //     `amber task replay ID` in a binary built with this registry)
 //     reproduces the whole conversation without calling the API.
 //
-//	go run ./examples/llm
+//     go run ./examples/llm
 package main
 
 import (

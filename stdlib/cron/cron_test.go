@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/internal/lives"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/stdlib/cron"
 	"github.com/amberrt/amber/task"
@@ -114,7 +115,7 @@ func hours(ts []cron.Tick) []string {
 }
 
 func TestEvery(t *testing.T) {
-	skipUntilIssue9(t)
+	lives.SkipIfChildIDsRepeat(t)
 	w := newWorld(t, "@every 1h", 0, cron.Options{})
 	w.advance(t0.Add(5*time.Hour + time.Minute))
 	require.Equal(t, []string{"1h0m0s", "2h0m0s", "3h0m0s", "4h0m0s", "5h0m0s"}, hours(w.runs.ticks()))
@@ -130,7 +131,7 @@ func TestEvery(t *testing.T) {
 
 // Runs take 100 minutes; ticks come every hour.
 func TestOverlap(t *testing.T) {
-	skipUntilIssue9(t)
+	lives.SkipIfChildIDsRepeat(t)
 	for _, c := range []struct {
 		o     cron.Overlap
 		ticks []string // ticks started by 5h30
@@ -271,7 +272,7 @@ func genSpec(t *rapid.T) string {
 // The schedule starts the ticks the model says, for random specs,
 // downtimes and catch-up policies, on the virtual clock.
 func TestCatchUpProperty(t *testing.T) {
-	skipUntilIssue9(t)
+	lives.SkipIfChildIDsRepeat(t)
 	rapid.Check(t, func(rt *rapid.T) {
 		spec := genSpec(rt)
 		o := cron.Options{CatchUp: cron.CatchUp(rapid.IntRange(0, 2).Draw(rt, "catch-up")), MaxCatchUp: rapid.IntRange(0, 20).Draw(rt, "max catch-up")}
@@ -308,33 +309,4 @@ func TestCatchUpProperty(t *testing.T) {
 func TestOptionsStrings(t *testing.T) {
 	require.Equal(t, "once skip all CatchUp(7)", strings.Join([]string{cron.CatchUpOnce.String(), cron.CatchUpSkip.String(), cron.CatchUpAll.String(), cron.CatchUp(7).String()}, " "))
 	require.Equal(t, "skip buffer-one allow Overlap(7)", strings.Join([]string{cron.OverlapSkip.String(), cron.OverlapBufferOne.String(), cron.OverlapAllow.String(), cron.Overlap(7).String()}, " "))
-}
-
-// skipUntilIssue9 skips a test that a schedule cannot pass while the
-// interpreters give a task's children the same IDs in every run after
-// ContinueAsNew (a child of the second run is refused: "a task with ID
-// ... exists"). The lead fixes it in interp under issue 9; the probe makes
-// these tests run again by themselves once it is fixed.
-func skipUntilIssue9(t *testing.T) {
-	t.Helper()
-	child := effect.NewProgram("probe.child", 1, func(effect.Unit) effect.Eff[effect.Unit] { return effect.Pure(effect.Unit{}) })
-	parent := effect.NewProgram("probe.parent", 1, func(n int) effect.Eff[int] {
-		return effect.Then(effect.Spawn[effect.Unit](child, effect.Unit{}), func(effect.PID[effect.Unit]) effect.Eff[int] {
-			if n == 2 {
-				return effect.Pure(n)
-			}
-			return effect.ContinueAsNew[int](n + 1)
-		})
-	})
-	reg := task.NewRegistry()
-	require.NoError(t, task.Register(reg, child))
-	require.NoError(t, task.Register(reg, parent))
-	h, err := interp.StartProgram(interp.NewMock(interp.WithRegistry(reg)), parent, 1, interp.WithID("probe"))
-	require.NoError(t, err)
-	if _, err := h.Wait(context.Background()); err != nil {
-		if strings.Contains(err.Error(), "exists") {
-			t.Skipf("issue 9: ContinueAsNew reuses child IDs (%v); this test runs once interp is fixed", err)
-		}
-		t.Fatal(err)
-	}
 }
