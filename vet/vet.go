@@ -316,7 +316,7 @@ func (c *checker) scan(body ast.Node) (finds []local, calls []call) {
 				break
 			}
 			if v, ok := info.Uses[n].(*types.Var); ok && !v.IsField() && v.Pkg() != nil && v.Parent() == v.Pkg().Scope() && c.isMutable(v) {
-				add(n.Pos(), RuleGlobal, "reading "+varName(v)+", which changes")
+				add(n.Pos(), RuleGlobal, "reading "+varName(v)+" (written elsewhere)")
 			}
 		case *ast.CallExpr:
 			fn, _ := typeutil.Callee(info, n).(*types.Func)

@@ -102,7 +102,7 @@ var _ = effect.Do(func(e *effect.Ctx) int {
 // Rule global.
 var _ = effect.Do(func(e *effect.Ctx) int {
 	hits = 3                     // want `writing prog.hits .* \[global\]`
-	return hits + helper.Counter // want `reading prog.hits, which changes .* \[global\]` `reading helper.Counter, which changes .* \[global\]`
+	return hits + helper.Counter // want `reading prog.hits \(written elsewhere\) .* \[global\]` `reading helper.Counter \(written elsewhere\) .* \[global\]`
 })
 
 var _ = effect.Do(func(e *effect.Ctx) string {
