@@ -9,10 +9,13 @@
 // # Program bodies
 //
 // A program body is a function passed to a function whose result is an
-// effect.Eff or an *effect.Program: effect.Do and effect.DoErr,
+// effect.Eff or an *effect.Program (effect.Do and effect.DoErr,
 // effect.NewProgram, the continuations of effect.Then, effect.Map and
-// effect.Catch, coll.ParMap's function, a supervisor's child, and
-// so on, as a function literal or by name. The analyzer checks the body
+// effect.Catch, coll.ParMap's function, and so on), as a function literal
+// or by name; and a function whose own result is an effect.Eff or an
+// *effect.Program (a helper that builds a step, a supervisor child's
+// Start), which runs when the program does. In amber's own packages only
+// the first kind is checked. The analyzer checks the body
 // and, transitively, the functions it calls that are declared in the same
 // module (through facts, across packages); it does not follow calls
 // through interfaces or function values, nor into other modules, whose

@@ -446,27 +446,41 @@ func shortFile(name string) string {
 
 // findPrograms reports what breaks replay in the program bodies of f: the
 // functions passed to a function that returns an effect.Eff or an
-// *effect.Program (effect.Do, effect.NewProgram, effect.Then, a
-// supervisor's spec, coll.ParMap, ...).
+// *effect.Program (effect.Do, effect.NewProgram, effect.Then, coll.ParMap,
+// ...), and the functions that themselves return one (they build
+// programs, and run when the program does: a supervisor's child spec, a
+// helper that makes a step).
 func (c *checker) findPrograms(f *ast.File) {
+	info := c.pass.TypesInfo
 	ast.Inspect(f, func(n ast.Node) bool {
-		ce, ok := n.(*ast.CallExpr)
-		if !ok || !c.returnsProgram(ce) {
-			return true
-		}
-		to := "a program"
-		if fn, ok := typeutil.Callee(c.pass.TypesInfo, ce).(*types.Func); ok {
-			to = funcName(fn)
-		}
-		for _, arg := range ce.Args {
-			switch a := ast.Unparen(arg).(type) {
-			case *ast.FuncLit:
-				c.checkBody(a.Body, to)
-			case *ast.Ident, *ast.SelectorExpr:
-				if fn, ok := c.pass.TypesInfo.Uses[identOf(a)].(*types.Func); ok {
-					for _, fd := range c.reach(fn) {
-						fd.Via = append([]string{funcName(fn.Origin())}, fd.Via...)
-						c.report(a.Pos(), fd, to)
+		switch n := n.(type) {
+		case *ast.FuncDecl:
+			if n.Body != nil && c.buildsProgram(info.TypeOf(n.Name)) && !runtime(c.pass.Pkg.Path()) {
+				c.checkBody(n.Body, funcName(info.Defs[n.Name].(*types.Func))+", which builds a program,")
+			}
+		case *ast.FuncLit:
+			if c.buildsProgram(info.TypeOf(n)) {
+				c.checkBody(n.Body, "a function that builds a program")
+			}
+		case *ast.CallExpr:
+			if !c.buildsProgram(info.TypeOf(n.Fun)) {
+				return true
+			}
+			to := "a program"
+			if fn, ok := typeutil.Callee(info, n).(*types.Func); ok {
+				to = funcName(fn)
+			}
+			where := "the program body passed to " + to
+			for _, arg := range n.Args {
+				switch a := ast.Unparen(arg).(type) {
+				case *ast.FuncLit:
+					c.checkBody(a.Body, where)
+				case *ast.Ident, *ast.SelectorExpr:
+					if fn, ok := info.Uses[identOf(a)].(*types.Func); ok {
+						for _, fd := range c.reach(fn) {
+							fd.Via = append([]string{funcName(fn.Origin())}, fd.Via...)
+							c.report(a.Pos(), fd, where)
+						}
 					}
 				}
 			}
@@ -485,18 +499,18 @@ func identOf(e ast.Expr) *ast.Ident {
 	return nil
 }
 
-// returnsProgram reports whether the call's result is an effect.Eff or an
-// *effect.Program.
-func (c *checker) returnsProgram(ce *ast.CallExpr) bool {
-	sig, ok := c.pass.TypesInfo.TypeOf(ce.Fun).(*types.Signature)
+// buildsProgram reports whether t is the type of a function whose result
+// is an effect.Eff or an *effect.Program.
+func (c *checker) buildsProgram(t types.Type) bool {
+	sig, ok := t.(*types.Signature)
 	if !ok || sig.Results().Len() == 0 {
 		return false
 	}
-	t := sig.Results().At(0).Type()
-	if p, ok := t.(*types.Pointer); ok {
-		t = p.Elem()
+	r := sig.Results().At(0).Type()
+	if p, ok := r.(*types.Pointer); ok {
+		r = p.Elem()
 	}
-	n, ok := t.(*types.Named)
+	n, ok := r.(*types.Named)
 	if !ok || n.Obj().Pkg() == nil || n.Obj().Pkg().Path() != effectPath {
 		return false
 	}
@@ -504,11 +518,11 @@ func (c *checker) returnsProgram(ce *ast.CallExpr) bool {
 }
 
 // checkBody reports the findings of a program body, and of the functions
-// it calls.
-func (c *checker) checkBody(body *ast.BlockStmt, to string) {
+// it calls; where names the body in the messages.
+func (c *checker) checkBody(body *ast.BlockStmt, where string) {
 	finds, calls := c.scan(body)
 	for _, f := range finds {
-		c.report(f.pos, Finding{Rule: f.rule, What: f.what, At: c.at(f.pos)}, to)
+		c.report(f.pos, Finding{Rule: f.rule, What: f.what, At: c.at(f.pos)}, where)
 	}
 	for _, cl := range calls {
 		for _, fd := range c.reach(cl.fn) {
@@ -516,13 +530,13 @@ func (c *checker) checkBody(body *ast.BlockStmt, to string) {
 				continue
 			}
 			fd.Via = append([]string{funcName(cl.fn)}, fd.Via...)
-			c.report(cl.pos, fd, to)
+			c.report(cl.pos, fd, where)
 		}
 	}
 }
 
 // report reports a finding at pos once.
-func (c *checker) report(pos token.Pos, f Finding, to string) {
+func (c *checker) report(pos token.Pos, f Finding, where string) {
 	if c.done[pos] == nil {
 		c.done[pos] = map[string]bool{}
 	}
@@ -532,9 +546,9 @@ func (c *checker) report(pos token.Pos, f Finding, to string) {
 	c.done[pos][f.Rule] = true
 	var msg string
 	if len(f.Via) == 0 {
-		msg = fmt.Sprintf("%s in the program body passed to %s breaks replay [%s]: %s", f.What, to, f.Rule, advice[f.Rule])
+		msg = fmt.Sprintf("%s in %s breaks replay [%s]: %s", f.What, where, f.Rule, advice[f.Rule])
 	} else {
-		msg = fmt.Sprintf("the program body passed to %s calls %s → %s (%s), which breaks replay [%s]: %s", to, strings.Join(f.Via, " → "), f.What, f.At, f.Rule, advice[f.Rule])
+		msg = fmt.Sprintf("%s calls %s → %s (%s), which breaks replay [%s]: %s", where, strings.Join(f.Via, " → "), f.What, f.At, f.Rule, advice[f.Rule])
 	}
 	c.pass.Report(analysis.Diagnostic{Pos: pos, Category: f.Rule, Message: msg})
 }

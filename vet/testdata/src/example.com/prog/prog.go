@@ -144,7 +144,7 @@ var _ = effect.Do(func(e *effect.Ctx) int {
 })
 
 func body(n int) effect.Eff[int64] { // want body:"reaches time:time.Now"
-	return effect.Pure(time.Now().Unix() + int64(n))
+	return effect.Pure(time.Now().Unix() + int64(n)) // want `time.Now in prog.body, which builds a program`
 }
 
 var _ = effect.NewProgram("named", 1, body) // want `the program body passed to effect.NewProgram calls prog.body → time.Now`
@@ -172,3 +172,18 @@ var _ = effect.Do(func(e *effect.Ctx) int64 {
 })
 
 //amber:ignore // want `//amber:ignore needs a rule`
+
+// A function that returns a program builds it when the program runs: its
+// body is program code too, as is a literal of such a function (a
+// supervisor's child spec, say).
+func step(n int) effect.Eff[int] { // want step:"reaches time:time.Now"
+	return effect.Pure(n + int(time.Now().Unix())) // want `time.Now in prog.step, which builds a program, breaks replay \[time\]`
+}
+
+type child struct{ Start func(any) effect.Eff[string] }
+
+var _ = child{Start: func(any) effect.Eff[string] {
+	return effect.Pure(fmt.Sprint(mrand.Int())) // want `rand.Int in a function that builds a program breaks replay \[rand\]`
+}}
+
+func plain(n int) int { return n + int(time.Now().Unix()) } // want plain:"reaches time:time.Now"
