@@ -1,273 +1,244 @@
 // Package cli is the amber command line: inspect and drive durable tasks
-// from the shell. cmd/amber is this package with an empty registry; build
-// your own binary with your programs and message types registered to
-// replay tasks and send them typed messages:
+// from the shell, and serve the inspector. cmd/amber is this package with an
+// empty registry; build your own binary with your programs and message types
+// registered to replay tasks, send them typed messages and see their values
+// in the inspector:
 //
 //	func main() { os.Exit(cli.Main(os.Args[1:], myRegistry(), os.Stdout, os.Stderr)) }
 //
-// Commands:
+// # Commands
 //
-//	amber task list   [--status S] [--program P]
+//	amber task list   [--status S] [--program P] [--version N] [--limit N]
 //	amber task show   ID
-//	amber task replay ID [--version N]
+//	amber task replay ID... | --program P [--status S]  [--version N]
 //	amber task send   ID JSON [--type NAME]
 //	amber task cancel ID
+//	amber serve       [--addr HOST:PORT] [--token T]
 //
-// Each takes --db FILE (default ./amber.db) or --postgres URL.
+// Every command takes --help, --json (machine-readable output on stdout)
+// and a store: --db FILE (default ./amber.db; a file that does not exist is
+// refused unless --create is given) or --postgres URL [--schema NAME].
+// Commands are grouped one file per group (task.go, serve.go, vet.go, and
+// the coming version, deploy and route groups), each adding its cobra
+// command to the root in commands.
+//
+// # Exit codes
+//
+//	0  success
+//	1  the command failed (the store could not be opened, no such task, ...)
+//	2  the command line is wrong (unknown command or flag, a bad argument,
+//	   an unknown --status, a message that does not decode as its type)
+//	3  task replay: a task no longer fits its journal (it diverged)
+//
+// With --json, an error is also printed to stderr as {"error": MESSAGE,
+// "exit": CODE}.
 package cli
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"reflect"
+	"os"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/store/postgres"
 	"github.com/amberrt/amber/store/sqlite"
 	"github.com/amberrt/amber/task"
+	"github.com/spf13/cobra"
 )
 
+// The exit codes of Main (see the package documentation).
+const (
+	ExitOK       = 0
+	ExitFailure  = 1
+	ExitUsage    = 2
+	ExitDiverged = 3
+)
+
+const exitCodesHelp = `Exit codes:
+  0  success
+  1  the command failed (the store could not be opened, no such task, ...)
+  2  the command line is wrong (unknown command or flag, a bad argument,
+     an unknown --status, a message that does not decode as its type)
+  3  task replay: a task no longer fits its journal (it diverged)`
+
 // Main runs the command line with args (without the program name) and
-// returns the exit code.
+// returns the exit code. reg holds the programs and message types of the
+// binary (nil for none).
 func Main(args []string, reg *task.Registry, stdout, stderr io.Writer) int {
+	return run(context.Background(), args, reg, stdout, stderr)
+}
+
+func run(ctx context.Context, args []string, reg *task.Registry, stdout, stderr io.Writer) int {
 	if reg == nil {
 		reg = task.NewRegistry()
 	}
-	if err := run(context.Background(), args, reg, stdout); err != nil {
-		fmt.Fprintln(stderr, "amber:", err)
-		var u usageError
-		if errors.As(err, &u) {
-			return 2
-		}
-		return 1
+	e := &env{reg: reg, stdout: stdout, stderr: stderr}
+	root := e.root()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
 	}
-	return 0
+	code := e.exitCode(err)
+	if errors.As(err, new(vetExit)) {
+		return code // the analyzer has said what it found
+	}
+	if e.json {
+		_ = json.NewEncoder(stderr).Encode(struct {
+			Error string `json:"error"`
+			Exit  int    `json:"exit"`
+		}{err.Error(), code})
+	} else {
+		fmt.Fprintln(safeWriter{stderr}, "amber:", err)
+		if code == ExitUsage && !e.ran {
+			fmt.Fprintln(stderr, "Run 'amber --help' for usage.")
+		}
+	}
+	return code
 }
 
-type usageError struct{ msg string }
+// env is what the commands share: the registry, the output, and the global
+// flags.
+type env struct {
+	reg            *task.Registry
+	stdout, stderr io.Writer
 
-func (u usageError) Error() string { return u.msg + "\n" + usage }
+	db, pg, schema string
+	create, json   bool
 
-const usage = `usage:
-  amber task list   [--status S] [--program P] [--db FILE | --postgres URL]
-  amber task show   ID [--db FILE | --postgres URL]
-  amber task replay ID [--version N] [--db FILE | --postgres URL]
-  amber task send   ID JSON [--type NAME] [--db FILE | --postgres URL]
-  amber task cancel ID [--db FILE | --postgres URL]`
+	// ran is set when a command's own code starts: an error before that
+	// is cobra's, about the command line.
+	ran bool
+}
 
-func run(ctx context.Context, args []string, reg *task.Registry, out io.Writer) error {
-	if len(args) < 2 || args[0] != "task" {
-		return usageError{"expected a task command"}
+// commands returns the command groups, one file each. The version, deploy
+// and route groups of issues 10 and 12 are added here.
+func (e *env) commands() []*cobra.Command {
+	cmds := []*cobra.Command{e.taskCmd(), e.serveCmd()}
+	if vet := e.vetCmd(); vet != nil {
+		cmds = append(cmds, vet)
 	}
-	cmd := args[1]
-	fs := flag.NewFlagSet("amber task "+cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	db := fs.String("db", "./amber.db", "SQLite file")
-	pg := fs.String("postgres", "", "PostgreSQL URL (instead of --db)")
-	status := fs.String("status", "", "list: only tasks with this status")
-	program := fs.String("program", "", "list: only tasks of this program")
-	version := fs.Int("version", 0, "replay: replay against this version of the program")
-	typ := fs.String("type", "", "send: registered message type name")
-	pos, err := parseInterleaved(fs, args[2:])
-	if err != nil {
-		return usageError{err.Error()}
+	return cmds
+}
+
+func (e *env) root() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "amber",
+		Short: "Inspect and drive durable amber tasks",
+		Long: `amber inspects and drives durable amber tasks: list them, show their
+journals, replay them against their program, send them messages, cancel
+them, and serve the inspector in a browser.
+
+The amber command knows no programs or message types of yours: build your
+own with cli.Main and your registry to replay tasks and send typed messages.
+
+` + exitCodesHelp,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// A bare "amber" or "amber task" prints its help; an unknown
+		// command is an error (cobra's legacy check, kept by Args).
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
-	st, err := openStore(ctx, *db, *pg)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.CompletionOptions.DisableDefaultCmd = true
+	pf := root.PersistentFlags()
+	pf.StringVar(&e.db, "db", "./amber.db", "SQLite store `file`")
+	pf.BoolVar(&e.create, "create", false, "create the --db file if it does not exist")
+	pf.StringVar(&e.pg, "postgres", "", "PostgreSQL store `URL` (instead of --db)")
+	pf.StringVar(&e.schema, "schema", "", "PostgreSQL schema of the store (default amber)")
+	pf.BoolVar(&e.json, "json", false, "machine-readable output (JSON on stdout)")
+	for _, c := range e.commands() {
+		root.AddCommand(c)
+	}
+	return root
+}
+
+// action wraps a command's code: it marks the command line as accepted.
+func (e *env) action(f func(ctx context.Context, args []string) error) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		e.ran = true
+		return f(c.Context(), args)
+	}
+}
+
+// usageError is an error in the command line: exit code 2.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+func (e *env) exitCode(err error) int {
+	var (
+		u usageError
+		d *interp.DivergenceError
+		v vetExit
+	)
+	switch {
+	case errors.As(err, &v):
+		return v.code
+	case errors.As(err, &u), !e.ran:
+		return ExitUsage
+	case errors.As(err, &d):
+		return ExitDiverged
+	}
+	return ExitFailure
+}
+
+// open opens the store named by the flags. A --db file that does not
+// exist is refused unless --create is given: a typo must not look like an
+// empty store.
+//
+// TODO(store read-only open): commands that only read (list, show,
+// replay, and serve's pages) should open SQLite read-only once the store
+// offers it, so that they never take the worker's lock.
+func (e *env) open(ctx context.Context) (store.Store, error) {
+	if e.pg != "" {
+		var opts *postgres.Options
+		if e.schema != "" {
+			opts = &postgres.Options{Schema: e.schema}
+		}
+		return postgres.Open(ctx, e.pg, opts)
+	}
+	path := e.db
+	if path == "" {
+		return nil, usagef("--db: empty path")
+	}
+	if !e.create && !strings.HasPrefix(path, "file:") {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no amber store at %s (give --db an existing file, --postgres a URL, or --create to make a new store there)", path)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return sqlite.Open(path, nil)
+}
+
+// withStore opens the store, runs f, and closes the store.
+func (e *env) withStore(ctx context.Context, f func(st store.Store) error) error {
+	st, err := e.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	need := func(n int) error {
-		if len(pos) != n {
-			return usageError{fmt.Sprintf("amber task %s takes %d argument(s)", cmd, n)}
-		}
-		return nil
-	}
-	switch cmd {
-	case "list":
-		if err := need(0); err != nil {
-			return err
-		}
-		return list(ctx, st, store.Filter{Status: task.Status(*status), Program: *program}, out)
-	case "show":
-		if err := need(1); err != nil {
-			return err
-		}
-		return show(ctx, st, pos[0], out)
-	case "replay":
-		if err := need(1); err != nil {
-			return err
-		}
-		return replay(ctx, st, reg, pos[0], *version, out)
-	case "send":
-		if err := need(2); err != nil {
-			return err
-		}
-		return send(ctx, st, reg, pos[0], pos[1], *typ, out)
-	case "cancel":
-		if err := need(1); err != nil {
-			return err
-		}
-		if err := st.Cancel(ctx, pos[0]); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "asked task %s to cancel; its worker ends it when it next claims it\n", pos[0])
-		return nil
-	}
-	return usageError{"unknown command " + cmd}
+	return f(st)
 }
 
-// parseInterleaved parses flags that may come before or after the
-// positional arguments.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+// emit prints v as JSON with --json, or runs text otherwise.
+func (e *env) emit(v any, text func(w io.Writer) error) error {
+	if e.json {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
 	}
-}
-
-func openStore(ctx context.Context, db, pg string) (store.Store, error) {
-	if pg != "" {
-		return postgres.Open(ctx, pg, nil)
-	}
-	return sqlite.Open(db, nil)
-}
-
-func list(ctx context.Context, st store.Store, f store.Filter, out io.Writer) error {
-	tasks, err := st.List(ctx, f)
-	if err != nil {
-		return err
-	}
-	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tPROGRAM\tSTATUS\tSTEPS\tENTRIES\tMAILBOX\tWAITS FOR\tUPDATED")
-	for _, s := range tasks {
-		fmt.Fprintf(w, "%s\t%s@v%d\t%s\t%d\t%d\t%d\t%s\t%s\n", s.ID, s.Program, s.Version, s.Status, s.Steps, s.Entries, s.Pending,
-			describeWait(s.Wait, s.Reason), s.Updated.Format(time.RFC3339))
-	}
-	return w.Flush()
-}
-
-func describeWait(w *task.Wait, reason string) string {
-	if reason != "" && w == nil {
-		return reason
-	}
-	if w == nil {
-		return "-"
-	}
-	s := w.Kind
-	if len(w.Types) > 0 {
-		s += " " + strings.Join(w.Types, "|")
-	}
-	if w.Detail != "" {
-		s += " " + w.Detail
-	}
-	if !w.Until.IsZero() {
-		s += " until " + w.Until.Format(time.RFC3339)
-	}
-	return s
-}
-
-func show(ctx context.Context, st store.Store, id string, out io.Writer) error {
-	rec, msgs, err := st.Load(ctx, id)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "task     %s\nprogram  %s v%d\nstatus   %s\n", rec.ID, rec.Program, rec.Version, rec.Status)
-	if rec.Reason != "" {
-		fmt.Fprintf(out, "reason   %s\n", rec.Reason)
-	}
-	if rec.Parent != "" {
-		fmt.Fprintf(out, "parent   %s\n", rec.Parent)
-	}
-	fmt.Fprintf(out, "input    %s\n", task.Render(rec.Input))
-	if rec.Wait != nil {
-		fmt.Fprintf(out, "waits    %s\n", describeWait(rec.Wait, ""))
-		for _, o := range rec.Wait.Ops {
-			fmt.Fprintf(out, "         fiber %d %s %s attempt %d until %s\n", o.Fiber, o.Kind, o.Phase, o.Attempt, o.Until.Format(time.RFC3339Nano))
-		}
-	}
-	if rec.Result != nil {
-		fmt.Fprintf(out, "result   %s\n", task.Render(rec.Result))
-	}
-	if rec.Err != nil {
-		fmt.Fprintf(out, "error    %s\n", rec.Err.Msg)
-	}
-	fmt.Fprintf(out, "journal  %d entries\n", len(rec.Journal))
-	for _, en := range rec.Journal {
-		fmt.Fprintf(out, "  %s\n", en)
-	}
-	fmt.Fprintf(out, "mailbox  %d messages\n", len(msgs))
-	for _, m := range msgs {
-		fmt.Fprintf(out, "  #%d %s\n", m.Seq, m.Env)
-	}
-	return nil
-}
-
-func replay(ctx context.Context, st store.Store, reg *task.Registry, id string, version int, out io.Writer) error {
-	rec, _, err := st.Load(ctx, id)
-	if err != nil {
-		return err
-	}
-	r, err := interp.ReplayRecord(ctx, rec, interp.ReplayVersion(version), interp.WithRegistry(reg))
-	if err != nil {
-		if errors.Is(err, task.ErrUnknownProgram) {
-			return fmt.Errorf("%w (this binary does not register it: build your own amber command with cli.Main and your registry)", err)
-		}
-		return err
-	}
-	fmt.Fprintf(out, "replayed %d entries of task %s: no divergence\n", len(r.Journal), id)
-	if r.Done {
-		fmt.Fprintf(out, "finished: result %v, error %v\n", r.Result, r.Err)
-		return nil
-	}
-	for _, p := range r.Pending {
-		fmt.Fprintf(out, "waits: fiber %d on %T\n", p.Fiber, p.Op)
-	}
-	return nil
-}
-
-func send(ctx context.Context, st store.Store, reg *task.Registry, id, body, typ string, out io.Writer) error {
-	if typ == "" {
-		rec, _, err := st.Load(ctx, id)
-		if err != nil {
-			return err
-		}
-		if rec.Wait == nil || len(rec.Wait.Types) != 1 {
-			return usageError{fmt.Sprintf("task %s does not wait for exactly one message type; name it with --type", id)}
-		}
-		typ = rec.Wait.Types[0]
-	}
-	t, ok := reg.MessageType(typ)
-	if !ok {
-		return fmt.Errorf("message type %q is not registered in this binary (build your own amber command with cli.Main and your registry)", typ)
-	}
-	ptr := reflect.New(t)
-	if err := json.Unmarshal([]byte(body), ptr.Interface()); err != nil {
-		return fmt.Errorf("decoding %s as %s: %w", body, typ, err)
-	}
-	env, err := reg.EncodeMessage(ptr.Elem().Interface())
-	if err != nil {
-		return err
-	}
-	if err := st.Send(ctx, id, env); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "sent %s %s to task %s\n", typ, body, id)
-	return nil
+	return text(safeWriter{e.stdout})
 }

@@ -269,7 +269,10 @@ func (p *Program[I, O]) String() string { return fmt.Sprintf("%s@v%d", p.Name, p
 type SpawnOp struct {
 	Returns[string]
 	Program string
-	Version int
+	// Version is the version the child runs; 0 (what Spawn gives) is the
+	// program's current version when the child starts, as the
+	// interpreter's resolver decides (task.Resolver).
+	Version int `cbor:",omitempty"`
 	Input   any
 	prog    AnyProgram
 }
@@ -278,10 +281,14 @@ type SpawnOp struct {
 // decoded from a journal carry only the name and version).
 func (o SpawnOp) Prog() AnyProgram { return o.prog }
 
-// Spawn starts a new task running p on in, and yields its address, typed
-// with the messages the new task accepts.
+// Spawn starts a new task running p's program on in, and yields its
+// address, typed with the messages the new task accepts. The child runs
+// the program's current version, like any new task (see
+// interp.StartProgram): p itself when the interpreter knows no other.
+// Which version that was is the child's own business, so a parent's
+// journal does not change when its child's program does.
 func Spawn[M, I, O any](p *Program[I, O], in I) Eff[PID[M]] {
-	op := SpawnOp{Program: p.Name, Version: p.Version, Input: in, prog: p}
+	op := SpawnOp{Program: p.Name, Input: in, prog: p}
 	return Map(Eff[string]{op}, func(id string) PID[M] { return PID[M]{id} })
 }
 

@@ -21,7 +21,7 @@ type Transactor interface {
 
 // ContextTransactor is implemented by the state ops that write
 // (WriteStateOp, AtomicallyOp). TransactContext is Transact with a context
-// that reaches the STM World's commit hook (stm.Commit.Context), and a
+// that reaches the commit hook of a world.World (world.Commit.Context), and a
 // callback that receives the transaction's result just before it commits:
 // what a durable interpreter needs to store the op's journal entry and the
 // world writes in one store transaction, before anyone can see them.

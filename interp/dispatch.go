@@ -131,6 +131,8 @@ func (t *proc) perform(p effect.Pending, w *worker) bool {
 		return t.complete(p, t.rng.Uint64(), nil)
 	case effect.SelfOp:
 		return t.complete(p, t.id, nil)
+	case effect.PatchOp:
+		return t.complete(p, true, nil) // live: the new branch, marked in the journal
 	case effect.ContinueAsNewOp:
 		if err := t.continueAsNew(op.Input); err != nil {
 			return t.complete(p, nil, err)

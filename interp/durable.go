@@ -10,10 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/amberrt/amber/stm"
+	"github.com/amberrt/amber/stm/world"
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
-	"github.com/fxamacker/cbor/v2"
 )
 
 // Durable is the interpreter for tasks that outlive their process: live
@@ -42,13 +41,13 @@ import (
 //     write with the lease's epoch).
 //
 // Only named programs can run durably: register them (WithRegistry) and
-// start them with StartProgram. World vars (stm.Named in the World given
+// start them with StartProgram. World vars (world.Named in the World given
 // to WithWorld) are durable; other stm vars are process-local.
 type Durable struct {
 	e     *engine
 	st    store.Store
 	owner string
-	world *stm.World
+	world *world.World
 	opts  DurableOptions
 
 	mu      sync.Mutex
@@ -91,7 +90,7 @@ type DurableOptions struct {
 // WithWorld makes the vars of w durable under the durable interpreter:
 // their values are restored from the store on start, and every commit to
 // them is stored atomically with the step that made it.
-func WithWorld(w *stm.World) DurableOption { return durableOnly(func(c *config) { c.world = w }) }
+func WithWorld(w *world.World) DurableOption { return durableOnly(func(c *config) { c.world = w }) }
 
 // WithDurableOptions sets the durable interpreter's tuning.
 func WithDurableOptions(o DurableOptions) DurableOption {
@@ -141,18 +140,14 @@ func NewDurable(st store.Store, opts ...DurableOption) (*Durable, error) {
 		if err != nil {
 			return nil, fmt.Errorf("interp: loading the world: %w", err)
 		}
-		if len(vals) > 0 {
-			raw := make(map[string]cbor.RawMessage, len(vals))
-			for k, v := range vals {
-				raw[k] = v
-			}
-			snap, err := task.Marshal(raw)
-			if err != nil {
-				return nil, err
-			}
-			if err := d.world.Restore(snap); err != nil {
-				return nil, fmt.Errorf("interp: restoring the world: %w", err)
-			}
+		// Stored rows carry no version yet: each counts as version 1,
+		// newer than a declared var's initial value.
+		fresh := make([]world.Value, 0, len(vals))
+		for k, v := range vals {
+			fresh = append(fresh, world.Value{Name: k, Value: v, Version: 1})
+		}
+		if err := d.world.Refresh(0, fresh); err != nil {
+			return nil, fmt.Errorf("interp: restoring the world: %w", err)
 		}
 		d.world.OnCommit(d.worldHook)
 	}

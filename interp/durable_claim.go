@@ -50,20 +50,28 @@ func (d *Durable) claimLoop() {
 	}
 }
 
-// wakeParked wakes the parked tasks whose program this worker has.
+// wakeParked wakes, at the worker's start, the parked and diverged tasks
+// whose program version this worker has: this build may be the one that
+// fits them (a diverged task that still does not fit goes back to
+// Diverged after one replay).
 func (d *Durable) wakeParked() {
-	parked, err := d.st.List(d.e.ctx, store.Filter{Status: task.Parked})
-	if err != nil {
-		return
-	}
 	var ids []string
-	for _, s := range parked {
-		if _, err := d.e.cfg.registry.Program(s.Program, s.Version); err == nil {
-			ids = append(ids, s.ID)
+	for _, status := range []task.Status{task.Parked, task.Diverged} {
+		aside, err := d.st.List(d.e.ctx, store.Filter{Status: status})
+		if err != nil {
+			d.e.cfg.logger.Error("amber: listing tasks set aside", "status", status, "err", err)
+			continue
+		}
+		for _, s := range aside {
+			if _, err := d.e.cfg.resolver.Program(s.Program, s.Version); err == nil {
+				ids = append(ids, s.ID)
+			}
 		}
 	}
 	if len(ids) > 0 {
-		_ = d.st.Wake(d.e.ctx, ids...)
+		if err := d.st.Wake(d.e.ctx, ids...); err != nil {
+			d.e.cfg.logger.Error("amber: waking tasks set aside", "err", err)
+		}
 	}
 }
 

@@ -177,7 +177,7 @@ type waiter struct {
 func (d *Durable) outcome(rec *task.Record) (any, error) {
 	switch rec.Status {
 	case task.Done:
-		p, err := d.e.cfg.registry.Program(rec.Program, rec.Version)
+		p, err := d.e.cfg.resolver.Program(rec.Program, rec.Version)
 		if err != nil {
 			return nil, err
 		}

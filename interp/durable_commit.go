@@ -13,6 +13,11 @@ import (
 
 // commitStep commits what t did since it was claimed.
 func (d *Durable) commitStep(t *proc) {
+	if de, ok := errors.AsType[*DivergenceError](t.failure); ok {
+		d.diverge(t, de)
+		d.release(t)
+		return
+	}
 	dt := dur(t)
 	step := d.newStep(t)
 	t.mu.Lock()

@@ -32,22 +32,30 @@ func call[T any](quit <-chan struct{}, q chan<- *request[T], v T) error {
 	}
 }
 
-func (d *Durable) start(id string, prog effect.AnyProgram, in any, _ *effect.Machine) (handle, error) {
-	if prog == nil {
+func (d *Durable) start(id string, p effect.AnyProgram, version int, in any, _ *effect.Machine) (handle, error) {
+	if p == nil {
 		return nil, errors.New("interp: the durable interpreter runs named programs only: use StartProgram")
 	}
-	if _, err := d.e.cfg.registry.Program(prog.ProgramName(), prog.ProgramVersion()); err != nil {
-		return nil, fmt.Errorf("interp: register %s v%d (task.Register) before starting it durably: %w", prog.ProgramName(), prog.ProgramVersion(), err)
+	name, res := p.ProgramName(), d.e.cfg.resolver
+	if version == 0 {
+		v, err := res.Current(name)
+		if err != nil {
+			return nil, fmt.Errorf("interp: register %s (task.Register) before starting it durably: %w", name, err)
+		}
+		version = v
+	}
+	if _, err := res.Program(name, version); err != nil {
+		return nil, fmt.Errorf("interp: register %s v%d (task.Register) before starting it durably: %w", name, version, err)
 	}
 	b, err := task.Marshal(in)
 	if err != nil {
 		return nil, err
 	}
 	if id == "" {
-		id = fmt.Sprintf("%s-%x", prog.ProgramName(), rand.Uint64())
+		id = fmt.Sprintf("%s-%x", name, rand.Uint64())
 	}
 	now := d.e.clock.Now()
-	rec := &task.Record{ID: id, Program: prog.ProgramName(), Version: prog.ProgramVersion(), Input: b, Status: task.Running, Created: now, Updated: now}
+	rec := &task.Record{ID: id, Program: name, Version: version, Input: b, Status: task.Running, Created: now, Updated: now}
 	// The waiter is registered before the task can run, so that its
 	// outcome is caught even if it finishes before anyone waits.
 	w := &waiter{ch: make(chan struct{})}

@@ -90,8 +90,16 @@ func (dt *durableTask) startActivity(_ *proc, start func()) {
 
 // spawn stores the child with the step: the commit creates it.
 func (dt *durableTask) spawn(t *proc, op effect.SpawnOp, _ *worker) (string, error) {
-	reg := dt.d.e.cfg.registry
-	if _, err := reg.Program(op.Program, op.Version); err != nil {
+	res := dt.d.e.cfg.resolver
+	version := op.Version
+	if version == 0 {
+		v, err := res.Current(op.Program)
+		if err != nil {
+			return "", fmt.Errorf("task %s: spawn: %w", t.id, err)
+		}
+		version = v
+	}
+	if _, err := res.Program(op.Program, version); err != nil {
 		return "", fmt.Errorf("task %s: spawn: %w", t.id, err)
 	}
 	in, err := task.Marshal(op.Input)
@@ -100,7 +108,7 @@ func (dt *durableTask) spawn(t *proc, op effect.SpawnOp, _ *worker) (string, err
 	}
 	id := childID(t)
 	now := dt.d.e.clock.Now()
-	dt.spawns = append(dt.spawns, &task.Record{ID: id, Program: op.Program, Version: op.Version, Input: in,
+	dt.spawns = append(dt.spawns, &task.Record{ID: id, Program: op.Program, Version: version, Input: in,
 		Status: task.Running, Parent: t.id, Created: now, Updated: now})
 	return id, nil
 }

@@ -3,13 +3,25 @@ package interp
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
 )
 
-// step runs one step of a claimed task and commits it.
+// step runs one step of a claimed task and commits it. Nothing a task
+// does can take the worker down: a panic that escapes the machine's own
+// recovery (a bug in an interpreter, a handler, a codec) parks the task
+// with the panic as its reason, and the worker goes on.
 func (d *Durable) step(t *proc) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.e.cfg.logger.Error("amber: stepping a task panicked; the task is parked", "task", t.id, "panic", r,
+				"stack", string(debug.Stack()))
+			d.park(t, fmt.Sprintf("the worker panicked while stepping the task: %v", r))
+			d.release(t)
+		}
+	}()
 	ctx := d.e.ctx
 	dt := dur(t)
 	if t.m == nil || dt.steps != dt.lease.Steps {
@@ -63,7 +75,7 @@ func (d *Durable) load(t *proc) bool {
 		}
 		return false
 	}
-	prog, err := d.e.cfg.registry.Program(rec.Program, rec.Version)
+	prog, err := d.e.cfg.resolver.Program(rec.Program, rec.Version)
 	if err != nil {
 		d.park(t, fmt.Sprintf("program %s v%d is not registered in worker %s", rec.Program, rec.Version, d.owner))
 		return false
@@ -83,7 +95,7 @@ func (d *Durable) load(t *proc) bool {
 	t.journal, t.replay, t.replayPos = nil, rec.Journal, 0
 	t.inbox, t.events, t.finished, t.status = nil, nil, false, rec.Status
 	t.mu.Unlock()
-	t.record, t.mailbox, t.inflight, t.completed, t.failure, t.cancelled = true, nil, nil, 0, nil, false
+	t.record, t.mailbox, t.inflight, t.completed, t.failure, t.cancelled, t.unpatched = true, nil, nil, 0, nil, false, nil
 	t.rng = d.e.newRand(t.id)
 	t.ops = map[uint32]*task.OpState{}
 	if rec.Wait != nil {
@@ -145,9 +157,19 @@ func (d *Durable) park(t *proc, reason string) {
 	step := d.newStep(t)
 	step.Status, step.Reason = task.Parked, reason
 	step.RunAt = d.e.clock.Now().Add(d.opts.ParkRetry)
-	step.Append = nil
-	d.submit(step)
-	d.forget(t)
+	d.submitAside(t, step)
+}
+
+// diverge parks t, whose program no longer fits its journal, as Diverged
+// with the error: nothing of the step is committed (its journal stays as
+// stored), and the task waits for a version that fits it (a fixed build,
+// found at a worker's start, or a migration) or for a cancel.
+func (d *Durable) diverge(t *proc, de *DivergenceError) {
+	d.e.cfg.logger.Warn("amber: task diverged from its journal; it waits for a version that fits",
+		"task", t.id, "seq", de.Seq, "recorded", de.Recorded, "issued", de.Issued)
+	step := d.newStep(t)
+	step.Status, step.Reason, step.Err = task.Diverged, de.Error(), d.e.cfg.registry.EncodeError(de)
+	d.submitAside(t, step)
 }
 
 // commitFinal ends t with a status and reason, without running it.
@@ -155,7 +177,17 @@ func (d *Durable) commitFinal(t *proc, status task.Status, reason string) {
 	step := d.newStep(t)
 	step.Status, step.Reason, step.Exit = status, reason, reason
 	step.Err = &task.Error{Msg: reason}
-	d.submit(step)
+	d.submitAside(t, step)
+}
+
+// submitAside commits step, which sets t aside (parked, diverged, ended
+// without running), and forgets t. A refused commit is logged: the store
+// still holds the task as it was, and whoever claims it next sees it
+// again.
+func (d *Durable) submitAside(t *proc, step store.Step) {
+	if err := d.submit(step); err != nil && !errors.Is(err, ErrClosed) {
+		d.e.cfg.logger.Error("amber: setting a task aside failed", "task", t.id, "status", step.Status, "err", err)
+	}
 	d.forget(t)
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/interp/interptest"
 	"github.com/amberrt/amber/stm"
+	"github.com/amberrt/amber/stm/world"
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/store/sqlite"
 	"github.com/amberrt/amber/task"
@@ -180,8 +181,8 @@ func TestDurableWorld(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	run := func(n int) (int, int) {
-		w := stm.NewWorld()
-		bumpVar = stm.Named(w, "counter", 0)
+		w := world.New()
+		bumpVar = world.Named(w, "counter", 0)
 		st := openSQLite(t, path)
 		defer st.Close()
 		d, err := interp.NewDurable(st, interp.WithRegistry(reg), interp.WithWorld(w), interp.WithLogger(quiet), fastDurable)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/stm"
+	"github.com/amberrt/amber/stm/world"
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
 )
@@ -37,7 +38,7 @@ func (dt *durableTask) transact(t *proc, p effect.Pending, op effect.Transactor)
 // worldHook stores a commit to world vars before it is published. Inside
 // a task's state op, the commit carries the task's uncommitted journal and
 // the op's own entry; otherwise (plain Go code) just the writes.
-func (d *Durable) worldHook(c stm.Commit) error {
+func (d *Durable) worldHook(c *world.Commit) error {
 	writes := make([]store.WorldWrite, len(c.Writes))
 	for i, w := range c.Writes {
 		writes[i] = store.WorldWrite{Name: w.Name, Value: w.Value}

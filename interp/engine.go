@@ -104,6 +104,15 @@ func (e *engine) newRand(id string) *rand.Rand {
 	return rand.New(rand.NewPCG(e.cfg.seed, h.Sum64()))
 }
 
+// forget removes t from the engine's tasks.
+func (e *engine) forget(t *proc) {
+	e.mu.Lock()
+	if e.tasks[t.id] == t {
+		delete(e.tasks, t.id)
+	}
+	e.mu.Unlock()
+}
+
 func (e *engine) lookup(id string) *proc {
 	e.mu.RLock()
 	t := e.tasks[id]

@@ -3,23 +3,13 @@ package interp
 import (
 	"errors"
 	"fmt"
+
+	"github.com/amberrt/amber/task"
 )
 
-// DivergenceError reports a replay in which the program issued an op other
-// than the one its journal recorded at that point: the program is not the
-// one that made the journal, or it is not deterministic.
-type DivergenceError struct {
-	Task     string // task ID
-	Seq      uint64 // sequence number of the journal entry that did not match
-	Fiber    uint32 // fiber the entry belongs to
-	Recorded string // the op the journal holds, rendered
-	Issued   string // the op the program issued, rendered ("nothing" if none)
-}
-
-func (e *DivergenceError) Error() string {
-	return fmt.Sprintf("task %s diverged from its journal at seq %d (fiber %d):\n  recorded: %s\n  issued:   %s",
-		e.Task, e.Seq, e.Fiber, e.Recorded, e.Issued)
-}
+// DivergenceError reports a replay in which the program issued an op
+// other than the one its journal recorded (see task.DivergenceError).
+type DivergenceError = task.DivergenceError
 
 // UnhandledOpError reports an op that no handler performs and that is not
 // an activity.

@@ -144,6 +144,35 @@ func (t *proc) fillEntry(en *task.Entry, p effect.Pending, v any, err error) {
 	}
 }
 
+// patchKind is the journal kind of a patch marker (effect.Patched).
+var patchKind = task.OpKind(effect.PatchOp{})
+
+// oldBranch answers a Patched op false in a task whose journal was
+// recorded before the change: no marker is recorded, the journal keeps
+// its entries, and the op does not count as completed (the run that made
+// the journal did not have it).
+func (t *proc) oldBranch(p effect.Pending, patch effect.PatchOp) {
+	t.unpatched = append(t.unpatched, patch.ID)
+	delete(t.ops, uint32(p.Fiber))
+	_ = t.m.Resume(p.ID, false)
+}
+
+// skipMarker passes over the patch marker en, which the program no longer
+// asks for (the patch was removed): it stays in the journal and counts as
+// completed, as it did in the run that made it.
+func (t *proc) skipMarker(en task.Entry) {
+	t.replayPos++
+	t.completed++
+	if t.record {
+		t.mu.Lock()
+		if t.journal == nil && t.moreLen == 0 {
+			t.journal = make(task.Journal, 0, len(t.replay))
+		}
+		t.appendJournal(&en)
+		t.mu.Unlock()
+	}
+}
+
 // replayNext feeds the next journal entry to the machine. It reports false
 // if the task failed (divergence or a corrupt entry).
 func (t *proc) replayNext() bool {
@@ -157,12 +186,24 @@ func (t *proc) replayNext() bool {
 		}
 	}
 	if !found {
+		if en.Kind == patchKind {
+			t.skipMarker(en) // a patch the program no longer asks for
+			return true
+		}
 		t.fail(&DivergenceError{Task: t.id, Seq: en.Seq, Fiber: en.Fiber, Recorded: render(en.Kind, en.Op),
 			Issued: fmt.Sprintf("nothing (fiber %d has no pending op)", en.Fiber)})
 		return false
 	}
 	kind, fp, err := task.OpFingerprint(p.Op)
 	if err != nil || fp != en.Fingerprint || kind != en.Kind {
+		if patch, ok := p.Op.(effect.PatchOp); ok {
+			t.oldBranch(p, patch) // recorded before the change
+			return true
+		}
+		if en.Kind == patchKind {
+			t.skipMarker(en)
+			return true
+		}
 		_, data, _, _ := task.EncodeOp(p.Op)
 		issued := render(kind, data)
 		if err != nil {

@@ -1,11 +1,12 @@
 package interp
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/amberrt/amber/effect"
-	"github.com/amberrt/amber/stm"
+	"github.com/amberrt/amber/stm/world"
 	"github.com/amberrt/amber/task"
 )
 
@@ -86,6 +87,7 @@ func (s replayOnly) replayOption(c *config)   { s(c) }
 type config struct {
 	handlers  *effect.Handlers
 	registry  *task.Registry
+	resolver  task.Resolver // decides which program runs a task: registry, or the durable interpreter's
 	logger    *slog.Logger
 	loggerSet bool
 	seed      uint64
@@ -93,7 +95,7 @@ type config struct {
 	journal   bool
 	workers   int
 	start     time.Time
-	world     *stm.World
+	world     *world.World
 	durable   DurableOptions
 	sim       SimOptions
 	version   int // replay: the version of the record's program to replay against
@@ -108,7 +110,47 @@ func newConfig[O any](opts []O, apply func(O, *config)) config {
 	if c.registry == nil {
 		c.registry = task.NewRegistry()
 	}
+	c.resolver = c.registry
 	return c
+}
+
+// spawned returns the program the child of op runs (see programFor); an
+// op decoded from a journal carries only its program's name.
+func (c *config) spawned(op effect.SpawnOp) (effect.AnyProgram, error) {
+	if p := op.Prog(); p != nil {
+		return c.programFor(p, op.Version)
+	}
+	version := op.Version
+	if version == 0 {
+		v, err := c.resolver.Current(op.Program)
+		if err != nil {
+			return nil, err
+		}
+		version = v
+	}
+	return c.resolver.Program(op.Program, version)
+}
+
+// programFor returns the program a new task of p's program runs: the
+// version given, or (version 0) the program's current version under the
+// resolver; p itself where that is p's version, or where the resolver does
+// not know p's program at all (an in-memory test that registers nothing).
+func (c *config) programFor(p effect.AnyProgram, version int) (effect.AnyProgram, error) {
+	name := p.ProgramName()
+	if version == 0 {
+		v, err := c.resolver.Current(name)
+		if errors.Is(err, task.ErrUnknownProgram) {
+			return p, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		version = v
+	}
+	if version == p.ProgramVersion() {
+		return p, nil
+	}
+	return c.resolver.Program(name, version)
 }
 
 // WithHandlers registers op handlers. A handler takes precedence over an

@@ -35,6 +35,7 @@ type proc struct {
 	replayData   []byte
 	failure      error                    // the interpreter failed the task
 	cancelled    bool                     // stopped by Cancel
+	unpatched    []string                 // patches answered false in replay: the task takes their old branch
 	completed    uint64                   // ops completed, replayed ones included
 	runs         int                      // ContinueAsNew restarts
 	ops          map[uint32]*task.OpState // state of timers and attempts, by fiber

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/amberrt/amber/effect"
 )
@@ -123,14 +122,8 @@ func (t *proc) performProcess(p effect.Pending, w *worker) (any, error) {
 }
 
 // monitorRef names the monitor set up by t's next op: the task and the
-// op's sequence number, deterministic across replays.
-func (t *proc) monitorRef() effect.MonitorRef {
-	n := strconv.FormatUint(t.completed+1, 10)
-	if t.runs > 0 {
-		n = strconv.Itoa(t.runs) + "." + n
-	}
-	return effect.MonitorRef(t.id + "#" + n)
-}
+// op's number (opNumber), deterministic across replays.
+func (t *proc) monitorRef() effect.MonitorRef { return effect.MonitorRef(t.id + "#" + t.opNumber()) }
 
 func (e *engine) link(t *proc, id string) error {
 	if id == t.id {

@@ -20,6 +20,10 @@ type ReplayResult struct {
 	Pending []effect.Pending
 	// Journal is the journal as the replay consumed it.
 	Journal task.Journal
+	// Unpatched names the patches (effect.Patched) that the task answered
+	// false because its journal was recorded before them: the task takes
+	// their old branch.
+	Unpatched []string
 }
 
 // Replay runs the program p on input against journal j without performing
@@ -52,7 +56,7 @@ func ReplayRecord(ctx context.Context, rec *task.Record, opts ...ReplayOption) (
 	if cfg.version > 0 {
 		version = cfg.version
 	}
-	p, err := cfg.registry.Program(rec.Program, version)
+	p, err := cfg.resolver.Program(rec.Program, version)
 	if err != nil {
 		return nil, err
 	}
@@ -68,16 +72,24 @@ func ReplayRecord(ctx context.Context, rec *task.Record, opts ...ReplayOption) (
 }
 
 func replayMachine(ctx context.Context, id string, p effect.AnyProgram, m *effect.Machine, j task.Journal, cfg config) (*ReplayResult, error) {
+	cfg.logger = nil // a replay writes no logs
+	return newMock(cfg).replay(ctx, id, p, m, j, true)
+}
+
+// replay runs machine m of program p against journal j on the mock, as
+// task id, and forgets the task afterwards: a mock can replay many
+// journals one after the other. record keeps the journal as the replay
+// consumed it (ReplayResult.Journal); a check does without.
+func (mock *Mock) replay(ctx context.Context, id string, p effect.AnyProgram, m *effect.Machine, j task.Journal, record bool) (*ReplayResult, error) {
 	if err := j.Validate(); err != nil {
 		return nil, err
 	}
-	cfg.logger = nil // a replay writes no logs
-	mock := newMock(cfg)
 	t, err := mock.e.newTask(id, p, nil, m)
 	if err != nil {
 		return nil, err
 	}
-	t.replay, t.replayEnd, t.record = j, true, true
+	defer mock.e.forget(t)
+	t.replay, t.replayEnd, t.record = j, true, record
 	mock.e.launch(t, nil)
 	mock.RunUntilIdle()
 	if err := ctx.Err(); err != nil {
@@ -86,7 +98,7 @@ func replayMachine(ctx context.Context, id string, p effect.AnyProgram, m *effec
 	if t.failure != nil {
 		return nil, t.failure
 	}
-	res := &ReplayResult{Journal: t.entries()}
+	res := &ReplayResult{Journal: t.entries(), Unpatched: t.unpatched}
 	if v, err, finished := t.outcome(); finished {
 		res.Done, res.Result, res.Err = true, v, err
 		return res, nil

@@ -111,9 +111,22 @@ func (t *proc) fingerprint(p effect.Pending) uint64 {
 }
 
 // idempotencyKey names the op p across retries and resumptions: the task,
-// how many ops had completed when it was issued, and its fiber.
+// its run (after ContinueAsNew), how many ops had completed when it was
+// issued, and its fiber.
 func (t *proc) idempotencyKey(p effect.Pending) string {
-	return t.id + "/" + strconv.FormatUint(t.completed, 10) + "/" + strconv.FormatUint(uint64(p.Fiber), 10)
+	return t.id + "/" + t.opNumber() + "/" + strconv.FormatUint(uint64(p.Fiber), 10)
+}
+
+// opNumber names t's next op within the task: its run (after
+// ContinueAsNew) and its position in the run, "7" in the first run and
+// "2.7" in the third: deterministic across replays, and never the same
+// for two ops of one task.
+func (t *proc) opNumber() string {
+	n := strconv.FormatUint(t.completed+1, 10)
+	if t.runs > 0 {
+		n = strconv.Itoa(t.runs) + "." + n
+	}
+	return n
 }
 
 func safeCall(ctx context.Context, call func(context.Context) (any, error)) (v any, err error) {

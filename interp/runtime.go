@@ -26,7 +26,9 @@ type Runtime interface {
 	// gives a typed one).
 	Task(id string) (*Handle[any], bool)
 
-	start(id string, prog effect.AnyProgram, in any, m *effect.Machine) (handle, error)
+	// start starts a task: of program p at version (0: its current
+	// version) on input in, or (p nil) of the anonymous program m.
+	start(id string, p effect.AnyProgram, version int, in any, m *effect.Machine) (handle, error)
 	restore(rec *task.Record) (handle, error)
 }
 
@@ -34,7 +36,7 @@ type Runtime interface {
 // interpreter refuses it: a task that must outlive its process needs a
 // program it can find again by name (StartProgram).
 func Start[A any](rt Runtime, p effect.Eff[A]) (*Handle[A], error) {
-	t, err := rt.start("", nil, nil, effect.NewMachine(p))
+	t, err := rt.start("", nil, 0, nil, effect.NewMachine(p))
 	if err != nil {
 		return nil, err
 	}
@@ -55,15 +57,26 @@ func Run[A any](ctx context.Context, rt Runtime, p effect.Eff[A]) (A, error) {
 // StartOption configures StartProgram.
 type StartOption func(*startConfig)
 
-type startConfig struct{ id string }
+type startConfig struct {
+	id      string
+	version int
+}
 
 // WithID gives the new task an ID of the caller's choosing. Starting a
 // task under an ID that exists fails (the durable interpreter: with an
 // error matching store.ErrExists).
 func WithID(id string) StartOption { return func(c *startConfig) { c.id = id } }
 
-// StartProgram starts a task running the named program p on in, and
-// returns a handle typed by p's output.
+// WithVersion starts the task on version v of the program instead of its
+// current version.
+func WithVersion(v int) StartOption { return func(c *startConfig) { c.version = v } }
+
+// StartProgram starts a task running p's program on in, and returns a
+// handle typed by p's output. The task runs the program's current version
+// (task.Resolver): under the durable interpreter, the version marked
+// current in its store; otherwise the highest version registered; p itself
+// when the interpreter knows no version of p's program. WithVersion pins
+// another.
 func StartProgram[I, O any](rt Runtime, p *effect.Program[I, O], in I, opts ...StartOption) (*Handle[O], error) {
 	if p == nil {
 		return nil, effect.ErrNilProgram
@@ -86,11 +99,7 @@ func StartAny(rt Runtime, p effect.AnyProgram, in any, opts ...StartOption) (*Ha
 	for _, o := range opts {
 		o(&c)
 	}
-	m, err := p.Start(in)
-	if err != nil {
-		return nil, err
-	}
-	t, err := rt.start(c.id, p, in, m)
+	t, err := rt.start(c.id, p, c.version, in, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +140,17 @@ func Restore(rt Runtime, rec *task.Record) (*Handle[any], error) {
 }
 
 // start starts a task in memory.
-func (e *engine) start(id string, prog effect.AnyProgram, in any, m *effect.Machine) (handle, error) {
+func (e *engine) start(id string, p effect.AnyProgram, version int, in any, m *effect.Machine) (handle, error) {
+	var prog effect.AnyProgram
+	if p != nil {
+		var err error
+		if prog, err = e.cfg.programFor(p, version); err != nil {
+			return nil, err
+		}
+		if m, err = prog.Start(in); err != nil {
+			return nil, err
+		}
+	}
 	t, err := e.newTask(id, prog, in, m)
 	if err != nil {
 		return nil, err
@@ -142,7 +161,7 @@ func (e *engine) start(id string, prog effect.AnyProgram, in any, m *effect.Mach
 
 // restore starts a task in memory from its record.
 func (e *engine) restore(rec *task.Record) (handle, error) {
-	prog, err := e.cfg.registry.Program(rec.Program, rec.Version)
+	prog, err := e.cfg.resolver.Program(rec.Program, rec.Version)
 	if err != nil {
 		return nil, fmt.Errorf("interp: restoring task %s: %w", rec.ID, err)
 	}
@@ -194,8 +213,8 @@ func (e *engine) cancel(id string) error {
 	return t.requestCancel()
 }
 
-func (m *Mock) start(id string, prog effect.AnyProgram, in any, mm *effect.Machine) (handle, error) {
-	return m.e.start(id, prog, in, mm)
+func (m *Mock) start(id string, p effect.AnyProgram, v int, in any, mm *effect.Machine) (handle, error) {
+	return m.e.start(id, p, v, in, mm)
 }
 func (m *Mock) restore(rec *task.Record) (handle, error) { return m.e.restore(rec) }
 
@@ -205,8 +224,8 @@ func (m *Mock) Task(id string) (*Handle[any], bool) { return m.e.task(id) }
 // Cancel asks for task id to be cancelled (see Runtime).
 func (m *Mock) Cancel(id string) error { return m.e.cancel(id) }
 
-func (l *Live) start(id string, prog effect.AnyProgram, in any, m *effect.Machine) (handle, error) {
-	return l.e.start(id, prog, in, m)
+func (l *Live) start(id string, p effect.AnyProgram, v int, in any, m *effect.Machine) (handle, error) {
+	return l.e.start(id, p, v, in, m)
 }
 func (l *Live) restore(rec *task.Record) (handle, error) { return l.e.restore(rec) }
 
@@ -216,8 +235,8 @@ func (l *Live) Task(id string) (*Handle[any], bool) { return l.e.task(id) }
 // Cancel asks for task id to be cancelled (see Runtime).
 func (l *Live) Cancel(id string) error { return l.e.cancel(id) }
 
-func (s *Sim) start(id string, prog effect.AnyProgram, in any, m *effect.Machine) (handle, error) {
-	return s.e.start(id, prog, in, m)
+func (s *Sim) start(id string, p effect.AnyProgram, v int, in any, m *effect.Machine) (handle, error) {
+	return s.e.start(id, p, v, in, m)
 }
 func (s *Sim) restore(rec *task.Record) (handle, error) { return s.e.restore(rec) }
 

@@ -2,20 +2,15 @@ package interp
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/task"
 )
 
 func (e *engine) spawn(parent *proc, op effect.SpawnOp, w *worker) (string, error) {
-	prog := op.Prog()
-	if prog == nil {
-		p, err := e.cfg.registry.Program(op.Program, op.Version)
-		if err != nil {
-			return "", err
-		}
-		prog = p
+	prog, err := e.cfg.spawned(op)
+	if err != nil {
+		return "", err
 	}
 	m, err := prog.Start(op.Input)
 	if err != nil {
@@ -58,8 +53,7 @@ func (t *proc) continueAsNew(input any) error {
 	return nil
 }
 
-// childID names a spawned task after its parent and the sequence number
-// of the Spawn in the parent's journal: deterministic across replays.
-func childID(parent *proc) string {
-	return parent.id + "." + strconv.FormatUint(parent.completed+1, 10)
-}
+// childID names a spawned task after its parent and the Spawn's op
+// number in the parent (opNumber): deterministic across replays, and
+// unique across the parent's ContinueAsNew runs.
+func childID(parent *proc) string { return parent.id + "." + parent.opNumber() }

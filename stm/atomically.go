@@ -7,8 +7,8 @@ import (
 )
 
 // ErrNested is returned (or, by Var.Store, raised) when a transaction is
-// started on a goroutine that is already running one, or from a commit
-// hook. Compose transactions by passing the *Tx down instead.
+// started on a goroutine that is already running one, or from an Owner's
+// Prepare. Compose transactions by passing the *Tx down instead.
 var ErrNested = errors.New("stm: transaction started inside a transaction")
 
 // ErrRetryNoReads is returned when a transaction calls Retry without having
@@ -16,7 +16,7 @@ var ErrNested = errors.New("stm: transaction started inside a transaction")
 var ErrRetryNoReads = errors.New("stm: Retry before reading any var would wait forever")
 
 func nestedError(op string) error {
-	return fmt.Errorf("%w: %s on a goroutine already inside Atomically, Attempt or a commit hook; pass the *Tx down (and compose alternatives with OrElse)", ErrNested, op)
+	return fmt.Errorf("%w: %s on a goroutine already inside Atomically, Attempt or an Owner's Prepare; pass the *Tx down (and compose alternatives with OrElse)", ErrNested, op)
 }
 
 type outcome uint8
@@ -38,50 +38,54 @@ const (
 // If fn calls Retry, Atomically blocks until a var fn read changes, then
 // reruns it. If fn returns an error, nothing is committed and Atomically
 // returns the zero T and that error. If fn panics, nothing is committed and
-// the panic is raised again in the caller. If a World's commit hook rejects
-// the commit, Atomically returns the hook's error.
+// the panic is raised again in the caller. If an Owner's Prepare refuses
+// the commit, Atomically returns its error, unless it is a *Conflict: then
+// fn is rerun.
 //
 // Calling Atomically inside fn returns an error wrapping ErrNested.
 func Atomically[T any](fn func(tx *Tx) (T, error)) (T, error) {
-	res, _, err := run(nil, fn, true)
+	res, _, err := run(nil, "Atomically", fn, true)
 	return res, err
 }
 
 // AtomicallyContext is Atomically with a context: a Retry wait is abandoned
 // when ctx is done, and then ctx.Err() is returned. ctx is also handed to
-// commit hooks (Commit.Context), which lets an interpreter tell which task
+// Owners (Commit.Context), which lets an interpreter tell which task
 // step a commit belongs to.
 func AtomicallyContext[T any](ctx context.Context, fn func(tx *Tx) (T, error)) (T, error) {
-	res, _, err := run(ctx, fn, true)
+	res, _, err := run(ctx, "AtomicallyContext", fn, true)
 	return res, err
 }
 
 // Attempt runs fn like Atomically but never blocks on Retry; it is meant
 // for an interpreter that must not hold a goroutine while a task waits.
 //
-// If fn commits or returns an error (or a commit hook fails), wait is nil
+// If fn commits or returns an error (or an Owner refuses it), wait is nil
 // and result and err are as for Atomically. If fn calls Retry (and no OrElse
 // alternative succeeds), nothing is committed, result is the zero T, err is
 // nil, and wait is non-nil: rerun the transaction once wait.Done() is closed,
 // and call wait.Cancel when done with it. A conflict with a concurrent commit
 // is not a wait: Attempt reruns fn at once, as Atomically does.
 func Attempt[T any](fn func(tx *Tx) (T, error)) (result T, wait *Wait, err error) {
-	return run(nil, fn, false)
+	return run(nil, "Attempt", fn, false)
 }
 
-// AttemptContext is Attempt with a context for commit hooks
-// (Commit.Context).
+// AttemptContext is Attempt with a context for Owners (Commit.Context).
 func AttemptContext[T any](ctx context.Context, fn func(tx *Tx) (T, error)) (result T, wait *Wait, err error) {
-	return run(ctx, fn, false)
+	return run(ctx, "AttemptContext", fn, false)
 }
 
-func run[T any](ctx context.Context, fn func(*Tx) (T, error), block bool) (T, *Wait, error) {
+func run[T any](ctx context.Context, op string, fn func(*Tx) (T, error), block bool) (T, *Wait, error) {
 	var zero T
 	tx := enter(ctx)
 	if tx == nil {
-		return zero, nil, nestedError("Atomically")
+		return zero, nil, nestedError(op)
 	}
-	defer leave(tx)
+	defer func() {
+		if tx != nil {
+			leave(tx)
+		}
+	}()
 	for attempt := 0; ; {
 		tx.begin()
 		res, err, out := once(tx, fn)
@@ -95,7 +99,29 @@ func run[T any](ctx context.Context, fn func(*Tx) (T, error), block bool) (T, *W
 				return res, nil, nil
 			}
 			if err != errConflict {
-				return zero, nil, err
+				var c *Conflict
+				var h *Handoff
+				switch {
+				case errors.As(err, &h):
+					// Refresh runs transactions: step out of this one.
+					leave(tx)
+					tx = nil
+					if err := h.Refresh(); err != nil {
+						return zero, nil, fmt.Errorf("stm: publishing a handed-off commit: %w", err)
+					}
+					return res, nil, nil
+				case !errors.As(err, &c):
+					return zero, nil, err
+				case c.Refresh != nil:
+					leave(tx)
+					tx = nil
+					if err := c.Refresh(); err != nil {
+						return zero, nil, fmt.Errorf("%w (refreshing after: %v)", err, c.Err)
+					}
+					if tx = enter(ctx); tx == nil {
+						return zero, nil, nestedError(op)
+					}
+				}
 			}
 		case outRetry:
 			if len(tx.reads) == 0 {

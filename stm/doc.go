@@ -1,7 +1,8 @@
 // Package stm is software transactional memory for Go: typed transactional
 // variables, atomic transactions over any number of them, blocking with
-// Retry and alternatives with OrElse, and a World of named variables that can
-// be snapshotted, restored and persisted commit by commit.
+// Retry and alternatives with OrElse. It imports nothing of amber; named,
+// versioned and durable vars are built on it by package world, through one
+// extension point (Owner).
 //
 // # Basics
 //
@@ -33,6 +34,10 @@
 // read. Read-only transactions take no locks, are never validated at commit,
 // and are not disturbed by commits to vars they did not read. Writing
 // transactions lock only the vars they write, and only while committing.
+// (Vars that many processes share through a store, package world, keep
+// this within a process; across processes the store validates writing
+// transactions, and a read-only one reads a consistent, possibly slightly
+// old, snapshot.)
 //
 // # Blocking: Retry and OrElse
 //
@@ -65,7 +70,7 @@
 // and is returned by Atomically; a panic rolls it back and is raised again in
 // the caller. Starting a transaction inside another (Atomically inside the
 // function given to Atomically, Var.Store inside a transaction, or either
-// inside a commit hook) is an error wrapping ErrNested: pass the *Tx down
+// inside an Owner's Prepare) is an error wrapping ErrNested: pass the *Tx down
 // instead, so that the parts compose into one transaction.
 //
 // # Values and mutation
@@ -89,38 +94,27 @@
 //		return append(slices.Clip(s), "ann") // never appends into shared capacity
 //	})
 //
-// # Worlds and durability
+// # Cost
 //
-// A World is a set of named vars (Named, NamedE), the shared state of a
-// durable program. World.Snapshot encodes all of its vars, read in one
-// transaction, as a deterministic CBOR map from name to value (Core
-// Deterministic Encoding: equal states give equal bytes); World.Restore
-// decodes such a map into each var's own type, atomically and without ever
-// panicking on corrupt input. A value restored for a name that is not
-// declared yet is kept until the var is declared, so a World can be restored
-// before the code that declares its vars runs.
+// A read is a few loads and writes nothing shared, so read-only
+// transactions scale with cores. A commit that writes locks each var it
+// writes with one CAS, takes a version from the global clock, and
+// publishes. A var whose type holds no
+// pointers and fits in 8 bytes (int, float64, bool, small structs of them)
+// keeps its value in place, so writing it allocates nothing; any other var
+// allocates a copy of the value per write, because a concurrent reader may
+// still be copying the old one.
 //
-// World.OnCommit installs a commit hook: a function called for every commit
-// that writes at least one of the World's vars, with the commit's version,
-// the new values of those vars (encoded as CBOR, in name order) and the
-// context given to AtomicallyContext or AttemptContext. The hook runs inside
-// the commit: after the commit has locked its vars and validated its reads,
-// and before any of its writes is visible. So:
+// # Owners
 //
-//   - a durable interpreter persists the writes in the hook (in the same
-//     store transaction as the task step that made them, which it can
-//     identify through Commit.Context) and only returns once they are
-//     durable: no other transaction, and no Load, can observe a write that
-//     is not yet durable;
-//   - if the hook returns an error, the commit is abandoned, nothing is
-//     published, and Atomically returns the error (wrapped).
-//
-// While a hook runs, transactions that read or write the committing vars
-// wait for it (spinning briefly, then backing off), so a hook should be
-// quick or should wait on a group commit shared by many transactions.
-// Commits that touch disjoint vars run their hooks concurrently. A hook must
-// not start a transaction (ErrNested) and must not block on a transaction of
-// another goroutine. Restore does not call the hook.
+// An Owner takes part in the commits that write its vars (NewOwned): its
+// Prepare sees the commit's writes and reads of its vars after the commit
+// has locked and validated them and before anything is visible, and may
+// refuse the commit, or have it rerun after refreshing vars (Conflict).
+// Each owned var also carries a stamp, kept with its value, that the owner
+// uses to version values against an outside store. Package world is the
+// owner amber uses: named vars, snapshots, commit hooks, and one world
+// shared by many processes through a store.
 //
 // # Caveats
 //

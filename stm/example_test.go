@@ -50,23 +50,34 @@ func Example() {
 	// alice: 60 total: 70
 }
 
-func ExampleWorld() {
-	w := stm.NewWorld()
-	hits := stm.Named(w, "hits", 0)
-	w.OnCommit(func(c stm.Commit) error {
-		// A durable interpreter would write c.Writes to its store here.
-		for _, wr := range c.Writes {
-			fmt.Printf("persist %s = %x\n", wr.Name, wr.Value)
-		}
-		return nil
-	})
-	hits.Store(3)
+// auditLog is an Owner that prints every write to its vars before it is
+// visible, and refuses negative values.
+type auditLog struct{}
 
-	snap, _ := w.Snapshot()
-	restored := stm.NewWorld()
-	_ = restored.Restore(snap)
-	fmt.Println(stm.Named(restored, "hits", 0).Load())
+func (*auditLog) Prepare(c *stm.Commit) error {
+	for _, w := range c.Writes {
+		if w.Value.(int) < 0 {
+			return fmt.Errorf("%s may not go negative", w.Var.Name())
+		}
+		fmt.Printf("%s: %v (stamp %d -> %d)\n", w.Var.Name(), w.Value, w.Prev, w.Stamp)
+	}
+	return nil
+}
+
+func ExampleNewOwned() {
+	stock := stm.NewOwned(&auditLog{}, "stock", 5, 0)
+	take := func(n int) error {
+		_, err := stm.Atomically(func(tx *stm.Tx) (int, error) {
+			return stm.Modify(tx, stock, func(s int) int { return s - n }), nil
+		})
+		return err
+	}
+	fmt.Println(take(2))
+	fmt.Println(take(9))
+	fmt.Println("stock:", stock.Load())
 	// Output:
-	// persist hits = 03
-	// 3
+	// stock: 3 (stamp 0 -> 1)
+	// <nil>
+	// stock may not go negative
+	// stock: 3
 }

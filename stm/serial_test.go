@@ -40,6 +40,11 @@ func (p txProg) run(get func(int) int, set func(int, int)) []int {
 
 type txKey struct{}
 
+// prepareFunc is an stm.Owner made of a function.
+type prepareFunc struct{ f func(c *stm.Commit) error }
+
+func (p *prepareFunc) Prepare(c *stm.Commit) error { return p.f(c) }
+
 // TestSerializable runs random transactions concurrently over random world
 // vars and checks the outcome against a serial execution in commit-version
 // order: the same final state, and every transaction read what it would
@@ -61,24 +66,23 @@ func TestSerializable(t *testing.T) {
 		})
 		workers := rapid.SliceOfN(rapid.SliceOfN(progGen, 1, 8), 2, 4).Draw(rt, "workers")
 
-		w := stm.NewWorld()
+		versions := map[int]uint64{} // tx id -> commit clock
+		var mu sync.Mutex
+		own := &prepareFunc{func(c *stm.Commit) error {
+			mu.Lock()
+			versions[c.Context.Value(txKey{}).(int)] = c.Clock
+			mu.Unlock()
+			return nil
+		}}
 		vars := make([]*stm.Var[int], nvars)
 		for i := range vars {
-			vars[i] = stm.Named(w, fmt.Sprint("v", i), 0)
+			vars[i] = stm.NewOwned(own, fmt.Sprint("v", i), 0, 0)
 		}
 		type done struct {
 			prog    txProg
 			reads   []int
 			version uint64 // 0 for read-only
 		}
-		var mu sync.Mutex
-		versions := map[int]uint64{} // tx id -> commit version
-		w.OnCommit(func(c stm.Commit) error {
-			mu.Lock()
-			versions[c.Context.Value(txKey{}).(int)] = c.Version
-			mu.Unlock()
-			return nil
-		})
 
 		results := make([][]done, len(workers))
 		var wg sync.WaitGroup

@@ -15,14 +15,18 @@ import (
 var clock atomic.Uint64
 
 type readEntry struct {
-	c *varCore
-	b unsafe.Pointer // the box read; unchanged while c.cur == b
+	c   *varCore
+	ver uint64 // c.lock when read; c is unchanged while c.lock == ver
 }
 
 type writeEntry struct {
-	c   *varCore
-	p   unsafe.Pointer // *box[T], private to the transaction until commit
-	old unsafe.Pointer // c.cur before this transaction locked c
+	c    *varCore
+	p    unsafe.Pointer // the new value (*T), if c is not in place; private until commit
+	word uint64         // the new value, if c is in place
+	old  uint64         // c.lock before this transaction locked c
+
+	stamp   uint64 // for an owned var: the stamp the new value is published with
+	stamped bool   // stamp was given by SetStamped (else it is the old one plus one)
 }
 
 // signal is a control-flow panic value of the package. Only these two exist.
@@ -46,11 +50,11 @@ type Tx struct {
 
 	level int     // first write index owned by the innermost OrElse branch
 	dups  bool    // writes may hold several entries for one var
-	world bool    // some write is to a world var (commit hooks may apply)
+	owned bool    // some write is to an owned var (Prepare may apply)
 	sig   *signal // pending control signal, in case user code recovers it
 
-	ctx     context.Context
-	noHooks bool
+	ctx       context.Context
+	published []func() // Commit.Published callbacks of the owners prepared
 
 	slot *slot   // the nesting-table slot held, or nil (overflow)
 	g    uintptr // the goroutine, when slot is nil
@@ -75,7 +79,6 @@ func newTx() *Tx {
 func (tx *Tx) release() {
 	tx.reset()
 	tx.ctx = nil
-	tx.noHooks = false
 }
 
 // reset forgets the attempt's reads and writes.
@@ -93,8 +96,9 @@ func (tx *Tx) reset() {
 	tx.windex = nil
 	tx.level = 0
 	tx.dups = false
-	tx.world = false
+	tx.owned = false
 	tx.sig = nil
+	tx.published = nil
 }
 
 func (tx *Tx) begin() {
@@ -131,7 +135,7 @@ func spin(i int) {
 
 // backoff delays the rerun of a transaction that conflicted attempt+1 times
 // in a row, so that conflicting transactions stop colliding and a
-// transaction waiting on a var locked by a slow commit hook does not spin.
+// transaction waiting on a var locked by a slow Prepare does not spin.
 func backoff(attempt int) {
 	switch {
 	case attempt < 2:
@@ -144,33 +148,58 @@ func backoff(attempt int) {
 	}
 }
 
-var errZeroVar = errors.New("stm: use of a zero Var; create vars with NewVar or Named")
+var errZeroVar = errors.New("stm: use of a zero Var; create vars with NewVar")
 
-// read returns the box of c as seen by tx.
-func (tx *Tx) read(c *varCore) unsafe.Pointer {
-	if len(tx.writes) != 0 {
-		if i := tx.findWrite(c); i >= 0 {
-			return tx.writes[i].p
-		}
-	}
+// readWord returns the word of an in-place var c as seen by tx.
+func (tx *Tx) readWord(c *varCore) uint64 {
 	for spins := 0; ; spins++ {
-		p := c.load()
-		if isLocked(p) {
-			if spins >= maxSpin {
-				tx.abort()
+		ver := c.lock.Load()
+		if ver&locked == 0 {
+			u := c.word.Load()
+			if c.lock.Load() == ver {
+				tx.noteRead(c, ver)
+				return u
 			}
-			spin(spins)
-			continue
 		}
-		if p == nil {
-			panic(errZeroVar)
-		}
-		tx.reads = append(tx.reads, readEntry{c, p})
-		if boxVer(p) > tx.rv && !tx.extend() {
-			tx.abort()
-		}
-		return p
+		tx.waitUnlocked(spins)
 	}
+}
+
+// readPtr returns the value pointer of var c as seen by tx.
+func (tx *Tx) readPtr(c *varCore) unsafe.Pointer {
+	for spins := 0; ; spins++ {
+		ver := c.lock.Load()
+		if ver&locked == 0 {
+			p := atomic.LoadPointer(&c.ptr)
+			if c.lock.Load() == ver {
+				if p == nil {
+					panic(errZeroVar)
+				}
+				tx.noteRead(c, ver)
+				return p
+			}
+		}
+		tx.waitUnlocked(spins)
+	}
+}
+
+// noteRead adds a read of c at version ver to tx's read set, and abandons
+// tx if that version is newer than tx's snapshot and the snapshot cannot
+// be extended.
+func (tx *Tx) noteRead(c *varCore, ver uint64) {
+	tx.reads = append(tx.reads, readEntry{c, ver})
+	if ver>>1 > tx.rv && !tx.extend() {
+		tx.abort()
+	}
+}
+
+// waitUnlocked spins while a var is locked by a commit, and abandons tx
+// when that takes too long (an Owner's Prepare may be slow).
+func (tx *Tx) waitUnlocked(spins int) {
+	if spins >= maxSpin {
+		tx.abort()
+	}
+	spin(spins)
 }
 
 // extend moves tx's snapshot forward to now, which is sound if nothing it
@@ -179,7 +208,7 @@ func (tx *Tx) read(c *varCore) unsafe.Pointer {
 func (tx *Tx) extend() bool {
 	now := clock.Load()
 	for _, r := range tx.reads {
-		if r.c.load() != r.b {
+		if r.c.lock.Load() != r.ver {
 			return false
 		}
 	}
@@ -203,13 +232,26 @@ func (tx *Tx) findWrite(c *varCore) int {
 	return -1
 }
 
-func (tx *Tx) addWrite(c *varCore, p unsafe.Pointer) {
+func (tx *Tx) addWrite(c *varCore, p unsafe.Pointer, word uint64) {
+	if c.id == 0 {
+		panic(errZeroVar)
+	}
 	if tx.level > 0 && !tx.dups && tx.findWrite(c) >= 0 {
 		tx.dups = true
 	}
-	tx.writes = append(tx.writes, writeEntry{c: c, p: p})
-	if c.world != nil {
-		tx.world = true
+	// Grow by one and fill the entry in place: a composite literal would
+	// go through a stack temporary, whose copy stalls on store forwarding.
+	n := len(tx.writes)
+	if n == cap(tx.writes) {
+		tx.writes = append(tx.writes, writeEntry{})
+	} else {
+		tx.writes = tx.writes[:n+1]
+	}
+	w := &tx.writes[n]
+	w.c, w.p, w.word = c, p, word
+	w.old, w.stamp, w.stamped = 0, 0, false
+	if c.own != nil {
+		tx.owned = true
 	}
 	switch n := len(tx.writes); {
 	case tx.windex != nil:
@@ -265,13 +307,13 @@ func (tx *Tx) dedupe() {
 // commit, with tx's write set locked.
 func (tx *Tx) validate() bool {
 	for _, r := range tx.reads {
-		p := r.c.load()
-		if p == r.b {
+		ver := r.c.lock.Load()
+		if ver == r.ver {
 			continue
 		}
-		if p == lockedPtr(r.b) {
-			// Locked: fine if by tx itself.
-			if i := tx.findWrite(r.c); i >= 0 && tx.writes[i].old == r.b {
+		if ver == r.ver|locked {
+			// Locked: fine if by tx itself (then nobody else holds it).
+			if i := tx.findWrite(r.c); i >= 0 && tx.writes[i].old == r.ver {
 				continue
 			}
 		}
@@ -282,12 +324,12 @@ func (tx *Tx) validate() bool {
 
 func (tx *Tx) unlock(ws []writeEntry) {
 	for i := range ws {
-		atomic.StorePointer(&ws[i].c.cur, ws[i].old)
+		ws[i].c.lock.Store(ws[i].old)
 	}
 }
 
 // commit publishes tx's writes atomically. It returns errConflict if tx must
-// be rerun, or the error of a commit hook (then nothing is published).
+// be rerun, or the error of an Owner's Prepare (then nothing is published).
 func (tx *Tx) commit() error {
 	if len(tx.writes) == 0 {
 		// Read-only: every read was consistent at rv, so the transaction
@@ -304,14 +346,10 @@ func (tx *Tx) commit() error {
 	for i := range ws {
 		c := ws[i].c
 		for spins := 0; ; spins++ {
-			p := c.load()
-			if !isLocked(p) {
-				if p == nil {
-					tx.unlock(ws[:i])
-					panic(errZeroVar)
-				}
-				if atomic.CompareAndSwapPointer(&c.cur, p, lockedPtr(p)) {
-					ws[i].old = p
+			ver := c.lock.Load()
+			if ver&locked == 0 {
+				if c.lock.CompareAndSwap(ver, ver|locked) {
+					ws[i].old = ver
 					break
 				}
 				continue
@@ -330,20 +368,32 @@ func (tx *Tx) commit() error {
 		tx.unlock(ws)
 		return errConflict
 	}
-	if tx.world && !tx.noHooks {
-		if err := tx.runHooks(wv); err != nil {
+	if tx.owned {
+		if err := tx.prepare(wv); err != nil {
 			tx.unlock(ws)
 			return err
 		}
 	}
 	for i := range ws {
-		*(*uint64)(ws[i].p) = wv // the box's version; still private
-		atomic.StorePointer(&ws[i].c.cur, ws[i].p)
+		w := &ws[i]
+		c := w.c
+		if c.inPlace {
+			c.word.Store(w.word)
+		} else {
+			atomic.StorePointer(&c.ptr, w.p)
+		}
+		if c.own != nil {
+			c.own.stamp.Store(w.stamp)
+		}
+		c.lock.Store(wv << 1) // publishes the value and unlocks
 	}
 	for i := range ws {
 		if c := ws[i].c; c.nwait.Load() != 0 {
 			c.wake()
 		}
+	}
+	for _, f := range tx.published {
+		f()
 	}
 	return nil
 }

@@ -103,7 +103,7 @@ outer:
 		r.c.addWaiter(w)
 	}
 	for _, r := range reads {
-		if unlockedPtr(r.c.load()) != r.b {
+		if r.c.lock.Load()&^locked != r.ver {
 			w.fire()
 			break
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/stm"
+	"github.com/amberrt/amber/stm/world"
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/store/sqlite"
 	"github.com/amberrt/amber/supervise"
@@ -49,8 +50,8 @@ func BenchmarkSupervisedRestart(b *testing.B) {
 // the new child's first step, each a durable commit. The child counts its
 // starts in a world var and crashes until it has been restarted b.N times.
 func BenchmarkSupervisedRestartDurable(b *testing.B) {
-	w := stm.NewWorld()
-	starts := stm.Named(w, "starts", 0)
+	w := world.New()
+	starts := world.Named(w, "starts", 0)
 	crashy := effect.NewProgram("crashy", 1, func(limit int) effect.Eff[effect.Unit] {
 		return effect.Do(func(e *effect.Ctx) effect.Unit {
 			n := effect.Await(e, effect.Atomically(func(tx *stm.Tx) (int, error) {

@@ -28,12 +28,18 @@ const (
 	// not registered here, or its journal does not replay); Reason says
 	// why. Another process, or a later deployment, may pick it up.
 	Parked Status = "parked"
+	// Diverged: the task's program no longer fits its journal (the code
+	// changed); Err holds the *DivergenceError (sequence number, recorded
+	// and issued ops). The task waits, taking no step, until a version that
+	// fits its journal runs it (a fixed build of its version, or a
+	// migration to another version) or it is cancelled.
+	Diverged Status = "diverged"
 )
 
 // Known reports whether s is one of the statuses above.
 func (s Status) Known() bool {
 	switch s {
-	case Running, Waiting, Done, Failed, Cancelled, Parked:
+	case Running, Waiting, Done, Failed, Cancelled, Parked, Diverged:
 		return true
 	}
 	return false

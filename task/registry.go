@@ -54,9 +54,10 @@ type namedError struct {
 // NewRegistry returns a registry with no programs. It knows the message types
 // string, bool, int, int64, uint64, float64 and []byte under their Go names,
 // effect.Exit and effect.Down (the messages of links and monitors), the
-// error types *effect.ExitError and *effect.PanicError, and the
-// errors context.Canceled, context.DeadlineExceeded and the sentinel
-// errors of package effect under their Go names ("effect.ErrCancelled").
+// error types *effect.ExitError, *effect.PanicError and *DivergenceError,
+// and the errors context.Canceled, context.DeadlineExceeded and the
+// sentinel errors of package effect under their Go names
+// ("effect.ErrCancelled").
 func NewRegistry() *Registry {
 	r := &Registry{
 		programs:  make(map[programKey]effect.AnyProgram),
@@ -76,6 +77,7 @@ func NewRegistry() *Registry {
 	_ = RegisterMessage[effect.Down](r, "effect.Down")
 	_ = RegisterErrorType[*effect.ExitError](r, "effect.ExitError")
 	_ = RegisterErrorType[*effect.PanicError](r, "effect.PanicError")
+	_ = RegisterErrorType[*DivergenceError](r, "task.DivergenceError")
 	for _, e := range []namedError{
 		{"context.Canceled", context.Canceled},
 		{"context.DeadlineExceeded", context.DeadlineExceeded},
@@ -102,6 +104,10 @@ var (
 	// ErrDuplicate is matched by the error of registering a name (or a
 	// program version, or a type) twice.
 	ErrDuplicate = errors.New("task: already registered")
+	// ErrVersionTypes is matched by the error of registering a version of
+	// a program whose input or output type differs from its other
+	// versions'.
+	ErrVersionTypes = errors.New("task: versions of a program differ in their types")
 )
 
 // UnknownProgramError reports a program name and version that a registry
@@ -155,6 +161,13 @@ func (r *Registry) Add(p effect.AnyProgram) error {
 	if _, ok := r.programs[k]; ok {
 		return fmt.Errorf("%w: program %q version %d", ErrDuplicate, name, version)
 	}
+	if l, ok := r.latest[name]; ok && (l.InputType() != p.InputType() || l.OutputType() != p.OutputType()) {
+		// A task moves between versions (a migration, a forever task that
+		// continues on the current one) and keeps its input and its
+		// typed handles: a change of types is a new program.
+		return fmt.Errorf("%w: program %q version %d takes %v and returns %v, but version %d takes %v and returns %v; versions of a program share their types (give a program with other types another name)",
+			ErrVersionTypes, name, version, p.InputType(), p.OutputType(), l.ProgramVersion(), l.InputType(), l.OutputType())
+	}
 	r.programs[k] = p
 	if l, ok := r.latest[name]; !ok || l.ProgramVersion() < version {
 		r.latest[name] = p
@@ -173,6 +186,32 @@ func (r *Registry) Program(name string, version int) (effect.AnyProgram, error) 
 	}
 	return p, nil
 }
+
+// Current returns the version of program name that new tasks start on:
+// the highest registered. It is the Registry's side of Resolver.
+func (r *Registry) Current(name string) (int, error) {
+	p, err := r.Latest(name)
+	if err != nil {
+		return 0, err
+	}
+	return p.ProgramVersion(), nil
+}
+
+// Resolver decides which program runs a task: the one place where the
+// interpreters (durable, replay, spawn, start), the deploy check and the
+// router look a program up. A Registry is a Resolver over the programs it
+// holds, whose new tasks start on the highest version; the durable
+// interpreter's adds the version marked current in its store.
+type Resolver interface {
+	// Program returns the program name at version, or an error matching
+	// ErrUnknownProgram.
+	Program(name string, version int) (effect.AnyProgram, error)
+	// Current returns the version new tasks of program name start on, or
+	// an error matching ErrUnknownProgram.
+	Current(name string) (int, error)
+}
+
+var _ Resolver = (*Registry)(nil)
 
 // Latest returns the highest version registered under name, or an
 // *UnknownProgramError with Version 0.
@@ -509,23 +548,11 @@ func (r *Registry) MessageJSON(env Envelope) ([]byte, error) {
 	return data, nil
 }
 
-// MessageFromJSON makes the envelope of a message of the type registered
-// as name from its JSON form. Unknown JSON fields are ignored (see
-// "Schema evolution"); trailing data is an error.
-func (r *Registry) MessageFromJSON(name string, data []byte) (Envelope, error) {
-	t, ok := r.MessageType(name)
-	if !ok {
-		return Envelope{}, fmt.Errorf("task: message from JSON: %w: no message type is registered as %q", ErrUnregisteredType, name)
-	}
-	v, err := fromJSON(t, data)
-	if err != nil {
-		return Envelope{}, fmt.Errorf("task: message %s from JSON: %w", name, err)
-	}
-	return r.EncodeMessage(v)
-}
-
 // InputFromJSON decodes the JSON form of an input of program p, ready
-// for p.Start (an I, not a *I). Empty data stands for the zero input.
+// for p.Start (an I, not a *I). Empty data stands for the zero input. A
+// field the type does not have, or data after the value, is an error: a
+// typo must not start a task on a zero value. (A message's JSON form is
+// decoded by inspect.DecodeMessageJSON, for the CLI and the inspector.)
 func InputFromJSON(p effect.AnyProgram, data []byte) (any, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return reflect.Zero(p.InputType()).Interface(), nil
@@ -587,6 +614,7 @@ func (r *Registry) ErrorJSON(e *Error) ([]byte, error) {
 func fromJSON(t reflect.Type, data []byte) (any, error) {
 	v := reflect.New(t)
 	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(v.Interface()); err != nil {
 		return nil, err
 	}

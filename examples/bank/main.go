@@ -19,6 +19,7 @@ import (
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/stm"
+	"github.com/amberrt/amber/stm/world"
 )
 
 const (
@@ -65,12 +66,12 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	world := stm.NewWorld()
+	w := world.New()
 	accts := make([]*stm.Var[int], accounts)
 	for i := range accts {
-		accts[i] = stm.Named(world, fmt.Sprintf("account-%d", i), initial)
+		accts[i] = world.Named(w, fmt.Sprintf("account-%d", i), initial)
 	}
-	shop := stm.Named(world, "shop", 0)
+	shop := world.Named(w, "shop", 0)
 
 	live := interp.NewLive(interp.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	defer live.Close()

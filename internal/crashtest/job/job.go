@@ -10,6 +10,7 @@ import (
 
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/stm"
+	"github.com/amberrt/amber/stm/world"
 	"github.com/amberrt/amber/task"
 )
 
@@ -48,10 +49,10 @@ func (a AppendKey) Run(ctx context.Context) (string, error) {
 var Vars [Accounts]*stm.Var[int]
 
 // NewWorld makes the World of accounts and points Vars at it.
-func NewWorld() *stm.World {
-	w := stm.NewWorld()
+func NewWorld() *world.World {
+	w := world.New()
 	for i := range Vars {
-		Vars[i] = stm.Named(w, AccountName(i), Initial)
+		Vars[i] = world.Named(w, AccountName(i), Initial)
 	}
 	return w
 }

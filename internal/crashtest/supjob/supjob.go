@@ -16,6 +16,7 @@ import (
 
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/stm"
+	"github.com/amberrt/amber/stm/world"
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/supervise"
 	"github.com/amberrt/amber/task"
@@ -41,10 +42,10 @@ const (
 var Counters [Slots]*stm.Var[int]
 
 // NewWorld makes the World of crash counters and points Counters at it.
-func NewWorld() *stm.World {
-	w := stm.NewWorld()
+func NewWorld() *world.World {
+	w := world.New()
 	for i := range Counters {
-		Counters[i] = stm.Named(w, CounterName(i), 0)
+		Counters[i] = world.Named(w, CounterName(i), 0)
 	}
 	return w
 }

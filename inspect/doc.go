@@ -1,0 +1,58 @@
+// Package inspect is the inspector behind `amber serve`: web pages over a
+// store and a registry that show tasks, their journals as timelines, what
+// they wait for and their mailboxes, and that send them messages and cancel
+// them. Pages are rendered on the server (html/template) from assets
+// embedded in the binary; no Node toolchain is needed to build or run it.
+//
+//	srv, err := inspect.New(inspect.Options{Store: st, Registry: reg})
+//	ln, err := net.Listen("tcp", inspect.DefaultAddr)
+//	err = srv.Serve(ctx, ln)
+//
+// # Pages
+//
+//	GET  /tasks               the task list: filters (status, program, version,
+//	                          waiting for, creation time, ID substring), counts
+//	                          per status, keyset paging by ID
+//	GET  /tasks/{id}          a task: status, program, input, result or error,
+//	                          what it waits for in words, mailbox, related tasks,
+//	                          and its journal as a timeline, a table and raw CBOR
+//	                          (?from=N pages through long journals)
+//	POST /tasks/{id}/send     send a message (a typed form per message type the
+//	                          task waits for, or JSON of any registered type)
+//	POST /tasks/{id}/cancel   ask the task to cancel
+//
+// Open pages refresh their live part in place (polling ?partial=live every
+// Options.Poll), so a task is seen moving on without a reload.
+//
+// # Security
+//
+// The inspector listens on loopback by default (DefaultAddr). Any other
+// address needs a token (CheckAddr), and then every request must carry it
+// (401 otherwise). Without a token, requests whose Host is not a loopback
+// name are refused, so that a web page cannot reach the inspector by
+// rebinding its DNS name to 127.0.0.1. Writes are POST only; a write from
+// another origin is refused (http.CrossOriginProtection), and each form
+// carries a token of the process. Everything shown is escaped by
+// html/template, and a Content-Security-Policy forbids inline scripts.
+//
+// # Bad input
+//
+// A task that does not exist is a 404 page, a store that cannot be read a
+// 503 page, a task whose rows do not decode a page that says which row and
+// why, and a message of a type this binary does not register is shown as
+// raw CBOR: a page with a message, never a stack trace.
+//
+// # Caveats
+//
+//   - Today the list is filtered and paged in memory over store.List;
+//     the switch to the store's own filters, paging and counts is one type
+//     (storeReader).
+//   - A journal records when each result came, not when each op was
+//     issued: the timeline estimates issue times from the fibers' previous
+//     results (timeline.go says how). Its time axis shortens long gaps by
+//     default (?axis=linear for a linear one); the labels are real times.
+//     Attempts of an activity that completed are not journaled; the
+//     attempt and next retry of the op a task waits on are.
+//   - Links and monitors are read from the task's own journal; those made
+//     by other tasks are not shown.
+package inspect

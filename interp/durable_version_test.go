@@ -1,0 +1,137 @@
+package interp_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/interp"
+	"github.com/amberrt/amber/interp/interptest"
+	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/task"
+	"github.com/stretchr/testify/require"
+)
+
+// renew is a program that calls an activity and waits for a message.
+// Its edited build logs a line before the activity in tasks of even
+// inputs, as a user adds a log line to a running program without changing
+// its version: the even tasks that have recorded the activity no longer
+// fit their journals; the odd ones do.
+func renew(edited bool) *effect.Program[int, string] {
+	return effect.NewProgram("renew", 1, func(n int) effect.Eff[string] {
+		return effect.Do(func(e *effect.Ctx) string {
+			if edited && n%2 == 0 {
+				e.Log(slog.LevelInfo, "renewing")
+			}
+			a := effect.Call(e, interptest.Double{N: n})
+			msg := effect.Await(e, effect.Receive[string]())
+			return fmt.Sprint(a, " ", msg)
+		})
+	})
+}
+
+// until waits for cond, failing the test after a deadline.
+func until(t interface {
+	Helper()
+	Fatalf(string, ...any)
+}, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// statusOf reads a task's stored status.
+func statusOf(t *testing.T, st store.Store, id string) task.Status {
+	s, err := st.Status(context.Background(), id)
+	require.NoError(t, err)
+	return s
+}
+
+// TestDurableDivergenceParksTheTask: a same-version edit that no longer
+// fits some journals parks exactly those tasks as Diverged, with the
+// sequence number and both ops; every other task finishes; the worker
+// stays up; the original build resumes the diverged tasks.
+func TestDurableDivergenceParksTheTask(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "amber.db")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	open := func(edited bool) (store.Store, *interp.Durable) {
+		st := openSQLite(t, path)
+		reg := task.NewRegistry()
+		require.NoError(t, task.Register(reg, renew(edited)))
+		d, err := interp.NewDurable(st, interp.WithRegistry(reg), interp.WithLogger(quiet), fastDurable)
+		require.NoError(t, err)
+		return st, d
+	}
+	const n = 6
+	ids := make([]string, n)
+
+	// Version 1 runs every task up to its Receive.
+	st, d := open(false)
+	for i := range n {
+		h, err := interp.StartProgram(d, renew(false), i)
+		require.NoError(t, err)
+		ids[i] = h.ID()
+	}
+	until(t, "every task to wait for its message", func() bool {
+		for _, id := range ids {
+			if rec, _, err := st.Load(ctx, id); err != nil || rec.Wait == nil || rec.Wait.Kind != task.WaitReceive {
+				return false
+			}
+		}
+		return true
+	})
+	require.NoError(t, d.Close())
+	require.NoError(t, st.Close())
+
+	// The edited build: the even tasks diverge at seq 1, the odd finish.
+	st, d = open(true)
+	for _, id := range ids {
+		require.NoError(t, d.Send(id, "go"))
+	}
+	for i, id := range ids {
+		if i%2 == 1 {
+			h, ok := d.Task(id)
+			require.True(t, ok)
+			v, err := h.Wait(ctx)
+			require.NoError(t, err)
+			require.Equal(t, fmt.Sprint(2*i, " go"), v)
+			continue
+		}
+		until(t, "task "+id+" to diverge", func() bool { return statusOf(t, st, id) == task.Diverged })
+		rec, _, err := st.Load(ctx, id)
+		require.NoError(t, err)
+		require.Len(t, rec.Journal, 1, "the journal stays as stored")
+		var de *interp.DivergenceError
+		require.True(t, errors.As(task.NewRegistry().DecodeError(rec.Err), &de), "stored error: %v", rec.Err)
+		require.Equal(t, id, de.Task)
+		require.Equal(t, uint64(1), de.Seq)
+		require.Contains(t, de.Recorded, "Double")
+		require.Contains(t, de.Issued, "LogOp")
+	}
+	require.NoError(t, d.Close())
+	require.NoError(t, st.Close())
+
+	// The original build fits them again: they take their message and
+	// finish.
+	st, d = open(false)
+	defer st.Close()
+	defer d.Close()
+	for i := 0; i < n; i += 2 {
+		h, ok := d.Task(ids[i])
+		require.True(t, ok)
+		v, err := h.Wait(ctx)
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprint(2*i, " go"), v)
+	}
+}
