@@ -48,6 +48,7 @@ import (
 	"github.com/amberrt/amber/store/postgres"
 	"github.com/amberrt/amber/store/sqlite"
 	"github.com/amberrt/amber/task"
+	"github.com/amberrt/amber/vet"
 	"github.com/spf13/cobra"
 )
 
@@ -69,7 +70,13 @@ const exitCodesHelp = `Exit codes:
 // Main runs the command line with args (without the program name) and
 // returns the exit code. reg holds the programs and message types of the
 // binary (nil for none).
+//
+// When go vet runs the binary as its vet tool (amber vet does), Main serves
+// that protocol instead and does not return.
 func Main(args []string, reg *task.Registry, stdout, stderr io.Writer) int {
+	if vet.IsVettool(args) {
+		vet.ServeVettool()
+	}
 	return run(context.Background(), args, reg, stdout, stderr)
 }
 

@@ -4,13 +4,13 @@ import (
 	"context"
 	"io"
 
+	"github.com/amberrt/amber/vet"
 	"github.com/spf13/cobra"
 )
 
-// vetMain is the analyzer's entry point, Main(args, stdout, stderr) int:
-// `amber vet ARGS` runs it with the arguments as they are. The analyzer
-// package (issue 14) sets it here; until then the vet command is absent.
-var vetMain func(args []string, stdout, stderr io.Writer) int
+// vetMain is the analyzer's entry point: `amber vet ARGS` runs it with the
+// arguments as they are (go vet with this executable as its vet tool).
+var vetMain func(args []string, stdout, stderr io.Writer) int = vet.Main
 
 // vetExit carries the analyzer's exit code out of cobra.
 type vetExit struct{ code int }

@@ -5,6 +5,7 @@ import (
 	"iter"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/amberrt/amber/effect"
 )
@@ -17,7 +18,14 @@ type counter interface{ Decr() int }
 
 type intCounter struct{ n int }
 
+// Decr is not inlined, so that the baseline below performs a real call.
+//
+//go:noinline
 func (c *intCounter) Decr() int { c.n--; return c.n }
+
+// plainCounter holds the baseline's counter in a global, so that the
+// compiler cannot see its dynamic type and devirtualize the call.
+var plainCounter counter
 
 // measure runs f (which performs n effects) and reports per-effect metrics.
 func measure(b *testing.B, f func(n int)) {
@@ -33,15 +41,119 @@ func measure(b *testing.B, f func(n int)) {
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N), "allocs/effect")
 }
 
-// BenchmarkCountdownPlain is the baseline: the same loop calling a Go
-// interface method instead of performing an effect.
-func BenchmarkCountdownPlain(b *testing.B) {
-	measure(b, func(n int) {
-		var c counter = &intCounter{n}
-		for c.Decr() > 0 {
+// baseline is what a benchmark is measured against in the same run: run
+// does n of what unit counts; ratio names the benchmark's time over the
+// baseline's.
+type baseline struct {
+	run         func(n int)
+	unit, ratio string
+}
+
+// measureAgainst is measure with baselines in the same run: f and each
+// baseline run in alternating rounds, so that noise from the shared
+// machine falls on all alike. It reports f's time and allocations per
+// effect (ns/op is f's alone), each baseline's time per unit, and f's time
+// over each baseline's.
+func measureAgainst(b *testing.B, f func(n int), bases ...baseline) {
+	b.Helper()
+	const rounds = 8
+	var ms0, ms1 runtime.MemStats
+	var fNs int64
+	baseNs := make([]int64, len(bases))
+	var mallocs uint64
+	runtime.GC()
+	b.ResetTimer()
+	b.StopTimer()
+	for r := range rounds {
+		n := b.N / rounds
+		if r < b.N%rounds {
+			n++
+		}
+		if n == 0 {
+			continue
+		}
+		for i, base := range bases {
+			start := time.Now()
+			base.run(n)
+			baseNs[i] += time.Since(start).Nanoseconds()
+		}
+		runtime.ReadMemStats(&ms0)
+		b.StartTimer()
+		start := time.Now()
+		f(n)
+		fNs += time.Since(start).Nanoseconds()
+		b.StopTimer()
+		runtime.ReadMemStats(&ms1)
+		mallocs += ms1.Mallocs - ms0.Mallocs
+	}
+	perEffect := func(x int64) float64 { return float64(x) / float64(b.N) }
+	b.ReportMetric(perEffect(fNs), "ns/effect")
+	b.ReportMetric(float64(mallocs)/float64(b.N), "allocs/effect")
+	for i, base := range bases {
+		b.ReportMetric(perEffect(baseNs[i]), base.unit)
+		if baseNs[i] > 0 {
+			b.ReportMetric(float64(fNs)/float64(baseNs[i]), base.ratio)
+		}
+	}
+}
+
+// countdownPlain counts n down with an interface call per step. The
+// method is not inlined and the interface sits in a global, so every
+// step loads the interface, calls through its method table and returns
+// (go test -c, then go tool objdump -s CountdownPlain, shows the CALL).
+func countdownPlain(n int) {
+	plainCounter = &intCounter{n}
+	for plainCounter.Decr() > 0 {
+	}
+}
+
+// pullRoundTrips makes n round trips between the caller and an iter.Pull
+// coroutine (next, then yield), with nothing else around them: the floor
+// under direct style.
+func pullRoundTrips(n int) {
+	next, stop := iter.Pull(func(yield func(int) bool) {
+		for i := 0; ; i++ {
+			if !yield(i) {
+				return
+			}
 		}
 	})
+	defer stop()
+	for range n {
+		next()
+	}
 }
+
+// pullRoundTripsFramed is pullRoundTrips with one frame between each side's
+// loop and the switch: the least an API over iter.Pull adds, since an
+// interpreter calls into the Machine to resume a body, and a body calls
+// effect.Call to perform an effect. Each frame is a return the CPU
+// mispredicts after every switch (its return-address stack holds the other
+// goroutine's calls), which costs more than the Machine's work.
+func pullRoundTripsFramed(n int) {
+	next, stop := iter.Pull(func(yield func(int) bool) {
+		for i := 0; framedYield(yield, i); i++ {
+		}
+	})
+	defer stop()
+	for range n {
+		framedNext(next)
+	}
+}
+
+//go:noinline
+func framedNext(next func() (int, bool)) { next() }
+
+//go:noinline
+func framedYield(yield func(int) bool, i int) bool { return yield(i) }
+
+// BenchmarkCountdownPlain is the baseline of the countdowns: the same loop
+// calling a Go interface method instead of performing an effect.
+func BenchmarkCountdownPlain(b *testing.B) { measure(b, countdownPlain) }
+
+// BenchmarkPullSwitch is the floor under direct style: one bare iter.Pull
+// round trip per effect, with no Machine at all.
+func BenchmarkPullSwitch(b *testing.B) { measure(b, pullRoundTrips) }
 
 func countdownTree() effect.Eff[int] {
 	return effect.Then(effect.Perform(Decr{}), func(n int) effect.Eff[int] {
@@ -80,31 +192,18 @@ func runCountdown(b *testing.B, p effect.Eff[int], n int) {
 }
 
 // BenchmarkCountdownTree counts down with a tree-style program: one op and
-// one bind per effect.
+// one bind per effect. Its baseline is the plain countdown.
 func BenchmarkCountdownTree(b *testing.B) {
-	measure(b, func(n int) { runCountdown(b, countdownTree(), n) })
+	measureAgainst(b, func(n int) { runCountdown(b, countdownTree(), n) },
+		baseline{countdownPlain, "plain-ns/call", "x-plain"})
 }
 
-// BenchmarkCountdownDirect counts down with a direct-style program.
+// BenchmarkCountdownDirect counts down with a direct-style program. Its
+// baselines are one bare iter.Pull round trip per effect (what
+// BenchmarkPullSwitch measures alone; x-pull is the ratio) and one round
+// trip at the depth the API needs (x-framed; see pullRoundTripsFramed).
 func BenchmarkCountdownDirect(b *testing.B) {
-	measure(b, func(n int) { runCountdown(b, countdownDirect, n) })
-}
-
-// BenchmarkPullSwitch is the floor under direct style: one round trip
-// between a driver and an iter.Pull coroutine (next, then yield), with no
-// Machine at all.
-func BenchmarkPullSwitch(b *testing.B) {
-	measure(b, func(n int) {
-		next, stop := iter.Pull(func(yield func(int) bool) {
-			for i := 0; ; i++ {
-				if !yield(i) {
-					return
-				}
-			}
-		})
-		defer stop()
-		for range n {
-			next()
-		}
-	})
+	measureAgainst(b, func(n int) { runCountdown(b, countdownDirect, n) },
+		baseline{pullRoundTrips, "pull-ns/switch", "x-pull"},
+		baseline{pullRoundTripsFramed, "framed-ns/switch", "x-framed"})
 }

@@ -6,6 +6,9 @@ type ContinueAsNewOp struct {
 	Returns[Unit]
 	// Input is the input of the next run, of the program's input type.
 	Input any
+	// Latest continues on the current version of the program (see
+	// ContinueAsNewLatest) instead of the task's own.
+	Latest bool `cbor:",omitempty"`
 }
 
 // ContinueAsNew ends the current run of the task's program and starts the
@@ -27,6 +30,17 @@ type ContinueAsNewOp struct {
 func ContinueAsNew[O, I any](in I) Eff[O] {
 	return Then(Eff[Unit]{ContinueAsNewOp{Input: in}}, func(Unit) Eff[O] {
 		// The interpreter never resumes a ContinueAsNewOp.
+		return Fail[O](errContinued)
+	})
+}
+
+// ContinueAsNewLatest is ContinueAsNew onto the current version of the
+// task's program (the version new tasks start on), which may be newer than
+// the one the task runs: how a task that runs for years picks up new code
+// at a point where it holds nothing but its input. The program's versions
+// share their input type, so in is the new version's input as well.
+func ContinueAsNewLatest[O, I any](in I) Eff[O] {
+	return Then(Eff[Unit]{ContinueAsNewOp{Input: in, Latest: true}}, func(Unit) Eff[O] {
 		return Fail[O](errContinued)
 	})
 }

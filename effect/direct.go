@@ -1,24 +1,42 @@
 package effect
 
 import (
+	"errors"
+	"fmt"
 	"iter"
 	"log/slog"
+	"sync/atomic"
 	"time"
+
+	"github.com/amberrt/amber/internal/goroutine"
 )
 
 // Ctx is the handle a direct-style program uses to perform effects. It is
 // valid only inside the function passed to Do, and only on the goroutine
 // that runs it: do not keep it, and do not use it from goroutines the
-// program starts.
+// program starts. A Ctx used from another goroutine performs nothing and
+// fails the program with ErrWrongGoroutine.
 type Ctx struct {
+	m     *Machine
 	f     *fiber
+	next  func() (node, bool)
 	yield func(node) bool
-	adv   advancer
-	cells []any
-}
-
-type advancer interface {
-	advance(m *Machine, f *fiber) node
+	stop  func()
+	// end is the body's frame: stepped once the body has returned, it
+	// takes itself off the stack and passes the body's outcome on.
+	end node
+	// body is the goroutine that runs the body. gate is body until a call
+	// from another goroutine is refused; then gate never matches, so the
+	// body's next call takes the slow path and fails. Both are set by the
+	// body's goroutine before the body runs, and cleared when it ends;
+	// they are atomic because a misbehaving program reads them from other
+	// goroutines.
+	body, gate atomic.Uintptr
+	misuse     atomic.Pointer[error]
+	// goexit is set when the body called runtime.Goexit: its coroutine is
+	// parked for good (see directNode.step).
+	goexit bool
+	cells  []any
 }
 
 // Do turns ordinary Go code into a program. Each effect the body performs
@@ -36,6 +54,12 @@ type advancer interface {
 // Failures of awaited programs unwind the body as panics (deferred calls
 // run), and surface as the failure of the Do program unless the body uses
 // Try. A panic in the body fails the program with a *PanicError.
+//
+// The body must perform its effects on its own goroutine; for concurrency
+// within a task, await Par or Race. A Ctx used from any other goroutine
+// (a go statement in the body, or another program's body) performs
+// nothing, returns zero values to that goroutine, and the program fails
+// with ErrWrongGoroutine as soon as its body next uses its Ctx or returns.
 func Do[A any](body func(e *Ctx) A) Eff[A] {
 	return Eff[A]{&directNode[A]{body: body}}
 }
@@ -45,6 +69,16 @@ func Do[A any](body func(e *Ctx) A) Eff[A] {
 func DoErr[A any](body func(e *Ctx) (A, error)) Eff[A] {
 	return Eff[A]{&directNode[A]{bodyErr: body}}
 }
+
+// ErrWrongGoroutine is the failure of a direct-style program whose Ctx was
+// used from a goroutine other than the one running its body. The error
+// names the call (Call, Await, Try or Must) and what it was given.
+var ErrWrongGoroutine = errors.New("effect: a direct-style *Ctx was used from a goroutine other than the one running its Do body")
+
+// ErrGoexit is the failure of a direct-style program whose body called
+// runtime.Goexit (as testing's t.FailNow does). The body's goroutine is
+// left parked so that the exit cannot reach the interpreter's goroutine.
+var ErrGoexit = errors.New("effect: a direct-style body called runtime.Goexit")
 
 type directNode[A any] struct {
 	body    func(e *Ctx) A
@@ -57,27 +91,57 @@ type failure struct{ err error }
 // cancelled unwinds a body whose fiber was cancelled.
 type cancelled struct{}
 
+// goexitStopped stands for a Goexit in a body that was being stopped.
+type goexitStopped struct{}
+
+// directFrame is the frame of a running body: below the cells of its
+// awaits on the fiber's stack, it closes the coroutine if the fiber is
+// cancelled, and passes the body's outcome on when the body returns.
 type directFrame[A any] struct {
-	next   func() (node, bool)
-	stop   func()
+	e      Ctx
 	result A
 	err    error
 }
 
 func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 	df := &directFrame[A]{}
-	e := &Ctx{f: f, adv: df}
-	seq := func(yield func(node) bool) {
+	e := &df.e
+	e.m, e.f, e.end = m, f, df
+	e.next, e.stop = iter.Pull(func(yield func(node) bool) {
 		e.yield = yield
+		g := goroutine.Current()
+		e.body.Store(g)
+		e.gate.Store(g)
+		returned := false
 		defer func() {
-			if r := recover(); r != nil {
-				switch x := r.(type) {
-				case failure:
-					df.err = x.err
-				case cancelled:
-				default:
-					df.err = newPanicError(r)
+			// The body's goroutine is about to end (or park for good),
+			// and its identity may be reused by a later goroutine: from
+			// here on, no goroutine may use e.
+			e.gate.Store(0)
+			e.body.Store(0)
+			r := recover()
+			switch x := r.(type) {
+			case nil:
+				if !returned {
+					// The body called runtime.Goexit. Were the coroutine
+					// to end, iter.Pull would repeat the Goexit on the
+					// interpreter's goroutine; it parks here for good
+					// instead (close does not wake it), handing the
+					// interpreter the failure.
+					e.goexit = true
+					yield(&failNode{ErrGoexit})
+					// yield returned: the coroutine is being stopped (a
+					// deferred call of a cancelled body called Goexit),
+					// and cannot park. iter.Pull hands this panic, not
+					// the Goexit, to the stopping goroutine, where close
+					// recovers it.
+					panic(goexitStopped{})
 				}
+			case failure:
+				df.err = x.err
+			case cancelled:
+			default:
+				df.err = newPanicError(r)
 			}
 		}()
 		if n.bodyErr != nil {
@@ -85,20 +149,40 @@ func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 		} else {
 			df.result = n.body(e)
 		}
-	}
-	df.next, df.stop = iter.Pull(seq)
+		returned = true
+	})
 	f.push(df)
-	return df.advance(m, f)
+	return e.advance()
 }
 
-// advance runs the body until it awaits a node (returned) or ends.
-func (df *directFrame[A]) advance(m *Machine, f *fiber) node {
-	n, ok := df.next()
-	if ok {
+// advance runs the body until it awaits a node (returned), parks itself on
+// an op (nil) or ends.
+func (e *Ctx) advance() node {
+	if n, ok := e.next(); ok {
 		return n
 	}
-	// The body returned: its frame is on top of the stack.
+	return e.end
+}
+
+// resumed carries on with what the body handed back when it was resumed
+// (e.next): the node it awaits, nil if it parked itself on an op (Call), or,
+// if it has ended (ok is false), its frame.
+func (e *Ctx) resumed(n node, ok bool) {
+	if !ok {
+		n = e.end
+	}
+	if m := e.m; n != nil || m.runHead < len(m.runq) {
+		m.proceed(e.f, n)
+	}
+}
+
+// step passes on the outcome of the body, which has returned: its frame is
+// on top of the stack.
+func (df *directFrame[A]) step(m *Machine, f *fiber, _ node) node {
 	f.pop()
+	if p := df.e.misuse.Load(); p != nil {
+		return unwind(m, f, *p)
+	}
 	if df.err != nil {
 		return unwind(m, f, df.err)
 	}
@@ -108,25 +192,33 @@ func (df *directFrame[A]) advance(m *Machine, f *fiber) node {
 	return deliver(m, f, r)
 }
 
-func (df *directFrame[A]) close(*Machine) { df.stop() }
+func (df *directFrame[A]) close(*Machine) {
+	if df.e.goexit {
+		return // parked for good
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(goexitStopped); !ok {
+				panic(r)
+			}
+		}
+	}()
+	df.e.stop()
+}
 
 // cell receives the result of one Await; a Ctx keeps one cell per result
-// type, so awaiting does not allocate.
+// type, so awaiting does not allocate. A cell sits on the fiber's stack
+// while the body waits: the Machine delivers a value into it, or a failure,
+// and resumes the body.
 type cell[A any] struct {
-	box contBox[A]
 	e   *Ctx
 	v   A
 	err error
 }
 
-func (c *cell[A]) resume(m *Machine, f *fiber, v A) node {
-	c.v = v
-	return c.e.adv.advance(m, f)
-}
-
-func (c *cell[A]) catch(m *Machine, f *fiber, err error) node {
+func (c *cell[A]) catch(_ *Machine, _ *fiber, err error) node {
 	c.err = err
-	return c.e.adv.advance(m, f)
+	return c.e.advance()
 }
 
 func cellFor[A any](e *Ctx) *cell[A] {
@@ -136,27 +228,74 @@ func cellFor[A any](e *Ctx) *cell[A] {
 		}
 	}
 	c := &cell[A]{e: e}
-	c.box.c = c
 	e.cells = append(e.cells, c)
 	return c
 }
 
+// await suspends the body on n and returns what n yields. Its caller has
+// checked the goroutine.
+//
+// Call does await's work itself (and parks the body on its op), so that a
+// body's coroutine switch is no deeper than Call: every frame between the
+// body's loop and the switch costs a mispredicted return when the body is
+// resumed (see settle).
 func await[A any](e *Ctx, n node) (A, error) {
-	c := cellFor[A](e)
-	e.f.push(&c.box)
+	c := waitIn[A](e)
 	if !e.yield(n) {
 		panic(cancelled{})
 	}
+	return c.take()
+}
+
+// waitIn pushes the cell that will receive the body's next result.
+func waitIn[A any](e *Ctx) *cell[A] {
+	c := cellFor[A](e)
+	e.f.push(c)
+	return c
+}
+
+// take returns the result the cell received and empties it, so that it
+// does not keep the result alive.
+func (c *cell[A]) take() (A, error) {
 	v, err := c.v, c.err
 	var zero A
 	c.v, c.err = zero, nil
 	return v, err
 }
 
+// refuse handles a call that failed the goroutine check: on the body's
+// goroutine, after a refused call, it fails the body; on any other
+// goroutine, it records the misuse, shuts the gate so that the body fails
+// at its next call, and returns to let the caller return zero values (a
+// panic there would take down the process, not the task).
+func (e *Ctx) refuse(call string, arg func() string) {
+	if goroutine.Current() == e.body.Load() {
+		// The gate is shut only after a call from another goroutine has
+		// recorded its misuse: the body fails with that error.
+		err := ErrWrongGoroutine
+		if p := e.misuse.Load(); p != nil {
+			err = *p
+		}
+		panic(failure{err})
+	}
+	err := fmt.Errorf("%w: %s(%s); perform effects on the body's goroutine, and use Par or Race for concurrency", ErrWrongGoroutine, call, arg())
+	e.misuse.CompareAndSwap(nil, &err)
+	e.gate.Store(0)
+}
+
+// onBody reports whether the caller may use e: it runs on e's body
+// goroutine and no call from another goroutine has been refused.
+func (e *Ctx) onBody() bool { return goroutine.Current() == e.gate.Load() }
+
 // Await runs the program p inside a direct-style body and returns its
 // result. If p fails, Await does not return: the body unwinds and the Do
 // program fails with p's error (use Try to handle the error in Go instead).
 func Await[A any](e *Ctx, p Eff[A]) A {
+	if !e.onBody() {
+		e.refuse("Await", typeName[Eff[A]])
+		var zero A
+		return zero
+	}
 	v, err := await[A](e, orNil(p.n))
 	if err != nil {
 		panic(failure{err})
@@ -167,16 +306,35 @@ func Await[A any](e *Ctx, p Eff[A]) A {
 // Try runs p inside a direct-style body and returns its result or its
 // error.
 func Try[A any](e *Ctx, p Eff[A]) (A, error) {
+	if !e.onBody() {
+		e.refuse("Try", typeName[Eff[A]])
+		var zero A
+		return zero, ErrWrongGoroutine
+	}
 	return await[A](e, orNil(p.n))
 }
 
 // Call performs op inside a direct-style body and returns its result; like
 // Await(e, Perform(op)), without allocating.
 func Call[R any](e *Ctx, op Op[R]) R {
+	if !e.onBody() {
+		e.refuse("Call", func() string { return fmt.Sprintf("%T", op) })
+		var zero R
+		return zero
+	}
 	if op == nil {
 		panic(failure{ErrNilProgram})
 	}
-	v, err := await[R](e, op)
+	c := waitIn[R](e)
+	// The body parks itself on the op, as the op's step would, while the
+	// interpreter waits in e.next: the interpreter has no node to step
+	// when the switch comes back.
+	e.m.steps++
+	e.m.suspend(e.f, op)
+	if !e.yield(nil) {
+		panic(cancelled{})
+	}
+	v, err := c.take()
 	if err != nil {
 		panic(failure{err})
 	}
@@ -186,7 +344,11 @@ func Call[R any](e *Ctx, op Op[R]) R {
 // Must returns v, or fails the direct-style body with err if it is not nil:
 // the bridge from Go functions that return errors.
 func Must[A any](e *Ctx, v A, err error) A {
-	_ = e
+	if !e.onBody() {
+		e.refuse("Must", typeName[A])
+		var zero A
+		return zero
+	}
 	if err != nil {
 		panic(failure{err})
 	}

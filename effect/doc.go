@@ -26,6 +26,13 @@
 // holds no goroutine; a blocked direct-style body holds one parked
 // coroutine (iter.Pull).
 //
+// A body's *Ctx belongs to the goroutine that runs the body. A call made
+// with it from any other goroutine (a go statement in the body, or the
+// body of another program) performs nothing, returns zero values there,
+// and fails the task with ErrWrongGoroutine; concurrency inside a task is
+// Par and Race. The check costs a few nanoseconds per effect
+// (BenchmarkGoroutineCheck).
+//
 // # Ops and activities
 //
 // An op is a struct that embeds Returns[R]; its exported fields are its

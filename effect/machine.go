@@ -119,6 +119,14 @@ func (m *Machine) newFiber() *fiber {
 
 func (f *fiber) push(fr any) { f.stack = append(f.stack, fr) }
 
+// top returns the innermost frame of f, or nil.
+func (f *fiber) top() any {
+	if len(f.stack) == 0 {
+		return nil
+	}
+	return f.stack[len(f.stack)-1]
+}
+
 func (f *fiber) pop() any {
 	n := len(f.stack) - 1
 	fr := f.stack[n]
@@ -253,7 +261,6 @@ func (m *Machine) Resume(id uint64, v any) error {
 		return &ResultTypeError{Op: m.pend[i].Op, Want: op.resultType(), Got: v}
 	}
 	op.resumeAny(m, i, v)
-	m.Run()
 	return nil
 }
 
@@ -267,14 +274,45 @@ func Resume[R any](m *Machine, id uint64, v R) error {
 	if _, ok := m.pend[i].Op.(Op[R]); !ok {
 		return &ResultTypeError{Op: m.pend[i].Op, Want: m.pend[i].Op.(opNode).resultType(), Got: v}
 	}
-	resumeAt(m, i, v)
+	if e := settle(m, i, v); e != nil {
+		e.resumed(e.next())
+	}
 	return nil
 }
 
-// resumeAt resumes pending op i, known to return R, with v.
-func resumeAt[R any](m *Machine, i int, v R) {
+// settle completes pending op i, known to return R, with v. If a
+// direct-style body waits on the op, settle leaves v where the body will
+// read it and returns the body's Ctx, and the caller resumes the body:
+//
+//	if e := settle(m, i, v); e != nil {
+//		e.resumed(e.next())
+//	}
+//
+// Otherwise settle delivers v, runs the program until it waits again or
+// finishes, and returns nil.
+//
+// The caller resumes the body itself so that the coroutine switch (in
+// e.next) is as shallow in the Go stack as the API allows:
+// every frame between an interpreter's loop and the switch costs a
+// mispredicted return when the switch comes back (the CPU's return-address
+// stack holds the other goroutine's calls), and on the project's machines
+// those returns, not the Machine's work, were most of the cost of a
+// direct-style effect. Work before the switch is done in settle, and work
+// after it in resumed: calls that return where the CPU expects.
+func settle[R any](m *Machine, i int, v R) *Ctx {
 	f := m.take(i)
-	if n := deliverAndStep(m, f, v); n != nil {
+	if c, ok := f.top().(*cell[R]); ok {
+		f.pop()
+		c.v = v
+		return c.e
+	}
+	m.proceed(f, deliverAndStep(m, f, v))
+	return nil
+}
+
+// proceed runs f from n, if n is not nil, then every other runnable fiber.
+func (m *Machine) proceed(f *fiber, n node) {
+	if n != nil {
 		m.drive(f, n)
 	}
 	if m.runHead < len(m.runq) {
@@ -308,11 +346,7 @@ func (m *Machine) ResumeDecode(id uint64, decode func(ptr any) error) error {
 	if i < 0 {
 		return fmt.Errorf("%w: %d", ErrNotPending, id)
 	}
-	if err := m.pend[i].Op.(opNode).decodeResume(m, i, decode); err != nil {
-		return err
-	}
-	m.Run()
-	return nil
+	return m.pend[i].Op.(opNode).decodeResume(m, i, decode)
 }
 
 // Fail completes the pending op id with an error, which the program may
@@ -368,8 +402,12 @@ func (m *Machine) cancelFiber(f *fiber) {
 // skipping frames that only handle failures.
 func deliver[A any](m *Machine, f *fiber, v A) node {
 	for len(f.stack) > 0 {
-		if c, ok := f.pop().(*contBox[A]); ok {
+		switch c := f.pop().(type) {
+		case *contBox[A]:
 			return c.c.resume(m, f, v)
+		case *cell[A]:
+			c.v = v
+			return c.e.advance()
 		}
 	}
 	m.finish(f, v, nil)

@@ -139,8 +139,9 @@ func rightNested(i, n int) effect.Eff[int] {
 }
 
 // TestMillionBinds runs a million left-nested and a million right-nested
-// binds with the Go stack capped far below what a recursive evaluator
-// would need, and checks the work done is linear in the number of binds.
+// binds, and a direct-style body that performs a million effects, with the
+// Go stack capped far below what a recursive evaluator would need, and
+// checks the work done is linear in the number of binds or effects.
 func TestMillionBinds(t *testing.T) {
 	old := debug.SetMaxStack(4 << 20)
 	defer debug.SetMaxStack(old)
@@ -151,6 +152,15 @@ func TestMillionBinds(t *testing.T) {
 	}{
 		{"left", countOps},
 		{"right", func(n int) effect.Eff[int] { return rightNested(0, n) }},
+		{"direct", func(n int) effect.Eff[int] {
+			return effect.Do(func(e *effect.Ctx) int {
+				sum := 0
+				for range n {
+					sum += effect.Call(e, Add{A: 1})
+				}
+				return sum
+			})
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err, m := drive(t, tc.p(n), basic)

@@ -58,9 +58,8 @@ func (Returns[R]) newResult() any { return new(R) }
 
 func (Returns[R]) resumeAny(m *Machine, i int, v any) {
 	r, _ := v.(R)
-	f := m.take(i)
-	if n := deliverAndStep(m, f, r); n != nil {
-		m.drive(f, n)
+	if e := settle(m, i, r); e != nil {
+		e.resumed(e.next())
 	}
 }
 
@@ -69,9 +68,8 @@ func (Returns[R]) decodeResume(m *Machine, i int, decode func(ptr any) error) er
 	if err := decode(&r); err != nil {
 		return err
 	}
-	f := m.take(i)
-	if n := deliverAndStep(m, f, r); n != nil {
-		m.drive(f, n)
+	if e := settle(m, i, r); e != nil {
+		e.resumed(e.next())
 	}
 	return nil
 }
@@ -179,7 +177,11 @@ func Handle[O Op[R], R any](fn func(ctx context.Context, op O) (R, error)) Handl
 			return fn(ctx, op.(O))
 		},
 		res: func(ctx context.Context, m *Machine, id uint64, op any) error {
-			r, err := fn(ctx, op.(O))
+			o, ok := op.(O)
+			if !ok {
+				return fmt.Errorf("effect: handler for %v called with %T", reflect.TypeFor[O](), op)
+			}
+			r, err := fn(ctx, o)
 			if err != nil {
 				return m.Fail(id, err)
 			}
@@ -187,7 +189,10 @@ func Handle[O Op[R], R any](fn func(ctx context.Context, op O) (R, error)) Handl
 			if i < 0 {
 				return fmt.Errorf("%w: %d", ErrNotPending, id)
 			}
-			resumeAt(m, i, r) // O is an Op[R]: no need to check the type
+			// O is an Op[R]: no need to check the type.
+			if e := settle(m, i, r); e != nil {
+				e.resumed(e.next())
+			}
 			return nil
 		},
 	}
@@ -208,9 +213,8 @@ func (h Handler) Call(ctx context.Context, op any) (any, error) {
 // with the outcome, without boxing the result. It is the fast path for an
 // interpreter that does not journal.
 func (h Handler) CallResume(ctx context.Context, m *Machine, id uint64, op any) error {
-	if reflect.TypeOf(op) != h.typ {
-		return fmt.Errorf("effect: handler for %v called with %T", h.typ, op)
-	}
+	// One call deep, inlined, so that resuming a direct-style body adds no
+	// frame (see settle).
 	return h.res(ctx, m, id, op)
 }
 

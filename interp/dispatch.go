@@ -134,7 +134,7 @@ func (t *proc) perform(p effect.Pending, w *worker) bool {
 	case effect.PatchOp:
 		return t.complete(p, true, nil) // live: the new branch, marked in the journal
 	case effect.ContinueAsNewOp:
-		if err := t.continueAsNew(op.Input); err != nil {
+		if err := t.continueAsNew(op.Input, op.Latest); err != nil {
 			return t.complete(p, nil, err)
 		}
 		return true

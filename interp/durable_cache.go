@@ -1,18 +1,36 @@
 package interp
 
-// evict drops the least recently used inactive tasks beyond the cache
-// size. d.mu is held.
+// evict drops the least recently used idle tasks beyond the cache size.
+// A task with an attempt running here is not idle: dropping it would lose
+// the attempt's outcome, which only this process knows, and the task would
+// sit until another worker ran the attempt again. So the cache may hold
+// more tasks than its size while that many attempts run. d.mu is held.
 func (d *Durable) evict() {
 	for el := d.lru.Back(); el != nil && d.lru.Len() > d.opts.Cache; {
 		prev := el.Prev()
 		t := el.Value.(*proc)
-		if !dur(t).active {
-			d.lru.Remove(el)
-			delete(d.cache, t.id)
-			t.drop()
+		if !dur(t).active && t.stepMu.TryLock() {
+			running := t.attempting()
+			t.stepMu.Unlock()
+			if !running {
+				d.lru.Remove(el)
+				delete(d.cache, t.id)
+				t.drop()
+			}
 		}
 		el = prev
 	}
+}
+
+// attempting reports whether an attempt of an activity of t is running.
+// t.stepMu held.
+func (t *proc) attempting() bool {
+	for _, fl := range t.inflight {
+		if fl.activity {
+			return true
+		}
+	}
+	return false
 }
 
 // forget drops t from memory: its state is no longer trusted.

@@ -90,11 +90,11 @@ func (d *Durable) activate(l store.Lease) {
 	} else {
 		t = &proc{e: d.e, id: l.ID, done: make(chan struct{}), port: &durableTask{d: d}}
 		d.cache[l.ID] = d.lru.PushFront(t)
-		d.evict()
 	}
 	dt := dur(t)
 	dt.active, dt.lease, dt.held = true, l, false
 	dt.leaseUntil = d.e.clock.Now().Add(d.opts.Lease)
+	d.evict() // after t is active: evict must not take the task it is making room for
 	d.mu.Unlock()
 	d.enqueue(t)
 }

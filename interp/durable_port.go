@@ -26,6 +26,8 @@ type durableTask struct {
 	world        []store.WorldWrite
 	deferred     []func()
 	restartInput []byte // ContinueAsNew in this step: the new input
+	// restartVersion is the version the ContinueAsNew continues on.
+	restartVersion int
 	proc         []store.ProcOp
 	trap         bool   // the task traps exits
 	name         string // the name the task registered
@@ -46,8 +48,8 @@ func dur(t *proc) *durableTask { return t.port.(*durableTask) }
 // restarted records a ContinueAsNew: the step commits the new input and
 // starts the journal over; effects of the old run made in this step
 // (sends, spawns) still commit with it.
-func (dt *durableTask) restarted(_ *proc, in []byte) {
-	dt.restartInput = in
+func (dt *durableTask) restarted(_ *proc, in []byte, version int) {
+	dt.restartInput, dt.restartVersion = in, version
 	dt.committed = 0
 }
 

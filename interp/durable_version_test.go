@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,5 +135,65 @@ func TestDurableDivergenceParksTheTask(t *testing.T) {
 		v, err := h.Wait(ctx)
 		require.NoError(t, err)
 		require.Equal(t, fmt.Sprint(2*i, " go"), v)
+	}
+}
+
+// slowStep is an activity that takes a little while and counts its runs.
+type slowStep struct {
+	effect.Returns[int]
+	N int
+}
+
+var slowRuns sync.Map // N -> *atomic.Int32
+
+func (s slowStep) Run(ctx context.Context) (int, error) {
+	c, _ := slowRuns.LoadOrStore(s.N, new(atomic.Int32))
+	c.(*atomic.Int32).Add(1)
+	select {
+	case <-time.After(20 * time.Millisecond):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return s.N, nil
+}
+
+// TestDurableSmallCache: with a cache of one task and many tasks whose
+// activities run at once, no task waits for its attempt to time out: a
+// task with an attempt running is not evicted (that lost the attempt's
+// outcome, and the task sat until ActivityTimeout), and every attempt runs
+// once.
+func TestDurableSmallCache(t *testing.T) {
+	slowRuns.Clear()
+	prog := effect.NewProgram("slow", 1, func(n int) effect.Eff[int] {
+		return effect.Then(effect.Perform(slowStep{N: n}), func(v int) effect.Eff[int] {
+			return effect.Perform(slowStep{N: 1000 + v})
+		})
+	})
+	reg := task.NewRegistry()
+	require.NoError(t, task.Register(reg, prog))
+	st := openSQLite(t, "")
+	d, err := interp.NewDurable(st, interp.WithRegistry(reg), interp.WithLogger(quiet),
+		interp.WithDurableOptions(interp.DurableOptions{Poll: 10 * time.Millisecond, Cache: 1, ActivityTimeout: time.Hour}))
+	require.NoError(t, err)
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n = 20
+	hs := make([]*interp.Handle[int], n)
+	for i := range hs {
+		hs[i], err = interp.StartProgram(d, prog, i)
+		require.NoError(t, err)
+	}
+	for i, h := range hs {
+		v, err := h.Wait(ctx)
+		require.NoError(t, err, "task %d", i)
+		require.Equal(t, 1000+i, v)
+	}
+	for i := range n {
+		for _, k := range []int{i, 1000 + i} {
+			c, ok := slowRuns.Load(k)
+			require.True(t, ok)
+			require.Equal(t, int32(1), c.(*atomic.Int32).Load(), "attempt %d ran once", k)
+		}
 	}
 }

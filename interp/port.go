@@ -35,8 +35,9 @@ type port interface {
 	// took tells the port that t took the message at index i of its
 	// mailbox.
 	took(t *proc, i int)
-	// restarted tells the port that t continued as new on input in.
-	restarted(t *proc, in []byte)
+	// restarted tells the port that t continued as new on input in, at
+	// version of its program.
+	restarted(t *proc, in []byte, version int)
 }
 
 // memPort is the port of the interpreters that keep everything in memory
@@ -70,4 +71,4 @@ func (memPort) startActivity(_ *proc, start func()) { start() }
 
 func (memPort) took(*proc, int) {}
 
-func (memPort) restarted(*proc, []byte) {}
+func (memPort) restarted(*proc, []byte, int) {}

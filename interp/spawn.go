@@ -24,8 +24,9 @@ func (e *engine) spawn(parent *proc, op effect.SpawnOp, w *worker) (string, erro
 	return child.id, nil
 }
 
-// continueAsNew restarts t's program on a new input with an empty journal.
-func (t *proc) continueAsNew(input any) error {
+// continueAsNew restarts t's program on a new input with an empty journal:
+// the same version, or (latest) the program's current one.
+func (t *proc) continueAsNew(input any, latest bool) error {
 	if t.prog == nil {
 		return fmt.Errorf("task %s: ContinueAsNew needs a named program (start it with StartProgram)", t.id)
 	}
@@ -33,7 +34,13 @@ func (t *proc) continueAsNew(input any) error {
 	if err != nil {
 		return fmt.Errorf("task %s: ContinueAsNew: input: %w", t.id, err)
 	}
-	m, err := t.prog.Start(input)
+	prog := t.prog
+	if latest {
+		if prog, err = t.e.cfg.programFor(t.prog, 0); err != nil {
+			return fmt.Errorf("task %s: ContinueAsNew on the current version of %s: %w", t.id, t.prog.ProgramName(), err)
+		}
+	}
+	m, err := prog.Start(input)
 	if err != nil {
 		return fmt.Errorf("task %s: ContinueAsNew: %w", t.id, err)
 	}
@@ -43,12 +50,12 @@ func (t *proc) continueAsNew(input any) error {
 		}
 	}
 	t.m.Stop()
-	t.m, t.in, t.inflight, t.ops, t.completed = m, in, nil, nil, 0
+	t.prog, t.m, t.in, t.inflight, t.ops, t.completed = prog, m, in, nil, nil, 0
 	t.mu.Lock()
 	t.journal, t.more, t.moreLen = nil, nil, 0
 	t.runs++
 	t.mu.Unlock()
-	t.port.restarted(t, in)
+	t.port.restarted(t, in, prog.ProgramVersion())
 	t.m.Run()
 	return nil
 }

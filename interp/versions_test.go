@@ -2,6 +2,7 @@ package interp_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/amberrt/amber/effect"
@@ -60,4 +61,37 @@ func TestStartsCurrentVersion(t *testing.T) {
 	// Versions of a program share their input and output types.
 	other := effect.NewProgram("greet", 3, func(n int) effect.Eff[string] { return effect.Pure("") })
 	require.ErrorIs(t, task.Register(reg, other), task.ErrVersionTypes)
+}
+
+// TestContinueAsNewLatest: a forever task that continues as new on the
+// latest version picks up a version registered while it runs.
+func TestContinueAsNewLatest(t *testing.T) {
+	var v1 *effect.Program[int, string]
+	v1 = effect.NewProgram("forever", 1, func(n int) effect.Eff[string] {
+		return effect.Then(effect.Receive[string](), func(string) effect.Eff[string] {
+			return effect.ContinueAsNewLatest[string](n + 1)
+		})
+	})
+	v2 := effect.NewProgram("forever", 2, func(n int) effect.Eff[string] {
+		return effect.Pure("v2 took over at " + strconv.Itoa(n))
+	})
+	reg := task.NewRegistry()
+	require.NoError(t, task.Register(reg, v1))
+	m := interp.NewMock(interp.WithRegistry(reg))
+	h, err := interp.StartProgram(m, v1, 0)
+	require.NoError(t, err)
+	m.RunUntilIdle()
+	require.NoError(t, m.Send(h.ID(), "tick"))
+	m.RunUntilIdle()
+	_, _, done := h.Result()
+	require.False(t, done, "still on version 1")
+
+	require.NoError(t, task.Register(reg, v2))
+	require.NoError(t, m.Send(h.ID(), "tick"))
+	got, err := h.Wait(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, "v2 took over at 2", got)
+	rec, err := h.Record()
+	require.NoError(t, err)
+	require.Equal(t, 2, rec.Version)
 }

@@ -47,6 +47,31 @@
 // The zero time is encoded as null. Decoded times are in UTC; a monotonic
 // clock reading is not kept (effect.Now strips it anyway).
 //
+// # JSON and schema evolution
+//
+// A type registered once (RegisterMessage, RegisterErrorType, and
+// Register for a program's input and output) is stored as CBOR and shown
+// and accepted as JSON (Registry.MessageJSON, InputFromJSON, OutputJSON,
+// Registry.ErrorJSON; inspect.DecodeMessageJSON for messages), with the
+// same field names: a json tag names a field in both, since CBOR reads json tags.
+// Registering a type whose cbor and json tags disagree, or that holds a
+// func or a channel, fails with ErrWire. Stored values outlive the code
+// that wrote them; these changes keep them readable, in both encodings:
+//
+//   - Adding a field: older values read as its zero value; older code
+//     ignores it in stored values. Make the zero value mean "not set".
+//     (JSON typed by a person is checked strictly: a field the type does
+//     not have is refused there, as a typo.)
+//   - Removing a field: its key in older values is ignored.
+//   - Renaming a field: keep its stored name with a tag,
+//     NewName int `json:"OldName"`.
+//   - Renaming or moving the type: keep the registered name (the name
+//     given to RegisterMessage, not the Go type's).
+//   - Changing a field's type is not compatible: older values fail to
+//     decode with ErrCorrupt. Add a field of the new type instead.
+//
+// CBOR matches field names exactly.
+//
 // # Determinism
 //
 // Encoding follows Core Deterministic Encoding (RFC 8949 section 4.2.1):

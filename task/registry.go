@@ -1,12 +1,16 @@
 package task
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/amberrt/amber/effect"
@@ -83,6 +87,8 @@ func NewRegistry() *Registry {
 		{"effect.ErrEmptyRace", effect.ErrEmptyRace},
 		{"effect.ErrNilVar", effect.ErrNilVar},
 		{"effect.ErrNameTaken", effect.ErrNameTaken},
+		{"effect.ErrWrongGoroutine", effect.ErrWrongGoroutine},
+		{"effect.ErrGoexit", effect.ErrGoexit},
 	} {
 		_ = RegisterError(r, e.name, e.sentinel)
 	}
@@ -146,6 +152,11 @@ func (r *Registry) Add(p effect.AnyProgram) error {
 	}
 	if version < 0 {
 		return fmt.Errorf("task: register %s: negative version %d", name, version)
+	}
+	for _, t := range []reflect.Type{p.InputType(), p.OutputType()} {
+		if err := checkWire(t); err != nil {
+			return fmt.Errorf("task: register %s v%d: %w", name, version, err)
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -273,6 +284,9 @@ func (r *Registry) addMessage(t reflect.Type, name string) error {
 	if t.Kind() == reflect.Interface {
 		return fmt.Errorf("task: register message %q: %v is an interface type; register its concrete types", name, t)
 	}
+	if err := checkWire(t); err != nil {
+		return fmt.Errorf("task: register message %q: %w", name, err)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old, ok := r.msgByName[name]; ok {
@@ -371,6 +385,9 @@ func RegisterErrorType[E error](r *Registry, name string) error {
 	if t.Kind() == reflect.Interface {
 		return fmt.Errorf("task: register error type %s: %v is an interface, not a concrete type", name, t)
 	}
+	if err := checkWire(t); err != nil {
+		return fmt.Errorf("task: register error type %s: %w", name, err)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.errByName[name]; ok {
@@ -451,3 +468,163 @@ func (r *Registry) DecodeError(e *Error) error {
 // PID is the address of a task that accepts messages of type M: an alias of
 // effect.PID, so that code that stores and loads tasks can say task.PID[M].
 type PID[M any] = effect.PID[M]
+
+// ErrWire is matched by the error of registering a type whose CBOR and
+// JSON forms would disagree, or that cannot be stored.
+var ErrWire = errors.New("task: type cannot be stored as both CBOR and JSON")
+
+// checkWire refuses a type that cannot be stored (a func or a channel in
+// it) or whose fields have different names in CBOR and in JSON: a cbor
+// tag and a json tag that disagree. (A cbor tag alone, such as the
+// integer keys of amber's own types, is a compact form CBOR only: JSON
+// shows the Go name.)
+func checkWire(t reflect.Type) error {
+	return wireCheck(t, map[reflect.Type]bool{}, t.String())
+}
+
+func wireCheck(t reflect.Type, seen map[reflect.Type]bool, path string) error {
+	if seen[t] {
+		return nil
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Func, reflect.Chan, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128:
+		return fmt.Errorf("%w: %s is a %v", ErrWire, path, t.Kind())
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return wireCheck(t.Elem(), seen, path+"[]")
+	case reflect.Map:
+		if err := wireCheck(t.Key(), seen, path+" key"); err != nil {
+			return err
+		}
+		return wireCheck(t.Elem(), seen, path+"[]")
+	case reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() && !f.Anonymous {
+				continue
+			}
+			cname, jname := fieldNames(f)
+			_, hasJSON := f.Tag.Lookup("json")
+			_, hasCBOR := f.Tag.Lookup("cbor")
+			if cname != jname && hasJSON && hasCBOR {
+				return fmt.Errorf("%w: field %s.%s is %q in CBOR and %q in JSON: name it with a json tag alone, which CBOR reads too", ErrWire, path, f.Name, cname, jname)
+			}
+			if cname == "-" {
+				continue
+			}
+			if err := wireCheck(f.Type, seen, path+"."+f.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fieldNames returns the names of field f in CBOR and in JSON ("-" if it
+// is left out). A cbor tag hides the json tag from the CBOR encoder.
+func fieldNames(f reflect.StructField) (cbor, json string) {
+	name := func(tag string) string {
+		n, _, _ := strings.Cut(tag, ",")
+		if n == "" {
+			return f.Name
+		}
+		return n
+	}
+	json = name(f.Tag.Get("json"))
+	cbor = json
+	if tag := f.Tag.Get("cbor"); tag != "" {
+		cbor = name(tag)
+	}
+	return cbor, json
+}
+
+// MessageJSON renders the message in env as JSON, through its registered
+// Go type (so a time reads as RFC 3339, a []byte as base64, field names as
+// the type's JSON names).
+func (r *Registry) MessageJSON(env Envelope) ([]byte, error) {
+	msg, err := r.DecodeMessage(env)
+	if err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(msg)
+	if err != nil {
+		return nil, fmt.Errorf("task: message %s as JSON: %w", env.Type, err)
+	}
+	return data, nil
+}
+
+// InputFromJSON decodes the JSON form of an input of program p, ready
+// for p.Start (an I, not a *I). Empty data stands for the zero input. A
+// field the type does not have, or data after the value, is an error: a
+// typo must not start a task on a zero value. (A message's JSON form is
+// decoded by inspect.DecodeMessageJSON, for the CLI and the inspector.)
+func InputFromJSON(p effect.AnyProgram, data []byte) (any, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return reflect.Zero(p.InputType()).Interface(), nil
+	}
+	v, err := fromJSON(p.InputType(), data)
+	if err != nil {
+		return nil, fmt.Errorf("task: input of %s v%d from JSON: %w", p.ProgramName(), p.ProgramVersion(), err)
+	}
+	return v, nil
+}
+
+// OutputJSON renders a stored result of program p (Record.Result) as
+// JSON, through p's output type.
+func OutputJSON(p effect.AnyProgram, data []byte) ([]byte, error) {
+	v, err := DecodeOutput(p, data)
+	if err != nil {
+		return nil, err
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("task: result of %s v%d as JSON: %w", p.ProgramName(), p.ProgramVersion(), err)
+	}
+	return out, nil
+}
+
+// ErrorJSON renders a stored error as JSON: {"type": ..., "message": ...,
+// "fields": ...}, with the fields of a registered error type, if it is
+// one and they decode here.
+func (r *Registry) ErrorJSON(e *Error) ([]byte, error) {
+	if e == nil {
+		return []byte("null"), nil
+	}
+	out := struct {
+		Type    string `json:"type,omitempty"`
+		Message string `json:"message"`
+		Fields  any    `json:"fields,omitempty"`
+	}{Type: e.Type, Message: e.Msg}
+	if len(e.Data) > 0 {
+		r.mu.RLock()
+		for _, et := range r.errTypes {
+			if et.name == e.Type {
+				v := reflect.New(et.typ)
+				if unmarshal(decMode, e.Data, v.Interface()) == nil {
+					out.Fields = v.Elem().Interface()
+				}
+				break
+			}
+		}
+		r.mu.RUnlock()
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("task: error %s as JSON: %w", e.Type, err)
+	}
+	return data, nil
+}
+
+// fromJSON decodes data as a value of type t.
+func fromJSON(t reflect.Type, data []byte) (any, error) {
+	v := reflect.New(t)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v.Interface()); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the JSON value")
+	}
+	return v.Elem().Interface(), nil
+}

@@ -134,6 +134,9 @@ func TestRegistryErrors(t *testing.T) {
 	// Effect's and context's errors are known without registration.
 	require.Equal(t, "effect.ErrCancelled", r.EncodeError(effect.ErrCancelled).Type)
 	require.ErrorIs(t, r.DecodeError(r.EncodeError(context.DeadlineExceeded)), context.DeadlineExceeded)
+	misuse := fmt.Errorf("%w: Call(x.Op)", effect.ErrWrongGoroutine)
+	require.ErrorIs(t, r.DecodeError(r.EncodeError(misuse)), effect.ErrWrongGoroutine)
+	require.ErrorIs(t, r.DecodeError(r.EncodeError(effect.ErrGoexit)), effect.ErrGoexit)
 
 	// Unregistered errors keep their message only; a registry that does not
 	// know the type name still gives the message.
