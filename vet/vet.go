@@ -31,6 +31,7 @@ var skipStd = true
 // Finding is one thing a function does, or reaches through the functions
 // it calls, that breaks replay.
 type Finding struct {
+	// Rule names the rule broken (time, rand, go, ...).
 	Rule string
 	What string   // the call or statement, such as "time.Now"
 	Via  []string // the functions called on the way, outermost first

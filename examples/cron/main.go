@@ -29,7 +29,9 @@ import (
 // the log of this process).
 type Publish struct {
 	effect.Returns[effect.Unit]
-	Tick   time.Time
+	// Tick is the scheduled time of the report.
+	Tick time.Time
+	// Missed counts the earlier ticks this run stands for (cron.Tick.Missed).
 	Missed int
 }
 

@@ -42,31 +42,40 @@ import (
 // Goal is the agent's input. The API's address is part of it, not a
 // global: a program reads only its input and its ops' results.
 type Goal struct {
-	API      string
+	// API is the model API's base URL.
+	API string
+	// Question is what the agent is asked.
 	Question string
+	// MaxTurns bounds the conversation.
 	MaxTurns int
 }
 
 // Message is one line of the conversation.
 type Message struct {
-	Role    string `json:"role"`
+	// Role is who speaks: system, user, assistant or tool.
+	Role string `json:"role"`
+	// Content is what they say.
 	Content string `json:"content"`
 }
 
 // Chat is the request to the model.
 type Chat struct {
+	// Messages is the conversation so far.
 	Messages []Message `json:"messages"`
 }
 
 // Reply is the model's answer: a final answer, or a tool to call.
 type Reply struct {
+	// Answer is the final answer, if the model gives one.
 	Answer string `json:"answer,omitempty"`
-	Tool   string `json:"tool,omitempty"`
-	Arg    string `json:"arg,omitempty"`
+	// Tool and Arg name a tool to call and its argument.
+	Tool string `json:"tool,omitempty"`
+	Arg  string `json:"arg,omitempty"`
 }
 
 // Weather is the tool's result.
 type Weather struct {
+	// City, Celsius and Rain describe the weather.
 	City    string `json:"city"`
 	Celsius int    `json:"celsius"`
 	Rain    bool   `json:"rain"`
@@ -74,8 +83,10 @@ type Weather struct {
 
 // Transcript is the agent's result.
 type Transcript struct {
+	// Messages is the whole conversation.
 	Messages []Message
-	Turns    int
+	// Turns counts the model's answers.
+	Turns int
 }
 
 // ErrNoAnswer is the failure of an agent that ran out of turns.

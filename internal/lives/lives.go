@@ -28,6 +28,7 @@ import (
 
 // Case is a program and what its lives need.
 type Case[I, O any] struct {
+	// Program runs on Input in every life.
 	Program *effect.Program[I, O]
 	Input   I
 	// Handlers are installed in every interpreter.
@@ -53,9 +54,12 @@ type Case[I, O any] struct {
 
 // Outcome is one life's result and journal.
 type Outcome[O any] struct {
-	Life    string
-	Result  O
-	Err     error
+	// Life names the interpreter: mock, live or durable.
+	Life string
+	// Result and Err are the program's outcome.
+	Result O
+	Err    error
+	// Journal is the life's journal.
 	Journal task.Journal
 }
 

@@ -51,10 +51,12 @@ func (m Mode) String() string {
 // when its method, URL and body are equal; headers are not compared (the
 // idempotency key changes from task to task).
 type Interaction struct {
+	// Method, URL and RequestBody are the request.
 	Method      string `json:"method"`
 	URL         string `json:"url"`
 	RequestBody string `json:"request_body,omitempty"`
 
+	// Status, Header and Body are the answer.
 	Status int            `json:"status"`
 	Header nethttp.Header `json:"header,omitempty"`
 	Body   string         `json:"body,omitempty"`
@@ -69,8 +71,10 @@ var ErrUnmatched = errors.New("http: no recorded answer")
 
 // UnmatchedError reports a request a replaying cassette has no answer for.
 type UnmatchedError struct {
+	// Method and URL are the request's.
 	Method, URL string
-	Mode        Mode
+	// Mode is the cassette's mode.
+	Mode Mode
 }
 
 // Error names the request.

@@ -92,6 +92,7 @@ var retryStatus = []int{nethttp.StatusTooManyRequests, nethttp.StatusBadGateway,
 // performed and are not journaled.
 type Request struct {
 	effect.Returns[Response]
+	// Method, URL, Header and Body are the request to send.
 	Method string
 	URL    string
 	Header nethttp.Header `cbor:",omitempty"`
@@ -139,6 +140,7 @@ func (r Request) method() string {
 
 // Response is a recorded HTTP response.
 type Response struct {
+	// Status, Header and Body are the response received.
 	Status int
 	Header nethttp.Header `cbor:",omitempty"`
 	Body   []byte         `cbor:",omitempty"`
@@ -169,7 +171,8 @@ type BodyTooLargeError struct {
 	Task    string // the task, if known
 	Request string // "METHOD URL"
 	What    string // "response body" or "request body"
-	Limit   int64
+	// Limit is the limit, in bytes.
+	Limit int64
 }
 
 // Error names the task, the request and the limit.
@@ -182,6 +185,8 @@ func (e *BodyTooLargeError) Is(target error) bool { return target == ErrBodyTooL
 
 // StatusError reports a response with a status that was not accepted.
 type StatusError struct {
+	// Task is the task, if known; Request is "METHOD URL"; Status is
+	// the response's status.
 	Task    string
 	Request string
 	Status  int
@@ -203,10 +208,12 @@ func (e *StatusError) Is(target error) bool { return target == ErrStatus }
 
 // DecodeError reports a body that a JSON helper could not decode.
 type DecodeError struct {
+	// Task is the task, if known; Request is "METHOD URL".
 	Task    string
 	Request string
 	Into    string // the Go type
-	Err     error
+	// Err is what decoding said.
+	Err error
 }
 
 // Error names the task, the request and the type.

@@ -151,6 +151,7 @@ func args(ctx context.Context, in []any) []any {
 // SQL and Args are its identity in the journal.
 type QueryOp[T any] struct {
 	effect.Returns[[]T]
+	// DB names the database (see Register); SQL and Args are the query.
 	DB   string
 	SQL  string
 	Args []any `cbor:",omitempty"`
@@ -223,6 +224,7 @@ func (q QueryOp[T]) Run(ctx context.Context) ([]T, error) {
 
 // Result is what an exec recorded.
 type Result struct {
+	// RowsAffected is the number of rows the statement changed.
 	RowsAffected int64
 	// LastInsertID is 0 where the driver does not report it.
 	LastInsertID int64 `cbor:",omitempty"`
@@ -232,6 +234,7 @@ type Result struct {
 // DDL). DB, SQL and Args are its identity in the journal.
 type ExecOp struct {
 	effect.Returns[Result]
+	// DB names the database (see Register); SQL and Args are the statement.
 	DB   string
 	SQL  string
 	Args []any `cbor:",omitempty"`
@@ -287,9 +290,12 @@ func Exec(e *effect.Ctx, db, query string, args ...any) Result {
 
 // DecodeError reports a row that does not fit T.
 type DecodeError struct {
-	Task   string
-	Query  string
-	Row    int // from 1
+	// Task is the task, if known; Query is the query.
+	Task  string
+	Query string
+	Row   int // from 1
+	// Column is the column that does not fit, Into the Go type it was
+	// put in, and Err what the conversion said.
 	Column string
 	Into   string
 	Err    error
@@ -308,6 +314,8 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 
 // TooManyRowsError reports a query with more rows than its limit.
 type TooManyRowsError struct {
+	// Task is the task, if known; Query is the query; Limit is the
+	// limit it went over.
 	Task  string
 	Query string
 	Limit int
