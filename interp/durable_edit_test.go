@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/internal/poll"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/interp/interptest"
 	"github.com/amberrt/amber/task"
@@ -94,10 +95,10 @@ func TestPropertyDurableEdits(t *testing.T) {
 		require.NoError(rt, err)
 		h, err := interp.StartProgram(d, editProgram(ops), 0)
 		require.NoError(rt, err)
-		until(rt, "the task to wait for its message", func() bool {
+		poll.Eventually(rt, func() (bool, error) {
 			rec, _, err := st.Load(ctx, h.ID())
-			return err == nil && rec.Wait != nil && rec.Wait.Kind == task.WaitReceive
-		})
+			return err == nil && rec.Wait != nil && rec.Wait.Kind == task.WaitReceive, err
+		}, "the task waits for its message")
 		require.NoError(rt, d.Close())
 		rec, _, err := st.Load(ctx, h.ID())
 		require.NoError(rt, err)
@@ -115,10 +116,10 @@ func TestPropertyDurableEdits(t *testing.T) {
 		require.NoError(rt, err)
 		defer d2.Close()
 		require.NoError(rt, d2.Send(h.ID(), "go"))
-		until(rt, fmt.Sprintf("the task to finish or diverge (ops %v edited to %v, replay: %v)", ops, edited, replayErr), func() bool {
+		poll.Eventually(rt, func() (bool, error) {
 			s := statusOf(t, st, h.ID())
-			return s.Final() || s == task.Diverged
-		})
+			return s.Final() || s == task.Diverged, nil
+		}, "the task finishes or diverges (ops %v edited to %v, replay: %v)", ops, edited, replayErr)
 		got, _, err := st.Load(ctx, h.ID())
 		require.NoError(rt, err)
 		if !diverges {

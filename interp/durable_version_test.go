@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/internal/poll"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/interp/interptest"
 	"github.com/amberrt/amber/store"
@@ -35,21 +36,6 @@ func renew(edited bool) *effect.Program[int, string] {
 			return fmt.Sprint(a, " ", msg)
 		})
 	})
-}
-
-// until waits for cond, failing the test after a deadline.
-func until(t interface {
-	Helper()
-	Fatalf(string, ...any)
-}, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // statusOf reads a task's stored status.
@@ -85,14 +71,14 @@ func TestDurableDivergenceParksTheTask(t *testing.T) {
 		require.NoError(t, err)
 		ids[i] = h.ID()
 	}
-	until(t, "every task to wait for its message", func() bool {
+	poll.Eventually(t, func() (bool, error) {
 		for _, id := range ids {
 			if rec, _, err := st.Load(ctx, id); err != nil || rec.Wait == nil || rec.Wait.Kind != task.WaitReceive {
-				return false
+				return false, err
 			}
 		}
-		return true
-	})
+		return true, nil
+	}, "every task waits for its message")
 	require.NoError(t, d.Close())
 	require.NoError(t, st.Close())
 
@@ -110,7 +96,7 @@ func TestDurableDivergenceParksTheTask(t *testing.T) {
 			require.Equal(t, fmt.Sprint(2*i, " go"), v)
 			continue
 		}
-		until(t, "task "+id+" to diverge", func() bool { return statusOf(t, st, id) == task.Diverged })
+		poll.Eventually(t, func() (bool, error) { return statusOf(t, st, id) == task.Diverged, nil }, "task %s diverges", id)
 		rec, _, err := st.Load(ctx, id)
 		require.NoError(t, err)
 		require.Len(t, rec.Journal, 1, "the journal stays as stored")

@@ -59,10 +59,19 @@ func Until(ctx context.Context, cond func() (bool, error)) error {
 	}
 }
 
+// TB is what Eventually needs of a test: a testing.TB, or a *rapid.T in
+// a property test.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+var _ TB = testing.TB(nil)
+
 // Eventually waits, for at most Deadline, until cond holds, and fails t
 // (t.Fatalf) if it does not or if cond returns an error. The message,
 // formatted from format and args, says what the test waited for.
-func Eventually(t testing.TB, cond func() (bool, error), format string, args ...any) {
+func Eventually(t TB, cond func() (bool, error), format string, args ...any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), Deadline)
 	defer cancel()
