@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/internal/poll"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/stdlib/cron"
 	"github.com/amberrt/amber/store/sqlite"
@@ -92,19 +93,6 @@ func main() {
 	}
 }
 
-// until waits for cond, checking it every few milliseconds, until ctx
-// ends.
-func until(ctx context.Context, cond func() bool) error {
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
 func run(ctx context.Context, db string, down time.Duration, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -124,7 +112,7 @@ func run(ctx context.Context, db string, down time.Duration, out io.Writer) erro
 	if _, err := interp.StartProgram(d, every, cron.State{}, interp.WithID("every-second")); err != nil {
 		return err
 	}
-	if err := until(ctx, func() bool { return publishedCount() >= 2 }); err != nil {
+	if err := poll.Until(ctx, func() (bool, error) { return publishedCount() >= 2, nil }); err != nil {
 		return fmt.Errorf("waiting for two reports: %w", err)
 	}
 	if err := d.Close(); err != nil {
@@ -133,7 +121,7 @@ func run(ctx context.Context, db string, down time.Duration, out io.Writer) erro
 	stopped := time.Now()
 	fmt.Fprintf(out, "worker stopped after %d reports; down for %v\n", publishedCount(), down)
 	// The machine is down: time passes, and ticks with it.
-	if err := until(ctx, func() bool { return time.Since(stopped) >= down }); err != nil {
+	if err := poll.Until(ctx, func() (bool, error) { return time.Since(stopped) >= down, nil }); err != nil {
 		return err
 	}
 
@@ -143,7 +131,7 @@ func run(ctx context.Context, db string, down time.Duration, out io.Writer) erro
 		return err
 	}
 	defer d.Close()
-	if err := until(ctx, func() bool { return publishedCount() >= before+2 }); err != nil {
+	if err := poll.Until(ctx, func() (bool, error) { return publishedCount() >= before+2, nil }); err != nil {
 		return fmt.Errorf("waiting for the catch-up and the next report: %w", err)
 	}
 	published.Lock()
