@@ -62,7 +62,9 @@ func Until(ctx context.Context, cond func() (bool, error)) error {
 // TB is what Eventually needs of a test: a testing.TB, or a *rapid.T in
 // a property test.
 type TB interface {
+	// Helper marks the caller as a test helper.
 	Helper()
+	// Fatalf reports the failure and stops the test.
 	Fatalf(format string, args ...any)
 }
 
