@@ -28,9 +28,9 @@ type durableTask struct {
 	restartInput []byte // ContinueAsNew in this step: the new input
 	// restartVersion is the version the ContinueAsNew continues on.
 	restartVersion int
-	proc         []store.ProcOp
-	trap         bool   // the task traps exits
-	name         string // the name the task registered
+	proc           []store.ProcOp
+	trap           bool   // the task traps exits
+	name           string // the name the task registered
 
 	leaseUntil time.Time    // when the current lease expires
 	held       bool         // the last step kept the lease: activities are running here
