@@ -66,9 +66,10 @@
 // them gives an error, never a panic, and costs bounded work and memory:
 //
 //   - the decoder checks that the input is well formed before it allocates
-//     anything, so a declared length beyond the input costs nothing; nesting is
-//     limited to 64 levels, user arrays and maps to 131072 elements, and journals
-//     grow as entries actually decode;
+//     anything, so a declared length beyond the input costs nothing; a user
+//     value's nesting is limited to 64 levels (the stored forms around it,
+//     records, entries and envelopes, add at most 4), user arrays and maps to
+//     131072 elements, and journals grow as entries actually decode;
 //   - duplicate map keys, indefinite lengths, invalid UTF-8 and trailing bytes
 //     are refused; struct field names match case-sensitively;
 //   - decoded records and journals are checked: format version, known status,
@@ -76,7 +77,15 @@
 //     fingerprint against its recorded op;
 //   - a panic in the decoder is recovered as a last resort.
 //
-// Errors match sentinels with errors.Is: ErrCorrupt for undecodable bytes,
+// The same limits hold when a value is written: Marshal, EncodeMessage and
+// EncodeEnvelope refuse a value the decoder would refuse, with an error
+// matching ErrUnstorable, so that a sender cannot poison a receiver. Stores
+// keep a Checksum beside each stored entry and message and check it with
+// VerifyChecksum, so that a damaged row is an error, not a wrong value
+// replayed.
+//
+// Errors match sentinels with errors.Is: ErrCorrupt for undecodable bytes
+// (and checksum mismatches), ErrUnstorable for values too deep or too long,
 // ErrFormat, ErrInvalidRecord and ErrInvalidJournal for values that decode but
 // are not valid, ErrUnregisteredType for a message type no one registered,
 // ErrUnknownProgram for a program or version this process does not have (the

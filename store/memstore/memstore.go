@@ -93,11 +93,37 @@ func (m *Store) makeReady(t *memTask) {
 	}
 }
 
+// storedEnvelope is env as a store keeps it: encoded (which refuses what
+// a receiver could not read) and decoded again, so that it shares nothing
+// with the caller's.
+func storedEnvelope(env task.Envelope) (task.Envelope, error) {
+	b, err := task.EncodeEnvelope(env)
+	if err != nil {
+		return task.Envelope{}, err
+	}
+	return task.DecodeEnvelope(b)
+}
+
+// checkRecord checks that r can be stored.
+func checkRecord(r *task.Record) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	for _, e := range r.Mailbox {
+		if _, err := task.EncodeEnvelope(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newTask makes the task of r, which checkRecord accepted.
 func (m *Store) newTask(r *task.Record) *memTask {
 	t := &memTask{rec: *r}
 	t.rec.Journal = slices.Clone(r.Journal)
 	t.rec.Mailbox = nil
 	for _, e := range r.Mailbox {
+		e, _ = storedEnvelope(e)
 		t.nextMsg++
 		t.msgs = append(t.msgs, store.Message{Seq: t.nextMsg, Env: e})
 	}
@@ -113,7 +139,7 @@ func (m *Store) Create(ctx context.Context, recs ...*task.Record) error {
 	defer m.mu.Unlock()
 	seen := map[string]bool{}
 	for _, r := range recs {
-		if err := r.Validate(); err != nil {
+		if err := checkRecord(r); err != nil {
 			return fmt.Errorf("memstore: create %s: %w", r.ID, err)
 		}
 		if m.tasks[r.ID] != nil || seen[r.ID] {
@@ -276,8 +302,15 @@ func (m *Store) apply(s store.Step) error {
 			return fmt.Errorf("memstore: commit %s: entry #%d does not continue the journal", s.ID, e.Seq)
 		}
 	}
+	sends := make([]task.Envelope, len(s.Sends))
+	for i, o := range s.Sends {
+		var err error
+		if sends[i], err = storedEnvelope(o.Env); err != nil {
+			return fmt.Errorf("memstore: commit %s: send to %s: %w", s.ID, o.To, err)
+		}
+	}
 	for _, r := range s.Spawns {
-		if err := r.Validate(); err != nil {
+		if err := checkRecord(r); err != nil {
 			return fmt.Errorf("memstore: commit %s: spawn %s: %w", s.ID, r.ID, err)
 		}
 		if m.tasks[r.ID] != nil {
@@ -307,9 +340,9 @@ func (m *Store) apply(s store.Step) error {
 	for _, r := range s.Spawns {
 		m.tasks[r.ID] = m.newTask(r)
 	}
-	for _, o := range s.Sends {
+	for i, o := range s.Sends {
 		if to := m.tasks[o.To]; to != nil {
-			m.deliver(to, o.Env, "")
+			m.deliver(to, sends[i], "")
 		}
 	}
 	for _, op := range s.Proc {
@@ -473,6 +506,10 @@ func (m *Store) Send(ctx context.Context, to string, env task.Envelope) error {
 		return err
 	}
 	defer m.mu.Unlock()
+	env, err := storedEnvelope(env)
+	if err != nil {
+		return fmt.Errorf("memstore: send to %s: %w", to, err)
+	}
 	t := m.tasks[to]
 	switch {
 	case t == nil:

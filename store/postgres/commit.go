@@ -450,7 +450,7 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		states[r.ID] = &taskState{status: r.Status, spawned: true}
 	}
 	for _, o := range st.Sends {
-		data, err := task.Marshal(o.Env)
+		data, err := task.EncodeEnvelope(o.Env)
 		if err != nil { // an Envelope always encodes; keep the step whole anyway
 			return fmt.Errorf("postgres: commit task %q: send to %q: %w", st.ID, o.To, err)
 		}

@@ -229,13 +229,22 @@ func TestLoadCorrupt(t *testing.T) {
 	}
 	// A journal with a hole is not corrupt CBOR, but it is not a journal.
 	db.exec(`DELETE FROM $schema.journal WHERE task_id = 'message' AND seq = 2`)
-	db.exec(`UPDATE $schema.mailbox SET envelope = $1 WHERE task_id = 'message'`, mustMarshal(t, storetest.NewEnvelope("m")))
+	db.exec(`UPDATE $schema.mailbox SET envelope = $1 WHERE task_id = 'message'`, mustEnvelope(t, storetest.NewEnvelope("m")))
 	if _, _, err := s.Load(bg, "message"); !errors.Is(err, task.ErrInvalidJournal) {
 		t.Errorf("Load of a journal with a gap = %v, want task.ErrInvalidJournal", err)
 	}
 	if _, _, err := s.Load(bg, "fine"); err != nil {
 		t.Errorf("Load of a good task beside corrupt ones: %v", err)
 	}
+}
+
+func mustEnvelope(t *testing.T, env task.Envelope) []byte {
+	t.Helper()
+	data, err := task.EncodeEnvelope(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 func mustMarshal(t *testing.T, v any) []byte {

@@ -141,7 +141,7 @@ func TestMigrateProcess(t *testing.T) {
 	db.exec(`INSERT INTO tasks (id, program, program_version, status, created, updated, ready, mailbox_seq)
 		VALUES ('old', 'p', 1, 'running', 0, 0, true, 1)`)
 	db.exec(`INSERT INTO mailbox (task_id, seq, envelope) VALUES ('old', 1, $1)`,
-		mustMarshal(t, storetest.NewEnvelope("m")))
+		mustEnvelope(t, storetest.NewEnvelope("m")))
 	db.exec(`RESET search_path`)
 
 	s := db.open(nil)

@@ -78,7 +78,7 @@ func (r *taskRows) add(rec *task.Record) error {
 		r.jEnt = append(r.jEnt, data)
 	}
 	for i, env := range rec.Mailbox {
-		data, err := task.Marshal(env)
+		data, err := task.EncodeEnvelope(env)
 		if err != nil {
 			return err
 		}
@@ -349,7 +349,7 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 		return nil, nil, corrupt("journal", err)
 	}
 	for i, data := range msgData {
-		if err := task.Unmarshal(data, &msgs[i].Env); err != nil {
+		if msgs[i].Env, err = task.DecodeEnvelope(data); err != nil {
 			return nil, nil, corrupt(fmt.Sprintf("message %d", msgs[i].Seq), err)
 		}
 	}
@@ -372,7 +372,8 @@ func (s *Store) Messages(ctx context.Context, id string, after uint64) ([]store.
 			return nil // the task, with no messages
 		}
 		m := store.Message{Seq: uint64(*seq)}
-		if err := task.Unmarshal(data, &m.Env); err != nil {
+		var err error
+		if m.Env, err = task.DecodeEnvelope(data); err != nil {
 			return fmt.Errorf("message %d: %w", m.Seq, err)
 		}
 		msgs = append(msgs, m)
@@ -405,7 +406,7 @@ func (s *Store) Wake(ctx context.Context, ids ...string) error {
 
 // Send appends env to the mailbox of task to and makes it ready.
 func (s *Store) Send(ctx context.Context, to string, env task.Envelope) error {
-	data, err := task.Marshal(env)
+	data, err := task.EncodeEnvelope(env)
 	if err != nil {
 		return fmt.Errorf("postgres: send to task %q: %w", to, err)
 	}

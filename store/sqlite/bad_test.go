@@ -115,7 +115,7 @@ func FuzzLoadCorruptRow(f *testing.F) {
 		if _, err := db.Exec(`UPDATE journal SET entry = ? WHERE task_id = 'a' AND seq = 2`, good); err != nil {
 			t.Fatal(err)
 		}
-		env, _ := task.Marshal(storetest.NewEnvelope("m1"))
+		env, _ := task.EncodeEnvelope(storetest.NewEnvelope("m1"))
 		if _, err := db.Exec(`UPDATE mailbox SET envelope = ? WHERE task_id = 'a' AND seq = 1`, env); err != nil {
 			t.Fatal(err)
 		}

@@ -51,7 +51,7 @@ func encodeStep(s *store.Step) (*encodedStep, error) {
 		return nil, err
 	}
 	for _, o := range s.Sends {
-		b, err := task.Marshal(o.Env)
+		b, err := task.EncodeEnvelope(o.Env)
 		if err != nil {
 			return nil, fmt.Errorf("send to %s: %w", o.To, err)
 		}

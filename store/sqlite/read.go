@@ -192,7 +192,8 @@ func loadMailbox(ctx context.Context, st *sql.Stmt, id string) ([]store.Message,
 		if err := rows.Scan(&m.Seq, &b); err != nil {
 			return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
 		}
-		if err := task.Unmarshal(b, &m.Env); err != nil {
+		var err error
+		if m.Env, err = task.DecodeEnvelope(b); err != nil {
 			return nil, &CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
 		}
 		ms = append(ms, m)
@@ -227,7 +228,8 @@ func (s *Store) Messages(ctx context.Context, id string, after uint64) ([]store.
 			continue // the task has no messages after after
 		}
 		m := store.Message{Seq: uint64(seq.Int64)}
-		if err := task.Unmarshal(b, &m.Env); err != nil {
+		var err error
+		if m.Env, err = task.DecodeEnvelope(b); err != nil {
 			return nil, &CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
 		}
 		ms = append(ms, m)

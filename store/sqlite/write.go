@@ -40,7 +40,7 @@ func encodeRecord(r *task.Record) (*encodedRecord, error) {
 		return nil, err
 	}
 	for _, env := range r.Mailbox {
-		b, err := task.Marshal(env)
+		b, err := task.EncodeEnvelope(env)
 		if err != nil {
 			return nil, err
 		}
@@ -292,7 +292,7 @@ func (s *Store) Wake(ctx context.Context, ids ...string) error {
 
 // Send implements store.Store.
 func (s *Store) Send(ctx context.Context, to string, env task.Envelope) error {
-	b, err := task.Marshal(env)
+	b, err := task.EncodeEnvelope(env)
 	if err != nil {
 		return fmt.Errorf("sqlite: send to %s: %w", to, err)
 	}

@@ -60,6 +60,7 @@ var cases = []testCase{
 	{"Cancel", testCancel},
 	{"List", testList},
 	{"World", testWorldEmpty},
+	{"MessageNesting", testMessageNesting},
 	{"ProcLink", testProcLink},
 	{"ProcLinkGone", testProcLinkGone},
 	{"ProcLinkAndEnd", testProcLinkAndEnd},
