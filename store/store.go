@@ -23,6 +23,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/amberrt/amber/effect"
@@ -258,6 +259,26 @@ var (
 	ErrLeaseLost = errors.New("store: lease lost (stale epoch or step count)")
 	ErrNameTaken = errors.New("store: name is registered to another task")
 )
+
+// CorruptError reports a stored row that does not decode, or whose bytes
+// no longer match the checksum stored beside them (task.VerifyChecksum):
+// Load and Messages return it rather than a wrong value. It matches
+// task.ErrCorrupt, and names the task and the row.
+type CorruptError struct {
+	Task string // the task the row belongs to
+	Row  string // which row: "journal seq 3", "mailbox seq 2", "tasks.wait"
+	Err  error  // what decoding or the checksum said
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("task %s: %s is corrupt: %v", e.Task, e.Row, e.Err)
+}
+
+// Unwrap returns what decoding or the checksum said.
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// Is reports whether target is task.ErrCorrupt.
+func (e *CorruptError) Is(target error) bool { return target == task.ErrCorrupt }
 
 // Notifier is implemented by stores that can tell a worker when tasks may
 // have become ready through another process (PostgreSQL LISTEN/NOTIFY).

@@ -487,6 +487,15 @@ func (w *commitWriter) addWorld(ws []store.WorldWrite) {
 	}
 }
 
+// checksums returns task.Checksum of each stored form, for a sum column.
+func checksums(data [][]byte) []int64 {
+	sums := make([]int64, len(data))
+	for i, d := range data {
+		sums[i] = int64(task.Checksum(d))
+	}
+	return sums
+}
+
 func nonNilBytes(b []byte) []byte {
 	if b == nil {
 		return []byte{}
@@ -525,8 +534,9 @@ func (w *commitWriter) queue(b *pgx.Batch, states map[string]*taskState) {
 			t.id, t.n, t.jn, t.status, t.reason, t.wait, t.result, t.errb, t.runAt, t.updated, t.keep, t.final, t.resume)
 	}
 	if len(w.jID) > 0 {
-		b.Queue(`INSERT INTO journal (task_id, seq, entry) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])`,
-			w.jID, w.jSeq, w.jEnt)
+		b.Queue(`INSERT INTO journal (task_id, seq, entry, sum)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[])`,
+			w.jID, w.jSeq, w.jEnt, checksums(w.jEnt))
 	}
 	if len(w.cID) > 0 {
 		b.Queue(`DELETE FROM mailbox m USING unnest($1::text[], $2::bigint[]) AS c(task_id, seq)
@@ -539,11 +549,13 @@ func (w *commitWriter) queue(b *pgx.Batch, states map[string]*taskState) {
 		// the order they were sent. Exit signals are among them, with
 		// their tags; a commit that delivers none uses the statement
 		// without tags.
-		msg, tag, msgTag, args := `SELECT to_id, env, ord FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS m(to_id, env, ord)`,
-			``, ``, []any{w.sendTo, w.sendEnv}
+		msg, tag, msgTag, args := `SELECT to_id, env, sum, ord FROM unnest($1::text[], $2::bytea[], $3::bigint[])
+				WITH ORDINALITY AS m(to_id, env, sum, ord)`,
+			``, ``, []any{w.sendTo, w.sendEnv, checksums(w.sendEnv)}
 		if w.tagged {
-			msg, tag, msgTag = `SELECT to_id, env, nullif(tag, '') AS tag, ord
-				FROM unnest($1::text[], $2::bytea[], $3::text[]) WITH ORDINALITY AS m(to_id, env, tag, ord)`, `, tag`, `, msg.tag`
+			msg, tag, msgTag = `SELECT to_id, env, sum, nullif(tag, '') AS tag, ord
+				FROM unnest($1::text[], $2::bytea[], $3::bigint[], $4::text[]) WITH ORDINALITY AS m(to_id, env, sum, tag, ord)`,
+				`, tag`, `, msg.tag`
 			args = append(args, w.sendTag)
 		}
 		b.Queue(`
@@ -556,8 +568,8 @@ func (w *commitWriter) queue(b *pgx.Batch, states map[string]*taskState) {
 				FROM cnt WHERE t.id = cnt.to_id
 				RETURNING t.id, t.mailbox_seq - cnt.n AS base
 			)
-			INSERT INTO mailbox (task_id, seq, envelope`+tag+`)
-			SELECT msg.to_id, upd.base + row_number() OVER (PARTITION BY msg.to_id ORDER BY msg.ord), msg.env`+msgTag+`
+			INSERT INTO mailbox (task_id, seq, envelope, sum`+tag+`)
+			SELECT msg.to_id, upd.base + row_number() OVER (PARTITION BY msg.to_id ORDER BY msg.ord), msg.env, msg.sum`+msgTag+`
 			FROM msg JOIN upd ON upd.id = msg.to_id`, args...)
 	}
 	w.proc.queueWrites(b, states)

@@ -17,7 +17,9 @@
 // journal (task_id, seq, task.EncodeEntry bytes), mailbox (task_id, seq,
 // envelope, and the tag of an exit signal), links (the links and monitors
 // between tasks) and world (name, value). The view tasks_view shows the
-// tasks with readable times.
+// tasks with readable times. Journal entries and messages are stored with
+// their task.Checksum (column sum), checked when they are read: a damaged
+// row is a *store.CorruptError that names it, never a wrong value.
 //
 // Times are stored as Unix nanoseconds (bigint), not timestamptz: the
 // interpreter's clock may be virtual and its times must come back exactly

@@ -105,12 +105,14 @@ func (r *taskRows) queue(b *pgx.Batch) {
 		r.id, r.program, r.version, r.input, r.status, r.reason, r.wait, r.result, r.errs, r.parent,
 		r.created, r.updated, r.ready, r.journalLen, r.mailboxSeq)
 	if len(r.jID) > 0 {
-		b.Queue(`INSERT INTO journal (task_id, seq, entry) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])`,
-			r.jID, r.jSeq, r.jEnt)
+		b.Queue(`INSERT INTO journal (task_id, seq, entry, sum)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[])`,
+			r.jID, r.jSeq, r.jEnt, checksums(r.jEnt))
 	}
 	if len(r.mID) > 0 {
-		b.Queue(`INSERT INTO mailbox (task_id, seq, envelope) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])`,
-			r.mID, r.mSeq, r.mEnv)
+		b.Queue(`INSERT INTO mailbox (task_id, seq, envelope, sum)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[])`,
+			r.mID, r.mSeq, r.mEnv, checksums(r.mEnv))
 	}
 }
 
@@ -249,6 +251,7 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 		found                     bool
 		entries                   [][]byte
 		seqs                      []int64
+		sums, msgSums             []*int64
 		msgs                      []store.Message
 		msgData                   [][]byte
 	)
@@ -269,22 +272,26 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 			found = err == nil
 			return err
 		})
-		b.Queue(`SELECT seq, entry FROM journal WHERE task_id = $1 ORDER BY seq`, id).Query(func(rows pgx.Rows) error {
+		b.Queue(`SELECT seq, entry, sum FROM journal WHERE task_id = $1 ORDER BY seq`, id).Query(func(rows pgx.Rows) error {
 			var seq int64
 			var data []byte
-			_, err := pgx.ForEachRow(rows, []any{&seq, &data}, func() error {
+			var sum *int64
+			_, err := pgx.ForEachRow(rows, []any{&seq, &data, &sum}, func() error {
 				seqs = append(seqs, seq)
 				entries = append(entries, data)
+				sums = append(sums, sum)
 				return nil
 			})
 			return err
 		})
-		b.Queue(`SELECT seq, envelope FROM mailbox WHERE task_id = $1 ORDER BY seq`, id).Query(func(rows pgx.Rows) error {
+		b.Queue(`SELECT seq, envelope, sum FROM mailbox WHERE task_id = $1 ORDER BY seq`, id).Query(func(rows pgx.Rows) error {
 			var m store.Message
 			var data []byte
-			_, err := pgx.ForEachRow(rows, []any{&m.Seq, &data}, func() error {
+			var sum *int64
+			_, err := pgx.ForEachRow(rows, []any{&m.Seq, &data, &sum}, func() error {
 				msgs = append(msgs, m)
 				msgData = append(msgData, data)
+				msgSums = append(msgSums, sum)
 				return nil
 			})
 			return err
@@ -294,7 +301,7 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 	}
 	// Reading is safe to retry on another connection if this one was lost.
 	for attempt := 0; ; attempt++ {
-		found, entries, seqs, msgs, msgData = false, nil, nil, nil, nil
+		found, entries, seqs, sums, msgs, msgData, msgSums = false, nil, nil, nil, nil, nil, nil
 		err := s.pool.SendBatch(ctx, build()).Close()
 		if err == nil {
 			break
@@ -306,51 +313,54 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 	if !found {
 		return nil, nil, fmt.Errorf("postgres: load task %q: %w", id, store.ErrNotFound)
 	}
-	corrupt := func(what string, err error) error {
-		return fmt.Errorf("postgres: load task %q: %s: %w", id, what, err)
+	corrupt := func(row string, err error) error {
+		return fmt.Errorf("postgres: load: %w", &store.CorruptError{Task: id, Row: row, Err: err})
 	}
 	rec.Version = int(version)
 	rec.Status = task.Status(status)
 	rec.Created, rec.Updated = fromNano(created), fromNano(updated)
 	var err error
 	if rec.Input, err = rawCBOR(input); err != nil {
-		return nil, nil, corrupt("input", err)
+		return nil, nil, corrupt("tasks.input", err)
 	}
 	if rec.Result, err = rawCBOR(result); err != nil {
-		return nil, nil, corrupt("result", err)
+		return nil, nil, corrupt("tasks.result", err)
 	}
 	if wait != nil {
 		rec.Wait = new(task.Wait)
 		if err := task.Unmarshal(wait, rec.Wait); err != nil {
-			return nil, nil, corrupt("wait", err)
+			return nil, nil, corrupt("tasks.wait", err)
 		}
 	}
 	if errb != nil {
 		rec.Err = new(task.Error)
 		if err := task.Unmarshal(errb, rec.Err); err != nil {
-			return nil, nil, corrupt("error", err)
+			return nil, nil, corrupt("tasks.err", err)
 		}
 	}
 	if len(entries) > 0 {
 		rec.Journal = make(task.Journal, len(entries))
 	}
 	for i, data := range entries {
+		row := fmt.Sprintf("journal seq %d", seqs[i])
+		if err := verify(data, sums[i]); err != nil {
+			return nil, nil, corrupt(row, err)
+		}
 		e, err := task.DecodeEntry(data)
 		if err != nil {
-			return nil, nil, corrupt(fmt.Sprintf("journal entry %d", seqs[i]), err)
+			return nil, nil, corrupt(row, err)
 		}
 		if e.Seq != uint64(seqs[i]) {
-			return nil, nil, corrupt(fmt.Sprintf("journal entry %d", seqs[i]),
-				fmt.Errorf("entry says seq %d: %w", e.Seq, task.ErrInvalidJournal))
+			return nil, nil, corrupt(row, fmt.Errorf("entry says seq %d: %w", e.Seq, task.ErrInvalidJournal))
 		}
 		rec.Journal[i] = e
 	}
 	if err := rec.Journal.Validate(); err != nil {
-		return nil, nil, corrupt("journal", err)
+		return nil, nil, fmt.Errorf("postgres: load task %q: %w", id, err)
 	}
 	for i, data := range msgData {
-		if msgs[i].Env, err = task.DecodeEnvelope(data); err != nil {
-			return nil, nil, corrupt(fmt.Sprintf("message %d", msgs[i].Seq), err)
+		if msgs[i].Env, err = decodeMessage(data, msgSums[i]); err != nil {
+			return nil, nil, corrupt(fmt.Sprintf("mailbox seq %d", msgs[i].Seq), err)
 		}
 	}
 	return rec, msgs, nil
@@ -360,21 +370,21 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 // above after.
 func (s *Store) Messages(ctx context.Context, id string, after uint64) ([]store.Message, error) {
 	rows, _ := s.pool.Query(ctx, `
-		SELECT m.seq, m.envelope FROM tasks t LEFT JOIN mailbox m ON m.task_id = t.id AND m.seq > $2
+		SELECT m.seq, m.envelope, m.sum FROM tasks t LEFT JOIN mailbox m ON m.task_id = t.id AND m.seq > $2
 		WHERE t.id = $1 ORDER BY m.seq`, id, int64(after))
 	var msgs []store.Message
 	found := false
-	var seq *int64
+	var seq, sum *int64
 	var data []byte
-	_, err := pgx.ForEachRow(rows, []any{&seq, &data}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&seq, &data, &sum}, func() error {
 		found = true
 		if seq == nil {
 			return nil // the task, with no messages
 		}
 		m := store.Message{Seq: uint64(*seq)}
 		var err error
-		if m.Env, err = task.DecodeEnvelope(data); err != nil {
-			return fmt.Errorf("message %d: %w", m.Seq, err)
+		if m.Env, err = decodeMessage(data, sum); err != nil {
+			return &store.CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
 		}
 		msgs = append(msgs, m)
 		return nil
@@ -416,7 +426,7 @@ func (s *Store) Send(ctx context.Context, to string, env task.Envelope) error {
 		WITH t AS (
 			UPDATE tasks SET mailbox_seq = mailbox_seq + 1, `+makeReady+`
 			WHERE id = $1 AND `+notFinal+` RETURNING id, mailbox_seq)
-		INSERT INTO mailbox (task_id, seq, envelope) SELECT id, mailbox_seq, $2 FROM t`, to, data).
+		INSERT INTO mailbox (task_id, seq, envelope, sum) SELECT id, mailbox_seq, $2, $3 FROM t`, to, data, int64(task.Checksum(data))).
 		Exec(func(ct pgconn.CommandTag) error { sent = ct.RowsAffected(); return nil })
 	b.Queue(notifySQL, s.channel)
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
@@ -524,6 +534,23 @@ func (s *Store) World(ctx context.Context) (map[string][]byte, error) {
 		return nil, fmt.Errorf("postgres: world: %w", err)
 	}
 	return world, nil
+}
+
+// verify checks a stored row's bytes against its checksum; rows written
+// before checksums were kept (NULL) are not checked.
+func verify(data []byte, sum *int64) error {
+	if sum == nil {
+		return nil
+	}
+	return task.VerifyChecksum(data, uint32(*sum))
+}
+
+// decodeMessage checks and decodes a mailbox row.
+func decodeMessage(data []byte, sum *int64) (task.Envelope, error) {
+	if err := verify(data, sum); err != nil {
+		return task.Envelope{}, err
+	}
+	return task.DecodeEnvelope(data)
 }
 
 // marshalNil encodes v, or returns nil for a nil pointer.

@@ -189,7 +189,8 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		}
 	}
 	for i, b := range e.entries {
-		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry) VALUES (?, ?, ?)`, e.ID, e.Append[i].Seq, b); err != nil {
+		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry, sum) VALUES (?, ?, ?, ?)`,
+			e.ID, e.Append[i].Seq, b, task.Checksum(b)); err != nil {
 			return nil, where(err)
 		}
 	}

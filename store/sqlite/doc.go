@@ -34,10 +34,12 @@
 //   - One process at a time: leases are fenced inside one file, but the
 //     writer assumes it is the only one (it numbers readiness in memory). Use
 //     store/postgres for many worker processes.
-//   - A row that does not decode (a corrupt journal entry, envelope or wait)
-//     makes Load and Messages fail with a *CorruptError, which matches
-//     task.ErrCorrupt and names the task and the row; other tasks are
-//     unaffected.
+//   - Each journal entry and message is stored with its task.Checksum. A
+//     row whose bytes no longer match it, or that does not decode (a
+//     corrupt journal entry, envelope or wait), makes Load and Messages
+//     fail with a *store.CorruptError, which matches task.ErrCorrupt and
+//     names the task and the row ("journal seq 3 is corrupt"); other tasks
+//     are unaffected.
 //   - A read-only file fails Open; a full disk fails the writes of the
 //     transaction that hit it, and nothing of them is applied.
 package sqlite

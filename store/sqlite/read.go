@@ -35,9 +35,26 @@ func decodePtr[T any](id, column string, b []byte) (*T, error) {
 	}
 	v := new(T)
 	if err := task.Unmarshal(b, v); err != nil {
-		return nil, &CorruptError{Task: id, Row: "tasks." + column, Err: err}
+		return nil, &store.CorruptError{Task: id, Row: "tasks." + column, Err: err}
 	}
 	return v, nil
+}
+
+// verify checks a stored row's bytes against its checksum; rows written
+// before checksums were kept (NULL) are not checked.
+func verify(b []byte, sum sql.NullInt64) error {
+	if !sum.Valid {
+		return nil
+	}
+	return task.VerifyChecksum(b, uint32(sum.Int64))
+}
+
+// decodeMessage checks and decodes a mailbox row.
+func decodeMessage(b []byte, sum sql.NullInt64) (task.Envelope, error) {
+	if err := verify(b, sum); err != nil {
+		return task.Envelope{}, err
+	}
+	return task.DecodeEnvelope(b)
 }
 
 // readStmts are the reads prepared on the read-only pool: database/sql
@@ -50,13 +67,13 @@ type readStmts struct {
 const (
 	loadTaskQuery = `SELECT program, program_version, input, status, reason, wait, result, err, parent,
 		created, updated, trap, name FROM tasks WHERE id = ?`
-	loadJournalQuery = `SELECT seq, entry FROM journal WHERE task_id = ? ORDER BY seq`
-	loadMailboxQuery = `SELECT seq, envelope FROM mailbox WHERE task_id = ? ORDER BY seq`
+	loadJournalQuery = `SELECT seq, entry, sum FROM journal WHERE task_id = ? ORDER BY seq`
+	loadMailboxQuery = `SELECT seq, envelope, sum FROM mailbox WHERE task_id = ? ORDER BY seq`
 )
 
 // messagesQuery reads the messages of a task after a sequence number: no
 // row if there is no such task, one row with a NULL seq if it has none.
-const messagesQuery = `SELECT m.seq, m.envelope FROM tasks t
+const messagesQuery = `SELECT m.seq, m.envelope, m.sum FROM tasks t
 	LEFT JOIN mailbox m ON m.task_id = t.id AND m.seq > ?2 WHERE t.id = ?1 ORDER BY m.seq`
 
 func (r *readStmts) prepare(db *sql.DB) error {
@@ -94,7 +111,7 @@ func decodeTask(r *task.Record, input []byte, status string, wait, result, errb 
 	r.Input, r.Result = raw(input), raw(result)
 	r.Status = task.Status(status)
 	if !r.Status.Known() {
-		return &CorruptError{Task: r.ID, Row: "tasks.status", Err: fmt.Errorf("%w: unknown status %q", task.ErrCorrupt, status)}
+		return &store.CorruptError{Task: r.ID, Row: "tasks.status", Err: fmt.Errorf("%w: unknown status %q", task.ErrCorrupt, status)}
 	}
 	r.Created, r.Updated = fromNanos(created), fromNanos(updated)
 	var err error
@@ -153,12 +170,16 @@ func loadJournal(ctx context.Context, st *sql.Stmt, id string) (task.Journal, er
 		var (
 			seq uint64
 			b   []byte
+			sum sql.NullInt64
 		)
-		if err := rows.Scan(&seq, &b); err != nil {
+		if err := rows.Scan(&seq, &b, &sum); err != nil {
 			return nil, fmt.Errorf("sqlite: load %s: journal: %w", id, err)
 		}
 		corrupt := func(err error) error {
-			return &CorruptError{Task: id, Row: fmt.Sprintf("journal seq %d", seq), Err: err}
+			return &store.CorruptError{Task: id, Row: fmt.Sprintf("journal seq %d", seq), Err: err}
+		}
+		if err := verify(b, sum); err != nil {
+			return nil, corrupt(err)
 		}
 		e, err := task.DecodeEntry(b)
 		switch {
@@ -186,15 +207,16 @@ func loadMailbox(ctx context.Context, st *sql.Stmt, id string) ([]store.Message,
 	var ms []store.Message
 	for rows.Next() {
 		var (
-			m store.Message
-			b []byte
+			m   store.Message
+			b   []byte
+			sum sql.NullInt64
 		)
-		if err := rows.Scan(&m.Seq, &b); err != nil {
+		if err := rows.Scan(&m.Seq, &b, &sum); err != nil {
 			return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
 		}
 		var err error
-		if m.Env, err = task.DecodeEnvelope(b); err != nil {
-			return nil, &CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
+		if m.Env, err = decodeMessage(b, sum); err != nil {
+			return nil, &store.CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
 		}
 		ms = append(ms, m)
 	}
@@ -218,10 +240,10 @@ func (s *Store) Messages(ctx context.Context, id string, after uint64) ([]store.
 	for rows.Next() {
 		found = true
 		var (
-			seq sql.NullInt64
-			b   []byte
+			seq, sum sql.NullInt64
+			b        []byte
 		)
-		if err := rows.Scan(&seq, &b); err != nil {
+		if err := rows.Scan(&seq, &b, &sum); err != nil {
 			return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
 		}
 		if !seq.Valid {
@@ -229,8 +251,8 @@ func (s *Store) Messages(ctx context.Context, id string, after uint64) ([]store.
 		}
 		m := store.Message{Seq: uint64(seq.Int64)}
 		var err error
-		if m.Env, err = task.DecodeEnvelope(b); err != nil {
-			return nil, &CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
+		if m.Env, err = decodeMessage(b, sum); err != nil {
+			return nil, &store.CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
 		}
 		ms = append(ms, m)
 	}

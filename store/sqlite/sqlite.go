@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/amberrt/amber/store"
-	"github.com/amberrt/amber/task"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
@@ -54,26 +53,8 @@ var _ store.Store = (*Store)(nil)
 // ErrClosed is returned by the calls made after Close.
 var ErrClosed = errors.New("sqlite: store is closed")
 
-// CorruptError reports a row that does not decode. It matches
-// task.ErrCorrupt.
-type CorruptError struct {
-	Task string // the task the row belongs to
-	Row  string // which row: "journal seq 3", "mailbox seq 2", "tasks.wait"
-	Err  error  // what decoding said
-}
-
-func (e *CorruptError) Error() string {
-	return fmt.Sprintf("sqlite: task %s: %s is corrupt: %v", e.Task, e.Row, e.Err)
-}
-
-// Unwrap returns the decoding error.
-func (e *CorruptError) Unwrap() error { return e.Err }
-
-// Is reports whether target is task.ErrCorrupt.
-func (e *CorruptError) Is(target error) bool { return target == task.ErrCorrupt }
-
 // schemaVersion is PRAGMA user_version of the schema below.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // schema creates version 1. Timestamps are unix nanoseconds; run_at and
 // ready are NULL for none (and always NULL for finished tasks), so that
@@ -152,6 +133,14 @@ CREATE TABLE links (
 );
 CREATE INDEX links_owner ON links (owner);
 CREATE INDEX links_target ON links (target);
+`
+
+// schema3 takes version 2 to version 3. A checksum beside each journal
+// entry and message (task.Checksum of the stored bytes; NULL in rows
+// written before version 3, which are not checked).
+const schema3 = `
+ALTER TABLE journal ADD COLUMN sum INTEGER;
+ALTER TABLE mailbox ADD COLUMN sum INTEGER;
 `
 
 // Open opens the store in the SQLite file at path (amber's default is
@@ -265,8 +254,8 @@ func (s *Store) migrate() error {
 	}
 	defer tx.Rollback()
 	switch v {
-	case 0, 1:
-		for i, step := range []string{schema, schema2}[v:] {
+	case 0, 1, 2:
+		for i, step := range []string{schema, schema2, schema3}[v:] {
 			if _, err := tx.ExecContext(ctx, step); err != nil {
 				return fmt.Errorf("schema version %d: %w", v+i+1, err)
 			}

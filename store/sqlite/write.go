@@ -154,12 +154,14 @@ func (w *wtx) insertTask(e *encodedRecord) (bool, error) {
 		return false, nil
 	}
 	for i, b := range e.entries {
-		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry) VALUES (?, ?, ?)`, r.ID, i+1, b); err != nil {
+		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry, sum) VALUES (?, ?, ?, ?)`,
+			r.ID, i+1, b, task.Checksum(b)); err != nil {
 			return false, fmt.Errorf("sqlite: create %s: journal: %w", r.ID, err)
 		}
 	}
 	for i, b := range e.mailbox {
-		if _, err := w.exec(`INSERT INTO mailbox (task_id, seq, envelope) VALUES (?, ?, ?)`, r.ID, i+1, b); err != nil {
+		if _, err := w.exec(`INSERT INTO mailbox (task_id, seq, envelope, sum) VALUES (?, ?, ?, ?)`,
+			r.ID, i+1, b, task.Checksum(b)); err != nil {
 			return false, fmt.Errorf("sqlite: create %s: mailbox: %w", r.ID, err)
 		}
 	}
@@ -327,7 +329,8 @@ func (w *wtx) deliverTagged(to string, env []byte, toFinished bool, tag any) (bo
 		return false, nil
 	}
 	if err == nil {
-		_, err = w.exec(`INSERT INTO mailbox (task_id, seq, envelope, tag) VALUES (?, ?, ?, ?)`, to, seq, env, tag)
+		_, err = w.exec(`INSERT INTO mailbox (task_id, seq, envelope, tag, sum) VALUES (?, ?, ?, ?, ?)`,
+			to, seq, env, tag, task.Checksum(env))
 	}
 	if err != nil {
 		return false, fmt.Errorf("sqlite: send to %s: %w", to, err)
