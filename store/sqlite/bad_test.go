@@ -103,7 +103,7 @@ func flipByte(t *testing.T, db *sql.DB, q string) {
 	table, rest, _ := strings.Cut(q, " SET ")
 	column, where, _ := strings.Cut(rest, " = ? ")
 	var b []byte
-	if err := db.QueryRow("SELECT "+column+" FROM "+table+" "+where).Scan(&b); err != nil {
+	if err := db.QueryRow("SELECT " + column + " FROM " + table + " " + where).Scan(&b); err != nil {
 		t.Fatal(err)
 	}
 	b[len(b)/2] ^= 0x01
