@@ -18,12 +18,43 @@
 // message, a cancel request, Wake), or when its RunAt time has come (a
 // timer, an activity's next attempt or timeout). Claim also takes over
 // tasks whose lease has expired.
+//
+// # World
+//
+// The STM world is a set of named vars, each a row with a value and a
+// version: the count of writes committed to it (1 for its first value).
+// Nothing writes a var blind. A write names the version it replaces
+// (WorldWrite.Prev, 0 for a var that must not exist yet) and makes version
+// Prev+1; a step also names the versions of the vars its transactions read
+// and did not write (Step.WorldReads). The store checks them all inside
+// the transaction that commits the step, against the rows as the commits
+// before it (the earlier steps of the same Commit included) left them, and
+// no commit can change those rows between the check and the write. A step
+// with any of them stale is refused with a *StaleError (matching ErrStale)
+// that carries the current rows of the stale vars, so that the caller can
+// refresh its copy and run the transaction again without another round
+// trip; nothing of the step is applied, and the other steps of the Commit
+// commit. A step without a task (ID "") is checked the same way. So a
+// late commit (a worker killed with its COMMIT in flight, which lands
+// after its successor loaded the world) can never be overwritten: its
+// successor's write names the version before it and is refused.
+//
+// A world clock orders the commits that write vars: each takes the next
+// clock value for all the vars it writes, and commits become visible in
+// clock order. World returns every var and the clock of a consistent
+// snapshot; WorldSince(c) returns the vars written after clock c, in one
+// snapshot: a worker keeps its copy current with it, and a store shared by
+// several processes tells them the clock of each world commit
+// (WorldNotifier). What validation costs, and how conflicts wait, depends
+// on the store: see its documentation.
 package store
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/amberrt/amber/effect"
@@ -85,8 +116,15 @@ type Store interface {
 	// List returns summaries of the tasks matching f, by ID.
 	List(ctx context.Context, f Filter) ([]Summary, error)
 
-	// World returns the committed value of every STM world var, by name.
-	World(ctx context.Context) (map[string][]byte, error)
+	// World returns a consistent snapshot of the STM world: every var
+	// with its version, and the world clock of the last commit it holds.
+	World(ctx context.Context) (WorldSnapshot, error)
+
+	// WorldSince returns the vars written by the world commits after
+	// clock (the Clock of an earlier snapshot), in one consistent snapshot
+	// whose Clock is the last commit it holds: applied over the earlier
+	// snapshot, it gives what World would return.
+	WorldSince(ctx context.Context, clock uint64) (WorldSnapshot, error)
 
 	// WhereIs returns the ID of the unfinished task registered under
 	// name, or "" if there is none.
@@ -142,7 +180,12 @@ type Step struct {
 
 	Spawns []*task.Record // tasks to create, ready to run; created before Sends are delivered
 	Sends  []Outgoing     // messages to other tasks' mailboxes; each target is made ready
-	World  []WorldWrite   // STM world vars written by the step
+	// World are the STM world vars the step writes, and WorldReads those
+	// its transactions read and did not write. The step commits only if
+	// every one of them is still at the version it names; otherwise it is
+	// refused with a *StaleError (see the package documentation, World).
+	World      []WorldWrite
+	WorldReads []WorldRead
 	// Keep keeps the lease (until it expires) instead of releasing it.
 	Keep bool
 
@@ -155,6 +198,50 @@ type Step struct {
 	// Sends. Its links, the monitors it holds and is the target of, and
 	// its name are removed.
 	Exit string
+}
+
+// Check reports what is wrong with s whatever the store holds, so that a
+// store refuses it before it looks at anything: an unknown status, entries
+// that are not consecutive (or a restart's that do not start at 1), a
+// spawn twice of one ID, a malformed process op, and world vars written
+// twice, read twice, read and written, or without a name. Stores call it
+// first; a step it refuses changes nothing.
+func (s *Step) Check() error {
+	if s.ID != "" && !s.Status.Known() {
+		return fmt.Errorf("unknown status %q: %w", s.Status, task.ErrInvalidRecord)
+	}
+	for i, e := range s.Append {
+		if e.Seq != s.Append[0].Seq+uint64(i) {
+			return fmt.Errorf("entries #%d then #%d: %w", s.Append[0].Seq, e.Seq, task.ErrInvalidJournal)
+		}
+	}
+	if s.Restart != nil && len(s.Append) > 0 && s.Append[0].Seq != 1 {
+		return fmt.Errorf("a restart begins its journal with #%d: %w", s.Append[0].Seq, task.ErrInvalidJournal)
+	}
+	for i, r := range s.Spawns {
+		if slices.ContainsFunc(s.Spawns[:i], func(o *task.Record) bool { return o.ID == r.ID }) {
+			return fmt.Errorf("spawn %s twice: %w", r.ID, ErrExists)
+		}
+	}
+	for _, op := range s.Proc {
+		if err := op.check(); err != nil {
+			return err
+		}
+	}
+	seen := make(map[string]bool, len(s.World)+len(s.WorldReads))
+	for _, w := range s.World {
+		if w.Name == "" || seen[w.Name] {
+			return fmt.Errorf("world var %q written twice or without a name", w.Name)
+		}
+		seen[w.Name] = true
+	}
+	for _, r := range s.WorldReads {
+		if r.Name == "" || seen[r.Name] {
+			return fmt.Errorf("world var %q read twice, read and written, or without a name", r.Name)
+		}
+		seen[r.Name] = true
+	}
+	return nil
 }
 
 // ProcKind says what a ProcOp does.
@@ -208,6 +295,36 @@ type ProcOp struct {
 	On     bool   // Trap
 }
 
+// check reports a process op that misses what its kind needs.
+func (op ProcOp) check() error {
+	var bad string
+	switch op.Kind {
+	case ProcLink, ProcUnlink, ProcKill:
+		if op.Peer == "" {
+			bad = "no peer"
+		}
+	case ProcMonitor:
+		if op.Peer == "" || op.Ref == "" {
+			bad = "no peer or no ref"
+		}
+	case ProcDemonitor:
+		if op.Ref == "" {
+			bad = "no ref"
+		}
+	case ProcRegister:
+		if op.Name == "" {
+			bad = "an empty name"
+		}
+	case ProcTrap:
+	default:
+		bad = "unknown kind"
+	}
+	if bad != "" {
+		return fmt.Errorf("process op %d: %s", op.Kind, bad)
+	}
+	return nil
+}
+
 // Restart is a ContinueAsNew.
 type Restart struct {
 	Input []byte
@@ -225,6 +342,42 @@ type Outgoing struct {
 type WorldWrite struct {
 	Name  string
 	Value []byte
+	// Prev is the version of the value the write replaces; 0 means that
+	// the var must not exist yet. The write makes version Prev+1.
+	Prev uint64
+}
+
+// WorldRead is a world var a step read, at the version it read.
+type WorldRead struct {
+	Name    string
+	Version uint64 // 0: the var did not exist
+}
+
+// WorldValue is a world var as committed.
+type WorldValue struct {
+	Name  string
+	Value []byte
+	// Version counts the writes committed to the var: 1 for its first
+	// value; 0 in a StaleError for a var that does not exist.
+	Version uint64
+	// Clock is the world clock of the commit that wrote this version.
+	Clock uint64
+}
+
+// WorldSnapshot is a consistent view of the world: Vars (by name) hold
+// every commit up to Clock and none after it.
+type WorldSnapshot struct {
+	Clock uint64
+	Vars  []WorldValue
+}
+
+// Lookup returns the var name of the snapshot.
+func (s WorldSnapshot) Lookup(name string) (WorldValue, bool) {
+	i, ok := slices.BinarySearchFunc(s.Vars, name, func(v WorldValue, name string) int { return strings.Compare(v.Name, name) })
+	if !ok {
+		return WorldValue{}, false
+	}
+	return s.Vars[i], true
 }
 
 // Filter selects tasks for List. Zero fields match everything.
@@ -258,7 +411,33 @@ var (
 	ErrLeased    = errors.New("store: task is leased to another worker")
 	ErrLeaseLost = errors.New("store: lease lost (stale epoch or step count)")
 	ErrNameTaken = errors.New("store: name is registered to another task")
+	ErrStale     = errors.New("store: stale world vars")
 )
+
+// StaleError refuses a step whose world reads or writes are not at the
+// current versions of their vars (another commit changed them since they
+// were read). It carries the current rows of those vars, so that the
+// caller can refresh them and run its transaction again without another
+// round trip. It matches ErrStale.
+type StaleError struct {
+	Task  string       // the step's task; "" for a step of world writes alone
+	Fresh []WorldValue // the stale vars as they are now, by name (Version 0: the var does not exist)
+}
+
+func (e *StaleError) Error() string {
+	var b strings.Builder
+	if e.Task != "" {
+		fmt.Fprintf(&b, "task %s: ", e.Task)
+	}
+	b.WriteString("stale world vars:")
+	for _, v := range e.Fresh {
+		fmt.Fprintf(&b, " %s (now version %d)", v.Name, v.Version)
+	}
+	return b.String()
+}
+
+// Is reports whether target is ErrStale.
+func (e *StaleError) Is(target error) bool { return target == ErrStale }
 
 // CorruptError reports a stored row that does not decode, or whose bytes
 // no longer match the checksum stored beside them (task.VerifyChecksum):
@@ -288,4 +467,20 @@ type Notifier interface {
 	// Ready returns a channel that receives (without blocking the store;
 	// extra signals are dropped) when tasks may have become ready.
 	Ready() <-chan struct{}
+}
+
+// WorldNotifier is implemented by stores whose world can be changed by
+// other workers (PostgreSQL; the in-memory store shared by several
+// interpreters): how a worker learns that its copy of the world is behind,
+// to refresh it with WorldSince and wake the transactions that wait on
+// what changed.
+type WorldNotifier interface {
+	// WorldCommitted returns a channel that receives the world clock
+	// after world commits, made here or by any other worker. It holds the
+	// latest clock only: a reader that falls behind skips to it. A lost
+	// notification is made up for by polling WorldClock.
+	WorldCommitted() <-chan uint64
+	// WorldClock returns the clock of the last world commit: one small
+	// read, cheap enough to poll.
+	WorldClock(ctx context.Context) (uint64, error)
 }

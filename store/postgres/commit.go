@@ -73,14 +73,16 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 	preps := make([]prepared, len(steps))
 	lockIDs := make([]string, 0, len(steps))
 	var names []string
+	vars := worldLocks{}
 	for i := range steps {
 		st := &steps[i]
 		if err := prepare(st, &preps[i]); err != nil {
-			errs[i] = fmt.Errorf("postgres: commit task %q: %w", st.ID, err)
+			errs[i] = commitError(st, err)
 			continue
 		}
+		vars.add(st)
 		if st.ID == "" {
-			continue // world writes only
+			continue // world vars only
 		}
 		lockIDs = append(lockIDs, st.ID)
 		for _, o := range st.Sends {
@@ -98,19 +100,22 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 			}
 		}
 	}
-	if len(lockIDs) == 0 && !slices.ContainsFunc(steps, func(st store.Step) bool { return len(st.World) > 0 }) {
+	if len(lockIDs) == 0 && vars.empty() {
 		return errs, nil
 	}
 	slices.Sort(lockIDs)
 	lockIDs = slices.Compact(lockIDs)
 	slices.Sort(names)
 	names = slices.Compact(names)
+	locks := &lockSet{names: names, vars: vars.lists()}
 
 	// A deadlock can only come from a commit that waits for the peers of
 	// an ending task (see process.go); it rolled back, so the steps are
 	// run again, with those peers among the rows locked first.
 	for attempt := 0; ; attempt++ {
-		out, err := s.commit(ctx, steps, preps, slices.Clone(errs), &lockIDs, names)
+		locks.ids = lockIDs
+		out, err := s.commit(ctx, steps, preps, slices.Clone(errs), locks)
+		lockIDs = locks.ids
 		if err == nil {
 			return out, nil
 		}
@@ -120,22 +125,21 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 	}
 }
 
-// commit is one attempt of Commit. It adds to lockIDs the peers it finds
-// it must lock.
-func (s *Store) commit(ctx context.Context, steps []store.Step, preps []prepared, errs []error, lockIDs *[]string, names []string) ([]error, error) {
+// commit is one attempt of Commit. It adds to locks.ids the peers it
+// finds it must lock.
+func (s *Store) commit(ctx context.Context, steps []store.Step, preps []prepared, errs []error, locks *lockSet) ([]error, error) {
 	// The first round trip only reads and locks, so it is retried on
 	// another connection when the server dropped this one (a restart or a
 	// killed backend leaves dead connections in the pool).
 	var (
-		conn    *pgxpool.Conn
-		states  map[string]*taskState
-		holders map[string]string
-		err     error
+		conn *pgxpool.Conn
+		l    *locked
+		err  error
 	)
 	for attempt := 0; ; attempt++ {
 		conn, err = s.pool.Acquire(ctx)
 		if err == nil {
-			states, holders, err = s.lock(ctx, conn, false, *lockIDs, names)
+			l, err = s.lock(ctx, conn, false, locks)
 			if err != nil {
 				conn.Release()
 			}
@@ -158,28 +162,29 @@ func (s *Store) commit(ctx context.Context, steps []store.Step, preps []prepared
 	var links []*procLink
 	for restart := 0; ; restart++ {
 		links = nil
-		ending := endingWithProc(steps, errs, states)
+		ending := endingWithProc(steps, errs, l.states)
 		if len(ending) == 0 {
 			break
 		}
 		wait := restart == restartsBeforeWaiting
 		var missing []string
-		links, missing, err = s.readLinks(ctx, conn, ending, *lockIDs, states, wait)
+		links, missing, err = s.readLinks(ctx, conn, ending, locks.ids, l.states, wait)
 		if err != nil {
 			return nil, err
 		}
 		if len(missing) == 0 || wait {
 			break
 		}
-		ids := append(slices.Clone(*lockIDs), missing...)
+		ids := append(slices.Clone(locks.ids), missing...)
 		slices.Sort(ids)
-		*lockIDs = slices.Compact(ids)
-		if states, holders, err = s.lock(ctx, conn, true, *lockIDs, names); err != nil {
+		locks.ids = slices.Compact(ids)
+		if l, err = s.lock(ctx, conn, true, locks); err != nil {
 			return nil, err
 		}
 	}
 
-	w := commitWriter{proc: procWriter{links: links, holders: holders}}
+	states := l.states
+	w := commitWriter{proc: procWriter{links: links, holders: l.holders}, vars: l.world}
 	soon := time.Now().Add(s.opts.PollInterval)
 	for i := range steps {
 		if errs[i] != nil {
@@ -195,6 +200,11 @@ func (s *Store) commit(ctx context.Context, steps []store.Step, preps []prepared
 	w.queue(b, states)
 	if w.notify {
 		b.Queue(notifySQL, s.channel)
+	}
+	if len(w.worldOrd) > 0 {
+		// Last: the clock row's lock is held from here to the end of the
+		// COMMIT, and world commits become visible in clock order.
+		w.queueWorld(b, s.worldChannel)
 	}
 	if s.beforeCommit != nil {
 		s.beforeCommit(ctx)
@@ -227,42 +237,60 @@ func scanStates(rows pgx.Rows, states map[string]*taskState) error {
 	return err
 }
 
+// lockSet is what a commit locks: its tasks' rows and the IDs it spawns
+// (ids, in order), the names its steps register, and the world vars they
+// write or read.
+type lockSet struct {
+	ids   []string
+	names []string
+	vars  worldLockLists
+}
+
+// locked is what lock read under the locks.
+type locked struct {
+	states  map[string]*taskState
+	holders map[string]string            // who holds the names registered
+	world   map[string]*store.WorldValue // the world vars, as committed (Version 0: none)
+}
+
 // lock begins a transaction on conn (rolling back the one it is in, if
-// restart) and locks the rows of ids, returning their fences. If names
-// are given (steps register them), it first takes their advisory locks, in
-// one order, so that two commits registering a name take turns, and then
-// reads who holds them.
-func (s *Store) lock(ctx context.Context, conn *pgxpool.Conn, restart bool, ids, names []string) (map[string]*taskState, map[string]string, error) {
-	states := make(map[string]*taskState, len(ids))
-	var holders map[string]string
+// restart) and takes the commit's locks, in one order everywhere: the
+// advisory locks of the names being registered, then those of the world
+// vars (exclusive for those written, shared for those only read: see
+// world.go), each in key order, then the rows of ids in ID order. It
+// returns the fences of the tasks, who holds the names and the world vars
+// as committed.
+func (s *Store) lock(ctx context.Context, conn *pgxpool.Conn, restart bool, locks *lockSet) (*locked, error) {
+	l := &locked{states: make(map[string]*taskState, len(locks.ids))}
 	b := &pgx.Batch{}
 	if restart {
 		b.Queue(`ROLLBACK`)
 	}
 	b.Queue(`BEGIN`)
-	if len(names) > 0 {
+	if len(locks.names) > 0 {
 		b.Queue(`SELECT pg_advisory_xact_lock(k) FROM (
 			SELECT DISTINCT hashtext('amber.name:' || current_schema() || ':' || n) AS k
-			FROM unnest($1::text[]) AS n ORDER BY k) AS keys`, names)
+			FROM unnest($1::text[]) AS n ORDER BY k) AS keys`, locks.names)
 	}
-	b.Queue(lockSelect+` WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids).Query(func(rows pgx.Rows) error {
-		return scanStates(rows, states)
+	l.world = queueWorldLocks(b, locks.vars)
+	b.Queue(lockSelect+` WHERE id = ANY($1) ORDER BY id FOR UPDATE`, locks.ids).Query(func(rows pgx.Rows) error {
+		return scanStates(rows, l.states)
 	})
-	if len(names) > 0 {
-		holders = make(map[string]string, len(names))
-		b.Queue(`SELECT name, id FROM tasks WHERE name = ANY($1)`, names).Query(func(rows pgx.Rows) error {
+	if len(locks.names) > 0 {
+		l.holders = make(map[string]string, len(locks.names))
+		b.Queue(`SELECT name, id FROM tasks WHERE name = ANY($1)`, locks.names).Query(func(rows pgx.Rows) error {
 			var name, id string
 			_, err := pgx.ForEachRow(rows, []any{&name, &id}, func() error {
-				holders[name] = id
+				l.holders[name] = id
 				return nil
 			})
 			return err
 		})
 	}
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return states, holders, nil
+	return l, nil
 }
 
 // connectionLost reports whether err means the connection is gone (so that
@@ -284,11 +312,11 @@ func connectionLost(err error) bool {
 // prepare encodes what can be encoded of st before the transaction, and
 // checks its spawns.
 func prepare(st *store.Step, p *prepared) error {
-	if st.ID == "" {
-		return nil // world writes only
+	if err := st.Check(); err != nil {
+		return err
 	}
-	if !st.Status.Known() {
-		return fmt.Errorf("unknown status %q: %w", st.Status, task.ErrInvalidRecord)
+	if st.ID == "" {
+		return nil // world vars only
 	}
 	p.entries = make([][]byte, len(st.Append))
 	for i, e := range st.Append {
@@ -304,9 +332,6 @@ func prepare(st *store.Step, p *prepared) error {
 	}
 	if p.errb, err = marshalNil(st.Err); err != nil {
 		return fmt.Errorf("error: %w", err)
-	}
-	if err := checkProc(st.Proc); err != nil {
-		return err
 	}
 	var check taskRows
 	for _, r := range st.Spawns {
@@ -341,7 +366,8 @@ type commitWriter struct {
 	sendTag  []string // an exit signal's tag (task.Signal.Tag), or ""
 	tagged   bool     // some sendTag is set
 	proc     procWriter
-	world    map[string][]byte
+	vars     map[string]*store.WorldValue // the world vars, as the steps so far leave them
+	world    map[string][]byte            // the world vars written, to store
 	worldOrd []string
 	rID      []string // tasks that continue as new: journal emptied, input replaced
 	rInput   [][]byte
@@ -352,6 +378,9 @@ type commitWriter struct {
 // writes and advances its task's state.
 func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskState, soon time.Time) error {
 	if st.ID == "" {
+		if err := w.stale(st); err != nil {
+			return commitError(st, err)
+		}
 		w.addWorld(st.World)
 		return nil
 	}
@@ -384,6 +413,9 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 	}
 	if err := w.proc.checkNames(st); err != nil {
 		return err
+	}
+	if err := w.stale(st); err != nil {
+		return commitError(st, err)
 	}
 
 	// The step passes.
@@ -484,7 +516,16 @@ func (w *commitWriter) addWorld(ws []store.WorldWrite) {
 			w.worldOrd = append(w.worldOrd, v.Name)
 		}
 		w.world[v.Name] = v.Value
+		w.vars[v.Name] = &store.WorldValue{Name: v.Name, Value: v.Value, Version: v.Prev + 1}
 	}
+}
+
+// commitError says which step of a commit failed.
+func commitError(st *store.Step, err error) error {
+	if st.ID == "" {
+		return fmt.Errorf("postgres: commit of world vars: %w", err)
+	}
+	return fmt.Errorf("postgres: commit task %q: %w", st.ID, err)
 }
 
 // checksums returns task.Checksum of each stored form, for a sum column.
@@ -573,14 +614,5 @@ func (w *commitWriter) queue(b *pgx.Batch, states map[string]*taskState) {
 			FROM msg JOIN upd ON upd.id = msg.to_id`, args...)
 	}
 	w.proc.queueWrites(b, states)
-	if len(w.worldOrd) > 0 {
-		names := slices.Clone(w.worldOrd)
-		slices.Sort(names) // lock rows in one order everywhere
-		values := make([][]byte, len(names))
-		for i, n := range names {
-			values[i] = w.world[n]
-		}
-		b.Queue(`INSERT INTO world (name, value) SELECT * FROM unnest($1::text[], $2::bytea[])
-			ON CONFLICT (name) DO UPDATE SET value = excluded.value, version = world.version + 1`, names, values)
-	}
+
 }

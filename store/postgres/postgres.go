@@ -52,12 +52,14 @@ func (o *Options) withDefaults() Options {
 // Store is a store.Store on PostgreSQL. It is safe for concurrent use, and
 // any number of Stores (in any number of processes) may share one schema.
 type Store struct {
-	pool    *pgxpool.Pool
-	opts    Options
-	channel string // NOTIFY channel of the schema
+	pool         *pgxpool.Pool
+	opts         Options
+	channel      string // NOTIFY channel of the schema's ready tasks
+	worldChannel string // NOTIFY channel of the schema's world commits
 
 	listenOnce sync.Once
 	ready      chan struct{}
+	worldClock chan uint64
 	stop       context.CancelFunc
 	listenDone chan struct{}
 	closeOnce  sync.Once
@@ -67,8 +69,9 @@ type Store struct {
 }
 
 var (
-	_ store.Store    = (*Store)(nil)
-	_ store.Notifier = (*Store)(nil)
+	_ store.Store         = (*Store)(nil)
+	_ store.Notifier      = (*Store)(nil)
+	_ store.WorldNotifier = (*Store)(nil)
 )
 
 // Open connects to the database at url (a PostgreSQL URL or keyword/value
@@ -94,10 +97,12 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	s := &Store{
-		pool:    pool,
-		opts:    o,
-		channel: "amber_ready." + o.Schema,
-		ready:   make(chan struct{}, 1),
+		pool:         pool,
+		opts:         o,
+		channel:      "amber_ready." + o.Schema,
+		worldChannel: "amber_world." + o.Schema,
+		ready:        make(chan struct{}, 1),
+		worldClock:   make(chan uint64, 1),
 	}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()

@@ -90,6 +90,26 @@ func (db *testDB) exec(sql string, args ...any) {
 	}
 }
 
+// waitFor polls query (one boolean) on the test's connection until it is
+// true; the deadline is a safety net against a hang, not an assertion.
+func (db *testDB) waitFor(what, query string, args ...any) {
+	db.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var ok bool
+		if err := db.admin.QueryRow(bg, query, args...).Scan(&ok); err != nil {
+			db.t.Fatalf("waiting for %s: %v", what, err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			db.t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // killStore terminates every backend of the schema's stores and waits for
 // them to exit.
 func (db *testDB) killStore() int {
@@ -105,9 +125,26 @@ func (db *testDB) killStore() int {
 }
 
 func TestContract(t *testing.T) {
+	dbs := map[store.Store]*testDB{}
+	var mu sync.Mutex
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return newTestDB(t).open(nil)
-	})
+		db := newTestDB(t)
+		s := db.open(nil)
+		mu.Lock()
+		dbs[s] = db
+		mu.Unlock()
+		return s
+	}, storetest.Reopen(func(t *testing.T, s store.Store) store.Store {
+		mu.Lock()
+		db := dbs[s]
+		mu.Unlock()
+		s.Close()
+		s2 := db.open(nil)
+		mu.Lock()
+		dbs[s2] = db
+		mu.Unlock()
+		return s2
+	}))
 }
 
 // TestMigrate opens many stores on one new schema at once: the advisory

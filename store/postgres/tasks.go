@@ -520,22 +520,6 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 	return out, nil
 }
 
-// World returns the committed value of every STM world var, by name.
-func (s *Store) World(ctx context.Context) (map[string][]byte, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT name, value FROM world`)
-	world := map[string][]byte{}
-	var name string
-	var value []byte
-	_, err := pgx.ForEachRow(rows, []any{&name, &value}, func() error {
-		world[name] = value
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: world: %w", err)
-	}
-	return world, nil
-}
-
 // verify checks a stored row's bytes against its checksum; rows written
 // before checksums were kept (NULL) are not checked.
 func verify(data []byte, sum *int64) error {

@@ -21,25 +21,10 @@ type encodedStep struct {
 }
 
 func encodeStep(s *store.Step) (*encodedStep, error) {
-	if s.ID != "" && !s.Status.Known() {
-		return nil, fmt.Errorf("unknown status %q", s.Status)
+	if err := s.Check(); err != nil {
+		return nil, err
 	}
 	e := &encodedStep{Step: s}
-	for i, en := range s.Append {
-		if en.Seq != s.Append[0].Seq+uint64(i) {
-			return nil, fmt.Errorf("entries #%d then #%d: %w", s.Append[0].Seq, en.Seq, task.ErrInvalidJournal)
-		}
-	}
-	if s.Restart != nil && len(s.Append) > 0 && s.Append[0].Seq != 1 {
-		return nil, fmt.Errorf("a restart begins its journal with #%d: %w", s.Append[0].Seq, task.ErrInvalidJournal)
-	}
-	seen := map[string]bool{}
-	for _, r := range s.Spawns {
-		if seen[r.ID] {
-			return nil, fmt.Errorf("spawn %s twice: %w", r.ID, store.ErrExists)
-		}
-		seen[r.ID] = true
-	}
 	var err error
 	if e.entries, err = encodeEntries(s.Append); err != nil {
 		return nil, err
@@ -75,7 +60,7 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 	for i := range steps {
 		var err error
 		if enc[i], err = encodeStep(&steps[i]); err != nil {
-			errs[i] = fmt.Errorf("sqlite: commit %s after %d steps: %w", steps[i].ID, steps[i].Steps, err)
+			errs[i] = commitError(&steps[i], err)
 		}
 	}
 	err := s.submit(ctx, func(w *wtx) (refused, err error) {
@@ -102,11 +87,24 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 // ID), found before anything is written so that a refused step needs no
 // savepoint to leave no trace; err is the database's.
 func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
-	where := func(err error) error {
-		return fmt.Errorf("sqlite: commit %s after %d steps: %w", e.ID, e.Steps, err)
+	where := func(err error) error { return commitError(e.Step, err) }
+	if e.ID == "" { // world vars alone, written outside any task
+		if refused, err := w.stale(e.Step); err != nil || refused != nil {
+			return where(refused), err
+		}
+		return nil, w.writeWorld(e.World)
 	}
-	if e.ID == "" {
-		return nil, w.writeWorld(e.World) // world writes made outside any task
+	if len(e.World) > 0 || len(e.WorldReads) > 0 {
+		switch refused, err := w.stale(e.Step); {
+		case err != nil:
+			return nil, err
+		case refused != nil:
+			// A step whose lease is lost is refused for that first.
+			if lost, err := w.whyRefused(e, where); err != nil || lost != nil {
+				return lost, err
+			}
+			return where(refused), nil
+		}
 	}
 	for _, r := range e.spawns {
 		exists, err := w.exists(r.rec.ID)
@@ -172,7 +170,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		err := w.scan(w.s.fenceQuery(v), args, &proc)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return w.whyRefused(e, where)
+			return w.fenceRefused(e, where)
 		case err != nil:
 			return nil, where(err)
 		}
@@ -181,7 +179,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	} else if n, err := res.RowsAffected(); err != nil {
 		return nil, where(err)
 	} else if n == 0 {
-		return w.whyRefused(e, where)
+		return w.fenceRefused(e, where)
 	}
 	if e.Restart != nil {
 		if _, err := w.exec(`DELETE FROM journal WHERE task_id = ?`, e.ID); err != nil {
@@ -278,7 +276,25 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	return q
 }
 
-// whyRefused explains why the fencing update of step e matched no row.
+// commitError says which step of a commit failed.
+func commitError(s *store.Step, err error) error {
+	if s.ID == "" {
+		return fmt.Errorf("sqlite: commit of world vars: %w", err)
+	}
+	return fmt.Errorf("sqlite: commit %s after %d steps: %w", s.ID, s.Steps, err)
+}
+
+// fenceRefused explains why the fencing update of step e matched no row.
+func (w *wtx) fenceRefused(e *encodedStep, where func(error) error) (refused, err error) {
+	refused, err = w.whyRefused(e, where)
+	if refused == nil && err == nil {
+		err = where(errors.New("the fencing update matched no row, and the task's row matches the step"))
+	}
+	return refused, err
+}
+
+// whyRefused explains why the fencing update of step e matched no row; it
+// returns no refusal if the fence would pass.
 func (w *wtx) whyRefused(e *encodedStep, where func(error) error) (refused, err error) {
 	var (
 		owner                 string
@@ -294,10 +310,12 @@ func (w *wtx) whyRefused(e *encodedStep, where func(error) error) (refused, err 
 	case owner != e.Owner || epoch != e.Epoch:
 		return where(fmt.Errorf("%w: held by %q at epoch %d, not %q at epoch %d", store.ErrLeaseLost, owner, epoch, e.Owner, e.Epoch)), nil
 	case steps != e.Steps:
-		return where(fmt.Errorf("%w: the task is at version %d", store.ErrLeaseLost, steps)), nil
+		return where(fmt.Errorf("%w: the task is at step %d", store.ErrLeaseLost, steps)), nil
+	case e.Restart == nil && len(e.Append) > 0 && e.Append[0].Seq != entries+1:
+		return where(fmt.Errorf("entry #%d does not continue the journal of %d entries: %w",
+			e.Append[0].Seq, entries, task.ErrInvalidJournal)), nil
 	}
-	return where(fmt.Errorf("entry #%d does not continue the journal of %d entries: %w",
-		e.Append[0].Seq, entries, task.ErrInvalidJournal)), nil
+	return nil, nil
 }
 
 // nonNil keeps an empty value from being stored as NULL.
@@ -306,15 +324,4 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
-}
-
-// writeWorld stores new values of world vars.
-func (w *wtx) writeWorld(ws []store.WorldWrite) error {
-	for _, v := range ws {
-		if _, err := w.exec(`INSERT INTO world (name, value) VALUES (?, ?)
-			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, v.Name, nonNil(v.Value)); err != nil {
-			return fmt.Errorf("sqlite: world var %s: %w", v.Name, err)
-		}
-	}
-	return nil
 }

@@ -22,6 +22,15 @@
 // Messages, List, World) use a separate pool of read-only connections and,
 // thanks to WAL, never wait for the writer.
 //
+// # The world
+//
+// World vars are rows of table world (name, value, version, clock). The
+// writer checks the versions a step names against the rows inside the
+// transaction, before the step writes anything: nothing else writes the
+// file, so nothing can change them in between. A transaction that writes
+// vars takes the next world clock for all of them; the clock is the
+// largest in the table.
+//
 // # Durability
 //
 // The file is in WAL mode with synchronous=FULL: a call that returned is on

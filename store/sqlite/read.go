@@ -60,7 +60,7 @@ func decodeMessage(b []byte, sum sql.NullInt64) (task.Envelope, error) {
 // readStmts are the reads prepared on the read-only pool: database/sql
 // prepares each on a connection the first time it runs there, and keeps it.
 type readStmts struct {
-	loadTask, loadJournal, loadMailbox, messages, status, world, whereIs *sql.Stmt
+	loadTask, loadJournal, loadMailbox, messages, status, whereIs *sql.Stmt
 }
 
 // The queries of Load, run in one read transaction.
@@ -86,7 +86,6 @@ func (r *readStmts) prepare(db *sql.DB) error {
 		{&r.loadMailbox, loadMailboxQuery},
 		{&r.messages, messagesQuery},
 		{&r.status, `SELECT status FROM tasks WHERE id = ?`},
-		{&r.world, `SELECT name, value FROM world`},
 		{&r.whereIs, `SELECT id FROM tasks WHERE name = ?`},
 	} {
 		st, err := db.Prepare(p.query)
@@ -99,7 +98,7 @@ func (r *readStmts) prepare(db *sql.DB) error {
 }
 
 func (r *readStmts) close() {
-	for _, st := range []*sql.Stmt{r.loadTask, r.loadJournal, r.loadMailbox, r.messages, r.status, r.world, r.whereIs} {
+	for _, st := range []*sql.Stmt{r.loadTask, r.loadJournal, r.loadMailbox, r.messages, r.status, r.whereIs} {
 		if st != nil {
 			st.Close()
 		}
@@ -314,30 +313,6 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 		return nil, fmt.Errorf("sqlite: list: %w", err)
 	}
 	return out, nil
-}
-
-// World implements store.Store.
-func (s *Store) World(ctx context.Context) (map[string][]byte, error) {
-	rows, err := s.rstmts.world.QueryContext(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: world: %w", err)
-	}
-	defer rows.Close()
-	w := map[string][]byte{}
-	for rows.Next() {
-		var (
-			name string
-			v    []byte
-		)
-		if err := rows.Scan(&name, &v); err != nil {
-			return nil, fmt.Errorf("sqlite: world: %w", err)
-		}
-		w[name] = v
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: world: %w", err)
-	}
-	return w, nil
 }
 
 // Status implements store.Store.

@@ -45,7 +45,8 @@ type Store struct {
 	closed   bool
 	done     chan struct{} // closed when the writer has stopped
 
-	readySeq int64 // owned by the writer: the order in which tasks became ready
+	readySeq   int64  // owned by the writer: the order in which tasks became ready
+	worldClock uint64 // owned by the writer: the clock of the last world commit
 }
 
 var _ store.Store = (*Store)(nil)
@@ -135,12 +136,21 @@ CREATE INDEX links_owner ON links (owner);
 CREATE INDEX links_target ON links (target);
 `
 
-// schema3 takes version 2 to version 3. A checksum beside each journal
-// entry and message (task.Checksum of the stored bytes; NULL in rows
-// written before version 3, which are not checked).
+// schema3 takes version 2 to version 3.
+//
+// A checksum beside each journal entry and message (task.Checksum of the
+// stored bytes; NULL in rows written before version 3, which are not
+// checked).
+//
+// World vars get a version (writes committed to the var: the old rows
+// count as one) and the world clock of the commit that wrote them; the
+// clock of the world is the largest, found through the index.
 const schema3 = `
 ALTER TABLE journal ADD COLUMN sum INTEGER;
 ALTER TABLE mailbox ADD COLUMN sum INTEGER;
+ALTER TABLE world ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE world ADD COLUMN clock INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX world_clock ON world (clock);
 `
 
 // Open opens the store in the SQLite file at path (amber's default is
@@ -210,6 +220,9 @@ func Open(path string, opts *Options) (*Store, error) {
 	if err := s.wdb.QueryRow(`SELECT COALESCE(MAX(ready), 0) FROM tasks`).Scan(&s.readySeq); err != nil {
 		return fail(err)
 	}
+	if err := s.wdb.QueryRow(worldClockQuery).Scan(&s.worldClock); err != nil {
+		return fail(err)
+	}
 	if s.wconn, err = s.wdb.Conn(context.Background()); err != nil {
 		return fail(err)
 	}
@@ -273,6 +286,9 @@ func (s *Store) migrate() error {
 	}
 	return tx.Commit()
 }
+
+// Path returns the path (or "file:" URI) the store was opened with.
+func (s *Store) Path() string { return s.path }
 
 // Close stops the writer once the queued writes are done, and closes the
 // database. It is safe to call more than once.

@@ -61,7 +61,7 @@ func (w *wtx) runBatch(batch []*request) []*request {
 			close(r.done)
 		}
 	}
-	w.broken = nil
+	w.broken, w.clock = nil, 0
 	if _, err := w.exec(`BEGIN IMMEDIATE`); err != nil {
 		w.exec(`ROLLBACK`) // in case the transaction began anyway
 		finish(fmt.Errorf("sqlite: begin: %w", err))
@@ -98,6 +98,9 @@ func (w *wtx) runBatch(batch []*request) []*request {
 		finish(fmt.Errorf("sqlite: commit: %w", err))
 		return batch
 	}
+	if w.clock != 0 {
+		s.worldClock = w.clock
+	}
 	finish(nil)
 	return batch
 }
@@ -107,7 +110,8 @@ func (w *wtx) runBatch(batch []*request) []*request {
 type wtx struct {
 	s      *Store
 	ctx    context.Context
-	broken error // set when the transaction cannot go on
+	broken error  // set when the transaction cannot go on
+	clock  uint64 // the world clock of the transaction, once it writes a var
 }
 
 // run applies r.

@@ -198,25 +198,6 @@ func (h *harness) claimOneID(owner, id string, now time.Time) store.Lease {
 	return l
 }
 
-func testCommitWorld(h *harness) {
-	h.createIDs("a")
-	l := h.claimOne("w", "a", T0)
-	s := step("w", l, task.Running)
-	s.World = []store.WorldWrite{{Name: "x", Value: []byte{1}}, {Name: "y", Value: []byte{2}}}
-	s.Keep = true
-	h.commit(s)
-	s = store.Step{ID: "a", Owner: "w", Epoch: l.Epoch, Steps: 1, Status: task.Done,
-		World: []store.WorldWrite{{Name: "x", Value: []byte{3, 3}}}}
-	h.commit(s)
-	w, err := h.s.World(bg)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if want := map[string][]byte{"x": {3, 3}, "y": {2}}; !reflect.DeepEqual(w, want) {
-		h.t.Errorf("World = %v, want %v", w, want)
-	}
-}
-
 func testCommitReleases(h *harness) {
 	h.createIDs("a")
 	l := h.claimOne("w1", "a", T0)
@@ -348,10 +329,7 @@ func testCommitFencing(h *harness) {
 			h.t.Errorf("%s: a refused step spawned its task: Load = %v", c.name, err)
 		}
 		h.claimNone("w3", T0, c.name+": a refused step made no task ready")
-		w, err := h.s.World(bg)
-		if err != nil {
-			h.t.Fatal(err)
-		}
+		w := h.world()
 		if _, ok := w["stale"+victim]; ok {
 			h.t.Errorf("%s: a refused step wrote the world", c.name)
 		}
@@ -531,28 +509,6 @@ func testList(h *harness) {
 			s.Steps != 1 || s.Entries != 3 || s.Pending != 2 || !s.Created.Equal(T0) {
 			h.t.Errorf("List summary of a = %+v", s)
 		}
-	}
-}
-
-func testWorldEmpty(h *harness) {
-	w, err := h.s.World(bg)
-	if err != nil || len(w) != 0 {
-		h.t.Errorf("World of an empty store = %v, %v", w, err)
-	}
-}
-
-func testCommitWorldOnly(h *harness) {
-	h.createIDs("a")
-	h.commit(store.Step{World: []store.WorldWrite{{Name: "x", Value: []byte{7}}}})
-	w, err := h.s.World(bg)
-	if err != nil || len(w) != 1 || !bytes.Equal(w["x"], []byte{7}) {
-		h.t.Errorf("World after a step with no task = %v, %v; want x = [7]", w, err)
-	}
-	if r, _ := h.load("a"); r.Status != task.Running || len(r.Journal) != 0 {
-		h.t.Errorf("a step with no task changed a task: %+v", r)
-	}
-	if l := h.claimOne("w", "a", T0); l.Steps != 0 {
-		h.t.Errorf("a step with no task changed a task's step count: %+v", l)
 	}
 }
 

@@ -6,3 +6,15 @@
 
 ALTER TABLE journal ADD COLUMN sum bigint;
 ALTER TABLE mailbox ADD COLUMN sum bigint;
+
+-- World vars get the world clock of the commit that wrote them (0 for the
+-- rows written before this version), and the world its clock: one row,
+-- whose lock every commit that writes vars takes last, so that world
+-- commits become visible in clock order (see world.go).
+ALTER TABLE world ADD COLUMN clock bigint NOT NULL DEFAULT 0;
+CREATE INDEX world_clock_idx ON world (clock);
+CREATE TABLE world_clock (
+    one   boolean PRIMARY KEY DEFAULT true CHECK (one),
+    clock bigint NOT NULL
+);
+INSERT INTO world_clock (clock) VALUES (0);

@@ -1,0 +1,102 @@
+package memstore
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+
+	"github.com/amberrt/amber/store"
+)
+
+// worldVar is a world var as committed.
+type worldVar struct {
+	value          []byte
+	version, clock uint64
+}
+
+func (m *Store) current(name string) store.WorldValue {
+	v := store.WorldValue{Name: name}
+	if w := m.world[name]; w != nil {
+		v.Value, v.Version, v.Clock = slices.Clone(w.value), w.version, w.clock
+	}
+	return v
+}
+
+// stale refuses a step whose world reads or writes name versions that
+// are not the current ones, with the current rows of those vars.
+func (m *Store) stale(s *store.Step) error {
+	var fresh []store.WorldValue
+	check := func(name string, version uint64) {
+		if cur := m.current(name); cur.Version != version {
+			fresh = append(fresh, cur)
+		}
+	}
+	for _, w := range s.World {
+		check(w.Name, w.Prev)
+	}
+	for _, r := range s.WorldReads {
+		check(r.Name, r.Version)
+	}
+	if fresh == nil {
+		return nil
+	}
+	slices.SortFunc(fresh, func(a, b store.WorldValue) int { return cmp.Compare(a.Name, b.Name) })
+	return &store.StaleError{Task: s.ID, Fresh: fresh}
+}
+
+// writeWorld applies world writes that passed stale, at clock tick.
+func (m *Store) writeWorld(ws []store.WorldWrite, tick uint64) {
+	for _, w := range ws {
+		m.world[w.Name] = &worldVar{value: slices.Clone(w.Value), version: w.Prev + 1, clock: tick}
+		m.clock = tick
+	}
+}
+
+// notifyWorld tells WorldCommitted's reader the new clock, replacing an
+// older one it has not read.
+func (m *Store) notifyWorld() {
+	for {
+		select {
+		case m.worldClock <- m.clock:
+			return
+		default:
+		}
+		select {
+		case <-m.worldClock:
+		default:
+		}
+	}
+}
+
+// World implements store.Store.
+func (m *Store) World(ctx context.Context) (store.WorldSnapshot, error) {
+	return m.WorldSince(ctx, 0)
+}
+
+// WorldSince implements store.Store.
+func (m *Store) WorldSince(ctx context.Context, clock uint64) (store.WorldSnapshot, error) {
+	if err := m.lock(); err != nil {
+		return store.WorldSnapshot{}, err
+	}
+	defer m.mu.Unlock()
+	snap := store.WorldSnapshot{Clock: m.clock}
+	for _, name := range slices.Sorted(maps.Keys(m.world)) {
+		if m.world[name].clock > clock || clock == 0 {
+			snap.Vars = append(snap.Vars, m.current(name))
+		}
+	}
+	return snap, nil
+}
+
+// WorldCommitted implements store.WorldNotifier.
+func (m *Store) WorldCommitted() <-chan uint64 { return m.worldClock }
+
+// WorldClock implements store.WorldNotifier.
+func (m *Store) WorldClock(ctx context.Context) (uint64, error) {
+	if err := m.lock(); err != nil {
+		return 0, err
+	}
+	defer m.mu.Unlock()
+	return m.clock, nil
+}

@@ -1,0 +1,115 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/amberrt/amber/store"
+)
+
+// The STM world: one row per var, with its version and the world clock of
+// the commit that wrote it. The writer validates a step's reads and writes
+// against the rows before it writes anything, inside the transaction, so
+// nothing can change them in between; a transaction that writes vars takes
+// the next clock for all of them.
+
+// worldClockQuery reads the world clock: the clock of the last commit that
+// wrote a var.
+const worldClockQuery = `SELECT COALESCE(MAX(clock), 0) FROM world`
+
+// worldRow reads var name as committed (Version 0: it does not exist).
+func (w *wtx) worldRow(name string) (store.WorldValue, error) {
+	v := store.WorldValue{Name: name}
+	err := w.scan(`SELECT value, version, clock FROM world WHERE name = ?`, []any{name}, &v.Value, &v.Version, &v.Clock)
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, nil
+	}
+	return v, err
+}
+
+// stale checks a step's world reads and writes against the rows: refused
+// is a *store.StaleError with the current rows of the stale vars.
+func (w *wtx) stale(s *store.Step) (refused, err error) {
+	var fresh []store.WorldValue
+	check := func(name string, version uint64) error {
+		cur, err := w.worldRow(name)
+		if err == nil && cur.Version != version {
+			fresh = append(fresh, cur)
+		}
+		return err
+	}
+	for _, v := range s.World {
+		if err := check(v.Name, v.Prev); err != nil {
+			return nil, fmt.Errorf("sqlite: world var %s: %w", v.Name, err)
+		}
+	}
+	for _, r := range s.WorldReads {
+		if err := check(r.Name, r.Version); err != nil {
+			return nil, fmt.Errorf("sqlite: world var %s: %w", r.Name, err)
+		}
+	}
+	if fresh == nil {
+		return nil, nil
+	}
+	slices.SortFunc(fresh, func(a, b store.WorldValue) int { return cmp.Compare(a.Name, b.Name) })
+	return &store.StaleError{Task: s.ID, Fresh: fresh}, nil
+}
+
+// writeWorld stores new versions of world vars, validated by stale, at
+// the transaction's clock.
+func (w *wtx) writeWorld(ws []store.WorldWrite) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	if w.clock == 0 {
+		w.clock = w.s.worldClock + 1
+	}
+	for _, v := range ws {
+		if _, err := w.exec(`INSERT INTO world (name, value, version, clock) VALUES (?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value, version = excluded.version, clock = excluded.clock`,
+			v.Name, nonNil(v.Value), v.Prev+1, w.clock); err != nil {
+			return fmt.Errorf("sqlite: world var %s: %w", v.Name, err)
+		}
+	}
+	return nil
+}
+
+// World implements store.Store.
+func (s *Store) World(ctx context.Context) (store.WorldSnapshot, error) {
+	return s.WorldSince(ctx, 0)
+}
+
+// WorldSince implements store.Store: the clock and the rows are read in
+// one read transaction, one snapshot of the file.
+func (s *Store) WorldSince(ctx context.Context, clock uint64) (store.WorldSnapshot, error) {
+	var snap store.WorldSnapshot
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return snap, fmt.Errorf("sqlite: world: %w", err)
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRowContext(ctx, worldClockQuery).Scan(&snap.Clock); err != nil {
+		return snap, fmt.Errorf("sqlite: world: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT name, value, version, clock FROM world
+		WHERE clock > ?1 OR ?1 = 0 ORDER BY name`, clock)
+	if err != nil {
+		return snap, fmt.Errorf("sqlite: world: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v store.WorldValue
+		if err := rows.Scan(&v.Name, &v.Value, &v.Version, &v.Clock); err != nil {
+			return snap, fmt.Errorf("sqlite: world: %w", err)
+		}
+		snap.Vars = append(snap.Vars, v)
+	}
+	if err := rows.Err(); err != nil {
+		return snap, fmt.Errorf("sqlite: world: %w", err)
+	}
+	return snap, nil
+}
