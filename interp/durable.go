@@ -54,6 +54,11 @@ type Durable struct {
 	world *stm.World
 	opts  DurableOptions
 
+	// worldVer is the store version of each world var as this worker
+	// last loaded or committed it: the Prev of its next write.
+	worldMu  sync.Mutex
+	worldVer map[string]uint64
+
 	mu      sync.Mutex
 	cache   map[string]*list.Element // of *Task
 	lru     *list.List
@@ -189,14 +194,16 @@ func NewDurable(st store.Store, opts ...Option) (*Durable, error) {
 	d.e = newEngine(cfg, realClock{}, true)
 	d.e.sched = d
 	if d.world != nil {
-		vals, err := st.World(context.Background())
+		snap, err := st.World(context.Background())
 		if err != nil {
 			return nil, fmt.Errorf("interp: loading the world: %w", err)
 		}
-		if len(vals) > 0 {
-			raw := make(map[string]cbor.RawMessage, len(vals))
-			for k, v := range vals {
-				raw[k] = v
+		d.worldVer = make(map[string]uint64, len(snap.Vars))
+		if len(snap.Vars) > 0 {
+			raw := make(map[string]cbor.RawMessage, len(snap.Vars))
+			for _, v := range snap.Vars {
+				raw[v.Name] = v.Value
+				d.worldVer[v.Name] = v.Version
 			}
 			snap, err := task.Marshal(raw)
 			if err != nil {
@@ -1048,14 +1055,26 @@ func (dt *durableTask) transact(t *Task, p effect.Pending, op effect.ContextTran
 // the op's own entry; otherwise (plain Go code) just the writes.
 func (d *Durable) worldHook(c stm.Commit) error {
 	writes := make([]store.WorldWrite, len(c.Writes))
+	d.worldMu.Lock()
 	for i, w := range c.Writes {
-		writes[i] = store.WorldWrite{Name: w.Name, Value: w.Value}
+		writes[i] = store.WorldWrite{Name: w.Name, Value: w.Value, Prev: d.worldVer[w.Name]}
+	}
+	d.worldMu.Unlock()
+	committed := func() {
+		d.worldMu.Lock()
+		for _, w := range writes {
+			d.worldVer[w.Name] = w.Prev + 1
+		}
+		d.worldMu.Unlock()
 	}
 	sc, _ := c.Context.Value(stepKey{}).(*stepCtx)
 	if sc == nil {
 		errs, err := d.st.Commit(c.Context, []store.Step{{World: writes}})
 		if err == nil && len(errs) > 0 {
 			err = errs[0]
+		}
+		if err == nil {
+			committed()
 		}
 		return err
 	}
@@ -1073,6 +1092,7 @@ func (d *Durable) worldHook(c stm.Commit) error {
 	if err := d.submit(step); err != nil {
 		return fmt.Errorf("task %s: storing an STM commit: %w", t.id, err)
 	}
+	committed()
 	t.mu.Lock()
 	t.journal = append(t.journal, en)
 	t.mu.Unlock()
