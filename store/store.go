@@ -53,6 +53,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -130,6 +131,14 @@ type Store interface {
 	// name, or "" if there is none.
 	WhereIs(ctx context.Context, name string) (string, error)
 
+	// Landed tells what became of step s, given to a Commit whose outcome
+	// the caller could not learn (the connection broke while COMMIT was in
+	// flight, the call timed out): whether it landed, did not land (and
+	// may be committed again as it is), or was superseded (the store moved
+	// on without the caller: reload). It finds the step by its Token. See
+	// Outcome.
+	Landed(ctx context.Context, s Step) (Outcome, error)
+
 	// Close releases the store's resources.
 	Close() error
 }
@@ -159,6 +168,10 @@ type Step struct {
 	Owner string
 	Epoch uint64
 	Steps uint64 // the task's committed steps when the step began; it commits Steps+1
+	// Token identifies the step's commit: random and not 0, set by the
+	// worker (NewToken). The store records it with the commit, so that
+	// Landed can tell whether the step landed.
+	Token uint64
 
 	Append   []task.Entry // journal entries, continuing the task's sequence
 	Consumed []uint64     // sequence numbers of the messages received
@@ -243,6 +256,52 @@ func (s *Step) Check() error {
 	}
 	return nil
 }
+
+// NewToken returns a random Step.Token.
+func NewToken() uint64 {
+	for {
+		if t := rand.Uint64(); t != 0 {
+			return t
+		}
+	}
+}
+
+// Outcome is what became of a step whose commit the caller could not see
+// through (Store.Landed).
+type Outcome uint8
+
+// The outcomes of a step.
+const (
+	// Landed: the step committed. For a task step, the task is at
+	// Steps+1 and the last step committed is this one.
+	Landed Outcome = iota + 1
+	// NotLanded: the step did not commit, and nothing it would change
+	// has changed: its task is still at its Steps under its lease (a
+	// step without a task: the vars it writes are still at the versions
+	// it names). It may be committed again as it is.
+	NotLanded
+	// Superseded: the store moved on without the caller: another lease
+	// holds the task or further steps committed (a step without a task:
+	// other commits wrote its vars). The store is the truth: reload the
+	// task (or refresh the world) and go on from there; for a step
+	// without a task, whether it landed cannot be told.
+	Superseded
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Landed:
+		return "landed"
+	case NotLanded:
+		return "not landed"
+	case Superseded:
+		return "superseded"
+	}
+	return fmt.Sprintf("store.Outcome(%d)", uint8(o))
+}
+
+// ErrNoToken is the error of Landed for a step without a Token.
+var ErrNoToken = errors.New("store: the step has no token")
 
 // ProcKind says what a ProcOp does.
 type ProcKind uint8

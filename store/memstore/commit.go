@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/store/internal/landing"
 	"github.com/amberrt/amber/task"
 )
 
@@ -49,8 +50,32 @@ func (m *Store) apply(s *store.Step, tick uint64) error {
 	if s.ID != "" {
 		m.applyTask(s, c)
 	}
-	m.writeWorld(s.World, tick)
+	m.writeWorld(s.World, s.Token, tick)
 	return nil
+}
+
+// Landed implements store.Store.
+func (m *Store) Landed(ctx context.Context, s store.Step) (store.Outcome, error) {
+	if err := m.lock(); err != nil {
+		return 0, err
+	}
+	defer m.mu.Unlock()
+	if s.Token == 0 {
+		return 0, fmt.Errorf("memstore: landed: %w", store.ErrNoToken)
+	}
+	if s.ID == "" {
+		return landing.World(s, func(name string) (uint64, uint64) {
+			if v := m.world[name]; v != nil {
+				return v.version, v.token
+			}
+			return 0, 0
+		}), nil
+	}
+	t := m.tasks[s.ID]
+	if t == nil {
+		return 0, fmt.Errorf("memstore: landed %s: %w", s.ID, store.ErrNotFound)
+	}
+	return landing.Task(s, t.steps, t.token, t.owner, t.epoch), nil
 }
 
 // check refuses a step that cannot commit, and encodes what it stores.
@@ -120,6 +145,7 @@ func (m *Store) applyTask(s *store.Step, c *checked) {
 	t.rec.Status, t.rec.Reason, t.rec.Wait, t.rec.Result, t.rec.Err = s.Status, s.Reason, s.Wait, slices.Clone(s.Result), s.Err
 	t.runAt = s.RunAt
 	t.steps++
+	t.token = s.Token
 	final := s.Status.Final()
 	if !s.Keep || final {
 		t.owner = ""

@@ -73,6 +73,7 @@ type memTask struct {
 	owner    string
 	epoch    uint64
 	steps    uint64
+	token    uint64 // of the last step committed
 	until    time.Time
 	cancel   bool
 }

@@ -13,6 +13,7 @@ import (
 type worldVar struct {
 	value          []byte
 	version, clock uint64
+	token          uint64 // of the commit that wrote this version
 }
 
 func (m *Store) current(name string) store.WorldValue {
@@ -45,10 +46,11 @@ func (m *Store) stale(s *store.Step) error {
 	return &store.StaleError{Task: s.ID, Fresh: fresh}
 }
 
-// writeWorld applies world writes that passed stale, at clock tick.
-func (m *Store) writeWorld(ws []store.WorldWrite, tick uint64) {
+// writeWorld applies world writes that passed stale, made by the commit
+// of token, at clock tick.
+func (m *Store) writeWorld(ws []store.WorldWrite, token, tick uint64) {
 	for _, w := range ws {
-		m.world[w.Name] = &worldVar{value: slices.Clone(w.Value), version: w.Prev + 1, clock: tick}
+		m.world[w.Name] = &worldVar{value: slices.Clone(w.Value), version: w.Prev + 1, clock: tick, token: token}
 		m.clock = tick
 	}
 }

@@ -350,7 +350,7 @@ type commitWriter struct {
 	row map[string]int
 	t   struct {
 		id, status, reason  []string
-		n, jn               []int64
+		n, jn, token        []int64
 		wait, result, errb  [][]byte
 		runAt, updated      []*int64
 		keep, final, resume []bool
@@ -368,6 +368,7 @@ type commitWriter struct {
 	proc     procWriter
 	vars     map[string]*store.WorldValue // the world vars, as the steps so far leave them
 	world    map[string][]byte            // the world vars written, to store
+	worldTok map[string]int64             // the token of the step that wrote each
 	worldOrd []string
 	rID      []string // tasks that continue as new: journal emptied, input replaced
 	rInput   [][]byte
@@ -381,7 +382,7 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		if err := w.stale(st); err != nil {
 			return commitError(st, err)
 		}
-		w.addWorld(st.World)
+		w.addWorld(st.World, st.Token)
 		return nil
 	}
 	cur := states[st.ID]
@@ -452,6 +453,7 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		t.wait[i], t.result[i], t.errb[i] = p.wait, st.Result, p.errb
 		t.runAt[i], t.updated[i] = unixNano(runAt), unixNano(updated)
 		t.keep[i], t.final[i], t.resume[i] = st.Keep, final, resume
+		t.token[i] = int64(st.Token)
 	} else {
 		w.row[st.ID] = len(t.id)
 		t.id = append(t.id, st.ID)
@@ -459,6 +461,7 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		t.reason = append(t.reason, st.Reason)
 		t.n = append(t.n, 1)
 		t.jn = append(t.jn, int64(len(st.Append)))
+		t.token = append(t.token, int64(st.Token))
 		t.wait = append(t.wait, p.wait)
 		t.result = append(t.result, st.Result)
 		t.errb = append(t.errb, p.errb)
@@ -500,18 +503,19 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 			return fmt.Errorf("postgres: commit task %q: %w", st.ID, err)
 		}
 	}
-	w.addWorld(st.World)
+	w.addWorld(st.World, st.Token)
 	if len(st.Sends) > 0 || len(st.Spawns) > 0 || resume || (!runAt.IsZero() && runAt.Before(soon)) {
 		w.notify = true
 	}
 	return nil
 }
 
-func (w *commitWriter) addWorld(ws []store.WorldWrite) {
+func (w *commitWriter) addWorld(ws []store.WorldWrite, token uint64) {
 	for _, v := range ws {
 		if w.world == nil {
-			w.world = map[string][]byte{}
+			w.world, w.worldTok = map[string][]byte{}, map[string]int64{}
 		}
+		w.worldTok[v.Name] = int64(token)
 		if _, ok := w.world[v.Name]; !ok {
 			w.worldOrd = append(w.worldOrd, v.Name)
 		}
@@ -567,12 +571,14 @@ func (w *commitWriter) queue(b *pgx.Batch, states map[string]*taskState) {
 				lease_owner = CASE WHEN s.keep THEN t.lease_owner END,
 				lease_until = CASE WHEN s.keep THEN t.lease_until END,
 				cancel = t.cancel AND NOT s.final,
-				updated = coalesce(s.updated, `+nowNano+`)
+				updated = coalesce(s.updated, `+nowNano+`),
+				token = s.token
 			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bytea[],
-				$8::bytea[], $9::bigint[], $10::bigint[], $11::bool[], $12::bool[], $13::bool[])
-				AS s(id, n, jn, status, reason, wait, result, err, run_at, updated, keep, final, resume)
+				$8::bytea[], $9::bigint[], $10::bigint[], $11::bool[], $12::bool[], $13::bool[], $14::bigint[])
+				AS s(id, n, jn, status, reason, wait, result, err, run_at, updated, keep, final, resume, token)
 			WHERE t.id = s.id`,
-			t.id, t.n, t.jn, t.status, t.reason, t.wait, t.result, t.errb, t.runAt, t.updated, t.keep, t.final, t.resume)
+			t.id, t.n, t.jn, t.status, t.reason, t.wait, t.result, t.errb, t.runAt, t.updated, t.keep, t.final, t.resume,
+			t.token)
 	}
 	if len(w.jID) > 0 {
 		b.Queue(`INSERT INTO journal (task_id, seq, entry, sum)

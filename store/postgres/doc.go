@@ -79,9 +79,12 @@
 // # Caveats
 //
 //   - A connection that breaks while COMMIT is in flight leaves the client
-//     unsure whether the step committed. Retrying it is safe: if it did, the
-//     retry is refused with store.ErrLeaseLost (the lease was released and
-//     the version moved on) and the worker reloads the task.
+//     unsure whether the step committed. Landed tells, from the token each
+//     commit records on the rows it writes (tasks.token, world.token):
+//     landed, not landed (commit it again), or superseded (reload).
+//     Retrying blindly is safe too: if it did commit, the retry is refused
+//     (the lease was released and the step count moved on; world writes
+//     name the versions they replace).
 //   - Claim and ClaimID are not retried on a broken connection: a claim that
 //     committed unseen holds the task until its lease expires.
 //   - NOTIFY serializes committing transactions on PostgreSQL's notification

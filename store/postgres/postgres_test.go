@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -65,15 +66,19 @@ func newTestDB(t testing.TB) *testDB {
 }
 
 // open opens a store on the schema, closed at cleanup (before the schema
-// is dropped).
-func (db *testDB) open(opts *postgres.Options) *postgres.Store {
+// is dropped), through the database's URL or the one given (a proxy's).
+func (db *testDB) open(opts *postgres.Options, through ...string) *postgres.Store {
 	db.t.Helper()
 	o := postgres.Options{}
 	if opts != nil {
 		o = *opts
 	}
 	o.Schema = db.schema
-	s, err := postgres.Open(bg, db.url, &o)
+	u := db.url
+	if len(through) > 0 {
+		u = through[0]
+	}
+	s, err := postgres.Open(bg, u, &o)
 	if err != nil {
 		db.t.Fatalf("Open: %v", err)
 	}
@@ -312,6 +317,16 @@ func TestChecksum(t *testing.T) {
 	if _, err := s.Messages(bg, "entry", 0); err != nil {
 		t.Errorf("Messages of a task whose journal is damaged: %v", err)
 	}
+}
+
+// latestMigration is the version of the last migration file.
+func latestMigration(t testing.TB) int {
+	t.Helper()
+	names, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(names) == 0 {
+		t.Fatal(names, err)
+	}
+	return len(names)
 }
 
 func mustEnvelope(t *testing.T, env task.Envelope) []byte {

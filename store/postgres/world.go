@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/store/internal/landing"
 )
 
 // The STM world: one row per var (world), with its version and the clock
@@ -116,16 +117,18 @@ func (w *commitWriter) queueWorld(b *pgx.Batch, channel string) {
 	names := slices.Clone(w.worldOrd)
 	slices.Sort(names)
 	values := make([][]byte, len(names))
-	versions := make([]int64, len(names))
+	versions, tokens := make([]int64, len(names)), make([]int64, len(names))
 	for i, n := range names {
 		values[i] = nonNilBytes(w.world[n])
-		versions[i] = int64(w.vars[n].Version)
+		versions[i], tokens[i] = int64(w.vars[n].Version), w.worldTok[n]
 	}
 	b.Queue(`UPDATE world_clock SET clock = clock + 1`)
-	b.Queue(`INSERT INTO world (name, value, version, clock)
-		SELECT n, v, ver, (SELECT clock FROM world_clock) FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS x(n, v, ver)
-		ON CONFLICT (name) DO UPDATE SET value = excluded.value, version = excluded.version, clock = excluded.clock`,
-		names, values, versions)
+	b.Queue(`INSERT INTO world (name, value, version, clock, token)
+		SELECT n, v, ver, (SELECT clock FROM world_clock), tok
+		FROM unnest($1::text[], $2::bytea[], $3::bigint[], $4::bigint[]) AS x(n, v, ver, tok)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value, version = excluded.version, clock = excluded.clock,
+			token = excluded.token`,
+		names, values, versions, tokens)
 	b.Queue(`SELECT pg_notify($1, (SELECT clock FROM world_clock)::text)`, channel)
 }
 
@@ -218,4 +221,48 @@ func (s *Store) worldNotification(payload string) error {
 	}
 	s.signalWorld(clock)
 	return nil
+}
+
+// Landed tells what became of step st (see store.Store.Landed), from the
+// rows as committed.
+func (s *Store) Landed(ctx context.Context, st store.Step) (store.Outcome, error) {
+	if st.Token == 0 {
+		return 0, fmt.Errorf("postgres: landed: %w", store.ErrNoToken)
+	}
+	if st.ID == "" {
+		names := make([]string, len(st.World))
+		for i, w := range st.World {
+			names[i] = w.Name
+		}
+		rows, _ := s.pool.Query(ctx, `SELECT name, version, token FROM world WHERE name = ANY($1)`, names)
+		type row struct{ version, token uint64 }
+		cur := map[string]row{}
+		var name string
+		var version, token int64
+		_, err := pgx.ForEachRow(rows, []any{&name, &version, &token}, func() error {
+			cur[name] = row{uint64(version), uint64(token)}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("postgres: landed: %w", err)
+		}
+		return landing.World(st, func(name string) (uint64, uint64) { return cur[name].version, cur[name].token }), nil
+	}
+	var (
+		steps, epoch, token int64
+		owner               *string
+	)
+	err := s.pool.QueryRow(ctx, `SELECT version, token, lease_owner, lease_epoch FROM tasks WHERE id = $1`, st.ID).
+		Scan(&steps, &token, &owner, &epoch)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, fmt.Errorf("postgres: landed %q: %w", st.ID, store.ErrNotFound)
+	case err != nil:
+		return 0, fmt.Errorf("postgres: landed %q: %w", st.ID, err)
+	}
+	holder := ""
+	if owner != nil {
+		holder = *owner
+	}
+	return landing.Task(st, uint64(steps), uint64(token), holder, uint64(epoch)), nil
 }

@@ -92,7 +92,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		if refused, err := w.stale(e.Step); err != nil || refused != nil {
 			return where(refused), err
 		}
-		return nil, w.writeWorld(e.World)
+		return nil, w.writeWorld(e.World, e.Token)
 	}
 	if len(e.World) > 0 || len(e.WorldReads) > 0 {
 		switch refused, err := w.stale(e.Step); {
@@ -139,8 +139,8 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	// version are the task's, and its entries continue the journal. It
 	// sets only the columns the step changes: an indexed column in the SET
 	// list costs an index update even when its value stays.
-	args := make([]any, 0, 14)
-	args = append(args, string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt)
+	args := make([]any, 0, 15)
+	args = append(args, string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt, int64(e.Token))
 	v := fenceVariant(0)
 	if e.Restart != nil {
 		v |= fenceRestart
@@ -222,7 +222,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 			return nil, where(err)
 		}
 	}
-	if err := w.writeWorld(e.World); err != nil {
+	if err := w.writeWorld(e.World, e.Token); err != nil {
 		return nil, where(err)
 	}
 	return nil, nil
@@ -241,7 +241,7 @@ const (
 )
 
 // fenceQuery returns the fencing update of variant v. Its parameters are
-// status, reason, wait, result, err, run_at, the number of entries (and
+// status, reason, wait, result, err, run_at, token, the number of entries (and
 // the new input, for a restart), the ready number (fenceReady), id, owner,
 // epoch, version, and the number of entries expected (fenceEntries). The
 // update of a final step (fenceUnready) returns the task's proc flag.
@@ -249,7 +249,7 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	if q := s.fenceQueries[v]; q != "" {
 		return q
 	}
-	q := `UPDATE tasks SET status = ?, reason = ?, wait = ?, result = ?, err = ?, run_at = ?,
+	q := `UPDATE tasks SET status = ?, reason = ?, wait = ?, result = ?, err = ?, run_at = ?, token = ?,
 		steps = steps + 1, updated = lease_at`
 	if v&fenceRestart != 0 {
 		q += `, entries = ?, input = ?`

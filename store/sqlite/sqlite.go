@@ -145,12 +145,17 @@ CREATE INDEX links_target ON links (target);
 // World vars get a version (writes committed to the var: the old rows
 // count as one) and the world clock of the commit that wrote them; the
 // clock of the world is the largest, found through the index.
+//
+// A task and a world var keep the token of the step that last wrote them
+// (store.Step.Token), for Landed.
 const schema3 = `
 ALTER TABLE journal ADD COLUMN sum INTEGER;
 ALTER TABLE mailbox ADD COLUMN sum INTEGER;
 ALTER TABLE world ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE world ADD COLUMN clock INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE world ADD COLUMN token INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX world_clock ON world (clock);
+ALTER TABLE tasks ADD COLUMN token INTEGER NOT NULL DEFAULT 0;
 `
 
 // Open opens the store in the SQLite file at path (amber's default is

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/store/internal/landing"
 )
 
 // The STM world: one row per var, with its version and the world clock of
@@ -60,8 +61,8 @@ func (w *wtx) stale(s *store.Step) (refused, err error) {
 }
 
 // writeWorld stores new versions of world vars, validated by stale, at
-// the transaction's clock.
-func (w *wtx) writeWorld(ws []store.WorldWrite) error {
+// the transaction's clock, with the token of the step's commit.
+func (w *wtx) writeWorld(ws []store.WorldWrite, token uint64) error {
 	if len(ws) == 0 {
 		return nil
 	}
@@ -69,9 +70,10 @@ func (w *wtx) writeWorld(ws []store.WorldWrite) error {
 		w.clock = w.s.worldClock + 1
 	}
 	for _, v := range ws {
-		if _, err := w.exec(`INSERT INTO world (name, value, version, clock) VALUES (?, ?, ?, ?)
-			ON CONFLICT (name) DO UPDATE SET value = excluded.value, version = excluded.version, clock = excluded.clock`,
-			v.Name, nonNil(v.Value), v.Prev+1, w.clock); err != nil {
+		if _, err := w.exec(`INSERT INTO world (name, value, version, clock, token) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value, version = excluded.version, clock = excluded.clock,
+				token = excluded.token`,
+			v.Name, nonNil(v.Value), v.Prev+1, w.clock, int64(token)); err != nil {
 			return fmt.Errorf("sqlite: world var %s: %w", v.Name, err)
 		}
 	}
@@ -112,4 +114,47 @@ func (s *Store) WorldSince(ctx context.Context, clock uint64) (store.WorldSnapsh
 		return snap, fmt.Errorf("sqlite: world: %w", err)
 	}
 	return snap, nil
+}
+
+// Landed implements store.Store. It reads the rows in one read
+// transaction, beside the writer.
+func (s *Store) Landed(ctx context.Context, st store.Step) (store.Outcome, error) {
+	if st.Token == 0 {
+		return 0, fmt.Errorf("sqlite: landed: %w", store.ErrNoToken)
+	}
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: landed: %w", err)
+	}
+	defer tx.Rollback()
+	if st.ID == "" {
+		var qerr error
+		o := landing.World(st, func(name string) (uint64, uint64) {
+			var version uint64
+			var token int64
+			err := tx.QueryRowContext(ctx, `SELECT version, token FROM world WHERE name = ?`, name).Scan(&version, &token)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				qerr = err
+			}
+			return version, uint64(token)
+		})
+		if qerr != nil {
+			return 0, fmt.Errorf("sqlite: landed: %w", qerr)
+		}
+		return o, nil
+	}
+	var (
+		steps, epoch uint64
+		token        int64
+		owner        string
+	)
+	err = tx.QueryRowContext(ctx, `SELECT steps, token, lease_owner, lease_epoch FROM tasks WHERE id = ?`, st.ID).
+		Scan(&steps, &token, &owner, &epoch)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, fmt.Errorf("sqlite: landed %s: %w", st.ID, store.ErrNotFound)
+	case err != nil:
+		return 0, fmt.Errorf("sqlite: landed %s: %w", st.ID, err)
+	}
+	return landing.Task(st, steps, uint64(token), owner, epoch), nil
 }

@@ -18,3 +18,9 @@ CREATE TABLE world_clock (
     clock bigint NOT NULL
 );
 INSERT INTO world_clock (clock) VALUES (0);
+
+-- A task and a world var keep the token of the step that last wrote them
+-- (store.Step.Token), so that a worker that could not see a commit through
+-- can ask whether it landed (Store.Landed).
+ALTER TABLE tasks ADD COLUMN token bigint NOT NULL DEFAULT 0;
+ALTER TABLE world ADD COLUMN token bigint NOT NULL DEFAULT 0;
