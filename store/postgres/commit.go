@@ -39,6 +39,7 @@ type prepared struct {
 	entries [][]byte
 	wait    []byte
 	errb    []byte
+	sends   [][]byte
 }
 
 // Commit applies the steps in one transaction, in two round trips: the
@@ -55,9 +56,12 @@ type prepared struct {
 // matching task.ErrInvalidJournal when its entries do not continue the
 // journal; with one matching store.ErrExists when it spawns an existing
 // task; with one matching store.ErrNameTaken when it registers a name
-// another task holds. A refused step changes nothing. Messages sent to
-// unknown tasks are dropped, as a message to a dead process is; exit
-// signals to finished tasks too.
+// another task holds; with a *store.StaleError when its world reads or
+// writes are stale; with the database's error when the database refuses
+// what it writes (a constraint, a string with a NUL byte: see
+// commitIsolating). A refused step changes nothing, and the other steps
+// commit. Messages sent to unknown tasks are dropped, as a message to a
+// dead process is; exit signals to finished tasks too.
 //
 // If the returned error is not nil the transaction did not commit, except
 // in one case no client can tell apart: the connection broke while COMMIT
@@ -71,13 +75,79 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 		return errs, nil
 	}
 	preps := make([]prepared, len(steps))
+	for i := range steps {
+		if err := prepare(&steps[i], &preps[i]); err != nil {
+			errs[i] = commitError(&steps[i], err)
+		}
+	}
+	if err := s.commitIsolating(ctx, steps, preps, errs); err != nil {
+		return nil, fmt.Errorf("postgres: commit: %w", err)
+	}
+	return errs, nil
+}
+
+// commitIsolating commits the steps that errs does not refuse yet,
+// setting errs. If the transaction fails by the fault of what a step
+// writes (a constraint, a bad value: see stepFault), no set-based
+// statement can tell which step it was, so the steps are committed again
+// in two halves, and so on down to the step at fault, which is refused
+// alone: the cost of a fault is a few more transactions, and none for
+// commits without one.
+func (s *Store) commitIsolating(ctx context.Context, steps []store.Step, preps []prepared, errs []error) error {
+	err := s.commitAll(ctx, steps, preps, errs)
+	if err == nil || !stepFault(err) || ctx.Err() != nil {
+		return err
+	}
+	var live []int
+	for i := range steps {
+		if errs[i] == nil {
+			live = append(live, i)
+		}
+	}
+	if len(live) == 1 {
+		errs[live[0]] = commitError(&steps[live[0]], err)
+		return nil
+	}
+	for _, half := range [][]int{live[:len(live)/2], live[len(live)/2:]} {
+		sub, subPreps, subErrs := make([]store.Step, len(half)), make([]prepared, len(half)), make([]error, len(half))
+		for k, i := range half {
+			sub[k], subPreps[k] = steps[i], preps[i]
+		}
+		if err := s.commitIsolating(ctx, sub, subPreps, subErrs); err != nil {
+			return err
+		}
+		for k, i := range half {
+			errs[i] = subErrs[k]
+		}
+	}
+	return nil
+}
+
+// stepFault reports whether err is PostgreSQL's refusal of a value a step
+// writes (classes 22 data exception, 23 integrity constraint violation, 54
+// program limit exceeded: a string with a NUL byte, a duplicate key, an
+// index row too large), not a failure of the database or the connection.
+func stepFault(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || len(pe.Code) != 5 {
+		return false
+	}
+	switch pe.Code[:2] {
+	case "22", "23", "54":
+		return true
+	}
+	return false
+}
+
+// commitAll commits in one transaction the steps that errs does not refuse
+// yet, setting errs, or fails as a whole.
+func (s *Store) commitAll(ctx context.Context, steps []store.Step, preps []prepared, errs []error) error {
 	lockIDs := make([]string, 0, len(steps))
 	var names []string
 	vars := worldLocks{}
 	for i := range steps {
 		st := &steps[i]
-		if err := prepare(st, &preps[i]); err != nil {
-			errs[i] = commitError(st, err)
+		if errs[i] != nil {
 			continue
 		}
 		vars.add(st)
@@ -101,26 +171,25 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 		}
 	}
 	if len(lockIDs) == 0 && vars.empty() {
-		return errs, nil
+		return nil
 	}
 	slices.Sort(lockIDs)
 	lockIDs = slices.Compact(lockIDs)
 	slices.Sort(names)
 	names = slices.Compact(names)
-	locks := &lockSet{names: names, vars: vars.lists()}
+	locks := &lockSet{ids: lockIDs, names: names, vars: vars.lists()}
 
 	// A deadlock can only come from a commit that waits for the peers of
 	// an ending task (see process.go); it rolled back, so the steps are
 	// run again, with those peers among the rows locked first.
 	for attempt := 0; ; attempt++ {
-		locks.ids = lockIDs
 		out, err := s.commit(ctx, steps, preps, slices.Clone(errs), locks)
-		lockIDs = locks.ids
 		if err == nil {
-			return out, nil
+			copy(errs, out)
+			return nil
 		}
 		if attempt == 3 || !isDeadlock(err) || ctx.Err() != nil {
-			return nil, fmt.Errorf("postgres: commit: %w", err)
+			return err
 		}
 	}
 }
@@ -192,6 +261,10 @@ func (s *Store) commit(ctx context.Context, steps []store.Step, preps []prepared
 		}
 		st := &steps[i]
 		if err := w.add(st, &preps[i], states, soon); err != nil {
+			var half *halfApplied
+			if errors.As(err, &half) {
+				return nil, err
+			}
 			errs[i] = err
 		}
 	}
@@ -332,6 +405,13 @@ func prepare(st *store.Step, p *prepared) error {
 	}
 	if p.errb, err = marshalNil(st.Err); err != nil {
 		return fmt.Errorf("error: %w", err)
+	}
+	for _, o := range st.Sends {
+		data, err := task.EncodeEnvelope(o.Env)
+		if err != nil {
+			return fmt.Errorf("send to %q: %w", o.To, err)
+		}
+		p.sends = append(p.sends, data)
 	}
 	var check taskRows
 	for _, r := range st.Spawns {
@@ -484,23 +564,19 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		_ = w.spawns.add(r) // checked by prepare
 		states[r.ID] = &taskState{status: r.Status, spawned: true}
 	}
-	for _, o := range st.Sends {
-		data, err := task.EncodeEnvelope(o.Env)
-		if err != nil { // an Envelope always encodes; keep the step whole anyway
-			return fmt.Errorf("postgres: commit task %q: send to %q: %w", st.ID, o.To, err)
-		}
+	for k, o := range st.Sends {
 		w.sendTo = append(w.sendTo, o.To)
-		w.sendEnv = append(w.sendEnv, data)
+		w.sendEnv = append(w.sendEnv, p.sends[k])
 		w.sendTag = append(w.sendTag, "")
 	}
 	for _, op := range st.Proc {
 		if err := w.applyProc(states, st.ID, op); err != nil {
-			return fmt.Errorf("postgres: commit task %q: %w", st.ID, err)
+			return &halfApplied{fmt.Errorf("postgres: commit task %q: %w", st.ID, err)}
 		}
 	}
 	if final {
 		if err := w.exit(states, st.ID, st.Exit); err != nil {
-			return fmt.Errorf("postgres: commit task %q: %w", st.ID, err)
+			return &halfApplied{fmt.Errorf("postgres: commit task %q: %w", st.ID, err)}
 		}
 	}
 	w.addWorld(st.World, st.Token)
@@ -509,6 +585,14 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 	}
 	return nil
 }
+
+// halfApplied is an error of a step that passed its checks, found while
+// its writes were being gathered: the transaction cannot commit without
+// half of the step, so it fails as a whole. (An exit signal that does not
+// encode: it cannot happen.)
+type halfApplied struct{ error }
+
+func (e *halfApplied) Unwrap() error { return e.error }
 
 func (w *commitWriter) addWorld(ws []store.WorldWrite, token uint64) {
 	for _, v := range ws {

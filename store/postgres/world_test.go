@@ -11,6 +11,7 @@ import (
 
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/store/postgres"
+	"github.com/amberrt/amber/store/storetest"
 	"github.com/amberrt/amber/task"
 )
 
@@ -276,5 +277,59 @@ func TestWorldCommitted(t *testing.T) {
 	}
 	if c, err := listener.WorldClock(bg); err != nil || c != 3 {
 		t.Errorf("WorldClock after 3 world commits = %d, %v; want 3", c, err)
+	}
+}
+
+// TestWriteFaultAlone: steps whose own writes the database refuses inside
+// the transaction (a trigger raises check_violation on their journal rows,
+// as a constraint would; a message to a task ID with a NUL byte, which no
+// text column holds) are refused alone: the other steps of the Commit
+// commit.
+func TestWriteFaultAlone(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	s := db.open(nil)
+	db.exec(`CREATE FUNCTION $schema.boom() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'boom' USING ERRCODE = 'check_violation'; END $$`)
+	db.exec(`CREATE TRIGGER boom BEFORE INSERT ON $schema.journal FOR EACH ROW
+		WHEN (NEW.task_id LIKE 'bad%') EXECUTE FUNCTION $schema.boom()`)
+	ids := []string{"good1", "bad1", "good2", "good3", "nul", "good4", "bad2", "good5"}
+	var steps []store.Step
+	for _, id := range ids {
+		steps = append(steps, claimStep(t, s, id))
+	}
+	steps[4].Sends = []store.Outgoing{{To: "no\x00body", Env: storetest.NewEnvelope("m")}}
+	for i := range steps {
+		steps[i].Sends = append(steps[i].Sends, store.Outgoing{To: "good1", Env: storetest.NewEnvelope("from " + steps[i].ID)})
+	}
+	errs, err := s.Commit(bg, steps)
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	good := 0
+	for i, st := range steps {
+		bad := st.ID == "nul" || st.ID == "bad1" || st.ID == "bad2"
+		if bad != (errs[i] != nil) {
+			t.Errorf("Commit of %s: %v", st.ID, errs[i])
+		}
+		if bad {
+			t.Logf("%s refused: %v", st.ID, errs[i])
+		} else {
+			good++
+		}
+		r, _, err := s.Load(bg, st.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bad && (r.Status != task.Running || len(r.Journal) != 0) || !bad && (r.Status != task.Done || len(r.Journal) != 2) {
+			t.Errorf("%s after the commit: %s with %d entries", st.ID, r.Status, len(r.Journal))
+		}
+	}
+	snap, _ := s.World(bg)
+	if len(snap.Vars) != good {
+		t.Errorf("world has %d vars, want the %d of the good steps", len(snap.Vars), good)
+	}
+	if ms, _ := s.Messages(bg, "good1", 0); len(ms) != good {
+		t.Errorf("good1 has %d messages, want the %d of the good steps", len(ms), good)
 	}
 }

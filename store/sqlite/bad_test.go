@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/store/sqlite"
@@ -214,5 +215,78 @@ func TestClosed(t *testing.T) {
 	}
 	if err := s.Create(bg, storetest.NewRecord("a")); !errors.Is(err, sqlite.ErrClosed) {
 		t.Errorf("Create after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestWriteFaultAlone: a step whose own write fails inside the
+// transaction, after every check passed (here a trigger raises an error on
+// its journal rows, as a constraint would), is refused alone: the steps of
+// the same Commit, and the other writes of the same transaction, commit.
+// A Create that fails the same way fails alone too.
+func TestWriteFaultAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "amber.db")
+	s, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db := rawDB(t, path)
+	for _, q := range []string{
+		`CREATE TRIGGER boom BEFORE INSERT ON journal WHEN NEW.task_id LIKE 'bad%' BEGIN SELECT RAISE(ABORT, 'boom'); END`,
+		`CREATE TRIGGER boom2 BEFORE INSERT ON tasks WHEN NEW.id = 'doomed' BEGIN SELECT RAISE(ABORT, 'doomed'); END`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := []string{"good1", "bad1", "good2", "bad2", "good3"}
+	for _, id := range ids {
+		if err := s.Create(bg, storetest.NewRecord(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ls, err := s.Claim(bg, "w", 10, storetest.T0, time.Minute)
+	if err != nil || len(ls) != len(ids) {
+		t.Fatal(ls, err)
+	}
+	var steps []store.Step
+	for _, l := range ls {
+		steps = append(steps, store.Step{ID: l.ID, Owner: "w", Epoch: l.Epoch, Steps: l.Steps, Status: task.Done,
+			Append: storetest.NewEntries(1, 2), World: []store.WorldWrite{{Name: "v-" + l.ID, Value: []byte{1}}},
+			Sends: []store.Outgoing{{To: "good1", Env: storetest.NewEnvelope("from " + l.ID)}}})
+	}
+	// A Create in the same transaction, most likely, which fails alone too.
+	created := make(chan error, 1)
+	go func() { created <- s.Create(bg, storetest.NewRecord("doomed"), storetest.NewRecord("spared")) }()
+	errs, err := s.Commit(bg, steps)
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	for i, st := range steps {
+		bad := strings.HasPrefix(st.ID, "bad")
+		if bad != (errs[i] != nil) || bad && !strings.Contains(errs[i].Error(), "boom") {
+			t.Errorf("Commit of %s: %v", st.ID, errs[i])
+		}
+		r, _, err := s.Load(bg, st.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bad && (r.Status != task.Running || len(r.Journal) != 0) || !bad && (r.Status != task.Done || len(r.Journal) != 2) {
+			t.Errorf("%s after the commit: %s with %d entries", st.ID, r.Status, len(r.Journal))
+		}
+	}
+	if err := <-created; err == nil || !strings.Contains(err.Error(), "doomed") {
+		t.Errorf("Create of a task whose insert fails: %v", err)
+	}
+	if _, _, err := s.Load(bg, "spared"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a failed Create created a task beside the one that failed: %v", err)
+	}
+	snap, _ := s.World(bg)
+	if len(snap.Vars) != 3 {
+		t.Errorf("world = %+v, want the vars of the 3 good steps", snap.Vars)
+	}
+	ms, _ := s.Messages(bg, "good1", 0)
+	if len(ms) != 3 {
+		t.Errorf("good1 has %d messages, want the 3 of the good steps", len(ms))
 	}
 }

@@ -63,13 +63,20 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 			errs[i] = commitError(&steps[i], err)
 		}
 	}
+	faulted := make([]bool, len(steps))
 	err := s.submit(ctx, func(w *wtx) (refused, err error) {
 		for i, e := range enc {
-			if e == nil {
+			if e == nil || faulted[i] {
 				continue
 			}
 			refused, err := w.commitStep(e)
-			if err != nil {
+			switch {
+			case err != nil && fault(err):
+				// The step's own write failed: it is refused, and the
+				// transaction runs again without it.
+				faulted[i], errs[i] = true, err
+				return nil, errRerun
+			case err != nil:
 				return nil, err // the whole transaction fails
 			}
 			errs[i] = refused

@@ -572,3 +572,88 @@ func testStatus(h *harness) {
 		h.t.Errorf("Status of a finished task = %q, %v", st, err)
 	}
 }
+
+// testCommitRefusesAlone: one Commit of good steps and steps refused for
+// every reason a step can be refused (lease lost, entries that do not
+// continue the journal, a spawn of an existing task, a name taken, stale
+// world vars, a message too deep, a malformed step): each bad step gets
+// its own error and changes nothing, and every good step commits.
+func testCommitRefusesAlone(h *harness) {
+	h.createIDs("holder", "exists")
+	h.idle()
+	h.proc("holder", task.Waiting, "", store.ProcOp{Kind: store.ProcRegister, Name: "taken"})
+	h.commit(store.Step{World: []store.WorldWrite{write("x", 0, 1)}})
+	h.commit(store.Step{World: []store.WorldWrite{write("x", 1, 2)}})
+	type bad struct {
+		id   string
+		make func(s *store.Step)
+		want error // nil: any error
+	}
+	bads := []bad{
+		{"lost", func(s *store.Step) { s.Epoch++ }, store.ErrLeaseLost},
+		{"gap", func(s *store.Step) { s.Append = NewEntries(2, 1) }, task.ErrInvalidJournal},
+		{"spawn", func(s *store.Step) { s.Spawns = []*task.Record{NewRecord("exists")} }, store.ErrExists},
+		{"name", func(s *store.Step) { s.Proc = []store.ProcOp{{Kind: store.ProcRegister, Name: "taken"}} }, store.ErrNameTaken},
+		{"stale", func(s *store.Step) { s.World = []store.WorldWrite{write("x", 1, 9)} }, store.ErrStale},
+		{"deep", func(s *store.Step) {
+			s.Sends = []store.Outgoing{{To: "exists", Env: nestedEnvelope(100)}}
+		}, task.ErrUnstorable},
+		{"malformed", func(s *store.Step) { s.World = []store.WorldWrite{write("y", 0, 1), write("y", 0, 2)} }, nil},
+	}
+	var ids []string
+	for i, b := range bads {
+		ids = append(ids, fmt.Sprintf("good%d", i), b.id)
+	}
+	ids = append(ids, "goodlast")
+	h.createIDs(ids...)
+	leases := map[string]store.Lease{}
+	for _, l := range h.claim("w", 100, T0) {
+		leases[l.ID] = l
+	}
+	var steps []store.Step
+	want := map[string]error{}
+	for _, id := range ids {
+		s := step("w", leases[id], task.Done)
+		s.Append = NewEntries(1, 1)
+		s.Sends = []store.Outgoing{{To: "holder", Env: NewEnvelope("from " + id)}}
+		s.World = []store.WorldWrite{write("w-"+id, 0, 1)}
+		for _, b := range bads {
+			if b.id == id {
+				b.make(&s)
+				want[id] = b.want
+			}
+		}
+		steps = append(steps, s)
+	}
+	errs, err := h.s.Commit(bg, steps)
+	if err != nil {
+		h.t.Fatalf("Commit: %v", err)
+	}
+	good := 0
+	for i, s := range steps {
+		w, isBad := want[s.ID]
+		switch {
+		case !isBad && errs[i] != nil:
+			h.t.Errorf("good step %s beside bad ones: %v", s.ID, errs[i])
+		case isBad && (errs[i] == nil || w != nil && !errors.Is(errs[i], w)):
+			h.t.Errorf("step %s: %v, want %v", s.ID, errs[i], w)
+		}
+		r, _ := h.load(s.ID)
+		if isBad && (r.Status != task.Running || len(r.Journal) != 0) || !isBad && (r.Status != task.Done || len(r.Journal) != 1) {
+			h.t.Errorf("%s after the commit: %s with %d entries", s.ID, r.Status, len(r.Journal))
+		}
+		if !isBad {
+			good++
+		}
+	}
+	if ms, _ := h.s.Messages(bg, "holder", 0); len(ms) != good {
+		h.t.Errorf("holder has %d messages, want the %d of the good steps", len(ms), good)
+	}
+	w := h.world()
+	for _, s := range steps {
+		_, isBad := want[s.ID]
+		if _, ok := w["w-"+s.ID]; ok == isBad {
+			h.t.Errorf("world var of %s written: %v", s.ID, ok)
+		}
+	}
+}

@@ -74,6 +74,7 @@ var cases = []testCase{
 	{"CommitFencing", testCommitFencing},
 	{"CommitBadSequence", testCommitBadSeq},
 	{"CommitVersion", testCommitVersion},
+	{"CommitRefusesAlone", testCommitRefusesAlone},
 	{"Send", testSend},
 	{"SendWhileLeased", testSendWhileLeased},
 	{"Cancel", testCancel},
