@@ -64,8 +64,9 @@ import (
 
 // Store persists tasks. Implementations are safe for concurrent use.
 type Store interface {
-	// Create inserts new tasks, ready to run. A task whose ID exists fails
-	// the whole call with an error matching ErrExists.
+	// Create inserts new tasks, ready to run (a record's RunAt is kept as
+	// its timer, and its Runs as its run count). A task whose ID exists
+	// fails the whole call with an error matching ErrExists.
 	Create(ctx context.Context, recs ...*task.Record) error
 
 	// Claim leases up to max ready tasks to owner for the lease duration,
@@ -84,8 +85,9 @@ type Store interface {
 	ClaimID(ctx context.Context, owner, id string, now time.Time, lease time.Duration) (Lease, error)
 
 	// Load returns a task's record with its whole journal (Record.Mailbox
-	// is left empty), its process state (Record.Trap, Record.Name) and its
-	// unreceived messages, exit signals (task.SignalType) among them.
+	// is left empty), its process state (Record.Trap, Record.Name), its
+	// run count and timer (Record.Runs, Record.RunAt) and its unreceived
+	// messages, exit signals (task.SignalType) among them.
 	Load(ctx context.Context, id string) (*task.Record, []Message, error)
 
 	// Messages returns the unreceived messages of task id with a sequence
@@ -187,8 +189,10 @@ type Step struct {
 	Err    *task.Error
 
 	// Restart, if set, is a ContinueAsNew: the task's input becomes
-	// Restart.Input and its journal is emptied before Append is applied
-	// (so Append starts again at sequence number 1). The mailbox is kept.
+	// Restart.Input, its journal is emptied before Append is applied (so
+	// Append starts again at sequence number 1), and its run count
+	// (task.Record.Runs) goes up by one, with the step. The mailbox is
+	// kept.
 	Restart *Restart
 
 	Spawns []*task.Record // tasks to create, ready to run; created before Sends are delivered
@@ -455,6 +459,7 @@ type Summary struct {
 	Reason  string
 	Wait    *task.Wait
 	Steps   uint64 // committed steps
+	Runs    uint64 // restarts by ContinueAsNew (task.Record.Runs)
 	Entries int    // journal length
 	Pending int    // unreceived messages
 	RunAt   time.Time

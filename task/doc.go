@@ -27,7 +27,7 @@
 //
 //	Record   {0: format (1), 1: ID, 2: Program, 3: Version, 4: Input, 5: Status,
 //	          6: Reason, 7: Journal, 8: Mailbox, 9: Wait, 10: Result, 11: Err,
-//	          12: Parent, 13: Created, 14: Updated}
+//	          12: Parent, 13: Created, 14: Updated, 15: Trap, 16: Name, 17: Runs, 18: RunAt}
 //	journal  {0: format (1), 1: [Entry...]}   (EncodeJournal)
 //	Entry    {1: Seq, 2: Fiber, 3: Kind, 4: Fingerprint, 5: Op, 6: Result, 7: Err, 8: Time}
 //	Envelope {1: Type, 2: Data}

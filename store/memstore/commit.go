@@ -139,6 +139,7 @@ func (m *Store) applyTask(s *store.Step, c *checked) {
 	t := m.tasks[s.ID]
 	if s.Restart != nil {
 		t.journal, t.rec.Input = nil, slices.Clone(s.Restart.Input)
+		t.rec.Runs++
 	}
 	t.journal = append(t.journal, c.entries...)
 	t.msgs = slices.DeleteFunc(t.msgs, func(msg message) bool { return slices.Contains(s.Consumed, msg.seq) })

@@ -184,7 +184,10 @@ func encodeEntries(es []task.Entry) ([]stored, error) {
 // newTask makes the task of r, with the stored forms checkRecord returned.
 func (m *Store) newTask(r *task.Record, journal, mailbox []stored) *memTask {
 	t := &memTask{rec: *r, journal: journal}
-	t.rec.Journal, t.rec.Mailbox = nil, nil
+	t.rec.Journal, t.rec.Mailbox, t.rec.RunAt = nil, nil, time.Time{}
+	if !r.Status.Final() {
+		t.runAt = r.RunAt
+	}
 	t.rec.Input, t.rec.Result = slices.Clone(r.Input), slices.Clone(r.Result)
 	for _, b := range mailbox {
 		t.nextMsg++

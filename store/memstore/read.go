@@ -59,6 +59,7 @@ func (m *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 	}
 	r := t.rec
 	r.Input, r.Result = slices.Clone(r.Input), slices.Clone(r.Result)
+	r.RunAt = t.runAt
 	var err error
 	if r.Journal, err = t.decodeJournal(); err != nil {
 		return nil, nil, err
@@ -131,6 +132,6 @@ func (m *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 
 func (t *memTask) summary() store.Summary {
 	return store.Summary{ID: t.rec.ID, Program: t.rec.Program, Version: t.rec.Version,
-		Status: t.rec.Status, Reason: t.rec.Reason, Wait: t.rec.Wait, Steps: t.steps,
+		Status: t.rec.Status, Reason: t.rec.Reason, Wait: t.rec.Wait, Steps: t.steps, Runs: t.rec.Runs,
 		Entries: len(t.journal), Pending: len(t.msgs), RunAt: t.runAt, Created: t.rec.Created, Updated: t.rec.Updated}
 }

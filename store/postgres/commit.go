@@ -640,7 +640,7 @@ func (w *commitWriter) queue(b *pgx.Batch, states map[string]*taskState) {
 	t := &w.t
 	if len(w.rID) > 0 {
 		b.Queue(`DELETE FROM journal j USING unnest($1::text[]) AS r(id) WHERE j.task_id = r.id`, w.rID)
-		b.Queue(`UPDATE tasks t SET input = r.input, journal_len = 0
+		b.Queue(`UPDATE tasks t SET input = r.input, journal_len = 0, runs = t.runs + 1
 			FROM unnest($1::text[], $2::bytea[]) AS r(id, input) WHERE t.id = r.id`, w.rID, w.rInput)
 	}
 	if len(t.id) > 0 {

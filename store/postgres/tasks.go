@@ -28,9 +28,9 @@ type taskRows struct {
 	id, program, status, reason, parent []string
 	version                             []int32
 	input, wait, result, errs           [][]byte
-	created, updated                    []*int64
+	created, updated, runAt             []*int64
 	ready                               []bool
-	journalLen, mailboxSeq              []int64
+	journalLen, mailboxSeq, runs        []int64
 
 	// journal and mailbox rows of the records
 	jID  []string
@@ -66,6 +66,12 @@ func (r *taskRows) add(rec *task.Record) error {
 	r.created = append(r.created, unixNano(rec.Created))
 	r.updated = append(r.updated, unixNano(rec.Updated))
 	r.ready = append(r.ready, !rec.Status.Final())
+	if rec.Status.Final() {
+		r.runAt = append(r.runAt, nil)
+	} else {
+		r.runAt = append(r.runAt, unixNano(rec.RunAt))
+	}
+	r.runs = append(r.runs, int64(rec.Runs))
 	r.journalLen = append(r.journalLen, int64(len(rec.Journal)))
 	r.mailboxSeq = append(r.mailboxSeq, int64(len(rec.Mailbox)))
 	for _, e := range rec.Journal {
@@ -95,15 +101,16 @@ func (r *taskRows) queue(b *pgx.Batch) {
 		return
 	}
 	b.Queue(`INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err, parent,
-			created, updated, ready, journal_len, mailbox_seq)
+			created, updated, ready, journal_len, mailbox_seq, run_at, runs)
 		SELECT id, program, pv, input, status, reason, wait, result, err, parent,
-			coalesce(created, `+nowNano+`), coalesce(updated, created, `+nowNano+`), ready, jl, ms
+			coalesce(created, `+nowNano+`), coalesce(updated, created, `+nowNano+`), ready, jl, ms, run_at, runs
 		FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[], $5::text[], $6::text[], $7::bytea[],
 			$8::bytea[], $9::bytea[], $10::text[], $11::bigint[], $12::bigint[], $13::bool[],
-			$14::bigint[], $15::bigint[])
-			AS r(id, program, pv, input, status, reason, wait, result, err, parent, created, updated, ready, jl, ms)`,
+			$14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[])
+			AS r(id, program, pv, input, status, reason, wait, result, err, parent, created, updated, ready, jl, ms,
+				run_at, runs)`,
 		r.id, r.program, r.version, r.input, r.status, r.reason, r.wait, r.result, r.errs, r.parent,
-		r.created, r.updated, r.ready, r.journalLen, r.mailboxSeq)
+		r.created, r.updated, r.ready, r.journalLen, r.mailboxSeq, r.runAt, r.runs)
 	if len(r.jID) > 0 {
 		b.Queue(`INSERT INTO journal (task_id, seq, entry, sum)
 			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[])`,
@@ -247,7 +254,8 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 		version                   int32
 		status                    string
 		input, wait, result, errb []byte
-		created, updated          int64
+		created, updated, runs    int64
+		runAt                     *int64
 		found                     bool
 		entries                   [][]byte
 		seqs                      []int64
@@ -262,10 +270,10 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 		b := &pgx.Batch{}
 		b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY`)
 		b.Queue(`SELECT program, program_version, input, status, reason, wait, result, err, parent, created, updated,
-			trap, name
+			trap, name, runs, run_at
 		FROM tasks WHERE id = $1`, id).QueryRow(func(row pgx.Row) error {
 			err := row.Scan(&rec.Program, &version, &input, &status, &rec.Reason, &wait, &result, &errb,
-				&rec.Parent, &created, &updated, &rec.Trap, &rec.Name)
+				&rec.Parent, &created, &updated, &rec.Trap, &rec.Name, &runs, &runAt)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil
 			}
@@ -319,6 +327,10 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 	rec.Version = int(version)
 	rec.Status = task.Status(status)
 	rec.Created, rec.Updated = fromNano(created), fromNano(updated)
+	rec.Runs = uint64(runs)
+	if runAt != nil {
+		rec.RunAt = fromNano(*runAt)
+	}
 	var err error
 	if rec.Input, err = rawCBOR(input); err != nil {
 		return nil, nil, corrupt("tasks.input", err)
@@ -480,7 +492,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 		limit = &f.Limit
 	}
 	rows, _ := s.pool.Query(ctx, `
-		SELECT id, program, program_version, status, reason, wait, version, journal_len,
+		SELECT id, program, program_version, status, reason, wait, version, runs, journal_len,
 			(SELECT count(*) FROM mailbox m WHERE m.task_id = t.id), run_at, created, updated
 		FROM tasks t
 		WHERE ($1 = '' OR status = $1) AND ($2 = '' OR program = $2)
@@ -497,7 +509,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 		updated int64
 	)
 	_, err := pgx.ForEachRow(rows, []any{&sum.ID, &sum.Program, &sum.Version, &status, &sum.Reason, &wait,
-		&sum.Steps, &entries, &pending, &runAt, &created, &updated}, func() error {
+		&sum.Steps, &sum.Runs, &entries, &pending, &runAt, &created, &updated}, func() error {
 		x := sum
 		x.Status = task.Status(status)
 		x.Entries, x.Pending = int(entries), int(pending)

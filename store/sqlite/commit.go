@@ -259,7 +259,7 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	q := `UPDATE tasks SET status = ?, reason = ?, wait = ?, result = ?, err = ?, run_at = ?, token = ?,
 		steps = steps + 1, updated = lease_at`
 	if v&fenceRestart != 0 {
-		q += `, entries = ?, input = ?`
+		q += `, entries = ?, input = ?, runs = runs + 1`
 	} else {
 		q += `, entries = entries + ?`
 	}

@@ -66,7 +66,7 @@ type readStmts struct {
 // The queries of Load, run in one read transaction.
 const (
 	loadTaskQuery = `SELECT program, program_version, input, status, reason, wait, result, err, parent,
-		created, updated, trap, name FROM tasks WHERE id = ?`
+		created, updated, trap, name, runs, run_at FROM tasks WHERE id = ?`
 	loadJournalQuery = `SELECT seq, entry, sum FROM journal WHERE task_id = ? ORDER BY seq`
 	loadMailboxQuery = `SELECT seq, envelope, sum FROM mailbox WHERE task_id = ? ORDER BY seq`
 )
@@ -135,10 +135,10 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 	var (
 		status                    string
 		input, result, wait, errb []byte
-		created, updated          sql.NullInt64
+		created, updated, runAt   sql.NullInt64
 	)
 	err = tx.StmtContext(ctx, s.rstmts.loadTask).QueryRowContext(ctx, id).Scan(&r.Program, &r.Version, &input,
-		&status, &r.Reason, &wait, &result, &errb, &r.Parent, &created, &updated, &r.Trap, &r.Name)
+		&status, &r.Reason, &wait, &result, &errb, &r.Parent, &created, &updated, &r.Trap, &r.Name, &r.Runs, &runAt)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, store.ErrNotFound)
@@ -148,6 +148,7 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 	if err := decodeTask(r, input, status, wait, result, errb, created, updated); err != nil {
 		return nil, nil, err
 	}
+	r.RunAt = fromNanos(runAt)
 	if r.Journal, err = loadJournal(ctx, tx.StmtContext(ctx, s.rstmts.loadJournal), id); err != nil {
 		return nil, nil, err
 	}
@@ -277,7 +278,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 	if f.Program != "" {
 		where, args = append(where, "program = ?"), append(args, f.Program)
 	}
-	q := `SELECT id, program, program_version, status, reason, wait, steps, entries,
+	q := `SELECT id, program, program_version, status, reason, wait, steps, runs, entries,
 		(SELECT COUNT(*) FROM mailbox m WHERE m.task_id = t.id), run_at, created, updated FROM tasks t`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -300,7 +301,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 			wait                    []byte
 			runAt, created, updated sql.NullInt64
 		)
-		if err := rows.Scan(&sum.ID, &sum.Program, &sum.Version, &status, &sum.Reason, &wait, &sum.Steps,
+		if err := rows.Scan(&sum.ID, &sum.Program, &sum.Version, &status, &sum.Reason, &wait, &sum.Steps, &sum.Runs,
 			&sum.Entries, &sum.Pending, &runAt, &created, &updated); err != nil {
 			return nil, fmt.Errorf("sqlite: list: %w", err)
 		}

@@ -147,7 +147,8 @@ CREATE INDEX links_target ON links (target);
 // clock of the world is the largest, found through the index.
 //
 // A task and a world var keep the token of the step that last wrote them
-// (store.Step.Token), for Landed.
+// (store.Step.Token), for Landed. A task counts its restarts by
+// ContinueAsNew (task.Record.Runs).
 const schema3 = `
 ALTER TABLE journal ADD COLUMN sum INTEGER;
 ALTER TABLE mailbox ADD COLUMN sum INTEGER;
@@ -156,6 +157,7 @@ ALTER TABLE world ADD COLUMN clock INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE world ADD COLUMN token INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX world_clock ON world (clock);
 ALTER TABLE tasks ADD COLUMN token INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN runs INTEGER NOT NULL DEFAULT 0;
 `
 
 // Open opens the store in the SQLite file at path (amber's default is

@@ -136,15 +136,16 @@ func (w *wtx) exists(id string) (bool, error) {
 // false, having written nothing, if the ID exists.
 func (w *wtx) insertTask(e *encodedRecord) (bool, error) {
 	r := e.rec
-	var ready any
+	var ready, runAt any
 	if !r.Status.Final() {
-		ready = w.nextReady()
+		ready, runAt = w.nextReady(), nanos(r.RunAt)
 	}
 	res, err := w.exec(`INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err,
-		parent, created, updated, ready, entries, msg_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		parent, created, updated, ready, run_at, entries, msg_seq, runs)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`,
 		r.ID, r.Program, r.Version, []byte(r.Input), string(r.Status), r.Reason, e.wait, []byte(r.Result), e.err,
-		r.Parent, nanos(r.Created), nanos(r.Updated), ready, len(e.entries), len(e.mailbox))
+		r.Parent, nanos(r.Created), nanos(r.Updated), ready, runAt, len(e.entries), len(e.mailbox), int64(r.Runs))
 	if err != nil {
 		return false, fmt.Errorf("sqlite: create %s: %w", r.ID, err)
 	}

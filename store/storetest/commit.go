@@ -657,3 +657,81 @@ func testCommitRefusesAlone(h *harness) {
 		}
 	}
 }
+
+// testRuns: a task counts its restarts by ContinueAsNew, with the step
+// that restarts it (a refused one counts nothing); Create keeps the count
+// of a record that has one.
+func testRuns(h *harness) {
+	h.createIDs("a")
+	in, _ := task.Marshal("again")
+	runs := func(want uint64) {
+		h.t.Helper()
+		r, _ := h.load("a")
+		sums, err := h.s.List(bg, store.Filter{})
+		if err != nil || len(sums) == 0 {
+			h.t.Fatal(sums, err)
+		}
+		if r.Runs != want || sums[0].Runs != want {
+			h.t.Errorf("Runs = %d (List: %d), want %d", r.Runs, sums[0].Runs, want)
+		}
+	}
+	runs(0)
+	for i := uint64(1); i <= 3; i++ {
+		l := h.claimOne("w", "a", T0)
+		s := step("w", l, task.Running)
+		s.Restart, s.Append = &store.Restart{Input: in}, NewEntries(1, 1)
+		h.commit(s)
+		runs(i)
+	}
+	l := h.claimOne("w", "a", T0)
+	s := step("w", l, task.Running)
+	s.Append = NewEntries(2, 1)
+	h.commit(s)
+	runs(3)
+	l = h.claimOne("w", "a", T0)
+	s = step("w", l, task.Running)
+	s.Restart, s.Epoch = &store.Restart{Input: in}, l.Epoch+1
+	if err := h.commitOne(s); !errors.Is(err, store.ErrLeaseLost) {
+		h.t.Fatalf("a restart with a stale epoch: %v", err)
+	}
+	runs(3)
+	r := NewRecord("b")
+	r.Runs = 5
+	h.create(r)
+	if got, _ := h.load("b"); got.Runs != 5 {
+		h.t.Errorf("Runs of a task created with 5 = %d", got.Runs)
+	}
+	h.reopen()
+	runs(3)
+}
+
+// testRunAt: Load returns a task's timer (the RunAt of its last step; none
+// once it has finished), and Create keeps a record's.
+func testRunAt(h *harness) {
+	r := NewRecord("a")
+	r.RunAt = T0.Add(time.Hour)
+	h.create(r, NewRecord("b"))
+	if got, _ := h.load("a"); !got.RunAt.Equal(T0.Add(time.Hour)) {
+		h.t.Errorf("RunAt of a task created with one = %v, want %v", got.RunAt, T0.Add(time.Hour))
+	}
+	for _, l := range h.claim("w", 10, T0) {
+		s := step("w", l, task.Waiting)
+		if l.ID == "a" {
+			s.RunAt = T0.Add(2 * time.Hour)
+		}
+		h.commit(s)
+	}
+	if got, _ := h.load("a"); !got.RunAt.Equal(T0.Add(2 * time.Hour)) {
+		h.t.Errorf("RunAt after a step set it = %v, want %v", got.RunAt, T0.Add(2*time.Hour))
+	}
+	if got, _ := h.load("b"); !got.RunAt.IsZero() {
+		h.t.Errorf("RunAt of a task whose step set none = %v", got.RunAt)
+	}
+	l := h.claimOne("w", "a", T0.Add(2*time.Hour))
+	s := step("w", l, task.Done)
+	s.RunAt = T0.Add(3 * time.Hour)
+	h.commit(s)
+	if got, _ := h.load("a"); !got.RunAt.IsZero() {
+		h.t.Errorf("RunAt of a finished task = %v, want none", got.RunAt)
+	}
+}

@@ -67,6 +67,8 @@ var cases = []testCase{
 	{"CommitWorld", testCommitWorld},
 	{"CommitWorldOnly", testCommitWorldOnly},
 	{"CommitRestart", testCommitRestart},
+	{"Runs", testRuns},
+	{"RunAt", testRunAt},
 	{"CommitSpawnAndSend", testCommitSpawnAndSend},
 	{"Status", testStatus},
 	{"CommitReleasesLease", testCommitReleases},

@@ -24,3 +24,16 @@ INSERT INTO world_clock (clock) VALUES (0);
 -- can ask whether it landed (Store.Landed).
 ALTER TABLE tasks ADD COLUMN token bigint NOT NULL DEFAULT 0;
 ALTER TABLE world ADD COLUMN token bigint NOT NULL DEFAULT 0;
+
+-- A task counts its restarts by ContinueAsNew (task.Record.Runs).
+ALTER TABLE tasks ADD COLUMN runs bigint NOT NULL DEFAULT 0;
+
+CREATE OR REPLACE VIEW tasks_view AS
+SELECT id, program, program_version, status, reason, parent, version, journal_len, mailbox_seq,
+       ready, cancel, lease_owner, lease_epoch,
+       to_timestamp(lease_until / 1e9) AS lease_until,
+       to_timestamp(run_at / 1e9) AS run_at,
+       to_timestamp(created / 1e9) AS created,
+       to_timestamp(updated / 1e9) AS updated,
+       name, trap, runs
+FROM tasks;
