@@ -508,11 +508,12 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 	}
 	cur.journalLen += uint64(len(st.Append))
 	cur.status = st.Status
-	if !st.Keep {
+	final := st.Status.Final()
+	keep := st.Keep && !final // a finished task keeps no lease: it would be claimed once expired
+	if !keep {
 		cur.leased, cur.owner = false, ""
 	}
-	final := st.Status.Final()
-	resume := !final && !st.Keep && st.Status == task.Running
+	resume := !final && !keep && st.Status == task.Running
 
 	if w.row == nil {
 		w.row = map[string]int{}
@@ -532,7 +533,7 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		t.jn[i] += int64(len(st.Append))
 		t.wait[i], t.result[i], t.errb[i] = p.wait, st.Result, p.errb
 		t.runAt[i], t.updated[i] = unixNano(runAt), unixNano(updated)
-		t.keep[i], t.final[i], t.resume[i] = st.Keep, final, resume
+		t.keep[i], t.final[i], t.resume[i] = keep, final, resume
 		t.token[i] = int64(st.Token)
 	} else {
 		w.row[st.ID] = len(t.id)
@@ -547,7 +548,7 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		t.errb = append(t.errb, p.errb)
 		t.runAt = append(t.runAt, unixNano(runAt))
 		t.updated = append(t.updated, unixNano(updated))
-		t.keep = append(t.keep, st.Keep)
+		t.keep = append(t.keep, keep)
 		t.final = append(t.final, final)
 		t.resume = append(t.resume, resume)
 	}

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -196,5 +197,32 @@ func (p *proxy) fromServer(client, upstream net.Conn) {
 				return
 			}
 		}
+	}
+}
+
+// TestExpiredLeaseFirst: a lease that expired (its worker died mid-step)
+// is taken over by the first Claim after its expiry, ahead of any number
+// of ready tasks and due timers: a worker that polls Claim every interval
+// takes it within one interval.
+func TestExpiredLeaseFirst(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	s := db.open(nil)
+	if err := s.Create(bg, storetest.NewRecord("orphan")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimID(bg, "dead", "orphan", storetest.T0, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var recs []*task.Record
+	for i := range 300 {
+		recs = append(recs, storetest.NewRecord(fmt.Sprintf("ready%03d", i)))
+	}
+	if err := s.Create(bg, recs...); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := s.Claim(bg, "w", 5, storetest.T0.Add(time.Minute+time.Nanosecond), time.Minute)
+	if err != nil || len(ls) != 5 || ls[0].ID != "orphan" {
+		t.Fatalf("first Claim after the lease expired = %v, %v; want orphan first", ls, err)
 	}
 }

@@ -55,6 +55,9 @@ func encodeStep(s *store.Step) (*encodedStep, error) {
 // Commit implements store.Store. The steps go to the writer together and
 // commit in the same transaction as other callers' writes.
 func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error) {
+	if err := s.workerOnly(); err != nil {
+		return nil, err
+	}
 	errs := make([]error, len(steps))
 	enc := make([]*encodedStep, len(steps))
 	for i := range steps {
@@ -147,7 +150,8 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	// sets only the columns the step changes: an indexed column in the SET
 	// list costs an index update even when its value stays.
 	args := make([]any, 0, 15)
-	args = append(args, string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt, int64(e.Token))
+	args = append(args, string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt, int64(e.Token),
+		attemptRunning(e.Wait) && !final)
 	v := fenceVariant(0)
 	if e.Restart != nil {
 		v |= fenceRestart
@@ -248,7 +252,7 @@ const (
 )
 
 // fenceQuery returns the fencing update of variant v. Its parameters are
-// status, reason, wait, result, err, run_at, token, the number of entries (and
+// status, reason, wait, result, err, run_at, token, running, the number of entries (and
 // the new input, for a restart), the ready number (fenceReady), id, owner,
 // epoch, version, and the number of entries expected (fenceEntries). The
 // update of a final step (fenceUnready) returns the task's proc flag.
@@ -256,7 +260,7 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	if q := s.fenceQueries[v]; q != "" {
 		return q
 	}
-	q := `UPDATE tasks SET status = ?, reason = ?, wait = ?, result = ?, err = ?, run_at = ?, token = ?,
+	q := `UPDATE tasks SET status = ?, reason = ?, wait = ?, result = ?, err = ?, run_at = ?, token = ?, running = ?,
 		steps = steps + 1, updated = lease_at`
 	if v&fenceRestart != 0 {
 		q += `, entries = ?, input = ?, runs = runs + 1`

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/amberrt/amber/store"
@@ -59,6 +60,13 @@ func encodeEntries(es []task.Entry) ([][]byte, error) {
 		out[i] = b
 	}
 	return out, nil
+}
+
+// attemptRunning reports whether a task's wait records an activity
+// attempt running (in the process that ran the step): the column running,
+// which a worker that takes the file over after a crash looks for.
+func attemptRunning(w *task.Wait) bool {
+	return w != nil && slices.ContainsFunc(w.Ops, func(o task.OpState) bool { return o.Phase == task.PhaseRunning })
 }
 
 // marshalPtr encodes *v, or gives NULL for a nil v.
@@ -141,11 +149,12 @@ func (w *wtx) insertTask(e *encodedRecord) (bool, error) {
 		ready, runAt = w.nextReady(), nanos(r.RunAt)
 	}
 	res, err := w.exec(`INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err,
-		parent, created, updated, ready, run_at, entries, msg_seq, runs)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		parent, created, updated, ready, run_at, entries, msg_seq, runs, running)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`,
 		r.ID, r.Program, r.Version, []byte(r.Input), string(r.Status), r.Reason, e.wait, []byte(r.Result), e.err,
-		r.Parent, nanos(r.Created), nanos(r.Updated), ready, runAt, len(e.entries), len(e.mailbox), int64(r.Runs))
+		r.Parent, nanos(r.Created), nanos(r.Updated), ready, runAt, len(e.entries), len(e.mailbox), int64(r.Runs),
+		attemptRunning(r.Wait))
 	if err != nil {
 		return false, fmt.Errorf("sqlite: create %s: %w", r.ID, err)
 	}
@@ -204,6 +213,9 @@ const claimQuery = `SELECT id FROM (
 
 // Claim implements store.Store.
 func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time, d time.Duration) ([]store.Lease, error) {
+	if err := s.workerOnly(); err != nil {
+		return nil, err
+	}
 	if max <= 0 {
 		return nil, nil
 	}
@@ -244,6 +256,9 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 
 // ClaimID implements store.Store.
 func (s *Store) ClaimID(ctx context.Context, owner, id string, now time.Time, d time.Duration) (store.Lease, error) {
+	if err := s.workerOnly(); err != nil {
+		return store.Lease{}, err
+	}
 	var l store.Lease
 	err := s.submit(ctx, func(w *wtx) (refused, err error) {
 		l = store.Lease{ID: id}

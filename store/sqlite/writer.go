@@ -58,6 +58,9 @@ func (s *Store) submit(ctx context.Context, apply func(w *wtx) (refused, err err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if s.mode == ModeReadOnly {
+		return ErrReadOnly
+	}
 	r := &request{ctx: ctx, apply: apply, done: make(chan struct{})}
 	s.mu.RLock()
 	if s.closed {
@@ -68,6 +71,17 @@ func (s *Store) submit(ctx context.Context, apply func(w *wtx) (refused, err err
 	s.mu.RUnlock()
 	<-r.done
 	return r.err
+}
+
+// workerOnly refuses the calls that only the worker process makes.
+func (s *Store) workerOnly() error {
+	switch s.mode {
+	case ModeReadOnly:
+		return ErrReadOnly
+	case ModeClient:
+		return ErrNotWorker
+	}
+	return nil
 }
 
 // writer applies queued writes in batches, one transaction per batch, until

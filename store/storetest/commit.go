@@ -735,3 +735,18 @@ func testRunAt(h *harness) {
 		h.t.Errorf("RunAt of a finished task = %v, want none", got.RunAt)
 	}
 }
+
+// testFinalKeep: a step that ends its task releases the lease even if it
+// asks to keep it: a finished task is never claimed again, not even once
+// the lease would have expired.
+func testFinalKeep(h *harness) {
+	h.createIDs("a")
+	l := h.claimOne("w", "a", T0)
+	s := step("w", l, task.Done)
+	s.Keep = true
+	h.commit(s)
+	h.claimNone("w2", T0.Add(time.Hour), "a finished with Keep set")
+	if _, err := h.s.ClaimID(bg, "w2", "a", T0.Add(time.Hour), time.Minute); !errors.Is(err, store.ErrFinished) {
+		h.t.Errorf("ClaimID of a task finished with Keep: %v, want ErrFinished", err)
+	}
+}

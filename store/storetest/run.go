@@ -73,6 +73,7 @@ var cases = []testCase{
 	{"Status", testStatus},
 	{"CommitReleasesLease", testCommitReleases},
 	{"CommitKeep", testCommitKeep},
+	{"CommitFinalKeep", testFinalKeep},
 	{"CommitFencing", testCommitFencing},
 	{"CommitBadSequence", testCommitBadSeq},
 	{"CommitVersion", testCommitVersion},
