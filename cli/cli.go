@@ -80,7 +80,13 @@ func run(ctx context.Context, args []string, reg *task.Registry, out io.Writer) 
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	st, err := openStore(ctx, *db, *pg)
+	// A SQLite file has one worker process: the CLI reads it beside the
+	// worker, and sends and cancels as a client.
+	mode := sqlite.ModeReadOnly
+	if cmd == "send" || cmd == "cancel" {
+		mode = sqlite.ModeClient
+	}
+	st, err := openStore(ctx, *db, *pg, mode)
 	if err != nil {
 		return err
 	}
@@ -142,11 +148,11 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func openStore(ctx context.Context, db, pg string) (store.Store, error) {
+func openStore(ctx context.Context, db, pg string, mode sqlite.Mode) (store.Store, error) {
 	if pg != "" {
 		return postgres.Open(ctx, pg, nil)
 	}
-	return sqlite.Open(db, nil)
+	return sqlite.Open(db, &sqlite.Options{Mode: mode})
 }
 
 func list(ctx context.Context, st store.Store, f store.Filter, out io.Writer) error {
