@@ -116,8 +116,15 @@ type Store interface {
 	// lease's Cancel flag set, and the worker that claims it ends it.
 	Cancel(ctx context.Context, id string) error
 
-	// List returns summaries of the tasks matching f, by ID.
+	// List returns summaries of the tasks matching f, in f's Order, up
+	// to f.Limit of them (0: all) after f.After: one page. The next page
+	// is the one After the last summary's Cursor. A page costs an index
+	// walk from the cursor, not a count of the tasks before it.
 	List(ctx context.Context, f Filter) ([]Summary, error)
+
+	// Counts returns the number of tasks matching f in each status (f's
+	// Order, After and Limit are ignored).
+	Counts(ctx context.Context, f Filter) (map[task.Status]int, error)
 
 	// World returns a consistent snapshot of the STM world: every var
 	// with its version, and the world clock of the last commit it holds.
@@ -445,9 +452,57 @@ func (s WorldSnapshot) Lookup(name string) (WorldValue, bool) {
 
 // Filter selects tasks for List. Zero fields match everything.
 type Filter struct {
-	Status  task.Status
-	Program string
-	Limit   int
+	Status   task.Status
+	Program  string
+	Version  int    // the program's version
+	WaitKind string // the Kind of the task's Wait (task.WaitReceive, ...)
+	// CreatedAfter and CreatedBefore bound the creation time: tasks
+	// created at or after CreatedAfter, and before CreatedBefore.
+	CreatedAfter, CreatedBefore time.Time
+	IDContains                  string // a substring of the ID
+
+	Order Order
+	// After continues a listing after a task (the last of the previous
+	// page: Summary.Cursor); the zero Cursor starts at the beginning.
+	After Cursor
+	Limit int // at most this many; 0 for all
+}
+
+// Order is the order of List.
+type Order uint8
+
+// The orders of List.
+const (
+	// ByID lists tasks by ID, ascending.
+	ByID Order = iota
+	// ByUpdated lists the most recently updated tasks first (then by ID,
+	// descending).
+	ByUpdated
+)
+
+// Cursor is a place in a listing: the task a page ends with.
+type Cursor struct {
+	ID      string
+	Updated time.Time // for ByUpdated
+}
+
+// Cursor returns the place of s in a listing, for Filter.After.
+func (s Summary) Cursor() Cursor { return Cursor{ID: s.ID, Updated: s.Updated} }
+
+// Match reports whether s matches f's conditions (not its Order, After
+// or Limit): what stores filter on.
+func (f *Filter) Match(s *Summary) bool {
+	kind := ""
+	if s.Wait != nil {
+		kind = s.Wait.Kind
+	}
+	return (f.Status == "" || s.Status == f.Status) &&
+		(f.Program == "" || s.Program == f.Program) &&
+		(f.Version == 0 || s.Version == f.Version) &&
+		(f.WaitKind == "" || kind == f.WaitKind) &&
+		(f.CreatedAfter.IsZero() || !s.Created.Before(f.CreatedAfter)) &&
+		(f.CreatedBefore.IsZero() || s.Created.Before(f.CreatedBefore)) &&
+		strings.Contains(s.ID, f.IDContains)
 }
 
 // Summary is a line of List.
@@ -462,8 +517,13 @@ type Summary struct {
 	Runs    uint64 // restarts by ContinueAsNew (task.Record.Runs)
 	Entries int    // journal length
 	Pending int    // unreceived messages
+	// RunAt is when the store makes the task ready if nothing wakes it
+	// first (task.Record.RunAt); zero for none.
 	RunAt   time.Time
 	Created time.Time
+	// Updated is when the task's last step was made: the time of the last
+	// journal entry it appended, or else the clock of the claim it ran
+	// under.
 	Updated time.Time
 }
 

@@ -73,7 +73,8 @@ type memTask struct {
 	owner    string
 	epoch    uint64
 	steps    uint64
-	token    uint64 // of the last step committed
+	token    uint64    // of the last step committed
+	leaseAt  time.Time // the clock of the last claim
 	until    time.Time
 	cancel   bool
 }
@@ -185,6 +186,9 @@ func encodeEntries(es []task.Entry) ([]stored, error) {
 func (m *Store) newTask(r *task.Record, journal, mailbox []stored) *memTask {
 	t := &memTask{rec: *r, journal: journal}
 	t.rec.Journal, t.rec.Mailbox, t.rec.RunAt = nil, nil, time.Time{}
+	if t.rec.Updated.IsZero() {
+		t.rec.Updated = t.rec.Created
+	}
 	if !r.Status.Final() {
 		t.runAt = r.RunAt
 	}
@@ -233,7 +237,7 @@ func claimable(t *memTask, now time.Time) bool {
 }
 
 func (m *Store) lease(t *memTask, owner string, now time.Time, d time.Duration) store.Lease {
-	t.owner, t.until, t.ready = owner, now.Add(d), false
+	t.owner, t.until, t.ready, t.leaseAt = owner, now.Add(d), false, now
 	t.epoch++
 	return store.Lease{ID: t.rec.ID, Epoch: t.epoch, Steps: t.steps, Cancel: t.cancel}
 }

@@ -1,9 +1,9 @@
 package memstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/amberrt/amber/store"
@@ -117,17 +117,51 @@ func (m *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 	}
 	defer m.mu.Unlock()
 	var out []store.Summary
-	for _, id := range slices.Sorted(maps.Keys(m.tasks)) {
-		t := m.tasks[id]
-		if (f.Status != "" && t.rec.Status != f.Status) || (f.Program != "" && t.rec.Program != f.Program) {
-			continue
+	for _, t := range m.tasks {
+		if s := t.summary(); f.Match(&s) && after(f, &s) {
+			out = append(out, s)
 		}
-		if f.Limit > 0 && len(out) == f.Limit {
-			break
+	}
+	slices.SortFunc(out, func(a, b store.Summary) int {
+		if f.Order == store.ByUpdated {
+			if c := b.Updated.Compare(a.Updated); c != 0 {
+				return c
+			}
+			return cmp.Compare(b.ID, a.ID)
 		}
-		out = append(out, t.summary())
+		return cmp.Compare(a.ID, b.ID)
+	})
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
 	}
 	return out, nil
+}
+
+// after reports whether s comes after f.After in f's order.
+func after(f store.Filter, s *store.Summary) bool {
+	a := f.After
+	switch {
+	case a == store.Cursor{}:
+		return true
+	case f.Order == store.ByUpdated:
+		return s.Updated.Before(a.Updated) || s.Updated.Equal(a.Updated) && s.ID < a.ID
+	}
+	return s.ID > a.ID
+}
+
+// Counts implements store.Store.
+func (m *Store) Counts(ctx context.Context, f store.Filter) (map[task.Status]int, error) {
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	counts := map[task.Status]int{}
+	for _, t := range m.tasks {
+		if s := t.summary(); f.Match(&s) {
+			counts[s.Status]++
+		}
+	}
+	return counts, nil
 }
 
 func (t *memTask) summary() store.Summary {

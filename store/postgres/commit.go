@@ -430,6 +430,7 @@ type commitWriter struct {
 	row map[string]int
 	t   struct {
 		id, status, reason  []string
+		waitKind            []string
 		n, jn, token        []int64
 		wait, result, errb  [][]byte
 		runAt, updated      []*int64
@@ -535,6 +536,7 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		t.runAt[i], t.updated[i] = unixNano(runAt), unixNano(updated)
 		t.keep[i], t.final[i], t.resume[i] = keep, final, resume
 		t.token[i] = int64(st.Token)
+		t.waitKind[i] = waitKind(st.Wait)
 	} else {
 		w.row[st.ID] = len(t.id)
 		t.id = append(t.id, st.ID)
@@ -543,6 +545,7 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		t.n = append(t.n, 1)
 		t.jn = append(t.jn, int64(len(st.Append)))
 		t.token = append(t.token, int64(st.Token))
+		t.waitKind = append(t.waitKind, waitKind(st.Wait))
 		t.wait = append(t.wait, p.wait)
 		t.result = append(t.result, st.Result)
 		t.errb = append(t.errb, p.errb)
@@ -617,6 +620,14 @@ func commitError(st *store.Step, err error) error {
 	return fmt.Errorf("postgres: commit task %q: %w", st.ID, err)
 }
 
+// waitKind is the column wait_kind of a wait.
+func waitKind(w *task.Wait) string {
+	if w == nil {
+		return ""
+	}
+	return w.Kind
+}
+
 // checksums returns task.Checksum of each stored form, for a sum column.
 func checksums(data [][]byte) []int64 {
 	sums := make([]int64, len(data))
@@ -656,14 +667,15 @@ func (w *commitWriter) queue(b *pgx.Batch, states map[string]*taskState) {
 				lease_owner = CASE WHEN s.keep THEN t.lease_owner END,
 				lease_until = CASE WHEN s.keep THEN t.lease_until END,
 				cancel = t.cancel AND NOT s.final,
-				updated = coalesce(s.updated, `+nowNano+`),
-				token = s.token
+				updated = coalesce(s.updated, t.lease_at, `+nowNano+`),
+				token = s.token,
+				wait_kind = s.wait_kind
 			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bytea[],
-				$8::bytea[], $9::bigint[], $10::bigint[], $11::bool[], $12::bool[], $13::bool[], $14::bigint[])
-				AS s(id, n, jn, status, reason, wait, result, err, run_at, updated, keep, final, resume, token)
+				$8::bytea[], $9::bigint[], $10::bigint[], $11::bool[], $12::bool[], $13::bool[], $14::bigint[], $15::text[])
+				AS s(id, n, jn, status, reason, wait, result, err, run_at, updated, keep, final, resume, token, wait_kind)
 			WHERE t.id = s.id`,
 			t.id, t.n, t.jn, t.status, t.reason, t.wait, t.result, t.errb, t.runAt, t.updated, t.keep, t.final, t.resume,
-			t.token)
+			t.token, t.waitKind)
 	}
 	if len(w.jID) > 0 {
 		b.Queue(`INSERT INTO journal (task_id, seq, entry, sum)

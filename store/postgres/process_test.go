@@ -443,8 +443,9 @@ func TestMigrateDurable(t *testing.T) {
 		db.exec(`INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, v+1, name)
 	}
 	rec := storetest.NewRecord("old")
-	db.exec(`INSERT INTO tasks (id, program, program_version, input, status, created, updated, ready, journal_len, mailbox_seq)
-		VALUES ('old', $1, 1, $2, 'waiting', 1, 1, false, 2, 2)`, rec.Program, []byte(rec.Input))
+	db.exec(`INSERT INTO tasks (id, program, program_version, input, status, wait, created, updated, ready, journal_len, mailbox_seq)
+		VALUES ('old', $1, 1, $2, 'waiting', $3, 1, 1, false, 2, 2)`, rec.Program, []byte(rec.Input),
+		mustMarshal(t, &task.Wait{Kind: task.WaitReceive}))
 	for _, e := range storetest.NewEntries(1, 2) {
 		b, err := task.EncodeEntry(e)
 		if err != nil {
@@ -466,6 +467,9 @@ func TestMigrateDurable(t *testing.T) {
 	r, msgs, err := s.Load(bg, "old")
 	if err != nil || len(r.Journal) != 2 || len(msgs) != 2 || r.Runs != 0 || r.Status != task.Waiting {
 		t.Fatalf("Load(old) = %+v, %v, %v", r, msgs, err)
+	}
+	if sums, err := s.List(bg, store.Filter{WaitKind: task.WaitReceive}); err != nil || len(sums) != 1 {
+		t.Errorf("List of the tasks waiting for a message = %v, %v; want old (its wait kind filled in)", sums, err)
 	}
 	snap, err := s.World(bg)
 	if err != nil || snap.Clock != 0 || len(snap.Vars) != 2 || snap.Vars[0].Version != 1 || snap.Vars[1].Version != 1 {

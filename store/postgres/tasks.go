@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -26,6 +27,7 @@ const makeReady = `ready = true, ready_seq = CASE WHEN ready THEN ready_seq ELSE
 // taskRows holds the columns of tasks to insert, for unnest.
 type taskRows struct {
 	id, program, status, reason, parent []string
+	waitKind                            []string
 	version                             []int32
 	input, wait, result, errs           [][]byte
 	created, updated, runAt             []*int64
@@ -60,6 +62,11 @@ func (r *taskRows) add(rec *task.Record) error {
 	r.status = append(r.status, string(rec.Status))
 	r.reason = append(r.reason, rec.Reason)
 	r.wait = append(r.wait, wait)
+	kind := ""
+	if rec.Wait != nil {
+		kind = rec.Wait.Kind
+	}
+	r.waitKind = append(r.waitKind, kind)
 	r.result = append(r.result, rec.Result)
 	r.errs = append(r.errs, errb)
 	r.parent = append(r.parent, rec.Parent)
@@ -101,16 +108,16 @@ func (r *taskRows) queue(b *pgx.Batch) {
 		return
 	}
 	b.Queue(`INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err, parent,
-			created, updated, ready, journal_len, mailbox_seq, run_at, runs)
+			created, updated, ready, journal_len, mailbox_seq, run_at, runs, wait_kind)
 		SELECT id, program, pv, input, status, reason, wait, result, err, parent,
-			coalesce(created, `+nowNano+`), coalesce(updated, created, `+nowNano+`), ready, jl, ms, run_at, runs
+			coalesce(created, `+nowNano+`), coalesce(updated, created, `+nowNano+`), ready, jl, ms, run_at, runs, wk
 		FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[], $5::text[], $6::text[], $7::bytea[],
 			$8::bytea[], $9::bytea[], $10::text[], $11::bigint[], $12::bigint[], $13::bool[],
-			$14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[])
+			$14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::text[])
 			AS r(id, program, pv, input, status, reason, wait, result, err, parent, created, updated, ready, jl, ms,
-				run_at, runs)`,
+				run_at, runs, wk)`,
 		r.id, r.program, r.version, r.input, r.status, r.reason, r.wait, r.result, r.errs, r.parent,
-		r.created, r.updated, r.ready, r.journalLen, r.mailboxSeq, r.runAt, r.runs)
+		r.created, r.updated, r.ready, r.journalLen, r.mailboxSeq, r.runAt, r.runs, r.waitKind)
 	if len(r.jID) > 0 {
 		b.Queue(`INSERT INTO journal (task_id, seq, entry, sum)
 			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[])`,
@@ -174,7 +181,7 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 			FROM (SELECT * FROM expired UNION ALL SELECT * FROM due) c
 			ORDER BY k, o1, o2 LIMIT $3
 		)
-		UPDATE tasks t SET lease_owner = $1, lease_epoch = t.lease_epoch + 1, lease_until = $4, ready = false
+		UPDATE tasks t SET lease_owner = $1, lease_epoch = t.lease_epoch + 1, lease_until = $4, lease_at = $2, ready = false
 		FROM pick WHERE t.id = pick.id
 		RETURNING pick.rank, t.id, t.lease_epoch, t.version, t.cancel`,
 		owner, nano(now), max, nano(now.Add(lease)))
@@ -204,7 +211,7 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 func (s *Store) ClaimID(ctx context.Context, owner, id string, now time.Time, lease time.Duration) (store.Lease, error) {
 	l := store.Lease{ID: id}
 	err := s.pool.QueryRow(ctx, `
-		UPDATE tasks SET lease_owner = $2, lease_epoch = lease_epoch + 1, lease_until = $4, ready = false
+		UPDATE tasks SET lease_owner = $2, lease_epoch = lease_epoch + 1, lease_until = $4, lease_at = $3, ready = false
 		WHERE id = $1 AND `+notFinal+` AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < $3)
 		RETURNING lease_epoch, version, cancel`, id, owner, nano(now), nano(now.Add(lease))).Scan(&l.Epoch, &l.Steps, &l.Cancel)
 	if err == nil {
@@ -485,18 +492,69 @@ func (s *Store) whyNot(ctx context.Context, what, id string) error {
 	}
 }
 
-// List returns summaries of the tasks matching f, by ID.
-func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, error) {
-	var limit *int
-	if f.Limit > 0 {
-		limit = &f.Limit
+// filterSQL is the SQL condition of f's filters, with its arguments
+// numbered from $1.
+func filterSQL(f *store.Filter) (string, []any) {
+	var (
+		conds []string
+		args  []any
+	)
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		conds = append(conds, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
 	}
-	rows, _ := s.pool.Query(ctx, `
-		SELECT id, program, program_version, status, reason, wait, version, runs, journal_len,
+	if f.Status != "" {
+		add("status = ?", string(f.Status))
+	}
+	if f.Program != "" {
+		add("program = ?", f.Program)
+	}
+	if f.Version != 0 {
+		add("program_version = ?", f.Version)
+	}
+	if f.WaitKind != "" {
+		add("wait_kind = ?", f.WaitKind)
+	}
+	if !f.CreatedAfter.IsZero() {
+		add("created >= ?", nano(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		add("created < ?", nano(f.CreatedBefore))
+	}
+	if f.IDContains != "" {
+		add("strpos(id, ?) > 0", f.IDContains)
+	}
+	if len(conds) == 0 {
+		return "true", nil
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// List returns a page of summaries of the tasks matching f: a keyset walk
+// of the primary key (by ID) or the index on (updated, id) (most recently
+// updated first), from f.After.
+func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, error) {
+	cond, args := filterSQL(&f)
+	order := ` ORDER BY id COLLATE "C"`
+	switch {
+	case f.Order == store.ByUpdated:
+		order = ` ORDER BY updated DESC, id COLLATE "C" DESC`
+		if f.After != (store.Cursor{}) {
+			args = append(args, nano(f.After.Updated), f.After.ID)
+			cond += fmt.Sprintf(` AND (updated < $%d OR updated = $%[1]d AND id COLLATE "C" < $%d)`, len(args)-1, len(args))
+		}
+	case f.After.ID != "":
+		args = append(args, f.After.ID)
+		cond += fmt.Sprintf(` AND id COLLATE "C" > $%d`, len(args))
+	}
+	q := `SELECT id, program, program_version, status, reason, wait, version, runs, journal_len,
 			(SELECT count(*) FROM mailbox m WHERE m.task_id = t.id), run_at, created, updated
-		FROM tasks t
-		WHERE ($1 = '' OR status = $1) AND ($2 = '' OR program = $2)
-		ORDER BY id LIMIT $3`, string(f.Status), f.Program, limit)
+		FROM tasks t WHERE ` + cond + order
+	if f.Limit > 0 {
+		args = append(args, f.Limit)
+		q += fmt.Sprintf(" LIMIT $%d", len(args))
+	}
+	rows, _ := s.pool.Query(ctx, q, args...)
 	var out []store.Summary
 	var (
 		sum     store.Summary
@@ -518,9 +576,11 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 			x.RunAt = fromNano(*runAt)
 		}
 		if wait != nil {
+			// A wait that does not decode is left out: List is for
+			// people, and must show the other tasks.
 			x.Wait = new(task.Wait)
-			if err := task.Unmarshal(wait, x.Wait); err != nil {
-				return fmt.Errorf("task %q: wait: %w", x.ID, err)
+			if task.Unmarshal(wait, x.Wait) != nil {
+				x.Wait = nil
 			}
 		}
 		out = append(out, x)
@@ -530,6 +590,23 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 		return nil, fmt.Errorf("postgres: list: %w", err)
 	}
 	return out, nil
+}
+
+// Counts returns the number of tasks matching f in each status.
+func (s *Store) Counts(ctx context.Context, f store.Filter) (map[task.Status]int, error) {
+	cond, args := filterSQL(&f)
+	rows, _ := s.pool.Query(ctx, `SELECT status, count(*) FROM tasks WHERE `+cond+` GROUP BY status`, args...)
+	counts := map[task.Status]int{}
+	var status string
+	var n int64
+	_, err := pgx.ForEachRow(rows, []any{&status, &n}, func() error {
+		counts[task.Status(status)] = int(n)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: counts: %w", err)
+	}
+	return counts, nil
 }
 
 // verify checks a stored row's bytes against its checksum; rows written

@@ -25,7 +25,11 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv("AMBER_SQLITE_HOLD"); path != "" {
 		os.Exit(holdStore(path, os.Getenv("AMBER_SQLITE_DO")))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if listDB.dir != "" {
+		os.RemoveAll(listDB.dir)
+	}
+	os.Exit(code)
 }
 
 func holdStore(path, do string) int {

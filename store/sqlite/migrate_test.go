@@ -92,8 +92,13 @@ func TestMigrateFromVersion2(t *testing.T) {
 	exec(schema2)
 	exec(`PRAGMA user_version = 2`)
 	rec := storetest.NewRecord("old")
-	exec(`INSERT INTO tasks (id, program, program_version, input, status, created, updated, ready, entries, msg_seq)
-		VALUES (?, ?, 1, ?, 'waiting', 1, 1, NULL, 2, 2)`, rec.ID, rec.Program, []byte(rec.Input))
+	wait, err := task.Marshal(&task.Wait{Kind: task.WaitActivity,
+		Ops: []task.OpState{{Kind: "x.Charge", Attempt: 1, Phase: task.PhaseRunning}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(`INSERT INTO tasks (id, program, program_version, input, status, wait, created, updated, ready, entries, msg_seq)
+		VALUES (?, ?, 1, ?, 'waiting', ?, 1, 1, NULL, 2, 2)`, rec.ID, rec.Program, []byte(rec.Input), wait)
 	for _, e := range storetest.NewEntries(1, 2) {
 		b, err := task.EncodeEntry(e)
 		if err != nil {
@@ -124,6 +129,14 @@ func TestMigrateFromVersion2(t *testing.T) {
 	r, msgs, err := s.Load(ctx, "old")
 	if err != nil || len(r.Journal) != 2 || len(msgs) != 2 || r.Runs != 0 || r.Status != task.Waiting {
 		t.Fatalf("Load(old) = %+v, %v, %v", r, msgs, err)
+	}
+	// The columns derived from the wait are filled in: the filter finds
+	// it, and the attempt that was running is taken over.
+	if sums, err := s.List(ctx, store.Filter{WaitKind: task.WaitActivity}); err != nil || len(sums) != 1 {
+		t.Errorf("List of the tasks waiting for an activity = %v, %v; want old", sums, err)
+	}
+	if s.TookOver() != 1 {
+		t.Errorf("TookOver = %d, want 1: old's attempt was running", s.TookOver())
 	}
 	snap, err := s.World(ctx)
 	if err != nil || snap.Clock != 0 || len(snap.Vars) != 2 || snap.Vars[0].Version != 1 || snap.Vars[1].Version != 1 {

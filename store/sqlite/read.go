@@ -20,6 +20,14 @@ func fromNanos(n sql.NullInt64) time.Time {
 	return time.Unix(0, n.Int64).UTC()
 }
 
+// unixOrZero is t as stored in a NOT NULL time column: the zero time is 0.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
 // raw keeps empty blobs as nil, as records have them.
 func raw(b []byte) []byte {
 	if len(b) == 0 {
@@ -265,25 +273,66 @@ func (s *Store) Messages(ctx context.Context, id string, after uint64) ([]store.
 	return ms, nil
 }
 
-// List implements store.Store. A summary whose wait does not decode has a
-// nil Wait: List is for people, and must show the other tasks.
-func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, error) {
+// where is the SQL condition of f's filters, with its arguments.
+func where(f *store.Filter) (string, []any) {
 	var (
-		where []string
+		conds []string
 		args  []any
 	)
+	add := func(cond string, arg any) {
+		conds, args = append(conds, cond), append(args, arg)
+	}
 	if f.Status != "" {
-		where, args = append(where, "status = ?"), append(args, string(f.Status))
+		add("status = ?", string(f.Status))
 	}
 	if f.Program != "" {
-		where, args = append(where, "program = ?"), append(args, f.Program)
+		add("program = ?", f.Program)
+	}
+	if f.Version != 0 {
+		add("program_version = ?", f.Version)
+	}
+	if f.WaitKind != "" {
+		add("wait_kind = ?", f.WaitKind)
+	}
+	if !f.CreatedAfter.IsZero() {
+		add("created >= ?", unixOrZero(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		add("created < ?", unixOrZero(f.CreatedBefore))
+	}
+	if f.IDContains != "" {
+		add("instr(id, ?) > 0", f.IDContains)
+	}
+	if len(conds) == 0 {
+		return "1", nil
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// List implements store.Store: a keyset page through the primary key (by
+// ID) or the index on (updated, id) (most recently updated first). A
+// summary whose wait does not decode has a nil Wait: List is for people,
+// and must show the other tasks.
+func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, error) {
+	cond, args := where(&f)
+	order, index := " ORDER BY id", ""
+	switch {
+	case f.Order == store.ByUpdated:
+		// Walk the index in its order, filtering as it goes: a page
+		// costs the tasks it passes over, never a sort of all the tasks
+		// in a status (which the planner would choose without it).
+		order, index = " ORDER BY updated DESC, id DESC", " INDEXED BY tasks_updated"
+		if f.After != (store.Cursor{}) {
+			cond += " AND (updated, id) < (?, ?)"
+			args = append(args, unixOrZero(f.After.Updated), f.After.ID)
+		}
+	case f.After.ID != "":
+		cond += " AND id > ?"
+		args = append(args, f.After.ID)
 	}
 	q := `SELECT id, program, program_version, status, reason, wait, steps, runs, entries,
-		(SELECT COUNT(*) FROM mailbox m WHERE m.task_id = t.id), run_at, created, updated FROM tasks t`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY id"
+		(SELECT COUNT(*) FROM mailbox m WHERE m.task_id = t.id), run_at, created, updated FROM tasks t` + index +
+		` WHERE ` + cond + order
 	if f.Limit > 0 {
 		q += " LIMIT ?"
 		args = append(args, f.Limit)
@@ -314,6 +363,36 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 		return nil, fmt.Errorf("sqlite: list: %w", err)
 	}
 	return out, nil
+}
+
+// Counts implements store.Store.
+func (s *Store) Counts(ctx context.Context, f store.Filter) (map[task.Status]int, error) {
+	cond, args := where(&f)
+	// With conditions on other columns than status, a scan of the table
+	// in its order beats the status index and a lookup of every row.
+	index := ""
+	if other := (store.Filter{Program: f.Program, Version: f.Version, WaitKind: f.WaitKind, CreatedAfter: f.CreatedAfter,
+		CreatedBefore: f.CreatedBefore, IDContains: f.IDContains}); other != (store.Filter{}) {
+		index = " NOT INDEXED"
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT status, count(*) FROM tasks`+index+` WHERE `+cond+` GROUP BY status`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: counts: %w", err)
+	}
+	defer rows.Close()
+	counts := map[task.Status]int{}
+	for rows.Next() {
+		var status string
+		var n int
+		if err := rows.Scan(&status, &n); err != nil {
+			return nil, fmt.Errorf("sqlite: counts: %w", err)
+		}
+		counts[task.Status(status)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: counts: %w", err)
+	}
+	return counts, nil
 }
 
 // Status implements store.Store.

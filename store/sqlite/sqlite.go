@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/task"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
@@ -207,7 +208,9 @@ CREATE INDEX links_target ON links (target);
 // ContinueAsNew (task.Record.Runs). running records that the task's wait
 // has an activity attempt running (task.PhaseRunning): a worker that opens
 // the file after its predecessor died resumes those tasks at once (see
-// Open).
+// Open). wait_kind is the Kind of the task's wait, for List's filter
+// (filled in from the stored waits of older rows); List pages through
+// the indexes on (status, id) and (updated, id) by keyset.
 const schema3 = `
 ALTER TABLE journal ADD COLUMN sum INTEGER;
 ALTER TABLE mailbox ADD COLUMN sum INTEGER;
@@ -218,6 +221,10 @@ CREATE INDEX world_clock ON world (clock);
 ALTER TABLE tasks ADD COLUMN token INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tasks ADD COLUMN runs INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tasks ADD COLUMN running INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN wait_kind TEXT NOT NULL DEFAULT '';
+DROP INDEX tasks_status;
+CREATE INDEX tasks_status ON tasks (status, id);
+CREATE INDEX tasks_updated ON tasks (updated, id);
 `
 
 // Open opens the store in the SQLite file at path (amber's default is
@@ -517,6 +524,11 @@ func (s *Store) migrate() error {
 				return fmt.Errorf("schema version %d: %w", v+i+1, err)
 			}
 		}
+		if v > 0 {
+			if err := fillWaitColumns(ctx, tx); err != nil {
+				return fmt.Errorf("schema version 3: %w", err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
 			return err
 		}
@@ -529,6 +541,43 @@ func (s *Store) migrate() error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// fillWaitColumns fills the columns that version 3 derives from a task's
+// wait (wait_kind, running) for the rows written before. A wait that does
+// not decode is left for Load to report.
+func fillWaitColumns(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, wait FROM tasks WHERE wait IS NOT NULL AND `+notFinal)
+	if err != nil {
+		return err
+	}
+	type fill struct {
+		id      string
+		kind    string
+		running bool
+	}
+	var fills []fill
+	for rows.Next() {
+		var id string
+		var b []byte
+		if err := rows.Scan(&id, &b); err != nil {
+			rows.Close()
+			return err
+		}
+		var w task.Wait
+		if task.Unmarshal(b, &w) == nil {
+			fills = append(fills, fill{id, w.Kind, attemptRunning(&w)})
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	for _, f := range fills {
+		if _, err := tx.ExecContext(ctx, `UPDATE tasks SET wait_kind = ?, running = ? WHERE id = ?`, f.kind, f.running, f.id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Path returns the path (or "file:" URI) the store was opened with.

@@ -69,6 +69,14 @@ func attemptRunning(w *task.Wait) bool {
 	return w != nil && slices.ContainsFunc(w.Ops, func(o task.OpState) bool { return o.Phase == task.PhaseRunning })
 }
 
+// waitKind is the column wait_kind of a wait.
+func waitKind(w *task.Wait) string {
+	if w == nil {
+		return ""
+	}
+	return w.Kind
+}
+
 // marshalPtr encodes *v, or gives NULL for a nil v.
 func marshalPtr[T any](v *T) ([]byte, error) {
 	if v == nil {
@@ -148,13 +156,17 @@ func (w *wtx) insertTask(e *encodedRecord) (bool, error) {
 	if !r.Status.Final() {
 		ready, runAt = w.nextReady(), nanos(r.RunAt)
 	}
+	updated := r.Updated
+	if updated.IsZero() {
+		updated = r.Created
+	}
 	res, err := w.exec(`INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err,
-		parent, created, updated, ready, run_at, entries, msg_seq, runs, running)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		parent, created, updated, ready, run_at, entries, msg_seq, runs, running, wait_kind)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 0), COALESCE(?, 0), ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`,
 		r.ID, r.Program, r.Version, []byte(r.Input), string(r.Status), r.Reason, e.wait, []byte(r.Result), e.err,
-		r.Parent, nanos(r.Created), nanos(r.Updated), ready, runAt, len(e.entries), len(e.mailbox), int64(r.Runs),
-		attemptRunning(r.Wait))
+		r.Parent, nanos(r.Created), nanos(updated), ready, runAt, len(e.entries), len(e.mailbox), int64(r.Runs),
+		attemptRunning(r.Wait), waitKind(r.Wait))
 	if err != nil {
 		return false, fmt.Errorf("sqlite: create %s: %w", r.ID, err)
 	}

@@ -82,6 +82,8 @@ var cases = []testCase{
 	{"SendWhileLeased", testSendWhileLeased},
 	{"Cancel", testCancel},
 	{"List", testList},
+	{"ListFilters", testListFilters},
+	{"ListUpdated", testListUpdated},
 	{"World", testWorldEmpty},
 	{"WorldStaleRead", testWorldStaleRead},
 	{"WorldBlindWrite", testWorldBlindWrite},
