@@ -978,6 +978,10 @@ func (d *Durable) waitOf(t *Task, now time.Time) (*task.Wait, time.Time) {
 			if p := retryPolicy(p.Op); p.StartToClose > timeout {
 				timeout = p.StartToClose
 			}
+			// The attempt's deadline is stored in its state, where people
+			// (task show) and the store look for it; the engine sets no
+			// Until for a running attempt.
+			w.Ops[len(w.Ops)-1].Until = now.Add(timeout)
 			earliest(now.Add(timeout))
 		}
 	}

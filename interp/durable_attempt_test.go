@@ -89,6 +89,10 @@ func TestDurableAttemptSurvivesCrash(t *testing.T) {
 		require.NoError(t, err)
 		if rec.Wait != nil && len(rec.Wait.Ops) == 1 && rec.Wait.Ops[0].Attempt == 3 {
 			require.Equal(t, task.PhaseRunning, rec.Wait.Ops[0].Phase)
+			// Its deadline is real (task show printed the zero time), and
+			// is when the store looks at the task again.
+			require.False(t, rec.Wait.Ops[0].Until.IsZero(), "the running attempt's deadline is stored")
+			require.Equal(t, rec.RunAt, rec.Wait.Ops[0].Until)
 			break
 		}
 		require.NoError(t, ctx.Err())
