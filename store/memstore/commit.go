@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/store"
-	"github.com/amberrt/amber/store/internal/landing"
+	"github.com/amberrt/amber/store/internal/verdict"
 	"github.com/amberrt/amber/task"
 )
 
@@ -64,7 +64,7 @@ func (m *Store) Landed(ctx context.Context, s store.Step) (store.Outcome, error)
 		return 0, fmt.Errorf("memstore: landed: %w", store.ErrNoToken)
 	}
 	if s.ID == "" {
-		return landing.World(s, func(name string) (uint64, uint64) {
+		return verdict.LandedWorld(s, func(name string) (uint64, uint64) {
 			if v := m.world[name]; v != nil {
 				return v.version, v.token
 			}
@@ -75,7 +75,7 @@ func (m *Store) Landed(ctx context.Context, s store.Step) (store.Outcome, error)
 	if t == nil {
 		return 0, fmt.Errorf("memstore: landed %s: %w", s.ID, store.ErrNotFound)
 	}
-	return landing.Task(s, t.steps, t.token, t.owner, t.epoch), nil
+	return verdict.Landed(s, t.steps, t.token, t.owner, t.epoch), nil
 }
 
 // check refuses a step that cannot commit, and encodes what it stores.

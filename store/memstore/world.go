@@ -1,12 +1,12 @@
 package memstore
 
 import (
-	"cmp"
 	"context"
 	"maps"
 	"slices"
 
 	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/store/internal/verdict"
 )
 
 // worldVar is a world var as committed.
@@ -27,23 +27,11 @@ func (m *Store) current(name string) store.WorldValue {
 // stale refuses a step whose world reads or writes name versions that
 // are not the current ones, with the current rows of those vars.
 func (m *Store) stale(s *store.Step) error {
-	var fresh []store.WorldValue
-	check := func(name string, version uint64) {
-		if cur := m.current(name); cur.Version != version {
-			fresh = append(fresh, cur)
-		}
+	se, _ := verdict.Stale(s, func(name string) (store.WorldValue, error) { return m.current(name), nil })
+	if se != nil {
+		return se
 	}
-	for _, w := range s.World {
-		check(w.Name, w.Prev)
-	}
-	for _, r := range s.WorldReads {
-		check(r.Name, r.Version)
-	}
-	if fresh == nil {
-		return nil
-	}
-	slices.SortFunc(fresh, func(a, b store.WorldValue) int { return cmp.Compare(a.Name, b.Name) })
-	return &store.StaleError{Task: s.ID, Fresh: fresh}
+	return nil
 }
 
 // writeWorld applies world writes that passed stale, made by the commit

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/amberrt/amber/store"
-	"github.com/amberrt/amber/store/internal/landing"
+	"github.com/amberrt/amber/store/internal/verdict"
 )
 
 // The STM world: one row per var (world), with its version and the clock
@@ -88,27 +87,16 @@ func queueWorldLocks(b *pgx.Batch, vars worldLockLists) map[string]*store.WorldV
 // versions (as the steps before it in this commit leave them), with the
 // current rows of the stale vars.
 func (w *commitWriter) stale(st *store.Step) error {
-	var fresh []store.WorldValue
-	check := func(name string, version uint64) {
-		cur := store.WorldValue{Name: name}
+	se, _ := verdict.Stale(st, func(name string) (store.WorldValue, error) {
 		if v := w.vars[name]; v != nil {
-			cur = *v
+			return *v, nil
 		}
-		if cur.Version != version {
-			fresh = append(fresh, cur)
-		}
+		return store.WorldValue{}, nil
+	})
+	if se != nil {
+		return se
 	}
-	for _, v := range st.World {
-		check(v.Name, v.Prev)
-	}
-	for _, r := range st.WorldReads {
-		check(r.Name, r.Version)
-	}
-	if fresh == nil {
-		return nil
-	}
-	slices.SortFunc(fresh, func(a, b store.WorldValue) int { return cmp.Compare(a.Name, b.Name) })
-	return &store.StaleError{Task: st.ID, Fresh: fresh}
+	return nil
 }
 
 // queueWorld adds to b the world writes of the commit: the clock's next
@@ -246,7 +234,7 @@ func (s *Store) Landed(ctx context.Context, st store.Step) (store.Outcome, error
 		if err != nil {
 			return 0, fmt.Errorf("postgres: landed: %w", err)
 		}
-		return landing.World(st, func(name string) (uint64, uint64) { return cur[name].version, cur[name].token }), nil
+		return verdict.LandedWorld(st, func(name string) (uint64, uint64) { return cur[name].version, cur[name].token }), nil
 	}
 	var (
 		steps, epoch, token int64
@@ -264,5 +252,5 @@ func (s *Store) Landed(ctx context.Context, st store.Step) (store.Outcome, error
 	if owner != nil {
 		holder = *owner
 	}
-	return landing.Task(st, uint64(steps), uint64(token), holder, uint64(epoch)), nil
+	return verdict.Landed(st, uint64(steps), uint64(token), holder, uint64(epoch)), nil
 }

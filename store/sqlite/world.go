@@ -1,15 +1,13 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/amberrt/amber/store"
-	"github.com/amberrt/amber/store/internal/landing"
+	"github.com/amberrt/amber/store/internal/verdict"
 )
 
 // The STM world: one row per var, with its version and the world clock of
@@ -35,29 +33,14 @@ func (w *wtx) worldRow(name string) (store.WorldValue, error) {
 // stale checks a step's world reads and writes against the rows: refused
 // is a *store.StaleError with the current rows of the stale vars.
 func (w *wtx) stale(s *store.Step) (refused, err error) {
-	var fresh []store.WorldValue
-	check := func(name string, version uint64) error {
-		cur, err := w.worldRow(name)
-		if err == nil && cur.Version != version {
-			fresh = append(fresh, cur)
-		}
-		return err
+	se, err := verdict.Stale(s, w.worldRow)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("sqlite: world: %w", err)
+	case se != nil:
+		return se, nil
 	}
-	for _, v := range s.World {
-		if err := check(v.Name, v.Prev); err != nil {
-			return nil, fmt.Errorf("sqlite: world var %s: %w", v.Name, err)
-		}
-	}
-	for _, r := range s.WorldReads {
-		if err := check(r.Name, r.Version); err != nil {
-			return nil, fmt.Errorf("sqlite: world var %s: %w", r.Name, err)
-		}
-	}
-	if fresh == nil {
-		return nil, nil
-	}
-	slices.SortFunc(fresh, func(a, b store.WorldValue) int { return cmp.Compare(a.Name, b.Name) })
-	return &store.StaleError{Task: s.ID, Fresh: fresh}, nil
+	return nil, nil
 }
 
 // writeWorld stores new versions of world vars, validated by stale, at
@@ -129,7 +112,7 @@ func (s *Store) Landed(ctx context.Context, st store.Step) (store.Outcome, error
 	defer tx.Rollback()
 	if st.ID == "" {
 		var qerr error
-		o := landing.World(st, func(name string) (uint64, uint64) {
+		o := verdict.LandedWorld(st, func(name string) (uint64, uint64) {
 			var version uint64
 			var token int64
 			err := tx.QueryRowContext(ctx, `SELECT version, token FROM world WHERE name = ?`, name).Scan(&version, &token)
@@ -156,5 +139,5 @@ func (s *Store) Landed(ctx context.Context, st store.Step) (store.Outcome, error
 	case err != nil:
 		return 0, fmt.Errorf("sqlite: landed %s: %w", st.ID, err)
 	}
-	return landing.Task(st, steps, uint64(token), owner, epoch), nil
+	return verdict.Landed(st, steps, uint64(token), owner, epoch), nil
 }
