@@ -521,9 +521,10 @@ type Summary struct {
 	// first (task.Record.RunAt); zero for none.
 	RunAt   time.Time
 	Created time.Time
-	// Updated is when the task's last step was made: the time of the last
-	// journal entry it appended, or else the clock of the claim it ran
-	// under.
+	// Updated is when a worker last took the task up: the clock of its
+	// last claim (its creation time before any). Steps under a claim do
+	// not change it: an indexed time changed by every step would cost
+	// every step an index update.
 	Updated time.Time
 }
 

@@ -145,10 +145,6 @@ func (m *Store) applyTask(s *store.Step, c *checked) {
 	t.msgs = slices.DeleteFunc(t.msgs, func(msg message) bool { return slices.Contains(s.Consumed, msg.seq) })
 	t.rec.Status, t.rec.Reason, t.rec.Wait, t.rec.Result, t.rec.Err = s.Status, s.Reason, s.Wait, slices.Clone(s.Result), s.Err
 	t.runAt = s.RunAt
-	t.rec.Updated = t.leaseAt
-	if n := len(s.Append); n > 0 && !s.Append[n-1].Time.IsZero() {
-		t.rec.Updated = s.Append[n-1].Time
-	}
 	t.steps++
 	t.token = s.Token
 	final := s.Status.Final()

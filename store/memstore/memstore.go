@@ -237,7 +237,7 @@ func claimable(t *memTask, now time.Time) bool {
 }
 
 func (m *Store) lease(t *memTask, owner string, now time.Time, d time.Duration) store.Lease {
-	t.owner, t.until, t.ready, t.leaseAt = owner, now.Add(d), false, now
+	t.owner, t.until, t.ready, t.rec.Updated = owner, now.Add(d), false, now
 	t.epoch++
 	return store.Lease{ID: t.rec.ID, Epoch: t.epoch, Steps: t.steps, Cancel: t.cancel}
 }

@@ -433,7 +433,7 @@ type commitWriter struct {
 		waitKind            []string
 		n, jn, token        []int64
 		wait, result, errb  [][]byte
-		runAt, updated      []*int64
+		runAt               []*int64
 		keep, final, resume []bool
 	}
 	jID      []string
@@ -520,10 +520,6 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		w.row = map[string]int{}
 	}
 	t := &w.t
-	var updated time.Time
-	if n := len(st.Append); n > 0 {
-		updated = st.Append[n-1].Time
-	}
 	runAt := st.RunAt
 	if final {
 		runAt = time.Time{}
@@ -533,7 +529,7 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		t.n[i]++
 		t.jn[i] += int64(len(st.Append))
 		t.wait[i], t.result[i], t.errb[i] = p.wait, st.Result, p.errb
-		t.runAt[i], t.updated[i] = unixNano(runAt), unixNano(updated)
+		t.runAt[i] = unixNano(runAt)
 		t.keep[i], t.final[i], t.resume[i] = keep, final, resume
 		t.token[i] = int64(st.Token)
 		t.waitKind[i] = waitKind(st.Wait)
@@ -550,7 +546,6 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		t.result = append(t.result, st.Result)
 		t.errb = append(t.errb, p.errb)
 		t.runAt = append(t.runAt, unixNano(runAt))
-		t.updated = append(t.updated, unixNano(updated))
 		t.keep = append(t.keep, keep)
 		t.final = append(t.final, final)
 		t.resume = append(t.resume, resume)
@@ -667,14 +662,13 @@ func (w *commitWriter) queue(b *pgx.Batch, states map[string]*taskState) {
 				lease_owner = CASE WHEN s.keep THEN t.lease_owner END,
 				lease_until = CASE WHEN s.keep THEN t.lease_until END,
 				cancel = t.cancel AND NOT s.final,
-				updated = coalesce(s.updated, t.lease_at, `+nowNano+`),
 				token = s.token,
 				wait_kind = s.wait_kind
 			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bytea[],
-				$8::bytea[], $9::bigint[], $10::bigint[], $11::bool[], $12::bool[], $13::bool[], $14::bigint[], $15::text[])
-				AS s(id, n, jn, status, reason, wait, result, err, run_at, updated, keep, final, resume, token, wait_kind)
+				$8::bytea[], $9::bigint[], $10::bool[], $11::bool[], $12::bool[], $13::bigint[], $14::text[])
+				AS s(id, n, jn, status, reason, wait, result, err, run_at, keep, final, resume, token, wait_kind)
 			WHERE t.id = s.id`,
-			t.id, t.n, t.jn, t.status, t.reason, t.wait, t.result, t.errb, t.runAt, t.updated, t.keep, t.final, t.resume,
+			t.id, t.n, t.jn, t.status, t.reason, t.wait, t.result, t.errb, t.runAt, t.keep, t.final, t.resume,
 			t.token, t.waitKind)
 	}
 	if len(w.jID) > 0 {

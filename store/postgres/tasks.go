@@ -181,7 +181,7 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 			FROM (SELECT * FROM expired UNION ALL SELECT * FROM due) c
 			ORDER BY k, o1, o2 LIMIT $3
 		)
-		UPDATE tasks t SET lease_owner = $1, lease_epoch = t.lease_epoch + 1, lease_until = $4, lease_at = $2, ready = false
+		UPDATE tasks t SET lease_owner = $1, lease_epoch = t.lease_epoch + 1, lease_until = $4, updated = $2, ready = false
 		FROM pick WHERE t.id = pick.id
 		RETURNING pick.rank, t.id, t.lease_epoch, t.version, t.cancel`,
 		owner, nano(now), max, nano(now.Add(lease)))
@@ -211,7 +211,7 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 func (s *Store) ClaimID(ctx context.Context, owner, id string, now time.Time, lease time.Duration) (store.Lease, error) {
 	l := store.Lease{ID: id}
 	err := s.pool.QueryRow(ctx, `
-		UPDATE tasks SET lease_owner = $2, lease_epoch = lease_epoch + 1, lease_until = $4, lease_at = $3, ready = false
+		UPDATE tasks SET lease_owner = $2, lease_epoch = lease_epoch + 1, lease_until = $4, updated = $3, ready = false
 		WHERE id = $1 AND `+notFinal+` AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < $3)
 		RETURNING lease_epoch, version, cancel`, id, owner, nano(now), nano(now.Add(lease))).Scan(&l.Epoch, &l.Steps, &l.Cancel)
 	if err == nil {

@@ -150,12 +150,8 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	// sets only the columns the step changes: an indexed column in the SET
 	// list costs an index update even when its value stays.
 	args := make([]any, 0, 15)
-	var updated any // the last entry's time, or the claim's clock
-	if n := len(e.Append); n > 0 {
-		updated = nanos(e.Append[n-1].Time)
-	}
 	args = append(args, string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt, int64(e.Token),
-		attemptRunning(e.Wait) && !final, waitKind(e.Wait), updated)
+		attemptRunning(e.Wait) && !final, waitKind(e.Wait))
 	v := fenceVariant(0)
 	if e.Restart != nil {
 		v |= fenceRestart
@@ -257,7 +253,7 @@ const (
 
 // fenceQuery returns the fencing update of variant v. Its parameters are
 // status, reason, wait, result, err, run_at, token, running, wait_kind,
-// updated (or NULL for the claim's clock), the number of entries (and
+// the number of entries (and
 // the new input, for a restart), the ready number (fenceReady), id, owner,
 // epoch, version, and the number of entries expected (fenceEntries). The
 // update of a final step (fenceUnready) returns the task's proc flag.
@@ -265,8 +261,10 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	if q := s.fenceQueries[v]; q != "" {
 		return q
 	}
+	// It leaves updated alone: the claim set it (an indexed column set
+	// at every step would cost an index update at every step).
 	q := `UPDATE tasks SET status = ?, reason = ?, wait = ?, result = ?, err = ?, run_at = ?, token = ?, running = ?,
-		wait_kind = ?, updated = COALESCE(?, lease_at), steps = steps + 1`
+		wait_kind = ?, steps = steps + 1`
 	if v&fenceRestart != 0 {
 		q += `, entries = ?, input = ?, runs = runs + 1`
 	} else {

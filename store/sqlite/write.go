@@ -192,7 +192,7 @@ func (w *wtx) insertTask(e *encodedRecord) (bool, error) {
 
 // leaseQuery leases a task and returns the lease. ClaimID's form (with
 // leaseIfFree) leases only an unfinished task that no other owner holds.
-const leaseQuery = `UPDATE tasks SET lease_owner = ?1, lease_epoch = lease_epoch + 1, lease_until = ?2, lease_at = ?3,
+const leaseQuery = `UPDATE tasks SET lease_owner = ?1, lease_epoch = lease_epoch + 1, lease_until = ?2, lease_at = ?3, updated = ?3,
 	ready = NULL WHERE id = ?4`
 const leaseIfFree = ` AND ` + notFinal + ` AND (lease_owner = '' OR lease_owner = ?1 OR lease_until <= ?3)`
 const leaseReturning = ` RETURNING lease_epoch, steps, cancel`

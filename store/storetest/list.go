@@ -137,22 +137,34 @@ func ids(ss []store.Summary) []string {
 	return out
 }
 
-// testListUpdated: Updated is the time of the last entry a step appended,
-// or else the clock of the claim it ran under.
+// testListUpdated: Updated is the clock of the task's last claim (its
+// creation time before any), whatever its steps.
 func testListUpdated(h *harness) {
+	r := NewRecord("c")
+	r.Created, r.Updated = T0.Add(-time.Hour), T0.Add(-time.Hour)
+	h.create(r)
 	h.createIDs("a", "b")
 	la := h.claimOneID("w", "a", T0.Add(time.Hour))
 	sa := step("w", la, task.Waiting)
 	sa.Append = NewEntries(1, 2)
 	h.commit(sa)
 	lb := h.claimOneID("w", "b", T0.Add(2*time.Hour))
-	h.commit(step("w", lb, task.Waiting))
+	sb := step("w", lb, task.Running)
+	sb.Keep = true
+	h.commit(sb)
+	sb = store.Step{ID: "b", Owner: "w", Epoch: lb.Epoch, Steps: 1, Status: task.Waiting}
+	h.commit(sb)
 	sums, err := h.s.List(bg, store.Filter{Order: store.ByUpdated})
-	if err != nil || len(sums) != 2 {
+	if err != nil || len(sums) != 3 {
 		h.t.Fatal(sums, err)
 	}
-	if sums[0].ID != "b" || !sums[0].Updated.Equal(T0.Add(2*time.Hour)) || !sums[1].Updated.Equal(sa.Append[1].Time) {
-		h.t.Errorf("List by updated = %s at %v, %s at %v; want b at its claim %v, then a at its last entry %v",
-			sums[0].ID, sums[0].Updated, sums[1].ID, sums[1].Updated, T0.Add(2*time.Hour), sa.Append[1].Time)
+	want := []struct {
+		id string
+		at time.Time
+	}{{"b", T0.Add(2 * time.Hour)}, {"a", T0.Add(time.Hour)}, {"c", T0.Add(-time.Hour)}}
+	for i, w := range want {
+		if sums[i].ID != w.id || !sums[i].Updated.Equal(w.at) {
+			h.t.Errorf("List by updated [%d] = %s at %v, want %s at %v", i, sums[i].ID, sums[i].Updated, w.id, w.at)
+		}
 	}
 }

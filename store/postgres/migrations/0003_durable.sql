@@ -39,13 +39,12 @@ SELECT id, program, program_version, status, reason, parent, version, journal_le
 FROM tasks;
 
 -- For List: the Kind of a task's wait (filled in by Open for the rows
--- written before), the clock of its last claim (a step without entries
--- is updated at it), and the indexes of its keyset pages. IDs are ordered
--- byte by byte (COLLATE "C"), as every store orders them, whatever the
--- database's collation.
-ALTER TABLE tasks
-    ADD COLUMN wait_kind text NOT NULL DEFAULT '',
-    ADD COLUMN lease_at bigint;
+-- written before), and the indexes of its keyset pages. updated is now
+-- set by a claim, not by every step (an indexed column changed by every
+-- step would cost an index update at every step, and HOT updates). IDs
+-- are ordered byte by byte (COLLATE "C"), as every store orders them,
+-- whatever the database's collation.
+ALTER TABLE tasks ADD COLUMN wait_kind text NOT NULL DEFAULT '';
 CREATE INDEX tasks_id ON tasks (id COLLATE "C");
 CREATE INDEX tasks_updated ON tasks (updated, id COLLATE "C");
 DROP INDEX tasks_status;
