@@ -19,6 +19,20 @@
 // timer, an activity's next attempt or timeout). Claim also takes over
 // tasks whose lease has expired.
 //
+// # Refusals and unknown outcomes
+//
+// Commit refuses a step alone (its error in the returned slice): a lease
+// lost, entries that do not continue the journal, a spawn of an existing
+// task, a name taken, stale world vars, a value the codec would not read
+// back, a malformed step (Step.Check), or a write the database refuses by
+// the step's own fault. The other steps of the Commit commit. A Commit
+// whose outcome its caller could not learn (a broken connection during
+// COMMIT) is resolved by Landed, from the Token the step carries.
+//
+// Journal entries and messages are stored with a checksum
+// (task.Checksum): a damaged row is a *CorruptError, never a wrong value.
+// A ContinueAsNew (Step.Restart) counts a run (task.Record.Runs).
+//
 // # World
 //
 // The STM world is a set of named vars, each a row with a value and a
