@@ -266,6 +266,9 @@ func (s *Step) Check() error {
 			return err
 		}
 	}
+	if len(s.World)+len(s.WorldReads) == 0 {
+		return nil
+	}
 	seen := make(map[string]bool, len(s.World)+len(s.WorldReads))
 	for _, w := range s.World {
 		if w.Name == "" || seen[w.Name] {

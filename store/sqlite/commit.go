@@ -149,15 +149,17 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	// version are the task's, and its entries continue the journal. It
 	// sets only the columns the step changes: an indexed column in the SET
 	// list costs an index update even when its value stays.
-	args := make([]any, 0, 15)
+	// Arguments are int64, not uint64 or int: database/sql converts any
+	// other type through reflection, with an allocation, in the writer.
+	args := make([]any, 0, 17)
 	args = append(args, string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt, int64(e.Token),
 		attemptRunning(e.Wait) && !final, waitKind(e.Wait))
 	v := fenceVariant(0)
 	if e.Restart != nil {
 		v |= fenceRestart
-		args = append(args, len(e.entries), raw(e.Restart.Input))
+		args = append(args, int64(len(e.entries)), raw(e.Restart.Input))
 	} else {
-		args = append(args, len(e.entries))
+		args = append(args, int64(len(e.entries)))
 	}
 	if release {
 		v |= fenceRelease
@@ -169,7 +171,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	case 2:
 		v |= fenceUnready
 	}
-	args = append(args, e.ID, e.Owner, e.Epoch, e.Steps)
+	args = append(args, e.ID, e.Owner, int64(e.Epoch), int64(e.Steps))
 	if e.Restart == nil && len(e.Append) > 0 {
 		v |= fenceEntries
 		args = append(args, int64(e.Append[0].Seq)-1)
@@ -199,7 +201,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	}
 	for i, b := range e.entries {
 		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry, sum) VALUES (?, ?, ?, ?)`,
-			e.ID, e.Append[i].Seq, b, task.Checksum(b)); err != nil {
+			e.ID, int64(e.Append[i].Seq), b, int64(task.Checksum(b))); err != nil {
 			return nil, where(err)
 		}
 	}

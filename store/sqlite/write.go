@@ -177,13 +177,13 @@ func (w *wtx) insertTask(e *encodedRecord) (bool, error) {
 	}
 	for i, b := range e.entries {
 		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry, sum) VALUES (?, ?, ?, ?)`,
-			r.ID, i+1, b, task.Checksum(b)); err != nil {
+			r.ID, i+1, b, int64(task.Checksum(b))); err != nil {
 			return false, fmt.Errorf("sqlite: create %s: journal: %w", r.ID, err)
 		}
 	}
 	for i, b := range e.mailbox {
 		if _, err := w.exec(`INSERT INTO mailbox (task_id, seq, envelope, sum) VALUES (?, ?, ?, ?)`,
-			r.ID, i+1, b, task.Checksum(b)); err != nil {
+			r.ID, i+1, b, int64(task.Checksum(b))); err != nil {
 			return false, fmt.Errorf("sqlite: create %s: mailbox: %w", r.ID, err)
 		}
 	}
@@ -199,13 +199,22 @@ const leaseReturning = ` RETURNING lease_epoch, steps, cancel`
 
 // lease leases task id to owner and returns the lease.
 func (w *wtx) lease(id, owner string, now time.Time, d time.Duration) (store.Lease, error) {
-	l := store.Lease{ID: id}
-	err := w.scan(leaseQuery+leaseReturning, []any{owner, now.Add(d).UnixNano(), now.UnixNano(), id},
-		&l.Epoch, &l.Steps, &l.Cancel)
+	l, err := w.scanLease(leaseQuery+leaseReturning, id, owner, now, d)
 	if err != nil {
 		return store.Lease{}, fmt.Errorf("sqlite: lease %s: %w", id, err)
 	}
 	return l, nil
+}
+
+// scanLease runs a lease query and reads the lease it returns. The
+// counters are read as int64: database/sql reads an integer into a
+// uint64 by formatting and parsing it.
+func (w *wtx) scanLease(query, id, owner string, now time.Time, d time.Duration) (store.Lease, error) {
+	var epoch, steps int64
+	l := store.Lease{ID: id}
+	err := w.scan(query, []any{owner, now.Add(d).UnixNano(), now.UnixNano(), id}, &epoch, &steps, &l.Cancel)
+	l.Epoch, l.Steps = uint64(epoch), uint64(steps)
+	return l, err
 }
 
 // claimQuery selects the tasks Claim takes: ready ones in the order they
@@ -273,9 +282,7 @@ func (s *Store) ClaimID(ctx context.Context, owner, id string, now time.Time, d 
 	}
 	var l store.Lease
 	err := s.submit(ctx, func(w *wtx) (refused, err error) {
-		l = store.Lease{ID: id}
-		err = w.scan(leaseQuery+leaseIfFree+leaseReturning, []any{owner, now.Add(d).UnixNano(), now.UnixNano(), id},
-			&l.Epoch, &l.Steps, &l.Cancel)
+		l, err = w.scanLease(leaseQuery+leaseIfFree+leaseReturning, id, owner, now, d)
 		if !errors.Is(err, sql.ErrNoRows) {
 			if err != nil {
 				return nil, fmt.Errorf("sqlite: claim %s: %w", id, err)
@@ -358,7 +365,7 @@ func (w *wtx) deliverTagged(to string, env []byte, toFinished bool, tag any) (bo
 	}
 	if err == nil {
 		_, err = w.exec(`INSERT INTO mailbox (task_id, seq, envelope, tag, sum) VALUES (?, ?, ?, ?, ?)`,
-			to, seq, env, tag, task.Checksum(env))
+			to, seq, env, tag, int64(task.Checksum(env)))
 	}
 	if err != nil {
 		return false, fmt.Errorf("sqlite: send to %s: %w", to, err)
