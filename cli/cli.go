@@ -205,10 +205,11 @@ func (e *env) exitCode(err error) int {
 // exist is refused unless --create is given: a typo must not look like an
 // empty store.
 //
-// TODO(store read-only open): commands that only read (list, show,
-// replay, and serve's pages) should open SQLite read-only once the store
-// offers it, so that they never take the worker's lock.
-func (e *env) open(ctx context.Context) (store.Store, error) {
+// A SQLite file has one worker process, which holds its lock: the
+// commands that only read open it read-only, and those that write (send,
+// cancel, the inspector's actions, --create) as a client, beside the
+// worker.
+func (e *env) open(ctx context.Context, a access) (store.Store, error) {
 	if e.pg != "" {
 		var opts *postgres.Options
 		if e.schema != "" {
@@ -220,19 +221,34 @@ func (e *env) open(ctx context.Context) (store.Store, error) {
 	if path == "" {
 		return nil, usagef("--db: empty path")
 	}
-	if !e.create && !strings.HasPrefix(path, "file:") {
+	mode := sqlite.ModeReadOnly
+	if a == writes {
+		mode = sqlite.ModeClient
+	}
+	if !strings.HasPrefix(path, "file:") {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no amber store at %s (give --db an existing file, --postgres a URL, or --create to make a new store there)", path)
+			if !e.create {
+				return nil, fmt.Errorf("no amber store at %s (give --db an existing file, --postgres a URL, or --create to make a new store there)", path)
+			}
+			mode = sqlite.ModeWorker // the one open that makes a store; no worker runs on a missing file
 		} else if err != nil {
 			return nil, err
 		}
 	}
-	return sqlite.Open(path, nil)
+	return sqlite.Open(path, &sqlite.Options{Mode: mode})
 }
 
-// withStore opens the store, runs f, and closes the store.
-func (e *env) withStore(ctx context.Context, f func(st store.Store) error) error {
-	st, err := e.open(ctx)
+// access is what a command does to its store.
+type access uint8
+
+const (
+	reads  access = iota // list, show, replay
+	writes               // send, cancel, serve (its actions), set-current, migrate
+)
+
+// withStore opens the store for a, runs f, and closes the store.
+func (e *env) withStore(ctx context.Context, a access, f func(st store.Store) error) error {
+	st, err := e.open(ctx, a)
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ then every request must carry it: open the inspector once with
 			if err := inspect.CheckAddr(addr, token); err != nil {
 				return usageError{err}
 			}
-			return e.withStore(ctx, func(st store.Store) error { return e.serve(ctx, st, addr, token) })
+			return e.withStore(ctx, writes, func(st store.Store) error { return e.serve(ctx, st, addr, token) })
 		}),
 	}
 	c.Flags().StringVar(&addr, "addr", inspect.DefaultAddr, "listen on `host:port`")

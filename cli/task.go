@@ -118,7 +118,7 @@ func (e *env) taskListCmd() *cobra.Command {
 			if limit < 0 || version < 0 {
 				return usagef("--limit and --version must not be negative")
 			}
-			return e.withStore(ctx, func(s store.Store) error {
+			return e.withStore(ctx, reads, func(s store.Store) error {
 				return e.list(ctx, s, st, program, version, limit)
 			})
 		}),
@@ -214,7 +214,7 @@ func (e *env) taskShowCmd() *cobra.Command {
 		Short: "Show a task: status, input, what it waits for, journal, mailbox",
 		Args:  exactArgs(1),
 		RunE: e.action(func(ctx context.Context, args []string) error {
-			return e.withStore(ctx, func(s store.Store) error { return e.show(ctx, s, args[0]) })
+			return e.withStore(ctx, reads, func(s store.Store) error { return e.show(ctx, s, args[0]) })
 		}),
 	}
 }
@@ -342,7 +342,7 @@ diverged.`,
 			case version < 0:
 				return usagef("--version must not be negative")
 			}
-			return e.withStore(ctx, func(s store.Store) error {
+			return e.withStore(ctx, reads, func(s store.Store) error {
 				if program != "" {
 					sums, err := s.List(ctx, store.Filter{Program: program, Status: st})
 					if err != nil {
@@ -486,7 +486,7 @@ sent is echoed as it was decoded.`,
   amber task send order-7 '"go"' --type string`,
 		Args: exactArgs(2),
 		RunE: e.action(func(ctx context.Context, args []string) error {
-			return e.withStore(ctx, func(s store.Store) error { return e.send(ctx, s, args[0], args[1], typ) })
+			return e.withStore(ctx, writes, func(s store.Store) error { return e.send(ctx, s, args[0], args[1], typ) })
 		}),
 	}
 	c.Flags().StringVar(&typ, "type", "", "registered message type `name` (default: the one the task waits for)")
@@ -534,7 +534,7 @@ func (e *env) taskCancelCmd() *cobra.Command {
 		Short: "Ask a task to cancel; its worker ends it when it next claims it",
 		Args:  exactArgs(1),
 		RunE: e.action(func(ctx context.Context, args []string) error {
-			return e.withStore(ctx, func(s store.Store) error {
+			return e.withStore(ctx, writes, func(s store.Store) error {
 				if err := s.Cancel(ctx, args[0]); err != nil {
 					return err
 				}

@@ -2,6 +2,7 @@ package interp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -61,6 +62,9 @@ func (t *proc) performOne(w *worker) bool {
 		}
 		if t.perform(p, w) {
 			return true
+		}
+		if t.voided {
+			return false
 		}
 	}
 	return false
@@ -168,6 +172,10 @@ func (t *proc) perform(p effect.Pending, w *worker) bool {
 		return false
 	case effect.Transactor:
 		r, wait, recorded, err := t.port.transact(t, p, op)
+		if errors.Is(err, errStepVoid) {
+			t.voided = true // the op stays pending; the port reloads the task
+			return false
+		}
 		if wait == nil {
 			if recorded {
 				return t.resume(p, r, err)

@@ -50,6 +50,11 @@ type Durable struct {
 	world *world.World
 	opts  DurableOptions
 
+	// clocked: other processes write the store's world too (a
+	// WorldNotifier), so the World is kept clocked (durable_world.go).
+	clocked   bool
+	worldKick chan struct{}
+
 	mu      sync.Mutex
 	cache   map[string]*list.Element // of *proc
 	lru     *list.List
@@ -131,25 +136,24 @@ func NewDurable(st store.Store, opts ...DurableOption) (*Durable, error) {
 		st: st, owner: o.Owner, world: cfg.world, opts: o,
 		cache: map[string]*list.Element{}, lru: list.New(), done: map[string]*waiter{}, created: map[string]*task.Record{},
 		workq: make(chan *proc, 4096), commitq: make(chan *request[store.Step], 4096), createq: make(chan *request[*task.Record], 4096),
-		kick: make(chan struct{}, 1), quit: make(chan struct{}),
+		kick: make(chan struct{}, 1), quit: make(chan struct{}), worldKick: make(chan struct{}, 1),
 	}
 	d.e = newEngine(cfg, realClock{}, true)
 	d.e.sched = d
 	if d.world != nil {
-		vals, err := st.World(context.Background())
+		snap, err := st.World(context.Background())
 		if err != nil {
 			return nil, fmt.Errorf("interp: loading the world: %w", err)
 		}
-		// Stored rows carry no version yet: each counts as version 1,
-		// newer than a declared var's initial value.
-		fresh := make([]world.Value, 0, len(vals))
-		for k, v := range vals {
-			fresh = append(fresh, world.Value{Name: k, Value: v, Version: 1})
-		}
-		if err := d.world.Refresh(0, fresh); err != nil {
+		if err := d.world.Refresh(snap.Clock, worldValues(snap.Vars)); err != nil {
 			return nil, fmt.Errorf("interp: restoring the world: %w", err)
 		}
 		d.world.OnCommit(d.worldHook)
+		if n, ok := st.(store.WorldNotifier); ok {
+			d.clocked = true
+			d.wg.Add(1)
+			go d.refreshLoop(n)
+		}
 	}
 	// Several committers, so that a batch gathers while another one is
 	// being written: the store groups them again (SQLite has one writer).

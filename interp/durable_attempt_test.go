@@ -86,7 +86,14 @@ func TestDurableAttemptSurvivesCrash(t *testing.T) {
 			return false, err
 		}
 		op = rec.Wait.Ops[0]
-		return op.Attempt == 3, nil
+		if op.Attempt != 3 {
+			return false, nil
+		}
+		// Its deadline is real (task show printed the zero time), and
+		// is when the store looks at the task again.
+		require.False(t, op.Until.IsZero(), "the running attempt's deadline is stored")
+		require.Equal(t, rec.RunAt, op.Until)
+		return true, nil
 	}, "the stored state is at attempt 3")
 	require.Equal(t, task.PhaseRunning, op.Phase, "attempt 3 is running")
 	require.NoError(t, d.Close()) // the process dies; attempt 3 never reports

@@ -13,6 +13,14 @@ import (
 
 // commitStep commits what t did since it was claimed.
 func (d *Durable) commitStep(t *proc) {
+	if t.voided {
+		// A world commit of the step was not stored and the store no
+		// longer has the task as this worker does: let it go; whoever
+		// holds it runs it from the store.
+		d.forget(t)
+		d.release(t)
+		return
+	}
 	if de, ok := errors.AsType[*DivergenceError](t.failure); ok {
 		d.diverge(t, de)
 		d.release(t)
@@ -52,10 +60,14 @@ func (d *Durable) commitStep(t *proc) {
 		// their results need no new claim.
 		step.Keep = onlyActivities(t) && now.Before(dt.leaseUntil.Add(-d.opts.Lease/2))
 	}
-	err := d.submit(step)
+	err := d.commit(step)
 	if err != nil {
-		// Lease lost or store down: this worker's view of t is no longer
-		// the truth. The store still holds the last committed step.
+		// Refused (lease lost, a name taken), superseded, or the worker
+		// closes: this worker's view of t is no longer the truth. The
+		// store holds the task as it is.
+		if !errors.Is(err, ErrClosed) {
+			d.e.cfg.logger.Warn("amber: a step was not committed; the task is reloaded from the store", "task", t.id, "err", err)
+		}
 		d.forget(t)
 		d.release(t)
 		if errors.Is(err, store.ErrNameTaken) {
@@ -170,6 +182,10 @@ func (d *Durable) waitOf(t *proc, now time.Time) (*task.Wait, time.Time) {
 			if p := retryPolicy(p.Op); p.StartToClose > timeout {
 				timeout = p.StartToClose
 			}
+			// The attempt's deadline is stored in its state, where people
+			// (task show) and the store look for it; the engine sets no
+			// Until for a running attempt.
+			w.Ops[len(w.Ops)-1].Until = now.Add(timeout)
 			earliest(now.Add(timeout))
 		}
 	}
@@ -190,12 +206,88 @@ func (d *Durable) committer() {
 		for i, r := range batch {
 			switch {
 			case err != nil:
-				r.done <- err
+				// The transaction as a whole failed: the database may
+				// have committed it all the same (a connection cut after
+				// the COMMIT was sent).
+				r.done <- &unknownOutcome{err}
 			case i < len(errs) && errs[i] != nil:
-				r.done <- errs[i]
+				r.done <- errs[i] // refused: nothing of the step landed
 			default:
 				r.done <- nil
 			}
 		}
 	})
+}
+
+// unknownOutcome is the error of a step whose commit failed as a whole:
+// whether it landed is not known until the store is asked (commit).
+type unknownOutcome struct{ err error }
+
+func (u *unknownOutcome) Error() string {
+	return "the outcome of the commit is unknown: " + u.err.Error()
+}
+func (u *unknownOutcome) Unwrap() error { return u.err }
+
+// errSuperseded is the error of a step whose fate was unknown and that
+// another step of its task has since replaced: the store, not this
+// worker, knows the task now.
+var errSuperseded = errors.New("interp: the step was superseded in the store")
+
+// commit commits step and settles its fate: nil when it landed (at once,
+// or as the store says after a failure whose outcome was unknown: then it
+// is accepted, or committed again as it is); the store's refusal
+// (store.ErrLeaseLost, store.ErrStale, ...) when nothing of it landed;
+// errSuperseded when the task moved on without it; ErrClosed. No caller
+// moves on from a step whose fate is unknown.
+func (d *Durable) commit(step store.Step) error {
+	if step.Token == 0 {
+		step.Token = store.NewToken()
+	}
+	for attempt := 0; ; attempt++ {
+		err := d.submit(step)
+		var u *unknownOutcome
+		if !errors.As(err, &u) {
+			return err
+		}
+		out, lerr := d.landed(step)
+		switch {
+		case lerr != nil:
+			return lerr
+		case out == store.Landed:
+			return nil
+		case out == store.Superseded:
+			return errSuperseded
+		}
+		d.e.cfg.logger.Warn("amber: a commit did not land; committing it again", "task", step.ID, "err", u.err)
+		if !d.pause(attempt) {
+			return ErrClosed
+		}
+	}
+}
+
+// landed asks the store whether step landed, until it can answer or the
+// worker closes.
+func (d *Durable) landed(step store.Step) (store.Outcome, error) {
+	for attempt := 0; ; attempt++ {
+		out, err := d.st.Landed(d.e.ctx, step)
+		if err == nil {
+			return out, nil
+		}
+		d.e.cfg.logger.Warn("amber: asking the store whether a commit landed", "task", step.ID, "err", err)
+		if !d.pause(attempt) {
+			return 0, ErrClosed
+		}
+	}
+}
+
+// pause waits a little longer at each attempt (up to a second); it
+// reports false if the worker closes meanwhile.
+func (d *Durable) pause(attempt int) bool {
+	wait := min(time.Duration(1<<min(attempt, 10))*time.Millisecond, time.Second)
+	select {
+	case <-time.After(wait):
+		return true
+	case <-d.quit:
+		return false
+	}
 }

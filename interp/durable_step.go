@@ -91,11 +91,11 @@ func (d *Durable) load(t *proc) bool {
 		return false
 	}
 	t.mu.Lock()
-	t.prog, t.m, t.in = prog, m, rec.Input
+	t.prog, t.m, t.in, t.runs = prog, m, rec.Input, rec.Runs
 	t.journal, t.replay, t.replayPos = nil, rec.Journal, 0
 	t.inbox, t.events, t.finished, t.status = nil, nil, false, rec.Status
 	t.mu.Unlock()
-	t.record, t.mailbox, t.inflight, t.completed, t.failure, t.cancelled, t.unpatched = true, nil, nil, 0, nil, false, nil
+	t.record, t.mailbox, t.inflight, t.completed, t.failure, t.cancelled, t.unpatched, t.voided = true, nil, nil, 0, nil, false, nil, false
 	t.rng = d.e.newRand(t.id)
 	t.ops = map[uint32]*task.OpState{}
 	if rec.Wait != nil {
@@ -185,7 +185,7 @@ func (d *Durable) commitFinal(t *proc, status task.Status, reason string) {
 // still holds the task as it was, and whoever claims it next sees it
 // again.
 func (d *Durable) submitAside(t *proc, step store.Step) {
-	if err := d.submit(step); err != nil && !errors.Is(err, ErrClosed) {
+	if err := d.commit(step); err != nil && !errors.Is(err, ErrClosed) {
 		d.e.cfg.logger.Error("amber: setting a task aside failed", "task", t.id, "status", step.Status, "err", err)
 	}
 	d.forget(t)

@@ -35,9 +35,10 @@ type proc struct {
 	replayData   []byte
 	failure      error                    // the interpreter failed the task
 	cancelled    bool                     // stopped by Cancel
+	voided       bool                     // the port voided the step: the task is to be reloaded
 	unpatched    []string                 // patches answered false in replay: the task takes their old branch
 	completed    uint64                   // ops completed, replayed ones included
-	runs         int                      // ContinueAsNew restarts
+	runs         uint64                   // ContinueAsNew restarts
 	ops          map[uint32]*task.OpState // state of timers and attempts, by fiber
 	journal      task.Journal             // appended under mu too, for concurrent readers; see more
 	ps           *procState               // links, monitors, name; guarded by e.procMu
@@ -157,6 +158,7 @@ func (t *proc) snapshot() (*task.Record, error) {
 		Version: t.prog.ProgramVersion(),
 		Input:   t.in,
 		Status:  t.status,
+		Runs:    t.runs,
 		Journal: t.entries(),
 	}
 	for _, msg := range append(append([]any(nil), t.mailbox...), t.inbox...) {

@@ -124,7 +124,7 @@ func (t *proc) idempotencyKey(p effect.Pending) string {
 func (t *proc) opNumber() string {
 	n := strconv.FormatUint(t.completed+1, 10)
 	if t.runs > 0 {
-		n = strconv.Itoa(t.runs) + "." + n
+		n = strconv.FormatUint(t.runs, 10) + "." + n
 	}
 	return n
 }

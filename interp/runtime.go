@@ -188,7 +188,7 @@ func (e *engine) restore(rec *task.Record) (handle, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.replay = rec.Journal
+	t.replay, t.runs = rec.Journal, rec.Runs
 	t.record = true
 	t.mailbox = mailbox
 	e.launch(t, nil)

@@ -18,11 +18,58 @@
 // message, a cancel request, Wake), or when its RunAt time has come (a
 // timer, an activity's next attempt or timeout). Claim also takes over
 // tasks whose lease has expired.
+//
+// # Refusals and unknown outcomes
+//
+// Commit refuses a step alone (its error in the returned slice): a lease
+// lost, entries that do not continue the journal, a spawn of an existing
+// task, a name taken, stale world vars, a value the codec would not read
+// back, a malformed step (Step.Check), or a write the database refuses by
+// the step's own fault. The other steps of the Commit commit. A Commit
+// whose outcome its caller could not learn (a broken connection during
+// COMMIT) is resolved by Landed, from the Token the step carries.
+//
+// Journal entries and messages are stored with a checksum
+// (task.Checksum): a damaged row is a *CorruptError, never a wrong value.
+// A ContinueAsNew (Step.Restart) counts a run (task.Record.Runs).
+//
+// # World
+//
+// The STM world is a set of named vars, each a row with a value and a
+// version: the count of writes committed to it (1 for its first value).
+// Nothing writes a var blind. A write names the version it replaces
+// (WorldWrite.Prev, 0 for a var that must not exist yet) and makes version
+// Prev+1; a step also names the versions of the vars its transactions read
+// and did not write (Step.WorldReads). The store checks them all inside
+// the transaction that commits the step, against the rows as the commits
+// before it (the earlier steps of the same Commit included) left them, and
+// no commit can change those rows between the check and the write. A step
+// with any of them stale is refused with a *StaleError (matching ErrStale)
+// that carries the current rows of the stale vars, so that the caller can
+// refresh its copy and run the transaction again without another round
+// trip; nothing of the step is applied, and the other steps of the Commit
+// commit. A step without a task (ID "") is checked the same way. So a
+// late commit (a worker killed with its COMMIT in flight, which lands
+// after its successor loaded the world) can never be overwritten: its
+// successor's write names the version before it and is refused.
+//
+// A world clock orders the commits that write vars: each takes the next
+// clock value for all the vars it writes, and commits become visible in
+// clock order. World returns every var and the clock of a consistent
+// snapshot; WorldSince(c) returns the vars written after clock c, in one
+// snapshot: a worker keeps its copy current with it, and a store shared by
+// several processes tells them the clock of each world commit
+// (WorldNotifier). What validation costs, and how conflicts wait, depends
+// on the store: see its documentation.
 package store
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/amberrt/amber/effect"
@@ -39,8 +86,9 @@ import (
 // upgrade. Programs use a Store through the interpreter (interp.NewDurable)
 // and the CLI, and call its methods directly only to inspect tasks.
 type Store interface {
-	// Create inserts new tasks, ready to run. A task whose ID exists fails
-	// the whole call with an error matching ErrExists.
+	// Create inserts new tasks, ready to run (a record's RunAt is kept as
+	// its timer, and its Runs as its run count). A task whose ID exists
+	// fails the whole call with an error matching ErrExists.
 	Create(ctx context.Context, recs ...*task.Record) error
 
 	// Claim leases up to max ready tasks to owner for the lease duration,
@@ -59,8 +107,9 @@ type Store interface {
 	ClaimID(ctx context.Context, owner, id string, now time.Time, lease time.Duration) (Lease, error)
 
 	// Load returns a task's record with its whole journal (Record.Mailbox
-	// is left empty), its process state (Record.Trap, Record.Name) and its
-	// unreceived messages, exit signals (task.SignalType) among them.
+	// is left empty), its process state (Record.Trap, Record.Name), its
+	// run count and timer (Record.Runs, Record.RunAt) and its unreceived
+	// messages, exit signals (task.SignalType) among them.
 	Load(ctx context.Context, id string) (*task.Record, []Message, error)
 
 	// Messages returns the unreceived messages of task id with a sequence
@@ -89,15 +138,37 @@ type Store interface {
 	// lease's Cancel flag set, and the worker that claims it ends it.
 	Cancel(ctx context.Context, id string) error
 
-	// List returns summaries of the tasks matching f, by ID.
+	// List returns summaries of the tasks matching f, in f's Order, up
+	// to f.Limit of them (0: all) after f.After: one page. The next page
+	// is the one After the last summary's Cursor. A page costs an index
+	// walk from the cursor, not a count of the tasks before it.
 	List(ctx context.Context, f Filter) ([]Summary, error)
 
-	// World returns the committed value of every STM world var, by name.
-	World(ctx context.Context) (map[string][]byte, error)
+	// Counts returns the number of tasks matching f in each status (f's
+	// Order, After and Limit are ignored).
+	Counts(ctx context.Context, f Filter) (map[task.Status]int, error)
+
+	// World returns a consistent snapshot of the STM world: every var
+	// with its version, and the world clock of the last commit it holds.
+	World(ctx context.Context) (WorldSnapshot, error)
+
+	// WorldSince returns the vars written by the world commits after
+	// clock (the Clock of an earlier snapshot), in one consistent snapshot
+	// whose Clock is the last commit it holds: applied over the earlier
+	// snapshot, it gives what World would return.
+	WorldSince(ctx context.Context, clock uint64) (WorldSnapshot, error)
 
 	// WhereIs returns the ID of the unfinished task registered under
 	// name, or "" if there is none.
 	WhereIs(ctx context.Context, name string) (string, error)
+
+	// Landed tells what became of step s, given to a Commit whose outcome
+	// the caller could not learn (the connection broke while COMMIT was in
+	// flight, the call timed out): whether it landed, did not land (and
+	// may be committed again as it is), or was superseded (the store moved
+	// on without the caller: reload). It finds the step by its Token. See
+	// Outcome.
+	Landed(ctx context.Context, s Step) (Outcome, error)
 
 	// Close releases the store's resources.
 	Close() error
@@ -132,6 +203,10 @@ type Step struct {
 	Owner string
 	Epoch uint64
 	Steps uint64 // the task's committed steps when the step began; it commits Steps+1
+	// Token identifies the step's commit: random and not 0, set by the
+	// worker (NewToken). The store records it with the commit, so that
+	// Landed can tell whether the step landed.
+	Token uint64
 
 	Append   []task.Entry // journal entries, continuing the task's sequence
 	Consumed []uint64     // sequence numbers of the messages received
@@ -149,13 +224,20 @@ type Step struct {
 	Err    *task.Error
 
 	// Restart, if set, is a ContinueAsNew: the task's input becomes
-	// Restart.Input and its journal is emptied before Append is applied
-	// (so Append starts again at sequence number 1). The mailbox is kept.
+	// Restart.Input, its journal is emptied before Append is applied (so
+	// Append starts again at sequence number 1), and its run count
+	// (task.Record.Runs) goes up by one, with the step. The mailbox is
+	// kept.
 	Restart *Restart
 
 	Spawns []*task.Record // tasks to create, ready to run; created before Sends are delivered
 	Sends  []Outgoing     // messages to other tasks' mailboxes; each target is made ready
-	World  []WorldWrite   // STM world vars written by the step
+	// World are the STM world vars the step writes, and WorldReads those
+	// its transactions read and did not write. The step commits only if
+	// every one of them is still at the version it names; otherwise it is
+	// refused with a *StaleError (see the package documentation, World).
+	World      []WorldWrite
+	WorldReads []WorldRead
 	// Keep keeps the lease (until it expires) instead of releasing it.
 	Keep bool
 
@@ -169,6 +251,100 @@ type Step struct {
 	// its name are removed.
 	Exit string
 }
+
+// Check reports what is wrong with s whatever the store holds, so that a
+// store refuses it before it looks at anything: an unknown status, entries
+// that are not consecutive (or a restart's that do not start at 1), a
+// spawn twice of one ID, a malformed process op, and world vars written
+// twice, read twice, read and written, or without a name. Stores call it
+// first; a step it refuses changes nothing.
+func (s *Step) Check() error {
+	if s.ID != "" && !s.Status.Known() {
+		return fmt.Errorf("unknown status %q: %w", s.Status, task.ErrInvalidRecord)
+	}
+	for i, e := range s.Append {
+		if e.Seq != s.Append[0].Seq+uint64(i) {
+			return fmt.Errorf("entries #%d then #%d: %w", s.Append[0].Seq, e.Seq, task.ErrInvalidJournal)
+		}
+	}
+	if s.Restart != nil && len(s.Append) > 0 && s.Append[0].Seq != 1 {
+		return fmt.Errorf("a restart begins its journal with #%d: %w", s.Append[0].Seq, task.ErrInvalidJournal)
+	}
+	for i, r := range s.Spawns {
+		if slices.ContainsFunc(s.Spawns[:i], func(o *task.Record) bool { return o.ID == r.ID }) {
+			return fmt.Errorf("spawn %s twice: %w", r.ID, ErrExists)
+		}
+	}
+	for _, op := range s.Proc {
+		if err := op.check(); err != nil {
+			return err
+		}
+	}
+	if len(s.World)+len(s.WorldReads) == 0 {
+		return nil
+	}
+	seen := make(map[string]bool, len(s.World)+len(s.WorldReads))
+	for _, w := range s.World {
+		if w.Name == "" || seen[w.Name] {
+			return fmt.Errorf("world var %q written twice or without a name", w.Name)
+		}
+		seen[w.Name] = true
+	}
+	for _, r := range s.WorldReads {
+		if r.Name == "" || seen[r.Name] {
+			return fmt.Errorf("world var %q read twice, read and written, or without a name", r.Name)
+		}
+		seen[r.Name] = true
+	}
+	return nil
+}
+
+// NewToken returns a random Step.Token.
+func NewToken() uint64 {
+	for {
+		if t := rand.Uint64(); t != 0 {
+			return t
+		}
+	}
+}
+
+// Outcome is what became of a step whose commit the caller could not see
+// through (Store.Landed).
+type Outcome uint8
+
+// The outcomes of a step.
+const (
+	// Landed: the step committed. For a task step, the task is at
+	// Steps+1 and the last step committed is this one.
+	Landed Outcome = iota + 1
+	// NotLanded: the step did not commit, and nothing it would change
+	// has changed: its task is still at its Steps under its lease (a
+	// step without a task: the vars it writes are still at the versions
+	// it names). It may be committed again as it is.
+	NotLanded
+	// Superseded: the store moved on without the caller: another lease
+	// holds the task or further steps committed (a step without a task:
+	// other commits wrote its vars). The store is the truth: reload the
+	// task (or refresh the world) and go on from there; for a step
+	// without a task, whether it landed cannot be told.
+	Superseded
+)
+
+// String names the outcome.
+func (o Outcome) String() string {
+	switch o {
+	case Landed:
+		return "landed"
+	case NotLanded:
+		return "not landed"
+	case Superseded:
+		return "superseded"
+	}
+	return fmt.Sprintf("store.Outcome(%d)", uint8(o))
+}
+
+// ErrNoToken is the error of Landed for a step without a Token.
+var ErrNoToken = errors.New("store: the step has no token")
 
 // ProcKind says what a ProcOp does.
 type ProcKind uint8
@@ -222,6 +398,36 @@ type ProcOp struct {
 	On     bool   // Trap
 }
 
+// check reports a process op that misses what its kind needs.
+func (op ProcOp) check() error {
+	var bad string
+	switch op.Kind {
+	case ProcLink, ProcUnlink, ProcKill:
+		if op.Peer == "" {
+			bad = "no peer"
+		}
+	case ProcMonitor:
+		if op.Peer == "" || op.Ref == "" {
+			bad = "no peer or no ref"
+		}
+	case ProcDemonitor:
+		if op.Ref == "" {
+			bad = "no ref"
+		}
+	case ProcRegister:
+		if op.Name == "" {
+			bad = "an empty name"
+		}
+	case ProcTrap:
+	default:
+		bad = "unknown kind"
+	}
+	if bad != "" {
+		return fmt.Errorf("process op %d: %s", op.Kind, bad)
+	}
+	return nil
+}
+
 // Restart is a ContinueAsNew.
 type Restart struct {
 	// Input is the encoding of the next run's input.
@@ -248,16 +454,110 @@ type WorldWrite struct {
 	Name string
 	// Value is the var's new value, encoded.
 	Value []byte
+	// Prev is the version of the value the write replaces; 0 means that
+	// the var must not exist yet. The write makes version Prev+1.
+	Prev uint64
+}
+
+// WorldRead is a world var a step read, at the version it read.
+type WorldRead struct {
+	// Name is the var's name, Version the version read (0: the var did
+	// not exist).
+	Name    string
+	Version uint64
+}
+
+// WorldValue is a world var as committed.
+type WorldValue struct {
+	// Name is the var's name, Value its encoded value.
+	Name  string
+	Value []byte
+	// Version counts the writes committed to the var: 1 for its first
+	// value; 0 in a StaleError for a var that does not exist.
+	Version uint64
+	// Clock is the world clock of the commit that wrote this version.
+	Clock uint64
+}
+
+// WorldSnapshot is a consistent view of the world: Vars (by name) hold
+// every commit up to Clock and none after it.
+type WorldSnapshot struct {
+	// Clock is the world clock of the last commit the snapshot holds.
+	Clock uint64
+	// Vars are the world vars, by name.
+	Vars []WorldValue
+}
+
+// Lookup returns the var name of the snapshot.
+func (s WorldSnapshot) Lookup(name string) (WorldValue, bool) {
+	i, ok := slices.BinarySearchFunc(s.Vars, name, func(v WorldValue, name string) int { return strings.Compare(v.Name, name) })
+	if !ok {
+		return WorldValue{}, false
+	}
+	return s.Vars[i], true
 }
 
 // Filter selects tasks for List. Zero fields match everything.
 type Filter struct {
 	// Status selects tasks with this status.
 	Status task.Status
-	// Program selects tasks running this program (any version).
+	// Program selects tasks running this program (any version, unless
+	// Version is set too).
 	Program string
-	// Limit caps the number of summaries (0: all).
-	Limit int
+	// Version selects tasks running this version of their program.
+	Version int
+	// WaitKind selects tasks whose Wait has this Kind (task.WaitReceive,
+	// ...).
+	WaitKind string
+	// CreatedAfter and CreatedBefore bound the creation time: tasks
+	// created at or after CreatedAfter, and before CreatedBefore.
+	CreatedAfter, CreatedBefore time.Time
+	IDContains                  string // a substring of the ID
+
+	// Order is the order of the listing.
+	Order Order
+	// After continues a listing after a task (the last of the previous
+	// page: Summary.Cursor); the zero Cursor starts at the beginning.
+	After Cursor
+	Limit int // at most this many; 0 for all
+}
+
+// Order is the order of List.
+type Order uint8
+
+// The orders of List.
+const (
+	// ByID lists tasks by ID, ascending.
+	ByID Order = iota
+	// ByUpdated lists the most recently updated tasks first (then by ID,
+	// descending).
+	ByUpdated
+)
+
+// Cursor is a place in a listing: the task a page ends with.
+type Cursor struct {
+	// ID is the task's; Updated its Summary.Updated (for ByUpdated).
+	ID      string
+	Updated time.Time
+}
+
+// Cursor returns the place of s in a listing, for Filter.After.
+func (s Summary) Cursor() Cursor { return Cursor{ID: s.ID, Updated: s.Updated} }
+
+// Match reports whether s matches f's conditions (not its Order, After
+// or Limit): what stores filter on.
+func (f *Filter) Match(s *Summary) bool {
+	kind := ""
+	if s.Wait != nil {
+		kind = s.Wait.Kind
+	}
+	return (f.Status == "" || s.Status == f.Status) &&
+		(f.Program == "" || s.Program == f.Program) &&
+		(f.Version == 0 || s.Version == f.Version) &&
+		(f.WaitKind == "" || kind == f.WaitKind) &&
+		(f.CreatedAfter.IsZero() || !s.Created.Before(f.CreatedAfter)) &&
+		(f.CreatedBefore.IsZero() || s.Created.Before(f.CreatedBefore)) &&
+		strings.Contains(s.ID, f.IDContains)
 }
 
 // Summary is a line of List.
@@ -271,14 +571,18 @@ type Summary struct {
 	Reason  string
 	Wait    *task.Wait
 	Steps   uint64 // committed steps
+	Runs    uint64 // restarts by ContinueAsNew (task.Record.Runs)
 	Entries int    // journal length
 	Pending int    // unreceived messages
-	// RunAt is when the task is due (a timer, a retry), if it waits
-	// for a time.
+	// RunAt is when the store makes the task ready if nothing wakes it
+	// first (task.Record.RunAt); zero for none.
 	RunAt time.Time
-	// Created and Updated are when the task was created and last
-	// committed.
+	// Created is when the task was created.
 	Created time.Time
+	// Updated is when a worker last took the task up: the clock of its
+	// last claim (its creation time before any). Steps under a claim do
+	// not change it: an indexed time changed by every step would cost
+	// every step an index update.
 	Updated time.Time
 }
 
@@ -290,7 +594,55 @@ var (
 	ErrLeased    = errors.New("store: task is leased to another worker")
 	ErrLeaseLost = errors.New("store: lease lost (stale epoch or step count)")
 	ErrNameTaken = errors.New("store: name is registered to another task")
+	ErrStale     = errors.New("store: stale world vars")
 )
+
+// StaleError refuses a step whose world reads or writes are not at the
+// current versions of their vars (another commit changed them since they
+// were read). It carries the current rows of those vars, so that the
+// caller can refresh them and run its transaction again without another
+// round trip. It matches ErrStale.
+type StaleError struct {
+	Task  string       // the step's task; "" for a step of world writes alone
+	Fresh []WorldValue // the stale vars as they are now, by name (Version 0: the var does not exist)
+}
+
+// Error names the task and the stale vars.
+func (e *StaleError) Error() string {
+	var b strings.Builder
+	if e.Task != "" {
+		fmt.Fprintf(&b, "task %s: ", e.Task)
+	}
+	b.WriteString("stale world vars:")
+	for _, v := range e.Fresh {
+		fmt.Fprintf(&b, " %s (now version %d)", v.Name, v.Version)
+	}
+	return b.String()
+}
+
+// Is reports whether target is ErrStale.
+func (e *StaleError) Is(target error) bool { return target == ErrStale }
+
+// CorruptError reports a stored row that does not decode, or whose bytes
+// no longer match the checksum stored beside them (task.VerifyChecksum):
+// Load and Messages return it rather than a wrong value. It matches
+// task.ErrCorrupt, and names the task and the row.
+type CorruptError struct {
+	Task string // the task the row belongs to
+	Row  string // which row: "journal seq 3", "mailbox seq 2", "tasks.wait"
+	Err  error  // what decoding or the checksum said
+}
+
+// Error names the task and the row.
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("task %s: %s is corrupt: %v", e.Task, e.Row, e.Err)
+}
+
+// Unwrap returns what decoding or the checksum said.
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// Is reports whether target is task.ErrCorrupt.
+func (e *CorruptError) Is(target error) bool { return target == task.ErrCorrupt }
 
 // Notifier is implemented by stores that can tell a worker when tasks may
 // have become ready through another process (PostgreSQL LISTEN/NOTIFY).
@@ -300,4 +652,20 @@ type Notifier interface {
 	// Ready returns a channel that receives (without blocking the store;
 	// extra signals are dropped) when tasks may have become ready.
 	Ready() <-chan struct{}
+}
+
+// WorldNotifier is implemented by stores whose world can be changed by
+// other workers (PostgreSQL; the in-memory store shared by several
+// interpreters): how a worker learns that its copy of the world is behind,
+// to refresh it with WorldSince and wake the transactions that wait on
+// what changed.
+type WorldNotifier interface {
+	// WorldCommitted returns a channel that receives the world clock
+	// after world commits, made here or by any other worker. It holds the
+	// latest clock only: a reader that falls behind skips to it. A lost
+	// notification is made up for by polling WorldClock.
+	WorldCommitted() <-chan uint64
+	// WorldClock returns the clock of the last world commit: one small
+	// read, cheap enough to poll.
+	WorldClock(ctx context.Context) (uint64, error)
 }

@@ -53,17 +53,41 @@ func (e *corruptError) Is(target error) bool {
 // wireNames hides the names of the internal wire types in decoder messages.
 var wireNames = strings.NewReplacer("task.recordWire", "task.Record", "task.journalWire", "task.Journal")
 
+// ErrUnstorable is matched by the error of encoding a value that could not
+// be decoded back: nested deeper than codec.MaxNesting (64) levels of
+// arrays, maps and tags, or an array or a map longer than the codec's
+// limits. Such a value is refused when it is encoded, so that it never
+// reaches a journal or a mailbox where it would fail its reader.
+var ErrUnstorable = errors.New("task: the value cannot be stored")
+
 // Marshal returns the deterministic CBOR encoding of v: equal values give
 // equal bytes, whatever the order in which a map was filled. A time.Time is
 // encoded in UTC with nanosecond precision; a zero time.Time is encoded as
-// null.
+// null. A value that Unmarshal would refuse (see ErrUnstorable) is refused.
 func Marshal(v any) ([]byte, error) {
 	if b, ok := fastMarshal(v); ok {
 		return b, nil
 	}
-	b, err := encMode.Marshal(v)
+	b, err := marshalValue(v)
 	if err != nil {
 		return nil, fmt.Errorf("task: encode %T: %w", v, err)
+	}
+	return b, nil
+}
+
+// marshalValue encodes a value with the codec, and refuses it if the
+// decoder would.
+func marshalValue(v any) ([]byte, error) {
+	b, err := encMode.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	// A value nested deeper than the limit, or longer, takes more bytes
+	// than that: most values need no walk.
+	if len(b) > maxNesting {
+		if err := codec.CheckDepth(b); err != nil {
+			return nil, newProblem(ErrUnstorable, "the value cannot be stored: %v", err)
+		}
 	}
 	return b, nil
 }

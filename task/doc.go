@@ -27,7 +27,7 @@
 //
 //	Record   {0: format (1), 1: ID, 2: Program, 3: Version, 4: Input, 5: Status,
 //	          6: Reason, 7: Journal, 8: Mailbox, 9: Wait, 10: Result, 11: Err,
-//	          12: Parent, 13: Created, 14: Updated}
+//	          12: Parent, 13: Created, 14: Updated, 15: Trap, 16: Name, 17: Runs, 18: RunAt}
 //	journal  {0: format (1), 1: [Entry...]}   (EncodeJournal)
 //	Entry    {1: Seq, 2: Fiber, 3: Kind, 4: Fingerprint, 5: Op, 6: Result, 7: Err, 8: Time}
 //	Envelope {1: Type, 2: Data}
@@ -91,9 +91,10 @@
 // them gives an error, never a panic, and costs bounded work and memory:
 //
 //   - the decoder checks that the input is well formed before it allocates
-//     anything, so a declared length beyond the input costs nothing; nesting is
-//     limited to 64 levels, user arrays and maps to 131072 elements, and journals
-//     grow as entries actually decode;
+//     anything, so a declared length beyond the input costs nothing; a user
+//     value's nesting is limited to 64 levels (the stored forms around it,
+//     records, entries and envelopes, add at most 4), user arrays and maps to
+//     131072 elements, and journals grow as entries actually decode;
 //   - duplicate map keys, indefinite lengths, invalid UTF-8 and trailing bytes
 //     are refused; struct field names match case-sensitively;
 //   - decoded records and journals are checked: format version, known status,
@@ -101,7 +102,15 @@
 //     fingerprint against its recorded op;
 //   - a panic in the decoder is recovered as a last resort.
 //
-// Errors match sentinels with errors.Is: ErrCorrupt for undecodable bytes,
+// The same limits hold when a value is written: Marshal, EncodeMessage and
+// EncodeEnvelope refuse a value the decoder would refuse, with an error
+// matching ErrUnstorable, so that a sender cannot poison a receiver. Stores
+// keep a Checksum beside each stored entry and message and check it with
+// VerifyChecksum, so that a damaged row is an error, not a wrong value
+// replayed.
+//
+// Errors match sentinels with errors.Is: ErrCorrupt for undecodable bytes
+// (and checksum mismatches), ErrUnstorable for values too deep or too long,
 // ErrFormat, ErrInvalidRecord and ErrInvalidJournal for values that decode but
 // are not valid, ErrUnregisteredType for a message type no one registered,
 // ErrUnknownProgram for a program or version this process does not have (the

@@ -96,5 +96,7 @@ func sampleRecord(t testing.TB) *task.Record {
 		Parent:  "t-0",
 		Created: t0,
 		Updated: t0.Add(time.Second),
+		Runs:    2,
+		RunAt:   t0.Add(time.Hour),
 	}
 }

@@ -147,6 +147,16 @@ type Record struct {
 	// state that lives outside its journal.
 	Trap bool   `cbor:"15,keyasint,omitempty"`
 	Name string `cbor:"16,keyasint,omitempty"`
+	// Runs counts the task's restarts by ContinueAsNew: 0 in its first
+	// run. A store increments it with the step that restarts the task,
+	// so that what a run names (child IDs, idempotency keys) can differ
+	// from every other run's.
+	Runs uint64 `cbor:"17,keyasint,omitempty"`
+	// RunAt is when the store makes the task ready if nothing wakes it
+	// first (a timer, an activity's next attempt or deadline, a parked
+	// task's retry); zero for none. Stores fill it on Load; Create
+	// schedules it.
+	RunAt time.Time `cbor:"18,keyasint,omitzero"`
 }
 
 // recordFormat is the version of the record encoding.
@@ -200,7 +210,7 @@ func (r *Record) validateFields() error {
 		return bad("unknown status %q", r.Status)
 	case r.Err != nil && len(r.Result) > 0:
 		return bad("both a result and an error")
-	case !inRange(r.Created) || !inRange(r.Updated) || r.Wait != nil && !inRange(r.Wait.Until):
+	case !inRange(r.Created) || !inRange(r.Updated) || !inRange(r.RunAt) || r.Wait != nil && !inRange(r.Wait.Until):
 		return bad("a time out of range (years 0 to 9999 UTC)")
 	}
 	for i, e := range r.Mailbox {
@@ -259,8 +269,10 @@ func DecodeRecord(data []byte) (*Record, error) {
 // empty slices nil.
 func (r *Record) normalize() error {
 	var err1, err2, err3 error
+	var err4 error
 	r.Created, err1 = utc(r.Created)
 	r.Updated, err2 = utc(r.Updated)
+	r.RunAt, err4 = utc(r.RunAt)
 	if len(r.Mailbox) == 0 {
 		r.Mailbox = nil
 	}
@@ -270,7 +282,7 @@ func (r *Record) normalize() error {
 			r.Wait.Types = nil
 		}
 	}
-	if err := errors.Join(err1, err2, err3); err != nil {
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return err
 	}
 	if err := checkRaw(r.Input); err != nil {

@@ -14,7 +14,6 @@ import (
 	"sync"
 
 	"github.com/amberrt/amber/effect"
-	"github.com/fxamacker/cbor/v2"
 )
 
 // Registry maps the names stored in records to what a process can run and
@@ -300,22 +299,11 @@ func (r *Registry) addMessage(t reflect.Type, name string) error {
 	return nil
 }
 
-// Envelope is a message as a mailbox stores it: the registered name of its
-// type and its encoding.
-type Envelope struct {
-	// Type is the registered name of the message's type.
-	Type string `cbor:"1,keyasint"`
-	// Data is the message, encoded.
-	Data cbor.RawMessage `cbor:"2,keyasint,omitempty"`
-}
-
-// String renders the envelope as Type(value), for logs and the CLI.
-func (e Envelope) String() string {
-	return e.Type + "(" + short(Render(e.Data), maxRender) + ")"
-}
-
 // EncodeMessage puts m in an envelope. The error for a type that was not
-// registered matches ErrUnregisteredType and names the Go type.
+// registered matches ErrUnregisteredType and names the Go type; for a value
+// that could not be decoded back (nested too deep, see Marshal), it
+// matches ErrUnstorable: a sender learns it at Send, not its receiver at
+// Receive.
 func (r *Registry) EncodeMessage(m any) (Envelope, error) {
 	t := reflect.TypeOf(m)
 	if t == nil {
@@ -327,7 +315,7 @@ func (r *Registry) EncodeMessage(m any) (Envelope, error) {
 	if !ok {
 		return Envelope{}, fmt.Errorf("task: encode message: %w: %v (register it with task.RegisterMessage)", ErrUnregisteredType, t)
 	}
-	data, err := encMode.Marshal(m)
+	data, err := marshalValue(m)
 	if err != nil {
 		return Envelope{}, fmt.Errorf("task: encode message %s: %w", name, err)
 	}

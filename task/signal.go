@@ -61,13 +61,13 @@ func (s Signal) Envelope() (Envelope, error) {
 }
 
 // Encode returns the signal as a mailbox row stores it: its envelope,
-// encoded (what Marshal makes of Envelope()).
+// encoded by EncodeEnvelope.
 func (s Signal) Encode() ([]byte, error) {
 	env, err := s.Envelope()
 	if err != nil {
 		return nil, err
 	}
-	return Marshal(env)
+	return EncodeEnvelope(env)
 }
 
 // DecodeSignal decodes the data of an envelope of type SignalType. Malformed

@@ -94,6 +94,9 @@ func main() {
 }
 
 func run(ctx context.Context, db string, down time.Duration, out io.Writer) error {
+	published.Lock()
+	published.ticks = nil // a run starts with nothing published
+	published.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	st, err := sqlite.Open(db, nil)

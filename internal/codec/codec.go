@@ -6,6 +6,7 @@
 package codec
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
@@ -16,9 +17,15 @@ import (
 // anything is allocated, so decoding never allocates much more than a small
 // multiple of the input's size.
 const (
-	// MaxNesting bounds the depth of arrays, maps and tags, on encode (a
-	// value nested deeper is refused) and on decode.
+	// MaxNesting bounds the depth of arrays, maps and tags of a value (an
+	// input, a message, a result, a world var), on encode (a value nested
+	// deeper is refused: see CheckDepth) and on decode.
 	MaxNesting = 64
+	// Wrapping is the depth that amber's stored forms add around a value:
+	// a record holds a journal, which holds an entry, which holds a
+	// result or an error's data. Records decodes with MaxNesting+Wrapping,
+	// so that a value of the greatest depth allowed can always be stored.
+	Wrapping = 4
 	// MaxElements bounds the length of an array in a user value (a
 	// message, an input, a result).
 	MaxElements = 1 << 17
@@ -44,13 +51,18 @@ var (
 	// Dec decodes user values: inputs, messages, results, world vars.
 	Dec = mustDecMode(decOptions(MaxElements))
 
-	// Records decodes records and journals, whose arrays may be long.
-	Records = mustDecMode(decOptions(MaxJournal))
+	// Records decodes the stored forms that wrap values (records,
+	// journals, entries, envelopes), whose arrays may be long.
+	Records = mustDecMode(func() cbor.DecOptions {
+		o := decOptions(MaxJournal)
+		o.MaxNestedLevels = MaxNesting + Wrapping
+		return o
+	}())
 
 	// Diag renders CBOR in diagnostic notation.
 	Diag = func() cbor.DiagMode {
 		dm, err := cbor.DiagOptions{
-			MaxNestedLevels:  MaxNesting,
+			MaxNestedLevels:  MaxNesting + Wrapping,
 			MaxArrayElements: MaxJournal,
 			MaxMapPairs:      MaxPairs,
 		}.DiagMode()
@@ -90,12 +102,28 @@ func mustDecMode(o cbor.DecOptions) cbor.DecMode {
 	return dm
 }
 
-// CheckDepth reports an error if data, one encoded item, nests arrays,
-// maps and tags deeper than MaxNesting: what Enc produced but Dec would
-// refuse.
+// CheckDepth reports an error if data, one encoded value, is not what Dec
+// accepts: nested deeper than MaxNesting (the check it is named for), an
+// array of more than MaxElements, a map of more than MaxPairs, or not well
+// formed. Encoders call it on what Enc made, so that a value is refused
+// when it is written, not when it is read: one limit for both.
 func CheckDepth(data []byte) error {
-	if err := Records.Wellformed(data); err != nil {
-		return fmt.Errorf("codec: the value cannot be stored: %w", err)
+	err := Dec.Wellformed(data)
+	if err == nil {
+		return nil
 	}
-	return nil
+	var (
+		deep  *cbor.MaxNestedLevelError
+		long  *cbor.MaxArrayElementsError
+		large *cbor.MaxMapPairsError
+	)
+	switch {
+	case errors.As(err, &deep):
+		return fmt.Errorf("nested deeper than %d levels of arrays, maps and tags", MaxNesting)
+	case errors.As(err, &long):
+		return fmt.Errorf("an array of more than %d elements", MaxElements)
+	case errors.As(err, &large):
+		return fmt.Errorf("a map of more than %d pairs", MaxPairs)
+	}
+	return err
 }

@@ -174,13 +174,13 @@ func verify(t *testing.T, ctx context.Context, b backend, keys string) {
 	require.NoError(t, err)
 	sum := 0
 	for i := range job.Accounts {
-		v, ok := world[job.AccountName(i)]
+		v, ok := world.Lookup(job.AccountName(i))
 		if !ok {
 			sum += job.Initial
 			continue
 		}
 		var n int
-		require.NoError(t, task.Unmarshal(v, &n))
+		require.NoError(t, task.Unmarshal(v.Value, &n))
 		sum += n
 	}
 	require.Equal(t, job.Accounts*job.Initial, sum, "the STM total is conserved")

@@ -125,10 +125,10 @@ func supTorture(t *testing.T, b backend) {
 	for slot := range supjob.Slots {
 		require.Equal(t, 1, done[slot], "slot %d ended normally once\n%s", slot, snap)
 		require.Equal(t, supjob.Crashes, failed[slot], "slot %d crashed %d times, each restarted once\n%s", slot, supjob.Crashes, snap)
-		v, ok := world[supjob.CounterName(slot)]
+		v, ok := world.Lookup(supjob.CounterName(slot))
 		require.True(t, ok, "the crash counter of slot %d is stored", slot)
 		var n int
-		require.NoError(t, task.Unmarshal(v, &n))
+		require.NoError(t, task.Unmarshal(v.Value, &n))
 		require.Equal(t, supjob.Crashes, n, "the crash counter of slot %d", slot)
 	}
 }

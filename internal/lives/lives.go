@@ -9,14 +9,12 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -227,37 +225,4 @@ func render(j task.Journal) string {
 		fmt.Fprintf(&b, "\t%s\n", e)
 	}
 	return b.String()
-}
-
-// SkipIfChildIDsRepeat skips a test that cannot pass while the
-// interpreters give a task's children the same IDs in every run after
-// ContinueAsNew (a child of the second run is refused: "a task with ID
-// ... exists"): a cron schedule's, whose every run spawns. The lead fixes
-// it in interp under issue 9; the probe lets the tests run by themselves
-// once that is done.
-func SkipIfChildIDsRepeat(t testing.TB) {
-	t.Helper()
-	child := effect.NewProgram("probe.child", 1, func(effect.Unit) effect.Eff[effect.Unit] { return effect.Pure(effect.Unit{}) })
-	parent := effect.NewProgram("probe.parent", 1, func(n int) effect.Eff[int] {
-		return effect.Then(effect.Spawn[effect.Unit](child, effect.Unit{}), func(effect.PID[effect.Unit]) effect.Eff[int] {
-			if n == 2 {
-				return effect.Pure(n)
-			}
-			return effect.ContinueAsNew[int](n + 1)
-		})
-	})
-	reg := task.NewRegistry()
-	if err := errors.Join(task.Register(reg, child), task.Register(reg, parent)); err != nil {
-		t.Fatal(err)
-	}
-	h, err := interp.StartProgram(interp.NewMock(interp.WithRegistry(reg)), parent, 1, interp.WithID("probe"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.Wait(context.Background()); err != nil {
-		if strings.Contains(err.Error(), "exists") {
-			t.Skipf("issue 9: ContinueAsNew reuses child IDs (%v); this test runs once interp is fixed", err)
-		}
-		t.Fatal(err)
-	}
 }

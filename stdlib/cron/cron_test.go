@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
-	"github.com/amberrt/amber/internal/lives"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/stdlib/cron"
 	"github.com/amberrt/amber/task"
@@ -115,7 +114,6 @@ func hours(ts []cron.Tick) []string {
 }
 
 func TestEvery(t *testing.T) {
-	lives.SkipIfChildIDsRepeat(t)
 	w := newWorld(t, "@every 1h", 0, cron.Options{})
 	w.advance(t0.Add(5*time.Hour + time.Minute))
 	require.Equal(t, []string{"1h0m0s", "2h0m0s", "3h0m0s", "4h0m0s", "5h0m0s"}, hours(w.runs.ticks()))
@@ -131,7 +129,6 @@ func TestEvery(t *testing.T) {
 
 // Runs take 100 minutes; ticks come every hour.
 func TestOverlap(t *testing.T) {
-	lives.SkipIfChildIDsRepeat(t)
 	for _, c := range []struct {
 		o     cron.Overlap
 		ticks []string // ticks started by 5h30
@@ -272,7 +269,6 @@ func genSpec(t *rapid.T) string {
 // The schedule starts the ticks the model says, for random specs,
 // downtimes and catch-up policies, on the virtual clock.
 func TestCatchUpProperty(t *testing.T) {
-	lives.SkipIfChildIDsRepeat(t)
 	rapid.Check(t, func(rt *rapid.T) {
 		spec := genSpec(rt)
 		o := cron.Options{CatchUp: cron.CatchUp(rapid.IntRange(0, 2).Draw(rt, "catch-up")), MaxCatchUp: rapid.IntRange(0, 20).Draw(rt, "max catch-up")}

@@ -39,6 +39,7 @@ type prepared struct {
 	entries [][]byte
 	wait    []byte
 	errb    []byte
+	sends   [][]byte
 }
 
 // Commit applies the steps in one transaction, in two round trips: the
@@ -55,9 +56,12 @@ type prepared struct {
 // matching task.ErrInvalidJournal when its entries do not continue the
 // journal; with one matching store.ErrExists when it spawns an existing
 // task; with one matching store.ErrNameTaken when it registers a name
-// another task holds. A refused step changes nothing. Messages sent to
-// unknown tasks are dropped (see store.Outgoing); exit signals to
-// finished tasks too.
+// another task holds; with a *store.StaleError when its world reads or
+// writes are stale; with the database's error when the database refuses
+// what it writes (a constraint, a string with a NUL byte: see
+// commitIsolating). A refused step changes nothing, and the other steps
+// commit. Messages sent to unknown tasks are dropped (see store.Outgoing);
+// exit signals to finished tasks too.
 //
 // If the returned error is not nil the transaction did not commit, except
 // in one case no client can tell apart: the connection broke while COMMIT
@@ -71,16 +75,84 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 		return errs, nil
 	}
 	preps := make([]prepared, len(steps))
+	for i := range steps {
+		if err := prepare(&steps[i], &preps[i]); err != nil {
+			errs[i] = commitError(&steps[i], err)
+		}
+	}
+	if err := s.commitIsolating(ctx, steps, preps, errs); err != nil {
+		return nil, fmt.Errorf("postgres: commit: %w", err)
+	}
+	return errs, nil
+}
+
+// commitIsolating commits the steps that errs does not refuse yet,
+// setting errs. If the transaction fails by the fault of what a step
+// writes (a constraint, a bad value: see stepFault), no set-based
+// statement can tell which step it was, so the steps are committed again
+// in two halves, and so on down to the step at fault, which is refused
+// alone: the cost of a fault is a few more transactions, and none for
+// commits without one.
+func (s *Store) commitIsolating(ctx context.Context, steps []store.Step, preps []prepared, errs []error) error {
+	err := s.commitAll(ctx, steps, preps, errs)
+	if err == nil || !stepFault(err) || ctx.Err() != nil {
+		return err
+	}
+	var live []int
+	for i := range steps {
+		if errs[i] == nil {
+			live = append(live, i)
+		}
+	}
+	if len(live) == 1 {
+		errs[live[0]] = commitError(&steps[live[0]], err)
+		return nil
+	}
+	for _, half := range [][]int{live[:len(live)/2], live[len(live)/2:]} {
+		sub, subPreps, subErrs := make([]store.Step, len(half)), make([]prepared, len(half)), make([]error, len(half))
+		for k, i := range half {
+			sub[k], subPreps[k] = steps[i], preps[i]
+		}
+		if err := s.commitIsolating(ctx, sub, subPreps, subErrs); err != nil {
+			return err
+		}
+		for k, i := range half {
+			errs[i] = subErrs[k]
+		}
+	}
+	return nil
+}
+
+// stepFault reports whether err is PostgreSQL's refusal of a value a step
+// writes (classes 22 data exception, 23 integrity constraint violation, 54
+// program limit exceeded: a string with a NUL byte, a duplicate key, an
+// index row too large), not a failure of the database or the connection.
+func stepFault(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || len(pe.Code) != 5 {
+		return false
+	}
+	switch pe.Code[:2] {
+	case "22", "23", "54":
+		return true
+	}
+	return false
+}
+
+// commitAll commits in one transaction the steps that errs does not refuse
+// yet, setting errs, or fails as a whole.
+func (s *Store) commitAll(ctx context.Context, steps []store.Step, preps []prepared, errs []error) error {
 	lockIDs := make([]string, 0, len(steps))
 	var names []string
+	vars := worldLocks{}
 	for i := range steps {
 		st := &steps[i]
-		if err := prepare(st, &preps[i]); err != nil {
-			errs[i] = fmt.Errorf("postgres: commit task %q: %w", st.ID, err)
+		if errs[i] != nil {
 			continue
 		}
+		vars.add(st)
 		if st.ID == "" {
-			continue // world writes only
+			continue // world vars only
 		}
 		lockIDs = append(lockIDs, st.ID)
 		for _, o := range st.Sends {
@@ -98,44 +170,45 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 			}
 		}
 	}
-	if len(lockIDs) == 0 && !slices.ContainsFunc(steps, func(st store.Step) bool { return len(st.World) > 0 }) {
-		return errs, nil
+	if len(lockIDs) == 0 && vars.empty() {
+		return nil
 	}
 	slices.Sort(lockIDs)
 	lockIDs = slices.Compact(lockIDs)
 	slices.Sort(names)
 	names = slices.Compact(names)
+	locks := &lockSet{ids: lockIDs, names: names, vars: vars.lists()}
 
 	// A deadlock can only come from a commit that waits for the peers of
 	// an ending task (see process.go); it rolled back, so the steps are
 	// run again, with those peers among the rows locked first.
 	for attempt := 0; ; attempt++ {
-		out, err := s.commit(ctx, steps, preps, slices.Clone(errs), &lockIDs, names)
+		out, err := s.commit(ctx, steps, preps, slices.Clone(errs), locks)
 		if err == nil {
-			return out, nil
+			copy(errs, out)
+			return nil
 		}
 		if attempt == 3 || !isDeadlock(err) || ctx.Err() != nil {
-			return nil, fmt.Errorf("postgres: commit: %w", err)
+			return err
 		}
 	}
 }
 
-// commit is one attempt of Commit. It adds to lockIDs the peers it finds
-// it must lock.
-func (s *Store) commit(ctx context.Context, steps []store.Step, preps []prepared, errs []error, lockIDs *[]string, names []string) ([]error, error) {
+// commit is one attempt of Commit. It adds to locks.ids the peers it
+// finds it must lock.
+func (s *Store) commit(ctx context.Context, steps []store.Step, preps []prepared, errs []error, locks *lockSet) ([]error, error) {
 	// The first round trip only reads and locks, so it is retried on
 	// another connection when the server dropped this one (a restart or a
 	// killed backend leaves dead connections in the pool).
 	var (
-		conn    *pgxpool.Conn
-		states  map[string]*taskState
-		holders map[string]string
-		err     error
+		conn *pgxpool.Conn
+		l    *locked
+		err  error
 	)
 	for attempt := 0; ; attempt++ {
 		conn, err = s.pool.Acquire(ctx)
 		if err == nil {
-			states, holders, err = s.lock(ctx, conn, false, *lockIDs, names)
+			l, err = s.lock(ctx, conn, false, locks)
 			if err != nil {
 				conn.Release()
 			}
@@ -158,28 +231,29 @@ func (s *Store) commit(ctx context.Context, steps []store.Step, preps []prepared
 	var links []*procLink
 	for restart := 0; ; restart++ {
 		links = nil
-		ending := endingWithProc(steps, errs, states)
+		ending := endingWithProc(steps, errs, l.states)
 		if len(ending) == 0 {
 			break
 		}
 		wait := restart == restartsBeforeWaiting
 		var missing []string
-		links, missing, err = s.readLinks(ctx, conn, ending, *lockIDs, states, wait)
+		links, missing, err = s.readLinks(ctx, conn, ending, locks.ids, l.states, wait)
 		if err != nil {
 			return nil, err
 		}
 		if len(missing) == 0 || wait {
 			break
 		}
-		ids := append(slices.Clone(*lockIDs), missing...)
+		ids := append(slices.Clone(locks.ids), missing...)
 		slices.Sort(ids)
-		*lockIDs = slices.Compact(ids)
-		if states, holders, err = s.lock(ctx, conn, true, *lockIDs, names); err != nil {
+		locks.ids = slices.Compact(ids)
+		if l, err = s.lock(ctx, conn, true, locks); err != nil {
 			return nil, err
 		}
 	}
 
-	w := commitWriter{proc: procWriter{links: links, holders: holders}}
+	states := l.states
+	w := commitWriter{proc: procWriter{links: links, holders: l.holders}, vars: l.world}
 	soon := time.Now().Add(s.opts.PollInterval)
 	for i := range steps {
 		if errs[i] != nil {
@@ -187,6 +261,10 @@ func (s *Store) commit(ctx context.Context, steps []store.Step, preps []prepared
 		}
 		st := &steps[i]
 		if err := w.add(st, &preps[i], states, soon); err != nil {
+			var half *halfApplied
+			if errors.As(err, &half) {
+				return nil, err
+			}
 			errs[i] = err
 		}
 	}
@@ -195,6 +273,11 @@ func (s *Store) commit(ctx context.Context, steps []store.Step, preps []prepared
 	w.queue(b, states)
 	if w.notify {
 		b.Queue(notifySQL, s.channel)
+	}
+	if len(w.worldOrd) > 0 {
+		// Last: the clock row's lock is held from here to the end of the
+		// COMMIT, and world commits become visible in clock order.
+		w.queueWorld(b, s.worldChannel)
 	}
 	if s.beforeCommit != nil {
 		s.beforeCommit(ctx)
@@ -227,42 +310,60 @@ func scanStates(rows pgx.Rows, states map[string]*taskState) error {
 	return err
 }
 
+// lockSet is what a commit locks: its tasks' rows and the IDs it spawns
+// (ids, in order), the names its steps register, and the world vars they
+// write or read.
+type lockSet struct {
+	ids   []string
+	names []string
+	vars  worldLockLists
+}
+
+// locked is what lock read under the locks.
+type locked struct {
+	states  map[string]*taskState
+	holders map[string]string            // who holds the names registered
+	world   map[string]*store.WorldValue // the world vars, as committed (Version 0: none)
+}
+
 // lock begins a transaction on conn (rolling back the one it is in, if
-// restart) and locks the rows of ids, returning their fences. If names
-// are given (steps register them), it first takes their advisory locks, in
-// one order, so that two commits registering a name take turns, and then
-// reads who holds them.
-func (s *Store) lock(ctx context.Context, conn *pgxpool.Conn, restart bool, ids, names []string) (map[string]*taskState, map[string]string, error) {
-	states := make(map[string]*taskState, len(ids))
-	var holders map[string]string
+// restart) and takes the commit's locks, in one order everywhere: the
+// advisory locks of the names being registered, then those of the world
+// vars (exclusive for those written, shared for those only read: see
+// world.go), each in key order, then the rows of ids in ID order. It
+// returns the fences of the tasks, who holds the names and the world vars
+// as committed.
+func (s *Store) lock(ctx context.Context, conn *pgxpool.Conn, restart bool, locks *lockSet) (*locked, error) {
+	l := &locked{states: make(map[string]*taskState, len(locks.ids))}
 	b := &pgx.Batch{}
 	if restart {
 		b.Queue(`ROLLBACK`)
 	}
 	b.Queue(`BEGIN`)
-	if len(names) > 0 {
+	if len(locks.names) > 0 {
 		b.Queue(`SELECT pg_advisory_xact_lock(k) FROM (
 			SELECT DISTINCT hashtext('amber.name:' || current_schema() || ':' || n) AS k
-			FROM unnest($1::text[]) AS n ORDER BY k) AS keys`, names)
+			FROM unnest($1::text[]) AS n ORDER BY k) AS keys`, locks.names)
 	}
-	b.Queue(lockSelect+` WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids).Query(func(rows pgx.Rows) error {
-		return scanStates(rows, states)
+	l.world = queueWorldLocks(b, locks.vars)
+	b.Queue(lockSelect+` WHERE id = ANY($1) ORDER BY id FOR UPDATE`, locks.ids).Query(func(rows pgx.Rows) error {
+		return scanStates(rows, l.states)
 	})
-	if len(names) > 0 {
-		holders = make(map[string]string, len(names))
-		b.Queue(`SELECT name, id FROM tasks WHERE name = ANY($1)`, names).Query(func(rows pgx.Rows) error {
+	if len(locks.names) > 0 {
+		l.holders = make(map[string]string, len(locks.names))
+		b.Queue(`SELECT name, id FROM tasks WHERE name = ANY($1)`, locks.names).Query(func(rows pgx.Rows) error {
 			var name, id string
 			_, err := pgx.ForEachRow(rows, []any{&name, &id}, func() error {
-				holders[name] = id
+				l.holders[name] = id
 				return nil
 			})
 			return err
 		})
 	}
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return states, holders, nil
+	return l, nil
 }
 
 // connectionLost reports whether err means the connection is gone (so that
@@ -284,11 +385,11 @@ func connectionLost(err error) bool {
 // prepare encodes what can be encoded of st before the transaction, and
 // checks its spawns.
 func prepare(st *store.Step, p *prepared) error {
-	if st.ID == "" {
-		return nil // world writes only
+	if err := st.Check(); err != nil {
+		return err
 	}
-	if !st.Status.Known() {
-		return fmt.Errorf("unknown status %q: %w", st.Status, task.ErrInvalidRecord)
+	if st.ID == "" {
+		return nil // world vars only
 	}
 	p.entries = make([][]byte, len(st.Append))
 	for i, e := range st.Append {
@@ -305,8 +406,12 @@ func prepare(st *store.Step, p *prepared) error {
 	if p.errb, err = marshalNil(st.Err); err != nil {
 		return fmt.Errorf("error: %w", err)
 	}
-	if err := checkProc(st.Proc); err != nil {
-		return err
+	for _, o := range st.Sends {
+		data, err := task.EncodeEnvelope(o.Env)
+		if err != nil {
+			return fmt.Errorf("send to %q: %w", o.To, err)
+		}
+		p.sends = append(p.sends, data)
 	}
 	var check taskRows
 	for _, r := range st.Spawns {
@@ -325,9 +430,10 @@ type commitWriter struct {
 	row map[string]int
 	t   struct {
 		id, status, reason  []string
-		n, jn               []int64
+		waitKind            []string
+		n, jn, token        []int64
 		wait, result, errb  [][]byte
-		runAt, updated      []*int64
+		runAt               []*int64
 		keep, final, resume []bool
 	}
 	jID      []string
@@ -341,7 +447,9 @@ type commitWriter struct {
 	sendTag  []string // an exit signal's tag (task.Signal.Tag), or ""
 	tagged   bool     // some sendTag is set
 	proc     procWriter
-	world    map[string][]byte
+	vars     map[string]*store.WorldValue // the world vars, as the steps so far leave them
+	world    map[string][]byte            // the world vars written, to store
+	worldTok map[string]int64             // the token of the step that wrote each
 	worldOrd []string
 	rID      []string // tasks that continue as new: journal emptied, input replaced
 	rInput   [][]byte
@@ -352,7 +460,10 @@ type commitWriter struct {
 // writes and advances its task's state.
 func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskState, soon time.Time) error {
 	if st.ID == "" {
-		w.addWorld(st.World)
+		if err := w.stale(st); err != nil {
+			return commitError(st, err)
+		}
+		w.addWorld(st.World, st.Token)
 		return nil
 	}
 	cur := states[st.ID]
@@ -385,6 +496,9 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 	if err := w.proc.checkNames(st); err != nil {
 		return err
 	}
+	if err := w.stale(st); err != nil {
+		return commitError(st, err)
+	}
 
 	// The step passes.
 	cur.version++
@@ -395,20 +509,17 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 	}
 	cur.journalLen += uint64(len(st.Append))
 	cur.status = st.Status
-	if !st.Keep {
+	final := st.Status.Final()
+	keep := st.Keep && !final // a finished task keeps no lease: it would be claimed once expired
+	if !keep {
 		cur.leased, cur.owner = false, ""
 	}
-	final := st.Status.Final()
-	resume := !final && !st.Keep && st.Status == task.Running
+	resume := !final && !keep && st.Status == task.Running
 
 	if w.row == nil {
 		w.row = map[string]int{}
 	}
 	t := &w.t
-	var updated time.Time
-	if n := len(st.Append); n > 0 {
-		updated = st.Append[n-1].Time
-	}
 	runAt := st.RunAt
 	if final {
 		runAt = time.Time{}
@@ -418,8 +529,10 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		t.n[i]++
 		t.jn[i] += int64(len(st.Append))
 		t.wait[i], t.result[i], t.errb[i] = p.wait, st.Result, p.errb
-		t.runAt[i], t.updated[i] = unixNano(runAt), unixNano(updated)
-		t.keep[i], t.final[i], t.resume[i] = st.Keep, final, resume
+		t.runAt[i] = unixNano(runAt)
+		t.keep[i], t.final[i], t.resume[i] = keep, final, resume
+		t.token[i] = int64(st.Token)
+		t.waitKind[i] = waitKind(st.Wait)
 	} else {
 		w.row[st.ID] = len(t.id)
 		t.id = append(t.id, st.ID)
@@ -427,12 +540,13 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		t.reason = append(t.reason, st.Reason)
 		t.n = append(t.n, 1)
 		t.jn = append(t.jn, int64(len(st.Append)))
+		t.token = append(t.token, int64(st.Token))
+		t.waitKind = append(t.waitKind, waitKind(st.Wait))
 		t.wait = append(t.wait, p.wait)
 		t.result = append(t.result, st.Result)
 		t.errb = append(t.errb, p.errb)
 		t.runAt = append(t.runAt, unixNano(runAt))
-		t.updated = append(t.updated, unixNano(updated))
-		t.keep = append(t.keep, st.Keep)
+		t.keep = append(t.keep, keep)
 		t.final = append(t.final, final)
 		t.resume = append(t.resume, resume)
 	}
@@ -449,42 +563,73 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		_ = w.spawns.add(r) // checked by prepare
 		states[r.ID] = &taskState{status: r.Status, spawned: true}
 	}
-	for _, o := range st.Sends {
-		data, err := task.Marshal(o.Env)
-		if err != nil { // an Envelope always encodes; keep the step whole anyway
-			return fmt.Errorf("postgres: commit task %q: send to %q: %w", st.ID, o.To, err)
-		}
+	for k, o := range st.Sends {
 		w.sendTo = append(w.sendTo, o.To)
-		w.sendEnv = append(w.sendEnv, data)
+		w.sendEnv = append(w.sendEnv, p.sends[k])
 		w.sendTag = append(w.sendTag, "")
 	}
 	for _, op := range st.Proc {
 		if err := w.applyProc(states, st.ID, op); err != nil {
-			return fmt.Errorf("postgres: commit task %q: %w", st.ID, err)
+			return &halfApplied{fmt.Errorf("postgres: commit task %q: %w", st.ID, err)}
 		}
 	}
 	if final {
 		if err := w.exit(states, st.ID, st.Exit); err != nil {
-			return fmt.Errorf("postgres: commit task %q: %w", st.ID, err)
+			return &halfApplied{fmt.Errorf("postgres: commit task %q: %w", st.ID, err)}
 		}
 	}
-	w.addWorld(st.World)
+	w.addWorld(st.World, st.Token)
 	if len(st.Sends) > 0 || len(st.Spawns) > 0 || resume || (!runAt.IsZero() && runAt.Before(soon)) {
 		w.notify = true
 	}
 	return nil
 }
 
-func (w *commitWriter) addWorld(ws []store.WorldWrite) {
+// halfApplied is an error of a step that passed its checks, found while
+// its writes were being gathered: the transaction cannot commit without
+// half of the step, so it fails as a whole. (An exit signal that does not
+// encode: it cannot happen.)
+type halfApplied struct{ error }
+
+func (e *halfApplied) Unwrap() error { return e.error }
+
+func (w *commitWriter) addWorld(ws []store.WorldWrite, token uint64) {
 	for _, v := range ws {
 		if w.world == nil {
-			w.world = map[string][]byte{}
+			w.world, w.worldTok = map[string][]byte{}, map[string]int64{}
 		}
+		w.worldTok[v.Name] = int64(token)
 		if _, ok := w.world[v.Name]; !ok {
 			w.worldOrd = append(w.worldOrd, v.Name)
 		}
 		w.world[v.Name] = v.Value
+		w.vars[v.Name] = &store.WorldValue{Name: v.Name, Value: v.Value, Version: v.Prev + 1}
 	}
+}
+
+// commitError says which step of a commit failed.
+func commitError(st *store.Step, err error) error {
+	if st.ID == "" {
+		return fmt.Errorf("postgres: commit of world vars: %w", err)
+	}
+	return fmt.Errorf("postgres: commit task %q: %w", st.ID, err)
+}
+
+// waitKind is the column wait_kind of a wait.
+func waitKind(w *task.Wait) string {
+	if w == nil {
+		return ""
+	}
+	return w.Kind
+}
+
+// checksums returns task.Checksum of each stored form, for a sum column.
+func checksums(data [][]byte) []int64 {
+	sums := make([]int64, len(data))
+	for i, d := range data {
+		sums[i] = int64(task.Checksum(d))
+	}
+	return sums
 }
 
 func nonNilBytes(b []byte) []byte {
@@ -502,7 +647,7 @@ func (w *commitWriter) queue(b *pgx.Batch, states map[string]*taskState) {
 	t := &w.t
 	if len(w.rID) > 0 {
 		b.Queue(`DELETE FROM journal j USING unnest($1::text[]) AS r(id) WHERE j.task_id = r.id`, w.rID)
-		b.Queue(`UPDATE tasks t SET input = r.input, journal_len = 0
+		b.Queue(`UPDATE tasks t SET input = r.input, journal_len = 0, runs = t.runs + 1
 			FROM unnest($1::text[], $2::bytea[]) AS r(id, input) WHERE t.id = r.id`, w.rID, w.rInput)
 	}
 	if len(t.id) > 0 {
@@ -517,16 +662,19 @@ func (w *commitWriter) queue(b *pgx.Batch, states map[string]*taskState) {
 				lease_owner = CASE WHEN s.keep THEN t.lease_owner END,
 				lease_until = CASE WHEN s.keep THEN t.lease_until END,
 				cancel = t.cancel AND NOT s.final,
-				updated = coalesce(s.updated, `+nowNano+`)
+				token = s.token,
+				wait_kind = s.wait_kind
 			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bytea[],
-				$8::bytea[], $9::bigint[], $10::bigint[], $11::bool[], $12::bool[], $13::bool[])
-				AS s(id, n, jn, status, reason, wait, result, err, run_at, updated, keep, final, resume)
+				$8::bytea[], $9::bigint[], $10::bool[], $11::bool[], $12::bool[], $13::bigint[], $14::text[])
+				AS s(id, n, jn, status, reason, wait, result, err, run_at, keep, final, resume, token, wait_kind)
 			WHERE t.id = s.id`,
-			t.id, t.n, t.jn, t.status, t.reason, t.wait, t.result, t.errb, t.runAt, t.updated, t.keep, t.final, t.resume)
+			t.id, t.n, t.jn, t.status, t.reason, t.wait, t.result, t.errb, t.runAt, t.keep, t.final, t.resume,
+			t.token, t.waitKind)
 	}
 	if len(w.jID) > 0 {
-		b.Queue(`INSERT INTO journal (task_id, seq, entry) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])`,
-			w.jID, w.jSeq, w.jEnt)
+		b.Queue(`INSERT INTO journal (task_id, seq, entry, sum)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[])`,
+			w.jID, w.jSeq, w.jEnt, checksums(w.jEnt))
 	}
 	if len(w.cID) > 0 {
 		b.Queue(`DELETE FROM mailbox m USING unnest($1::text[], $2::bigint[]) AS c(task_id, seq)
@@ -539,11 +687,13 @@ func (w *commitWriter) queue(b *pgx.Batch, states map[string]*taskState) {
 		// the order they were sent. Exit signals are among them, with
 		// their tags; a commit that delivers none uses the statement
 		// without tags.
-		msg, tag, msgTag, args := `SELECT to_id, env, ord FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS m(to_id, env, ord)`,
-			``, ``, []any{w.sendTo, w.sendEnv}
+		msg, tag, msgTag, args := `SELECT to_id, env, sum, ord FROM unnest($1::text[], $2::bytea[], $3::bigint[])
+				WITH ORDINALITY AS m(to_id, env, sum, ord)`,
+			``, ``, []any{w.sendTo, w.sendEnv, checksums(w.sendEnv)}
 		if w.tagged {
-			msg, tag, msgTag = `SELECT to_id, env, nullif(tag, '') AS tag, ord
-				FROM unnest($1::text[], $2::bytea[], $3::text[]) WITH ORDINALITY AS m(to_id, env, tag, ord)`, `, tag`, `, msg.tag`
+			msg, tag, msgTag = `SELECT to_id, env, sum, nullif(tag, '') AS tag, ord
+				FROM unnest($1::text[], $2::bytea[], $3::bigint[], $4::text[]) WITH ORDINALITY AS m(to_id, env, sum, tag, ord)`,
+				`, tag`, `, msg.tag`
 			args = append(args, w.sendTag)
 		}
 		b.Queue(`
@@ -556,19 +706,10 @@ func (w *commitWriter) queue(b *pgx.Batch, states map[string]*taskState) {
 				FROM cnt WHERE t.id = cnt.to_id
 				RETURNING t.id, t.mailbox_seq - cnt.n AS base
 			)
-			INSERT INTO mailbox (task_id, seq, envelope`+tag+`)
-			SELECT msg.to_id, upd.base + row_number() OVER (PARTITION BY msg.to_id ORDER BY msg.ord), msg.env`+msgTag+`
+			INSERT INTO mailbox (task_id, seq, envelope, sum`+tag+`)
+			SELECT msg.to_id, upd.base + row_number() OVER (PARTITION BY msg.to_id ORDER BY msg.ord), msg.env, msg.sum`+msgTag+`
 			FROM msg JOIN upd ON upd.id = msg.to_id`, args...)
 	}
 	w.proc.queueWrites(b, states)
-	if len(w.worldOrd) > 0 {
-		names := slices.Clone(w.worldOrd)
-		slices.Sort(names) // lock rows in one order everywhere
-		values := make([][]byte, len(names))
-		for i, n := range names {
-			values[i] = w.world[n]
-		}
-		b.Queue(`INSERT INTO world (name, value) SELECT * FROM unnest($1::text[], $2::bytea[])
-			ON CONFLICT (name) DO UPDATE SET value = excluded.value, version = world.version + 1`, names, values)
-	}
+
 }

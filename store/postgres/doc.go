@@ -17,7 +17,9 @@
 // journal (task_id, seq, task.EncodeEntry bytes), mailbox (task_id, seq,
 // envelope, and the tag of an exit signal), links (the links and monitors
 // between tasks) and world (name, value). The view tasks_view shows the
-// tasks with readable times.
+// tasks with readable times. Journal entries and messages are stored with
+// their task.Checksum (column sum), checked when they are read: a damaged
+// row is a *store.CorruptError that names it, never a wrong value.
 //
 // Times are stored as Unix nanoseconds (bigint), not timestamptz: the
 // interpreter's clock may be virtual and its times must come back exactly
@@ -42,6 +44,30 @@
 // signal is lost to a commit that links the task concurrently, and why
 // commits still cannot deadlock.
 //
+// # The world
+//
+// World vars are rows of table world (name, value, version, clock), and
+// the world clock one row of world_clock. A commit whose steps write or
+// read vars takes, in its first round trip, a transaction-scoped advisory
+// lock per var (exclusive for a var written, shared for one only read,
+// after the locks of registered names and before the task rows, in key
+// order), and reads the vars: the versions each step names are checked in
+// Go against those rows, and no other commit can change them until this
+// one ends. A stale step is refused with a *store.StaleError carrying the
+// current rows; it costs no extra round trip, and the other steps commit.
+// Commits that only read a var do not wait for each other; a commit that
+// writes one waits for the commits that hold it.
+//
+// A commit that writes vars takes the next clock in its last round trip,
+// just before COMMIT (UPDATE world_clock), stamps its rows with it and
+// NOTIFYs "amber_world.<schema>" with it. The clock row's lock is held
+// until the commit ends, so world commits are serialized from there to
+// COMMIT (one WAL flush each) and become visible in clock order; commits
+// that write no var never touch it. World and WorldSince read the clock
+// and the rows in one REPEATABLE READ snapshot. WorldCommitted (a
+// store.WorldNotifier) passes on the clock of each world commit of any
+// process; WorldClock reads it, one row, for polling.
+//
 // # Wake-ups
 //
 // Create, Send, Wake, Cancel, and commits that send, spawn, release a
@@ -53,9 +79,12 @@
 // # Caveats
 //
 //   - A connection that breaks while COMMIT is in flight leaves the client
-//     unsure whether the step committed. Retrying it is safe: if it did, the
-//     retry is refused with store.ErrLeaseLost (the lease was released and
-//     the version moved on) and the worker reloads the task.
+//     unsure whether the step committed. Landed tells, from the token each
+//     commit records on the rows it writes (tasks.token, world.token):
+//     landed, not landed (commit it again), or superseded (reload).
+//     Retrying blindly is safe too: if it did commit, the retry is refused
+//     (the lease was released and the step count moved on; world writes
+//     name the versions they replace).
 //   - Claim and ClaimID are not retried on a broken connection: a claim that
 //     committed unseen holds the task until its lease expires.
 //   - NOTIFY serializes committing transactions on PostgreSQL's notification

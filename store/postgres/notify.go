@@ -10,18 +10,24 @@ import (
 // Ready returns a channel that receives when tasks may have become ready,
 // in this process or another: writes that make tasks ready NOTIFY the
 // schema's channel, and a dedicated connection LISTENs to it. The
-// listener starts with the first call to Ready. When its connection drops
-// it reconnects with backoff, and meanwhile the channel receives every
-// PollInterval; after reconnecting it receives once, since notifications
-// may have been missed. Signals are never queued beyond one.
+// listener starts with the first call to Ready (or WorldCommitted). When
+// its connection drops it reconnects with backoff, and meanwhile the
+// channel receives every PollInterval; after reconnecting it receives
+// once, since notifications may have been missed. Signals are never
+// queued beyond one.
 func (s *Store) Ready() <-chan struct{} {
+	s.startListening()
+	return s.ready
+}
+
+// startListening starts the listener, once.
+func (s *Store) startListening() {
 	s.listenOnce.Do(func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.stop = cancel
 		s.listenDone = make(chan struct{})
 		go s.listen(ctx)
 	})
-	return s.ready
 }
 
 // signal wakes the Ready channel without blocking.
@@ -42,6 +48,7 @@ func (s *Store) listen(ctx context.Context) {
 		}
 		_ = err // the connection dropped or could not be made: poll, then retry
 		s.signal()
+		s.pollWorld(ctx)
 		deadline := time.Now().Add(backoff)
 		for ctx.Err() == nil && time.Now().Before(deadline) {
 			wait := min(time.Until(deadline), s.opts.PollInterval)
@@ -49,6 +56,7 @@ func (s *Store) listen(ctx context.Context) {
 			case <-ctx.Done():
 			case <-time.After(wait):
 				s.signal()
+				s.pollWorld(ctx)
 			}
 		}
 		backoff = min(2*backoff, 5*time.Second)
@@ -67,14 +75,25 @@ func (s *Store) listenOnceConn(ctx context.Context, connected func()) error {
 		defer cancel()
 		conn.Close(closeCtx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize()); err != nil {
-		return err
+	for _, ch := range []string{s.channel, s.worldChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			return err
+		}
 	}
 	connected()
-	s.signal() // whatever was notified while we were not listening
+	// Whatever was notified while we were not listening.
+	s.signal()
+	s.pollWorld(ctx)
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return err
+		}
+		if n.Channel == s.worldChannel {
+			if s.worldNotification(n.Payload) != nil {
+				s.pollWorld(ctx)
+			}
+			continue
 		}
 		s.signal()
 	}

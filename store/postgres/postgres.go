@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/task"
 )
 
 // Options configure a Store. A nil *Options means the defaults.
@@ -52,12 +53,14 @@ func (o *Options) withDefaults() Options {
 // Store is a store.Store on PostgreSQL. It is safe for concurrent use, and
 // any number of Stores (in any number of processes) may share one schema.
 type Store struct {
-	pool    *pgxpool.Pool
-	opts    Options
-	channel string // NOTIFY channel of the schema
+	pool         *pgxpool.Pool
+	opts         Options
+	channel      string // NOTIFY channel of the schema's ready tasks
+	worldChannel string // NOTIFY channel of the schema's world commits
 
 	listenOnce sync.Once
 	ready      chan struct{}
+	worldClock chan uint64
 	stop       context.CancelFunc
 	listenDone chan struct{}
 	closeOnce  sync.Once
@@ -67,8 +70,9 @@ type Store struct {
 }
 
 var (
-	_ store.Store    = (*Store)(nil)
-	_ store.Notifier = (*Store)(nil)
+	_ store.Store         = (*Store)(nil)
+	_ store.Notifier      = (*Store)(nil)
+	_ store.WorldNotifier = (*Store)(nil)
 )
 
 // Open connects to the database at url (a PostgreSQL URL or keyword/value
@@ -94,10 +98,12 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	s := &Store{
-		pool:    pool,
-		opts:    o,
-		channel: "amber_ready." + o.Schema,
-		ready:   make(chan struct{}, 1),
+		pool:         pool,
+		opts:         o,
+		channel:      "amber_ready." + o.Schema,
+		worldChannel: "amber_world." + o.Schema,
+		ready:        make(chan struct{}, 1),
+		worldClock:   make(chan uint64, 1),
 	}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
@@ -184,6 +190,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
 				return err
 			}
+			if m.version == 3 {
+				if err := fillWaitKinds(ctx, tx); err != nil {
+					return fmt.Errorf("migration %s: %w", m.name, err)
+				}
+			}
 		}
 		return nil
 	})
@@ -191,6 +202,29 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("postgres: migrate schema %s: %w", s.opts.Schema, err)
 	}
 	return nil
+}
+
+// fillWaitKinds fills the column wait_kind of version 3 for the rows
+// written before, from their stored waits (which SQL cannot read). A wait
+// that does not decode is left for Load to report.
+func fillWaitKinds(ctx context.Context, tx pgx.Tx) error {
+	rows, _ := tx.Query(ctx, `SELECT id, wait FROM tasks WHERE wait IS NOT NULL AND `+notFinal)
+	var ids, kinds []string
+	var id string
+	var data []byte
+	_, err := pgx.ForEachRow(rows, []any{&id, &data}, func() error {
+		var w task.Wait
+		if task.Unmarshal(data, &w) == nil && w.Kind != "" {
+			ids, kinds = append(ids, id), append(kinds, w.Kind)
+		}
+		return nil
+	})
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE tasks t SET wait_kind = k.kind FROM unnest($1::text[], $2::text[]) AS k(id, kind)
+		WHERE t.id = k.id`, ids, kinds)
+	return err
 }
 
 // Close stops the notification listener and closes the pool.

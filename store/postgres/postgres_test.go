@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -65,15 +66,19 @@ func newTestDB(t testing.TB) *testDB {
 }
 
 // open opens a store on the schema, closed at cleanup (before the schema
-// is dropped).
-func (db *testDB) open(opts *postgres.Options) *postgres.Store {
+// is dropped), through the database's URL or the one given (a proxy's).
+func (db *testDB) open(opts *postgres.Options, through ...string) *postgres.Store {
 	db.t.Helper()
 	o := postgres.Options{}
 	if opts != nil {
 		o = *opts
 	}
 	o.Schema = db.schema
-	s, err := postgres.Open(bg, db.url, &o)
+	u := db.url
+	if len(through) > 0 {
+		u = through[0]
+	}
+	s, err := postgres.Open(bg, u, &o)
 	if err != nil {
 		db.t.Fatalf("Open: %v", err)
 	}
@@ -87,6 +92,26 @@ func (db *testDB) exec(sql string, args ...any) {
 	sql = strings.ReplaceAll(sql, "$schema", pgx.Identifier{db.schema}.Sanitize())
 	if _, err := db.admin.Exec(bg, sql, args...); err != nil {
 		db.t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// waitFor polls query (one boolean) on the test's connection until it is
+// true; the deadline is a safety net against a hang, not an assertion.
+func (db *testDB) waitFor(what, query string, args ...any) {
+	db.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var ok bool
+		if err := db.admin.QueryRow(bg, query, args...).Scan(&ok); err != nil {
+			db.t.Fatalf("waiting for %s: %v", what, err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			db.t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -105,9 +130,26 @@ func (db *testDB) killStore() int {
 }
 
 func TestContract(t *testing.T) {
+	dbs := map[store.Store]*testDB{}
+	var mu sync.Mutex
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return newTestDB(t).open(nil)
-	})
+		db := newTestDB(t)
+		s := db.open(nil)
+		mu.Lock()
+		dbs[s] = db
+		mu.Unlock()
+		return s
+	}, storetest.Reopen(func(t *testing.T, s store.Store) store.Store {
+		mu.Lock()
+		db := dbs[s]
+		mu.Unlock()
+		s.Close()
+		s2 := db.open(nil)
+		mu.Lock()
+		dbs[s2] = db
+		mu.Unlock()
+		return s2
+	}))
 }
 
 // TestMigrate opens many stores on one new schema at once: the advisory
@@ -218,7 +260,7 @@ func TestLoadCorrupt(t *testing.T) {
 	for _, c := range cases {
 		db.exec(c.sql, garbage)
 		_, _, err := s.Load(bg, c.id)
-		if !errors.Is(err, task.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("%q", c.id)) {
+		if !errors.Is(err, task.ErrCorrupt) || !strings.Contains(err.Error(), "task "+c.id) {
 			t.Errorf("Load of corrupt %s = %v, want an error naming the task and matching task.ErrCorrupt", c.id, err)
 		} else {
 			t.Logf("%s: %v", c.id, err)
@@ -229,13 +271,71 @@ func TestLoadCorrupt(t *testing.T) {
 	}
 	// A journal with a hole is not corrupt CBOR, but it is not a journal.
 	db.exec(`DELETE FROM $schema.journal WHERE task_id = 'message' AND seq = 2`)
-	db.exec(`UPDATE $schema.mailbox SET envelope = $1 WHERE task_id = 'message'`, mustMarshal(t, storetest.NewEnvelope("m")))
+	db.exec(`UPDATE $schema.mailbox SET envelope = $1 WHERE task_id = 'message'`, mustEnvelope(t, storetest.NewEnvelope("m")))
 	if _, _, err := s.Load(bg, "message"); !errors.Is(err, task.ErrInvalidJournal) {
 		t.Errorf("Load of a journal with a gap = %v, want task.ErrInvalidJournal", err)
 	}
 	if _, _, err := s.Load(bg, "fine"); err != nil {
 		t.Errorf("Load of a good task beside corrupt ones: %v", err)
 	}
+}
+
+// TestChecksum flips one bit in a stored journal entry, in a stored
+// message, and in a checksum: bytes that still decode, which only the
+// checksum catches. Load and Messages report the row as corrupt, naming it
+// ("journal seq 2 is corrupt"), and never return the changed value.
+func TestChecksum(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	s := db.open(nil)
+	flipMiddle := func(col string) string {
+		return fmt.Sprintf("set_byte(%[1]s, length(%[1]s) / 2, get_byte(%[1]s, length(%[1]s) / 2) # 1)", col)
+	}
+	cases := []struct{ id, sql, row string }{
+		{"entry", `UPDATE $schema.journal SET entry = ` + flipMiddle("entry") + ` WHERE task_id = 'entry' AND seq = 2`, "journal seq 2"},
+		{"sum", `UPDATE $schema.journal SET sum = sum # 1 WHERE task_id = 'sum' AND seq = 3`, "journal seq 3"},
+		{"message", `UPDATE $schema.mailbox SET envelope = ` + flipMiddle("envelope") + ` WHERE task_id = 'message'`, "mailbox seq 1"},
+	}
+	for _, c := range cases {
+		r := storetest.NewRecord(c.id)
+		r.Journal = storetest.NewEntries(1, 3)
+		r.Mailbox = []task.Envelope{storetest.NewEnvelope("m")}
+		if err := s.Create(bg, r); err != nil {
+			t.Fatal(err)
+		}
+		db.exec(c.sql)
+		_, _, err := s.Load(bg, c.id)
+		var ce *store.CorruptError
+		if !errors.Is(err, task.ErrCorrupt) || !errors.As(err, &ce) || ce.Task != c.id || ce.Row != c.row ||
+			!strings.Contains(err.Error(), c.row+" is corrupt") || !strings.Contains(err.Error(), "checksum") {
+			t.Errorf("Load after flipping a bit of %s = %v; want a checksum mismatch of %s", c.id, err, c.row)
+		}
+	}
+	if _, err := s.Messages(bg, "message", 0); !errors.Is(err, task.ErrCorrupt) || !strings.Contains(err.Error(), "mailbox seq 1 is corrupt") {
+		t.Errorf("Messages after flipping a bit of a message = %v, want mailbox seq 1 corrupt", err)
+	}
+	if _, err := s.Messages(bg, "entry", 0); err != nil {
+		t.Errorf("Messages of a task whose journal is damaged: %v", err)
+	}
+}
+
+// latestMigration is the version of the last migration file.
+func latestMigration(t testing.TB) int {
+	t.Helper()
+	names, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(names) == 0 {
+		t.Fatal(names, err)
+	}
+	return len(names)
+}
+
+func mustEnvelope(t *testing.T, env task.Envelope) []byte {
+	t.Helper()
+	data, err := task.EncodeEnvelope(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 func mustMarshal(t *testing.T, v any) []byte {

@@ -448,38 +448,6 @@ func (s *Store) WhereIs(ctx context.Context, name string) (string, error) {
 	return id, nil
 }
 
-// checkProc checks the process ops of a step before the transaction.
-func checkProc(ops []store.ProcOp) error {
-	for _, op := range ops {
-		var bad string
-		switch op.Kind {
-		case store.ProcLink, store.ProcUnlink, store.ProcKill:
-			if op.Peer == "" {
-				bad = "no peer"
-			}
-		case store.ProcMonitor:
-			if op.Peer == "" || op.Ref == "" {
-				bad = "no peer or no ref"
-			}
-		case store.ProcDemonitor:
-			if op.Ref == "" {
-				bad = "no ref"
-			}
-		case store.ProcRegister:
-			if op.Name == "" {
-				bad = "an empty name"
-			}
-		case store.ProcTrap:
-		default:
-			bad = "unknown kind"
-		}
-		if bad != "" {
-			return fmt.Errorf("process op %d: %s", op.Kind, bad)
-		}
-	}
-	return nil
-}
-
 // isDeadlock reports whether err is PostgreSQL's deadlock_detected: the
 // transaction was rolled back, and may be run again.
 func isDeadlock(err error) bool {

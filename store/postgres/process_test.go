@@ -124,7 +124,7 @@ func kill(peer, reason string) store.ProcOp {
 }
 
 // TestMigrateProcess opens a schema at version 1 with a task in it: Open
-// applies version 2, the task keeps its data and can be linked.
+// applies the later versions, the task keeps its data and can be linked.
 func TestMigrateProcess(t *testing.T) {
 	t.Parallel()
 	db := newTestDB(t)
@@ -141,13 +141,13 @@ func TestMigrateProcess(t *testing.T) {
 	db.exec(`INSERT INTO tasks (id, program, program_version, status, created, updated, ready, mailbox_seq)
 		VALUES ('old', 'p', 1, 'running', 0, 0, true, 1)`)
 	db.exec(`INSERT INTO mailbox (task_id, seq, envelope) VALUES ('old', 1, $1)`,
-		mustMarshal(t, storetest.NewEnvelope("m")))
+		mustEnvelope(t, storetest.NewEnvelope("m")))
 	db.exec(`RESET search_path`)
 
 	s := db.open(nil)
 	var max int
-	if err := db.admin.QueryRow(bg, `SELECT max(version) FROM `+db.schema+`.schema_migrations`).Scan(&max); err != nil || max != 2 {
-		t.Fatalf("schema version after Open = %d, %v; want 2", max, err)
+	if err := db.admin.QueryRow(bg, `SELECT max(version) FROM `+db.schema+`.schema_migrations`).Scan(&max); err != nil || max != latestMigration(t) {
+		t.Fatalf("schema version after Open = %d, %v; want %d", max, err, latestMigration(t))
 	}
 	r, ms, err := s.Load(bg, "old")
 	if err != nil || r.Trap || r.Name != "" || len(ms) != 1 {
@@ -419,5 +419,82 @@ func TestProcRace(t *testing.T) {
 	}
 	if left != 0 {
 		t.Errorf("%d links of finished tasks left", left)
+	}
+}
+
+// TestMigrateDurable opens a schema at version 2 (today's main) holding a
+// task with a journal and messages, and world vars: version 3 keeps them
+// (old rows have no checksum and are read unchecked; the vars are at
+// version 1, clock 0), and the store goes on with versioned commits, run
+// counts and checksums.
+func TestMigrateDurable(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	db.exec(`CREATE SCHEMA $schema`)
+	db.exec(`SET search_path TO $schema`)
+	db.exec(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+		applied timestamptz NOT NULL DEFAULT now())`)
+	for v, name := range []string{"0001_init.sql", "0002_process.sql"} {
+		sql, err := os.ReadFile("migrations/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.exec(string(sql))
+		db.exec(`INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, v+1, name)
+	}
+	rec := storetest.NewRecord("old")
+	db.exec(`INSERT INTO tasks (id, program, program_version, input, status, wait, created, updated, ready, journal_len, mailbox_seq)
+		VALUES ('old', $1, 1, $2, 'waiting', $3, 1, 1, false, 2, 2)`, rec.Program, []byte(rec.Input),
+		mustMarshal(t, &task.Wait{Kind: task.WaitReceive}))
+	for _, e := range storetest.NewEntries(1, 2) {
+		b, err := task.EncodeEntry(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.exec(`INSERT INTO journal (task_id, seq, entry) VALUES ('old', $1, $2)`, int64(e.Seq), b)
+	}
+	for i, m := range []string{"m1", "m2"} {
+		db.exec(`INSERT INTO mailbox (task_id, seq, envelope) VALUES ('old', $1, $2)`, i+1, mustEnvelope(t, storetest.NewEnvelope(m)))
+	}
+	db.exec(`INSERT INTO world (name, value) VALUES ('x', '\x01'), ('y', '\x02')`)
+	db.exec(`RESET search_path`)
+
+	s := db.open(nil)
+	var max int
+	if err := db.admin.QueryRow(bg, `SELECT max(version) FROM `+db.schema+`.schema_migrations`).Scan(&max); err != nil || max != latestMigration(t) {
+		t.Fatalf("schema version after Open = %d, %v; want %d", max, err, latestMigration(t))
+	}
+	r, msgs, err := s.Load(bg, "old")
+	if err != nil || len(r.Journal) != 2 || len(msgs) != 2 || r.Runs != 0 || r.Status != task.Waiting {
+		t.Fatalf("Load(old) = %+v, %v, %v", r, msgs, err)
+	}
+	if sums, err := s.List(bg, store.Filter{WaitKind: task.WaitReceive}); err != nil || len(sums) != 1 {
+		t.Errorf("List of the tasks waiting for a message = %v, %v; want old (its wait kind filled in)", sums, err)
+	}
+	snap, err := s.World(bg)
+	if err != nil || snap.Clock != 0 || len(snap.Vars) != 2 || snap.Vars[0].Version != 1 || snap.Vars[1].Version != 1 {
+		t.Fatalf("World after migrating = %+v, %v; want x and y at version 1, clock 0", snap, err)
+	}
+	l, err := s.ClaimID(bg, "w", "old", storetest.T0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := mustMarshal(t, "again")
+	st := store.Step{ID: "old", Owner: "w", Epoch: l.Epoch, Steps: l.Steps, Status: task.Waiting, Token: store.NewToken(),
+		Restart: &store.Restart{Input: in}, Append: storetest.NewEntries(1, 1),
+		World: []store.WorldWrite{{Name: "x", Value: []byte{3}, Prev: 1}}}
+	if errs, err := s.Commit(bg, []store.Step{st}); err != nil || errs[0] != nil {
+		t.Fatalf("Commit after migrating = %v, %v", errs, err)
+	}
+	if o, err := s.Landed(bg, st); err != nil || o != store.Landed {
+		t.Errorf("Landed = %v, %v", o, err)
+	}
+	r, _, err = s.Load(bg, "old")
+	if err != nil || r.Runs != 1 || len(r.Journal) != 1 {
+		t.Errorf("Load(old) after a restart = %+v, %v; want run 1 with 1 entry", r, err)
+	}
+	since, err := s.WorldSince(bg, 0)
+	if x, _ := since.Lookup("x"); err != nil || since.Clock != 1 || len(since.Vars) != 2 || x.Version != 2 || x.Clock != 1 {
+		t.Errorf("WorldSince(0) = %+v, %v; want x at version 2, clock 1", since, err)
 	}
 }

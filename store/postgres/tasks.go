@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -26,11 +27,12 @@ const makeReady = `ready = true, ready_seq = CASE WHEN ready THEN ready_seq ELSE
 // taskRows holds the columns of tasks to insert, for unnest.
 type taskRows struct {
 	id, program, status, reason, parent []string
+	waitKind                            []string
 	version                             []int32
 	input, wait, result, errs           [][]byte
-	created, updated                    []*int64
+	created, updated, runAt             []*int64
 	ready                               []bool
-	journalLen, mailboxSeq              []int64
+	journalLen, mailboxSeq, runs        []int64
 
 	// journal and mailbox rows of the records
 	jID  []string
@@ -60,12 +62,23 @@ func (r *taskRows) add(rec *task.Record) error {
 	r.status = append(r.status, string(rec.Status))
 	r.reason = append(r.reason, rec.Reason)
 	r.wait = append(r.wait, wait)
+	kind := ""
+	if rec.Wait != nil {
+		kind = rec.Wait.Kind
+	}
+	r.waitKind = append(r.waitKind, kind)
 	r.result = append(r.result, rec.Result)
 	r.errs = append(r.errs, errb)
 	r.parent = append(r.parent, rec.Parent)
 	r.created = append(r.created, unixNano(rec.Created))
 	r.updated = append(r.updated, unixNano(rec.Updated))
 	r.ready = append(r.ready, !rec.Status.Final())
+	if rec.Status.Final() {
+		r.runAt = append(r.runAt, nil)
+	} else {
+		r.runAt = append(r.runAt, unixNano(rec.RunAt))
+	}
+	r.runs = append(r.runs, int64(rec.Runs))
 	r.journalLen = append(r.journalLen, int64(len(rec.Journal)))
 	r.mailboxSeq = append(r.mailboxSeq, int64(len(rec.Mailbox)))
 	for _, e := range rec.Journal {
@@ -78,7 +91,7 @@ func (r *taskRows) add(rec *task.Record) error {
 		r.jEnt = append(r.jEnt, data)
 	}
 	for i, env := range rec.Mailbox {
-		data, err := task.Marshal(env)
+		data, err := task.EncodeEnvelope(env)
 		if err != nil {
 			return err
 		}
@@ -95,22 +108,25 @@ func (r *taskRows) queue(b *pgx.Batch) {
 		return
 	}
 	b.Queue(`INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err, parent,
-			created, updated, ready, journal_len, mailbox_seq)
+			created, updated, ready, journal_len, mailbox_seq, run_at, runs, wait_kind)
 		SELECT id, program, pv, input, status, reason, wait, result, err, parent,
-			coalesce(created, `+nowNano+`), coalesce(updated, created, `+nowNano+`), ready, jl, ms
+			coalesce(created, `+nowNano+`), coalesce(updated, created, `+nowNano+`), ready, jl, ms, run_at, runs, wk
 		FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[], $5::text[], $6::text[], $7::bytea[],
 			$8::bytea[], $9::bytea[], $10::text[], $11::bigint[], $12::bigint[], $13::bool[],
-			$14::bigint[], $15::bigint[])
-			AS r(id, program, pv, input, status, reason, wait, result, err, parent, created, updated, ready, jl, ms)`,
+			$14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::text[])
+			AS r(id, program, pv, input, status, reason, wait, result, err, parent, created, updated, ready, jl, ms,
+				run_at, runs, wk)`,
 		r.id, r.program, r.version, r.input, r.status, r.reason, r.wait, r.result, r.errs, r.parent,
-		r.created, r.updated, r.ready, r.journalLen, r.mailboxSeq)
+		r.created, r.updated, r.ready, r.journalLen, r.mailboxSeq, r.runAt, r.runs, r.waitKind)
 	if len(r.jID) > 0 {
-		b.Queue(`INSERT INTO journal (task_id, seq, entry) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])`,
-			r.jID, r.jSeq, r.jEnt)
+		b.Queue(`INSERT INTO journal (task_id, seq, entry, sum)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[])`,
+			r.jID, r.jSeq, r.jEnt, checksums(r.jEnt))
 	}
 	if len(r.mID) > 0 {
-		b.Queue(`INSERT INTO mailbox (task_id, seq, envelope) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])`,
-			r.mID, r.mSeq, r.mEnv)
+		b.Queue(`INSERT INTO mailbox (task_id, seq, envelope, sum)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[])`,
+			r.mID, r.mSeq, r.mEnv, checksums(r.mEnv))
 	}
 }
 
@@ -165,7 +181,7 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 			FROM (SELECT * FROM expired UNION ALL SELECT * FROM due) c
 			ORDER BY k, o1, o2 LIMIT $3
 		)
-		UPDATE tasks t SET lease_owner = $1, lease_epoch = t.lease_epoch + 1, lease_until = $4, ready = false
+		UPDATE tasks t SET lease_owner = $1, lease_epoch = t.lease_epoch + 1, lease_until = $4, updated = $2, ready = false
 		FROM pick WHERE t.id = pick.id
 		RETURNING pick.rank, t.id, t.lease_epoch, t.version, t.cancel`,
 		owner, nano(now), max, nano(now.Add(lease)))
@@ -195,7 +211,7 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 func (s *Store) ClaimID(ctx context.Context, owner, id string, now time.Time, lease time.Duration) (store.Lease, error) {
 	l := store.Lease{ID: id}
 	err := s.pool.QueryRow(ctx, `
-		UPDATE tasks SET lease_owner = $2, lease_epoch = lease_epoch + 1, lease_until = $4, ready = false
+		UPDATE tasks SET lease_owner = $2, lease_epoch = lease_epoch + 1, lease_until = $4, updated = $3, ready = false
 		WHERE id = $1 AND `+notFinal+` AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < $3)
 		RETURNING lease_epoch, version, cancel`, id, owner, nano(now), nano(now.Add(lease))).Scan(&l.Epoch, &l.Steps, &l.Cancel)
 	if err == nil {
@@ -245,10 +261,12 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 		version                   int32
 		status                    string
 		input, wait, result, errb []byte
-		created, updated          int64
+		created, updated, runs    int64
+		runAt                     *int64
 		found                     bool
 		entries                   [][]byte
 		seqs                      []int64
+		sums, msgSums             []*int64
 		msgs                      []store.Message
 		msgData                   [][]byte
 	)
@@ -259,32 +277,36 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 		b := &pgx.Batch{}
 		b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY`)
 		b.Queue(`SELECT program, program_version, input, status, reason, wait, result, err, parent, created, updated,
-			trap, name
+			trap, name, runs, run_at
 		FROM tasks WHERE id = $1`, id).QueryRow(func(row pgx.Row) error {
 			err := row.Scan(&rec.Program, &version, &input, &status, &rec.Reason, &wait, &result, &errb,
-				&rec.Parent, &created, &updated, &rec.Trap, &rec.Name)
+				&rec.Parent, &created, &updated, &rec.Trap, &rec.Name, &runs, &runAt)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil
 			}
 			found = err == nil
 			return err
 		})
-		b.Queue(`SELECT seq, entry FROM journal WHERE task_id = $1 ORDER BY seq`, id).Query(func(rows pgx.Rows) error {
+		b.Queue(`SELECT seq, entry, sum FROM journal WHERE task_id = $1 ORDER BY seq`, id).Query(func(rows pgx.Rows) error {
 			var seq int64
 			var data []byte
-			_, err := pgx.ForEachRow(rows, []any{&seq, &data}, func() error {
+			var sum *int64
+			_, err := pgx.ForEachRow(rows, []any{&seq, &data, &sum}, func() error {
 				seqs = append(seqs, seq)
 				entries = append(entries, data)
+				sums = append(sums, sum)
 				return nil
 			})
 			return err
 		})
-		b.Queue(`SELECT seq, envelope FROM mailbox WHERE task_id = $1 ORDER BY seq`, id).Query(func(rows pgx.Rows) error {
+		b.Queue(`SELECT seq, envelope, sum FROM mailbox WHERE task_id = $1 ORDER BY seq`, id).Query(func(rows pgx.Rows) error {
 			var m store.Message
 			var data []byte
-			_, err := pgx.ForEachRow(rows, []any{&m.Seq, &data}, func() error {
+			var sum *int64
+			_, err := pgx.ForEachRow(rows, []any{&m.Seq, &data, &sum}, func() error {
 				msgs = append(msgs, m)
 				msgData = append(msgData, data)
+				msgSums = append(msgSums, sum)
 				return nil
 			})
 			return err
@@ -294,7 +316,7 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 	}
 	// Reading is safe to retry on another connection if this one was lost.
 	for attempt := 0; ; attempt++ {
-		found, entries, seqs, msgs, msgData = false, nil, nil, nil, nil
+		found, entries, seqs, sums, msgs, msgData, msgSums = false, nil, nil, nil, nil, nil, nil
 		err := s.pool.SendBatch(ctx, build()).Close()
 		if err == nil {
 			break
@@ -306,51 +328,58 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 	if !found {
 		return nil, nil, fmt.Errorf("postgres: load task %q: %w", id, store.ErrNotFound)
 	}
-	corrupt := func(what string, err error) error {
-		return fmt.Errorf("postgres: load task %q: %s: %w", id, what, err)
+	corrupt := func(row string, err error) error {
+		return fmt.Errorf("postgres: load: %w", &store.CorruptError{Task: id, Row: row, Err: err})
 	}
 	rec.Version = int(version)
 	rec.Status = task.Status(status)
 	rec.Created, rec.Updated = fromNano(created), fromNano(updated)
+	rec.Runs = uint64(runs)
+	if runAt != nil {
+		rec.RunAt = fromNano(*runAt)
+	}
 	var err error
 	if rec.Input, err = rawCBOR(input); err != nil {
-		return nil, nil, corrupt("input", err)
+		return nil, nil, corrupt("tasks.input", err)
 	}
 	if rec.Result, err = rawCBOR(result); err != nil {
-		return nil, nil, corrupt("result", err)
+		return nil, nil, corrupt("tasks.result", err)
 	}
 	if wait != nil {
 		rec.Wait = new(task.Wait)
 		if err := task.Unmarshal(wait, rec.Wait); err != nil {
-			return nil, nil, corrupt("wait", err)
+			return nil, nil, corrupt("tasks.wait", err)
 		}
 	}
 	if errb != nil {
 		rec.Err = new(task.Error)
 		if err := task.Unmarshal(errb, rec.Err); err != nil {
-			return nil, nil, corrupt("error", err)
+			return nil, nil, corrupt("tasks.err", err)
 		}
 	}
 	if len(entries) > 0 {
 		rec.Journal = make(task.Journal, len(entries))
 	}
 	for i, data := range entries {
+		row := fmt.Sprintf("journal seq %d", seqs[i])
+		if err := verify(data, sums[i]); err != nil {
+			return nil, nil, corrupt(row, err)
+		}
 		e, err := task.DecodeEntry(data)
 		if err != nil {
-			return nil, nil, corrupt(fmt.Sprintf("journal entry %d", seqs[i]), err)
+			return nil, nil, corrupt(row, err)
 		}
 		if e.Seq != uint64(seqs[i]) {
-			return nil, nil, corrupt(fmt.Sprintf("journal entry %d", seqs[i]),
-				fmt.Errorf("entry says seq %d: %w", e.Seq, task.ErrInvalidJournal))
+			return nil, nil, corrupt(row, fmt.Errorf("entry says seq %d: %w", e.Seq, task.ErrInvalidJournal))
 		}
 		rec.Journal[i] = e
 	}
 	if err := rec.Journal.Validate(); err != nil {
-		return nil, nil, corrupt("journal", err)
+		return nil, nil, fmt.Errorf("postgres: load task %q: %w", id, err)
 	}
 	for i, data := range msgData {
-		if err := task.Unmarshal(data, &msgs[i].Env); err != nil {
-			return nil, nil, corrupt(fmt.Sprintf("message %d", msgs[i].Seq), err)
+		if msgs[i].Env, err = decodeMessage(data, msgSums[i]); err != nil {
+			return nil, nil, corrupt(fmt.Sprintf("mailbox seq %d", msgs[i].Seq), err)
 		}
 	}
 	return rec, msgs, nil
@@ -360,20 +389,21 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 // above after.
 func (s *Store) Messages(ctx context.Context, id string, after uint64) ([]store.Message, error) {
 	rows, _ := s.pool.Query(ctx, `
-		SELECT m.seq, m.envelope FROM tasks t LEFT JOIN mailbox m ON m.task_id = t.id AND m.seq > $2
+		SELECT m.seq, m.envelope, m.sum FROM tasks t LEFT JOIN mailbox m ON m.task_id = t.id AND m.seq > $2
 		WHERE t.id = $1 ORDER BY m.seq`, id, int64(after))
 	var msgs []store.Message
 	found := false
-	var seq *int64
+	var seq, sum *int64
 	var data []byte
-	_, err := pgx.ForEachRow(rows, []any{&seq, &data}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&seq, &data, &sum}, func() error {
 		found = true
 		if seq == nil {
 			return nil // the task, with no messages
 		}
 		m := store.Message{Seq: uint64(*seq)}
-		if err := task.Unmarshal(data, &m.Env); err != nil {
-			return fmt.Errorf("message %d: %w", m.Seq, err)
+		var err error
+		if m.Env, err = decodeMessage(data, sum); err != nil {
+			return &store.CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
 		}
 		msgs = append(msgs, m)
 		return nil
@@ -405,7 +435,7 @@ func (s *Store) Wake(ctx context.Context, ids ...string) error {
 
 // Send appends env to the mailbox of task to and makes it ready.
 func (s *Store) Send(ctx context.Context, to string, env task.Envelope) error {
-	data, err := task.Marshal(env)
+	data, err := task.EncodeEnvelope(env)
 	if err != nil {
 		return fmt.Errorf("postgres: send to task %q: %w", to, err)
 	}
@@ -415,7 +445,7 @@ func (s *Store) Send(ctx context.Context, to string, env task.Envelope) error {
 		WITH t AS (
 			UPDATE tasks SET mailbox_seq = mailbox_seq + 1, `+makeReady+`
 			WHERE id = $1 AND `+notFinal+` RETURNING id, mailbox_seq)
-		INSERT INTO mailbox (task_id, seq, envelope) SELECT id, mailbox_seq, $2 FROM t`, to, data).
+		INSERT INTO mailbox (task_id, seq, envelope, sum) SELECT id, mailbox_seq, $2, $3 FROM t`, to, data, int64(task.Checksum(data))).
 		Exec(func(ct pgconn.CommandTag) error { sent = ct.RowsAffected(); return nil })
 	b.Queue(notifySQL, s.channel)
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
@@ -462,18 +492,69 @@ func (s *Store) whyNot(ctx context.Context, what, id string) error {
 	}
 }
 
-// List returns summaries of the tasks matching f, by ID.
-func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, error) {
-	var limit *int
-	if f.Limit > 0 {
-		limit = &f.Limit
+// filterSQL is the SQL condition of f's filters, with its arguments
+// numbered from $1.
+func filterSQL(f *store.Filter) (string, []any) {
+	var (
+		conds []string
+		args  []any
+	)
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		conds = append(conds, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
 	}
-	rows, _ := s.pool.Query(ctx, `
-		SELECT id, program, program_version, status, reason, wait, version, journal_len,
+	if f.Status != "" {
+		add("status = ?", string(f.Status))
+	}
+	if f.Program != "" {
+		add("program = ?", f.Program)
+	}
+	if f.Version != 0 {
+		add("program_version = ?", f.Version)
+	}
+	if f.WaitKind != "" {
+		add("wait_kind = ?", f.WaitKind)
+	}
+	if !f.CreatedAfter.IsZero() {
+		add("created >= ?", nano(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		add("created < ?", nano(f.CreatedBefore))
+	}
+	if f.IDContains != "" {
+		add("strpos(id, ?) > 0", f.IDContains)
+	}
+	if len(conds) == 0 {
+		return "true", nil
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// List returns a page of summaries of the tasks matching f: a keyset walk
+// of the primary key (by ID) or the index on (updated, id) (most recently
+// updated first), from f.After.
+func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, error) {
+	cond, args := filterSQL(&f)
+	order := ` ORDER BY id COLLATE "C"`
+	switch {
+	case f.Order == store.ByUpdated:
+		order = ` ORDER BY updated DESC, id COLLATE "C" DESC`
+		if f.After != (store.Cursor{}) {
+			args = append(args, nano(f.After.Updated), f.After.ID)
+			cond += fmt.Sprintf(` AND (updated < $%d OR updated = $%[1]d AND id COLLATE "C" < $%d)`, len(args)-1, len(args))
+		}
+	case f.After.ID != "":
+		args = append(args, f.After.ID)
+		cond += fmt.Sprintf(` AND id COLLATE "C" > $%d`, len(args))
+	}
+	q := `SELECT id, program, program_version, status, reason, wait, version, runs, journal_len,
 			(SELECT count(*) FROM mailbox m WHERE m.task_id = t.id), run_at, created, updated
-		FROM tasks t
-		WHERE ($1 = '' OR status = $1) AND ($2 = '' OR program = $2)
-		ORDER BY id LIMIT $3`, string(f.Status), f.Program, limit)
+		FROM tasks t WHERE ` + cond + order
+	if f.Limit > 0 {
+		args = append(args, f.Limit)
+		q += fmt.Sprintf(" LIMIT $%d", len(args))
+	}
+	rows, _ := s.pool.Query(ctx, q, args...)
 	var out []store.Summary
 	var (
 		sum     store.Summary
@@ -486,7 +567,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 		updated int64
 	)
 	_, err := pgx.ForEachRow(rows, []any{&sum.ID, &sum.Program, &sum.Version, &status, &sum.Reason, &wait,
-		&sum.Steps, &entries, &pending, &runAt, &created, &updated}, func() error {
+		&sum.Steps, &sum.Runs, &entries, &pending, &runAt, &created, &updated}, func() error {
 		x := sum
 		x.Status = task.Status(status)
 		x.Entries, x.Pending = int(entries), int(pending)
@@ -495,9 +576,11 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 			x.RunAt = fromNano(*runAt)
 		}
 		if wait != nil {
+			// A wait that does not decode is left out: List is for
+			// people, and must show the other tasks.
 			x.Wait = new(task.Wait)
-			if err := task.Unmarshal(wait, x.Wait); err != nil {
-				return fmt.Errorf("task %q: wait: %w", x.ID, err)
+			if task.Unmarshal(wait, x.Wait) != nil {
+				x.Wait = nil
 			}
 		}
 		out = append(out, x)
@@ -509,20 +592,38 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 	return out, nil
 }
 
-// World returns the committed value of every STM world var, by name.
-func (s *Store) World(ctx context.Context) (map[string][]byte, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT name, value FROM world`)
-	world := map[string][]byte{}
-	var name string
-	var value []byte
-	_, err := pgx.ForEachRow(rows, []any{&name, &value}, func() error {
-		world[name] = value
+// Counts returns the number of tasks matching f in each status.
+func (s *Store) Counts(ctx context.Context, f store.Filter) (map[task.Status]int, error) {
+	cond, args := filterSQL(&f)
+	rows, _ := s.pool.Query(ctx, `SELECT status, count(*) FROM tasks WHERE `+cond+` GROUP BY status`, args...)
+	counts := map[task.Status]int{}
+	var status string
+	var n int64
+	_, err := pgx.ForEachRow(rows, []any{&status, &n}, func() error {
+		counts[task.Status(status)] = int(n)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: world: %w", err)
+		return nil, fmt.Errorf("postgres: counts: %w", err)
 	}
-	return world, nil
+	return counts, nil
+}
+
+// verify checks a stored row's bytes against its checksum; rows written
+// before checksums were kept (NULL) are not checked.
+func verify(data []byte, sum *int64) error {
+	if sum == nil {
+		return nil
+	}
+	return task.VerifyChecksum(data, uint32(*sum))
+}
+
+// decodeMessage checks and decodes a mailbox row.
+func decodeMessage(data []byte, sum *int64) (task.Envelope, error) {
+	if err := verify(data, sum); err != nil {
+		return task.Envelope{}, err
+	}
+	return task.DecodeEnvelope(data)
 }
 
 // marshalNil encodes v, or returns nil for a nil pointer.

@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/store/sqlite"
 	"github.com/amberrt/amber/store/storetest"
 	"github.com/amberrt/amber/task"
@@ -58,20 +60,30 @@ func TestCorruptRow(t *testing.T) {
 			WHERE task_id = 'a' AND seq = 2`, "journal seq 2"},
 		{"missing entry", `DELETE FROM journal WHERE task_id = 'a' AND seq = 2`, "journal seq 3"},
 		{"mailbox", `UPDATE mailbox SET envelope = x'00' WHERE task_id = 'a' AND seq = 1`, "mailbox seq 1"},
+		// A flipped bit that still decodes (inside a string of the op):
+		// only the checksum sees it.
+		{"flipped entry byte", flip + `journal SET entry = ? WHERE task_id = 'a' AND seq = 2`, "journal seq 2"},
+		{"flipped sum", `UPDATE journal SET sum = (sum + 1) % 4294967296 WHERE task_id = 'a' AND seq = 3`, "journal seq 3"},
+		{"flipped message byte", flip + `mailbox SET envelope = ? WHERE task_id = 'a' AND seq = 2`, "mailbox seq 2"},
 		{"wait", `UPDATE tasks SET wait = x'ff' WHERE id = 'a'`, "tasks.wait"},
 		{"status", `UPDATE tasks SET status = 'zombie' WHERE id = 'a'`, "tasks.status"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, db := newCorruptible(t)
-			if _, err := db.Exec(c.update); err != nil {
+			if q, ok := strings.CutPrefix(c.update, flip); ok {
+				flipByte(t, db, q)
+			} else if _, err := db.Exec(c.update); err != nil {
 				t.Fatal(err)
 			}
 			_, _, err := s.Load(bg, "a")
-			var ce *sqlite.CorruptError
+			var ce *store.CorruptError
 			if !errors.Is(err, task.ErrCorrupt) || !errors.As(err, &ce) {
-				t.Fatalf("Load of a damaged task: %v, want a *CorruptError matching task.ErrCorrupt", err)
+				t.Fatalf("Load of a damaged task: %v, want a *store.CorruptError matching task.ErrCorrupt", err)
 			}
-			if ce.Task != "a" || ce.Row != c.row || !strings.Contains(err.Error(), "task a") || !strings.Contains(err.Error(), c.row) {
+			if (strings.HasPrefix(c.update, flip) || strings.Contains(c.update, "sum =")) && !strings.Contains(err.Error(), "checksum") {
+				t.Errorf("error %q, want it to be the checksum's", err)
+			}
+			if ce.Task != "a" || ce.Row != c.row || !strings.Contains(err.Error(), "task a") || !strings.Contains(err.Error(), c.row+" is corrupt") {
 				t.Errorf("error %q (task %q row %q), want it to name task a and %s", err, ce.Task, ce.Row, c.row)
 			}
 			if r, ms, err := s.Load(bg, "b"); err != nil || len(r.Journal) != 3 || len(ms) != 2 {
@@ -81,9 +93,29 @@ func TestCorruptRow(t *testing.T) {
 	}
 }
 
+// flip marks a case whose update is made by flipByte.
+const flip = "flip: UPDATE "
+
+// flipByte flips one bit in the middle of the blob that the UPDATE
+// statement q (with one parameter, the new value) sets: the same column of
+// the same row, read first.
+func flipByte(t *testing.T, db *sql.DB, q string) {
+	t.Helper()
+	table, rest, _ := strings.Cut(q, " SET ")
+	column, where, _ := strings.Cut(rest, " = ? ")
+	var b []byte
+	if err := db.QueryRow("SELECT " + column + " FROM " + table + " " + where).Scan(&b); err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x01
+	if _, err := db.Exec("UPDATE "+q, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // FuzzLoadCorruptRow writes arbitrary bytes into a journal row, a mailbox
-// row and a wait column: Load must return the task or an error, and never
-// panic.
+// row (with their checksums, so that the decoder sees them) and a wait
+// column: Load must return the task or an error, and never panic.
 func FuzzLoadCorruptRow(f *testing.F) {
 	good, _ := task.EncodeEntry(storetest.NewEntry(2))
 	f.Add(good)
@@ -93,11 +125,11 @@ func FuzzLoadCorruptRow(f *testing.F) {
 	s, db := newCorruptible(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, q := range []string{
-			`UPDATE journal SET entry = ? WHERE task_id = 'a' AND seq = 2`,
-			`UPDATE mailbox SET envelope = ? WHERE task_id = 'a' AND seq = 1`,
-			`UPDATE tasks SET wait = ? WHERE id = 'a'`,
+			`UPDATE journal SET entry = ?1, sum = ?2 WHERE task_id = 'a' AND seq = 2`,
+			`UPDATE mailbox SET envelope = ?1, sum = ?2 WHERE task_id = 'a' AND seq = 1`,
+			`UPDATE tasks SET wait = ?1 WHERE id = 'a' AND ?2 IS NOT NULL`,
 		} {
-			if _, err := db.Exec(q, data); err != nil {
+			if _, err := db.Exec(q, data, task.Checksum(data)); err != nil {
 				t.Fatal(err)
 			}
 			r, _, err := s.Load(bg, "a")
@@ -112,11 +144,11 @@ func FuzzLoadCorruptRow(f *testing.F) {
 			}
 		}
 		// Restore the rows, so that each input damages one thing at a time.
-		if _, err := db.Exec(`UPDATE journal SET entry = ? WHERE task_id = 'a' AND seq = 2`, good); err != nil {
+		if _, err := db.Exec(`UPDATE journal SET entry = ?, sum = ? WHERE task_id = 'a' AND seq = 2`, good, task.Checksum(good)); err != nil {
 			t.Fatal(err)
 		}
-		env, _ := task.Marshal(storetest.NewEnvelope("m1"))
-		if _, err := db.Exec(`UPDATE mailbox SET envelope = ? WHERE task_id = 'a' AND seq = 1`, env); err != nil {
+		env, _ := task.EncodeEnvelope(storetest.NewEnvelope("m1"))
+		if _, err := db.Exec(`UPDATE mailbox SET envelope = ?, sum = ? WHERE task_id = 'a' AND seq = 1`, env, task.Checksum(env)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := db.Exec(`UPDATE tasks SET wait = NULL WHERE id = 'a'`); err != nil {
@@ -183,5 +215,78 @@ func TestClosed(t *testing.T) {
 	}
 	if err := s.Create(bg, storetest.NewRecord("a")); !errors.Is(err, sqlite.ErrClosed) {
 		t.Errorf("Create after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestWriteFaultAlone: a step whose own write fails inside the
+// transaction, after every check passed (here a trigger raises an error on
+// its journal rows, as a constraint would), is refused alone: the steps of
+// the same Commit, and the other writes of the same transaction, commit.
+// A Create that fails the same way fails alone too.
+func TestWriteFaultAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "amber.db")
+	s, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db := rawDB(t, path)
+	for _, q := range []string{
+		`CREATE TRIGGER boom BEFORE INSERT ON journal WHEN NEW.task_id LIKE 'bad%' BEGIN SELECT RAISE(ABORT, 'boom'); END`,
+		`CREATE TRIGGER boom2 BEFORE INSERT ON tasks WHEN NEW.id = 'doomed' BEGIN SELECT RAISE(ABORT, 'doomed'); END`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := []string{"good1", "bad1", "good2", "bad2", "good3"}
+	for _, id := range ids {
+		if err := s.Create(bg, storetest.NewRecord(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ls, err := s.Claim(bg, "w", 10, storetest.T0, time.Minute)
+	if err != nil || len(ls) != len(ids) {
+		t.Fatal(ls, err)
+	}
+	var steps []store.Step
+	for _, l := range ls {
+		steps = append(steps, store.Step{ID: l.ID, Owner: "w", Epoch: l.Epoch, Steps: l.Steps, Status: task.Done,
+			Append: storetest.NewEntries(1, 2), World: []store.WorldWrite{{Name: "v-" + l.ID, Value: []byte{1}}},
+			Sends: []store.Outgoing{{To: "good1", Env: storetest.NewEnvelope("from " + l.ID)}}})
+	}
+	// A Create in the same transaction, most likely, which fails alone too.
+	created := make(chan error, 1)
+	go func() { created <- s.Create(bg, storetest.NewRecord("doomed"), storetest.NewRecord("spared")) }()
+	errs, err := s.Commit(bg, steps)
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	for i, st := range steps {
+		bad := strings.HasPrefix(st.ID, "bad")
+		if bad != (errs[i] != nil) || bad && !strings.Contains(errs[i].Error(), "boom") {
+			t.Errorf("Commit of %s: %v", st.ID, errs[i])
+		}
+		r, _, err := s.Load(bg, st.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bad && (r.Status != task.Running || len(r.Journal) != 0) || !bad && (r.Status != task.Done || len(r.Journal) != 2) {
+			t.Errorf("%s after the commit: %s with %d entries", st.ID, r.Status, len(r.Journal))
+		}
+	}
+	if err := <-created; err == nil || !strings.Contains(err.Error(), "doomed") {
+		t.Errorf("Create of a task whose insert fails: %v", err)
+	}
+	if _, _, err := s.Load(bg, "spared"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a failed Create created a task beside the one that failed: %v", err)
+	}
+	snap, _ := s.World(bg)
+	if len(snap.Vars) != 3 {
+		t.Errorf("world = %+v, want the vars of the 3 good steps", snap.Vars)
+	}
+	ms, _ := s.Messages(bg, "good1", 0)
+	if len(ms) != 3 {
+		t.Errorf("good1 has %d messages, want the 3 of the good steps", len(ms))
 	}
 }

@@ -21,25 +21,10 @@ type encodedStep struct {
 }
 
 func encodeStep(s *store.Step) (*encodedStep, error) {
-	if s.ID != "" && !s.Status.Known() {
-		return nil, fmt.Errorf("unknown status %q", s.Status)
+	if err := s.Check(); err != nil {
+		return nil, err
 	}
 	e := &encodedStep{Step: s}
-	for i, en := range s.Append {
-		if en.Seq != s.Append[0].Seq+uint64(i) {
-			return nil, fmt.Errorf("entries #%d then #%d: %w", s.Append[0].Seq, en.Seq, task.ErrInvalidJournal)
-		}
-	}
-	if s.Restart != nil && len(s.Append) > 0 && s.Append[0].Seq != 1 {
-		return nil, fmt.Errorf("a restart begins its journal with #%d: %w", s.Append[0].Seq, task.ErrInvalidJournal)
-	}
-	seen := map[string]bool{}
-	for _, r := range s.Spawns {
-		if seen[r.ID] {
-			return nil, fmt.Errorf("spawn %s twice: %w", r.ID, store.ErrExists)
-		}
-		seen[r.ID] = true
-	}
 	var err error
 	if e.entries, err = encodeEntries(s.Append); err != nil {
 		return nil, err
@@ -51,7 +36,7 @@ func encodeStep(s *store.Step) (*encodedStep, error) {
 		return nil, err
 	}
 	for _, o := range s.Sends {
-		b, err := task.Marshal(o.Env)
+		b, err := task.EncodeEnvelope(o.Env)
 		if err != nil {
 			return nil, fmt.Errorf("send to %s: %w", o.To, err)
 		}
@@ -70,21 +55,31 @@ func encodeStep(s *store.Step) (*encodedStep, error) {
 // Commit implements store.Store. The steps go to the writer together and
 // commit in the same transaction as other callers' writes.
 func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error) {
+	if err := s.workerOnly(); err != nil {
+		return nil, err
+	}
 	errs := make([]error, len(steps))
 	enc := make([]*encodedStep, len(steps))
 	for i := range steps {
 		var err error
 		if enc[i], err = encodeStep(&steps[i]); err != nil {
-			errs[i] = fmt.Errorf("sqlite: commit %s after %d steps: %w", steps[i].ID, steps[i].Steps, err)
+			errs[i] = commitError(&steps[i], err)
 		}
 	}
+	faulted := make([]bool, len(steps))
 	err := s.submit(ctx, func(w *wtx) (refused, err error) {
 		for i, e := range enc {
-			if e == nil {
+			if e == nil || faulted[i] {
 				continue
 			}
 			refused, err := w.commitStep(e)
-			if err != nil {
+			switch {
+			case err != nil && fault(err):
+				// The step's own write failed: it is refused, and the
+				// transaction runs again without it.
+				faulted[i], errs[i] = true, err
+				return nil, errRerun
+			case err != nil:
 				return nil, err // the whole transaction fails
 			}
 			errs[i] = refused
@@ -102,11 +97,24 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 // ID), found before anything is written so that a refused step needs no
 // savepoint to leave no trace; err is the database's.
 func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
-	where := func(err error) error {
-		return fmt.Errorf("sqlite: commit %s after %d steps: %w", e.ID, e.Steps, err)
+	where := func(err error) error { return commitError(e.Step, err) }
+	if e.ID == "" { // world vars alone, written outside any task
+		if refused, err := w.stale(e.Step); err != nil || refused != nil {
+			return where(refused), err
+		}
+		return nil, w.writeWorld(e.World, e.Token)
 	}
-	if e.ID == "" {
-		return nil, w.writeWorld(e.World) // world writes made outside any task
+	if len(e.World) > 0 || len(e.WorldReads) > 0 {
+		switch refused, err := w.stale(e.Step); {
+		case err != nil:
+			return nil, err
+		case refused != nil:
+			// A step whose lease is lost is refused for that first.
+			if lost, err := w.whyRefused(e, where); err != nil || lost != nil {
+				return lost, err
+			}
+			return where(refused), nil
+		}
 	}
 	for _, r := range e.spawns {
 		exists, err := w.exists(r.rec.ID)
@@ -141,14 +149,17 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	// version are the task's, and its entries continue the journal. It
 	// sets only the columns the step changes: an indexed column in the SET
 	// list costs an index update even when its value stays.
-	args := make([]any, 0, 14)
-	args = append(args, string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt)
+	// Arguments are int64, not uint64 or int: database/sql converts any
+	// other type through reflection, with an allocation, in the writer.
+	args := make([]any, 0, 17)
+	args = append(args, string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt, int64(e.Token),
+		attemptRunning(e.Wait) && !final, waitKind(e.Wait))
 	v := fenceVariant(0)
 	if e.Restart != nil {
 		v |= fenceRestart
-		args = append(args, len(e.entries), raw(e.Restart.Input))
+		args = append(args, int64(len(e.entries)), raw(e.Restart.Input))
 	} else {
-		args = append(args, len(e.entries))
+		args = append(args, int64(len(e.entries)))
 	}
 	if release {
 		v |= fenceRelease
@@ -160,7 +171,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	case 2:
 		v |= fenceUnready
 	}
-	args = append(args, e.ID, e.Owner, e.Epoch, e.Steps)
+	args = append(args, e.ID, e.Owner, int64(e.Epoch), int64(e.Steps))
 	if e.Restart == nil && len(e.Append) > 0 {
 		v |= fenceEntries
 		args = append(args, int64(e.Append[0].Seq)-1)
@@ -172,7 +183,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		err := w.scan(w.s.fenceQuery(v), args, &proc)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return w.whyRefused(e, where)
+			return w.fenceRefused(e, where)
 		case err != nil:
 			return nil, where(err)
 		}
@@ -181,7 +192,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	} else if n, err := res.RowsAffected(); err != nil {
 		return nil, where(err)
 	} else if n == 0 {
-		return w.whyRefused(e, where)
+		return w.fenceRefused(e, where)
 	}
 	if e.Restart != nil {
 		if _, err := w.exec(`DELETE FROM journal WHERE task_id = ?`, e.ID); err != nil {
@@ -189,7 +200,8 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		}
 	}
 	for i, b := range e.entries {
-		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry) VALUES (?, ?, ?)`, e.ID, e.Append[i].Seq, b); err != nil {
+		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry, sum) VALUES (?, ?, ?, ?)`,
+			e.ID, int64(e.Append[i].Seq), b, int64(task.Checksum(b))); err != nil {
 			return nil, where(err)
 		}
 	}
@@ -223,7 +235,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 			return nil, where(err)
 		}
 	}
-	if err := w.writeWorld(e.World); err != nil {
+	if err := w.writeWorld(e.World, e.Token); err != nil {
 		return nil, where(err)
 	}
 	return nil, nil
@@ -242,7 +254,8 @@ const (
 )
 
 // fenceQuery returns the fencing update of variant v. Its parameters are
-// status, reason, wait, result, err, run_at, the number of entries (and
+// status, reason, wait, result, err, run_at, token, running, wait_kind,
+// the number of entries (and
 // the new input, for a restart), the ready number (fenceReady), id, owner,
 // epoch, version, and the number of entries expected (fenceEntries). The
 // update of a final step (fenceUnready) returns the task's proc flag.
@@ -250,10 +263,12 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	if q := s.fenceQueries[v]; q != "" {
 		return q
 	}
-	q := `UPDATE tasks SET status = ?, reason = ?, wait = ?, result = ?, err = ?, run_at = ?,
-		steps = steps + 1, updated = lease_at`
+	// It leaves updated alone: the claim set it (an indexed column set
+	// at every step would cost an index update at every step).
+	q := `UPDATE tasks SET status = ?, reason = ?, wait = ?, result = ?, err = ?, run_at = ?, token = ?, running = ?,
+		wait_kind = ?, steps = steps + 1`
 	if v&fenceRestart != 0 {
-		q += `, entries = ?, input = ?`
+		q += `, entries = ?, input = ?, runs = runs + 1`
 	} else {
 		q += `, entries = entries + ?`
 	}
@@ -277,7 +292,25 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	return q
 }
 
-// whyRefused explains why the fencing update of step e matched no row.
+// commitError says which step of a commit failed.
+func commitError(s *store.Step, err error) error {
+	if s.ID == "" {
+		return fmt.Errorf("sqlite: commit of world vars: %w", err)
+	}
+	return fmt.Errorf("sqlite: commit %s after %d steps: %w", s.ID, s.Steps, err)
+}
+
+// fenceRefused explains why the fencing update of step e matched no row.
+func (w *wtx) fenceRefused(e *encodedStep, where func(error) error) (refused, err error) {
+	refused, err = w.whyRefused(e, where)
+	if refused == nil && err == nil {
+		err = where(errors.New("the fencing update matched no row, and the task's row matches the step"))
+	}
+	return refused, err
+}
+
+// whyRefused explains why the fencing update of step e matched no row; it
+// returns no refusal if the fence would pass.
 func (w *wtx) whyRefused(e *encodedStep, where func(error) error) (refused, err error) {
 	var (
 		owner                 string
@@ -293,10 +326,12 @@ func (w *wtx) whyRefused(e *encodedStep, where func(error) error) (refused, err 
 	case owner != e.Owner || epoch != e.Epoch:
 		return where(fmt.Errorf("%w: held by %q at epoch %d, not %q at epoch %d", store.ErrLeaseLost, owner, epoch, e.Owner, e.Epoch)), nil
 	case steps != e.Steps:
-		return where(fmt.Errorf("%w: the task is at version %d", store.ErrLeaseLost, steps)), nil
+		return where(fmt.Errorf("%w: the task is at step %d", store.ErrLeaseLost, steps)), nil
+	case e.Restart == nil && len(e.Append) > 0 && e.Append[0].Seq != entries+1:
+		return where(fmt.Errorf("entry #%d does not continue the journal of %d entries: %w",
+			e.Append[0].Seq, entries, task.ErrInvalidJournal)), nil
 	}
-	return where(fmt.Errorf("entry #%d does not continue the journal of %d entries: %w",
-		e.Append[0].Seq, entries, task.ErrInvalidJournal)), nil
+	return nil, nil
 }
 
 // nonNil keeps an empty value from being stored as NULL.
@@ -305,15 +340,4 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
-}
-
-// writeWorld stores new values of world vars.
-func (w *wtx) writeWorld(ws []store.WorldWrite) error {
-	for _, v := range ws {
-		if _, err := w.exec(`INSERT INTO world (name, value) VALUES (?, ?)
-			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, v.Name, nonNil(v.Value)); err != nil {
-			return fmt.Errorf("sqlite: world var %s: %w", v.Name, err)
-		}
-	}
-	return nil
 }

@@ -69,3 +69,111 @@ func TestMigrateFromVersion1(t *testing.T) {
 		t.Errorf("after its link ended, %s has %s", ls[0].ID, fmt.Sprint(msgs))
 	}
 }
+
+// TestMigrateFromVersion2 opens a file made by the schema of version 2
+// holding a task with a journal and messages, and world vars: version 3
+// keeps them all (the rows written before have no checksum and are read
+// unchecked; the vars are at version 1, clock 0), and the store goes on
+// with versioned commits, run counts and checksums.
+func TestMigrateFromVersion2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v2.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`PRAGMA journal_mode = WAL`)
+	exec(schema)
+	exec(schema2)
+	exec(`PRAGMA user_version = 2`)
+	rec := storetest.NewRecord("old")
+	wait, err := task.Marshal(&task.Wait{Kind: task.WaitActivity,
+		Ops: []task.OpState{{Kind: "x.Charge", Attempt: 1, Phase: task.PhaseRunning}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(`INSERT INTO tasks (id, program, program_version, input, status, wait, created, updated, ready, entries, msg_seq)
+		VALUES (?, ?, 1, ?, 'waiting', ?, 1, 1, NULL, 2, 2)`, rec.ID, rec.Program, []byte(rec.Input), wait)
+	for _, e := range storetest.NewEntries(1, 2) {
+		b, err := task.EncodeEntry(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(`INSERT INTO journal (task_id, seq, entry) VALUES ('old', ?, ?)`, e.Seq, b)
+	}
+	for i, m := range []string{"m1", "m2"} {
+		b, err := task.EncodeEnvelope(storetest.NewEnvelope(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(`INSERT INTO mailbox (task_id, seq, envelope) VALUES ('old', ?, ?)`, i+1, b)
+	}
+	exec(`INSERT INTO world (name, value) VALUES ('x', x'01'), ('y', x'02')`)
+	db.Close()
+
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatalf("Open of a version 2 file: %v", err)
+	}
+	defer s.Close()
+	var v int
+	if err := s.rdb.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
+		t.Errorf("user_version = %d, %v; want %d", v, err, schemaVersion)
+	}
+	ctx := context.Background()
+	r, msgs, err := s.Load(ctx, "old")
+	if err != nil || len(r.Journal) != 2 || len(msgs) != 2 || r.Runs != 0 || r.Status != task.Waiting {
+		t.Fatalf("Load(old) = %+v, %v, %v", r, msgs, err)
+	}
+	// The columns derived from the wait are filled in: the filter finds
+	// it, and the attempt that was running is taken over.
+	if sums, err := s.List(ctx, store.Filter{WaitKind: task.WaitActivity}); err != nil || len(sums) != 1 {
+		t.Errorf("List of the tasks waiting for an activity = %v, %v; want old", sums, err)
+	}
+	if s.TookOver() != 1 {
+		t.Errorf("TookOver = %d, want 1: old's attempt was running", s.TookOver())
+	}
+	snap, err := s.World(ctx)
+	if err != nil || snap.Clock != 0 || len(snap.Vars) != 2 || snap.Vars[0].Version != 1 || snap.Vars[1].Version != 1 {
+		t.Fatalf("World after migrating = %+v, %v; want x and y at version 1, clock 0", snap, err)
+	}
+	// The store goes on: a versioned write over the old var, a restart,
+	// new rows with checksums.
+	l, err := s.ClaimID(ctx, "w", "old", storetest.T0, 60e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := task.Marshal("again")
+	st := store.Step{ID: "old", Owner: "w", Epoch: l.Epoch, Steps: l.Steps, Status: task.Waiting, Token: store.NewToken(),
+		Restart: &store.Restart{Input: in}, Append: storetest.NewEntries(1, 1),
+		World: []store.WorldWrite{{Name: "x", Value: []byte{3}, Prev: 1}}}
+	if errs, err := s.Commit(ctx, []store.Step{st}); err != nil || errs[0] != nil {
+		t.Fatalf("Commit after migrating = %v, %v", errs, err)
+	}
+	if o, err := s.Landed(ctx, st); err != nil || o != store.Landed {
+		t.Errorf("Landed = %v, %v", o, err)
+	}
+	r, _, err = s.Load(ctx, "old")
+	if err != nil || r.Runs != 1 || len(r.Journal) != 1 {
+		t.Errorf("Load(old) after a restart = %+v, %v; want run 1 with 1 entry", r, err)
+	}
+	since, err := s.WorldSince(ctx, 0)
+	if err != nil || since.Clock != 1 || len(since.Vars) != 2 {
+		t.Errorf("WorldSince(0) = %+v, %v", since, err)
+	}
+	if x, _ := since.Lookup("x"); x.Version != 2 || x.Clock != 1 {
+		t.Errorf("x = %+v, want version 2 at clock 1", x)
+	}
+	var nulls int
+	if err := s.rdb.QueryRow(`SELECT count(*) FROM mailbox WHERE sum IS NULL`).Scan(&nulls); err != nil || nulls != 2 {
+		t.Errorf("%d messages without a checksum, %v; want the 2 old ones", nulls, err)
+	}
+	if err := s.rdb.QueryRow(`SELECT count(*) FROM journal WHERE sum IS NULL`).Scan(&nulls); err != nil || nulls != 0 {
+		t.Errorf("%d journal entries without a checksum after the restart, %v; want 0", nulls, err)
+	}
+}

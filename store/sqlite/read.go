@@ -20,6 +20,14 @@ func fromNanos(n sql.NullInt64) time.Time {
 	return time.Unix(0, n.Int64).UTC()
 }
 
+// unixOrZero is t as stored in a NOT NULL time column: the zero time is 0.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
 // raw keeps empty blobs as nil, as records have them.
 func raw(b []byte) []byte {
 	if len(b) == 0 {
@@ -35,28 +43,45 @@ func decodePtr[T any](id, column string, b []byte) (*T, error) {
 	}
 	v := new(T)
 	if err := task.Unmarshal(b, v); err != nil {
-		return nil, &CorruptError{Task: id, Row: "tasks." + column, Err: err}
+		return nil, &store.CorruptError{Task: id, Row: "tasks." + column, Err: err}
 	}
 	return v, nil
+}
+
+// verify checks a stored row's bytes against its checksum; rows written
+// before checksums were kept (NULL) are not checked.
+func verify(b []byte, sum sql.NullInt64) error {
+	if !sum.Valid {
+		return nil
+	}
+	return task.VerifyChecksum(b, uint32(sum.Int64))
+}
+
+// decodeMessage checks and decodes a mailbox row.
+func decodeMessage(b []byte, sum sql.NullInt64) (task.Envelope, error) {
+	if err := verify(b, sum); err != nil {
+		return task.Envelope{}, err
+	}
+	return task.DecodeEnvelope(b)
 }
 
 // readStmts are the reads prepared on the read-only pool: database/sql
 // prepares each on a connection the first time it runs there, and keeps it.
 type readStmts struct {
-	loadTask, loadJournal, loadMailbox, messages, status, world, whereIs *sql.Stmt
+	loadTask, loadJournal, loadMailbox, messages, status, whereIs *sql.Stmt
 }
 
 // The queries of Load, run in one read transaction.
 const (
 	loadTaskQuery = `SELECT program, program_version, input, status, reason, wait, result, err, parent,
-		created, updated, trap, name FROM tasks WHERE id = ?`
-	loadJournalQuery = `SELECT seq, entry FROM journal WHERE task_id = ? ORDER BY seq`
-	loadMailboxQuery = `SELECT seq, envelope FROM mailbox WHERE task_id = ? ORDER BY seq`
+		created, updated, trap, name, runs, run_at FROM tasks WHERE id = ?`
+	loadJournalQuery = `SELECT seq, entry, sum FROM journal WHERE task_id = ? ORDER BY seq`
+	loadMailboxQuery = `SELECT seq, envelope, sum FROM mailbox WHERE task_id = ? ORDER BY seq`
 )
 
 // messagesQuery reads the messages of a task after a sequence number: no
 // row if there is no such task, one row with a NULL seq if it has none.
-const messagesQuery = `SELECT m.seq, m.envelope FROM tasks t
+const messagesQuery = `SELECT m.seq, m.envelope, m.sum FROM tasks t
 	LEFT JOIN mailbox m ON m.task_id = t.id AND m.seq > ?2 WHERE t.id = ?1 ORDER BY m.seq`
 
 func (r *readStmts) prepare(db *sql.DB) error {
@@ -69,7 +94,6 @@ func (r *readStmts) prepare(db *sql.DB) error {
 		{&r.loadMailbox, loadMailboxQuery},
 		{&r.messages, messagesQuery},
 		{&r.status, `SELECT status FROM tasks WHERE id = ?`},
-		{&r.world, `SELECT name, value FROM world`},
 		{&r.whereIs, `SELECT id FROM tasks WHERE name = ?`},
 	} {
 		st, err := db.Prepare(p.query)
@@ -82,7 +106,7 @@ func (r *readStmts) prepare(db *sql.DB) error {
 }
 
 func (r *readStmts) close() {
-	for _, st := range []*sql.Stmt{r.loadTask, r.loadJournal, r.loadMailbox, r.messages, r.status, r.world, r.whereIs} {
+	for _, st := range []*sql.Stmt{r.loadTask, r.loadJournal, r.loadMailbox, r.messages, r.status, r.whereIs} {
 		if st != nil {
 			st.Close()
 		}
@@ -94,7 +118,7 @@ func decodeTask(r *task.Record, input []byte, status string, wait, result, errb 
 	r.Input, r.Result = raw(input), raw(result)
 	r.Status = task.Status(status)
 	if !r.Status.Known() {
-		return &CorruptError{Task: r.ID, Row: "tasks.status", Err: fmt.Errorf("%w: unknown status %q", task.ErrCorrupt, status)}
+		return &store.CorruptError{Task: r.ID, Row: "tasks.status", Err: fmt.Errorf("%w: unknown status %q", task.ErrCorrupt, status)}
 	}
 	r.Created, r.Updated = fromNanos(created), fromNanos(updated)
 	var err error
@@ -119,10 +143,10 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 	var (
 		status                    string
 		input, result, wait, errb []byte
-		created, updated          sql.NullInt64
+		created, updated, runAt   sql.NullInt64
 	)
 	err = tx.StmtContext(ctx, s.rstmts.loadTask).QueryRowContext(ctx, id).Scan(&r.Program, &r.Version, &input,
-		&status, &r.Reason, &wait, &result, &errb, &r.Parent, &created, &updated, &r.Trap, &r.Name)
+		&status, &r.Reason, &wait, &result, &errb, &r.Parent, &created, &updated, &r.Trap, &r.Name, &r.Runs, &runAt)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, store.ErrNotFound)
@@ -132,6 +156,7 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 	if err := decodeTask(r, input, status, wait, result, errb, created, updated); err != nil {
 		return nil, nil, err
 	}
+	r.RunAt = fromNanos(runAt)
 	if r.Journal, err = loadJournal(ctx, tx.StmtContext(ctx, s.rstmts.loadJournal), id); err != nil {
 		return nil, nil, err
 	}
@@ -153,12 +178,16 @@ func loadJournal(ctx context.Context, st *sql.Stmt, id string) (task.Journal, er
 		var (
 			seq uint64
 			b   []byte
+			sum sql.NullInt64
 		)
-		if err := rows.Scan(&seq, &b); err != nil {
+		if err := rows.Scan(&seq, &b, &sum); err != nil {
 			return nil, fmt.Errorf("sqlite: load %s: journal: %w", id, err)
 		}
 		corrupt := func(err error) error {
-			return &CorruptError{Task: id, Row: fmt.Sprintf("journal seq %d", seq), Err: err}
+			return &store.CorruptError{Task: id, Row: fmt.Sprintf("journal seq %d", seq), Err: err}
+		}
+		if err := verify(b, sum); err != nil {
+			return nil, corrupt(err)
 		}
 		e, err := task.DecodeEntry(b)
 		switch {
@@ -186,14 +215,16 @@ func loadMailbox(ctx context.Context, st *sql.Stmt, id string) ([]store.Message,
 	var ms []store.Message
 	for rows.Next() {
 		var (
-			m store.Message
-			b []byte
+			m   store.Message
+			b   []byte
+			sum sql.NullInt64
 		)
-		if err := rows.Scan(&m.Seq, &b); err != nil {
+		if err := rows.Scan(&m.Seq, &b, &sum); err != nil {
 			return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
 		}
-		if err := task.Unmarshal(b, &m.Env); err != nil {
-			return nil, &CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
+		var err error
+		if m.Env, err = decodeMessage(b, sum); err != nil {
+			return nil, &store.CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
 		}
 		ms = append(ms, m)
 	}
@@ -217,18 +248,19 @@ func (s *Store) Messages(ctx context.Context, id string, after uint64) ([]store.
 	for rows.Next() {
 		found = true
 		var (
-			seq sql.NullInt64
-			b   []byte
+			seq, sum sql.NullInt64
+			b        []byte
 		)
-		if err := rows.Scan(&seq, &b); err != nil {
+		if err := rows.Scan(&seq, &b, &sum); err != nil {
 			return nil, fmt.Errorf("sqlite: messages of %s: %w", id, err)
 		}
 		if !seq.Valid {
 			continue // the task has no messages after after
 		}
 		m := store.Message{Seq: uint64(seq.Int64)}
-		if err := task.Unmarshal(b, &m.Env); err != nil {
-			return nil, &CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
+		var err error
+		if m.Env, err = decodeMessage(b, sum); err != nil {
+			return nil, &store.CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
 		}
 		ms = append(ms, m)
 	}
@@ -241,25 +273,66 @@ func (s *Store) Messages(ctx context.Context, id string, after uint64) ([]store.
 	return ms, nil
 }
 
-// List implements store.Store. A summary whose wait does not decode has a
-// nil Wait: List is for people, and must show the other tasks.
-func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, error) {
+// where is the SQL condition of f's filters, with its arguments.
+func where(f *store.Filter) (string, []any) {
 	var (
-		where []string
+		conds []string
 		args  []any
 	)
+	add := func(cond string, arg any) {
+		conds, args = append(conds, cond), append(args, arg)
+	}
 	if f.Status != "" {
-		where, args = append(where, "status = ?"), append(args, string(f.Status))
+		add("status = ?", string(f.Status))
 	}
 	if f.Program != "" {
-		where, args = append(where, "program = ?"), append(args, f.Program)
+		add("program = ?", f.Program)
 	}
-	q := `SELECT id, program, program_version, status, reason, wait, steps, entries,
-		(SELECT COUNT(*) FROM mailbox m WHERE m.task_id = t.id), run_at, created, updated FROM tasks t`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+	if f.Version != 0 {
+		add("program_version = ?", f.Version)
 	}
-	q += " ORDER BY id"
+	if f.WaitKind != "" {
+		add("wait_kind = ?", f.WaitKind)
+	}
+	if !f.CreatedAfter.IsZero() {
+		add("created >= ?", unixOrZero(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		add("created < ?", unixOrZero(f.CreatedBefore))
+	}
+	if f.IDContains != "" {
+		add("instr(id, ?) > 0", f.IDContains)
+	}
+	if len(conds) == 0 {
+		return "1", nil
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// List implements store.Store: a keyset page through the primary key (by
+// ID) or the index on (updated, id) (most recently updated first). A
+// summary whose wait does not decode has a nil Wait: List is for people,
+// and must show the other tasks.
+func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, error) {
+	cond, args := where(&f)
+	order, index := " ORDER BY id", ""
+	switch {
+	case f.Order == store.ByUpdated:
+		// Walk the index in its order, filtering as it goes: a page
+		// costs the tasks it passes over, never a sort of all the tasks
+		// in a status (which the planner would choose without it).
+		order, index = " ORDER BY updated DESC, id DESC", " INDEXED BY tasks_updated"
+		if f.After != (store.Cursor{}) {
+			cond += " AND (updated, id) < (?, ?)"
+			args = append(args, unixOrZero(f.After.Updated), f.After.ID)
+		}
+	case f.After.ID != "":
+		cond += " AND id > ?"
+		args = append(args, f.After.ID)
+	}
+	q := `SELECT id, program, program_version, status, reason, wait, steps, runs, entries,
+		(SELECT COUNT(*) FROM mailbox m WHERE m.task_id = t.id), run_at, created, updated FROM tasks t` + index +
+		` WHERE ` + cond + order
 	if f.Limit > 0 {
 		q += " LIMIT ?"
 		args = append(args, f.Limit)
@@ -277,7 +350,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 			wait                    []byte
 			runAt, created, updated sql.NullInt64
 		)
-		if err := rows.Scan(&sum.ID, &sum.Program, &sum.Version, &status, &sum.Reason, &wait, &sum.Steps,
+		if err := rows.Scan(&sum.ID, &sum.Program, &sum.Version, &status, &sum.Reason, &wait, &sum.Steps, &sum.Runs,
 			&sum.Entries, &sum.Pending, &runAt, &created, &updated); err != nil {
 			return nil, fmt.Errorf("sqlite: list: %w", err)
 		}
@@ -292,28 +365,34 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 	return out, nil
 }
 
-// World implements store.Store.
-func (s *Store) World(ctx context.Context) (map[string][]byte, error) {
-	rows, err := s.rstmts.world.QueryContext(ctx)
+// Counts implements store.Store.
+func (s *Store) Counts(ctx context.Context, f store.Filter) (map[task.Status]int, error) {
+	cond, args := where(&f)
+	// With conditions on other columns than status, a scan of the table
+	// in its order beats the status index and a lookup of every row.
+	index := ""
+	if other := (store.Filter{Program: f.Program, Version: f.Version, WaitKind: f.WaitKind, CreatedAfter: f.CreatedAfter,
+		CreatedBefore: f.CreatedBefore, IDContains: f.IDContains}); other != (store.Filter{}) {
+		index = " NOT INDEXED"
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT status, count(*) FROM tasks`+index+` WHERE `+cond+` GROUP BY status`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: world: %w", err)
+		return nil, fmt.Errorf("sqlite: counts: %w", err)
 	}
 	defer rows.Close()
-	w := map[string][]byte{}
+	counts := map[task.Status]int{}
 	for rows.Next() {
-		var (
-			name string
-			v    []byte
-		)
-		if err := rows.Scan(&name, &v); err != nil {
-			return nil, fmt.Errorf("sqlite: world: %w", err)
+		var status string
+		var n int
+		if err := rows.Scan(&status, &n); err != nil {
+			return nil, fmt.Errorf("sqlite: counts: %w", err)
 		}
-		w[name] = v
+		counts[task.Status(status)] = n
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: world: %w", err)
+		return nil, fmt.Errorf("sqlite: counts: %w", err)
 	}
-	return w, nil
+	return counts, nil
 }
 
 // Status implements store.Store.

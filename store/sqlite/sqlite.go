@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -16,6 +17,10 @@ import (
 
 // Options tune a Store. A nil *Options means the defaults.
 type Options struct {
+	// Mode says what this process does with the file: ModeWorker (the
+	// default) runs tasks, ModeClient adds work beside a worker,
+	// ModeReadOnly only reads.
+	Mode Mode
 	// Synchronous is SQLite's synchronous setting: "FULL" (the default)
 	// makes every commit durable before the call returns. "NORMAL" does
 	// not sync the WAL on each commit: faster, still consistent, but a
@@ -28,9 +33,48 @@ type Options struct {
 	MaxBatch int
 }
 
+// Mode says what a process does with a store's file.
+type Mode uint8
+
+// The modes of Open.
+const (
+	// ModeWorker is the process that runs the tasks: the only one that
+	// claims and commits, as a SQLite store has one worker process. Open
+	// takes the file's lock (failing with an error matching ErrLocked if
+	// another process holds it), creates the file and its schema or
+	// migrates it, and takes over the leases of its dead predecessor.
+	ModeWorker Mode = iota
+	// ModeClient adds work beside a worker (Create, Send, Wake, Cancel)
+	// and reads; Claim, ClaimID and Commit fail with ErrNotWorker. It
+	// takes no lock, never creates the file, and needs its schema current.
+	// The CLI's send and cancel open stores this way.
+	ModeClient
+	// ModeReadOnly only reads: every write fails with ErrReadOnly. It
+	// takes no lock (WAL readers are fine beside the worker), never
+	// creates a file or a schema, and fails clearly on a missing file or
+	// one that is not an amber database. The CLI's list and show, and the
+	// inspector, open stores this way.
+	ModeReadOnly
+)
+
+// String names the mode.
+func (m Mode) String() string {
+	switch m {
+	case ModeWorker:
+		return "worker"
+	case ModeClient:
+		return "client"
+	case ModeReadOnly:
+		return "read-only"
+	}
+	return fmt.Sprintf("sqlite.Mode(%d)", uint8(m))
+}
+
 // Store is a store.Store in one SQLite file. It is safe for concurrent use.
 type Store struct {
 	path   string
+	mode   Mode
+	lock   *fileLock            // the worker's lock on the file
 	wdb    *sql.DB              // one connection, used only by the writer goroutine
 	wconn  *sql.Conn            // wdb's connection, held by the writer
 	wstmts map[string]*sql.Stmt // prepared on wconn, owned by the writer
@@ -46,35 +90,30 @@ type Store struct {
 	closed   bool
 	done     chan struct{} // closed when the writer has stopped
 
-	readySeq int64 // owned by the writer: the order in which tasks became ready
+	readySeq   int64  // owned by the writer: the order in which tasks became ready
+	worldClock uint64 // owned by the writer: the clock of the last world commit
+	tookOver   int    // leases of a dead predecessor released by Open
 }
 
 var _ store.Store = (*Store)(nil)
 
-// ErrClosed is returned by the calls made after Close.
-var ErrClosed = errors.New("sqlite: store is closed")
-
-// CorruptError reports a row that does not decode. It matches
-// task.ErrCorrupt.
-type CorruptError struct {
-	Task string // the task the row belongs to
-	Row  string // which row: "journal seq 3", "mailbox seq 2", "tasks.wait"
-	Err  error  // what decoding said
-}
-
-// Error names the task and the row.
-func (e *CorruptError) Error() string {
-	return fmt.Sprintf("sqlite: task %s: %s is corrupt: %v", e.Task, e.Row, e.Err)
-}
-
-// Unwrap returns the decoding error.
-func (e *CorruptError) Unwrap() error { return e.Err }
-
-// Is reports whether target is task.ErrCorrupt.
-func (e *CorruptError) Is(target error) bool { return target == task.ErrCorrupt }
+// Errors of a Store.
+var (
+	// ErrClosed is returned by the calls made after Close.
+	ErrClosed = errors.New("sqlite: store is closed")
+	// ErrReadOnly is returned by the writes of a store opened with
+	// ModeReadOnly.
+	ErrReadOnly = errors.New("sqlite: store is open read-only")
+	// ErrNotWorker is returned by Claim, ClaimID and Commit of a store
+	// opened with ModeClient: only the worker process runs tasks.
+	ErrNotWorker = errors.New("sqlite: only the worker process claims and commits (this store is open as a client)")
+	// ErrNotAmber is matched by the error of opening, as a client or
+	// read-only, a file that is not an amber database.
+	ErrNotAmber = errors.New("not an amber database")
+)
 
 // schemaVersion is PRAGMA user_version of the schema below.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // schema creates version 1. Timestamps are unix nanoseconds; run_at and
 // ready are NULL for none (and always NULL for finished tasks), so that
@@ -155,11 +194,51 @@ CREATE INDEX links_owner ON links (owner);
 CREATE INDEX links_target ON links (target);
 `
 
-// Open opens the store in the SQLite file at path (amber's default is
-// "./amber.db"), creating the file and its schema if need be. path may also
-// be a "file:" URI with SQLite's parameters. opts may be nil.
+// schema3 takes version 2 to version 3.
 //
-// Open fails, with an error that says so, if the file cannot be written.
+// A checksum beside each journal entry and message (task.Checksum of the
+// stored bytes; NULL in rows written before version 3, which are not
+// checked).
+//
+// World vars get a version (writes committed to the var: the old rows
+// count as one) and the world clock of the commit that wrote them; the
+// clock of the world is the largest, found through the index.
+//
+// A task and a world var keep the token of the step that last wrote them
+// (store.Step.Token), for Landed. A task counts its restarts by
+// ContinueAsNew (task.Record.Runs). running records that the task's wait
+// has an activity attempt running (task.PhaseRunning): a worker that opens
+// the file after its predecessor died resumes those tasks at once (see
+// Open). wait_kind is the Kind of the task's wait, for List's filter
+// (filled in from the stored waits of older rows); List pages through
+// the indexes on (status, id) and (updated, id) by keyset.
+const schema3 = `
+ALTER TABLE journal ADD COLUMN sum INTEGER;
+ALTER TABLE mailbox ADD COLUMN sum INTEGER;
+ALTER TABLE world ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE world ADD COLUMN clock INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE world ADD COLUMN token INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX world_clock ON world (clock);
+ALTER TABLE tasks ADD COLUMN token INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN runs INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN running INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN wait_kind TEXT NOT NULL DEFAULT '';
+DROP INDEX tasks_status;
+CREATE INDEX tasks_status ON tasks (status, id);
+CREATE INDEX tasks_updated ON tasks (updated, id);
+`
+
+// Open opens the store in the SQLite file at path (amber's default is
+// "./amber.db"). path may also be a "file:" URI with SQLite's parameters.
+// opts may be nil; opts.Mode says what this process does with the file.
+//
+// As a worker (the default), Open creates the file and its schema if need
+// be, or migrates an older schema, and fails, with an error that says so,
+// if the file cannot be written or another process holds it (ErrLocked).
+// Holding the lock, it knows that every lease in the file belonged to a
+// dead process: it releases them, and makes their tasks ready at once, as
+// it does the tasks whose activity attempt was running when their worker
+// died, so that they resume without waiting out their leases.
 func Open(path string, opts *Options) (*Store, error) {
 	var o Options
 	if opts != nil {
@@ -173,13 +252,16 @@ func Open(path string, opts *Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("sqlite: open %s: Synchronous %q: want FULL or NORMAL", path, o.Synchronous)
 	}
+	if o.Mode > ModeReadOnly {
+		return nil, fmt.Errorf("sqlite: open %s: unknown mode %d", path, o.Mode)
+	}
 	if o.Readers <= 0 {
 		o.Readers = 4
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 1024
 	}
-	s := &Store{path: path, maxBatch: o.MaxBatch, reqs: make(chan *request, 256), done: make(chan struct{})}
+	s := &Store{path: path, mode: o.Mode, maxBatch: o.MaxBatch, reqs: make(chan *request, 256), done: make(chan struct{})}
 	fail := func(err error) (*Store, error) {
 		if s.wdb != nil {
 			s.wdb.Close()
@@ -188,38 +270,106 @@ func Open(path string, opts *Options) (*Store, error) {
 		if s.rdb != nil {
 			s.rdb.Close()
 		}
+		s.lock.release()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	var err error
-	s.wdb, err = sql.Open("sqlite", dsn(path,
-		"_pragma=busy_timeout(10000)", "_pragma=journal_mode(WAL)", "_pragma=synchronous("+sync+")",
-		"_pragma=cache_size(-32768)", "_pragma=temp_store(memory)", "_txlock=immediate"))
-	if err != nil {
-		return fail(err)
-	}
-	s.wdb.SetMaxOpenConns(1)
-	s.wdb.SetMaxIdleConns(1)
-	s.wdb.SetConnMaxLifetime(0)
-	s.wdb.SetConnMaxIdleTime(0)
-	if err := s.migrate(); err != nil {
-		if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "readonly") || strings.Contains(err.Error(), "read-only") {
-			return fail(fmt.Errorf("the database is read-only: %w", err))
+	file, memory := filePath(path)
+	if o.Mode != ModeWorker && !memory {
+		// Never create the file: SQLite would, for a typo.
+		if _, err := os.Stat(file); err != nil {
+			return fail(fmt.Errorf("no amber database here (%w); a %s open never creates one", err, o.Mode))
 		}
-		return fail(err)
 	}
-	s.rdb, err = sql.Open("sqlite", dsn(path, "_pragma=busy_timeout(10000)",
-		"_pragma=cache_size(-8192)", "_pragma=temp_store(memory)", "_query_only=true"))
-	if err != nil {
-		return fail(err)
+	var err error
+	if o.Mode == ModeWorker && !memory {
+		if s.lock, err = lockFile(file); err != nil {
+			fail(err)
+			var le *LockedError
+			if errors.As(err, &le) {
+				return nil, fmt.Errorf("sqlite: %w", err) // it names the file
+			}
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
 	}
-	s.rdb.SetMaxOpenConns(o.Readers)
-	s.rdb.SetMaxIdleConns(o.Readers)
-	s.rdb.SetConnMaxLifetime(0)
-	s.rdb.SetConnMaxIdleTime(0)
+	if o.Mode != ModeReadOnly {
+		params := []string{"_pragma=busy_timeout(10000)", "_pragma=journal_mode(WAL)", "_pragma=synchronous(" + sync + ")",
+			"_pragma=cache_size(-32768)", "_pragma=temp_store(memory)", "_txlock=immediate"}
+		if o.Mode == ModeClient {
+			params = append(params, "mode=rw")
+		}
+		if s.wdb, err = sql.Open("sqlite", dsn(path, params...)); err != nil {
+			return fail(err)
+		}
+		s.wdb.SetMaxOpenConns(1)
+		s.wdb.SetMaxIdleConns(1)
+		s.wdb.SetConnMaxLifetime(0)
+		s.wdb.SetConnMaxIdleTime(0)
+		if o.Mode == ModeWorker {
+			err = s.migrate()
+		} else {
+			err = checkSchema(s.wdb)
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "readonly") || strings.Contains(err.Error(), "read-only") {
+				return fail(fmt.Errorf("the database is read-only: %w", err))
+			}
+			return fail(err)
+		}
+		if o.Mode == ModeWorker {
+			if err := s.takeOver(); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	// Readers: query_only on a read-write connection (mode=rw never
+	// creates the file), so that SQLite can tidy the WAL's files away when
+	// the last connection closes; read-only (mode=ro) if the file cannot
+	// be written.
+	readers := func(mode string) error {
+		if s.rdb != nil {
+			s.rdb.Close()
+		}
+		params := []string{"_pragma=busy_timeout(10000)", "_pragma=cache_size(-8192)", "_pragma=temp_store(memory)",
+			"_query_only=true"}
+		if mode != "" {
+			params = append(params, "mode="+mode)
+		}
+		s.rdb, err = sql.Open("sqlite", dsn(path, params...))
+		if err != nil {
+			return err
+		}
+		s.rdb.SetMaxOpenConns(o.Readers)
+		s.rdb.SetMaxIdleConns(o.Readers)
+		s.rdb.SetConnMaxLifetime(0)
+		s.rdb.SetConnMaxIdleTime(0)
+		if o.Mode == ModeReadOnly {
+			return checkSchema(s.rdb)
+		}
+		return nil
+	}
+	rmode := "rw"
+	if memory {
+		rmode = ""
+	}
+	if err := readers(rmode); err != nil {
+		if o.Mode != ModeReadOnly || errors.Is(err, ErrNotAmber) || memory {
+			return fail(err)
+		}
+		if err := readers("ro"); err != nil {
+			return fail(err)
+		}
+	}
 	if err := s.rstmts.prepare(s.rdb); err != nil {
 		return fail(err)
 	}
+	if o.Mode == ModeReadOnly {
+		close(s.done)
+		return s, nil
+	}
 	if err := s.wdb.QueryRow(`SELECT COALESCE(MAX(ready), 0) FROM tasks`).Scan(&s.readySeq); err != nil {
+		return fail(err)
+	}
+	if err := s.wdb.QueryRow(worldClockQuery).Scan(&s.worldClock); err != nil {
 		return fail(err)
 	}
 	if s.wconn, err = s.wdb.Conn(context.Background()); err != nil {
@@ -229,6 +379,109 @@ func Open(path string, opts *Options) (*Store, error) {
 	go s.writer()
 	return s, nil
 }
+
+// filePath returns the file that path (a path or a "file:" URI) names,
+// and whether it is an in-memory database instead (no file, no lock).
+func filePath(path string) (file string, memory bool) {
+	if path == ":memory:" || path == "" {
+		return "", true
+	}
+	rest, ok := strings.CutPrefix(path, "file:")
+	if !ok {
+		return path, false
+	}
+	rest, query, _ := strings.Cut(rest, "?")
+	if q, err := url.ParseQuery(query); err == nil && q.Get("mode") == "memory" {
+		return "", true
+	}
+	if p, err := url.PathUnescape(rest); err == nil {
+		rest = p
+	}
+	if rest == "" || rest == ":memory:" {
+		return "", true
+	}
+	return rest, false
+}
+
+// checkSchema checks that db, opened by a client or read-only, holds an
+// amber schema of the version this build reads: it never creates or
+// migrates one.
+func checkSchema(db *sql.DB) error {
+	var v, tables int
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+		return fmt.Errorf("%w (%v)", ErrNotAmber, err)
+	}
+	err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table'
+		AND name IN ('tasks', 'journal', 'mailbox', 'world')`).Scan(&tables)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w (%v)", ErrNotAmber, err)
+	case v == 0 || tables != 4:
+		return fmt.Errorf("%w (no amber schema)", ErrNotAmber)
+	case v < schemaVersion:
+		return fmt.Errorf("schema version %d is older than this amber's (%d): open it once as the worker to migrate it", v, schemaVersion)
+	case v > schemaVersion:
+		return fmt.Errorf("schema version %d is newer than this amber's (%d)", v, schemaVersion)
+	}
+	return nil
+}
+
+// takeOver releases the leases of the worker that held the file before
+// (its process is gone: this one holds the lock), and makes ready at once
+// their tasks and the tasks whose activity attempt was running in it.
+func (s *Store) takeOver() error {
+	rows, err := s.wdb.Query(`SELECT id FROM tasks WHERE (lease_owner != '' OR running = 1) AND ` + notFinal)
+	if err != nil {
+		return fmt.Errorf("taking over: %w", err)
+	}
+	ids, err := collectStrings(rows)
+	if err != nil {
+		return fmt.Errorf("taking over: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	var next int64
+	if err := s.wdb.QueryRow(`SELECT COALESCE(MAX(ready), 0) FROM tasks`).Scan(&next); err != nil {
+		return fmt.Errorf("taking over: %w", err)
+	}
+	tx, err := s.wdb.Begin()
+	if err != nil {
+		return fmt.Errorf("taking over: %w", err)
+	}
+	defer tx.Rollback()
+	for _, id := range ids {
+		next++
+		if _, err := tx.Exec(`UPDATE tasks SET lease_owner = '', lease_until = 0, ready = COALESCE(ready, ?) WHERE id = ?`,
+			next, id); err != nil {
+			return fmt.Errorf("taking over %s: %w", id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("taking over: %w", err)
+	}
+	s.tookOver = len(ids)
+	return nil
+}
+
+// collectStrings reads a column of strings.
+func collectStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// TookOver returns the number of tasks that Open took over from the dead
+// worker before it: leases released and attempts that were running, now
+// ready.
+func (s *Store) TookOver() int { return s.tookOver }
 
 // dsn makes a "file:" URI for path with the driver's parameters. A path
 // that is a "file:" URI already is kept, with its own parameters.
@@ -266,10 +519,15 @@ func (s *Store) migrate() error {
 	}
 	defer tx.Rollback()
 	switch v {
-	case 0, 1:
-		for i, step := range []string{schema, schema2}[v:] {
+	case 0, 1, 2:
+		for i, step := range []string{schema, schema2, schema3}[v:] {
 			if _, err := tx.ExecContext(ctx, step); err != nil {
 				return fmt.Errorf("schema version %d: %w", v+i+1, err)
+			}
+		}
+		if v > 0 {
+			if err := fillWaitColumns(ctx, tx); err != nil {
+				return fmt.Errorf("schema version 3: %w", err)
 			}
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
@@ -286,8 +544,49 @@ func (s *Store) migrate() error {
 	return tx.Commit()
 }
 
-// Close stops the writer once the queued writes are done, and closes the
-// database. It is safe to call more than once.
+// fillWaitColumns fills the columns that version 3 derives from a task's
+// wait (wait_kind, running) for the rows written before. A wait that does
+// not decode is left for Load to report.
+func fillWaitColumns(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, wait FROM tasks WHERE wait IS NOT NULL AND `+notFinal)
+	if err != nil {
+		return err
+	}
+	type fill struct {
+		id      string
+		kind    string
+		running bool
+	}
+	var fills []fill
+	for rows.Next() {
+		var id string
+		var b []byte
+		if err := rows.Scan(&id, &b); err != nil {
+			rows.Close()
+			return err
+		}
+		var w task.Wait
+		if task.Unmarshal(b, &w) == nil {
+			fills = append(fills, fill{id, w.Kind, attemptRunning(&w)})
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	for _, f := range fills {
+		if _, err := tx.ExecContext(ctx, `UPDATE tasks SET wait_kind = ?, running = ? WHERE id = ?`, f.kind, f.running, f.id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Path returns the path (or "file:" URI) the store was opened with.
+func (s *Store) Path() string { return s.path }
+
+// Close stops the writer once the queued writes are done, closes the
+// database and releases the file's lock. It is safe to call more than
+// once.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -302,5 +601,12 @@ func (s *Store) Close() error {
 		st.Close()
 	}
 	s.rstmts.close()
-	return errors.Join(s.wconn.Close(), s.rdb.Close(), s.wdb.Close())
+	var err error
+	if s.mode == ModeReadOnly {
+		err = s.rdb.Close()
+	} else {
+		err = errors.Join(s.wconn.Close(), s.rdb.Close(), s.wdb.Close())
+	}
+	s.lock.release() // last: the file is closed
+	return err
 }

@@ -25,5 +25,17 @@ func open(t testing.TB, opts *sqlite.Options) *sqlite.Store {
 }
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t, nil) })
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, nil) },
+		storetest.Reopen(func(t *testing.T, s store.Store) store.Store {
+			path := s.(*sqlite.Store).Path()
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s2, err := sqlite.Open(path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s2.Close() })
+			return s2
+		}))
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/amberrt/amber/store"
@@ -40,7 +41,7 @@ func encodeRecord(r *task.Record) (*encodedRecord, error) {
 		return nil, err
 	}
 	for _, env := range r.Mailbox {
-		b, err := task.Marshal(env)
+		b, err := task.EncodeEnvelope(env)
 		if err != nil {
 			return nil, err
 		}
@@ -59,6 +60,21 @@ func encodeEntries(es []task.Entry) ([][]byte, error) {
 		out[i] = b
 	}
 	return out, nil
+}
+
+// attemptRunning reports whether a task's wait records an activity
+// attempt running (in the process that ran the step): the column running,
+// which a worker that takes the file over after a crash looks for.
+func attemptRunning(w *task.Wait) bool {
+	return w != nil && slices.ContainsFunc(w.Ops, func(o task.OpState) bool { return o.Phase == task.PhaseRunning })
+}
+
+// waitKind is the column wait_kind of a wait.
+func waitKind(w *task.Wait) string {
+	if w == nil {
+		return ""
+	}
+	return w.Kind
 }
 
 // marshalPtr encodes *v, or gives NULL for a nil v.
@@ -136,15 +152,21 @@ func (w *wtx) exists(id string) (bool, error) {
 // false, having written nothing, if the ID exists.
 func (w *wtx) insertTask(e *encodedRecord) (bool, error) {
 	r := e.rec
-	var ready any
+	var ready, runAt any
 	if !r.Status.Final() {
-		ready = w.nextReady()
+		ready, runAt = w.nextReady(), nanos(r.RunAt)
+	}
+	updated := r.Updated
+	if updated.IsZero() {
+		updated = r.Created
 	}
 	res, err := w.exec(`INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err,
-		parent, created, updated, ready, entries, msg_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		parent, created, updated, ready, run_at, entries, msg_seq, runs, running, wait_kind)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 0), COALESCE(?, 0), ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`,
 		r.ID, r.Program, r.Version, []byte(r.Input), string(r.Status), r.Reason, e.wait, []byte(r.Result), e.err,
-		r.Parent, nanos(r.Created), nanos(r.Updated), ready, len(e.entries), len(e.mailbox))
+		r.Parent, nanos(r.Created), nanos(updated), ready, runAt, len(e.entries), len(e.mailbox), int64(r.Runs),
+		attemptRunning(r.Wait), waitKind(r.Wait))
 	if err != nil {
 		return false, fmt.Errorf("sqlite: create %s: %w", r.ID, err)
 	}
@@ -154,12 +176,14 @@ func (w *wtx) insertTask(e *encodedRecord) (bool, error) {
 		return false, nil
 	}
 	for i, b := range e.entries {
-		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry) VALUES (?, ?, ?)`, r.ID, i+1, b); err != nil {
+		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry, sum) VALUES (?, ?, ?, ?)`,
+			r.ID, i+1, b, int64(task.Checksum(b))); err != nil {
 			return false, fmt.Errorf("sqlite: create %s: journal: %w", r.ID, err)
 		}
 	}
 	for i, b := range e.mailbox {
-		if _, err := w.exec(`INSERT INTO mailbox (task_id, seq, envelope) VALUES (?, ?, ?)`, r.ID, i+1, b); err != nil {
+		if _, err := w.exec(`INSERT INTO mailbox (task_id, seq, envelope, sum) VALUES (?, ?, ?, ?)`,
+			r.ID, i+1, b, int64(task.Checksum(b))); err != nil {
 			return false, fmt.Errorf("sqlite: create %s: mailbox: %w", r.ID, err)
 		}
 	}
@@ -168,20 +192,29 @@ func (w *wtx) insertTask(e *encodedRecord) (bool, error) {
 
 // leaseQuery leases a task and returns the lease. ClaimID's form (with
 // leaseIfFree) leases only an unfinished task that no other owner holds.
-const leaseQuery = `UPDATE tasks SET lease_owner = ?1, lease_epoch = lease_epoch + 1, lease_until = ?2, lease_at = ?3,
+const leaseQuery = `UPDATE tasks SET lease_owner = ?1, lease_epoch = lease_epoch + 1, lease_until = ?2, lease_at = ?3, updated = ?3,
 	ready = NULL WHERE id = ?4`
 const leaseIfFree = ` AND ` + notFinal + ` AND (lease_owner = '' OR lease_owner = ?1 OR lease_until <= ?3)`
 const leaseReturning = ` RETURNING lease_epoch, steps, cancel`
 
 // lease leases task id to owner and returns the lease.
 func (w *wtx) lease(id, owner string, now time.Time, d time.Duration) (store.Lease, error) {
-	l := store.Lease{ID: id}
-	err := w.scan(leaseQuery+leaseReturning, []any{owner, now.Add(d).UnixNano(), now.UnixNano(), id},
-		&l.Epoch, &l.Steps, &l.Cancel)
+	l, err := w.scanLease(leaseQuery+leaseReturning, id, owner, now, d)
 	if err != nil {
 		return store.Lease{}, fmt.Errorf("sqlite: lease %s: %w", id, err)
 	}
 	return l, nil
+}
+
+// scanLease runs a lease query and reads the lease it returns. The
+// counters are read as int64: database/sql reads an integer into a
+// uint64 by formatting and parsing it.
+func (w *wtx) scanLease(query, id, owner string, now time.Time, d time.Duration) (store.Lease, error) {
+	var epoch, steps int64
+	l := store.Lease{ID: id}
+	err := w.scan(query, []any{owner, now.Add(d).UnixNano(), now.UnixNano(), id}, &epoch, &steps, &l.Cancel)
+	l.Epoch, l.Steps = uint64(epoch), uint64(steps)
+	return l, err
 }
 
 // claimQuery selects the tasks Claim takes: ready ones in the order they
@@ -201,6 +234,9 @@ const claimQuery = `SELECT id FROM (
 
 // Claim implements store.Store.
 func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time, d time.Duration) ([]store.Lease, error) {
+	if err := s.workerOnly(); err != nil {
+		return nil, err
+	}
 	if max <= 0 {
 		return nil, nil
 	}
@@ -241,11 +277,12 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 
 // ClaimID implements store.Store.
 func (s *Store) ClaimID(ctx context.Context, owner, id string, now time.Time, d time.Duration) (store.Lease, error) {
+	if err := s.workerOnly(); err != nil {
+		return store.Lease{}, err
+	}
 	var l store.Lease
 	err := s.submit(ctx, func(w *wtx) (refused, err error) {
-		l = store.Lease{ID: id}
-		err = w.scan(leaseQuery+leaseIfFree+leaseReturning, []any{owner, now.Add(d).UnixNano(), now.UnixNano(), id},
-			&l.Epoch, &l.Steps, &l.Cancel)
+		l, err = w.scanLease(leaseQuery+leaseIfFree+leaseReturning, id, owner, now, d)
 		if !errors.Is(err, sql.ErrNoRows) {
 			if err != nil {
 				return nil, fmt.Errorf("sqlite: claim %s: %w", id, err)
@@ -292,7 +329,7 @@ func (s *Store) Wake(ctx context.Context, ids ...string) error {
 
 // Send implements store.Store.
 func (s *Store) Send(ctx context.Context, to string, env task.Envelope) error {
-	b, err := task.Marshal(env)
+	b, err := task.EncodeEnvelope(env)
 	if err != nil {
 		return fmt.Errorf("sqlite: send to %s: %w", to, err)
 	}
@@ -327,7 +364,8 @@ func (w *wtx) deliverTagged(to string, env []byte, toFinished bool, tag any) (bo
 		return false, nil
 	}
 	if err == nil {
-		_, err = w.exec(`INSERT INTO mailbox (task_id, seq, envelope, tag) VALUES (?, ?, ?, ?)`, to, seq, env, tag)
+		_, err = w.exec(`INSERT INTO mailbox (task_id, seq, envelope, tag, sum) VALUES (?, ?, ?, ?, ?)`,
+			to, seq, env, tag, int64(task.Checksum(env)))
 	}
 	if err != nil {
 		return false, fmt.Errorf("sqlite: send to %s: %w", to, err)

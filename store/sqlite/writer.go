@@ -3,7 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // A request is one write queued to the writer goroutine.
@@ -11,10 +15,40 @@ type request struct {
 	ctx context.Context
 	// apply runs the write. It refuses (returns refused) only before it has
 	// written anything, so that a refused write needs no savepoint to leave
-	// no trace; err is the database's, and fails the whole transaction.
+	// no trace; err is the database's, and fails the whole transaction,
+	// unless it is the request's own fault (see fault): then the
+	// transaction is rolled back and run again without it. apply may run
+	// more than once: it sets its results anew each time.
 	apply func(w *wtx) (refused, err error)
 	err   error
-	done  chan struct{}
+	// failed is set when the request's own write failed (its err): the
+	// batch runs again without it.
+	failed bool
+	done   chan struct{}
+}
+
+// errRerun is returned by a request's apply that excluded a part of
+// itself (a step of a Commit) whose write failed by its own fault: the
+// transaction is rolled back and the batch run again.
+var errRerun = errors.New("sqlite: run the batch again")
+
+// maxReruns bounds the times a batch runs again after faults of its own
+// writes; past it, the whole batch fails.
+const maxReruns = 64
+
+// fault reports whether err, from a write, is the fault of what was
+// written (a constraint, a value too big or of the wrong type), not of the
+// database: the write is refused alone, and the others commit.
+func fault(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_RANGE:
+		return true
+	}
+	return false
 }
 
 // submit queues apply and waits until the transaction that ran it has
@@ -23,6 +57,9 @@ type request struct {
 func (s *Store) submit(ctx context.Context, apply func(w *wtx) (refused, err error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if s.mode == ModeReadOnly {
+		return ErrReadOnly
 	}
 	r := &request{ctx: ctx, apply: apply, done: make(chan struct{})}
 	s.mu.RLock()
@@ -34,6 +71,17 @@ func (s *Store) submit(ctx context.Context, apply func(w *wtx) (refused, err err
 	s.mu.RUnlock()
 	<-r.done
 	return r.err
+}
+
+// workerOnly refuses the calls that only the worker process makes.
+func (s *Store) workerOnly() error {
+	switch s.mode {
+	case ModeReadOnly:
+		return ErrReadOnly
+	case ModeClient:
+		return ErrNotWorker
+	}
+	return nil
 }
 
 // writer applies queued writes in batches, one transaction per batch, until
@@ -61,30 +109,16 @@ func (w *wtx) runBatch(batch []*request) []*request {
 			close(r.done)
 		}
 	}
-	w.broken = nil
-	if _, err := w.exec(`BEGIN IMMEDIATE`); err != nil {
-		w.exec(`ROLLBACK`) // in case the transaction began anyway
-		finish(fmt.Errorf("sqlite: begin: %w", err))
-		return batch
-	}
-	for i := 0; i < len(batch); i++ {
-		w.run(batch[i])
-		if w.broken != nil {
+	for attempt := 0; ; attempt++ {
+		if w.runOnce(&batch) {
 			break
 		}
-		if i == len(batch)-1 {
-		more:
-			for len(batch) < s.maxBatch {
-				select {
-				case r, ok := <-s.reqs:
-					if !ok {
-						break more
-					}
-					batch = append(batch, r)
-				default:
-					break more
-				}
-			}
+		// A write failed by its own fault: it is out, and the rest runs
+		// again from the start.
+		w.exec(`ROLLBACK`)
+		if attempt == maxReruns {
+			w.broken = errors.New("too many writes failed by their own faults")
+			break
 		}
 	}
 	if w.broken != nil {
@@ -98,8 +132,52 @@ func (w *wtx) runBatch(batch []*request) []*request {
 		finish(fmt.Errorf("sqlite: commit: %w", err))
 		return batch
 	}
+	if w.clock != 0 {
+		s.worldClock = w.clock
+	}
 	finish(nil)
 	return batch
+}
+
+// runOnce begins the transaction and runs the requests of the batch that
+// have not failed, gathering the requests that arrive meanwhile. It
+// reports false if a write failed by its own fault: the transaction must
+// be rolled back and the batch run again. Otherwise the transaction is
+// open, unless w.broken is set.
+func (w *wtx) runOnce(batch *[]*request) bool {
+	s := w.s
+	w.broken, w.clock, w.rerun = nil, 0, false
+	if _, err := w.exec(`BEGIN IMMEDIATE`); err != nil {
+		w.exec(`ROLLBACK`) // in case the transaction began anyway
+		w.broken = fmt.Errorf("begin: %w", err)
+		return true
+	}
+	for i := 0; i < len(*batch); i++ {
+		if r := (*batch)[i]; !r.failed {
+			w.run(r)
+		}
+		if w.broken != nil {
+			return true
+		}
+		if w.rerun {
+			return false
+		}
+		if i == len(*batch)-1 {
+		more:
+			for len(*batch) < s.maxBatch {
+				select {
+				case r, ok := <-s.reqs:
+					if !ok {
+						break more
+					}
+					*batch = append(*batch, r)
+				default:
+					break more
+				}
+			}
+		}
+	}
+	return true
 }
 
 // wtx is the writer's state: its connection's transaction while a batch
@@ -107,7 +185,9 @@ func (w *wtx) runBatch(batch []*request) []*request {
 type wtx struct {
 	s      *Store
 	ctx    context.Context
-	broken error // set when the transaction cannot go on
+	broken error  // set when the transaction cannot go on
+	rerun  bool   // set when a write failed by its own fault
+	clock  uint64 // the world clock of the transaction, once it writes a var
 }
 
 // run applies r.
@@ -117,11 +197,16 @@ func (w *wtx) run(r *request) {
 		return
 	}
 	refused, err := r.apply(w)
-	if err != nil {
+	switch {
+	case errors.Is(err, errRerun):
+		w.rerun = true
+	case err != nil && fault(err):
+		r.err, r.failed, w.rerun = err, true, true
+	case err != nil:
 		w.broken, r.err = err, err
-		return
+	default:
+		r.err = refused
 	}
-	r.err = refused
 }
 
 // stmt returns query prepared on the writer's connection: once, the first

@@ -198,25 +198,6 @@ func (h *harness) claimOneID(owner, id string, now time.Time) store.Lease {
 	return l
 }
 
-func testCommitWorld(h *harness) {
-	h.createIDs("a")
-	l := h.claimOne("w", "a", T0)
-	s := step("w", l, task.Running)
-	s.World = []store.WorldWrite{{Name: "x", Value: []byte{1}}, {Name: "y", Value: []byte{2}}}
-	s.Keep = true
-	h.commit(s)
-	s = store.Step{ID: "a", Owner: "w", Epoch: l.Epoch, Steps: 1, Status: task.Done,
-		World: []store.WorldWrite{{Name: "x", Value: []byte{3, 3}}}}
-	h.commit(s)
-	w, err := h.s.World(bg)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if want := map[string][]byte{"x": {3, 3}, "y": {2}}; !reflect.DeepEqual(w, want) {
-		h.t.Errorf("World = %v, want %v", w, want)
-	}
-}
-
 func testCommitReleases(h *harness) {
 	h.createIDs("a")
 	l := h.claimOne("w1", "a", T0)
@@ -348,10 +329,7 @@ func testCommitFencing(h *harness) {
 			h.t.Errorf("%s: a refused step spawned its task: Load = %v", c.name, err)
 		}
 		h.claimNone("w3", T0, c.name+": a refused step made no task ready")
-		w, err := h.s.World(bg)
-		if err != nil {
-			h.t.Fatal(err)
-		}
+		w := h.world()
 		if _, ok := w["stale"+victim]; ok {
 			h.t.Errorf("%s: a refused step wrote the world", c.name)
 		}
@@ -534,28 +512,6 @@ func testList(h *harness) {
 	}
 }
 
-func testWorldEmpty(h *harness) {
-	w, err := h.s.World(bg)
-	if err != nil || len(w) != 0 {
-		h.t.Errorf("World of an empty store = %v, %v", w, err)
-	}
-}
-
-func testCommitWorldOnly(h *harness) {
-	h.createIDs("a")
-	h.commit(store.Step{World: []store.WorldWrite{{Name: "x", Value: []byte{7}}}})
-	w, err := h.s.World(bg)
-	if err != nil || len(w) != 1 || !bytes.Equal(w["x"], []byte{7}) {
-		h.t.Errorf("World after a step with no task = %v, %v; want x = [7]", w, err)
-	}
-	if r, _ := h.load("a"); r.Status != task.Running || len(r.Journal) != 0 {
-		h.t.Errorf("a step with no task changed a task: %+v", r)
-	}
-	if l := h.claimOne("w", "a", T0); l.Steps != 0 {
-		h.t.Errorf("a step with no task changed a task's step count: %+v", l)
-	}
-}
-
 func testCommitRestart(h *harness) {
 	h.createIDs("a")
 	l := h.claimOne("w", "a", T0)
@@ -614,5 +570,183 @@ func testStatus(h *harness) {
 	h.commit(step("w", l, task.Done))
 	if st, err := h.s.Status(bg, "a"); err != nil || st != task.Done {
 		h.t.Errorf("Status of a finished task = %q, %v", st, err)
+	}
+}
+
+// testCommitRefusesAlone: one Commit of good steps and steps refused for
+// every reason a step can be refused (lease lost, entries that do not
+// continue the journal, a spawn of an existing task, a name taken, stale
+// world vars, a message too deep, a malformed step): each bad step gets
+// its own error and changes nothing, and every good step commits.
+func testCommitRefusesAlone(h *harness) {
+	h.createIDs("holder", "exists")
+	h.idle()
+	h.proc("holder", task.Waiting, "", store.ProcOp{Kind: store.ProcRegister, Name: "taken"})
+	h.commit(store.Step{World: []store.WorldWrite{write("x", 0, 1)}})
+	h.commit(store.Step{World: []store.WorldWrite{write("x", 1, 2)}})
+	type bad struct {
+		id   string
+		make func(s *store.Step)
+		want error // nil: any error
+	}
+	bads := []bad{
+		{"lost", func(s *store.Step) { s.Epoch++ }, store.ErrLeaseLost},
+		{"gap", func(s *store.Step) { s.Append = NewEntries(2, 1) }, task.ErrInvalidJournal},
+		{"spawn", func(s *store.Step) { s.Spawns = []*task.Record{NewRecord("exists")} }, store.ErrExists},
+		{"name", func(s *store.Step) { s.Proc = []store.ProcOp{{Kind: store.ProcRegister, Name: "taken"}} }, store.ErrNameTaken},
+		{"stale", func(s *store.Step) { s.World = []store.WorldWrite{write("x", 1, 9)} }, store.ErrStale},
+		{"deep", func(s *store.Step) {
+			s.Sends = []store.Outgoing{{To: "exists", Env: nestedEnvelope(100)}}
+		}, task.ErrUnstorable},
+		{"malformed", func(s *store.Step) { s.World = []store.WorldWrite{write("y", 0, 1), write("y", 0, 2)} }, nil},
+	}
+	var ids []string
+	for i, b := range bads {
+		ids = append(ids, fmt.Sprintf("good%d", i), b.id)
+	}
+	ids = append(ids, "goodlast")
+	h.createIDs(ids...)
+	leases := map[string]store.Lease{}
+	for _, l := range h.claim("w", 100, T0) {
+		leases[l.ID] = l
+	}
+	var steps []store.Step
+	want := map[string]error{}
+	for _, id := range ids {
+		s := step("w", leases[id], task.Done)
+		s.Append = NewEntries(1, 1)
+		s.Sends = []store.Outgoing{{To: "holder", Env: NewEnvelope("from " + id)}}
+		s.World = []store.WorldWrite{write("w-"+id, 0, 1)}
+		for _, b := range bads {
+			if b.id == id {
+				b.make(&s)
+				want[id] = b.want
+			}
+		}
+		steps = append(steps, s)
+	}
+	errs, err := h.s.Commit(bg, steps)
+	if err != nil {
+		h.t.Fatalf("Commit: %v", err)
+	}
+	good := 0
+	for i, s := range steps {
+		w, isBad := want[s.ID]
+		switch {
+		case !isBad && errs[i] != nil:
+			h.t.Errorf("good step %s beside bad ones: %v", s.ID, errs[i])
+		case isBad && (errs[i] == nil || w != nil && !errors.Is(errs[i], w)):
+			h.t.Errorf("step %s: %v, want %v", s.ID, errs[i], w)
+		}
+		r, _ := h.load(s.ID)
+		if isBad && (r.Status != task.Running || len(r.Journal) != 0) || !isBad && (r.Status != task.Done || len(r.Journal) != 1) {
+			h.t.Errorf("%s after the commit: %s with %d entries", s.ID, r.Status, len(r.Journal))
+		}
+		if !isBad {
+			good++
+		}
+	}
+	if ms, _ := h.s.Messages(bg, "holder", 0); len(ms) != good {
+		h.t.Errorf("holder has %d messages, want the %d of the good steps", len(ms), good)
+	}
+	w := h.world()
+	for _, s := range steps {
+		_, isBad := want[s.ID]
+		if _, ok := w["w-"+s.ID]; ok == isBad {
+			h.t.Errorf("world var of %s written: %v", s.ID, ok)
+		}
+	}
+}
+
+// testRuns: a task counts its restarts by ContinueAsNew, with the step
+// that restarts it (a refused one counts nothing); Create keeps the count
+// of a record that has one.
+func testRuns(h *harness) {
+	h.createIDs("a")
+	in, _ := task.Marshal("again")
+	runs := func(want uint64) {
+		h.t.Helper()
+		r, _ := h.load("a")
+		sums, err := h.s.List(bg, store.Filter{})
+		if err != nil || len(sums) == 0 {
+			h.t.Fatal(sums, err)
+		}
+		if r.Runs != want || sums[0].Runs != want {
+			h.t.Errorf("Runs = %d (List: %d), want %d", r.Runs, sums[0].Runs, want)
+		}
+	}
+	runs(0)
+	for i := uint64(1); i <= 3; i++ {
+		l := h.claimOne("w", "a", T0)
+		s := step("w", l, task.Running)
+		s.Restart, s.Append = &store.Restart{Input: in}, NewEntries(1, 1)
+		h.commit(s)
+		runs(i)
+	}
+	l := h.claimOne("w", "a", T0)
+	s := step("w", l, task.Running)
+	s.Append = NewEntries(2, 1)
+	h.commit(s)
+	runs(3)
+	l = h.claimOne("w", "a", T0)
+	s = step("w", l, task.Running)
+	s.Restart, s.Epoch = &store.Restart{Input: in}, l.Epoch+1
+	if err := h.commitOne(s); !errors.Is(err, store.ErrLeaseLost) {
+		h.t.Fatalf("a restart with a stale epoch: %v", err)
+	}
+	runs(3)
+	r := NewRecord("b")
+	r.Runs = 5
+	h.create(r)
+	if got, _ := h.load("b"); got.Runs != 5 {
+		h.t.Errorf("Runs of a task created with 5 = %d", got.Runs)
+	}
+	h.reopen()
+	runs(3)
+}
+
+// testRunAt: Load returns a task's timer (the RunAt of its last step; none
+// once it has finished), and Create keeps a record's.
+func testRunAt(h *harness) {
+	r := NewRecord("a")
+	r.RunAt = T0.Add(time.Hour)
+	h.create(r, NewRecord("b"))
+	if got, _ := h.load("a"); !got.RunAt.Equal(T0.Add(time.Hour)) {
+		h.t.Errorf("RunAt of a task created with one = %v, want %v", got.RunAt, T0.Add(time.Hour))
+	}
+	for _, l := range h.claim("w", 10, T0) {
+		s := step("w", l, task.Waiting)
+		if l.ID == "a" {
+			s.RunAt = T0.Add(2 * time.Hour)
+		}
+		h.commit(s)
+	}
+	if got, _ := h.load("a"); !got.RunAt.Equal(T0.Add(2 * time.Hour)) {
+		h.t.Errorf("RunAt after a step set it = %v, want %v", got.RunAt, T0.Add(2*time.Hour))
+	}
+	if got, _ := h.load("b"); !got.RunAt.IsZero() {
+		h.t.Errorf("RunAt of a task whose step set none = %v", got.RunAt)
+	}
+	l := h.claimOne("w", "a", T0.Add(2*time.Hour))
+	s := step("w", l, task.Done)
+	s.RunAt = T0.Add(3 * time.Hour)
+	h.commit(s)
+	if got, _ := h.load("a"); !got.RunAt.IsZero() {
+		h.t.Errorf("RunAt of a finished task = %v, want none", got.RunAt)
+	}
+}
+
+// testFinalKeep: a step that ends its task releases the lease even if it
+// asks to keep it: a finished task is never claimed again, not even once
+// the lease would have expired.
+func testFinalKeep(h *harness) {
+	h.createIDs("a")
+	l := h.claimOne("w", "a", T0)
+	s := step("w", l, task.Done)
+	s.Keep = true
+	h.commit(s)
+	h.claimNone("w2", T0.Add(time.Hour), "a finished with Keep set")
+	if _, err := h.s.ClaimID(bg, "w2", "a", T0.Add(time.Hour), time.Minute); !errors.Is(err, store.ErrFinished) {
+		h.t.Errorf("ClaimID of a task finished with Keep: %v, want ErrFinished", err)
 	}
 }

@@ -14,12 +14,31 @@ import (
 // Run checks the stores that open returns. Each subtest calls open for a
 // fresh, empty store; open should register the store's Close with t.Cleanup.
 // Every misbehaviour is reported, one per line, as a test error.
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			c.run(&harness{t: t, s: open(t)})
+func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.run(&harness{t: t, s: open(t), config: c})
 		})
 	}
+}
+
+// An Option adds to what Run checks.
+type Option func(*config)
+
+type config struct {
+	reopen func(t *testing.T, s store.Store) store.Store
+}
+
+// Reopen gives Run a way to close a store and open its data again (as a
+// restarted worker does), for the cases that check what survives: reopen
+// closes s and returns a store on the same data. A store whose data does
+// not survive Close (memstore) has none, and those cases are skipped.
+func Reopen(reopen func(t *testing.T, s store.Store) store.Store) Option {
+	return func(c *config) { c.reopen = reopen }
 }
 
 type testCase struct {
@@ -48,18 +67,34 @@ var cases = []testCase{
 	{"CommitWorld", testCommitWorld},
 	{"CommitWorldOnly", testCommitWorldOnly},
 	{"CommitRestart", testCommitRestart},
+	{"Runs", testRuns},
+	{"RunAt", testRunAt},
 	{"CommitSpawnAndSend", testCommitSpawnAndSend},
 	{"Status", testStatus},
 	{"CommitReleasesLease", testCommitReleases},
 	{"CommitKeep", testCommitKeep},
+	{"CommitFinalKeep", testFinalKeep},
 	{"CommitFencing", testCommitFencing},
 	{"CommitBadSequence", testCommitBadSeq},
 	{"CommitVersion", testCommitVersion},
+	{"CommitRefusesAlone", testCommitRefusesAlone},
 	{"Send", testSend},
 	{"SendWhileLeased", testSendWhileLeased},
 	{"Cancel", testCancel},
 	{"List", testList},
+	{"ListFilters", testListFilters},
+	{"ListUpdated", testListUpdated},
 	{"World", testWorldEmpty},
+	{"WorldStaleRead", testWorldStaleRead},
+	{"WorldBlindWrite", testWorldBlindWrite},
+	{"WorldOnlyStale", testWorldOnlyStale},
+	{"WorldBadStep", testWorldBadStep},
+	{"WorldSince", testWorldSince},
+	{"WorldReopen", testWorldReopen},
+	{"Landed", testLanded},
+	{"LandedWorld", testLandedWorld},
+	{"LandedReopen", testLandedReopen},
+	{"MessageNesting", testMessageNesting},
 	{"ProcLink", testProcLink},
 	{"ProcLinkGone", testProcLinkGone},
 	{"ProcLinkAndEnd", testProcLinkAndEnd},
@@ -77,6 +112,17 @@ var cases = []testCase{
 type harness struct {
 	t *testing.T
 	s store.Store
+	config
+}
+
+// reopen closes the store and opens its data again; it skips the case if
+// the store's data does not survive (Run was given no Reopen).
+func (h *harness) reopen() {
+	h.t.Helper()
+	if h.config.reopen == nil {
+		h.t.Skip("the store's data does not survive Close (no storetest.Reopen)")
+	}
+	h.s = h.config.reopen(h.t, h.s)
 }
 
 func (h *harness) create(recs ...*task.Record) {

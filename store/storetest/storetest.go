@@ -35,6 +35,23 @@
 //     one does nothing.
 //   - Claim orders the tasks made ready by Create, Send, Wake or Cancel in
 //     the order they were made ready, and due timers by RunAt.
+//   - A step is refused alone, whatever the reason (lease lost, entries that
+//     do not continue the journal, a spawn of an existing task, a name
+//     taken, stale world vars, a message nested too deep, a malformed step):
+//     the other steps of the same Commit commit.
+//   - World writes make version Prev+1 and are refused (ErrStale, with the
+//     fresh rows) if the var is not at Prev; reads alone are checked the
+//     same way and move no clock; within one Commit a step sees the steps
+//     before it; WorldSince(c) holds exactly the vars written after c.
+//   - Landed tells Landed, NotLanded or Superseded from the step's Token.
+//   - A restart counts a run; Load returns Runs and RunAt; Updated is the
+//     clock of the last claim; List pages by keyset in both orders and
+//     filters as Filter.Match says; Counts counts by status.
+//   - A message nested deeper than a receiver can decode is refused when
+//     it is sent (task.ErrUnstorable); the deepest allowed comes back.
+//
+// With Reopen, the suite also checks what survives a restart: world
+// versions and the clock, Landed, run counts.
 //
 // Time is passed to the store (Claim's now), so the suite never sleeps.
 package storetest
