@@ -145,4 +145,3 @@ func mustEnvelope(t *testing.T, reg *task.Registry, msg any) task.Envelope {
 	require.NoError(t, err)
 	return env
 }
-
