@@ -162,7 +162,9 @@ func (e *env) list(ctx context.Context, s store.Store, status task.Status, progr
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tPROGRAM\tSTATUS\tSTEPS\tENTRIES\tMAILBOX\tWAITS FOR\tUPDATED")
 		for _, s := range tasks {
-			waits := inspect.WaitSummary(s.Wait, s.Reason)
+			// One line per task: a divergence's reason goes on to show
+			// both ops (task show prints them).
+			waits, _, _ := strings.Cut(inspect.WaitSummary(s.Wait, s.Reason), "\n")
 			if waits == "" {
 				waits = "-"
 			}
