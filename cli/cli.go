@@ -13,6 +13,12 @@
 //	amber task replay ID... | --program P [--status S]  [--version N]
 //	amber task send   ID JSON [--type NAME]
 //	amber task cancel ID
+//	amber version list [PROGRAM]
+//	amber version set-current PROGRAM VERSION [--force]
+//	amber version retire PROGRAM VERSION [--force]
+//	amber version log [--since SEQ]
+//	amber deploy check PROGRAM --to VERSION [--from VERSION]
+//	amber deploy migrate PROGRAM --from VERSION --to VERSION
 //	amber serve       [--addr HOST:PORT] [--token T]
 //
 // Every command takes --help, --json (machine-readable output on stdout)
@@ -28,7 +34,8 @@
 //	1  the command failed (the store could not be opened, no such task, ...)
 //	2  the command line is wrong (unknown command or flag, a bad argument,
 //	   an unknown --status, a message that does not decode as its type)
-//	3  task replay: a task no longer fits its journal (it diverged)
+//	3  task replay: a task no longer fits its journal (it diverged);
+//	   deploy check: a task does not fit the version checked
 //
 // With --json, an error is also printed to stderr as {"error": MESSAGE,
 // "exit": CODE}.
@@ -65,7 +72,8 @@ const exitCodesHelp = `Exit codes:
   1  the command failed (the store could not be opened, no such task, ...)
   2  the command line is wrong (unknown command or flag, a bad argument,
      an unknown --status, a message that does not decode as its type)
-  3  task replay: a task no longer fits its journal (it diverged)`
+  3  task replay: a task no longer fits its journal (it diverged);
+     deploy check: a task does not fit the version checked`
 
 // Main runs the command line with args (without the program name) and
 // returns the exit code. reg holds the programs and message types of the
@@ -126,7 +134,7 @@ type env struct {
 // commands returns the command groups, one file each. The version, deploy
 // and route groups of issues 10 and 12 are added here.
 func (e *env) commands() []*cobra.Command {
-	cmds := []*cobra.Command{e.taskCmd(), e.serveCmd()}
+	cmds := []*cobra.Command{e.taskCmd(), e.versionCmd(), e.deployCmd(), e.serveCmd()}
 	if vet := e.vetCmd(); vet != nil {
 		cmds = append(cmds, vet)
 	}
@@ -195,7 +203,7 @@ func (e *env) exitCode(err error) int {
 		return v.code
 	case errors.As(err, &u), !e.ran:
 		return ExitUsage
-	case errors.As(err, &d):
+	case errors.As(err, &d), errors.As(err, new(divergedError)):
 		return ExitDiverged
 	}
 	return ExitFailure
@@ -220,6 +228,9 @@ func (e *env) open(ctx context.Context, a access) (store.Store, error) {
 	path := e.db
 	if path == "" {
 		return nil, usagef("--db: empty path")
+	}
+	if a == claims {
+		return e.openClaims()
 	}
 	mode := sqlite.ModeReadOnly
 	if a == writes {

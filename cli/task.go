@@ -162,7 +162,9 @@ func (e *env) list(ctx context.Context, s store.Store, status task.Status, progr
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tPROGRAM\tSTATUS\tSTEPS\tENTRIES\tMAILBOX\tWAITS FOR\tUPDATED")
 		for _, s := range tasks {
-			waits := inspect.WaitSummary(s.Wait, s.Reason)
+			// One line per task: a divergence's reason goes on to show
+			// both ops (task show prints them).
+			waits, _, _ := strings.Cut(inspect.WaitSummary(s.Wait, s.Reason), "\n")
 			if waits == "" {
 				waits = "-"
 			}
@@ -190,6 +192,10 @@ type recordJSON struct {
 	Updated *time.Time    `json:"updated,omitempty"`
 	Journal []entryJSON   `json:"journal"`
 	Mailbox []messageJSON `json:"mailbox"`
+	// Migrations are the task's moves between versions; Workers the live
+	// workers that can run its version (in flight only).
+	Migrations []task.Migration `json:"migrations,omitempty"`
+	Workers    []string         `json:"workers,omitempty"`
 }
 
 type entryJSON struct {
@@ -259,8 +265,20 @@ func (e *env) show(ctx context.Context, s store.Store, id string) error {
 	for i, m := range msgs {
 		out.Mailbox[i] = messageJSON{Seq: m.Seq, Type: m.Env.Type, Data: task.Render(m.Env.Data)}
 	}
+	out.Migrations = rec.Migrations
+	if !rec.Status.Final() {
+		if out.Workers, _, err = whoCan(ctx, s, rec.Program, rec.Version); err != nil {
+			return err
+		}
+	}
 	return e.emit(out, func(w io.Writer) error {
 		fmt.Fprintf(w, "task     %s\nprogram  %s v%d\nstatus   %s\n", rec.ID, rec.Program, rec.Version, rec.Status)
+		if !rec.Status.Final() && len(out.Workers) == 0 {
+			fmt.Fprintf(w, "needs    a worker with %s v%d: no live worker has it (amber version list %s)\n", rec.Program, rec.Version, rec.Program)
+		}
+		for _, m := range rec.Migrations {
+			fmt.Fprintf(w, "migrated v%d -> v%d at %s\n", m.From, m.To, m.At.UTC().Format(time.RFC3339))
+		}
 		if rec.Reason != "" {
 			fmt.Fprintf(w, "reason   %s\n", rec.Reason)
 		}

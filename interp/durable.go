@@ -68,6 +68,8 @@ type Durable struct {
 	wg      sync.WaitGroup
 	quit    chan struct{}
 	closed  bool
+
+	v versions // current versions, what this worker can run
 }
 
 // DurableOptions tunes the durable interpreter. The zero value is usable.
@@ -140,6 +142,14 @@ func NewDurable(st store.Store, opts ...DurableOption) (*Durable, error) {
 	}
 	d.e = newEngine(cfg, realClock{}, true)
 	d.e.sched = d
+	d.e.cfg.resolver = durableResolver{d: d, reg: cfg.registry}
+	d.v.can = cfg.registry.Versions()
+	if err := d.loadVersions(context.Background()); err != nil {
+		return nil, fmt.Errorf("interp: reading the stored versions: %w", err)
+	}
+	if err := d.heartbeat(context.Background(), false); err != nil {
+		return nil, fmt.Errorf("interp: first heartbeat: %w", err)
+	}
 	if d.world != nil {
 		snap, err := st.World(context.Background())
 		if err != nil {
@@ -158,8 +168,9 @@ func NewDurable(st store.Store, opts ...DurableOption) (*Durable, error) {
 	// Several committers, so that a batch gathers while another one is
 	// being written: the store groups them again (SQLite has one writer).
 	const committers = 4
-	d.wg.Add(1 + 2*committers + workers)
+	d.wg.Add(2 + 2*committers + workers)
 	go d.claimLoop()
+	go d.versionLoop()
 	for range committers {
 		go d.committer()
 		go d.creator()
@@ -172,8 +183,9 @@ func NewDurable(st store.Store, opts ...DurableOption) (*Durable, error) {
 
 func (d *Durable) base() *engine { return d.e }
 
-// Close stops the workers. Tasks in progress are left to be resumed, here
-// or by another worker, from their last committed step.
+// Close stops the workers and releases the leases it holds. Tasks in
+// progress are left to be resumed, here or by another worker, from their
+// last committed step.
 func (d *Durable) Close() error {
 	d.mu.Lock()
 	if d.closed {
@@ -188,6 +200,7 @@ func (d *Durable) Close() error {
 	close(d.quit)
 	d.e.stop()
 	d.wg.Wait()
+	d.releaseLeases()
 	return nil
 }
 

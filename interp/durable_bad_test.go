@@ -4,12 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/internal/poll"
 	"github.com/amberrt/amber/interp"
+	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite"
@@ -80,10 +82,11 @@ func TestDurableCorruptRow(t *testing.T) {
 	require.Equal(t, task.Failed, s)
 }
 
-// TestDurableParkedUntilRegistered: a task whose program this worker does
-// not know is parked with a status saying so, and resumes when a worker
-// that knows it starts.
-func TestDurableParkedUntilRegistered(t *testing.T) {
+// TestDurableUnknownVersionWaits: a worker does not claim a task whose
+// program version it does not have: the task waits, visibly (the store's
+// Versions says no live worker can run it), and nothing is lost; it runs
+// when a worker that has the version starts.
+func TestDurableUnknownVersionWaits(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "amber.db")
 	full := task.NewRegistry()
 	require.NoError(t, task.Register(full, waiter))
@@ -95,16 +98,24 @@ func TestDurableParkedUntilRegistered(t *testing.T) {
 	waitStatus(t, st, "p", task.Waiting)
 	require.NoError(t, d.Close())
 
-	// A worker built without the program: the task is parked on its next
-	// wake-up, with a readable reason, and nothing is lost.
-	d, err = interp.NewDurable(st, interp.WithRegistry(task.NewRegistry()), interp.WithLogger(quiet), fastDurable)
+	// A worker built without the program: its claims pass the task by.
+	counted := &countedClaims{Store: st}
+	other := effect.NewProgram("other", 1, func(string) effect.Eff[string] { return effect.Pure("") })
+	without := task.NewRegistry()
+	require.NoError(t, task.Register(without, other))
+	d, err = interp.NewDurable(counted, interp.WithRegistry(without), interp.WithLogger(quiet), fastDurable)
 	require.NoError(t, err)
 	require.NoError(t, st.Send(context.Background(), "p", mustEnvelope(t, full, "hello")))
-	waitStatus(t, st, "p", task.Parked)
-	list, err := st.List(context.Background(), storeFilterParked)
+	from := counted.n.Load()
+	poll.Eventually(t, func() (bool, error) { return counted.n.Load() >= from+3, nil }, "three claims after the message")
+	s, err := st.Status(context.Background(), "p")
 	require.NoError(t, err)
-	require.Len(t, list, 1)
-	require.Contains(t, list[0].Reason, "waiter v1 is not registered")
+	require.Equal(t, task.Waiting, s, "a worker without waiter v1 took the task")
+	vs, err := st.Versions(context.Background(), "waiter")
+	require.NoError(t, err)
+	require.Len(t, vs, 1)
+	require.Equal(t, 1, vs[0].InFlight[task.Waiting])
+	require.Empty(t, vs[0].Workers, "no live worker can run waiter v1")
 	require.NoError(t, d.Close())
 
 	// A worker that knows it again picks it up.
@@ -118,10 +129,19 @@ func TestDurableParkedUntilRegistered(t *testing.T) {
 	require.Equal(t, "p:hello", v)
 }
 
+// countedClaims counts the calls of Claim.
+type countedClaims struct {
+	store.Store
+	n atomic.Int32
+}
+
+func (s *countedClaims) Claim(ctx context.Context, owner string, max int, now time.Time, lease time.Duration, can ...task.ProgramVersion) ([]store.Lease, error) {
+	s.n.Add(1)
+	return s.Store.Claim(ctx, owner, max, now, lease, can...)
+}
+
 func mustEnvelope(t *testing.T, reg *task.Registry, msg any) task.Envelope {
 	env, err := reg.EncodeMessage(msg)
 	require.NoError(t, err)
 	return env
 }
-
-var storeFilterParked = storeFilter(task.Parked)

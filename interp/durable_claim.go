@@ -26,7 +26,7 @@ func (d *Durable) claimLoop() {
 	d.wakeParked()
 	for {
 		for {
-			leases, err := d.st.Claim(d.e.ctx, d.owner, 256, d.e.clock.Now(), d.opts.Lease)
+			leases, err := d.st.Claim(d.e.ctx, d.owner, 256, d.e.clock.Now(), d.opts.Lease, d.claimable()...)
 			if err != nil {
 				if d.e.ctx.Err() == nil {
 					d.e.cfg.logger.Error("amber: claiming tasks", "err", err)

@@ -37,14 +37,15 @@ func (d *Durable) start(id string, p effect.AnyProgram, version int, in any, _ *
 		return nil, errors.New("interp: the durable interpreter runs named programs only: use StartProgram")
 	}
 	name, res := p.ProgramName(), d.e.cfg.resolver
+	local := true
 	if version == 0 {
-		v, err := res.Current(name)
+		v, here, err := d.newVersion(name)
 		if err != nil {
 			return nil, fmt.Errorf("interp: register %s (task.Register) before starting it durably: %w", name, err)
 		}
-		version = v
+		version, local = v, here
 	}
-	if _, err := res.Program(name, version); err != nil {
+	if _, err := res.Program(name, version); err != nil && local {
 		return nil, fmt.Errorf("interp: register %s v%d (task.Register) before starting it durably: %w", name, version, err)
 	}
 	b, err := task.Marshal(in)

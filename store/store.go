@@ -93,8 +93,11 @@ type Store interface {
 
 	// Claim leases up to max ready tasks to owner for the lease duration,
 	// oldest ready first, skipping tasks leased to others (unless their
-	// lease expired). now is the caller's clock.
-	Claim(ctx context.Context, owner string, max int, now time.Time, lease time.Duration) ([]Lease, error)
+	// lease expired). now is the caller's clock. With can given, only
+	// tasks whose (program, version) is among can are claimed (the query
+	// filters: a task no worker can run is never claimed and bounced);
+	// without, any task.
+	Claim(ctx context.Context, owner string, max int, now time.Time, lease time.Duration, can ...task.ProgramVersion) ([]Lease, error)
 
 	// Status returns the status of task id, or an error matching
 	// ErrNotFound.
@@ -169,6 +172,45 @@ type Store interface {
 	// on without the caller: reload). It finds the step by its Token. See
 	// Outcome.
 	Landed(ctx context.Context, s Step) (Outcome, error)
+
+	// SetCurrent stores version as the one new tasks of program start
+	// on, and logs the change. A retired version is refused (ErrRetired).
+	SetCurrent(ctx context.Context, program string, version int) error
+
+	// Current returns the stored current version of each program that
+	// has one.
+	Current(ctx context.Context) (map[string]int, error)
+
+	// Retire marks a version of program retired, and logs the change.
+	// It is refused with ErrInFlight if tasks of that version are in
+	// flight (not finished), unless force, and with ErrIsCurrent if it is
+	// the program's stored current version.
+	Retire(ctx context.Context, program string, version int, force bool) error
+
+	// Changes returns the change log's entries after seq since, oldest
+	// first.
+	Changes(ctx context.Context, since uint64) ([]Change, error)
+
+	// Heartbeat records a worker's heartbeat (replacing its last one).
+	Heartbeat(ctx context.Context, w WorkerInfo) error
+
+	// Workers returns the last heartbeat of every worker that sent one,
+	// by ID; WorkerInfo.Live tells the live ones.
+	Workers(ctx context.Context) ([]WorkerInfo, error)
+
+	// Versions describes every version of program ("" for all programs)
+	// that has tasks, is current, is retired or that a live worker can
+	// run, ordered by program and version (see MakeVersions).
+	Versions(ctx context.Context, program string) ([]VersionInfo, error)
+
+	// Migrate re-pins a task to another version of its program, under
+	// its lease: it is refused with an error matching ErrLeaseLost unless
+	// r's lease is still held, the task's committed steps are still
+	// r.Steps, and it still runs r.From. The move counts as a step (so a
+	// worker that holds the task in memory reloads it), releases the
+	// lease, makes the task ready, is recorded in the task
+	// (task.Record.Migrations) and logged (ChangeMigrate).
+	Migrate(ctx context.Context, r Repin) error
 
 	// Close releases the store's resources.
 	Close() error

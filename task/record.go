@@ -158,7 +158,31 @@ type Record struct {
 	// task's retry); zero for none. Stores fill it on Load; Create
 	// schedules it.
 	RunAt time.Time `cbor:"18,keyasint,omitzero"`
+	// Migrations are the task's moves from one version of its program to
+	// another (store.Store.Migrate), oldest first. Stores fill it on Load.
+	Migrations []Migration `cbor:"19,keyasint,omitempty"`
 }
+
+// Migration records a task moved from one version of its program to
+// another: its journal was checked to replay cleanly under To, and the
+// task was re-pinned under its lease.
+type Migration struct {
+	// From and To are the versions before and after the move.
+	From int       `cbor:"1,keyasint" json:"from"`
+	To   int       `cbor:"2,keyasint" json:"to"`
+	At   time.Time `cbor:"3,keyasint,omitzero" json:"at"` // when it moved (the migrator's clock)
+}
+
+// ProgramVersion names one version of one program: what a worker can run,
+// what a task is pinned to.
+type ProgramVersion struct {
+	// Program is the program's name, Version its version.
+	Program string `json:"program"`
+	Version int    `json:"version"`
+}
+
+// String renders pv as "program v3".
+func (pv ProgramVersion) String() string { return fmt.Sprintf("%s v%d", pv.Program, pv.Version) }
 
 // recordFormat is the version of the record encoding.
 const recordFormat = 1

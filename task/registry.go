@@ -242,6 +242,17 @@ func (r *Registry) Programs() []effect.AnyProgram {
 	return out
 }
 
+// Versions returns the (program, version) pairs registered, ordered by
+// program and version: what a worker with this registry can run.
+func (r *Registry) Versions() []ProgramVersion {
+	ps := r.Programs()
+	out := make([]ProgramVersion, len(ps))
+	for i, p := range ps {
+		out[i] = ProgramVersion{Program: p.ProgramName(), Version: p.ProgramVersion()}
+	}
+	return out
+}
+
 // DecodeInput decodes data into a value of p's input type and returns the
 // value (an I, not a *I), ready for p.Start. Empty data stands for the zero
 // input.

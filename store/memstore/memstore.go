@@ -49,6 +49,7 @@ type Store struct {
 	links    []memLink // oldest first
 	world    map[string]*worldVar
 	clock    uint64 // the world clock: world commits so far
+	v        versions
 
 	ready      chan struct{} // store.Notifier
 	worldClock chan uint64   // store.WorldNotifier
@@ -244,14 +245,14 @@ func (m *Store) lease(t *memTask, owner string, now time.Time, d time.Duration) 
 
 // Claim implements store.Store: ready tasks in the order they became
 // ready, then due timers and expired leases by time.
-func (m *Store) Claim(ctx context.Context, owner string, max int, now time.Time, d time.Duration) ([]store.Lease, error) {
+func (m *Store) Claim(ctx context.Context, owner string, max int, now time.Time, d time.Duration, can ...task.ProgramVersion) ([]store.Lease, error) {
 	if err := m.lock(); err != nil {
 		return nil, err
 	}
 	defer m.mu.Unlock()
 	var c []*memTask
 	for _, t := range m.tasks {
-		if claimable(t, now) {
+		if claimable(t, now) && canRun(&t.rec, can) {
 			c = append(c, t)
 		}
 	}

@@ -60,6 +60,7 @@ func (m *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 	r := t.rec
 	r.Input, r.Result = slices.Clone(r.Input), slices.Clone(r.Result)
 	r.RunAt = t.runAt
+	r.Migrations = slices.Clone(r.Migrations)
 	var err error
 	if r.Journal, err = t.decodeJournal(); err != nil {
 		return nil, nil, err

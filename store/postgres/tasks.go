@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -163,18 +164,19 @@ func (s *Store) Create(ctx context.Context, recs ...*task.Record) error {
 // expired first (their worker died mid-step), then woken tasks in the
 // order they were woken, then tasks whose RunAt has come, earliest first.
 // Rows locked by concurrent claimers are skipped, not waited for.
-func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time, lease time.Duration) ([]store.Lease, error) {
+func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time, lease time.Duration, can ...task.ProgramVersion) ([]store.Lease, error) {
 	if max <= 0 {
 		return nil, nil
 	}
+	ps, vs := canArrays(can)
 	rows, _ := s.pool.Query(ctx, `
 		WITH expired AS (
 			SELECT id, 0 AS k, lease_until AS o1, 0::bigint AS o2 FROM tasks
-			WHERE lease_owner IS NOT NULL AND lease_until < $2
+			WHERE lease_owner IS NOT NULL AND lease_until < $2`+canCond+`
 			ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED
 		), due AS (
 			SELECT id, 1 AS k, due AS o1, ready_seq AS o2 FROM tasks
-			WHERE lease_owner IS NULL AND due <= $2
+			WHERE lease_owner IS NULL AND due <= $2`+canCond+`
 			ORDER BY due, ready_seq LIMIT $3 FOR UPDATE SKIP LOCKED
 		), pick AS (
 			SELECT id, row_number() OVER (ORDER BY k, o1, o2) AS rank
@@ -184,7 +186,7 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 		UPDATE tasks t SET lease_owner = $1, lease_epoch = t.lease_epoch + 1, lease_until = $4, updated = $2, ready = false
 		FROM pick WHERE t.id = pick.id
 		RETURNING pick.rank, t.id, t.lease_epoch, t.version, t.cancel`,
-		owner, nano(now), max, nano(now.Add(lease)))
+		owner, nano(now), max, nano(now.Add(lease)), ps, vs)
 	type claimed struct {
 		rank int64
 		l    store.Lease
@@ -205,6 +207,9 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 	}
 	return leases, nil
 }
+
+// canCond is the condition of Claim's filter ($5 and $6: canArrays).
+const canCond = ` AND ($5::text[] IS NULL OR (program, program_version) IN (SELECT * FROM unnest($5::text[], $6::int[])))`
 
 // ClaimID leases task id to owner whether or not it is ready. The owner
 // that already holds the lease may claim again (with a new epoch).
@@ -269,6 +274,7 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 		sums, msgSums             []*int64
 		msgs                      []store.Message
 		msgData                   [][]byte
+		migrations                []byte
 	)
 	// A batch is built anew for every attempt: pgx keeps per-connection
 	// statement descriptions in a queued batch, which must not follow it to
@@ -277,10 +283,10 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 		b := &pgx.Batch{}
 		b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY`)
 		b.Queue(`SELECT program, program_version, input, status, reason, wait, result, err, parent, created, updated,
-			trap, name, runs, run_at
+			trap, name, runs, run_at, migrations
 		FROM tasks WHERE id = $1`, id).QueryRow(func(row pgx.Row) error {
 			err := row.Scan(&rec.Program, &version, &input, &status, &rec.Reason, &wait, &result, &errb,
-				&rec.Parent, &created, &updated, &rec.Trap, &rec.Name, &runs, &runAt)
+				&rec.Parent, &created, &updated, &rec.Trap, &rec.Name, &runs, &runAt, &migrations)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil
 			}
@@ -349,6 +355,11 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 		rec.Wait = new(task.Wait)
 		if err := task.Unmarshal(wait, rec.Wait); err != nil {
 			return nil, nil, corrupt("tasks.wait", err)
+		}
+	}
+	if migrations != nil {
+		if err := json.Unmarshal(migrations, &rec.Migrations); err != nil {
+			return nil, nil, corrupt("tasks.migrations", err)
 		}
 	}
 	if errb != nil {

@@ -74,7 +74,7 @@ type readStmts struct {
 // The queries of Load, run in one read transaction.
 const (
 	loadTaskQuery = `SELECT program, program_version, input, status, reason, wait, result, err, parent,
-		created, updated, trap, name, runs, run_at FROM tasks WHERE id = ?`
+		created, updated, trap, name, runs, run_at, migrations FROM tasks WHERE id = ?`
 	loadJournalQuery = `SELECT seq, entry, sum FROM journal WHERE task_id = ? ORDER BY seq`
 	loadMailboxQuery = `SELECT seq, envelope, sum FROM mailbox WHERE task_id = ? ORDER BY seq`
 )
@@ -144,9 +144,10 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 		status                    string
 		input, result, wait, errb []byte
 		created, updated, runAt   sql.NullInt64
+		migrations                sql.NullString
 	)
 	err = tx.StmtContext(ctx, s.rstmts.loadTask).QueryRowContext(ctx, id).Scan(&r.Program, &r.Version, &input,
-		&status, &r.Reason, &wait, &result, &errb, &r.Parent, &created, &updated, &r.Trap, &r.Name, &r.Runs, &runAt)
+		&status, &r.Reason, &wait, &result, &errb, &r.Parent, &created, &updated, &r.Trap, &r.Name, &r.Runs, &runAt, &migrations)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil, fmt.Errorf("sqlite: load %s: %w", id, store.ErrNotFound)
@@ -157,6 +158,9 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 		return nil, nil, err
 	}
 	r.RunAt = fromNanos(runAt)
+	if r.Migrations, err = decodeMigrations(id, migrations); err != nil {
+		return nil, nil, err
+	}
 	if r.Journal, err = loadJournal(ctx, tx.StmtContext(ctx, s.rstmts.loadJournal), id); err != nil {
 		return nil, nil, err
 	}

@@ -222,28 +222,32 @@ func (w *wtx) scanLease(query, id, owner string, now time.Time, d time.Duration)
 // reads its own partial index.
 const claimQuery = `SELECT id FROM (
 	SELECT * FROM (SELECT id, 0 AS class, ready AS k FROM tasks
-		WHERE ready IS NOT NULL AND (lease_owner = '' OR lease_until <= ?1) ORDER BY ready LIMIT ?2)
+		WHERE ready IS NOT NULL AND (lease_owner = '' OR lease_until <= ?1) ` + canCond + ` ORDER BY ready LIMIT ?2)
 	UNION ALL
 	SELECT * FROM (SELECT id, 1, run_at FROM tasks
-		WHERE run_at <= ?1 AND ready IS NULL AND (lease_owner = '' OR lease_until <= ?1) ORDER BY run_at LIMIT ?2)
+		WHERE run_at <= ?1 AND ready IS NULL AND (lease_owner = '' OR lease_until <= ?1)` + canCond + ` ORDER BY run_at LIMIT ?2)
 	UNION ALL
 	SELECT * FROM (SELECT id, 2, lease_until FROM tasks
-		WHERE lease_owner != '' AND lease_until <= ?1 AND ready IS NULL AND (run_at IS NULL OR run_at > ?1)
+		WHERE lease_owner != '' AND lease_until <= ?1 AND ready IS NULL AND (run_at IS NULL OR run_at > ?1)` + canCond + `
 		ORDER BY lease_until LIMIT ?2)
 ) ORDER BY class, k LIMIT ?2`
 
 // Claim implements store.Store.
-func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time, d time.Duration) ([]store.Lease, error) {
+func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time, d time.Duration, can ...task.ProgramVersion) ([]store.Lease, error) {
 	if err := s.workerOnly(); err != nil {
 		return nil, err
 	}
 	if max <= 0 {
 		return nil, nil
 	}
+	keys, err := canKeys(can)
+	if err != nil {
+		return nil, err
+	}
 	var ls []store.Lease
-	err := s.submit(ctx, func(w *wtx) (refused, err error) {
+	err = s.submit(ctx, func(w *wtx) (refused, err error) {
 		ls = ls[:0]
-		rows, err := w.query(claimQuery, now.UnixNano(), max)
+		rows, err := w.query(claimQuery, now.UnixNano(), max, keys)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: claim: %w", err)
 		}

@@ -1,0 +1,344 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/task"
+)
+
+// schema4 takes version 3 to version 4: versions. The stored current
+// version of each program, the retired versions, the change log, the
+// workers' heartbeats (the versions they run, as JSON), and each task's
+// migrations (a JSON array of task.Migration; NULL for none).
+const schema4 = `
+ALTER TABLE tasks ADD COLUMN migrations TEXT;
+CREATE TABLE program_current (
+	program TEXT PRIMARY KEY,
+	version INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE program_retired (
+	program TEXT NOT NULL,
+	version INTEGER NOT NULL,
+	PRIMARY KEY (program, version)
+) WITHOUT ROWID;
+CREATE TABLE changes (
+	seq     INTEGER PRIMARY KEY,
+	at      INTEGER NOT NULL,
+	kind    TEXT NOT NULL,
+	program TEXT NOT NULL,
+	version INTEGER NOT NULL,
+	data    TEXT
+);
+CREATE TABLE workers (
+	id       TEXT PRIMARY KEY,
+	versions TEXT NOT NULL,
+	at       INTEGER NOT NULL,
+	stopped  INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+`
+
+// canKeys is Claim's filter: a JSON array of "program\tversion" keys,
+// or NULL for any task.
+func canKeys(can []task.ProgramVersion) (any, error) {
+	if len(can) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(can))
+	for i, pv := range can {
+		keys[i] = pv.Program + "\t" + strconv.Itoa(pv.Version)
+	}
+	b, err := json.Marshal(keys)
+	return string(b), err
+}
+
+// canCond is the SQL condition of Claim's filter (parameter ?3).
+const canCond = ` AND (?3 IS NULL OR program || char(9) || program_version IN (SELECT value FROM json_each(?3)))`
+
+// logChange appends a change to the log, in the writer's transaction.
+func (w *wtx) logChange(kind, program string, version int, data any) error {
+	var d any
+	if data != nil {
+		b, err := json.Marshal(data)
+		if err != nil {
+			return err
+		}
+		d = string(b)
+	}
+	_, err := w.exec(`INSERT INTO changes (at, kind, program, version, data) VALUES (?, ?, ?, ?, ?)`,
+		time.Now().UnixNano(), kind, program, version, d)
+	return err
+}
+
+// SetCurrent implements store.Store.
+func (s *Store) SetCurrent(ctx context.Context, program string, version int) error {
+	if err := store.CheckVersion(program, version); err != nil {
+		return err
+	}
+	return s.submit(ctx, func(w *wtx) (refused, err error) {
+		var n int
+		err = w.scan(`SELECT count(*) FROM program_retired WHERE program = ? AND version = ?`, []any{program, version}, &n)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: set current %s v%d: %w", program, version, err)
+		}
+		if n > 0 {
+			return fmt.Errorf("sqlite: set current %s v%d: %w", program, version, store.ErrRetired), nil
+		}
+		if _, err := w.exec(`INSERT INTO program_current (program, version) VALUES (?, ?)
+			ON CONFLICT (program) DO UPDATE SET version = excluded.version`, program, version); err != nil {
+			return nil, fmt.Errorf("sqlite: set current %s v%d: %w", program, version, err)
+		}
+		return nil, w.logChange(store.ChangeSetCurrent, program, version, nil)
+	})
+}
+
+// Current implements store.Store.
+func (s *Store) Current(ctx context.Context) (map[string]int, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT program, version FROM program_current`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: current versions: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var p string
+		var v int
+		if err := rows.Scan(&p, &v); err != nil {
+			return nil, fmt.Errorf("sqlite: current versions: %w", err)
+		}
+		out[p] = v
+	}
+	return out, rows.Err()
+}
+
+// Retire implements store.Store.
+func (s *Store) Retire(ctx context.Context, program string, version int, force bool) error {
+	if err := store.CheckVersion(program, version); err != nil {
+		return err
+	}
+	return s.submit(ctx, func(w *wtx) (refused, err error) {
+		where := func(err error) error { return fmt.Errorf("sqlite: retire %s v%d: %w", program, version, err) }
+		var cur int
+		err = w.scan(`SELECT version FROM program_current WHERE program = ?`, []any{program}, &cur)
+		switch {
+		case err == nil && cur == version:
+			return where(fmt.Errorf("%w (set another current version first)", store.ErrIsCurrent)), nil
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return nil, where(err)
+		}
+		var n int
+		if err := w.scan(`SELECT count(*) FROM tasks WHERE program = ? AND program_version = ? AND `+notFinal,
+			[]any{program, version}, &n); err != nil {
+			return nil, where(err)
+		}
+		if n > 0 && !force {
+			return where(fmt.Errorf("%w (%d)", store.ErrInFlight, n)), nil
+		}
+		if _, err := w.exec(`INSERT INTO program_retired (program, version) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+			program, version); err != nil {
+			return nil, where(err)
+		}
+		var data any
+		if n > 0 {
+			data = store.ChangeRetireData{Force: true, InFlight: n}
+		}
+		return nil, w.logChange(store.ChangeRetire, program, version, data)
+	})
+}
+
+// Changes implements store.Store.
+func (s *Store) Changes(ctx context.Context, since uint64) ([]store.Change, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, at, kind, program, version, data FROM changes WHERE seq > ? ORDER BY seq`, int64(since))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: changes: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Change
+	for rows.Next() {
+		var (
+			c    store.Change
+			seq  int64
+			at   int64
+			data sql.NullString
+		)
+		if err := rows.Scan(&seq, &at, &c.Kind, &c.Program, &c.Version, &data); err != nil {
+			return nil, fmt.Errorf("sqlite: changes: %w", err)
+		}
+		c.Seq, c.At = uint64(seq), time.Unix(0, at).UTC()
+		if data.Valid {
+			c.Data = json.RawMessage(data.String)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Heartbeat implements store.Store.
+func (s *Store) Heartbeat(ctx context.Context, wi store.WorkerInfo) error {
+	if wi.ID == "" {
+		return errors.New("sqlite: heartbeat without a worker ID")
+	}
+	vs := wi.Versions
+	if vs == nil {
+		vs = []task.ProgramVersion{}
+	}
+	b, err := json.Marshal(vs)
+	if err != nil {
+		return err
+	}
+	return s.submit(ctx, func(w *wtx) (refused, err error) {
+		_, err = w.exec(`INSERT INTO workers (id, versions, at, stopped) VALUES (?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET versions = excluded.versions, at = excluded.at, stopped = excluded.stopped`,
+			wi.ID, string(b), wi.At.UnixNano(), wi.Stopped)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: heartbeat of %s: %w", wi.ID, err)
+		}
+		return nil, nil
+	})
+}
+
+// Workers implements store.Store.
+func (s *Store) Workers(ctx context.Context) ([]store.WorkerInfo, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, versions, at, stopped FROM workers ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: workers: %w", err)
+	}
+	defer rows.Close()
+	var out []store.WorkerInfo
+	for rows.Next() {
+		var (
+			wi store.WorkerInfo
+			vs string
+			at int64
+		)
+		if err := rows.Scan(&wi.ID, &vs, &at, &wi.Stopped); err != nil {
+			return nil, fmt.Errorf("sqlite: workers: %w", err)
+		}
+		if err := json.Unmarshal([]byte(vs), &wi.Versions); err != nil {
+			return nil, fmt.Errorf("sqlite: workers: the versions of %s: %w", wi.ID, err)
+		}
+		wi.At = time.Unix(0, at).UTC()
+		out = append(out, wi)
+	}
+	return out, rows.Err()
+}
+
+// Versions implements store.Store: one read transaction, the task counts
+// by a scan of the tasks (no index: one on the program would cost every
+// step an index update).
+func (s *Store) Versions(ctx context.Context, program string) ([]store.VersionInfo, error) {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: versions: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT program, program_version, status, count(*), min(created), id
+		FROM tasks WHERE ?1 = '' OR program = ?1 GROUP BY program, program_version, status`, program)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: versions: %w", err)
+	}
+	var counts []store.VersionCount
+	for rows.Next() {
+		var (
+			c       store.VersionCount
+			status  string
+			created int64
+		)
+		if err := rows.Scan(&c.Program, &c.Version, &status, &c.Count, &created, &c.Oldest); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlite: versions: %w", err)
+		}
+		c.Status, c.Created = task.Status(status), time.Unix(0, created).UTC()
+		counts = append(counts, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: versions: %w", err)
+	}
+	var retired []task.ProgramVersion
+	rows, err = tx.QueryContext(ctx, `SELECT program, version FROM program_retired`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: versions: %w", err)
+	}
+	for rows.Next() {
+		var pv task.ProgramVersion
+		if err := rows.Scan(&pv.Program, &pv.Version); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlite: versions: %w", err)
+		}
+		retired = append(retired, pv)
+	}
+	rows.Close()
+	current, err := s.Current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	workers, err := s.Workers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return store.MakeVersions(program, counts, current, retired, workers, time.Now()), nil
+}
+
+// Migrate implements store.Store.
+func (s *Store) Migrate(ctx context.Context, r store.Repin) error {
+	if r.To < 0 {
+		return fmt.Errorf("sqlite: migrate %s: negative version %d", r.ID, r.To)
+	}
+	m, err := json.Marshal(task.Migration{From: r.From, To: r.To, At: r.At.UTC()})
+	if err != nil {
+		return err
+	}
+	return s.submit(ctx, func(w *wtx) (refused, err error) {
+		where := func(err error) error { return fmt.Errorf("sqlite: migrate %s to v%d: %w", r.ID, r.To, err) }
+		var program string
+		err = w.scan(`UPDATE tasks SET program_version = ?1, steps = steps + 1, lease_owner = '', lease_until = 0,
+				migrations = json_insert(COALESCE(migrations, '[]'), '$[#]', json(?2)), `+makeReadyAt3+`
+			WHERE id = ?4 AND lease_owner = ?5 AND lease_epoch = ?6 AND steps = ?7 AND program_version = ?8 AND `+notFinal+`
+			RETURNING program`,
+			[]any{r.To, string(m), w.nextReady(), r.ID, r.Owner, int64(r.Epoch), int64(r.Steps), r.From}, &program)
+		if errors.Is(err, sql.ErrNoRows) {
+			var (
+				status string
+				v      int
+			)
+			err := w.scan(`SELECT status, program_version FROM tasks WHERE id = ?`, []any{r.ID}, &status, &v)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				return where(store.ErrNotFound), nil
+			case err != nil:
+				return nil, where(err)
+			case task.Status(status).Final():
+				return where(store.ErrFinished), nil
+			case v != r.From:
+				return where(fmt.Errorf("it runs version %d, not %d: %w", v, r.From, store.ErrLeaseLost)), nil
+			}
+			return where(store.ErrLeaseLost), nil
+		}
+		if err != nil {
+			return nil, where(err)
+		}
+		return nil, w.logChange(store.ChangeMigrate, program, r.To, store.ChangeMigrateData{Task: r.ID, From: r.From})
+	})
+}
+
+// makeReadyAt3 is makeReady with its place as parameter ?3.
+const makeReadyAt3 = `ready = COALESCE(ready, ?3)`
+
+// decodeMigrations decodes the column migrations of task id.
+func decodeMigrations(id string, col sql.NullString) ([]task.Migration, error) {
+	if !col.Valid {
+		return nil, nil
+	}
+	var ms []task.Migration
+	if err := json.Unmarshal([]byte(col.String), &ms); err != nil {
+		return nil, &store.CorruptError{Task: id, Row: "tasks.migrations", Err: err}
+	}
+	return ms, nil
+}
