@@ -39,7 +39,7 @@ import (
 // and AMBER_CRASH_SEED replays a run's seed.
 
 // envInt reads a knob from the environment, def if unset.
-func envInt(t *testing.T, name string, def int) int {
+func envInt(t testing.TB, name string, def int) int {
 	t.Helper()
 	s := os.Getenv(name)
 	if s == "" {
@@ -59,7 +59,7 @@ type proc struct {
 }
 
 // start runs bin with args.
-func start(t *testing.T, bin string, args ...string) *proc {
+func start(t testing.TB, bin string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), out: &bytes.Buffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = syncWriter(p.out), syncWriter(p.out)
@@ -137,7 +137,7 @@ type pgBank struct {
 	url, schema, app string
 }
 
-func newPGBank(t *testing.T) pgBank {
+func newPGBank(t testing.TB) pgBank {
 	b := postgresBackend(t)
 	url, schema := b.args[1], b.args[3]
 	app := "amber_" + schema
@@ -396,4 +396,80 @@ func TestBankSQLite(t *testing.T) {
 	waitDone(t, b, plan, w)
 	rep := checkBank(t, b, plan)
 	t.Logf("kills %d, tasks %d (%d moved money), lost %d, doubled %d", n, rep.Transfers, rep.Moved, rep.Lost, rep.Doubled)
+}
+
+// BenchmarkWorldTransfersPostgres: a plan of random transfers among the
+// six pool accounts (contended: every transfer conflicts with a sixth of
+// the others), run by 1, 2 and 4 worker processes on one PostgreSQL
+// database with one STM world. It reports transfers per second, conflict
+// retries per transfer (transaction runs beyond one per transfer, counted
+// by the workers), and, beside them, the single-worker figure of the same
+// plan measured in the same iteration (baseline-tx/s) and the ratio. Each
+// iteration runs AMBER_BENCH_TRANSFERS transfers (default 300).
+func BenchmarkWorldTransfersPostgres(b *testing.B) {
+	bin := build(b, "bankworker", false)
+	n := envInt(b, "AMBER_BENCH_TRANSFERS", 300)
+	for _, workers := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			var tx, base, retries float64
+			for i := range b.N {
+				rate, r := transferRun(b, bin, uint64(i), n, workers)
+				tx += rate
+				retries += r
+				if workers == 1 {
+					base += rate
+				} else {
+					rate, _ := transferRun(b, bin, uint64(i), n, 1)
+					base += rate
+				}
+			}
+			b.ReportMetric(tx/float64(b.N), "tx/s")
+			b.ReportMetric(retries/float64(b.N), "retries/tx")
+			b.ReportMetric(base/float64(b.N), "baseline-tx/s")
+			b.ReportMetric(tx/base, "x-vs-1worker")
+		})
+	}
+}
+
+// transferRun creates n transfers in a fresh schema, runs them with k
+// worker processes, and returns the transfers per second (from the first
+// worker's start to the last one's end) and the conflict retries per
+// transfer.
+func transferRun(b *testing.B, bin string, seed uint64, n, k int) (rate, retries float64) {
+	b.StopTimer()
+	defer b.StartTimer()
+	pg := newPGBank(b)
+	plan := bank.NewPlan(seed, n, 0)
+	st := pg.open(b)
+	// Open with this store created the schema; the workers find it.
+	recs := make([]*task.Record, len(plan.IDs))
+	for i := range recs {
+		var err error
+		recs[i], err = plan.Record(i, time.Now())
+		require.NoError(b, err)
+	}
+	require.NoError(b, st.Create(context.Background(), recs...))
+	st.Close()
+	args := bankArgs(pg.backend, seed, n, 0, "-create", "")
+	ws := make([]*proc, k)
+	begin := time.Now()
+	for i := range ws {
+		ws[i] = start(b, bin, append(args, "-owner", fmt.Sprintf("b%d", i))...)
+	}
+	attempts := 0
+	for _, w := range ws {
+		select {
+		case <-w.done:
+		case <-time.After(5 * time.Minute):
+			b.Fatalf("a worker did not finish:\n%s", w.output())
+		}
+		out := w.output()
+		require.Contains(b, out, "ALL DONE", "worker exited with %v", w.err)
+		_, stats, _ := strings.Cut(out, "ATTEMPTS ")
+		a, err := strconv.Atoi(strings.TrimSpace(stats))
+		require.NoError(b, err, "%s", out)
+		attempts += a
+	}
+	elapsed := time.Since(begin)
+	return float64(n) / elapsed.Seconds(), float64(attempts-n) / float64(n)
 }

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
+	"time"
 
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/stm"
@@ -55,22 +57,35 @@ func AccountName(i int) string { return fmt.Sprintf("bank-%d", i) }
 // To; if From has less, move nothing, or, with Wait, wait (Retry) until
 // it has enough.
 type Transfer struct {
+	// From and To are accounts, Amount what moves.
 	From, To, Amount int
-	Wait             bool
+	// Wait makes the transfer wait (Retry) for funds instead of moving
+	// nothing.
+	Wait bool
 }
 
 // Result is what a transfer did: Moved is Amount or 0, and FromVer and
 // ToVer the store versions of the two accounts it read (the transaction
 // writes version+1 of both when Moved > 0).
 type Result struct {
-	Moved            int
-	FromVer, ToVer   uint64
-	FromBal, ToBal   int // the balances read
+	// Moved is what moved: Amount or 0.
+	Moved int
+	// FromVer and ToVer are the versions of the accounts read.
+	FromVer, ToVer uint64
+	// FromBal and ToBal are the balances read.
+	FromBal, ToBal int
+	// From, To and Amount are the transfer's.
 	From, To, Amount int
 }
 
+// Attempts counts the runs of transfer transactions in this process:
+// beyond one per committed transfer, the conflicts (a commit refused as
+// stale, or a conflict in memory) and the Retry wake-ups.
+var Attempts atomic.Int64
+
 // Bank is the World of the accounts and the program that runs on it.
 type Bank struct {
+	// World holds the accounts.
 	World *world.World
 	vars  [Accounts]*stm.Var[int]
 	// Program is the transfer program, "bank.transfer".
@@ -85,6 +100,7 @@ func New() *Bank {
 	}
 	b.Program = effect.NewProgram("bank.transfer", 1, func(t Transfer) effect.Eff[Result] {
 		return effect.AtomicallyLabel("transfer", func(tx *stm.Tx) (Result, error) {
+			Attempts.Add(1)
 			from, to := b.vars[t.From], b.vars[t.To]
 			r := Result{From: t.From, To: t.To, Amount: t.Amount}
 			r.FromBal, r.FromVer = from.Get(tx), from.Stamp(tx)
@@ -119,8 +135,20 @@ func (b *Bank) Registry() *task.Registry {
 // every waiter is served once every provider has run, in any order.
 // Tasks are named by Kind and index: "pay-17", "wait-3", "give-3".
 type Plan struct {
+	// IDs are the tasks' IDs, Transfers their inputs.
 	IDs       []string
 	Transfers []Transfer
+}
+
+// Record returns the task record of transfer i of the plan, to create
+// directly in a store.
+func (p Plan) Record(i int, now time.Time) (*task.Record, error) {
+	in, err := task.Marshal(p.Transfers[i])
+	if err != nil {
+		return nil, err
+	}
+	return &task.Record{ID: p.IDs[i], Program: "bank.transfer", Version: 1, Input: in, Status: task.Running,
+		Created: now, Updated: now}, nil
 }
 
 // NewPlan returns the plan of n random transfers and w waiters (and w

@@ -87,5 +87,6 @@ func run(db, pg, schema string, plan bank.Plan, kinds []string, await bool, owne
 		}
 	}
 	fmt.Println("ALL DONE")
+	fmt.Println("ATTEMPTS", bank.Attempts.Load())
 	return nil
 }
