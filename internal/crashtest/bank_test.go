@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,7 +94,7 @@ func (p *proc) kill() bool {
 }
 
 // printed waits until the process has printed s.
-func (p *proc) printed(t *testing.T, s string) {
+func (p *proc) printed(t testing.TB, s string) {
 	t.Helper()
 	poll.Eventually(t, func() (bool, error) {
 		out := p.output()
@@ -472,4 +473,77 @@ func transferRun(b *testing.B, bin string, seed uint64, n, k int) (rate, retries
 	}
 	elapsed := time.Since(begin)
 	return float64(n) / elapsed.Seconds(), float64(attempts-n) / float64(n)
+}
+
+// BenchmarkRecoveryAfterKill: a worker is killed with SIGKILL while an
+// activity attempt runs, and started again at once; the recovery delay is
+// the time from the kill to the journal entry of the attempt the new
+// worker runs again (its timestamp). Beside it, the restart alone: from
+// the kill to the new worker's start (the world loaded, claiming).
+// SQLite runs with the default lease and activity timeout (the restarted
+// worker holds the file's lock, so it takes its dead predecessor's
+// attempts over at once); PostgreSQL with a lease and activity timeout of
+// AMBER_RECOVERY_LEASE (default 1s): a PostgreSQL worker cannot tell a
+// dead peer from a slow one, and waits out the attempt's timeout.
+func BenchmarkRecoveryAfterKill(b *testing.B) {
+	bin := build(b, "bankworker", false)
+	lease := os.Getenv("AMBER_RECOVERY_LEASE")
+	if lease == "" {
+		lease = "1s"
+	}
+	for _, kind := range []string{"sqlite", "postgres"} {
+		b.Run(kind, func(b *testing.B) {
+			var recovery, restart time.Duration
+			for range b.N {
+				var be backend
+				args := []string{"-lease", "0"}
+				if kind == "sqlite" {
+					be = sqliteBackend(b)
+				} else {
+					be = newPGBank(b).backend
+					args = []string{"-lease", lease}
+				}
+				rec, rst := recoveryRun(b, bin, be, args)
+				recovery += rec
+				restart += rst
+			}
+			b.ReportMetric(float64(recovery.Milliseconds())/float64(b.N), "recovery-ms")
+			b.ReportMetric(float64(restart.Milliseconds())/float64(b.N), "restart-ms")
+			b.ReportMetric(float64(recovery)/float64(restart), "x-restart")
+		})
+	}
+}
+
+// recoveryRun runs one kill during an activity and returns the recovery
+// delay and the restart time.
+func recoveryRun(b *testing.B, bin string, be backend, args []string) (recovery, restart time.Duration) {
+	marker := filepath.Join(b.TempDir(), "hold.marker")
+	args = append(append(args, be.args...), "-hold", marker)
+	w := start(b, bin, args...)
+	poll.Eventually(b, func() (bool, error) {
+		_, err := os.Stat(marker)
+		return err == nil, nil
+	}, "the first attempt to start")
+	w.kill()
+	killed := time.Now()
+	w = start(b, bin, args...)
+	w.printed(b, "STARTED")
+	restart = time.Since(killed)
+	view := be.view
+	if view == nil {
+		view = be.open
+	}
+	st := view(b)
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	require.NoError(b, poll.Until(ctx, func() (bool, error) {
+		s, err := st.Status(ctx, "hold")
+		return s == task.Done, err
+	}))
+	w.kill()
+	rec, _, err := st.Load(ctx, "hold")
+	require.NoError(b, err)
+	require.NotEmpty(b, rec.Journal)
+	return rec.Journal[len(rec.Journal)-1].Time.Sub(killed), restart
 }

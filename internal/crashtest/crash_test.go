@@ -82,14 +82,22 @@ func killRuns(t *testing.T, bin string, args []string, rng *rand.Rand, n int, mi
 type backend struct {
 	args []string
 	open func(t testing.TB) store.Store
+	// view opens the store beside a running worker (SQLite: read-only);
+	// nil: open.
+	view func(t testing.TB) store.Store
 }
 
-func sqliteBackend(t *testing.T) backend {
+func sqliteBackend(t testing.TB) backend {
 	path := filepath.Join(t.TempDir(), "amber.db")
 	return backend{
 		args: []string{"-db", path},
 		open: func(t testing.TB) store.Store {
 			st, err := sqlite.Open(path, nil)
+			require.NoError(t, err)
+			return st
+		},
+		view: func(t testing.TB) store.Store {
+			st, err := sqlite.Open(path, &sqlite.Options{Mode: sqlite.ModeReadOnly})
 			require.NoError(t, err)
 			return st
 		},

@@ -8,8 +8,11 @@ package bank
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -120,14 +123,49 @@ func New() *Bank {
 	return b
 }
 
-// Registry returns a registry holding the transfer program.
+// Registry returns a registry holding the transfer program and Holder.
 func (b *Bank) Registry() *task.Registry {
 	r := task.NewRegistry()
 	if err := task.Register(r, b.Program); err != nil {
 		panic(err)
 	}
+	if err := task.Register(r, Holder); err != nil {
+		panic(err)
+	}
 	return r
 }
+
+// HoldFile is the marker file of Hold.
+var HoldFile = "hold.marker"
+
+// Hold is an activity whose first attempt creates HoldFile and then
+// blocks until it is cancelled (the worker is killed meanwhile); an
+// attempt that finds the file returns at once. It measures how long a
+// restarted worker takes to run an attempt its dead predecessor had
+// started.
+type Hold struct {
+	effect.Returns[int]
+}
+
+// Run creates the marker and blocks, or returns if the marker exists.
+func (Hold) Run(ctx context.Context) (int, error) {
+	f, err := os.OpenFile(HoldFile, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if errors.Is(err, os.ErrExist) {
+		return 2, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := f.Sync(); err != nil {
+		return 0, err
+	}
+	f.Close()
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// Holder is the program of the task "hold": one Hold.
+var Holder = effect.NewProgram("bank.hold", 1, func(int) effect.Eff[int] { return effect.Perform(Hold{}) })
 
 // Plan is the seeded list of transfers of a run: random transfers among
 // the pool, and for each waiter (from Escrow, more than Escrow holds at

@@ -30,9 +30,13 @@ func main() {
 	create := flag.String("create", "pay,wait,give", "kinds of the plan's tasks this worker creates")
 	await := flag.Bool("await", true, "wait until every task of the plan is done, then print ALL DONE and exit")
 	owner := flag.String("owner", "", "lease owner name")
-	lease := flag.Duration("lease", time.Second, "lease duration")
+	lease := flag.Duration("lease", time.Second, "lease duration (and activity timeout); 0: the defaults")
 	cache := flag.Int("cache", 0, "tasks kept in memory (0: the default)")
+	hold := flag.String("hold", "", "run the task \"hold\" (bank.Holder) with this marker file instead of the plan")
 	flag.Parse()
+	if *hold != "" {
+		bank.HoldFile, *pays, *waits, *create, *await = *hold, 0, 0, "hold", false
+	}
 	plan := bank.NewPlan(*seed, *pays, *waits)
 	if err := run(*db, *pg, *schema, plan, strings.Split(*create, ","), *await, *owner, *lease, *cache); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
@@ -50,7 +54,7 @@ func run(db, pg, schema string, plan bank.Plan, kinds []string, await bool, owne
 	b := bank.New()
 	d, err := interp.NewDurable(st, interp.WithRegistry(b.Registry()), interp.WithWorld(b.World), interp.WithWorkers(16),
 		interp.WithDurableOptions(interp.DurableOptions{Owner: owner, Lease: lease, Poll: 20 * time.Millisecond,
-			ActivityTimeout: lease, Cache: cache}))
+			ActivityTimeout: lease, Cache: cache})) // 0: the defaults
 	if err != nil {
 		return err
 	}
@@ -71,6 +75,11 @@ func run(db, pg, schema string, plan bank.Plan, kinds []string, await bool, owne
 				return err
 			}
 			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if slices.Contains(kinds, "hold") {
+		if _, err := interp.StartProgram(d, bank.Holder, 0, interp.WithID("hold")); err != nil && !errors.Is(err, store.ErrExists) {
+			return err
 		}
 	}
 	fmt.Println("CREATED")
