@@ -80,6 +80,10 @@ func pgSchema(b *testing.B, prefix string) (string, string) {
 //
 //   - amber: 100 goroutines call StartProgram (amber has no batch start; one
 //     StartProgram is one transaction), then Wait for every task.
+//   - amber-2workers, amber-4workers: the same with 2 and 4 workers on
+//     the one database (each a Durable with a store and a pool of its
+//     own, as worker processes have; the starters spread over them), the
+//     scale-out curve.
 //   - amber-serial: the same, started by one goroutine in a loop.
 //   - river: one InsertMany of 2,000 jobs (one transaction); River's defaults
 //     but MaxWorkers 100, so FetchCooldown is 100ms, which caps it near
@@ -89,8 +93,10 @@ func pgSchema(b *testing.B, prefix string) (string, string) {
 // Both sides keep their default pool size (pgxpool: max(4, GOMAXPROCS)
 // connections) and their default polling; both wake on LISTEN/NOTIFY.
 func BenchmarkOneStepPostgres(b *testing.B) {
-	b.Run("amber", func(b *testing.B) { benchAmberOneStep(b, oneStepWorkers) })
-	b.Run("amber-serial", func(b *testing.B) { benchAmberOneStep(b, 1) })
+	b.Run("amber", func(b *testing.B) { benchAmberOneStep(b, oneStepWorkers, 1) })
+	b.Run("amber-2workers", func(b *testing.B) { benchAmberOneStep(b, oneStepWorkers, 2) })
+	b.Run("amber-4workers", func(b *testing.B) { benchAmberOneStep(b, oneStepWorkers, 4) })
+	b.Run("amber-serial", func(b *testing.B) { benchAmberOneStep(b, 1, 1) })
 	b.Run("river", func(b *testing.B) { benchRiverOneStep(b, 0) })
 	b.Run("river-cooldown1ms", func(b *testing.B) { benchRiverOneStep(b, time.Millisecond) })
 }
@@ -110,23 +116,26 @@ var oneStep = effect.NewProgram("onestep", 1, func(in int) effect.Eff[int] {
 	return effect.Perform(Nop{N: in})
 })
 
-func benchAmberOneStep(b *testing.B, starters int) {
+func benchAmberOneStep(b *testing.B, starters, workers int) {
 	url, schema := pgSchema(b, "bench_amber_")
 	ctx := context.Background()
-	st, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
 	reg := task.NewRegistry()
 	if err := task.Register(reg, oneStep); err != nil {
 		b.Fatal(err)
 	}
-	d, err := interp.NewDurable(st, interp.WithRegistry(reg), interp.WithLogger(quiet), interp.WithWorkers(oneStepWorkers))
-	if err != nil {
-		b.Fatal(err)
+	ds := make([]*interp.Durable, workers)
+	for w := range ds {
+		st, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		ds[w], err = interp.NewDurable(st, interp.WithRegistry(reg), interp.WithLogger(quiet), interp.WithWorkers(oneStepWorkers))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { ds[w].Close() })
 	}
-	b.Cleanup(func() { d.Close() })
 
 	var inserting time.Duration
 	b.ResetTimer()
@@ -134,7 +143,7 @@ func benchAmberOneStep(b *testing.B, starters int) {
 		t0 := time.Now()
 		tasks := make([]*interp.Handle[int], oneStepN)
 		start := func(j int) {
-			t, err := interp.StartProgram(d, oneStep, j, interp.WithID(fmt.Sprintf("t%d-%d", i, j)))
+			t, err := interp.StartProgram(ds[j%workers], oneStep, j, interp.WithID(fmt.Sprintf("t%d-%d", i, j)))
 			if err != nil {
 				b.Error(err)
 				return

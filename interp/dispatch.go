@@ -182,7 +182,7 @@ func (t *proc) perform(p effect.Pending, w *worker) bool {
 			}
 			return t.complete(p, r, err)
 		}
-		t.inflight = append(t.inflight, flight{id: p.ID, stop: e.watch(t, p.ID, wait)})
+		t.inflight = append(t.inflight, flight{id: p.ID, stop: e.watch(t, p.ID, wait), wait: wait})
 		return false
 	}
 	var call func(ctx context.Context) (any, error)

@@ -194,12 +194,17 @@ func (d *Durable) Close() error {
 	}
 	d.closed = true
 	d.mu.Unlock()
-	if d.world != nil {
-		d.world.OnCommit(nil)
-	}
+	// The World stays hooked until no worker runs: a transaction that
+	// commits meanwhile is stored, or refused (ErrClosed) and not
+	// published. Unhooked earlier, it would commit in memory only, while
+	// its journal entry could still be committed: the journal would say
+	// that it happened, and the store would not have it.
 	close(d.quit)
 	d.e.stop()
 	d.wg.Wait()
+	if d.world != nil {
+		d.world.OnCommit(nil)
+	}
 	d.releaseLeases()
 	return nil
 }

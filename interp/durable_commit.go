@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/amberrt/amber/effect"
@@ -55,7 +57,7 @@ func (d *Durable) commitStep(t *proc) {
 		}
 	} else {
 		step.Status = task.Waiting
-		step.Wait, step.RunAt = d.waitOf(t, now)
+		step.Wait, step.RunAt, step.WaitWorld = d.waitOf(t, now)
 		// While only activities run, and they run here, keep the lease:
 		// their results need no new claim.
 		step.Keep = onlyActivities(t) && now.Before(dt.leaseUntil.Add(-d.opts.Lease/2))
@@ -132,11 +134,14 @@ func onlyActivities(t *proc) bool {
 	return true
 }
 
-// waitOf describes what t waits for, and when it must be looked at again
-// even if nothing wakes it.
-func (d *Durable) waitOf(t *proc, now time.Time) (*task.Wait, time.Time) {
+// waitOf describes what t waits for, when it must be looked at again
+// even if nothing wakes it, and the world vars whose change wakes it (an
+// STM Retry: the store keeps the wait, so that any worker's write wakes
+// the task, even once this worker has let it go).
+func (d *Durable) waitOf(t *proc, now time.Time) (*task.Wait, time.Time, []store.WorldRead) {
 	w := &task.Wait{}
 	var runAt time.Time
+	var vars []store.WorldRead
 	earliest := func(at time.Time) {
 		if !at.IsZero() && (runAt.IsZero() || at.Before(runAt)) {
 			runAt = at
@@ -162,6 +167,14 @@ func (d *Durable) waitOf(t *proc, now time.Time) (*task.Wait, time.Time) {
 		case effect.Transactor:
 			if w.Kind == "" {
 				w.Kind = task.WaitSTM
+			}
+			vars = d.worldWaits(t, p.ID, vars)
+			if len(vars) > 0 && w.Kind == task.WaitSTM {
+				names := make([]string, len(vars))
+				for i, r := range vars {
+					names[i] = r.Name
+				}
+				w.Detail = strings.Join(names, " ")
 			}
 		default:
 			if w.Kind == "" {
@@ -192,7 +205,26 @@ func (d *Durable) waitOf(t *proc, now time.Time) (*task.Wait, time.Time) {
 	if !runAt.IsZero() {
 		w.Until = runAt
 	}
-	return w, runAt
+	return w, runAt, vars
+}
+
+// worldWaits adds to vars the world vars that the STM wait of t's op id
+// read, at the versions read (the World's stamps are store versions).
+func (d *Durable) worldWaits(t *proc, id uint64, vars []store.WorldRead) []store.WorldRead {
+	i := t.flightIndex(id)
+	if i < 0 || t.inflight[i].wait == nil || d.world == nil {
+		return vars
+	}
+	for _, r := range t.inflight[i].wait.Reads() {
+		name := r.Var.Name()
+		if v, ok := d.world.Lookup(name); !ok || v != r.Var {
+			continue // an owned var of another World
+		}
+		if !slices.ContainsFunc(vars, func(o store.WorldRead) bool { return o.Name == name }) {
+			vars = append(vars, store.WorldRead{Name: name, Version: r.Stamp})
+		}
+	}
+	return vars
 }
 
 func (d *Durable) committer() {

@@ -35,6 +35,13 @@ import (
 // they changed. A SQLite file has one worker process, which alone writes
 // its world: its World runs unclocked, with no read after a commit.
 //
+// A task waiting in a Retry is also woken by the store: its step names
+// the world vars the transaction read, at the versions read
+// (store.Step.WaitWorld), and the store makes it ready when a commit
+// writes one of them. So the wait survives the worker that ran it (killed,
+// or closed) and its eviction from the cache: any worker's write wakes
+// it, and whoever claims it runs the transaction again.
+//
 // A commit whose fate is unknown (the connection failed around the
 // COMMIT) is settled before the transaction moves on: accepted if the
 // store has it, committed again if it does not. A task's commit that the

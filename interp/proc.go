@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/stm"
 	"github.com/amberrt/amber/task"
 )
 
@@ -77,7 +78,8 @@ type flight struct {
 	id       uint64
 	stop     func()
 	receive  bool
-	activity bool // an attempt of an activity or handled op is running
+	activity bool      // an attempt of an activity or handled op is running
+	wait     *stm.Wait // an STM transaction waits (Retry) for a var it read to change
 }
 
 type event struct {

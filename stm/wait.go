@@ -13,6 +13,7 @@ type Wait struct {
 	fired     atomic.Bool
 	cancelled atomic.Bool
 	vars      []*varCore
+	reads     []Read // the owned vars read, with the stamps read
 	cbMu      sync.Mutex
 	cb        func()
 }
@@ -108,8 +109,34 @@ outer:
 			break
 		}
 	}
+	for _, c := range w.vars {
+		if c.own == nil {
+			continue
+		}
+		// The stamp of the value read, if the var is still at it; if
+		// not, the Wait has fired and its reads no longer matter.
+		var ver uint64
+		for _, r := range reads {
+			if r.c == c {
+				ver = r.ver
+				break
+			}
+		}
+		s := c.own.stamp.Load()
+		if c.lock.Load() != ver {
+			w.fire()
+		}
+		w.reads = append(w.reads, Read{Var: c.own.self, Stamp: s})
+	}
 	return w
 }
+
+// Reads returns the owned vars (NewOwned) that the retried transaction
+// read, once each, with the stamp of the value it read: what an owner
+// that persists its vars (package world) needs to wait for a change
+// outside this process, such as a store that wakes a suspended task when
+// one of them is written. Anonymous vars are not included.
+func (w *Wait) Reads() []Read { return w.reads }
 
 func (c *varCore) addWaiter(w *Wait) {
 	c.waitMu.Lock()

@@ -61,6 +61,14 @@
 // several processes tells them the clock of each world commit
 // (WorldNotifier). What validation costs, and how conflicts wait, depends
 // on the store: see its documentation.
+//
+// A task that waits in an STM Retry names the vars it read, at the
+// versions read (Step.WaitWorld): the store keeps these waits, and a
+// commit that writes one of the vars makes the waiting tasks ready in the
+// same transaction (a task that took a step since is left alone: its
+// waits are stale). So a Retry is woken whichever worker commits the
+// write, even when the worker that ran the task died or evicted it from
+// memory. A wait is kept until the var's next write.
 package store
 
 import (
@@ -280,6 +288,15 @@ type Step struct {
 	// refused with a *StaleError (see the package documentation, World).
 	World      []WorldWrite
 	WorldReads []WorldRead
+	// WaitWorld are the world vars that a task waiting in an STM Retry
+	// read, at the versions it read: the task waits for one of them to
+	// change. A later commit that writes any of them makes the task
+	// ready, in the same transaction, if the task has taken no step
+	// since; so does this commit if one of them is no longer at the
+	// version named. Waits live in the store, not in a worker's memory:
+	// the task is woken whichever worker writes the var, and whether or
+	// not the worker that ran it is alive or still has it in memory.
+	WaitWorld []WorldRead
 	// Keep keeps the lease (until it expires) instead of releasing it.
 	Keep bool
 
@@ -320,6 +337,18 @@ func (s *Step) Check() error {
 	for _, op := range s.Proc {
 		if err := op.check(); err != nil {
 			return err
+		}
+	}
+	if len(s.WaitWorld) > 0 {
+		if s.ID == "" {
+			return errors.New("world waits without a task")
+		}
+		waits := make(map[string]bool, len(s.WaitWorld))
+		for _, r := range s.WaitWorld {
+			if r.Name == "" || waits[r.Name] {
+				return fmt.Errorf("world var %q waited on twice or without a name", r.Name)
+			}
+			waits[r.Name] = true
 		}
 	}
 	if len(s.World)+len(s.WorldReads) == 0 {

@@ -29,7 +29,7 @@ const tasks = 40
 
 // build compiles the worker binary of package pkg (under
 // internal/crashtest), with the race detector if race is set.
-func build(t *testing.T, pkg string, race bool) string {
+func build(t testing.TB, pkg string, race bool) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), pkg)
 	args := []string{"build", "-o", bin}
@@ -45,7 +45,7 @@ func buildWorker(t *testing.T) string { return build(t, "worker", false) }
 
 // crashSeed returns the seed of a test's kill times, from AMBER_CRASH_SEED
 // if it is set, and logs it.
-func crashSeed(t *testing.T) uint64 {
+func crashSeed(t testing.TB) uint64 {
 	seed := rand.Uint64()
 	if s := os.Getenv("AMBER_CRASH_SEED"); s != "" {
 		_, err := fmt.Sscan(s, &seed)
@@ -81,28 +81,36 @@ func killRuns(t *testing.T, bin string, args []string, rng *rand.Rand, n int, mi
 
 type backend struct {
 	args []string
-	open func(t *testing.T) store.Store
+	open func(t testing.TB) store.Store
+	// view opens the store beside a running worker (SQLite: read-only);
+	// nil: open.
+	view func(t testing.TB) store.Store
 }
 
-func sqliteBackend(t *testing.T) backend {
+func sqliteBackend(t testing.TB) backend {
 	path := filepath.Join(t.TempDir(), "amber.db")
 	return backend{
 		args: []string{"-db", path},
-		open: func(t *testing.T) store.Store {
+		open: func(t testing.TB) store.Store {
 			st, err := sqlite.Open(path, nil)
+			require.NoError(t, err)
+			return st
+		},
+		view: func(t testing.TB) store.Store {
+			st, err := sqlite.Open(path, &sqlite.Options{Mode: sqlite.ModeReadOnly})
 			require.NoError(t, err)
 			return st
 		},
 	}
 }
 
-func postgresBackend(t *testing.T) backend {
+func postgresBackend(t testing.TB) backend {
 	url := os.Getenv("AMBER_TEST_POSTGRES")
 	if url == "" {
 		t.Skip("set AMBER_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run the PostgreSQL crash tests")
 	}
 	schema := fmt.Sprintf("crash_%x", rand.Uint64())
-	open := func(t *testing.T) store.Store {
+	open := func(t testing.TB) store.Store {
 		st, err := postgres.Open(context.Background(), url, &postgres.Options{Schema: schema})
 		require.NoError(t, err)
 		return st

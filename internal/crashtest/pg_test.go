@@ -7,7 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-func dropSchema(t *testing.T, url, schema string) {
+func dropSchema(t testing.TB, url, schema string) {
 	conn, err := pgx.Connect(context.Background(), url)
 	if err != nil {
 		t.Logf("dropping schema %s: %v", schema, err)

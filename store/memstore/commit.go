@@ -172,6 +172,8 @@ func (m *Store) applyTask(s *store.Step, c *checked) {
 	}
 	if final {
 		m.exit(t, s.Exit)
+	} else {
+		m.wait(t, s)
 	}
 }
 

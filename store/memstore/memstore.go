@@ -50,6 +50,9 @@ type Store struct {
 	world    map[string]*worldVar
 	clock    uint64 // the world clock: world commits so far
 	v        versions
+	// waits are the tasks waiting in an STM Retry on each world var, with
+	// their step count when they began to wait (store.Step.WaitWorld).
+	waits map[string]map[string]uint64
 
 	ready      chan struct{} // store.Notifier
 	worldClock chan uint64   // store.WorldNotifier
@@ -110,6 +113,7 @@ func New() *Store {
 	return &Store{
 		tasks:      map[string]*memTask{},
 		world:      map[string]*worldVar{},
+		waits:      map[string]map[string]uint64{},
 		ready:      make(chan struct{}, 1),
 		worldClock: make(chan uint64, 1),
 	}

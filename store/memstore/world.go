@@ -40,6 +40,30 @@ func (m *Store) writeWorld(ws []store.WorldWrite, token, tick uint64) {
 	for _, w := range ws {
 		m.world[w.Name] = &worldVar{value: slices.Clone(w.Value), version: w.Prev + 1, clock: tick, token: token}
 		m.clock = tick
+		// Wake the tasks waiting (Retry) on the var, if they took no
+		// step since they began to wait.
+		for id, steps := range m.waits[w.Name] {
+			if t := m.tasks[id]; t != nil && t.steps == steps {
+				m.makeReady(t)
+			}
+		}
+		delete(m.waits, w.Name)
+	}
+}
+
+// wait records the world waits of step s, which task t has just
+// committed (see store.Step.WaitWorld); a var no longer at the version
+// read makes t ready at once.
+func (m *Store) wait(t *memTask, s *store.Step) {
+	for _, r := range s.WaitWorld {
+		if m.current(r.Name).Version != r.Version {
+			m.makeReady(t)
+			continue
+		}
+		if m.waits[r.Name] == nil {
+			m.waits[r.Name] = map[string]uint64{}
+		}
+		m.waits[r.Name][s.ID] = t.steps
 	}
 }
 

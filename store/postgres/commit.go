@@ -277,7 +277,7 @@ func (s *Store) commit(ctx context.Context, steps []store.Step, preps []prepared
 	if len(w.worldOrd) > 0 {
 		// Last: the clock row's lock is held from here to the end of the
 		// COMMIT, and world commits become visible in clock order.
-		w.queueWorld(b, s.worldChannel)
+		w.queueWorld(b, s.worldChannel, s.channel)
 	}
 	if s.beforeCommit != nil {
 		s.beforeCommit(ctx)
@@ -451,7 +451,8 @@ type commitWriter struct {
 	world    map[string][]byte            // the world vars written, to store
 	worldTok map[string]int64             // the token of the step that wrote each
 	worldOrd []string
-	rID      []string // tasks that continue as new: journal emptied, input replaced
+	waits    map[[2]string]int64 // (var, task) -> the task's version: world waits to store
+	rID      []string            // tasks that continue as new: journal emptied, input replaced
 	rInput   [][]byte
 	notify   bool
 }
@@ -515,6 +516,24 @@ func (w *commitWriter) add(st *store.Step, p *prepared, states map[string]*taskS
 		cur.leased, cur.owner = false, ""
 	}
 	resume := !final && !keep && st.Status == task.Running
+	if !final && len(st.WaitWorld) > 0 {
+		// A var no longer at the version read makes the task ready at
+		// once; the others are waited on. The vars are locked (shared).
+		for _, r := range st.WaitWorld {
+			version := uint64(0)
+			if v := w.vars[r.Name]; v != nil {
+				version = v.Version
+			}
+			if version != r.Version {
+				resume = true
+				continue
+			}
+			if w.waits == nil {
+				w.waits = map[[2]string]int64{}
+			}
+			w.waits[[2]string{r.Name, st.ID}] = int64(cur.version)
+		}
+	}
 
 	if w.row == nil {
 		w.row = map[string]int{}
@@ -670,6 +689,16 @@ func (w *commitWriter) queue(b *pgx.Batch, states map[string]*taskState) {
 			WHERE t.id = s.id`,
 			t.id, t.n, t.jn, t.status, t.reason, t.wait, t.result, t.errb, t.runAt, t.keep, t.final, t.resume,
 			t.token, t.waitKind)
+	}
+	if len(w.waits) > 0 {
+		var names, ids []string
+		var versions []int64
+		for k, v := range w.waits {
+			names, ids, versions = append(names, k[0]), append(ids, k[1]), append(versions, v)
+		}
+		b.Queue(`INSERT INTO world_waits (name, task_id, version)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+			ON CONFLICT (name, task_id) DO UPDATE SET version = excluded.version`, names, ids, versions)
 	}
 	if len(w.jID) > 0 {
 		b.Queue(`INSERT INTO journal (task_id, seq, entry, sum)

@@ -38,6 +38,11 @@ func (v worldLocks) add(st *store.Step) {
 			v[r.Name] = false
 		}
 	}
+	for _, r := range st.WaitWorld {
+		if !v[r.Name] {
+			v[r.Name] = false
+		}
+	}
 }
 
 func (v worldLocks) empty() bool { return len(v) == 0 }
@@ -101,7 +106,7 @@ func (w *commitWriter) stale(st *store.Step) error {
 
 // queueWorld adds to b the world writes of the commit: the clock's next
 // tick, the rows stamped with it, and the notification of the new clock.
-func (w *commitWriter) queueWorld(b *pgx.Batch, channel string) {
+func (w *commitWriter) queueWorld(b *pgx.Batch, channel, readyChannel string) {
 	names := slices.Clone(w.worldOrd)
 	slices.Sort(names)
 	values := make([][]byte, len(names))
@@ -110,6 +115,22 @@ func (w *commitWriter) queueWorld(b *pgx.Batch, channel string) {
 		values[i] = nonNilBytes(w.world[n])
 		versions[i], tokens[i] = int64(w.vars[n].Version), w.worldTok[n]
 	}
+	// Wake the tasks waiting (Retry) on the vars written that took no
+	// step since they began to wait, in ID order; the vars' waits are
+	// used up. Before the clock's lock: a commit that holds a task row
+	// this one waits for may need the clock row next.
+	b.Queue(`WITH woken AS (
+			DELETE FROM world_waits WHERE name = ANY($1) RETURNING task_id, version
+		), target AS (
+			SELECT t.id FROM tasks t JOIN (SELECT DISTINCT task_id, version FROM woken) k
+				ON t.id = k.task_id AND t.version = k.version
+			WHERE t.`+notFinal+` ORDER BY t.id FOR UPDATE OF t
+		), upd AS (
+			UPDATE tasks t SET ready = true,
+				ready_seq = CASE WHEN NOT t.ready THEN nextval('tasks_ready_seq') ELSE t.ready_seq END
+			FROM target WHERE t.id = target.id RETURNING t.id
+		)
+		SELECT pg_notify($2, '') FROM (SELECT 1 FROM upd LIMIT 1) AS any_woken`, names, readyChannel)
 	b.Queue(`UPDATE world_clock SET clock = clock + 1`)
 	b.Queue(`INSERT INTO world (name, value, version, clock, token)
 		SELECT n, v, ver, (SELECT clock FROM world_clock), tok

@@ -235,6 +235,11 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 			return nil, where(err)
 		}
 	}
+	if !final && len(e.WaitWorld) > 0 {
+		if err := w.wait(e); err != nil {
+			return nil, where(err)
+		}
+	}
 	if err := w.writeWorld(e.World, e.Token); err != nil {
 		return nil, where(err)
 	}

@@ -92,7 +92,12 @@ type Store struct {
 
 	readySeq   int64  // owned by the writer: the order in which tasks became ready
 	worldClock uint64 // owned by the writer: the clock of the last world commit
-	tookOver   int    // leases of a dead predecessor released by Open
+	// waited holds the world vars that may have waits (world_waits),
+	// owned by the writer: a write of another var costs no statement
+	// for them. It only grows (a transaction that rolls back may leave
+	// a name in it: that costs a statement, never a wake-up).
+	waited   map[string]bool
+	tookOver int // leases of a dead predecessor released by Open
 }
 
 var _ store.Store = (*Store)(nil)
@@ -113,7 +118,7 @@ var (
 )
 
 // schemaVersion is PRAGMA user_version of the schema below.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // schema creates version 1. Timestamps are unix nanoseconds; run_at and
 // ready are NULL for none (and always NULL for finished tasks), so that
@@ -226,6 +231,19 @@ ALTER TABLE tasks ADD COLUMN wait_kind TEXT NOT NULL DEFAULT '';
 DROP INDEX tasks_status;
 CREATE INDEX tasks_status ON tasks (status, id);
 CREATE INDEX tasks_updated ON tasks (updated, id);
+`
+
+// schemaWorldWaits takes version 4 to version 5: the tasks waiting in an
+// STM Retry on each world var (store.Step.WaitWorld), with their step
+// count when they began to wait; a commit that writes the var wakes those
+// that took no step since, and deletes the var's waits.
+const schemaWorldWaits = `
+CREATE TABLE world_waits (
+	name    TEXT NOT NULL,
+	task_id TEXT NOT NULL,
+	steps   INTEGER NOT NULL,
+	PRIMARY KEY (name, task_id)
+) WITHOUT ROWID;
 `
 
 // Open opens the store in the SQLite file at path (amber's default is
@@ -370,6 +388,9 @@ func Open(path string, opts *Options) (*Store, error) {
 		return fail(err)
 	}
 	if err := s.wdb.QueryRow(worldClockQuery).Scan(&s.worldClock); err != nil {
+		return fail(err)
+	}
+	if s.waited, err = s.waitedVars(); err != nil {
 		return fail(err)
 	}
 	if s.wconn, err = s.wdb.Conn(context.Background()); err != nil {
@@ -519,8 +540,8 @@ func (s *Store) migrate() error {
 	}
 	defer tx.Rollback()
 	switch v {
-	case 0, 1, 2, 3:
-		for i, step := range []string{schema, schema2, schema3, schema4}[v:] {
+	case 0, 1, 2, 3, 4:
+		for i, step := range []string{schema, schema2, schema3, schema4, schemaWorldWaits}[v:] {
 			if _, err := tx.ExecContext(ctx, step); err != nil {
 				return fmt.Errorf("schema version %d: %w", v+i+1, err)
 			}

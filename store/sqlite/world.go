@@ -59,8 +59,62 @@ func (w *wtx) writeWorld(ws []store.WorldWrite, token uint64) error {
 			v.Name, nonNil(v.Value), v.Prev+1, w.clock, int64(token)); err != nil {
 			return fmt.Errorf("sqlite: world var %s: %w", v.Name, err)
 		}
+		if !w.s.waited[v.Name] {
+			continue
+		}
+		// Wake the tasks waiting (Retry) on the var that took no step
+		// since they began to wait; the var's waits are used up.
+		if _, err := w.exec(`UPDATE tasks SET `+makeReady+` FROM world_waits ww
+			WHERE ww.name = ? AND tasks.id = ww.task_id AND tasks.steps = ww.steps AND `+notFinal,
+			w.nextReady(), v.Name); err != nil {
+			return fmt.Errorf("sqlite: waking the waits on world var %s: %w", v.Name, err)
+		}
+		if _, err := w.exec(`DELETE FROM world_waits WHERE name = ?`, v.Name); err != nil {
+			return fmt.Errorf("sqlite: world var %s: %w", v.Name, err)
+		}
 	}
 	return nil
+}
+
+// wait records the world waits of step e, whose task now counts
+// e.Steps+1 steps (store.Step.WaitWorld); a var no longer at the version
+// read makes the task ready at once.
+func (w *wtx) wait(e *encodedStep) error {
+	for _, r := range e.WaitWorld {
+		row, err := w.worldRow(r.Name)
+		if err != nil {
+			return err
+		}
+		if row.Version != r.Version {
+			if _, err := w.exec(`UPDATE tasks SET `+makeReady+` WHERE id = ?`, w.nextReady(), e.ID); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := w.exec(`INSERT INTO world_waits (name, task_id, steps) VALUES (?, ?, ?)
+			ON CONFLICT (name, task_id) DO UPDATE SET steps = excluded.steps`, r.Name, e.ID, int64(e.Steps)+1); err != nil {
+			return err
+		}
+		w.s.waited[r.Name] = true
+	}
+	return nil
+}
+
+// waitedVars reads the names of the world vars that have waits.
+func (s *Store) waitedVars() (map[string]bool, error) {
+	rows, err := s.wdb.Query(`SELECT DISTINCT name FROM world_waits`)
+	if err != nil {
+		return nil, err
+	}
+	names, err := collectStrings(rows)
+	if err != nil {
+		return nil, err
+	}
+	waited := make(map[string]bool, len(names))
+	for _, n := range names {
+		waited[n] = true
+	}
+	return waited, nil
 }
 
 // World implements store.Store.

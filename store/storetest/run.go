@@ -91,6 +91,8 @@ var cases = []testCase{
 	{"WorldBadStep", testWorldBadStep},
 	{"WorldSince", testWorldSince},
 	{"WorldReopen", testWorldReopen},
+	{"WorldWaits", testWorldWaits},
+	{"WorldWaitsReopen", testWorldWaitsReopen},
 	{"Landed", testLanded},
 	{"LandedWorld", testLandedWorld},
 	{"LandedReopen", testLandedReopen},

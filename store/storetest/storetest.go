@@ -43,6 +43,10 @@
 //     fresh rows) if the var is not at Prev; reads alone are checked the
 //     same way and move no clock; within one Commit a step sees the steps
 //     before it; WorldSince(c) holds exactly the vars written after c.
+//   - A task waiting on world vars (Step.WaitWorld) is made ready by the
+//     next commit that writes one of them, or at once if one is no longer
+//     at the version named (the steps before it in its Commit included);
+//     a task that took a step since, or finished, is not woken.
 //   - Landed tells Landed, NotLanded or Superseded from the step's Token.
 //   - A restart counts a run; Load returns Runs and RunAt; Updated is the
 //     clock of the last claim; List pages by keyset in both orders and

@@ -356,3 +356,69 @@ func testWorldReopen(h *harness) {
 			w["x"].Version, w["x"].Clock, before.Clock)
 	}
 }
+
+// testWorldWaits: a task waiting in a Retry (Step.WaitWorld) is made
+// ready by a later commit that writes a var it waits on, or at once if
+// one is already at another version; a task that took a step since is
+// not woken by its old waits; a wait sees the steps of its Commit around
+// it.
+func testWorldWaits(h *harness) {
+	h.createIDs("a", "b", "c", "d")
+	ls := h.claim("w", 10, T0)
+	if len(ls) != 4 {
+		h.t.Fatalf("Claim = %v, want a, b, c, d", leaseIDs(ls))
+	}
+	h.commit(store.Step{World: []store.WorldWrite{write("y", 0, 1)}})
+	waiting := func(l store.Lease, reads ...store.WorldRead) store.Step {
+		s := step("w", l, task.Waiting)
+		s.Wait = &task.Wait{Kind: task.WaitSTM}
+		s.WaitWorld = reads
+		return s
+	}
+	byID := map[string]store.Lease{}
+	for _, l := range ls {
+		byID[l.ID] = l
+	}
+	h.commit(waiting(byID["a"], read("x", 0), read("y", 1)), waiting(byID["b"], read("y", 1)),
+		waiting(byID["c"], read("y", 0))) // c read y before it was written: ready at once
+	h.wantReady("c")
+
+	h.commit(store.Step{World: []store.WorldWrite{write("x", 0, 2)}})
+	h.wantReady("a") // and a takes a step: its wait on y is old
+	h.commit(store.Step{World: []store.WorldWrite{write("y", 1, 3)}})
+	h.wantReady("b")
+	h.commit(store.Step{World: []store.WorldWrite{write("x", 1, 4), write("y", 2, 5)}})
+	h.wantReady() // every wait was used up
+
+	// In one Commit: d waits on z, then a step writes z.
+	h.commit(waiting(byID["d"], read("z", 0)), store.Step{World: []store.WorldWrite{write("z", 0, 6)}})
+	h.wantReady("d")
+	// A step that writes z, then d waits on the version before it.
+	l := h.claimOneID("w", "d", T0)
+	h.commit(store.Step{World: []store.WorldWrite{write("z", 1, 7)}}, waiting(l, read("z", 1)))
+	h.wantReady("d")
+
+	// A finished task is not woken.
+	l = h.claimOneID("w", "d", T0)
+	h.commit(waiting(l, read("z", 2)))
+	l = h.claimOneID("w", "d", T0)
+	h.commit(step("w", l, task.Done))
+	h.commit(store.Step{World: []store.WorldWrite{write("z", 2, 8)}})
+	h.wantReady()
+	if err := h.commitOne(store.Step{WaitWorld: []store.WorldRead{read("z", 3)}}); err == nil {
+		h.t.Errorf("a world wait without a task was accepted")
+	}
+}
+
+// testWorldWaitsReopen: world waits survive a restart.
+func testWorldWaitsReopen(h *harness) {
+	h.createIDs("a")
+	l := h.claimOne("w", "a", T0)
+	s := step("w", l, task.Waiting)
+	s.WaitWorld = []store.WorldRead{read("x", 0)}
+	h.commit(s)
+	h.reopen()
+	h.wantReady()
+	h.commit(store.Step{World: []store.WorldWrite{write("x", 0, 1)}})
+	h.wantReady("a")
+}
