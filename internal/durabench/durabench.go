@@ -25,6 +25,7 @@ import (
 // Step is a trivial activity: it returns N+1.
 type Step struct {
 	effect.Returns[int]
+	// N is the input: the result of the step before.
 	N int
 }
 

@@ -13,6 +13,9 @@ import (
 // call that changed nothing (a Claim that found no ready task) is counted
 // apart, in Idle: it costs a round trip but no write.
 type Tally struct {
+	// Create, Claim, ClaimID and Commit count the calls of those names
+	// (Claim only those that claimed a task); Other counts Wake, Send and
+	// Cancel.
 	Create, Claim, ClaimID, Commit, Other int64
 	// Idle counts the Claims that found nothing to claim.
 	Idle int64
