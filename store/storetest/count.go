@@ -26,7 +26,8 @@ type Tally struct {
 func (c Tally) Writes() int64 { return c.Create + c.Claim + c.ClaimID + c.Commit + c.Other }
 
 // Counted is a store.Store that counts the write transactions it passes
-// on (Create, Claim, ClaimID, Commit; Wake, Send and Cancel as Other):
+// on (Create and CreateClaimed, Claim, ClaimID, Commit; Wake, Send and
+// Cancel as Other):
 // how benchmarks report the commits a workload costs. Each call is one
 // transaction of the store below it, except that a store may group the
 // Commits of several callers into one transaction (then Counted counts
@@ -74,6 +75,12 @@ func (c *Counted) Tally() Tally {
 func (c *Counted) Create(ctx context.Context, recs ...*task.Record) error {
 	c.create.Add(1)
 	return c.Store.Create(ctx, recs...)
+}
+
+// CreateClaimed counts (as a Create) and passes on.
+func (c *Counted) CreateClaimed(ctx context.Context, owner string, now time.Time, lease time.Duration, recs ...*task.Record) ([]store.Lease, error) {
+	c.create.Add(1)
+	return c.Store.CreateClaimed(ctx, owner, now, lease, recs...)
 }
 
 // Claim counts and passes on.
