@@ -103,7 +103,7 @@ func (d *Durable) load(t *proc) bool {
 	t.inbox, t.events, t.finished, t.status = nil, nil, false, rec.Status
 	t.mu.Unlock()
 	t.record, t.mailbox, t.inflight, t.completed, t.failure, t.cancelled, t.unpatched, t.voided = true, nil, nil, 0, nil, false, nil, false
-	t.rng = d.e.newRand(t.id)
+	t.rng = nil // made anew at the first Random
 	t.ops = map[uint32]*task.OpState{}
 	if rec.Wait != nil {
 		for i := range rec.Wait.Ops {
