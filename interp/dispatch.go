@@ -132,7 +132,7 @@ func (t *proc) perform(p effect.Pending, w *worker) bool {
 	case effect.NowOp:
 		return t.complete(p, e.clock.Now(), nil)
 	case effect.RandomOp:
-		return t.complete(p, t.rng.Uint64(), nil)
+		return t.complete(p, t.random().Uint64(), nil)
 	case effect.SelfOp:
 		return t.complete(p, t.id, nil)
 	case effect.PatchOp:

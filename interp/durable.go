@@ -40,6 +40,35 @@ import (
 //   - A worker that lost its lease cannot commit (the store fences every
 //     write with the lease's epoch).
 //
+// # Commits: what a task costs the store
+//
+// Each store transaction a task costs guards something outside the task,
+// so none can go without breaking a guarantee above:
+//
+//   - Creating it: StartProgram returns once the task is durable. The
+//     worker that starts a task leases it in the same transaction
+//     (store.CreateClaimed) and runs it at once: no claim of its own.
+//   - One per step. A step runs until the task waits (for activities, a
+//     message, a timer) or ends, and its commit holds everything it did.
+//     The result of an activity must be durable before the next activity
+//     starts (its input may depend on it), before a message or a child it
+//     leads to is delivered, before a world write is seen, and before
+//     Wait returns: so the result of one activity and the start of the
+//     next share one commit, and the last result and the task's end
+//     share one.
+//   - While only activities run, in this process, the step keeps the
+//     lease (store.Step.Keep): their results cost no claim.
+//
+// So a program of n sequential activities costs n+2 transactions
+// (BenchmarkThreeStepLatency reports 5 for n = 3): the create, the first
+// step, which records the first attempt as started (its deadline, which
+// another worker reads to take over the attempt of a worker that died,
+// and that task show prints), and one per result. The contract alone
+// needs n+1: the first step journals nothing, so its activity could
+// start before it is stored (activities are at least once, under the
+// same attempt number and idempotency key) if the first step were stored
+// with the create.
+//
 // Only named programs can run durably: register them (WithRegistry) and
 // start them with StartProgram. World vars (world.Named in the World given
 // to WithWorld) are durable; other stm vars are process-local.

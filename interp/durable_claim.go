@@ -76,7 +76,14 @@ func (d *Durable) wakeParked() {
 }
 
 // activate hands a claimed task to the workers.
-func (d *Durable) activate(l store.Lease) {
+func (d *Durable) activate(l store.Lease) { d.activateAs(l, false) }
+
+// activateAs hands a leased task to the workers; born says that this
+// worker created it leased (CreateClaimed), so that no message can have
+// come before its lease: its first step reads none (one that comes later
+// makes it ready in the store, as under a held lease, and it is read when
+// the task is claimed again).
+func (d *Durable) activateAs(l store.Lease, born bool) {
 	d.mu.Lock()
 	var t *proc
 	if el, ok := d.cache[l.ID]; ok {
@@ -92,7 +99,7 @@ func (d *Durable) activate(l store.Lease) {
 		d.cache[l.ID] = d.lru.PushFront(t)
 	}
 	dt := dur(t)
-	dt.active, dt.lease, dt.held = true, l, false
+	dt.active, dt.lease, dt.held, dt.born = true, l, false, born
 	dt.leaseUntil = d.e.clock.Now().Add(d.opts.Lease)
 	d.evict() // after t is active: evict must not take the task it is making room for
 	d.mu.Unlock()

@@ -71,12 +71,13 @@ func (d *Durable) start(id string, p effect.AnyProgram, version int, in any, _ *
 		d.mu.Unlock()
 		return nil, err
 	}
-	d.poke()
 	return &storedTask{d: d, id: id, w: w}, nil
 }
 
-// create stores a new task. Concurrent starts are grouped into one
-// store.Create call: one transaction, one flush, one wake-up.
+// create stores a new task, leased to this worker, which runs it at once:
+// creating and claiming it is one commit (store.CreateClaimed), not two.
+// Concurrent starts are grouped into one call: one transaction, one
+// flush.
 func (d *Durable) create(rec *task.Record) error { return call(d.quit, d.createq, rec) }
 
 func (d *Durable) creator() {
@@ -86,17 +87,24 @@ func (d *Durable) creator() {
 		for i, r := range batch {
 			recs[i] = r.v
 		}
-		err := d.st.Create(d.e.ctx, recs...)
-		if err == nil || len(batch) == 1 {
+		leases, err := d.st.CreateClaimed(d.e.ctx, d.owner, d.e.clock.Now(), d.opts.Lease, recs...)
+		if err != nil && len(batch) > 1 {
+			// One bad record (an ID that exists) fails the whole call: say
+			// which, by creating them one by one.
 			for _, r := range batch {
+				ls, err := d.st.CreateClaimed(d.e.ctx, d.owner, d.e.clock.Now(), d.opts.Lease, r.v)
+				if err == nil {
+					d.activateAs(ls[0], true)
+				}
 				r.done <- err
 			}
 			return
 		}
-		// One bad record (an ID that exists) fails the whole call: say
-		// which, by creating them one by one.
-		for _, r := range batch {
-			r.done <- d.st.Create(d.e.ctx, r.v)
+		for i, r := range batch {
+			if err == nil {
+				d.activateAs(leases[i], true)
+			}
+			r.done <- err
 		}
 	})
 }

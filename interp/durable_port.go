@@ -35,6 +35,7 @@ type durableTask struct {
 	leaseUntil time.Time    // when the current lease expires
 	held       bool         // the last step kept the lease: activities are running here
 	local      bool         // this step runs on a held lease, for a local event
+	born       bool         // created leased here (CreateClaimed), not stepped yet
 	active     bool         // claimed and being stepped or committed
 	again      bool         // woken while active
 	nextLease  *store.Lease // a claim that arrived while active

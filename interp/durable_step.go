@@ -49,13 +49,20 @@ func (d *Durable) step(t *proc) {
 
 // fresh returns t's record: from memory for a task this worker created
 // and has not stepped yet (its journal is empty; only its messages are
-// read), from the store otherwise.
+// read, and none for a task created leased here: see activateAs), from
+// the store otherwise.
 func (d *Durable) fresh(t *proc) (*task.Record, []store.Message, error) {
 	d.mu.Lock()
 	rec, ok := d.created[t.id]
 	delete(d.created, t.id)
 	d.mu.Unlock()
-	if ok && dur(t).lease.Steps == 0 {
+	dt := dur(t)
+	born := dt.born
+	dt.born = false
+	if ok && dt.lease.Steps == 0 {
+		if born {
+			return rec, nil, nil
+		}
 		msgs, err := d.st.Messages(d.e.ctx, t.id, 0)
 		return rec, msgs, err
 	}
@@ -96,7 +103,7 @@ func (d *Durable) load(t *proc) bool {
 	t.inbox, t.events, t.finished, t.status = nil, nil, false, rec.Status
 	t.mu.Unlock()
 	t.record, t.mailbox, t.inflight, t.completed, t.failure, t.cancelled, t.unpatched, t.voided = true, nil, nil, 0, nil, false, nil, false
-	t.rng = d.e.newRand(t.id)
+	t.rng = nil // made anew at the first Random
 	t.ops = map[uint32]*task.OpState{}
 	if rec.Wait != nil {
 		for i := range rec.Wait.Ops {

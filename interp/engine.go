@@ -90,7 +90,6 @@ func (e *engine) newTask(id string, prog effect.AnyProgram, input any, m *effect
 		return nil, fmt.Errorf("interp: a task with ID %q exists", id)
 	}
 	t.id = id
-	t.rng = e.newRand(id)
 	e.tasks[id] = t
 	return t, nil
 }

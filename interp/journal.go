@@ -123,7 +123,7 @@ func (t *proc) newEntry(p effect.Pending, v any, err error) task.Entry {
 
 // fillEntry fills en, a zero Entry, with the outcome of p.
 func (t *proc) fillEntry(en *task.Entry, p effect.Pending, v any, err error) {
-	kind, data, fp, encErr := t.enc.EncodeOp(p.Op)
+	kind, data, fp, encErr := t.encoder().EncodeOp(p.Op)
 	en.Seq = uint64(t.journalLen() + 1)
 	en.Fiber = uint32(p.Fiber)
 	en.Kind, en.Fingerprint, en.Op = kind, fp, data
@@ -132,7 +132,7 @@ func (t *proc) fillEntry(en *task.Entry, p effect.Pending, v any, err error) {
 		err = fmt.Errorf("interp: op %T cannot be journaled: %w", p.Op, encErr)
 	}
 	if err == nil {
-		res, mErr := t.enc.Marshal(v)
+		res, mErr := t.encoder().Marshal(v)
 		if mErr != nil {
 			err = fmt.Errorf("interp: result of %T cannot be journaled: %w", p.Op, mErr)
 		} else {

@@ -21,22 +21,22 @@ type proc struct {
 	prog effect.AnyProgram // nil for an anonymous program
 	in   []byte            // the encoded input, for records
 	m    *effect.Machine
-	rng  *rand.Rand
+	rng  *rand.Rand // made at the first Random (random): an idle task carries none
 
 	// Owned by the worker that is processing the task (stepMu held).
 	stepMu    sync.Mutex
 	mailbox   []any
 	inflight  []flight
 	record    bool
+	replayEnd bool // stop at the end of the replay journal instead of going live
+	cancelled bool // stopped by Cancel
+	voided    bool // the port voided the step: the task is to be reloaded
 	replay    task.Journal
 	replayPos int
-	replayEnd bool // stop at the end of the replay journal instead of going live
 	// decodeResult decodes replayData: one closure per task, not per entry.
 	decodeResult func(ptr any) error
 	replayData   []byte
 	failure      error                    // the interpreter failed the task
-	cancelled    bool                     // stopped by Cancel
-	voided       bool                     // the port voided the step: the task is to be reloaded
 	unpatched    []string                 // patches answered false in replay: the task takes their old branch
 	completed    uint64                   // ops completed, replayed ones included
 	runs         uint64                   // ContinueAsNew restarts
@@ -53,7 +53,10 @@ type proc struct {
 	// more is empty. Under mu, like journal.
 	more    []task.Journal
 	moreLen int
-	enc     task.Encoder // encodes the ops and results of journal entries
+	// enc encodes the ops and results of journal entries; made at the
+	// first (a task that journals nothing, an idle live one, carries
+	// none: an Encoder is 256 bytes).
+	enc *task.Encoder
 	// news is set (under mu) when a message or an event arrives, and
 	// cleared when they are taken: a step that finds it clear takes
 	// nothing, without locking mu.
@@ -93,6 +96,24 @@ type event struct {
 var _ handle = (*proc)(nil)
 
 func (t *proc) taskID() string { return t.id }
+
+// random returns t's random source, made at the first call: seeded by
+// the task's ID under a seeded interpreter, so when it is made does not
+// matter.
+func (t *proc) random() *rand.Rand {
+	if t.rng == nil {
+		t.rng = t.e.newRand(t.id)
+	}
+	return t.rng
+}
+
+// encoder returns t's journal encoder, made at the first call.
+func (t *proc) encoder() *task.Encoder {
+	if t.enc == nil {
+		t.enc = new(task.Encoder)
+	}
+	return t.enc
+}
 
 func (t *proc) programName() (string, error) {
 	if t.prog == nil {

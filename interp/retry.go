@@ -103,7 +103,7 @@ func (t *proc) opState(p effect.Pending, now time.Time) *task.OpState {
 // must hold across a rebuild of the task (a durable task loaded by another
 // process, a task the Sim crashed): the op's journal fingerprint.
 func (t *proc) fingerprint(p effect.Pending) uint64 {
-	_, _, fp, err := t.enc.EncodeOp(p.Op)
+	_, _, fp, err := t.encoder().EncodeOp(p.Op)
 	if err != nil {
 		return 0
 	}

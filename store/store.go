@@ -99,6 +99,14 @@ type Store interface {
 	// fails the whole call with an error matching ErrExists.
 	Create(ctx context.Context, recs ...*task.Record) error
 
+	// CreateClaimed is Create and ClaimID in one transaction: it inserts
+	// the new tasks leased to owner, as if ClaimID(owner, id, now, lease)
+	// had claimed each at once, and returns their leases in the order of
+	// recs. How a worker starts a task it runs itself with one commit
+	// instead of two. A task whose ID exists fails the whole call with an
+	// error matching ErrExists.
+	CreateClaimed(ctx context.Context, owner string, now time.Time, lease time.Duration, recs ...*task.Record) ([]Lease, error)
+
 	// Claim leases up to max ready tasks to owner for the lease duration,
 	// oldest ready first, skipping tasks leased to others (unless their
 	// lease expired). now is the caller's clock. With can given, only

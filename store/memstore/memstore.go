@@ -212,6 +212,11 @@ func (m *Store) Create(ctx context.Context, recs ...*task.Record) error {
 		return err
 	}
 	defer m.mu.Unlock()
+	return m.create(recs)
+}
+
+// create inserts the tasks, or none if one exists; m.mu is held.
+func (m *Store) create(recs []*task.Record) error {
 	type forms struct{ journal, mailbox []stored }
 	enc := make([]forms, len(recs))
 	seen := map[string]bool{}
@@ -229,6 +234,22 @@ func (m *Store) Create(ctx context.Context, recs ...*task.Record) error {
 		m.tasks[r.ID] = m.newTask(r, enc[i].journal, enc[i].mailbox)
 	}
 	return nil
+}
+
+// CreateClaimed implements store.Store.
+func (m *Store) CreateClaimed(ctx context.Context, owner string, now time.Time, d time.Duration, recs ...*task.Record) ([]store.Lease, error) {
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	if err := m.create(recs); err != nil {
+		return nil, err
+	}
+	ls := make([]store.Lease, len(recs))
+	for i, r := range recs {
+		ls[i] = m.lease(m.tasks[r.ID], owner, now, d)
+	}
+	return ls, nil
 }
 
 func claimable(t *memTask, now time.Time) bool {

@@ -160,6 +160,60 @@ func (s *Store) Create(ctx context.Context, recs ...*task.Record) error {
 	return nil
 }
 
+// CreateClaimed inserts the tasks leased to owner, in one implicit
+// transaction (one batch, one round trip): the rows are inserted, then
+// leased as ClaimID leases them. No notification: no other worker may
+// claim them.
+func (s *Store) CreateClaimed(ctx context.Context, owner string, now time.Time, lease time.Duration, recs ...*task.Record) ([]store.Lease, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	var rows taskRows
+	for _, rec := range recs {
+		if err := rows.add(rec); err != nil {
+			return nil, fmt.Errorf("postgres: create task %q: %w", rec.ID, err)
+		}
+	}
+	if dup := duplicate(rows.id); dup != "" {
+		return nil, fmt.Errorf("postgres: create task %q twice: %w", dup, store.ErrExists)
+	}
+	b := &pgx.Batch{}
+	rows.queue(b)
+	inserts := b.Len()
+	b.Queue(`UPDATE tasks SET lease_owner = $2, lease_epoch = lease_epoch + 1, lease_until = $4, updated = $3, ready = false
+		WHERE id = ANY($1) RETURNING id, lease_epoch, version, cancel`, rows.id, owner, nano(now), nano(now.Add(lease)))
+	br := s.pool.SendBatch(ctx, b)
+	fail := func(err error) ([]store.Lease, error) {
+		br.Close()
+		if isUniqueViolation(err) {
+			return nil, fmt.Errorf("postgres: create: %w (%v)", store.ErrExists, err)
+		}
+		return nil, fmt.Errorf("postgres: create: %w", err)
+	}
+	for range inserts {
+		if _, err := br.Exec(); err != nil {
+			return fail(err)
+		}
+	}
+	got := make(map[string]store.Lease, len(recs))
+	var l store.Lease
+	res, _ := br.Query()
+	if _, err := pgx.ForEachRow(res, []any{&l.ID, &l.Epoch, &l.Steps, &l.Cancel}, func() error {
+		got[l.ID] = l
+		return nil
+	}); err != nil {
+		return fail(err)
+	}
+	if err := br.Close(); err != nil {
+		return fail(err)
+	}
+	leases := make([]store.Lease, len(recs))
+	for i, rec := range recs {
+		leases[i] = got[rec.ID]
+	}
+	return leases, nil
+}
+
 // Claim leases up to max claimable tasks to owner: tasks whose lease
 // expired first (their worker died mid-step), then woken tasks in the
 // order they were woken, then tasks whose RunAt has come, earliest first.

@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/internal/durabench"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/store/sqlite"
 	"github.com/amberrt/amber/task"
@@ -20,29 +19,10 @@ import (
 // baseline, so that one `go test -bench` run measures both on the same
 // disk. Run with -benchtime=1x: each iteration is a whole workload.
 
-// Step is a trivial activity.
-type Step struct {
-	effect.Returns[int]
-	N int
-}
-
-// Run returns N+1.
-func (s Step) Run(context.Context) (int, error) { return s.N + 1, nil }
-
-func steps(n int) *effect.Program[int, int] {
-	return effect.NewProgram(fmt.Sprintf("steps%d", n), 1, func(int) effect.Eff[int] {
-		var loop func(i, acc int) effect.Eff[int]
-		loop = func(i, acc int) effect.Eff[int] {
-			if i == n {
-				return effect.Pure(acc)
-			}
-			return effect.Then(effect.Perform(Step{N: acc}), func(v int) effect.Eff[int] { return loop(i+1, v) })
-		}
-		return loop(0, 0)
-	})
-}
+func steps(n int) *effect.Program[int, int] { return durabench.Steps(n) }
 
 type durableEnv struct {
+	*durabench.Env
 	d  *interp.Durable
 	st *sqlite.Store
 }
@@ -53,61 +33,13 @@ func openDurable(b *testing.B, progs ...effect.AnyProgram) *durableEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	reg := task.NewRegistry()
-	for _, p := range progs {
-		if err := reg.Add(p); err != nil {
-			b.Fatal(err)
-		}
-	}
-	d, err := interp.NewDurable(st, interp.WithRegistry(reg), interp.WithWorkers(128),
-		interp.WithDurableOptions(interp.DurableOptions{Poll: 20 * time.Millisecond}))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { d.Close(); st.Close() })
-	return &durableEnv{d, st}
+	b.Cleanup(func() { st.Close() }) // after the interpreter's Close
+	env := durabench.Open(b, st, progs...)
+	return &durableEnv{env, env.D, st}
 }
 
-// runAll starts n tasks of p, from 64 goroutines as a server taking
-// requests would, and waits for them all.
 func runAll(b *testing.B, env *durableEnv, p effect.AnyProgram, n int, prefix string) {
-	ctx := context.Background()
-	tasks := make([]*interp.Handle[any], n)
-	var starters sync.WaitGroup
-	for g := range 64 {
-		starters.Add(1)
-		go func() {
-			defer starters.Done()
-			for i := g; i < n; i += 64 {
-				t, err := interp.StartAny(env.d, p, 0, interp.WithID(fmt.Sprintf("%s-%d", prefix, i)))
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				tasks[i] = t
-			}
-		}()
-	}
-	starters.Wait()
-	if b.Failed() {
-		b.FailNow()
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for _, t := range tasks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := t.Wait(ctx); err != nil {
-				errs <- err
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
+	durabench.RunAll(b, env.Env, p, n, prefix)
 }
 
 // BenchmarkDurableSQLite: 1,000 concurrent tasks, each doing 10 journaled
@@ -140,27 +72,12 @@ func BenchmarkWorkflowThroughput(b *testing.B) {
 
 // BenchmarkThreeStepLatency: one task at a time running three sequential
 // activities, from start to result; reports the median and 99th
-// percentile.
+// percentile, and the store transactions each task cost
+// (commits/workflow).
 func BenchmarkThreeStepLatency(b *testing.B) {
 	p := steps(3)
 	env := openDurable(b, p)
-	ctx := context.Background()
-	var lat []time.Duration
-	b.ResetTimer()
-	for i := range max(b.N, 50) {
-		start := time.Now()
-		t, err := interp.StartAny(env.d, p, 0, interp.WithID(fmt.Sprint("l", i)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := t.Wait(ctx); err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, time.Since(start))
-	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	durabench.Latency(b, env.Env, p, "l")
 }
 
 // BenchmarkDurableStepLatency: one task doing sequential activity steps;

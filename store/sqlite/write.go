@@ -95,47 +95,85 @@ func nanos(t time.Time) any {
 
 // Create implements store.Store.
 func (s *Store) Create(ctx context.Context, recs ...*task.Record) error {
+	enc, err := encodeNew(recs)
+	if err != nil || len(enc) == 0 {
+		return err
+	}
+	return s.submit(ctx, func(w *wtx) (refused, err error) { return w.create(enc) })
+}
+
+// CreateClaimed implements store.Store: the inserts and the leases are
+// one write of the writer.
+func (s *Store) CreateClaimed(ctx context.Context, owner string, now time.Time, d time.Duration, recs ...*task.Record) ([]store.Lease, error) {
+	if err := s.workerOnly(); err != nil {
+		return nil, err
+	}
+	enc, err := encodeNew(recs)
+	if err != nil || len(enc) == 0 {
+		return nil, err
+	}
+	ls := make([]store.Lease, len(enc))
+	err = s.submit(ctx, func(w *wtx) (refused, err error) {
+		if refused, err := w.create(enc); refused != nil || err != nil {
+			return refused, err
+		}
+		for i, e := range enc {
+			if ls[i], err = w.lease(e.rec.ID, owner, now, d); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ls, nil
+}
+
+// encodeNew encodes the records of a Create.
+func encodeNew(recs []*task.Record) ([]*encodedRecord, error) {
 	enc := make([]*encodedRecord, len(recs))
 	seen := make(map[string]bool, len(recs))
 	for i, r := range recs {
 		var err error
 		if enc[i], err = encodeRecord(r); err != nil {
-			return fmt.Errorf("sqlite: create %s: %w", r.ID, err)
+			return nil, fmt.Errorf("sqlite: create %s: %w", r.ID, err)
 		}
 		if seen[r.ID] {
-			return fmt.Errorf("sqlite: create %s: %w", r.ID, store.ErrExists)
+			return nil, fmt.Errorf("sqlite: create %s: %w", r.ID, store.ErrExists)
 		}
 		seen[r.ID] = true
 	}
-	if len(enc) == 0 {
-		return nil
-	}
-	return s.submit(ctx, func(w *wtx) (refused, err error) {
-		if len(enc) > 1 {
-			// Refuse before writing anything: the first insert may refuse
-			// by itself, the others may not.
-			for _, e := range enc[1:] {
-				if exists, err := w.exists(e.rec.ID); err != nil || exists {
-					if err != nil {
-						return nil, fmt.Errorf("sqlite: create %s: %w", e.rec.ID, err)
-					}
-					return fmt.Errorf("sqlite: create %s: %w", e.rec.ID, store.ErrExists), nil
+	return enc, nil
+}
+
+// create inserts new tasks, or refuses them all, having written nothing,
+// if one exists.
+func (w *wtx) create(enc []*encodedRecord) (refused, err error) {
+	if len(enc) > 1 {
+		// Refuse before writing anything: the first insert may refuse
+		// by itself, the others may not.
+		for _, e := range enc[1:] {
+			if exists, err := w.exists(e.rec.ID); err != nil || exists {
+				if err != nil {
+					return nil, fmt.Errorf("sqlite: create %s: %w", e.rec.ID, err)
 				}
-			}
-		}
-		for i, e := range enc {
-			created, err := w.insertTask(e)
-			switch {
-			case err != nil:
-				return nil, err
-			case !created && i == 0:
 				return fmt.Errorf("sqlite: create %s: %w", e.rec.ID, store.ErrExists), nil
-			case !created:
-				return nil, fmt.Errorf("sqlite: create %s: %w", e.rec.ID, store.ErrExists)
 			}
 		}
-		return nil, nil
-	})
+	}
+	for i, e := range enc {
+		created, err := w.insertTask(e)
+		switch {
+		case err != nil:
+			return nil, err
+		case !created && i == 0:
+			return fmt.Errorf("sqlite: create %s: %w", e.rec.ID, store.ErrExists), nil
+		case !created:
+			return nil, fmt.Errorf("sqlite: create %s: %w", e.rec.ID, store.ErrExists)
+		}
+	}
+	return nil, nil
 }
 
 // exists reports whether there is a task id.

@@ -58,6 +58,7 @@ var cases = []testCase{
 	{"ClaimRunAt", testClaimRunAt},
 	{"ClaimFinished", testClaimFinished},
 	{"ClaimID", testClaimID},
+	{"CreateClaimed", testCreateClaimed},
 	{"Journal", testJournalOrder},
 	{"Messages", testMessages},
 	{"CommitConsumes", testCommitConsumes},
@@ -483,6 +484,36 @@ func testClaimID(h *harness) {
 	h.commit(step("w3", l3, task.Done))
 	if _, err := h.s.ClaimID(bg, "w1", "a", T0.Add(3*time.Minute), time.Minute); !errors.Is(err, store.ErrFinished) {
 		h.t.Errorf("ClaimID of a finished task: %v, want ErrFinished", err)
+	}
+}
+
+// testCreateClaimed: the tasks come leased to the owner (in the order
+// given), are not claimable until the lease expires, commit under the
+// lease, and an existing ID refuses the whole call.
+func testCreateClaimed(h *harness) {
+	h.createIDs("x")
+	if _, err := h.s.CreateClaimed(bg, "w1", T0, time.Minute, NewRecord("b"), NewRecord("x")); !errors.Is(err, store.ErrExists) {
+		h.t.Errorf("CreateClaimed of an existing ID: %v, want ErrExists", err)
+	}
+	if _, _, err := h.s.Load(bg, "b"); !errors.Is(err, store.ErrNotFound) {
+		h.t.Errorf("a refused CreateClaimed created b: Load = %v", err)
+	}
+	h.claimOne("w0", "x", T0) // x out of the way
+	ls, err := h.s.CreateClaimed(bg, "w1", T0, time.Minute, NewRecord("b"), NewRecord("a"))
+	if err != nil || len(ls) != 2 || ls[0].ID != "b" || ls[1].ID != "a" || ls[0].Epoch == 0 || ls[0].Steps != 0 {
+		h.t.Fatalf("CreateClaimed(b, a) = %+v, %v", ls, err)
+	}
+	h.claimNone("w2", T0.Add(59*time.Second), "CreateClaimed leased a and b to w1")
+	if _, err := h.s.ClaimID(bg, "w2", "a", T0.Add(59*time.Second), time.Minute); !errors.Is(err, store.ErrLeased) {
+		h.t.Errorf("ClaimID of a task CreateClaimed leased to another owner: %v, want ErrLeased", err)
+	}
+	s := step("w1", ls[1], task.Waiting)
+	s.Append = NewEntries(1, 1)
+	s.Keep = true
+	h.commit(s)
+	h.checkJournal("a", 1)
+	if l, err := h.s.ClaimID(bg, "w2", "b", T0.Add(2*time.Minute), time.Minute); err != nil || l.Epoch <= ls[0].Epoch {
+		h.t.Errorf("ClaimID of b over an expired lease = %+v, %v; want epoch > %d", l, err, ls[0].Epoch)
 	}
 }
 
