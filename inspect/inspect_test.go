@@ -204,9 +204,11 @@ func testPages(t *testing.T, st store.Store) {
 
 	t.Run("bad filters", func(t *testing.T) {
 		for q, says := range map[string]string{
-			"status=sleeping": "&#34;sleeping&#34; is not a task status",
-			"version=two":     "is not a version number",
-			"from=yesterday":  "is not a time",
+			"status=sleeping":               "&#34;sleeping&#34; is not a task status",
+			"version=two":                   "is not a version number",
+			"from=yesterday":                "is not a time",
+			"order=random":                  "is not an order",
+			"order=updated&after=x&at=noon": "is not a time (RFC 3339)",
 		} {
 			r := get(h, "/tasks?"+q)
 			require.Equal(t, http.StatusBadRequest, r.code, q)
@@ -215,22 +217,39 @@ func testPages(t *testing.T, st store.Store) {
 	})
 
 	t.Run("paging", func(t *testing.T) {
-		var seen []string
-		next := "/tasks"
-		for pages := 0; next != ""; pages++ {
-			require.Less(t, pages, 10)
-			r := get(h, next)
-			require.Equal(t, http.StatusOK, r.code)
-			page := rows(r.body)
-			require.LessOrEqual(t, len(page), 4)
-			seen = append(seen, page...)
-			next = ""
-			if m := regexp.MustCompile(`class="next" href="([^"]+)"`).FindStringSubmatch(r.body); m != nil {
-				next = strings.ReplaceAll(m[1], "&amp;", "&")
+		pageAll := func(first string) []string {
+			var seen []string
+			next := first
+			for pages := 0; next != ""; pages++ {
+				require.Less(t, pages, 10)
+				r := get(h, next)
+				require.Equal(t, http.StatusOK, r.code, r.body)
+				page := rows(r.body)
+				require.LessOrEqual(t, len(page), 4)
+				seen = append(seen, page...)
+				next = ""
+				if m := regexp.MustCompile(`class="next" href="([^"]+)"`).FindStringSubmatch(r.body); m != nil {
+					next = strings.ReplaceAll(m[1], "&amp;", "&")
+				}
 			}
+			return seen
 		}
-		require.Len(t, seen, 11)
-		require.IsIncreasing(t, seen)
+		byID := pageAll("/tasks")
+		require.Len(t, byID, 11)
+		require.IsIncreasing(t, byID)
+		// Most recently updated first: every task once, the same set.
+		byUpdated := pageAll("/tasks?order=updated")
+		require.ElementsMatch(t, byID, byUpdated)
+		all, err := st.List(context.Background(), store.Filter{Order: store.ByUpdated})
+		require.NoError(t, err)
+		var want []string
+		for _, s := range all {
+			want = append(want, s.ID)
+		}
+		require.Equal(t, want, byUpdated, "the store's order")
+		// A filtered listing pages with its filter.
+		require.ElementsMatch(t, []string{waitingID, hostileID, slashID, cancelledID, runningID}, pageAll("/tasks?program=ask&order=updated"))
+		require.ElementsMatch(t, []string{waitingID, hostileID, slashID, cancelledID, runningID}, pageAll("/tasks?program=ask"))
 	})
 
 	t.Run("waiting task", func(t *testing.T) {
