@@ -19,6 +19,12 @@
 //	                          what it waits for in words, mailbox, related tasks,
 //	                          and its journal as a timeline, a table and raw CBOR
 //	                          (?from=N pages through long journals)
+//	GET  /tasks/{id}/replay   the replay debugger: step through the journal
+//	                          entry by entry (?step=N), replay it against a
+//	                          version of the program this binary registers
+//	                          (?version=V) and see where it diverges, recorded
+//	                          and issued side by side, or that it fits to the
+//	                          end; nothing is written to the store
 //	POST /tasks/{id}/send     send a message (a typed form per message type the
 //	                          task waits for, or JSON of any registered type)
 //	POST /tasks/{id}/cancel   ask the task to cancel

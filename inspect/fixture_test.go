@@ -83,6 +83,30 @@ func registry() *task.Registry {
 	return r
 }
 
+// The other versions of ask, which the replay debugger replays ask's
+// tasks against: v2 no longer reads the clock first (it diverges at entry
+// 1), v3 words its result otherwise (it fits).
+var (
+	askV2 = effect.NewProgram("ask", 2, func(who string) effect.Eff[string] {
+		return effect.Map(effect.Receive[Raise](), func(r Raise) string { return who + " by " + r.By })
+	})
+	askV3 = effect.NewProgram("ask", 3, func(who string) effect.Eff[string] {
+		return effect.Then(effect.Now(), func(time.Time) effect.Eff[string] {
+			return effect.Map(effect.Receive[Raise](), func(r Raise) string { return who + " got a raise from " + r.By })
+		})
+	})
+)
+
+// debugRegistry is registry() with ask's other versions: the registry of
+// a later build, which the inspector's replay debugger knows.
+func debugRegistry() *task.Registry {
+	r := registry()
+	if err := errors.Join(task.Register(r, askV2), task.Register(r, askV3)); err != nil {
+		panic(err)
+	}
+	return r
+}
+
 // hostile is a task ID, an input and a message that would run script if
 // they were not escaped.
 const hostile = `<script>alert("x")</script>`

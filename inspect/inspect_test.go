@@ -347,6 +347,76 @@ func testPages(t *testing.T, st store.Store) {
 		require.Equal(t, http.StatusBadRequest, r.code)
 	})
 
+	t.Run("replay debugger", func(t *testing.T) {
+		dbg := newServer(t, st, inspect.Options{Registry: debugRegistry()})
+		r := get(dbg, taskURL(waitingID))
+		require.Contains(t, r.body, `href="/tasks/ask-1/replay"`, "the task page links to the debugger")
+
+		// The recorded version fits, and then waits for a message.
+		r = get(dbg, taskURL(waitingID)+"/replay")
+		require.Equal(t, http.StatusOK, r.code, r.body)
+		require.Contains(t, r.body, "Version 1 fits this journal to its end (1 entries)")
+		require.Contains(t, r.body, "effect.ReceiveOp")
+		require.Contains(t, r.body, `<option value="2">v2</option>`)
+		require.Contains(t, r.body, `<option value="1" selected>v1 (recorded)</option>`)
+		require.Contains(t, r.body, "✓ the program issued this op.")
+		require.Regexp(t, `id="issued">effect.NowOp`, r.body)
+
+		// v2 diverges at entry 1: recorded and issued side by side.
+		r = get(dbg, taskURL(waitingID)+"/replay?version=2")
+		require.Equal(t, http.StatusOK, r.code, r.body)
+		require.Contains(t, r.body, "Version 2 diverges from this journal at")
+		require.Contains(t, r.body, `href="/tasks/ask-1/replay?step=1&amp;version=2">entry 1</a>`)
+		require.Contains(t, r.body, "✗ the program diverges here.")
+		require.Regexp(t, `<td><code>effect.NowOp \{\}</code></td><td><code class="err">effect.ReceiveOp`, r.body)
+
+		// v3 fits.
+		r = get(dbg, taskURL(waitingID)+"/replay?version=3")
+		require.Contains(t, r.body, "Version 3 fits")
+
+		// A finished task: the program's outcome.
+		r = get(dbg, taskURL(doneID)+"/replay")
+		require.Contains(t, r.body, "The program then finishes: <code>result &#34;got page!&#34;</code>")
+
+		// Stepping through a long journal.
+		r = get(dbg, taskURL(longID)+"/replay?step=200")
+		require.Equal(t, http.StatusOK, r.code, r.body)
+		require.Contains(t, r.body, `<h2>Entry 200 <small>of 450`)
+		require.Contains(t, r.body, `rel="prev" id="prev" href="/tasks/long-1/replay?step=199"`)
+		require.Contains(t, r.body, `rel="next" id="next" href="/tasks/long-1/replay?step=201"`)
+		require.Contains(t, r.body, `<tr class="current"><td><a href="/tasks/long-1/replay?step=200">200</a>`)
+		require.Equal(t, 17, strings.Count(r.body, `<td><a href="/tasks/long-1/replay?step=`), "a window of the journal around the step")
+		r = get(dbg, taskURL(longID)+"/replay?step=99999")
+		require.Contains(t, r.body, `<h2>Entry 450 <small>of 450`, "past the end: the last entry")
+
+		// Hostile input is escaped; bad parameters and unknown programs
+		// and versions are a message.
+		r = get(dbg, taskURL(hostileID)+"/replay")
+		require.Equal(t, http.StatusOK, r.code)
+		require.NotContains(t, r.body, hostile)
+		for target, c := range map[string]struct {
+			code int
+			says string
+		}{
+			taskURL(waitingID) + "/replay?version=9": {200, "does not register ask version 9"},
+			taskURL(parkedID) + "/replay":            {200, "does not register ghost version 1"},
+			taskURL(waitingID) + "/replay?step=x":    {400, "is not a journal position"},
+			taskURL(waitingID) + "/replay?version=x": {400, "is not a version number"},
+			taskURL("nope") + "/replay":              {404, "no such task"},
+		} {
+			r := get(dbg, target)
+			require.Equal(t, c.code, r.code, target)
+			require.Contains(t, r.body, c.says, target)
+		}
+
+		// Nothing was written: the task is as it was.
+		rec, msgs, err := st.Load(context.Background(), waitingID)
+		require.NoError(t, err)
+		require.Len(t, rec.Journal, 1)
+		require.Equal(t, task.Waiting, rec.Status)
+		require.Len(t, msgs, 1)
+	})
+
 	t.Run("live part", func(t *testing.T) {
 		r := get(h, taskURL(waitingID)+"?partial=live")
 		require.Equal(t, http.StatusOK, r.code)

@@ -52,7 +52,7 @@ func newPages() (*pages, error) {
 		return nil, err
 	}
 	p := &pages{sets: map[string]*template.Template{}}
-	for _, name := range []string{"tasks", "task", "error"} {
+	for _, name := range []string{"tasks", "task", "replay", "error"} {
 		t, err := template.Must(layout.Clone()).ParseFS(assets, "assets/"+name+".html")
 		if err != nil {
 			return nil, err
@@ -80,6 +80,7 @@ func (s *Server) routes() {
 	})
 	s.mux.HandleFunc("GET /tasks", s.taskList)
 	s.mux.HandleFunc("GET /tasks/{id}", s.taskPage)
+	s.mux.HandleFunc("GET /tasks/{id}/replay", s.replayPage)
 	s.mux.HandleFunc("POST /tasks/{id}/send", s.send)
 	s.mux.HandleFunc("POST /tasks/{id}/cancel", s.cancel)
 	// Writes are POST only; any other method gets a page that says so.
