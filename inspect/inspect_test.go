@@ -610,6 +610,12 @@ func TestCorruptRow(t *testing.T) {
 	require.Contains(t, r.body, "Part of this task could not be read")
 	require.Contains(t, r.body, "journal seq 1 is corrupt")
 	require.Contains(t, r.body, `id="status">waiting`, "what the list knows is shown")
+	require.Contains(t, r.body, "The row journal seq 1 as stored")
+	require.Contains(t, r.body, `<pre id="raw-row">0000  a1ff`, "the row's bytes")
+	rp := get(h, taskURL(waitingID)+"/replay")
+	require.Equal(t, http.StatusOK, rp.code, rp.body)
+	require.Contains(t, rp.body, "cannot be replayed")
+	require.Contains(t, rp.body, "journal seq 1 is corrupt")
 	require.Contains(t, r.body, "ask v1")
 	// The other tasks are unaffected.
 	require.Equal(t, http.StatusOK, get(h, taskURL(slashID)).code)

@@ -276,6 +276,9 @@ func (s *Server) showTask(w http.ResponseWriter, r *http.Request, status int, p 
 	case errors.Is(err, task.ErrCorrupt):
 		// The page still renders, with what the list knows of the task.
 		tv := &taskView{ID: id, Problem: err.Error()}
+		if ce := (*store.CorruptError)(nil); errors.As(err, &ce) && len(ce.Data) > 0 {
+			tv.ProblemRow, tv.ProblemHex, tv.ProblemDiag = ce.Row, hexDump(ce.Data), task.Render(ce.Data)
+		}
 		if pg, lerr := s.rm.Tasks(r.Context(), store.Filter{IDContains: id}); lerr == nil {
 			for i, sum := range pg.Tasks {
 				if sum.ID == id {
