@@ -36,7 +36,7 @@ type taskView struct {
 	// The row that could not be read, when the store gave its bytes: in
 	// hex, and in CBOR diagnostic notation as far as it decodes.
 	ProblemRow, ProblemHex, ProblemDiag string
-	Summary                                      *store.Summary
+	Summary                             *store.Summary
 }
 
 type messageView struct {
