@@ -25,6 +25,15 @@
 //	                          (?version=V) and see where it diverges, recorded
 //	                          and issued side by side, or that it fits to the
 //	                          end; nothing is written to the store
+//	GET  /versions            per program: its versions, the current one, tasks
+//	                          in flight per version, drain states, workers, and
+//	                          the log of version changes (Options.Versions), and
+//	                          which versions this binary registers
+//	GET  /routes              per routed function: its policy (primary,
+//	                          percent, shadow and sampling) and the history of
+//	                          routing changes (Options.Routes)
+//	GET  /routes/{function}   its recent divergences, primary and candidate
+//	                          side by side, the first differing op marked
 //	POST /tasks/{id}/send     send a message (a typed form per message type the
 //	                          task waits for, or JSON of any registered type)
 //	POST /tasks/{id}/cancel   ask the task to cancel

@@ -26,7 +26,7 @@ type navItem struct {
 	Label, Href string
 }
 
-var nav = []navItem{{"Tasks", "/tasks"}}
+var nav = []navItem{{"Tasks", "/tasks"}, {"Versions", "/versions"}, {"Routes", "/routes"}}
 
 // pages holds one template set per page, each the layout around the
 // page's "content" (and its "live" part, refreshed in place).
@@ -44,15 +44,16 @@ var funcs = template.FuncMap{
 	"add":   func(a, b int) int { return a + b },
 	"addf":  func(a, b float64) float64 { return a + b },
 	"waits": WaitSummary,
+	"pct":   func(f float64) string { return strconv.FormatFloat(f*100, 'f', -1, 64) + "%" },
 }
 
 func newPages() (*pages, error) {
-	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/layout.html")
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/layout.html", "assets/parts.html")
 	if err != nil {
 		return nil, err
 	}
 	p := &pages{sets: map[string]*template.Template{}}
-	for _, name := range []string{"tasks", "task", "replay", "error"} {
+	for _, name := range []string{"tasks", "task", "replay", "versions", "routes", "route", "error"} {
 		t, err := template.Must(layout.Clone()).ParseFS(assets, "assets/"+name+".html")
 		if err != nil {
 			return nil, err
@@ -81,6 +82,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /tasks", s.taskList)
 	s.mux.HandleFunc("GET /tasks/{id}", s.taskPage)
 	s.mux.HandleFunc("GET /tasks/{id}/replay", s.replayPage)
+	s.mux.HandleFunc("GET /versions", s.versionsPage)
+	s.mux.HandleFunc("GET /routes", s.routesPage)
+	s.mux.HandleFunc("GET /routes/{function}", s.routePage)
 	s.mux.HandleFunc("POST /tasks/{id}/send", s.send)
 	s.mux.HandleFunc("POST /tasks/{id}/cancel", s.cancel)
 	// Writes are POST only; any other method gets a page that says so.
