@@ -125,6 +125,13 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(css(`#timeline`)),
 		shot("timeline-fibers.png"))
 	require.Equal(t, 2, value(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#timeline rect.activity").length`)))
+	// AMBER_README_SCREENSHOT=path saves this page's first screen there:
+	// the README's picture (inspect/testdata/task-page.png).
+	if path := os.Getenv("AMBER_README_SCREENSHOT"); path != "" {
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(path, png, 0o644))
+	}
 
 	// The replay debugger: open it from the task page, step through the
 	// long task's journal with the buttons and the arrow keys.
