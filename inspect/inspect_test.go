@@ -378,6 +378,11 @@ func testPages(t *testing.T, st store.Store) {
 		r = get(dbg, taskURL(doneID)+"/replay")
 		require.Contains(t, r.body, "The program then finishes: <code>result &#34;got page!&#34;</code>")
 
+		// A failed task, which has no journal: its program fails again.
+		r = get(dbg, taskURL(failedID)+"/replay")
+		require.Equal(t, http.StatusOK, r.code, r.body)
+		require.Contains(t, r.body, "The program then fails: <code class=\"err\">error: bad input &lt;script&gt;")
+
 		// Stepping through a long journal.
 		r = get(dbg, taskURL(longID)+"/replay?step=200")
 		require.Equal(t, http.StatusOK, r.code, r.body)

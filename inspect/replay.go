@@ -30,6 +30,7 @@ type replayView struct {
 
 	// The verdict on the whole journal.
 	Fits, Finished    bool
+	Failed            bool     // the program finished with an error
 	Outcome           string   // the result or error where the program finished
 	Pending           []string // what it waits on where the journal ends
 	Unpatched         []string
@@ -136,7 +137,7 @@ func (s *Server) replayPage(w http.ResponseWriter, r *http.Request) {
 	default:
 		v.Fits, v.Finished, v.Unpatched = true, whole.Done, whole.Unpatched
 		if whole.Done {
-			v.Outcome = s.outcome(whole)
+			v.Outcome, v.Failed = s.outcome(whole), whole.Err != nil
 		}
 		for _, pd := range whole.Pending {
 			v.Pending = append(v.Pending, fmt.Sprintf("fiber %d: %s", pd.Fiber, renderOp(pd.Op)))
