@@ -346,6 +346,15 @@ func TestServe(t *testing.T) {
 	r := amber(t, reg, "serve", "--addr", "0.0.0.0:0", "--db", db)
 	require.Equal(t, cli.ExitUsage, r.code)
 	require.Contains(t, r.err, "needs a token")
+	// A store that cannot be opened: a clear message, exit 1.
+	r = amber(t, reg, "serve", "--db", filepath.Join(t.TempDir(), "missing.db"))
+	require.Equal(t, cli.ExitFailure, r.code)
+	require.Contains(t, r.err, "no amber store at")
+	notDB := filepath.Join(t.TempDir(), "notes.txt")
+	require.NoError(t, os.WriteFile(notDB, []byte("not a database, just some words that fill a page of text\n"), 0o644))
+	r = amber(t, reg, "serve", "--db", notDB)
+	require.Equal(t, cli.ExitFailure, r.code)
+	require.Contains(t, r.err, "not an amber database")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cli.SetServeContext(func(context.Context) (context.Context, context.CancelFunc) { return ctx, cancel })()
@@ -367,6 +376,13 @@ func TestServe(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, string(body), "test.Raise")
+	// The replay debugger knows this binary's programs.
+	resp, err = http.Get(url + "tasks/v1/replay")
+	require.NoError(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(body), "fits this journal to its end")
 	cancel()
 	require.Equal(t, 0, <-done, errOut.String())
 }

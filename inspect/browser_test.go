@@ -7,13 +7,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/amberrt/amber/inspect"
 	"github.com/amberrt/amber/interp"
+	"github.com/amberrt/amber/task"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
 )
 
@@ -50,7 +53,8 @@ func TestBrowser(t *testing.T) {
 		interp.WithDurableOptions(interp.DurableOptions{Poll: 10 * time.Millisecond}))
 	require.NoError(t, err)
 	t.Cleanup(func() { d.Close() })
-	srv := httptest.NewServer(newServer(t, st, inspect.Options{Registry: reg, Poll: 200 * time.Millisecond}))
+	// The inspector of a later build, which has versions 2 and 3 of ask.
+	srv := httptest.NewServer(newServer(t, st, inspect.Options{Registry: debugRegistry(), Poll: 200 * time.Millisecond}))
 	t.Cleanup(srv.Close)
 
 	shots, err := os.MkdirTemp("", "amber-inspector-screenshots-")
@@ -121,6 +125,56 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(css(`#timeline`)),
 		shot("timeline-fibers.png"))
 	require.Equal(t, 2, value(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#timeline rect.activity").length`)))
+	// AMBER_README_SCREENSHOT=path saves this page's first screen there:
+	// the README's picture (inspect/testdata/task-page.png).
+	if path := os.Getenv("AMBER_README_SCREENSHOT"); path != "" {
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(path, png, 0o644))
+	}
+
+	// The replay debugger: open it from the task page, step through the
+	// long task's journal with the buttons and the arrow keys.
+	do(chromedp.Navigate(srv.URL+taskURL(longID)),
+		chromedp.Click(css(`#replay-link`)),
+		chromedp.WaitVisible(css(`#verdict .fits`)),
+		chromedp.WaitVisible(css(`#step[data-seq="1"]`)),
+		chromedp.Click(css(`#next`)),
+		chromedp.WaitVisible(css(`#step[data-seq="2"]`)),
+		chromedp.KeyEvent(kb.ArrowRight),
+		chromedp.WaitVisible(css(`#step[data-seq="3"]`)),
+		shot("replay-step.png"))
+	require.Contains(t, value(t, ctx, chromedp.Text(css(`#step-verdict`))), "the program issued this op")
+	require.Contains(t, value(t, ctx, chromedp.Text(css(`#issued`))), "effect.NowOp")
+	require.Contains(t, value(t, ctx, chromedp.Text(css(`tr.current`))), "3")
+
+	// Another version of ask: it diverges at entry 1, shown side by side.
+	do(chromedp.Navigate(srv.URL+taskURL(waitingID)+"/replay"),
+		chromedp.WaitVisible(css(`#verdict .fits`)),
+		chromedp.SetValue(css(`#version`), "2"),
+		chromedp.Click(css(`form.version button[type="submit"]`)),
+		chromedp.WaitVisible(css(`#verdict .diverges`)),
+		shot("replay-diverges.png"))
+	require.Contains(t, value(t, ctx, chromedp.Text(css(`#verdict`))), "diverges from this journal at entry 1")
+	require.Contains(t, value(t, ctx, chromedp.Text(css(`#step-verdict`))), "diverges here")
+	require.Contains(t, value(t, ctx, chromedp.Text(css(`#issued`))), "effect.ReceiveOp")
+
+	// The list updates in place: a task that finishes while the list is
+	// open moves from waiting to done without a reload.
+	_, err = interp.StartAny(d, ask, "eve", interp.WithID("ask-live"))
+	require.NoError(t, err)
+	waitStatus(t, st, map[string]task.Status{"ask-live": task.Waiting})
+	do(chromedp.Navigate(srv.URL+"/tasks?program=ask"),
+		chromedp.WaitVisible(css(`a.task-link[href="/tasks/ask-live"]`)))
+	require.True(t, value(t, ctx, chromedp.Evaluate[bool](`window.amberMarker = true`)))
+	doneBefore := value(t, ctx, chromedp.Text(css(`a.count.status-done b`)))
+	env, err := reg.EncodeMessage(Raise{By: "list"})
+	require.NoError(t, err)
+	require.NoError(t, st.Send(context.Background(), "ask-live", env))
+	do(chromedp.Poll[chromedp.Void](`document.querySelector("a.count.status-done b").textContent !== `+strconv.Quote(doneBefore),
+		chromedp.WithPollingTimeout(30*time.Second)),
+		shot("list-live.png"))
+	require.True(t, value(t, ctx, chromedp.Evaluate[bool](`window.amberMarker === true`)), "the list updated in place, without a reload")
 
 	// Send a message through the typed form; the task finishes, and the
 	// page shows it without a reload (the marker set on the page survives).

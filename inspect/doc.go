@@ -12,11 +12,28 @@
 //
 //	GET  /tasks               the task list: filters (status, program, version,
 //	                          waiting for, creation time, ID substring), counts
-//	                          per status, keyset paging by ID
+//	                          per status, keyset paging by ID or most recently
+//	                          updated first, read through the store's own
+//	                          filters, cursors and counts (store.Filter)
 //	GET  /tasks/{id}          a task: status, program, input, result or error,
 //	                          what it waits for in words, mailbox, related tasks,
 //	                          and its journal as a timeline, a table and raw CBOR
 //	                          (?from=N pages through long journals)
+//	GET  /tasks/{id}/replay   the replay debugger: step through the journal
+//	                          entry by entry (?step=N), replay it against a
+//	                          version of the program this binary registers
+//	                          (?version=V) and see where it diverges, recorded
+//	                          and issued side by side, or that it fits to the
+//	                          end; nothing is written to the store
+//	GET  /versions            per program: its versions, the current one, tasks
+//	                          in flight per version, drain states, workers, and
+//	                          the log of version changes (Options.Versions), and
+//	                          which versions this binary registers
+//	GET  /routes              per routed function: its policy (primary,
+//	                          percent, shadow and sampling) and the history of
+//	                          routing changes (Options.Routes)
+//	GET  /routes/{function}   its recent divergences, primary and candidate
+//	                          side by side, the first differing op marked
 //	POST /tasks/{id}/send     send a message (a typed form per message type the
 //	                          task waits for, or JSON of any registered type)
 //	POST /tasks/{id}/cancel   ask the task to cancel
@@ -44,9 +61,10 @@
 //
 // # Caveats
 //
-//   - Today the list is filtered and paged in memory over store.List;
-//     the switch to the store's own filters, paging and counts is one type
-//     (storeReader).
+//   - A page of the list costs the store an index walk from its cursor
+//     and a count per status of the tasks that match the other filters; an
+//     ID substring search and the counts scan the table (about 15 ms a page
+//     at 100,000 tasks on SQLite: BenchmarkTaskListPage).
 //   - A journal records when each result came, not when each op was
 //     issued: the timeline estimates issue times from the fibers' previous
 //     results (timeline.go says how). Its time axis shortens long gaps by

@@ -83,6 +83,30 @@ func registry() *task.Registry {
 	return r
 }
 
+// The other versions of ask, which the replay debugger replays ask's
+// tasks against: v2 no longer reads the clock first (it diverges at entry
+// 1), v3 words its result otherwise (it fits).
+var (
+	askV2 = effect.NewProgram("ask", 2, func(who string) effect.Eff[string] {
+		return effect.Map(effect.Receive[Raise](), func(r Raise) string { return who + " by " + r.By })
+	})
+	askV3 = effect.NewProgram("ask", 3, func(who string) effect.Eff[string] {
+		return effect.Then(effect.Now(), func(time.Time) effect.Eff[string] {
+			return effect.Map(effect.Receive[Raise](), func(r Raise) string { return who + " got a raise from " + r.By })
+		})
+	})
+)
+
+// debugRegistry is registry() with ask's other versions: the registry of
+// a later build, which the inspector's replay debugger knows.
+func debugRegistry() *task.Registry {
+	r := registry()
+	if err := errors.Join(task.Register(r, askV2), task.Register(r, askV3)); err != nil {
+		panic(err)
+	}
+	return r
+}
+
 // hostile is a task ID, an input and a message that would run script if
 // they were not escaped.
 const hostile = `<script>alert("x")</script>`
@@ -131,14 +155,11 @@ func populate(t *testing.T, st store.Store, reg *task.Registry, longN int) {
 	start(failing, failedID, hostile)
 	start(long, longID, longN)
 	now := time.Now().UTC()
-	in, err := task.Marshal("boo")
-	require.NoError(t, err)
-	require.NoError(t, st.Create(ctx, &task.Record{ID: parkedID, Program: "ghost", Version: 1, Input: in, Status: task.Running, Created: now, Updated: now}))
 
 	want := map[string]task.Status{
 		waitingID: task.Waiting, hostileID: task.Waiting, slashID: task.Waiting, cancelledID: task.Waiting,
 		fanoutID: task.Waiting, flakyID: task.Waiting, doneID: task.Done, failedID: task.Failed,
-		parkedID: task.Parked, longID: task.Waiting,
+		longID: task.Waiting,
 	}
 	waitStatus(t, st, want)
 	require.NoError(t, st.Cancel(ctx, cancelledID))
@@ -151,8 +172,14 @@ func populate(t *testing.T, st store.Store, reg *task.Registry, longN int) {
 	closed = true
 	require.NoError(t, d.Close())
 
-	// With no worker: a task that stays running, and messages the waiting
-	// task does not take, one of a type no one registered.
+	// With no worker: a task parked because no build has its program (a
+	// worker parks it, or, where claims filter by version, leaves it be),
+	// a task that stays running, and messages the waiting task does not
+	// take, one of a type no one registered.
+	in, err := task.Marshal("boo")
+	require.NoError(t, err)
+	require.NoError(t, st.Create(ctx, &task.Record{ID: parkedID, Program: "ghost", Version: 1, Input: in, Status: task.Parked,
+		Reason: "no program ghost v1 in this build", Created: now, Updated: now}))
 	in, err = task.Marshal("dan")
 	require.NoError(t, err)
 	require.NoError(t, st.Create(ctx, &task.Record{ID: runningID, Program: "ask", Version: 1, Input: in, Status: task.Running, Created: now, Updated: now}))

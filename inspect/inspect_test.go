@@ -204,9 +204,11 @@ func testPages(t *testing.T, st store.Store) {
 
 	t.Run("bad filters", func(t *testing.T) {
 		for q, says := range map[string]string{
-			"status=sleeping": "&#34;sleeping&#34; is not a task status",
-			"version=two":     "is not a version number",
-			"from=yesterday":  "is not a time",
+			"status=sleeping":               "&#34;sleeping&#34; is not a task status",
+			"version=two":                   "is not a version number",
+			"from=yesterday":                "is not a time",
+			"order=random":                  "is not an order",
+			"order=updated&after=x&at=noon": "is not a time (RFC 3339)",
 		} {
 			r := get(h, "/tasks?"+q)
 			require.Equal(t, http.StatusBadRequest, r.code, q)
@@ -215,22 +217,39 @@ func testPages(t *testing.T, st store.Store) {
 	})
 
 	t.Run("paging", func(t *testing.T) {
-		var seen []string
-		next := "/tasks"
-		for pages := 0; next != ""; pages++ {
-			require.Less(t, pages, 10)
-			r := get(h, next)
-			require.Equal(t, http.StatusOK, r.code)
-			page := rows(r.body)
-			require.LessOrEqual(t, len(page), 4)
-			seen = append(seen, page...)
-			next = ""
-			if m := regexp.MustCompile(`class="next" href="([^"]+)"`).FindStringSubmatch(r.body); m != nil {
-				next = strings.ReplaceAll(m[1], "&amp;", "&")
+		pageAll := func(first string) []string {
+			var seen []string
+			next := first
+			for pages := 0; next != ""; pages++ {
+				require.Less(t, pages, 10)
+				r := get(h, next)
+				require.Equal(t, http.StatusOK, r.code, r.body)
+				page := rows(r.body)
+				require.LessOrEqual(t, len(page), 4)
+				seen = append(seen, page...)
+				next = ""
+				if m := regexp.MustCompile(`class="next" href="([^"]+)"`).FindStringSubmatch(r.body); m != nil {
+					next = strings.ReplaceAll(m[1], "&amp;", "&")
+				}
 			}
+			return seen
 		}
-		require.Len(t, seen, 11)
-		require.IsIncreasing(t, seen)
+		byID := pageAll("/tasks")
+		require.Len(t, byID, 11)
+		require.IsIncreasing(t, byID)
+		// Most recently updated first: every task once, the same set.
+		byUpdated := pageAll("/tasks?order=updated")
+		require.ElementsMatch(t, byID, byUpdated)
+		all, err := st.List(context.Background(), store.Filter{Order: store.ByUpdated})
+		require.NoError(t, err)
+		var want []string
+		for _, s := range all {
+			want = append(want, s.ID)
+		}
+		require.Equal(t, want, byUpdated, "the store's order")
+		// A filtered listing pages with its filter.
+		require.ElementsMatch(t, []string{waitingID, hostileID, slashID, cancelledID, runningID}, pageAll("/tasks?program=ask&order=updated"))
+		require.ElementsMatch(t, []string{waitingID, hostileID, slashID, cancelledID, runningID}, pageAll("/tasks?program=ask"))
 	})
 
 	t.Run("waiting task", func(t *testing.T) {
@@ -326,6 +345,81 @@ func testPages(t *testing.T, st store.Store) {
 		require.Contains(t, r.body, `href="?axis=linear&amp;from=200">Later`, "paging keeps the axis")
 		r = get(h, taskURL(longID)+"?from=x")
 		require.Equal(t, http.StatusBadRequest, r.code)
+	})
+
+	t.Run("replay debugger", func(t *testing.T) {
+		dbg := newServer(t, st, inspect.Options{Registry: debugRegistry()})
+		r := get(dbg, taskURL(waitingID))
+		require.Contains(t, r.body, `href="/tasks/ask-1/replay"`, "the task page links to the debugger")
+
+		// The recorded version fits, and then waits for a message.
+		r = get(dbg, taskURL(waitingID)+"/replay")
+		require.Equal(t, http.StatusOK, r.code, r.body)
+		require.Contains(t, r.body, "Version 1 fits this journal to its end (1 entries)")
+		require.Contains(t, r.body, "effect.ReceiveOp")
+		require.Contains(t, r.body, `<option value="2">v2</option>`)
+		require.Contains(t, r.body, `<option value="1" selected>v1 (recorded)</option>`)
+		require.Contains(t, r.body, "✓ the program issued this op.")
+		require.Regexp(t, `id="issued">effect.NowOp`, r.body)
+
+		// v2 diverges at entry 1: recorded and issued side by side.
+		r = get(dbg, taskURL(waitingID)+"/replay?version=2")
+		require.Equal(t, http.StatusOK, r.code, r.body)
+		require.Contains(t, r.body, "Version 2 diverges from this journal at")
+		require.Contains(t, r.body, `href="/tasks/ask-1/replay?step=1&amp;version=2">entry 1</a>`)
+		require.Contains(t, r.body, "✗ the program diverges here.")
+		require.Regexp(t, `<td><code>effect.NowOp \{\}</code></td><td><code class="err">effect.ReceiveOp`, r.body)
+
+		// v3 fits.
+		r = get(dbg, taskURL(waitingID)+"/replay?version=3")
+		require.Contains(t, r.body, "Version 3 fits")
+
+		// A finished task: the program's outcome.
+		r = get(dbg, taskURL(doneID)+"/replay")
+		require.Contains(t, r.body, "The program then finishes: <code>result &#34;got page!&#34;</code>")
+
+		// A failed task, which has no journal: its program fails again.
+		r = get(dbg, taskURL(failedID)+"/replay")
+		require.Equal(t, http.StatusOK, r.code, r.body)
+		require.Contains(t, r.body, "The program then fails: <code class=\"err\">error: bad input &lt;script&gt;")
+
+		// Stepping through a long journal.
+		r = get(dbg, taskURL(longID)+"/replay?step=200")
+		require.Equal(t, http.StatusOK, r.code, r.body)
+		require.Contains(t, r.body, `<h2>Entry 200 <small>of 450`)
+		require.Contains(t, r.body, `rel="prev" id="prev" href="/tasks/long-1/replay?step=199"`)
+		require.Contains(t, r.body, `rel="next" id="next" href="/tasks/long-1/replay?step=201"`)
+		require.Contains(t, r.body, `<tr class="current"><td><a href="/tasks/long-1/replay?step=200">200</a>`)
+		require.Equal(t, 17, strings.Count(r.body, `<td><a href="/tasks/long-1/replay?step=`), "a window of the journal around the step")
+		r = get(dbg, taskURL(longID)+"/replay?step=99999")
+		require.Contains(t, r.body, `<h2>Entry 450 <small>of 450`, "past the end: the last entry")
+
+		// Hostile input is escaped; bad parameters and unknown programs
+		// and versions are a message.
+		r = get(dbg, taskURL(hostileID)+"/replay")
+		require.Equal(t, http.StatusOK, r.code)
+		require.NotContains(t, r.body, hostile)
+		for target, c := range map[string]struct {
+			code int
+			says string
+		}{
+			taskURL(waitingID) + "/replay?version=9": {200, "does not register ask version 9"},
+			taskURL(parkedID) + "/replay":            {200, "does not register ghost version 1"},
+			taskURL(waitingID) + "/replay?step=x":    {400, "is not a journal position"},
+			taskURL(waitingID) + "/replay?version=x": {400, "is not a version number"},
+			taskURL("nope") + "/replay":              {404, "no such task"},
+		} {
+			r := get(dbg, target)
+			require.Equal(t, c.code, r.code, target)
+			require.Contains(t, r.body, c.says, target)
+		}
+
+		// Nothing was written: the task is as it was.
+		rec, msgs, err := st.Load(context.Background(), waitingID)
+		require.NoError(t, err)
+		require.Len(t, rec.Journal, 1)
+		require.Equal(t, task.Waiting, rec.Status)
+		require.Len(t, msgs, 1)
 	})
 
 	t.Run("live part", func(t *testing.T) {
@@ -521,6 +615,12 @@ func TestCorruptRow(t *testing.T) {
 	require.Contains(t, r.body, "Part of this task could not be read")
 	require.Contains(t, r.body, "journal seq 1 is corrupt")
 	require.Contains(t, r.body, `id="status">waiting`, "what the list knows is shown")
+	require.Contains(t, r.body, "The row journal seq 1 as stored")
+	require.Contains(t, r.body, `<pre id="raw-row">0000  a1ff`, "the row's bytes")
+	rp := get(h, taskURL(waitingID)+"/replay")
+	require.Equal(t, http.StatusOK, rp.code, rp.body)
+	require.Contains(t, rp.body, "cannot be replayed")
+	require.Contains(t, rp.body, "journal seq 1 is corrupt")
 	require.Contains(t, r.body, "ask v1")
 	// The other tasks are unaffected.
 	require.Equal(t, http.StatusOK, get(h, taskURL(slashID)).code)

@@ -2,94 +2,61 @@ package inspect
 
 import (
 	"context"
-	"strings"
-	"time"
 
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
 )
 
-// Query selects a page of the task list. Zero fields match everything.
-type Query struct {
-	// Status, Program and Version select tasks with that status, that
-	// program, and that version of it.
-	Status  task.Status
-	Program string
-	Version int
-	// Wait is a wait kind (task.WaitReceive, task.WaitSleep, ...): tasks
-	// that wait for that.
-	Wait string
-	// From and To bound the creation time, From inclusive, To exclusive.
-	From, To time.Time
-	// ID matches the tasks whose ID contains it.
-	ID string
-	// After is the paging cursor: the last ID of the previous page.
-	After string
-	// Limit is the page size.
-	Limit int
-}
-
-// Page is a page of the task list.
-type Page struct {
-	// Tasks are the page's tasks, by ID.
+// listing is a page of the task list.
+type listing struct {
+	// Tasks are the page's tasks, in the filter's order.
 	Tasks []store.Summary
-	// Next is the cursor of the next page; "" on the last one.
-	Next string
+	// Next is the cursor of the next page; More is false on the last.
+	Next store.Cursor
+	More bool
 	// Counts holds the number of tasks in each status among those that
-	// match the query's other filters.
+	// match the filter's other conditions.
 	Counts map[task.Status]int
 }
 
 // readModel is everything the inspector reads: the one place that knows
-// how the store answers. Today's implementation, storeReader, filters and
-// pages in memory over store.List; when the store filters, pages and counts
-// itself (Filter fields, keyset paging, Counts), only storeReader changes.
+// how the store answers.
 type readModel interface {
-	Tasks(ctx context.Context, q Query) (Page, error)
+	// Tasks returns the page of tasks f selects (f.Limit of them after
+	// f.After) and the counts per status of the tasks that match f but
+	// for its status.
+	Tasks(ctx context.Context, f store.Filter) (listing, error)
+	// Task loads one task.
 	Task(ctx context.Context, id string) (*task.Record, []store.Message, error)
 }
 
+// storeReader reads through the store's own filters, keyset paging and
+// counts: a page costs an index walk from its cursor and a count, never a
+// load of every task.
 type storeReader struct{ st store.Store }
 
 var _ readModel = storeReader{}
 
-// Tasks lists every task of the program (the one filter today's store
-// applies), by ID, and filters, counts and pages the rest here.
-func (r storeReader) Tasks(ctx context.Context, q Query) (Page, error) {
-	all, err := r.st.List(ctx, store.Filter{Program: q.Program})
+func (r storeReader) Tasks(ctx context.Context, f store.Filter) (listing, error) {
+	limit := f.Limit
+	if limit > 0 {
+		f.Limit = limit + 1 // one more tells whether there is a next page
+	}
+	tasks, err := r.st.List(ctx, f)
 	if err != nil {
-		return Page{}, err
+		return listing{}, err
 	}
-	p := Page{Counts: map[task.Status]int{}}
-	for _, s := range all {
-		if !q.matches(s) {
-			continue
-		}
-		p.Counts[s.Status]++
-		if q.Status != "" && s.Status != q.Status || q.After != "" && s.ID <= q.After {
-			continue
-		}
-		if q.Limit > 0 && len(p.Tasks) == q.Limit {
-			p.Next = p.Tasks[len(p.Tasks)-1].ID
-			continue
-		}
-		p.Tasks = append(p.Tasks, s)
+	l := listing{Tasks: tasks}
+	if limit > 0 && len(tasks) > limit {
+		l.Tasks, l.More = tasks[:limit], true
+		l.Next = tasks[limit-1].Cursor()
 	}
-	return p, nil
-}
-
-// matches applies every filter of q but the status and the cursor.
-func (q Query) matches(s store.Summary) bool {
-	switch {
-	case q.Program != "" && s.Program != q.Program,
-		q.Version > 0 && s.Version != q.Version,
-		q.Wait != "" && (s.Wait == nil || s.Wait.Kind != q.Wait),
-		!q.From.IsZero() && s.Created.Before(q.From),
-		!q.To.IsZero() && !s.Created.Before(q.To),
-		q.ID != "" && !strings.Contains(s.ID, q.ID):
-		return false
+	c := f
+	c.Status, c.After, c.Limit = "", store.Cursor{}, 0
+	if l.Counts, err = r.st.Counts(ctx, c); err != nil {
+		return listing{}, err
 	}
-	return true
+	return l, nil
 }
 
 func (r storeReader) Task(ctx context.Context, id string) (*task.Record, []store.Message, error) {

@@ -26,7 +26,7 @@ type navItem struct {
 	Label, Href string
 }
 
-var nav = []navItem{{"Tasks", "/tasks"}}
+var nav = []navItem{{"Tasks", "/tasks"}, {"Versions", "/versions"}, {"Routes", "/routes"}}
 
 // pages holds one template set per page, each the layout around the
 // page's "content" (and its "live" part, refreshed in place).
@@ -44,15 +44,16 @@ var funcs = template.FuncMap{
 	"add":   func(a, b int) int { return a + b },
 	"addf":  func(a, b float64) float64 { return a + b },
 	"waits": WaitSummary,
+	"pct":   func(f float64) string { return strconv.FormatFloat(f*100, 'f', -1, 64) + "%" },
 }
 
 func newPages() (*pages, error) {
-	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/layout.html")
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/layout.html", "assets/parts.html")
 	if err != nil {
 		return nil, err
 	}
 	p := &pages{sets: map[string]*template.Template{}}
-	for _, name := range []string{"tasks", "task", "error"} {
+	for _, name := range []string{"tasks", "task", "replay", "versions", "routes", "route", "error"} {
 		t, err := template.Must(layout.Clone()).ParseFS(assets, "assets/"+name+".html")
 		if err != nil {
 			return nil, err
@@ -80,6 +81,10 @@ func (s *Server) routes() {
 	})
 	s.mux.HandleFunc("GET /tasks", s.taskList)
 	s.mux.HandleFunc("GET /tasks/{id}", s.taskPage)
+	s.mux.HandleFunc("GET /tasks/{id}/replay", s.replayPage)
+	s.mux.HandleFunc("GET /versions", s.versionsPage)
+	s.mux.HandleFunc("GET /routes", s.routesPage)
+	s.mux.HandleFunc("GET /routes/{function}", s.routePage)
 	s.mux.HandleFunc("POST /tasks/{id}/send", s.send)
 	s.mux.HandleFunc("POST /tasks/{id}/cancel", s.cancel)
 	// Writes are POST only; any other method gets a page that says so.
@@ -136,14 +141,16 @@ func (s *Server) storeFailed(w http.ResponseWriter, r *http.Request, what string
 
 // listView is the task list page.
 type listView struct {
-	Q                      Query
-	From, To, Status, Wait string
-	Version                string
-	Page                   Page
-	Statuses               []statusCount
-	Total                  int
-	NextURL, FirstURL      string
-	WaitKinds              []string
+	F                             store.Filter
+	ID, Program                   string
+	From, To, Status, Wait, Order string
+	Version                       string
+	Page                          listing
+	Statuses                      []statusCount
+	Total                         int
+	NextURL, FirstURL             string
+	Paged                         bool // not the first page
+	WaitKinds                     []string
 }
 
 type statusCount struct {
@@ -153,21 +160,34 @@ type statusCount struct {
 	Active bool
 }
 
-var statuses = []task.Status{task.Running, task.Waiting, task.Parked, task.Done, task.Failed, task.Cancelled}
+var statuses = []task.Status{task.Running, task.Waiting, task.Parked, task.Diverged, task.Done, task.Failed, task.Cancelled}
 
 const formTime = "2006-01-02T15:04"
 
+// The task list's query parameters: status, program, version, wait, from,
+// to (creation time, UTC, formTime), q (a substring of the ID), order
+// (id or updated), and the cursor: after (the last ID of the page before)
+// and, ordered by update, at (its update time, RFC 3339).
 func (s *Server) taskList(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
-	lv := &listView{Status: v.Get("status"), Wait: v.Get("wait"), From: v.Get("from"), To: v.Get("to"), Version: v.Get("version"),
+	lv := &listView{ID: v.Get("q"), Program: v.Get("program"), Status: v.Get("status"), Wait: v.Get("wait"),
+		From: v.Get("from"), To: v.Get("to"), Version: v.Get("version"), Order: v.Get("order"),
 		WaitKinds: []string{task.WaitReceive, task.WaitSleep, task.WaitActivity, task.WaitSTM, task.WaitJoin}}
-	q := Query{Status: task.Status(lv.Status), Program: v.Get("program"), Wait: lv.Wait, ID: v.Get("q"), After: v.Get("after"), Limit: s.o.PageSize}
+	f := store.Filter{Status: task.Status(lv.Status), Program: lv.Program, WaitKind: lv.Wait, IDContains: lv.ID, Limit: s.o.PageSize}
 	bad := func(msg string) {
 		s.render(w, r, http.StatusBadRequest, "tasks", page{Title: "Tasks", Error: msg, Data: lv})
 	}
-	lv.Q = q
-	if q.Status != "" && !q.Status.Known() {
+	if f.Status != "" && !f.Status.Known() {
 		bad(fmt.Sprintf("%q is not a task status.", lv.Status))
+		return
+	}
+	switch lv.Order {
+	case "", "id":
+		lv.Order = "id"
+	case "updated":
+		f.Order = store.ByUpdated
+	default:
+		bad(fmt.Sprintf("%q is not an order (id or updated).", lv.Order))
 		return
 	}
 	if lv.Version != "" {
@@ -176,12 +196,12 @@ func (s *Server) taskList(w http.ResponseWriter, r *http.Request) {
 			bad(fmt.Sprintf("Version %q is not a version number.", lv.Version))
 			return
 		}
-		q.Version = n
+		f.Version = n
 	}
 	for _, t := range []struct {
 		in  string
 		out *time.Time
-	}{{lv.From, &q.From}, {lv.To, &q.To}} {
+	}{{lv.From, &f.CreatedAfter}, {lv.To, &f.CreatedBefore}} {
 		if t.in == "" {
 			continue
 		}
@@ -192,8 +212,20 @@ func (s *Server) taskList(w http.ResponseWriter, r *http.Request) {
 		}
 		*t.out = at
 	}
-	lv.Q = q
-	p, err := s.rm.Tasks(r.Context(), q)
+	if a := v.Get("after"); a != "" {
+		f.After.ID = a
+		if f.Order == store.ByUpdated {
+			at, err := time.Parse(time.RFC3339Nano, v.Get("at"))
+			if err != nil {
+				bad(fmt.Sprintf("at=%q is not a time (RFC 3339).", v.Get("at")))
+				return
+			}
+			f.After.Updated = at
+		}
+		lv.Paged = true
+	}
+	lv.F = f
+	p, err := s.rm.Tasks(r.Context(), f)
 	if err != nil {
 		s.storeFailed(w, r, "Listing tasks", err)
 		return
@@ -202,7 +234,7 @@ func (s *Server) taskList(w http.ResponseWriter, r *http.Request) {
 	link := func(set func(url.Values)) string {
 		u := url.Values{}
 		for k, vs := range v {
-			if k != "after" && k != "partial" {
+			if k != "after" && k != "at" && k != "partial" {
 				u[k] = vs
 			}
 		}
@@ -211,12 +243,17 @@ func (s *Server) taskList(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, st := range statuses {
 		lv.Total += p.Counts[st]
-		lv.Statuses = append(lv.Statuses, statusCount{Status: string(st), N: p.Counts[st], Active: q.Status == st,
+		lv.Statuses = append(lv.Statuses, statusCount{Status: string(st), N: p.Counts[st], Active: f.Status == st,
 			URL: link(func(u url.Values) { u.Set("status", string(st)) })})
 	}
 	lv.FirstURL = link(func(url.Values) {})
-	if p.Next != "" {
-		lv.NextURL = link(func(u url.Values) { u.Set("after", p.Next) })
+	if p.More {
+		lv.NextURL = link(func(u url.Values) {
+			u.Set("after", p.Next.ID)
+			if f.Order == store.ByUpdated {
+				u.Set("at", p.Next.Updated.UTC().Format(time.RFC3339Nano))
+			}
+		})
 	}
 	s.render(w, r, http.StatusOK, "tasks", page{Title: "Tasks", Data: lv})
 }
@@ -243,7 +280,10 @@ func (s *Server) showTask(w http.ResponseWriter, r *http.Request, status int, p 
 	case errors.Is(err, task.ErrCorrupt):
 		// The page still renders, with what the list knows of the task.
 		tv := &taskView{ID: id, Problem: err.Error()}
-		if pg, lerr := s.rm.Tasks(r.Context(), Query{ID: id}); lerr == nil {
+		if ce := (*store.CorruptError)(nil); errors.As(err, &ce) && len(ce.Data) > 0 {
+			tv.ProblemRow, tv.ProblemHex, tv.ProblemDiag = ce.Row, hexDump(ce.Data), task.Render(ce.Data)
+		}
+		if pg, lerr := s.rm.Tasks(r.Context(), store.Filter{IDContains: id}); lerr == nil {
 			for i, sum := range pg.Tasks {
 				if sum.ID == id {
 					tv.Summary = &pg.Tasks[i]

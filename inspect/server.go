@@ -35,6 +35,11 @@ type Options struct {
 	// a page is opened with ?token=TOKEN, or as that query parameter. An
 	// inspector on an address other than loopback must have one (CheckAddr).
 	Token string
+	// Versions and Routes feed the versions and routes pages; nil means
+	// the store's own when it keeps them, and otherwise pages that say
+	// the data is not available.
+	Versions VersionSource
+	Routes   RouteSource
 	// Poll is how often open pages refresh their live parts; 0 means 2s.
 	Poll time.Duration
 	// PageSize is the number of tasks per list page (0 means 50) and

@@ -17,9 +17,12 @@ import (
 // clock, a log line, a send) is a tick. A journal records when each result
 // came, not when each op was issued; an op is taken to be issued when its
 // fiber's previous result came (a program runs from one op to the next
-// without waiting), or, for a fiber's first op, when the last result of a
-// fiber with a lower ID (fibers are numbered as they are forked) came
-// before it, or when the task was created. The root fiber (0) waits
+// without waiting). A fiber's first op is taken to be issued with the
+// first op of the fiber numbered just before it, when only that fiber
+// and later ones have run since (fibers forked together by Par or Race;
+// the root fiber 0 is no one's sibling), and otherwise when the last
+// result of a fiber with a lower ID (fibers are numbered as they are
+// forked) came before it, or when the task was created. The root fiber (0) waits
 // while the fibers it forked run, so its next op is taken to be issued
 // after their results. These are estimates: a fiber that forks others
 // and goes on before they end is drawn as if it had waited. The ops the task
@@ -84,8 +87,23 @@ func opClass(kind string) string {
 // the comment at the top of this file).
 func issueTimes(j task.Journal, created time.Time) []time.Time {
 	last := map[uint32]time.Time{}
+	first := map[uint32]int{} // the index of each fiber's first entry
 	out := make([]time.Time, len(j))
 	for i, e := range j {
+		if _, ok := first[e.Fiber]; !ok {
+			first[e.Fiber] = i
+			if k, ok := first[e.Fiber-1]; ok && e.Fiber > 1 && siblings(j[k:i], e.Fiber-1) {
+				// Forked with the fiber before it (Par, Race): only that
+				// group has run since, so it was issued with that
+				// fiber's first op.
+				out[i] = out[k]
+				if out[i].After(e.Time) {
+					out[i] = e.Time
+				}
+				last[e.Fiber] = e.Time
+				continue
+			}
+		}
 		start, ok := last[e.Fiber]
 		if ok && e.Fiber == 0 {
 			// The root fiber forks the others and waits for them (Par,
@@ -113,6 +131,17 @@ func issueTimes(j task.Journal, created time.Time) []time.Time {
 		last[e.Fiber] = e.Time
 	}
 	return out
+}
+
+// siblings reports whether every entry of j comes from fiber f or a later
+// one: nothing but f's group of forked fibers ran.
+func siblings(j task.Journal, f uint32) bool {
+	for _, e := range j {
+		if e.Fiber < f {
+			return false
+		}
+	}
+	return true
 }
 
 // layoutTimeline draws entries j[from:to] of a journal whose issue times

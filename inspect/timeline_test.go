@@ -129,10 +129,32 @@ func TestIssueTimes(t *testing.T) {
 		{Seq: 5, Fiber: 0, Time: ms(41)}, // fiber 0 after the join, issued at 40
 	}
 	want := []time.Time{t0, ms(5), ms(5), ms(30), ms(40)}
-	got := issueTimes(j, t0)
-	for i := range want {
-		if !got[i].Equal(want[i]) {
-			t.Errorf("#%d issued at %v, want %v", j[i].Seq, got[i].Sub(t0), want[i].Sub(t0))
+	check := func(j task.Journal, want []time.Time) {
+		t.Helper()
+		got := issueTimes(j, t0)
+		for i := range want {
+			if !got[i].Equal(want[i]) {
+				t.Errorf("#%d issued at %v, want %v", j[i].Seq, got[i].Sub(t0), want[i].Sub(t0))
+			}
 		}
 	}
+	check(j, want)
+	// In fork order: fiber 2's first op is issued with fiber 1's, not
+	// after fiber 1's results.
+	check(task.Journal{
+		{Seq: 1, Fiber: 0, Time: ms(5)},
+		{Seq: 2, Fiber: 1, Time: ms(20)}, // issued at 5
+		{Seq: 3, Fiber: 1, Time: ms(25)}, // issued at 20
+		{Seq: 4, Fiber: 2, Time: ms(30)}, // issued at 5, with fiber 1's first
+		{Seq: 5, Fiber: 0, Time: ms(31)}, // after the join: 30
+	}, []time.Time{t0, ms(5), ms(20), ms(5), ms(30)})
+	// A fiber forked by fiber 1 after fiber 2 began: after the results
+	// of the fibers before it.
+	check(task.Journal{
+		{Seq: 1, Fiber: 0, Time: ms(5)},
+		{Seq: 2, Fiber: 1, Time: ms(20)}, // issued at 5
+		{Seq: 3, Fiber: 2, Time: ms(22)}, // issued at 5 (sibling of 1)
+		{Seq: 4, Fiber: 1, Time: ms(25)}, // issued at 20
+		{Seq: 5, Fiber: 3, Time: ms(40)}, // forked by fiber 1 after 25: not a sibling of 2
+	}, []time.Time{t0, ms(5), ms(5), ms(20), ms(25)})
 }

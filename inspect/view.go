@@ -33,7 +33,10 @@ type taskView struct {
 	SendForms                                    []sendForm
 	WaitTypes                                    []string
 	Problem                                      string // why part of the task could not be read
-	Summary                                      *store.Summary
+	// The row that could not be read, when the store gave its bytes: in
+	// hex, and in CBOR diagnostic notation as far as it decodes.
+	ProblemRow, ProblemHex, ProblemDiag string
+	Summary                             *store.Summary
 }
 
 type messageView struct {
@@ -223,6 +226,19 @@ func entryOf(e task.Entry, t0 time.Time) entryView {
 		}
 	}
 	return ev
+}
+
+// hexDump shows bytes 32 to a line, at most 64 lines.
+func hexDump(b []byte) string {
+	var sb strings.Builder
+	for i := 0; i < len(b); i += 32 {
+		if i == 64*32 {
+			fmt.Fprintf(&sb, "… %d more bytes", len(b)-i)
+			break
+		}
+		fmt.Fprintf(&sb, "%04x  %s\n", i, hex.EncodeToString(b[i:min(i+32, len(b))]))
+	}
+	return sb.String()
 }
 
 func cut(s string, n int) string {

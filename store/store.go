@@ -710,6 +710,9 @@ type CorruptError struct {
 	Task string // the task the row belongs to
 	Row  string // which row: "journal seq 3", "mailbox seq 2", "tasks.wait"
 	Err  error  // what decoding or the checksum said
+	// Data holds the row's stored bytes, when the store read them: the
+	// inspector shows them beside the error.
+	Data []byte
 }
 
 // Error names the task and the row.

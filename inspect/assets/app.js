@@ -28,3 +28,11 @@ for (const el of document.querySelectorAll("[data-live]")) {
     }
   }, every);
 }
+
+// The replay debugger: ← and → step through the journal.
+document.addEventListener("keydown", (ev) => {
+  if (ev.altKey || ev.ctrlKey || ev.metaKey || ev.target.closest("input, select, textarea")) return;
+  const rel = { ArrowLeft: "prev", ArrowRight: "next" }[ev.key];
+  const a = rel && document.querySelector(`a[rel="${rel}"]`);
+  if (a) location.href = a.href;
+});

@@ -1,6 +1,7 @@
 package memstore
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -16,11 +17,11 @@ func (t *memTask) decodeJournal() (task.Journal, error) {
 	for i, b := range t.journal {
 		row := fmt.Sprintf("journal seq %d", i+1)
 		if err := task.VerifyChecksum(b.data, b.sum); err != nil {
-			return nil, &store.CorruptError{Task: t.rec.ID, Row: row, Err: err}
+			return nil, &store.CorruptError{Task: t.rec.ID, Row: row, Err: err, Data: bytes.Clone(b.data)}
 		}
 		e, err := task.DecodeEntry(b.data)
 		if err != nil {
-			return nil, &store.CorruptError{Task: t.rec.ID, Row: row, Err: err}
+			return nil, &store.CorruptError{Task: t.rec.ID, Row: row, Err: err, Data: bytes.Clone(b.data)}
 		}
 		j = append(j, e)
 	}
@@ -36,11 +37,11 @@ func (t *memTask) messages(after uint64) ([]store.Message, error) {
 		}
 		row := fmt.Sprintf("mailbox seq %d", msg.seq)
 		if err := task.VerifyChecksum(msg.data, msg.sum); err != nil {
-			return nil, &store.CorruptError{Task: t.rec.ID, Row: row, Err: err}
+			return nil, &store.CorruptError{Task: t.rec.ID, Row: row, Err: err, Data: bytes.Clone(msg.data)}
 		}
 		env, err := task.DecodeEnvelope(msg.data)
 		if err != nil {
-			return nil, &store.CorruptError{Task: t.rec.ID, Row: row, Err: err}
+			return nil, &store.CorruptError{Task: t.rec.ID, Row: row, Err: err, Data: bytes.Clone(msg.data)}
 		}
 		ms = append(ms, store.Message{Seq: msg.seq, Env: env})
 	}

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -388,8 +389,8 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 	if !found {
 		return nil, nil, fmt.Errorf("postgres: load task %q: %w", id, store.ErrNotFound)
 	}
-	corrupt := func(row string, err error) error {
-		return fmt.Errorf("postgres: load: %w", &store.CorruptError{Task: id, Row: row, Err: err})
+	corrupt := func(row string, err error, data ...byte) error {
+		return fmt.Errorf("postgres: load: %w", &store.CorruptError{Task: id, Row: row, Err: err, Data: data})
 	}
 	rec.Version = int(version)
 	rec.Status = task.Status(status)
@@ -428,14 +429,14 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 	for i, data := range entries {
 		row := fmt.Sprintf("journal seq %d", seqs[i])
 		if err := verify(data, sums[i]); err != nil {
-			return nil, nil, corrupt(row, err)
+			return nil, nil, corrupt(row, err, data...)
 		}
 		e, err := task.DecodeEntry(data)
 		if err != nil {
-			return nil, nil, corrupt(row, err)
+			return nil, nil, corrupt(row, err, data...)
 		}
 		if e.Seq != uint64(seqs[i]) {
-			return nil, nil, corrupt(row, fmt.Errorf("entry says seq %d: %w", e.Seq, task.ErrInvalidJournal))
+			return nil, nil, corrupt(row, fmt.Errorf("entry says seq %d: %w", e.Seq, task.ErrInvalidJournal), data...)
 		}
 		rec.Journal[i] = e
 	}
@@ -444,7 +445,7 @@ func (s *Store) Load(ctx context.Context, id string) (*task.Record, []store.Mess
 	}
 	for i, data := range msgData {
 		if msgs[i].Env, err = decodeMessage(data, msgSums[i]); err != nil {
-			return nil, nil, corrupt(fmt.Sprintf("mailbox seq %d", msgs[i].Seq), err)
+			return nil, nil, corrupt(fmt.Sprintf("mailbox seq %d", msgs[i].Seq), err, data...)
 		}
 	}
 	return rec, msgs, nil
@@ -468,7 +469,7 @@ func (s *Store) Messages(ctx context.Context, id string, after uint64) ([]store.
 		m := store.Message{Seq: uint64(*seq)}
 		var err error
 		if m.Env, err = decodeMessage(data, sum); err != nil {
-			return &store.CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
+			return &store.CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err, Data: bytes.Clone(data)}
 		}
 		msgs = append(msgs, m)
 		return nil

@@ -43,7 +43,7 @@ func decodePtr[T any](id, column string, b []byte) (*T, error) {
 	}
 	v := new(T)
 	if err := task.Unmarshal(b, v); err != nil {
-		return nil, &store.CorruptError{Task: id, Row: "tasks." + column, Err: err}
+		return nil, &store.CorruptError{Task: id, Row: "tasks." + column, Err: err, Data: b}
 	}
 	return v, nil
 }
@@ -188,7 +188,7 @@ func loadJournal(ctx context.Context, st *sql.Stmt, id string) (task.Journal, er
 			return nil, fmt.Errorf("sqlite: load %s: journal: %w", id, err)
 		}
 		corrupt := func(err error) error {
-			return &store.CorruptError{Task: id, Row: fmt.Sprintf("journal seq %d", seq), Err: err}
+			return &store.CorruptError{Task: id, Row: fmt.Sprintf("journal seq %d", seq), Err: err, Data: b}
 		}
 		if err := verify(b, sum); err != nil {
 			return nil, corrupt(err)
@@ -228,7 +228,7 @@ func loadMailbox(ctx context.Context, st *sql.Stmt, id string) ([]store.Message,
 		}
 		var err error
 		if m.Env, err = decodeMessage(b, sum); err != nil {
-			return nil, &store.CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
+			return nil, &store.CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err, Data: b}
 		}
 		ms = append(ms, m)
 	}
@@ -264,7 +264,7 @@ func (s *Store) Messages(ctx context.Context, id string, after uint64) ([]store.
 		m := store.Message{Seq: uint64(seq.Int64)}
 		var err error
 		if m.Env, err = decodeMessage(b, sum); err != nil {
-			return nil, &store.CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err}
+			return nil, &store.CorruptError{Task: id, Row: fmt.Sprintf("mailbox seq %d", m.Seq), Err: err, Data: b}
 		}
 		ms = append(ms, m)
 	}
