@@ -64,7 +64,13 @@ func (d *Durable) start(id string, p effect.AnyProgram, version int, in any, _ *
 	d.created[id] = rec
 	d.done[id] = w
 	d.mu.Unlock()
-	if err := d.create(rec); err != nil {
+	create := d.create
+	if !local {
+		// A current version this worker lacks: store the task unleased,
+		// for a worker that has it.
+		create = func(rec *task.Record) error { return d.st.Create(d.e.ctx, rec) }
+	}
+	if err := create(rec); err != nil {
 		d.mu.Lock()
 		delete(d.created, id)
 		delete(d.done, id)

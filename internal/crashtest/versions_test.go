@@ -21,8 +21,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// proc is a running versionworker process.
-type proc struct {
+// vproc is a running versionworker process.
+type vproc struct {
 	t      *testing.T
 	name   string
 	cmd    *exec.Cmd
@@ -34,13 +34,13 @@ type proc struct {
 
 // startWorker starts bin as worker name with args, and waits until it
 // says it is ready (its first heartbeat is stored by then).
-func startWorker(t *testing.T, bin, name string, args ...string) *proc {
+func startWorker(t *testing.T, bin, name string, args ...string) *vproc {
 	t.Helper()
-	p := &proc{t: t, name: name, cmd: exec.Command(bin, args...), ready: make(chan struct{}), exited: make(chan struct{})}
+	p := &vproc{t: t, name: name, cmd: exec.Command(bin, args...), ready: make(chan struct{}), exited: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), "AMBER_WORKER="+name)
 	stdout, err := p.cmd.StdoutPipe()
 	require.NoError(t, err)
-	p.cmd.Stderr = &lockedWriter{p}
+	p.cmd.Stderr = &vprocWriter{p}
 	require.NoError(t, p.cmd.Start())
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -63,30 +63,30 @@ func startWorker(t *testing.T, bin, name string, args ...string) *proc {
 	return p
 }
 
-type lockedWriter struct{ p *proc }
+type vprocWriter struct{ p *vproc }
 
-func (w *lockedWriter) Write(b []byte) (int, error) { w.p.write(string(b)); return len(b), nil }
+func (w *vprocWriter) Write(b []byte) (int, error) { w.p.write(string(b)); return len(b), nil }
 
-func (p *proc) write(s string) {
+func (p *vproc) write(s string) {
 	p.mu.Lock()
 	p.out.WriteString(s)
 	p.mu.Unlock()
 }
 
-func (p *proc) output() string {
+func (p *vproc) output() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.out.String()
 }
 
 // kill kills the process with SIGKILL and waits for it.
-func (p *proc) kill() {
+func (p *vproc) kill() {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.exited
 }
 
 // alive checks that the process is still up and said nothing of an error.
-func (p *proc) alive() {
+func (p *vproc) alive() {
 	p.t.Helper()
 	select {
 	case <-p.exited:

@@ -84,8 +84,8 @@ func (c *Counted) CreateClaimed(ctx context.Context, owner string, now time.Time
 }
 
 // Claim counts and passes on.
-func (c *Counted) Claim(ctx context.Context, owner string, max int, now time.Time, lease time.Duration) ([]store.Lease, error) {
-	ls, err := c.Store.Claim(ctx, owner, max, now, lease)
+func (c *Counted) Claim(ctx context.Context, owner string, max int, now time.Time, lease time.Duration, can ...task.ProgramVersion) ([]store.Lease, error) {
+	ls, err := c.Store.Claim(ctx, owner, max, now, lease, can...)
 	if len(ls) == 0 {
 		c.idle.Add(1)
 	} else {
