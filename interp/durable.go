@@ -173,14 +173,16 @@ func NewDurable(st store.Store, opts ...DurableOption) (*Durable, error) {
 	d.e.sched = d
 	d.e.cfg.resolver = durableResolver{d: d, reg: cfg.registry}
 	d.v.can = cfg.registry.Versions()
-	if err := d.loadVersions(context.Background()); err != nil {
+	ctx := context.Background()
+	if err := startRead(ctx, func() error { return d.loadVersions(ctx) }); err != nil {
 		return nil, fmt.Errorf("interp: reading the stored versions: %w", err)
 	}
-	if err := d.heartbeat(context.Background(), false); err != nil {
+	if err := startRead(ctx, func() error { return d.heartbeat(ctx, false) }); err != nil {
 		return nil, fmt.Errorf("interp: first heartbeat: %w", err)
 	}
 	if d.world != nil {
-		snap, err := st.World(context.Background())
+		var snap store.WorldSnapshot
+		err := startRead(ctx, func() (err error) { snap, err = st.World(ctx); return err })
 		if err != nil {
 			return nil, fmt.Errorf("interp: loading the world: %w", err)
 		}
@@ -236,6 +238,25 @@ func (d *Durable) Close() error {
 	}
 	d.releaseLeases()
 	return nil
+}
+
+// startRead runs one of the reads a worker makes as it starts, again after
+// a failure (up to five tries, 50 ms to 800 ms apart): a connection that
+// drops as a worker starts (a database restarting, a backend terminated)
+// must not stop it. An error that persists is returned.
+func startRead(ctx context.Context, read func() error) error {
+	var err error
+	for i := range 5 {
+		if err = read(); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond << i):
+		}
+	}
+	return err
 }
 
 // String returns a readable one-line status of the durable worker.
