@@ -47,7 +47,9 @@ import (
 //
 //   - Creating it: StartProgram returns once the task is durable. The
 //     worker that starts a task leases it in the same transaction
-//     (store.CreateClaimed) and runs it at once: no claim of its own.
+//     (store.CreateClaimed) and runs it at once: no claim of its own. (If
+//     that worker stops before the task's first step commits, another
+//     takes the task when the lease expires, DurableOptions.Lease later.)
 //   - One per step. A step runs until the task waits (for activities, a
 //     message, a timer) or ends, and its commit holds everything it did.
 //     The result of an activity must be durable before the next activity

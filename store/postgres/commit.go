@@ -42,7 +42,8 @@ type prepared struct {
 	sends   [][]byte
 }
 
-// Commit applies the steps in one transaction, in two round trips: the
+// Commit applies the steps in one transaction. A single step that touches
+// its task's row alone takes one round trip (see onerow.go); otherwise two: the
 // first locks every row the steps touch (their tasks, the targets of their
 // sends, the IDs they spawn, the peers of their process ops) in ID order,
 // so that concurrent commits cannot deadlock, and reads the fences; the
@@ -79,6 +80,16 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 		if err := prepare(&steps[i], &preps[i]); err != nil {
 			errs[i] = commitError(&steps[i], err)
 		}
+	}
+	if len(steps) == 1 && errs[0] == nil {
+		switch ok, err := s.commitOneRow(ctx, &steps[0], &preps[0]); {
+		case ok:
+			return errs, nil
+		case err != nil && !stepFault(err):
+			return nil, fmt.Errorf("postgres: commit: %w", err)
+		}
+		// Refused by the fence, at fault, or not a one-row step: the
+		// general path finds out why, or commits it.
 	}
 	if err := s.commitIsolating(ctx, steps, preps, errs); err != nil {
 		return nil, fmt.Errorf("postgres: commit: %w", err)

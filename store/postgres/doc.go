@@ -35,7 +35,11 @@
 // order (so concurrent commits cannot deadlock), checks each step's fence
 // (owner, epoch and version) in Go, and applies the steps that pass with a
 // handful of set-based statements, whatever their number, then COMMIT: two
-// round trips per group commit. A lease that expired but that no one took
+// round trips per group commit. A Commit of a single step that touches its
+// task's row alone (entries, status, wait, lease: every step of a program
+// of activities) takes one: a statement whose UPDATE is the fence and whose
+// journal INSERT runs only if it held; a step it refuses goes the general
+// way, which names the refusal. A lease that expired but that no one took
 // over may still commit: the epoch, not the clock, is the fence.
 //
 // Ending a task that has (or had) links, monitors or a name takes a third
