@@ -163,7 +163,6 @@ func TestShadowSameIsNoDivergence(t *testing.T) {
 	}
 }
 
-
 func TestPercentSticky(t *testing.T) {
 	f := newFixture()
 	table := &router.MemTable{}

@@ -49,6 +49,7 @@ type Store struct {
 	links    []memLink // oldest first
 	world    map[string]*worldVar
 	clock    uint64 // the world clock: world commits so far
+	routing  routing
 
 	ready      chan struct{} // store.Notifier
 	worldClock chan uint64   // store.WorldNotifier

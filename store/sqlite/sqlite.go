@@ -113,7 +113,7 @@ var (
 )
 
 // schemaVersion is PRAGMA user_version of the schema below.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // schema creates version 1. Timestamps are unix nanoseconds; run_at and
 // ready are NULL for none (and always NULL for finished tasks), so that
@@ -519,13 +519,13 @@ func (s *Store) migrate() error {
 	}
 	defer tx.Rollback()
 	switch v {
-	case 0, 1, 2:
-		for i, step := range []string{schema, schema2, schema3}[v:] {
+	case 0, 1, 2, 3:
+		for i, step := range []string{schema, schema2, schema3, schemaRoutes}[v:] {
 			if _, err := tx.ExecContext(ctx, step); err != nil {
 				return fmt.Errorf("schema version %d: %w", v+i+1, err)
 			}
 		}
-		if v > 0 {
+		if v > 0 && v < 3 {
 			if err := fillWaitColumns(ctx, tx); err != nil {
 				return fmt.Errorf("schema version 3: %w", err)
 			}
