@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/router"
 	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/store/memstore"
 	"github.com/amberrt/amber/store/sqlite"
 	"github.com/amberrt/amber/task"
 )
@@ -54,7 +56,7 @@ func TestDurableRouteChange(t *testing.T) {
 		if err := task.Register(reg, prog); err != nil {
 			t.Fatal(err)
 		}
-		d, err := interp.NewDurable(st, interp.WithRegistry(reg), interp.WithHandlers(f.handler...), interp.WithRoutes(rt),
+		d, err := interp.NewDurable(st, interp.WithRegistry(reg), interp.WithHandlers(f.handler...), interp.WithRoutes(rt), interp.WithLogger(slog.New(slog.DiscardHandler)),
 			interp.WithDurableOptions(interp.DurableOptions{Poll: 10 * time.Millisecond}))
 		if err != nil {
 			t.Fatal(err)
@@ -85,7 +87,7 @@ func TestDurableRouteChange(t *testing.T) {
 	// A restart: the task is rebuilt by replay.
 	d.Close()
 	st.Close()
-	st, d, _, _ = open()
+	st, d, _, table = open()
 	defer st.Close()
 	defer d.Close()
 	if err := d.Send("req-7", "then"); err != nil {
@@ -102,5 +104,32 @@ func TestDurableRouteChange(t *testing.T) {
 	hist, err := table.S.RouteHistory(ctx, "lookupUser")
 	if err != nil || len(hist) != 2 || hist[1].Why != "promote" || string(hist[1].Old) == "" {
 		t.Fatalf("history %+v, %v", hist, err)
+	}
+}
+
+// TestStoreSink: a shadow's divergences are stored and read back with
+// their counts.
+func TestStoreSink(t *testing.T) {
+	f := newFixture()
+	st := memstore.New()
+	defer st.Close()
+	table, _ := router.NewStoreTable(st)
+	ctx := context.Background()
+	if _, err := table.Set(ctx, f.fn, router.Policy{Primary: "1", Shadow: &router.Shadow{Candidate: "2", Sampling: 1}}, 0, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	rt := router.NewRouter(table, router.Options{Sink: router.StoreSink{S: table.S}, Shadows: 8})
+	_ = rt.Refresh(ctx)
+	mock := interp.NewMock(interp.WithHandlers(f.handler...), interp.WithRoutes(rt))
+	for _, id := range []string{"1", "2", "3"} {
+		h, _ := interp.StartProgram(mock, f.program(), id)
+		if _, err := h.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt.Wait()
+	ds, total, noise, err := router.StoredDivergences(ctx, table.S, "lookupUser", 2)
+	if err != nil || total != 3 || noise != 0 || len(ds) != 2 || ds[0].CandidateOutput != `"v2:ann-1"` {
+		t.Fatalf("stored: %+v %d %d %v", ds, total, noise, err)
 	}
 }

@@ -145,7 +145,7 @@ func TestShadowSameIsNoDivergence(t *testing.T) {
 	table := &router.MemTable{}
 	_ = table.Set(f.fn, "lookupUser", router.Policy{Primary: "1", Shadow: &router.Shadow{Candidate: "same", Sampling: 1}})
 	sink := &router.MemSink{}
-	rt := router.NewRouter(table, router.Options{Sink: sink})
+	rt := router.NewRouter(table, router.Options{Sink: sink, Shadows: 8})
 	_ = rt.Refresh(context.Background())
 	mock := interp.NewMock(interp.WithHandlers(f.handler...), interp.WithRoutes(rt))
 	for i := range 5 {
