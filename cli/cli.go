@@ -14,6 +14,12 @@
 //	amber task send   ID JSON [--type NAME]
 //	amber task cancel ID
 //	amber serve       [--addr HOST:PORT] [--token T]
+//	amber route set   FUNCTION [--primary V] [--percent V=P] [--shadow --candidate V [--sampling F]]
+//	                  [--no-shadow] [--task ID --version V | --clear] [--force] [--why TEXT]
+//	amber route show  FUNCTION
+//	amber route list
+//	amber route divergences FUNCTION [--limit N]
+//	amber route history [FUNCTION]
 //
 // Every command takes --help, --json (machine-readable output on stdout)
 // and a store: --db FILE (default ./amber.db; a file that does not exist is
@@ -126,7 +132,7 @@ type env struct {
 // commands returns the command groups, one file each. The version, deploy
 // and route groups of issues 10 and 12 are added here.
 func (e *env) commands() []*cobra.Command {
-	cmds := []*cobra.Command{e.taskCmd(), e.serveCmd()}
+	cmds := []*cobra.Command{e.taskCmd(), e.serveCmd(), e.routeCmd()}
 	if vet := e.vetCmd(); vet != nil {
 		cmds = append(cmds, vet)
 	}

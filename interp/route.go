@@ -98,6 +98,7 @@ type Swap struct {
 // called on a worker, for every routed call that runs live (never in
 // replay): it must be fast and must not block.
 type Routes interface {
+	// Decide decides task taskID's call of function.
 	Decide(taskID, function string) Decision
 }
 

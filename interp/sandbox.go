@@ -36,6 +36,7 @@ const (
 	Captured
 )
 
+// String names the source: "recorded", "performed", "captured".
 func (s TraceSource) String() string {
 	switch s {
 	case Recorded:

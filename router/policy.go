@@ -30,8 +30,10 @@ type Policy struct {
 // Shadow runs Candidate beside the primary on a Sampling fraction of the
 // calls (0 < Sampling <= 1).
 type Shadow struct {
-	Candidate string  `json:"candidate"`
-	Sampling  float64 `json:"sampling"`
+	// Candidate is the version run in the sandbox.
+	Candidate string `json:"candidate"`
+	// Sampling is the fraction of the primary's calls shadowed.
+	Sampling float64 `json:"sampling"`
 }
 
 // ErrBadPolicy is matched by the errors of Validate.

@@ -34,6 +34,7 @@ type Divergence struct {
 
 // Sink receives divergences: MemSink, or StoreSink.
 type Sink interface {
+	// Record keeps d; it is called from the shadow pool, concurrently.
 	Record(ctx context.Context, d Divergence) error
 }
 

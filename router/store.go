@@ -14,6 +14,7 @@ import (
 // worker on the store follows, changed by Set (the CLI's amber route
 // set), every change recorded in the route's history.
 type StoreTable struct {
+	// S is the store that keeps the table.
 	S store.RouteStore
 
 	mu    sync.Mutex
@@ -107,7 +108,10 @@ func (t *StoreTable) Remove(ctx context.Context, function string, prev uint64, w
 }
 
 // StoreSink is a Sink that stores divergences (store.RouteStore).
-type StoreSink struct{ S store.RouteStore }
+type StoreSink struct {
+	// S is the store that keeps the divergences.
+	S store.RouteStore
+}
 
 // Record stores d.
 func (s StoreSink) Record(ctx context.Context, d Divergence) error {
