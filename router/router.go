@@ -199,6 +199,13 @@ func (r *Router) submit(fn AnyFunction, s *shadowCall) {
 	go func() {
 		defer r.wg.Done()
 		defer func() { <-r.sem }()
+		defer func() {
+			// A comparator or a sink that panics fails its shadow, never
+			// the worker.
+			if p := recover(); p != nil {
+				r.count(s.function, func(st *Stats) { st.Failed++ })
+			}
+		}()
 		ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
 		defer cancel()
 		d, err := fn.shadow(ctx, s)

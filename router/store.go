@@ -122,6 +122,18 @@ func (s StoreSink) Record(ctx context.Context, d Divergence) error {
 	return s.S.AddDivergences(ctx, store.Divergence{Function: d.Function, Task: d.Task, At: d.At, Noise: d.Noise, Data: b})
 }
 
+// DecodeDivergence decodes a divergence that StoreSink stored.
+func DecodeDivergence(b []byte) (Divergence, error) {
+	var d Divergence
+	if err := json.Unmarshal(b, &d); err != nil {
+		return Divergence{}, fmt.Errorf("router: decoding a divergence: %w", err)
+	}
+	if d.Function == "" {
+		return Divergence{}, errors.New("router: decoding a divergence: no function")
+	}
+	return d, nil
+}
+
 // StoredDivergences reads the first limit divergences of function from
 // rs, with the counts.
 func StoredDivergences(ctx context.Context, rs store.RouteStore, function string, limit int) (ds []Divergence, total, noise int, err error) {
@@ -130,9 +142,9 @@ func StoredDivergences(ctx context.Context, rs store.RouteStore, function string
 		return nil, 0, 0, err
 	}
 	for _, r := range rows {
-		var d Divergence
-		if err := json.Unmarshal(r.Data, &d); err != nil {
-			return nil, 0, 0, errors.Join(fmt.Errorf("router: stored divergence %d of %s", r.Seq, function), err)
+		d, err := DecodeDivergence(r.Data)
+		if err != nil {
+			return nil, 0, 0, fmt.Errorf("router: stored divergence %d of %s: %w", r.Seq, function, err)
 		}
 		ds = append(ds, d)
 	}
