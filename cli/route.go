@@ -61,6 +61,7 @@ type policyJSON struct {
 	Policy     *router.Policy `json:"policy,omitempty"`
 	Seq        uint64         `json:"seq,omitempty"`
 	Versions   []string       `json:"versions,omitempty"`
+	Default    string         `json:"default"`
 	Unroutable []string       `json:"unroutable,omitempty"`
 	Divergent  int            `json:"divergences"`
 	Noise      int            `json:"noise"`
@@ -77,7 +78,8 @@ func (e *env) routeSetCmd() *cobra.Command {
 		Use:   "set FUNCTION",
 		Short: "Change a function's route",
 		Long: `set changes the route of FUNCTION; what the flags do not name stays as it
-was. A first route starts from the function's highest version as primary.
+was. A first route starts from the function's default version (its first
+registered) as primary.
 
   --primary V              V serves every call nothing else claims
   --percent V=P            P % of tasks (sticky by task ID) to V; P=0 removes
@@ -146,10 +148,7 @@ when the command fails.`,
 					return err
 				}
 				if !ok {
-					vs := fn.Versions()
-					if len(vs) > 0 {
-						p.Primary = defaultVersion(vs)
-					}
+					p.Primary = fn.Default()
 				}
 				p = clonePolicy(p)
 				if primary != "" {
@@ -213,10 +212,6 @@ when the command fails.`,
 	return c
 }
 
-// defaultVersion is the version a call runs without a route: the last of
-// the sorted versions.
-func defaultVersion(vs []string) string { return vs[len(vs)-1] }
-
 func clonePolicy(p router.Policy) router.Policy {
 	p.Percent = maps.Clone(p.Percent)
 	p.Tasks = maps.Clone(p.Tasks)
@@ -270,7 +265,7 @@ func (e *env) routeShowCmd() *cobra.Command {
 				return e.emit(out, func(w io.Writer) error {
 					fmt.Fprintf(w, "%s: versions %s\n", fn.Name(), strings.Join(out.Versions, ", "))
 					if out.Policy == nil {
-						fmt.Fprintf(w, "  no route: calls run version %s\n", defaultVersion(out.Versions))
+						fmt.Fprintf(w, "  no route: calls run version %s\n", fn.Default())
 					} else {
 						writePolicy(w, fn, *out.Policy)
 					}
@@ -283,7 +278,7 @@ func (e *env) routeShowCmd() *cobra.Command {
 }
 
 func (e *env) policyOf(ctx context.Context, st store.Store, fn router.AnyFunction) (policyJSON, error) {
-	out := policyJSON{Function: fn.Name(), Versions: fn.Versions()}
+	out := policyJSON{Function: fn.Name(), Versions: fn.Versions(), Default: fn.Default()}
 	table, err := routeStore(st)
 	if err != nil {
 		return out, err
@@ -319,7 +314,7 @@ func (e *env) routeListCmd() *cobra.Command {
 					tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "FUNCTION\tVERSIONS\tPRIMARY\tPERCENT\tSHADOW\tTASKS\tDIVERGENCES")
 					for _, p := range out {
-						primary, pct, shadow, tasks := defaultVersion(p.Versions)+" (default)", "-", "-", "-"
+						primary, pct, shadow, tasks := p.Default+" (default)", "-", "-", "-"
 						if pol := p.Policy; pol != nil {
 							primary = pol.Primary
 							if len(pol.Percent) > 0 {

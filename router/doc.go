@@ -34,7 +34,8 @@
 // recorded. When it returns, the candidate version runs on the same input
 // in interp.Sandbox, answered from the recording; its writes are captured,
 // never performed. The Router compares outputs and traces (ops issued, in
-// order, with their arguments), and on a difference runs the primary
+// order, with their arguments; Log ops are left out: a version that only
+// logs more does not diverge), and on a difference runs the primary
 // version again in the sandbox against its own recording (A/A): a
 // difference there is noise (the call is not deterministic), not a
 // divergence. Shadows run on a bounded pool; when it is full a shadow is

@@ -42,6 +42,8 @@ type AnyFunction interface {
 	Versions() []string
 	// Has reports whether version is registered.
 	Has(version string) bool
+	// Default is the version a call runs without a route.
+	Default() string
 	// InputType and OutputType are I and O.
 	InputType() reflect.Type
 	OutputType() reflect.Type
@@ -116,9 +118,10 @@ func New[I, O any](name string) *Function[I, O] {
 	return &Function[I, O]{name: name, impls: map[string]func(I) effect.Eff[O]{}}
 }
 
-// Register registers impl as version of fn. A call runs the highest
-// registered version (numeric versions above named ones) unless routed
-// otherwise. Registering a version twice, or an empty one, panics.
+// Register registers impl as version of fn. A call runs fn's first
+// registered version (its default) until a route says otherwise:
+// registering a new version changes no call until it is routed to.
+// Registering a version twice, or an empty one, panics.
 func Register[I, O any](fn *Function[I, O], version string, impl func(I) effect.Eff[O]) {
 	if version == "" || impl == nil {
 		panic(fmt.Sprintf("router: Register(%s): empty version or nil implementation", fn.name))
@@ -129,8 +132,9 @@ func Register[I, O any](fn *Function[I, O], version string, impl func(I) effect.
 		panic(fmt.Sprintf("router: %s version %s is registered twice", fn.name, version))
 	}
 	fn.impls[version] = impl
-	vs := fn.versionsLocked()
-	fn.def = vs[len(vs)-1]
+	if fn.def == "" {
+		fn.def = version
+	}
 }
 
 // Compare sets the comparator of fn's outputs in shadow runs: equal
@@ -202,6 +206,10 @@ func (fn *Function[I, O]) impl(version string) (func(I) effect.Eff[O], bool) {
 	fn.mu.RUnlock()
 	return f, ok
 }
+
+// Default returns the version a call runs without a route: the first
+// registered.
+func (fn *Function[I, O]) Default() string { return fn.defaultVersion() }
 
 func (fn *Function[I, O]) defaultVersion() string {
 	fn.mu.RLock()

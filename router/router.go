@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/task"
 )
@@ -242,7 +243,8 @@ func (fn *Function[I, O]) shadow(ctx context.Context, s *shadowCall) (*Divergenc
 	if err != nil {
 		return nil, err
 	}
-	primaryTrace := interp.TraceOf(s.rec)
+	primaryTrace := effects(interp.TraceOf(s.rec))
+	res.Trace = effects(res.Trace)
 	if fn.same(s, res) && sameTrace(primaryTrace, res.Trace) {
 		return nil, nil
 	}
@@ -256,7 +258,7 @@ func (fn *Function[I, O]) shadow(ctx context.Context, s *shadowCall) (*Divergenc
 	// reproduce itself, the call is not deterministic: noise.
 	if prim, ok := fn.impl(s.primary); ok {
 		aa, err := interp.Sandbox(ctx, prim(in), s.rec, s.env.opts...)
-		if err == nil && (!fn.same(s, aa) || !sameTrace(primaryTrace, aa.Trace)) {
+		if err == nil && (!fn.same(s, aa) || !sameTrace(primaryTrace, effects(aa.Trace))) {
 			d.Noise = true
 		}
 	}
@@ -281,6 +283,21 @@ func (fn *Function[I, O]) same(s *shadowCall, res *interp.SandboxResult) bool {
 	}
 	b, err := task.Marshal(res.Result)
 	return err == nil && bytes.Equal(b, s.outBytes)
+}
+
+// logKind is the kind of a Log op: logs are not effects on the world, and
+// a candidate that only logs more does not diverge.
+var logKind = task.OpKind(effect.LogOp{})
+
+// effects returns tr without its Log ops.
+func effects(tr []interp.TraceOp) []interp.TraceOp {
+	out := tr[:0:0]
+	for _, op := range tr {
+		if op.Kind != logKind {
+			out = append(out, op)
+		}
+	}
+	return out
 }
 
 func sameTrace(a, b []interp.TraceOp) bool { return firstDiff(a, b) < 0 }

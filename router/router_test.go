@@ -126,7 +126,7 @@ func TestShadowDivergenceAndCapture(t *testing.T) {
 		t.Fatalf("divergences: %+v", ds)
 	}
 	d := ds[0]
-	if d.Noise || d.PrimaryOutput != `"v1:ann-7"` || d.CandidateOutput != `"v2:ann-7"` || d.FirstDiff != 0 || d.Task != h.ID() {
+	if d.Noise || d.PrimaryOutput != `"v1:ann-7"` || d.CandidateOutput != `"v2:ann-7"` || d.FirstDiff != 2 || d.Task != h.ID() {
 		t.Errorf("divergence: %+v", d)
 	}
 	t.Logf("%+v", d)
