@@ -205,6 +205,22 @@ func (r Route) Routes() Routes {
 	return r.tap.t.e.cfg.routes
 }
 
+// SandboxOptions returns the options a sandbox of this call needs from
+// the interpreter that made it: its registry (to decode the recorded
+// errors into their sentinels).
+func (r Route) SandboxOptions() []MockOption {
+	var t *proc
+	switch {
+	case r.tap != nil:
+		t = r.tap.t
+	case r.swap != nil:
+		t = r.swap.t
+	default:
+		return nil
+	}
+	return []MockOption{WithRegistry(t.e.cfg.registry)}
+}
+
 // Task returns the ID of the task that made a shadowed or swapped call
 // ("" otherwise).
 func (r Route) Task() string {

@@ -270,7 +270,7 @@ func (fn *Function[I, O]) shadowed(r interp.Route, impl func(I) effect.Eff[O], i
 		if rt, ok := r.Routes().(*Router); ok {
 			rt.submit(fn, &shadowCall{
 				task: r.Task(), function: fn.name, primary: r.Version, candidate: cand,
-				input: in, out: o.v, err: o.err, rec: rec,
+				input: in, out: o.v, err: o.err, rec: rec, opts: r.SandboxOptions(),
 			})
 		}
 		return o.eff()
@@ -280,7 +280,7 @@ func (fn *Function[I, O]) shadowed(r interp.Route, impl func(I) effect.Eff[O], i
 // swapped runs a replay's swapped version in a sandbox answered from the
 // rest of the journal.
 func (fn *Function[I, O]) swapped(r interp.Route, impl func(I) effect.Eff[O], in I, rest task.Journal) effect.Eff[O] {
-	res, err := interp.Sandbox(context.Background(), impl(in), rest)
+	res, err := interp.Sandbox(context.Background(), impl(in), rest, r.SandboxOptions()...)
 	if err != nil {
 		return effect.Fail[O](err)
 	}

@@ -175,6 +175,7 @@ type shadowCall struct {
 	err                error
 	rec                task.Journal
 	outBytes           []byte
+	opts               []interp.MockOption // the interpreter's (its registry)
 	env                shadowEnv
 }
 
@@ -189,7 +190,7 @@ func (r *Router) submit(fn AnyFunction, s *shadowCall) {
 		}
 		s.outBytes = b
 	}
-	s.env = shadowEnv{r.opts.Sandbox}
+	s.env = shadowEnv{append(s.opts, r.opts.Sandbox...)}
 	select {
 	case r.sem <- struct{}{}:
 	default:
