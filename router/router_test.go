@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -270,5 +271,22 @@ func TestValidate(t *testing.T) {
 	}
 	if u := forced.Unroutable(f.fn); len(u) != 1 || u[0] != "7" {
 		t.Fatalf("unroutable %v", u)
+	}
+}
+
+// TestCatalogTypes: a function name is defined once; a second definition
+// with other types (a candidate with a different output type) is a clear
+// error.
+func TestCatalogTypes(t *testing.T) {
+	c := &router.Catalog{}
+	if err := c.Add(router.New[string, int]("f")); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Add(router.New[string, string]("f"))
+	if err == nil || !strings.Contains(err.Error(), "string -> int and string -> string") {
+		t.Fatalf("second definition: %v", err)
+	}
+	if fn, ok := c.Lookup("f"); !ok || fn.OutputType().String() != "int" {
+		t.Fatalf("the first definition was replaced")
 	}
 }
