@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
+	"sync/atomic"
 	"strconv"
 	"sync"
 
@@ -27,9 +29,16 @@ var ErrUnknownFunction = errors.New("router: unknown function")
 type Function[I, O any] struct {
 	name    string
 	mu      sync.RWMutex
-	impls   map[string]func(I) effect.Eff[O]
-	def     string
+	// vs is what a call reads, without a lock: replaced whole by
+	// Register (under mu), which is rare.
+	vs atomic.Pointer[versionSet[I, O]]
 	compare func(a, b O) bool
+}
+
+// versionSet is a function's registered versions.
+type versionSet[I, O any] struct {
+	impls map[string]func(I) effect.Eff[O]
+	def   string
 }
 
 // AnyFunction is a Function whose types are not known statically: what
@@ -115,7 +124,9 @@ func Define[I, O any](name string) *Function[I, O] {
 // New returns a function named name that is in no catalog (Define adds to
 // Default).
 func New[I, O any](name string) *Function[I, O] {
-	return &Function[I, O]{name: name, impls: map[string]func(I) effect.Eff[O]{}}
+	fn := &Function[I, O]{name: name}
+	fn.vs.Store(&versionSet[I, O]{impls: map[string]func(I) effect.Eff[O]{}})
+	return fn
 }
 
 // Register registers impl as version of fn. A call runs fn's first
@@ -128,13 +139,16 @@ func Register[I, O any](fn *Function[I, O], version string, impl func(I) effect.
 	}
 	fn.mu.Lock()
 	defer fn.mu.Unlock()
-	if _, dup := fn.impls[version]; dup {
+	old := fn.vs.Load()
+	if _, dup := old.impls[version]; dup {
 		panic(fmt.Sprintf("router: %s version %s is registered twice", fn.name, version))
 	}
-	fn.impls[version] = impl
-	if fn.def == "" {
-		fn.def = version
+	next := &versionSet[I, O]{impls: maps.Clone(old.impls), def: old.def}
+	next.impls[version] = impl
+	if next.def == "" {
+		next.def = version
 	}
+	fn.vs.Store(next)
 }
 
 // Compare sets the comparator of fn's outputs in shadow runs: equal
@@ -158,14 +172,9 @@ func (fn *Function[I, O]) OutputType() reflect.Type { return reflect.TypeFor[O](
 
 // Versions lists fn's registered versions, sorted.
 func (fn *Function[I, O]) Versions() []string {
-	fn.mu.RLock()
-	defer fn.mu.RUnlock()
-	return fn.versionsLocked()
-}
-
-func (fn *Function[I, O]) versionsLocked() []string {
-	vs := make([]string, 0, len(fn.impls))
-	for v := range fn.impls {
+	set := fn.vs.Load()
+	vs := make([]string, 0, len(set.impls))
+	for v := range set.impls {
 		vs = append(vs, v)
 	}
 	slices.SortFunc(vs, compareVersions)
@@ -201,9 +210,7 @@ func (fn *Function[I, O]) Has(version string) bool {
 }
 
 func (fn *Function[I, O]) impl(version string) (func(I) effect.Eff[O], bool) {
-	fn.mu.RLock()
-	f, ok := fn.impls[version]
-	fn.mu.RUnlock()
+	f, ok := fn.vs.Load().impls[version]
 	return f, ok
 }
 
@@ -212,9 +219,7 @@ func (fn *Function[I, O]) impl(version string) (func(I) effect.Eff[O], bool) {
 func (fn *Function[I, O]) Default() string { return fn.defaultVersion() }
 
 func (fn *Function[I, O]) defaultVersion() string {
-	fn.mu.RLock()
-	defer fn.mu.RUnlock()
-	return fn.def
+	return fn.vs.Load().def
 }
 
 // Run is the program that calls fn on in: it routes the call (one
