@@ -7,9 +7,9 @@ import (
 	"maps"
 	"reflect"
 	"slices"
-	"sync/atomic"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/interp"
@@ -27,11 +27,11 @@ var ErrUnknownFunction = errors.New("router: unknown function")
 // Function is a versioned function from I to O: a handle that programs
 // call (Call, Run) and versions register with (Register).
 type Function[I, O any] struct {
-	name    string
-	mu      sync.RWMutex
+	name string
+	mu   sync.RWMutex
 	// vs is what a call reads, without a lock: replaced whole by
 	// Register (under mu), which is rare.
-	vs atomic.Pointer[versionSet[I, O]]
+	vs      atomic.Pointer[versionSet[I, O]]
 	compare func(a, b O) bool
 }
 
