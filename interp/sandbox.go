@@ -13,6 +13,11 @@ import (
 	"github.com/amberrt/amber/task"
 )
 
+// ErrSandboxBudget is the failure of a program that issued more ops in a
+// sandbox than it may (Sandbox), or ran past its context: a candidate
+// that loops must not hold a shadow's goroutine for ever.
+var ErrSandboxBudget = errors.New("interp: sandbox: the program issued too many ops or ran out of time")
+
 // ErrCaptured is the failure of an op that a sandbox (Sandbox) can
 // neither answer from its recording nor perform, nor pretend to have
 // performed: a Receive, a ContinueAsNew. The op is in the trace,
@@ -99,8 +104,9 @@ type SandboxResult struct {
 // (the trace shows them captured, and a comparison with the primary's
 // trace finds them); Receive and ContinueAsNew fail with ErrCaptured. The
 // Mock options apply (WithRegistry decodes recorded errors). Sandbox never
-// fails because of the program: a program that panics, or waits forever,
-// ends with an error in the result.
+// fails because of the program: a program that panics, waits forever,
+// issues more than 10 ops per recorded op plus 10,000, or runs past ctx,
+// ends with an error in the result (ErrSandboxBudget for the last two).
 func Sandbox[A any](ctx context.Context, prog effect.Eff[A], rec task.Journal, opts ...MockOption) (res *SandboxResult, err error) {
 	cfg := newConfig(append([]MockOption{WithSeed(0), WithStartTime(time.Now())}, opts...), MockOption.mockOption)
 	if !cfg.loggerSet {
@@ -108,7 +114,7 @@ func Sandbox[A any](ctx context.Context, prog effect.Eff[A], rec task.Journal, o
 	}
 	cfg.routes = nil // a routed call inside the sandbox runs its default version
 	mock := newMock(cfg)
-	sp := &sandboxPort{rec: rec, used: make([]bool, len(rec)), e: mock.e}
+	sp := &sandboxPort{rec: rec, used: make([]bool, len(rec)), e: mock.e, ctx: ctx, budget: 10*len(rec) + 10000}
 	mock.e.port = sp
 	t, err := mock.e.newTask("sandbox", nil, nil, effect.NewMachine(prog))
 	if err != nil {
@@ -151,6 +157,8 @@ type answerer interface {
 // sandboxPort is the port of the shadow sandbox (Sandbox).
 type sandboxPort struct {
 	e        *engine
+	ctx      context.Context
+	budget   int // ops the program may still issue
 	t        *proc
 	rec      task.Journal
 	used     []bool
@@ -165,6 +173,11 @@ var (
 )
 
 func (s *sandboxPort) answer(t *proc, p effect.Pending) (any, error, bool) {
+	if s.budget--; s.budget < 0 || s.ctx.Err() != nil {
+		// The program ends here, whatever it does with errors.
+		t.fail(fmt.Errorf("%w (%d ops)", ErrSandboxBudget, len(s.trace)))
+		return nil, ErrSandboxBudget, true
+	}
 	kind, data, fp, err := task.EncodeOp(p.Op)
 	if err != nil {
 		s.trace = append(s.trace, TraceOp{Kind: task.OpKind(p.Op), Source: Captured})

@@ -290,3 +290,32 @@ func TestCatalogTypes(t *testing.T) {
 		t.Fatalf("the first definition was replaced")
 	}
 }
+
+// TestShadowCandidateLoops: a candidate that never ends is stopped by the
+// sandbox's op budget; the primary and the worker are unaffected.
+func TestShadowCandidateLoops(t *testing.T) {
+	fn := router.New[string, string]("loop")
+	router.Register(fn, "1", func(id string) effect.Eff[string] { return effect.Pure(id) })
+	router.Register(fn, "2", func(id string) effect.Eff[string] {
+		return effect.Do(func(e *effect.Ctx) string {
+			for {
+				e.Now()
+			}
+		})
+	})
+	table := &router.MemTable{}
+	_ = table.Set(fn, "loop", router.Policy{Primary: "1", Shadow: &router.Shadow{Candidate: "2", Sampling: 1}})
+	sink := &router.MemSink{}
+	rt := router.NewRouter(table, router.Options{Sink: sink})
+	_ = rt.Refresh(context.Background())
+	mock := interp.NewMock(interp.WithRoutes(rt))
+	got, err := interp.Run(context.Background(), mock, router.Run(fn, "x"))
+	rt.Wait()
+	if err != nil || got != "x" {
+		t.Fatalf("primary: %q, %v", got, err)
+	}
+	ds := sink.Divergences("loop")
+	if len(ds) != 1 || !strings.Contains(ds[0].CandidateOutput, "too many ops") {
+		t.Fatalf("divergences %+v", ds)
+	}
+}
