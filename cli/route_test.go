@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/internal/pgtest"
 	"github.com/amberrt/amber/internal/poll"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/router"
+	"github.com/amberrt/amber/store/postgres"
 	"github.com/amberrt/amber/store/sqlite"
 	"github.com/amberrt/amber/task"
 	"github.com/stretchr/testify/require"
@@ -126,4 +128,27 @@ func TestRouteCommands(t *testing.T) {
 	require.Equal(t, 0, r.code, r.err)
 	require.Contains(t, r.out, "why: try 2")
 	require.Equal(t, 4, strings.Count(r.out, "\n#")+1, r.out)
+}
+
+// TestRoutePostgres: the route commands on PostgreSQL (a fresh schema).
+func TestRoutePostgres(t *testing.T) {
+	url, schema := pgtest.Schema(t, "amber_cli_route")
+	st, err := postgres.Open(context.Background(), url, &postgres.Options{Schema: schema})
+	require.NoError(t, err)
+	defer st.Close()
+	pg := []string{"--postgres", url, "--schema", schema}
+	r := amber(t, registry(), append([]string{"route", "set", "cliUser", "--percent", "2=25"}, pg...)...)
+	require.Equal(t, 0, r.code, r.err)
+	require.Contains(t, r.out, "percent   2=25%")
+	r = amber(t, registry(), append([]string{"route", "set", "cliUser", "--percent", "2=101"}, pg...)...)
+	require.Equal(t, 2, r.code, r.out)
+	r = amber(t, registry(), append([]string{"route", "history", "cliUser", "--json"}, pg...)...)
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, 1, strings.Count(r.out, `"seq"`), r.out)
+	table, err := router.NewStoreTable(st)
+	require.NoError(t, err)
+	p, _, ok, err := table.Get(context.Background(), "cliUser")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, router.Policy{Primary: "1", Percent: map[string]int{"2": 25}}, p)
 }
