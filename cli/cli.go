@@ -20,6 +20,12 @@
 //	amber deploy check PROGRAM --to VERSION [--from VERSION]
 //	amber deploy migrate PROGRAM --from VERSION --to VERSION
 //	amber serve       [--addr HOST:PORT] [--token T]
+//	amber route set   FUNCTION [--primary V] [--percent V=P] [--shadow --candidate V [--sampling F]]
+//	                  [--no-shadow] [--task ID --version V | --clear] [--force] [--why TEXT]
+//	amber route show  FUNCTION
+//	amber route list
+//	amber route divergences FUNCTION [--limit N]
+//	amber route history [FUNCTION]
 //
 // Every command takes --help, --json (machine-readable output on stdout)
 // and a store: --db FILE (default ./amber.db; a file that does not exist is
@@ -134,7 +140,7 @@ type env struct {
 // commands returns the command groups, one file each. The version, deploy
 // and route groups of issues 10 and 12 are added here.
 func (e *env) commands() []*cobra.Command {
-	cmds := []*cobra.Command{e.taskCmd(), e.versionCmd(), e.deployCmd(), e.serveCmd()}
+	cmds := []*cobra.Command{e.taskCmd(), e.versionCmd(), e.deployCmd(), e.routeCmd(), e.serveCmd()}
 	if vet := e.vetCmd(); vet != nil {
 		cmds = append(cmds, vet)
 	}

@@ -322,6 +322,18 @@ type replayJSON struct {
 	Done       bool            `json:"done,omitempty"`
 	Result     string          `json:"result,omitempty"`
 	Waits      []string        `json:"waits,omitempty"`
+	// Routes lists the task's route overrides the replay honoured
+	// (FUNCTION=VERSION), Swaps what the swapped calls did.
+	Routes []string   `json:"routes,omitempty"`
+	Swaps  []swapJSON `json:"swaps,omitempty"`
+}
+
+// swapJSON is one call a replay ran under the task's route override.
+type swapJSON struct {
+	Function string   `json:"function"`
+	Version  string   `json:"version"`
+	Result   string   `json:"result"`
+	Ops      []string `json:"ops"`
 }
 
 type divergenceJSON struct {
@@ -418,6 +430,15 @@ func (e *env) replay(ctx context.Context, s store.Store, ids []string, version i
 				fmt.Fprintf(w, "%s: %s\n", r.ID, r.Error)
 			default:
 				fmt.Fprintf(w, "replayed %d entries of task %s: no divergence\n", r.Entries, r.ID)
+				if len(r.Routes) > 0 {
+					fmt.Fprintf(w, "  with the task's routes %s (every other call answered from the journal)\n", strings.Join(r.Routes, ", "))
+				}
+				for _, sw := range r.Swaps {
+					fmt.Fprintf(w, "  %s ran version %s in a sandbox: %s\n", sw.Function, sw.Version, sw.Result)
+					for _, op := range sw.Ops {
+						fmt.Fprintf(w, "    %s\n", op)
+					}
+				}
 				if r.Done {
 					fmt.Fprintf(w, "  finished: %s\n", r.Result)
 				}
@@ -461,7 +482,14 @@ func (e *env) replayOne(ctx context.Context, s store.Store, id string, version i
 	if version > 0 {
 		out.Version = version
 	}
-	r, err := interp.ReplayRecord(ctx, rec, interp.ReplayVersion(version), interp.WithRegistry(e.reg))
+	opts := []interp.ReplayOption{interp.ReplayVersion(version), interp.WithRegistry(e.reg)}
+	swaps, names, err := taskRoutes(ctx, s, id)
+	if err != nil {
+		out.Error = err.Error()
+		return out, err
+	}
+	out.Routes = names
+	r, err := interp.ReplayRecord(ctx, rec, append(opts, swaps...)...)
 	if err != nil {
 		var d *interp.DivergenceError
 		if errors.As(err, &d) {
@@ -480,6 +508,16 @@ func (e *env) replayOne(ctx context.Context, s store.Store, id string, version i
 	}
 	for _, p := range r.Pending {
 		out.Waits = append(out.Waits, fmt.Sprintf("fiber %d on %s", p.Fiber, task.OpKind(p.Op)))
+	}
+	for _, sw := range r.Swaps {
+		sj := swapJSON{Function: sw.Function, Version: sw.Version}
+		if res := sw.Sandbox; res != nil {
+			sj.Result = fmt.Sprintf("result %v, error %v", res.Result, res.Err)
+			for _, op := range res.Trace {
+				sj.Ops = append(sj.Ops, op.String()+" ("+op.Source.String()+")")
+			}
+		}
+		out.Swaps = append(out.Swaps, sj)
 	}
 	return out, nil
 }

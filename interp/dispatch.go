@@ -26,7 +26,7 @@ func (t *proc) run(w *worker) {
 		}
 	}
 	if t.m.Done() {
-		if t.failure == nil && !t.cancelled && t.replayPos < len(t.replay) {
+		if t.failure == nil && !t.cancelled && t.replayPos < len(t.replay) && !t.skipping {
 			en := t.replay[t.replayPos]
 			issued := "nothing (the program finished)"
 			if _, err := t.m.Result(); err != nil {
@@ -123,7 +123,14 @@ func (t *proc) takeMatch(r effect.Receiver) (any, bool) {
 // perform starts the op p; it reports whether p completed at once.
 func (t *proc) perform(p effect.Pending, w *worker) bool {
 	e := t.e
+	if t.answer != nil {
+		if v, err, ok := t.answer.answer(t, p); ok {
+			return t.complete(p, v, err)
+		}
+	}
 	switch op := p.Op.(type) {
+	case RouteOp:
+		return t.performRoute(p, op)
 	case effect.LogOp:
 		if l := e.cfg.logger; l != nil {
 			l.LogAttrs(e.ctx, op.Level, op.Msg, append(op.SlogAttrs(), slog.String("task", t.id))...)

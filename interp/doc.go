@@ -18,7 +18,20 @@
 //	        its journal, delay and reorder messages between senders.
 //	        Deterministic: a seed, or a sequence of choices, replays a run.
 //
-// All of them pass the conformance suites of interp/interptest.
+// All of them pass the conformance suites of interp/interptest. One more
+// port runs a program where it cannot touch the world: Sandbox, the
+// shadow sandbox of package router (answers from a recording, captured
+// writes, a trace).
+//
+// # Routed calls
+//
+// A call of a versioned function (package router) performs a RouteOp: the
+// Routes given with WithRoutes decide its version, journaled as the
+// op's result, so replay answers the same version. A decision may ask for
+// a shadow: the call's ops are then recorded (Route.Recording) for the
+// candidate's sandbox. WithRoute makes a replay run one function's calls
+// under another version, in a sandbox answered from the journal ("replay
+// + swap").
 //
 // # Running tasks
 //

@@ -21,6 +21,9 @@ func (t *proc) complete(p effect.Pending, v any, err error) bool {
 func (t *proc) resume(p effect.Pending, v any, err error) bool {
 	t.completed++
 	delete(t.ops, uint32(p.Fiber))
+	if t.taps != nil {
+		t.tapEntry(p, v, err)
+	}
 	var rerr error
 	if err != nil {
 		rerr = t.m.Fail(p.ID, err)
@@ -186,6 +189,10 @@ func (t *proc) replayNext() bool {
 		}
 	}
 	if !found {
+		if t.skipping {
+			t.replayPos++ // an entry of the swapped call
+			return true
+		}
 		if en.Kind == patchKind {
 			t.skipMarker(en) // a patch the program no longer asks for
 			return true
@@ -196,6 +203,10 @@ func (t *proc) replayNext() bool {
 	}
 	kind, fp, err := task.OpFingerprint(p.Op)
 	if err != nil || fp != en.Fingerprint || kind != en.Kind {
+		if t.skipping {
+			t.replayPos++ // an entry of the swapped call
+			return true
+		}
 		if patch, ok := p.Op.(effect.PatchOp); ok {
 			t.oldBranch(p, patch) // recorded before the change
 			return true
@@ -212,6 +223,7 @@ func (t *proc) replayNext() bool {
 		t.fail(&DivergenceError{Task: t.id, Seq: en.Seq, Fiber: en.Fiber, Recorded: render(en.Kind, en.Op), Issued: issued})
 		return false
 	}
+	t.skipping = false
 	t.replayPos++
 	t.completed++
 	if t.record {
@@ -221,6 +233,15 @@ func (t *proc) replayNext() bool {
 		}
 		t.appendJournal(&en)
 		t.mu.Unlock()
+	}
+	if op, ok := p.Op.(RouteOp); ok && en.Err == nil && t.e.cfg.swaps != nil {
+		if swapped, err := t.replayRoute(p, op, en); swapped {
+			if err != nil {
+				t.fail(fmt.Errorf("task %s: journal entry %d: swapping %s: %w", t.id, en.Seq, op.Function, err))
+				return false
+			}
+			return true
+		}
 	}
 	if en.Err != nil {
 		_ = t.m.Fail(p.ID, t.e.cfg.registry.DecodeError(en.Err))

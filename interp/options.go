@@ -98,7 +98,9 @@ type config struct {
 	world     *world.World
 	durable   DurableOptions
 	sim       SimOptions
-	version   int // replay: the version of the record's program to replay against
+	version   int               // replay: the version of the record's program to replay against
+	routes    Routes            // decides routed calls (WithRoutes)
+	swaps     map[string]string // replay: function -> version swapped in (WithRoute)
 }
 
 // newConfig applies opts, each through apply (its interpreter's method).

@@ -43,6 +43,10 @@ type proc struct {
 	ops          map[uint32]*task.OpState // state of timers and attempts, by fiber
 	journal      task.Journal             // appended under mu too, for concurrent readers; see more
 	ps           *procState               // links, monitors, name; guarded by e.procMu
+	taps         []*routeTap              // shadowed calls in progress (route.go)
+	skipping     bool                     // replay: skipping the entries of a swapped call
+	swaps        []Swap                   // replay: the calls run under another version
+	answer       answerer                 // the sandbox port: answers ops before the engine performs them
 
 	// A task that is not durable appends the entries that do not fit in
 	// journal's capacity to chunks of growing size, so that a long journal

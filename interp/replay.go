@@ -24,6 +24,9 @@ type ReplayResult struct {
 	// false because its journal was recorded before them: the task takes
 	// their old branch.
 	Unpatched []string
+	// Swaps lists the calls that ran under another version (WithRoute),
+	// in order.
+	Swaps []Swap
 }
 
 // Replay runs the program p on input against journal j without performing
@@ -98,7 +101,7 @@ func (mock *Mock) replay(ctx context.Context, id string, p effect.AnyProgram, m 
 	if t.failure != nil {
 		return nil, t.failure
 	}
-	res := &ReplayResult{Journal: t.entries(), Unpatched: t.unpatched}
+	res := &ReplayResult{Journal: t.entries(), Unpatched: t.unpatched, Swaps: t.swaps}
 	if v, err, finished := t.outcome(); finished {
 		res.Done, res.Result, res.Err = true, v, err
 		return res, nil

@@ -52,7 +52,8 @@ type Store struct {
 	v        versions
 	// waits are the tasks waiting in an STM Retry on each world var, with
 	// their step count when they began to wait (store.Step.WaitWorld).
-	waits map[string]map[string]uint64
+	waits   map[string]map[string]uint64
+	routing routing
 
 	ready      chan struct{} // store.Notifier
 	worldClock chan uint64   // store.WorldNotifier

@@ -118,7 +118,7 @@ var (
 )
 
 // schemaVersion is PRAGMA user_version of the schema below.
-const schemaVersion = 5
+const schemaVersion = 6
 
 // schema creates version 1. Timestamps are unix nanoseconds; run_at and
 // ready are NULL for none (and always NULL for finished tasks), so that
@@ -540,8 +540,8 @@ func (s *Store) migrate() error {
 	}
 	defer tx.Rollback()
 	switch v {
-	case 0, 1, 2, 3, 4:
-		for i, step := range []string{schema, schema2, schema3, schema4, schemaWorldWaits}[v:] {
+	case 0, 1, 2, 3, 4, 5:
+		for i, step := range []string{schema, schema2, schema3, schema4, schemaWorldWaits, schemaRoutes}[v:] {
 			if _, err := tx.ExecContext(ctx, step); err != nil {
 				return fmt.Errorf("schema version %d: %w", v+i+1, err)
 			}

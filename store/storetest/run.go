@@ -109,6 +109,9 @@ var cases = []testCase{
 	{"ProcExitOrder", testProcExitOrder},
 	{"Concurrent", testConcurrent},
 	{"ConcurrentExpiring", testConcurrentExpiring},
+	{"Routes", testRoutes},
+	{"Divergences", testDivergences},
+	{"RoutesReopen", testRoutesReopen},
 }
 
 // harness wraps a store with calls that fail the test on unexpected errors.
