@@ -3,6 +3,8 @@ package interp_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -18,23 +20,13 @@ import (
 // (interptest.RunRuntime). The durable interpreter runs them on SQLite
 // and on PostgreSQL (with AMBER_TEST_POSTGRES).
 
-// Known bugs of the interpreters that cases of the suites find (see
-// knownBug). A reproduction:
-// AMBER_TEST_KNOWN_BUGS=1 go test ./interp -run 'TestConformanceSimFaults/seed6/(LinkChain|ContinueAsNew)'.
-const (
-	bugSimSpawnCrash = "known bug: Sim: a crash between a Spawn and its journal entry makes the rebuilt task " +
-		"spawn again, under the same child ID (\"a task with ID t1.1.2 exists\")"
-	bugSimJournalLost = "known bug: Sim: a task ended by an exit signal after a crash, before it has replayed " +
-		"its journal, reports an empty journal (Handle.Journal, Handle.Record)"
-	bugSimCancelCrash = "known bug: Sim: a Cancel is lost when the task crashes before it takes it (the task " +
-		"then waits forever: ErrDeadlock)"
-)
-
+// Known bugs of the interpreters that cases of the suites find, by case
+// name (see knownBug): none today. A reproduction of one is
+// AMBER_TEST_KNOWN_BUGS=1 go test ./interp -run 'TestConformanceSimFaults/seed6/ContinueAsNew'.
 var (
 	inMemoryBugs = map[string]string{}
-	simFaultBugs = map[string]string{"ContinueAsNew": bugSimSpawnCrash, "LinkChain": bugSimJournalLost,
-		"Cancel/handle": bugSimCancelCrash, "Cancel/runtime": bugSimCancelCrash}
-	durableBugs = map[string]string{}
+	simFaultBugs = map[string]string{}
+	durableBugs  = map[string]string{}
 )
 
 // skipKnownBug skips the case name if bugs knows it fails.
@@ -98,11 +90,20 @@ func TestConformanceSim(t *testing.T) {
 	})
 }
 
+// simSeeds is the number of seeds TestConformanceSimFaults runs:
+// AMBER_SIM_SEEDS=N runs more.
+var simSeeds = func() int {
+	if n, err := strconv.Atoi(os.Getenv("AMBER_SIM_SEEDS")); err == nil && n > 0 {
+		return n
+	}
+	return 8
+}()
+
 // TestConformanceSimFaults runs the suites again under crashes of single
 // tasks and of the whole runtime, and delayed messages: the observable
 // results and journals must not change.
 func TestConformanceSimFaults(t *testing.T) {
-	for seed := range uint64(8) {
+	for seed := range uint64(simSeeds) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			interptest.Run(t, func(t *testing.T, c interptest.Case) interptest.Outcome {
 				return runCase(t, interp.NewSim(seed, interp.WithHandlers(c.Handlers...), interp.WithRegistry(c.Registry), simFaults), c)

@@ -142,7 +142,7 @@ func TestDurableContinueAsNewAcrossRestart(t *testing.T) {
 		require.True(t, ok)
 		v, err := h.Wait(ctx)
 		require.NoError(t, err)
-		require.Equal(t, "cyc.2.1", v.([]string)[0], "the third run's child")
+		require.Equal(t, "cyc.2-1", v.([]string)[0], "the third run's child")
 		require.NoError(t, d.Close())
 	}
 	seen := map[string]bool{}

@@ -189,7 +189,24 @@ func (t *proc) snapshot() (*task.Record, error) {
 // next runs, whether or not it has replayed its journal. t.stepMu held.
 func (t *proc) stop() {
 	t.cancelled = true
+	t.keepUnreplayed()
 	t.m.Stop()
+}
+
+// keepUnreplayed moves the entries t has not replayed yet into its
+// journal: t ends (cancelled, killed by a signal) before it replayed what
+// it was rebuilt from (a store, or the Sim's model of one), and its
+// journal is still what the store holds. t.stepMu held.
+func (t *proc) keepUnreplayed() {
+	if !t.record || t.replayPos >= len(t.replay) {
+		return
+	}
+	t.mu.Lock()
+	for i := t.replayPos; i < len(t.replay); i++ {
+		t.appendJournal(&t.replay[i])
+	}
+	t.mu.Unlock()
+	t.replayPos = len(t.replay)
 }
 
 // fail ends t with err, whatever its program is doing: the interpreter,

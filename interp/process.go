@@ -350,15 +350,7 @@ func (t *proc) intake(msgs []any, sigs bool) bool {
 
 // endBySignal ends t, which an exit signal killed, with err. t.stepMu held.
 func (t *proc) endBySignal(err error) {
-	if t.record && t.replayPos < len(t.replay) {
-		// Killed before it replayed its journal (it was rebuilt from a
-		// store, or the Sim's model of one): the journal is still what the
-		// store holds.
-		t.mu.Lock()
-		t.journal = append(t.journal, t.replay[t.replayPos:]...)
-		t.mu.Unlock()
-		t.replayPos = len(t.replay)
-	}
+	t.keepUnreplayed()
 	t.m.Stop()
 	t.finish(err)
 }

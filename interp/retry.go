@@ -119,12 +119,14 @@ func (t *proc) idempotencyKey(p effect.Pending) string {
 
 // opNumber names t's next op within the task: its run (after
 // ContinueAsNew) and its position in the run, "7" in the first run and
-// "2.7" in the third: deterministic across replays, and never the same
+// "2-7" in the third (a dash, not a dot: a child
+// ID is its parent's ID, a dot and this number, so "t1.2.7" would be both
+// the child of t1's third run's seventh op and a grandchild of t1): deterministic across replays, and never the same
 // for two ops of one task.
 func (t *proc) opNumber() string {
 	n := strconv.FormatUint(t.completed+1, 10)
 	if t.runs > 0 {
-		n = strconv.FormatUint(t.runs, 10) + "." + n
+		n = strconv.FormatUint(t.runs, 10) + "-" + n
 	}
 	return n
 }

@@ -649,12 +649,23 @@ func (s *Sim) rebuild(st *simTask) error {
 	}
 	t.m.Stop()
 	t.mu.Lock()
+	// What a store holds: the entries replayed or recorded so far, and
+	// those of an earlier rebuild that the task has not replayed yet (a
+	// second crash before it stepped).
 	j := t.journal
-	if t.moreLen > 0 {
-		j = t.entries()
+	if t.moreLen > 0 || t.replayPos < len(t.replay) {
+		j = append(t.entries(), t.replay[t.replayPos:]...)
 	}
 	t.journal, t.more, t.moreLen = nil, nil, 0
-	t.events = nil // completions addressed to the old machine's ops
+	// Drop the completions addressed to the old machine's ops; keep a
+	// Cancel not yet taken, which a store would hold.
+	kept := t.events[:0]
+	for _, ev := range t.events {
+		if ev.cancel {
+			kept = append(kept, ev)
+		}
+	}
+	t.events = kept
 	wake := !t.scheduled
 	t.scheduled = true
 	t.mu.Unlock()

@@ -65,7 +65,7 @@ var ErrUnstorable = errors.New("task: the value cannot be stored")
 // encoded in UTC with nanosecond precision; a zero time.Time is encoded as
 // null. A value that Unmarshal would refuse (see ErrUnstorable) is refused.
 func Marshal(v any) ([]byte, error) {
-	if b, ok := fastMarshal(v); ok {
+	if b, ok := codec.FastMarshal(v); ok {
 		return b, nil
 	}
 	b, err := marshalValue(v)
@@ -96,7 +96,7 @@ func marshalValue(v any) ([]byte, error) {
 // on untrusted input: every failure, including bytes after the first item,
 // is an error matching ErrCorrupt, never a panic.
 func Unmarshal(data []byte, v any) error {
-	if fastUnmarshal(data, v) {
+	if codec.FastUnmarshal(data, v) {
 		return nil
 	}
 	if err := unmarshal(decMode, data, v); err != nil {

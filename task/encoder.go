@@ -3,6 +3,8 @@ package task
 import (
 	"bytes"
 	"reflect"
+
+	"github.com/amberrt/amber/internal/codec"
 )
 
 // An Encoder encodes the ops and results of one journal as EncodeOp and
@@ -75,11 +77,11 @@ func (e *Encoder) EncodeOp(op any) (kind string, data []byte, fingerprint uint64
 		return info.kind, l.data, l.fp, nil
 	}
 	if info.flat {
-		if l.op != nil && sameFlat(dataWord(l.op), dataWord(op), info.fields) {
+		if l.op != nil && codec.SameFlat(codec.DataWord(l.op), codec.DataWord(op), info.fields) {
 			return info.kind, l.data, l.fp, nil // its encoded fields are the last op's
 		}
 		var stack [128]byte
-		if b, ok := appendFlat(stack[:0], dataWord(op), info.fields); ok {
+		if b, ok := codec.AppendFlat(stack[:0], codec.DataWord(op), info.fields); ok {
 			if !bytes.Equal(l.data, b) {
 				l.data, l.fp = e.keep(b), hashMore(info.seed, b)
 			}
@@ -107,7 +109,7 @@ func (e *Encoder) lastOf(info *opInfo) *lastOp {
 // Marshal is Marshal, the encoding carved from the Encoder's chunks when v
 // has a fast encoding: nil, an integer, a string or a bool (of a named type
 // too, without a custom encoding), the empty struct, or a struct whose
-// encoded fields are all such values (see flatFields).
+// encoded fields are all such values (see codec.FlatFields).
 func (e *Encoder) Marshal(v any) ([]byte, error) {
 	var stack [64]byte
 	if b, ok := appendFast(stack[:0], v); ok {
@@ -129,20 +131,20 @@ func appendFast(buf []byte, v any) ([]byte, bool) {
 		}
 		return append(buf, 0xf4), true
 	case int:
-		return appendInt(buf, int64(x)), true
+		return codec.AppendInt(buf, int64(x)), true
 	case int64:
-		return appendInt(buf, x), true
+		return codec.AppendInt(buf, x), true
 	case uint64:
-		return appendHead(buf, 0, x), true
+		return codec.AppendHead(buf, 0, x), true
 	case string:
-		return append(appendHead(buf, 3, uint64(len(x))), x...), true
+		return append(codec.AppendHead(buf, 3, uint64(len(x))), x...), true
 	}
-	info := valueInfoOf(v)
-	if !info.ok {
+	info := codec.ValueInfoOf(v)
+	if !info.OK {
 		return buf, false
 	}
-	if info.kind == reflect.Struct {
-		return appendFlat(buf, dataWord(v), info.fields)
+	if info.Kind == reflect.Struct {
+		return codec.AppendFlat(buf, codec.DataWord(v), info.Fields)
 	}
-	return appendScalar(buf, dataWord(v), info.kind), true
+	return codec.AppendScalar(buf, codec.DataWord(v), info.Kind), true
 }

@@ -54,7 +54,7 @@ func DecodeEnvelope(data []byte) (Envelope, error) {
 	if e.Type == "" || len(e.Data) == 0 {
 		return Envelope{}, fmt.Errorf("task: decode envelope: %w", &corruptError{errors.New("no type or no data")})
 	}
-	if err := checkRaw(e.Data); err != nil {
+	if err := codec.CheckRaw(e.Data); err != nil {
 		return Envelope{}, fmt.Errorf("task: decode envelope %s: %w", e.Type, &corruptError{err})
 	}
 	return e, nil

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amberrt/amber/internal/codec"
 	"github.com/fxamacker/cbor/v2"
 )
 
@@ -267,16 +268,16 @@ func DecodeEntry(data []byte) (Entry, error) {
 }
 
 // normalize makes a decoded entry equal to what was encoded (times in UTC),
-// and checks what the decoder does not (see checkRaw).
+// and checks what the decoder does not (see codec.CheckRaw).
 func (e *Entry) normalize() error {
 	var err error
 	if e.Time, err = utc(e.Time); err != nil {
 		return err
 	}
-	if err := checkRaw(e.Op); err != nil {
+	if err := codec.CheckRaw(e.Op); err != nil {
 		return fmt.Errorf("op: %w", err)
 	}
-	if err := checkRaw(e.Result); err != nil {
+	if err := codec.CheckRaw(e.Result); err != nil {
 		return fmt.Errorf("result: %w", err)
 	}
 	return nil
@@ -340,7 +341,7 @@ func arrayHead(data []byte) (n uint64, rest []byte, err error) {
 	if len(data) > 0 && data[0] == 0xf6 { // null
 		return 0, data[1:], nil
 	}
-	major, n, rest, err := itemHead(data)
+	major, n, rest, err := codec.ItemHead(data)
 	if err != nil {
 		return 0, nil, err
 	}

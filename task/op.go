@@ -2,7 +2,6 @@ package task
 
 import (
 	"bytes"
-	"encoding"
 	"fmt"
 	"maps"
 	"reflect"
@@ -10,7 +9,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/fxamacker/cbor/v2"
+	"github.com/amberrt/amber/internal/codec"
 )
 
 // FNV-1a, 64 bits.
@@ -47,32 +46,26 @@ type opInfo struct {
 	// empty map: data and fp are fixed.
 	fieldless bool
 	fp        uint64
-	// flat ops have only string, bool and integer fields: appendFlat.
+	// flat ops have only string, bool and integer fields: codec.AppendFlat.
 	flat   bool
-	fields []flatField
+	fields []codec.FlatField
 }
 
 // opInfos caches opInfo by type. It is copied on write: op types are few
 // and are all seen early, and a read of a plain map is the fastest lookup.
-// The key is the type word of the interface value (see typeWord), which
+// The key is the type word of the interface value (see codec.TypeWord), which
 // hashes far faster than a reflect.Type.
 var (
 	opInfos   atomic.Pointer[map[unsafe.Pointer]*opInfo]
 	opInfosMu sync.Mutex
 )
 
-// typeWord returns the type pointer of v's dynamic type: the first word of
-// an empty interface. It is unique per type and lives as long as the program.
-func typeWord(v any) unsafe.Pointer {
-	return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[0]
-}
-
 // emptyMap is the encoding of a struct with no encoded fields.
 var emptyMap = []byte{0xa0}
 
 // infoOf returns the cached info of op's type; op is not nil.
 func infoOf(op any) *opInfo {
-	w := typeWord(op)
+	w := codec.TypeWord(op)
 	if m := opInfos.Load(); m != nil {
 		if info, ok := (*m)[w]; ok {
 			return info
@@ -92,11 +85,11 @@ func addInfo(w unsafe.Pointer, t reflect.Type) *opInfo {
 	}
 	kind := t.String()
 	info := &opInfo{kind: kind, seed: Fingerprint(kind, nil)}
-	if t.Kind() == reflect.Struct && !hasEncodedFields(t, 0) {
+	if t.Kind() == reflect.Struct && !codec.HasEncodedFields(t, 0) {
 		info.fieldless = true
 		info.fp = Fingerprint(kind, emptyMap)
 	} else {
-		info.fields, info.flat = flatFields(t)
+		info.fields, info.flat = codec.FlatFields(t)
 	}
 	var m map[unsafe.Pointer]*opInfo
 	if old != nil {
@@ -107,49 +100,6 @@ func addInfo(w unsafe.Pointer, t reflect.Type) *opInfo {
 	m[w] = info
 	opInfos.Store(&m)
 	return info
-}
-
-var (
-	marshalerType       = reflect.TypeFor[cbor.Marshaler]()
-	binaryMarshalerType = reflect.TypeFor[encoding.BinaryMarshaler]()
-	textMarshalerType   = reflect.TypeFor[encoding.TextMarshaler]()
-)
-
-// hasEncodedFields reports whether the CBOR encoder could write a field of
-// struct type t: an exported field not tagged "-", or one promoted from an
-// embedded struct. It answers true when unsure (a custom marshaler, deep
-// embedding), which only costs the fast path.
-func hasEncodedFields(t reflect.Type, depth int) bool {
-	if depth > 8 {
-		return true
-	}
-	for _, m := range []reflect.Type{marshalerType, binaryMarshalerType, textMarshalerType} {
-		if reflect.PointerTo(t).Implements(m) {
-			return true
-		}
-	}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if f.Tag.Get("cbor") == "-" || (f.Tag.Get("cbor") == "" && f.Tag.Get("json") == "-") {
-			continue
-		}
-		if f.Anonymous {
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				return true
-			}
-			if ft.Kind() == reflect.Struct {
-				if hasEncodedFields(ft, depth+1) {
-					return true
-				}
-				continue
-			}
-		}
-		if f.IsExported() {
-			return true
-		}
-	}
-	return false
 }
 
 // OpKind returns the kind of an op: the string of its Go type, such as
@@ -184,7 +134,7 @@ func EncodeOp(op any) (kind string, data []byte, fingerprint uint64, err error) 
 	}
 	if info.flat {
 		var stack [128]byte
-		if b, ok := appendFlat(stack[:0], dataWord(op), info.fields); ok {
+		if b, ok := codec.AppendFlat(stack[:0], codec.DataWord(op), info.fields); ok {
 			data = bytes.Clone(b)
 			return info.kind, data, hashMore(info.seed, data), nil
 		}
@@ -210,7 +160,7 @@ func OpFingerprint(op any) (kind string, fingerprint uint64, err error) {
 		return info.kind, info.fp, nil
 	case info.flat:
 		var stack [128]byte
-		if b, ok := appendFlat(stack[:0], dataWord(op), info.fields); ok {
+		if b, ok := codec.AppendFlat(stack[:0], codec.DataWord(op), info.fields); ok {
 			return info.kind, hashMore(info.seed, b), nil
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/internal/codec"
 	"github.com/fxamacker/cbor/v2"
 )
 
@@ -309,14 +310,14 @@ func (r *Record) normalize() error {
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return err
 	}
-	if err := checkRaw(r.Input); err != nil {
+	if err := codec.CheckRaw(r.Input); err != nil {
 		return fmt.Errorf("input: %w", err)
 	}
-	if err := checkRaw(r.Result); err != nil {
+	if err := codec.CheckRaw(r.Result); err != nil {
 		return fmt.Errorf("result: %w", err)
 	}
 	for i, m := range r.Mailbox {
-		if err := checkRaw(m.Data); err != nil {
+		if err := codec.CheckRaw(m.Data); err != nil {
 			return fmt.Errorf("mailbox message %d: %w", i, err)
 		}
 	}

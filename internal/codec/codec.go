@@ -3,6 +3,12 @@
 // vars) is encoded and decoded with these modes, so that a value means the
 // same thing wherever it is written and read, and one nesting limit holds
 // for encoding and decoding alike.
+//
+// It also holds the fast paths that the task package's codec and journal
+// encoder take for the commonest values (integers, strings, booleans, times,
+// flat structs of them), written with unsafe and checked against the general
+// encoder by property tests, and the check of raw CBOR items that the decoder
+// leaves unchecked: none of it is API, which is why it lives here.
 package codec
 
 import (

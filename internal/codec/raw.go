@@ -1,4 +1,4 @@
-package task
+package codec
 
 import (
 	"errors"
@@ -6,13 +6,13 @@ import (
 	"io"
 )
 
-// checkRaw checks that data, the bytes of a cbor.RawMessage the decoder
+// CheckRaw checks that data, the bytes of a cbor.RawMessage the decoder
 // accepted as well formed, is exactly one item whose built-in tags have
 // content of the right type (tag 0 a text string, tag 1 a number, tags 2 and 3
 // a byte string). The decoder does not check tags inside a RawMessage but the
 // encoder does, so without this check a record could decode and then fail to
 // encode.
-func checkRaw(data []byte) error {
+func CheckRaw(data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
@@ -28,10 +28,10 @@ func checkRaw(data []byte) error {
 
 // walkItem returns what follows the item at the start of b.
 func walkItem(b []byte, depth int) ([]byte, error) {
-	if depth > maxNesting {
-		return nil, fmt.Errorf("nested deeper than %d levels", maxNesting)
+	if depth > MaxNesting {
+		return nil, fmt.Errorf("nested deeper than %d levels", MaxNesting)
 	}
-	major, n, rest, err := itemHead(b)
+	major, n, rest, err := ItemHead(b)
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +73,8 @@ func walkItem(b []byte, depth int) ([]byte, error) {
 	return rest, nil // integers, simple values and floats
 }
 
-// itemHead reads the head of a CBOR item: its major type and argument.
-func itemHead(b []byte) (major byte, n uint64, rest []byte, err error) {
+// ItemHead reads the head of a CBOR item: its major type and argument.
+func ItemHead(b []byte) (major byte, n uint64, rest []byte, err error) {
 	if len(b) == 0 {
 		return 0, 0, nil, io.ErrUnexpectedEOF
 	}

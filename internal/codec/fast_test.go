@@ -1,4 +1,4 @@
-package task
+package codec
 
 import (
 	"math"
@@ -13,39 +13,39 @@ import (
 // random bytes.
 func TestFastUnmarshalAgrees(t *testing.T) {
 	check := func(t *rapid.T, data []byte, fast, slow any) {
-		if !fastUnmarshal(data, fast) {
+		if !FastUnmarshal(data, fast) {
 			return
 		}
-		if err := unmarshal(decMode, data, slow); err != nil {
+		if err := Dec.Unmarshal(data, slow); err != nil {
 			t.Fatalf("fast path accepted %x, general decoder refused: %v", data, err)
 		}
 	}
 	rapid.Check(t, func(t *rapid.T) {
 		i := rapid.Int64Range(math.MinInt64, math.MaxInt64).Draw(t, "i")
-		b, _ := Marshal(i)
+		b, _ := Enc.Marshal(i)
 		var f, s int64
-		if !fastUnmarshal(b, &f) {
+		if !FastUnmarshal(b, &f) {
 			t.Fatalf("fast path refused %x", b)
 		}
-		_ = unmarshal(decMode, b, &s)
+		_ = Dec.Unmarshal(b, &s)
 		if f != s || f != i {
 			t.Fatalf("int %d: fast %d slow %d", i, f, s)
 		}
 		str := rapid.String().Draw(t, "s")
-		b, _ = Marshal(str)
+		b, _ = Enc.Marshal(str)
 		var fs, ss string
-		if !fastUnmarshal(b, &fs) || fs != str {
+		if !FastUnmarshal(b, &fs) || fs != str {
 			t.Fatalf("string %q: fast %q", str, fs)
 		}
-		_ = unmarshal(decMode, b, &ss)
+		_ = Dec.Unmarshal(b, &ss)
 		if ss != fs {
 			t.Fatalf("string: slow %q fast %q", ss, fs)
 		}
 		tm := time.Unix(0, rapid.Int64Range(-1e18, 1e18).Draw(t, "ns")).UTC()
-		b, _ = Marshal(tm)
+		b, _ = Enc.Marshal(tm)
 		var ft, st time.Time
-		if fastUnmarshal(b, &ft) {
-			_ = unmarshal(decMode, b, &st)
+		if FastUnmarshal(b, &ft) {
+			_ = Dec.Unmarshal(b, &st)
 			if !ft.Equal(st) || ft != st {
 				t.Fatalf("time %v: fast %v slow %v", tm, ft, st)
 			}
@@ -72,11 +72,11 @@ func TestFastMarshalAgrees(t *testing.T) {
 			rapid.String().Draw(t, "s"), "\xff\xfe" + rapid.String().Draw(t, "bad"),
 		}
 		for _, v := range vals {
-			fast, ok := fastMarshal(v)
+			fast, ok := FastMarshal(v)
 			if !ok {
 				t.Fatalf("fast path refused %#v", v)
 			}
-			slow, err := encMode.Marshal(v)
+			slow, err := Enc.Marshal(v)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,8 @@
-package task
+package codec
 
 import (
 	"bytes"
+	"encoding"
 	"maps"
 	"reflect"
 	"slices"
@@ -9,27 +10,29 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
-// flatField is one encoded field of a flat op: see flatFields.
-type flatField struct {
+// FlatField is one encoded field of a flat op: see FlatFields.
+type FlatField struct {
 	offset    uintptr // in the struct
 	key       []byte  // encoded map key
 	kind      reflect.Kind
 	omitEmpty bool
 }
 
-// flatFields returns the encoded fields of struct type t, sorted in Core
+// FlatFields returns the encoded fields of struct type t, sorted in Core
 // Deterministic order, if every one of them is a string, a bool or an
 // integer with no custom encoding, and nothing else about t needs the general
 // encoder. Such ops (SleepOp, ReceiveOp, ReadStateOp, a user's GetUser) are
 // encoded by EncodeOp without the general encoder; a test checks the bytes
 // are the same.
-func flatFields(t reflect.Type) ([]flatField, bool) {
+func FlatFields(t reflect.Type) ([]FlatField, bool) {
 	if t.Kind() != reflect.Struct || hasCustomEncoding(t) {
 		return nil, false
 	}
-	var fields []flatField
+	var fields []FlatField
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if f.Name == "_" {
@@ -43,7 +46,7 @@ func flatFields(t reflect.Type) ([]flatField, bool) {
 			return nil, false
 		}
 		if f.Anonymous {
-			if f.Type.Kind() == reflect.Struct && !hasEncodedFields(f.Type, 0) {
+			if f.Type.Kind() == reflect.Struct && !HasEncodedFields(f.Type, 0) {
 				continue // the embedded Returns marker
 			}
 			return nil, false
@@ -58,7 +61,7 @@ func flatFields(t reflect.Type) ([]flatField, bool) {
 		case reflect.Interface:
 			// A message or an input (SendOp.Msg, SpawnOp.Input): encoded
 			// here when the value it holds is flat, by the general encoder
-			// otherwise (appendFlat reports which).
+			// otherwise (AppendFlat reports which).
 			if f.Type.NumMethod() != 0 {
 				return nil, false
 			}
@@ -72,7 +75,7 @@ func flatFields(t reflect.Type) ([]flatField, bool) {
 		if name == "" {
 			name = f.Name
 		}
-		ff := flatField{offset: f.Offset, kind: f.Type.Kind()}
+		ff := FlatField{offset: f.Offset, kind: f.Type.Kind()}
 		var key any = name
 		for opt := range strings.SplitSeq(opts, ",") {
 			switch opt {
@@ -89,14 +92,14 @@ func flatFields(t reflect.Type) ([]flatField, bool) {
 				return nil, false
 			}
 		}
-		k, err := encMode.Marshal(key)
+		k, err := Enc.Marshal(key)
 		if err != nil {
 			return nil, false
 		}
 		ff.key = k
 		fields = append(fields, ff)
 	}
-	slices.SortFunc(fields, func(a, b flatField) int { return bytes.Compare(a.key, b.key) })
+	slices.SortFunc(fields, func(a, b FlatField) int { return bytes.Compare(a.key, b.key) })
 	for i := 1; i < len(fields); i++ {
 		if bytes.Equal(fields[i-1].key, fields[i].key) {
 			return nil, false // let the general encoder resolve the conflict
@@ -133,24 +136,24 @@ func parseInt(s string) (int64, bool) {
 	return n, true
 }
 
-// valueInfo is what the fast encoders know of a dynamic type found in an
+// ValueInfo is what the fast encoders know of a dynamic type found in an
 // interface (a message, an input, a result): whether it is flat, a struct
 // of flat fields or a string, bool or integer that encodes as its kind.
-type valueInfo struct {
-	kind   reflect.Kind
-	fields []flatField // of a struct
-	ok     bool
+type ValueInfo struct {
+	Kind   reflect.Kind
+	Fields []FlatField // of a struct
+	OK     bool
 }
 
-// valueInfos caches valueInfo by type word, copied on write like opInfos.
+// valueInfos caches ValueInfo by type word, copied on write like opInfos.
 var (
-	valueInfos   atomic.Pointer[map[unsafe.Pointer]*valueInfo]
+	valueInfos   atomic.Pointer[map[unsafe.Pointer]*ValueInfo]
 	valueInfosMu sync.Mutex
 )
 
-// valueInfoOf returns the info of x's dynamic type; x is not nil.
-func valueInfoOf(x any) *valueInfo {
-	w := typeWord(x)
+// ValueInfoOf returns the info of x's dynamic type; x is not nil.
+func ValueInfoOf(x any) *ValueInfo {
+	w := TypeWord(x)
 	if m := valueInfos.Load(); m != nil {
 		if info, ok := (*m)[w]; ok {
 			return info
@@ -165,40 +168,40 @@ func valueInfoOf(x any) *valueInfo {
 		}
 	}
 	t := reflect.TypeOf(x)
-	info := &valueInfo{kind: t.Kind()}
+	info := &ValueInfo{Kind: t.Kind()}
 	switch t.Kind() {
 	case reflect.Struct:
-		info.fields, info.ok = flatFields(t)
+		info.Fields, info.OK = FlatFields(t)
 	case reflect.String, reflect.Bool,
 		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		info.ok = !hasCustomEncoding(t)
+		info.OK = !hasCustomEncoding(t)
 	}
-	var m map[unsafe.Pointer]*valueInfo
+	var m map[unsafe.Pointer]*ValueInfo
 	if old != nil {
 		m = maps.Clone(*old)
 	} else {
-		m = make(map[unsafe.Pointer]*valueInfo)
+		m = make(map[unsafe.Pointer]*ValueInfo)
 	}
 	m[w] = info
 	valueInfos.Store(&m)
 	return info
 }
 
-// dataWord returns the second word of an empty interface: for the types
+// DataWord returns the second word of an empty interface: for the types
 // the fast encoders read (structs of flat fields, strings, bools and
 // integers, none of them pointer-shaped), a pointer to the value. A
 // struct is pointer-shaped only if its one field is, and a flat struct with
 // one field has a string, bool, integer or interface field, or none that
 // is encoded (and then no field is read).
-func dataWord(v any) unsafe.Pointer {
+func DataWord(v any) unsafe.Pointer {
 	return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1]
 }
 
-// appendFlat appends the encoding of the struct at p, whose type has the
+// AppendFlat appends the encoding of the struct at p, whose type has the
 // given flat fields, to buf. It reports false if an interface field holds
 // a value that is not flat: the caller then uses the general encoder.
-func appendFlat(buf []byte, p unsafe.Pointer, fields []flatField) ([]byte, bool) {
+func AppendFlat(buf []byte, p unsafe.Pointer, fields []FlatField) ([]byte, bool) {
 	buf = appendMapHead(buf, p, fields)
 	for i := range fields {
 		f := &fields[i]
@@ -208,7 +211,7 @@ func appendFlat(buf []byte, p unsafe.Pointer, fields []flatField) ([]byte, bool)
 		}
 		buf = append(buf, f.key...)
 		if f.kind != reflect.Interface {
-			buf = appendScalar(buf, fp, f.kind)
+			buf = AppendScalar(buf, fp, f.kind)
 			continue
 		}
 		var ok bool
@@ -219,10 +222,10 @@ func appendFlat(buf []byte, p unsafe.Pointer, fields []flatField) ([]byte, bool)
 	return buf, true
 }
 
-// appendScalars is appendFlat for a struct held in an interface field:
+// appendScalars is AppendFlat for a struct held in an interface field:
 // one level only, so that the encoders do not recurse (which would move
 // the caller's stack buffer to the heap).
-func appendScalars(buf []byte, p unsafe.Pointer, fields []flatField) ([]byte, bool) {
+func appendScalars(buf []byte, p unsafe.Pointer, fields []FlatField) ([]byte, bool) {
 	buf = appendMapHead(buf, p, fields)
 	for i := range fields {
 		f := &fields[i]
@@ -233,21 +236,21 @@ func appendScalars(buf []byte, p unsafe.Pointer, fields []flatField) ([]byte, bo
 		if f.kind == reflect.Interface {
 			return buf, false
 		}
-		buf = appendScalar(append(buf, f.key...), fp, f.kind)
+		buf = AppendScalar(append(buf, f.key...), fp, f.kind)
 	}
 	return buf, true
 }
 
 // appendMapHead appends the head of the map that encodes the struct at p:
 // one entry per field, less the empty ones that are omitted.
-func appendMapHead(buf []byte, p unsafe.Pointer, fields []flatField) []byte {
+func appendMapHead(buf []byte, p unsafe.Pointer, fields []FlatField) []byte {
 	n := 0
 	for i := range fields {
 		if !fields[i].omitEmpty || !isZero(unsafe.Add(p, fields[i].offset), fields[i].kind) {
 			n++
 		}
 	}
-	return appendHead(buf, 5, uint64(n))
+	return AppendHead(buf, 5, uint64(n))
 }
 
 // isZero reports whether the value of kind k at p is its zero value (nil,
@@ -290,29 +293,29 @@ func scalarBits(p unsafe.Pointer, k reflect.Kind) uint64 {
 	return *(*uint64)(p)
 }
 
-// appendScalar appends the value of kind k at p: a string, bool or
+// AppendScalar appends the value of kind k at p: a string, bool or
 // integer.
-func appendScalar(buf []byte, p unsafe.Pointer, k reflect.Kind) []byte {
+func AppendScalar(buf []byte, p unsafe.Pointer, k reflect.Kind) []byte {
 	switch k {
 	case reflect.String:
 		s := *(*string)(p)
-		return append(appendHead(buf, 3, uint64(len(s))), s...)
+		return append(AppendHead(buf, 3, uint64(len(s))), s...)
 	case reflect.Bool:
 		if *(*bool)(p) {
 			return append(buf, 0xf5)
 		}
 		return append(buf, 0xf4)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return appendInt(buf, int64(scalarBits(p, k)))
+		return AppendInt(buf, int64(scalarBits(p, k)))
 	}
-	return appendHead(buf, 0, scalarBits(p, k))
+	return AppendHead(buf, 0, scalarBits(p, k))
 }
 
-// sameFlat reports whether the structs at a and b, of a type with the
+// SameFlat reports whether the structs at a and b, of a type with the
 // given flat fields, have equal encoded fields, so that they encode the
 // same. It answers false when unsure: an interface field holding a value
 // that is not flat.
-func sameFlat(a, b unsafe.Pointer, fields []flatField) bool {
+func SameFlat(a, b unsafe.Pointer, fields []FlatField) bool {
 	for i := range fields {
 		f := &fields[i]
 		if !sameAt(unsafe.Add(a, f.offset), unsafe.Add(b, f.offset), f.kind, true) {
@@ -338,19 +341,19 @@ func sameAt(a, b unsafe.Pointer, k reflect.Kind, deep bool) bool {
 		if x == nil || y == nil {
 			return x == nil && y == nil
 		}
-		if typeWord(x) != typeWord(y) {
+		if TypeWord(x) != TypeWord(y) {
 			return false
 		}
-		info := valueInfoOf(x)
-		if !info.ok {
+		info := ValueInfoOf(x)
+		if !info.OK {
 			return false
 		}
-		if info.kind != reflect.Struct {
-			return sameAt(dataWord(x), dataWord(y), info.kind, false)
+		if info.Kind != reflect.Struct {
+			return sameAt(DataWord(x), DataWord(y), info.Kind, false)
 		}
-		pa, pb := dataWord(x), dataWord(y)
-		for i := range info.fields {
-			f := &info.fields[i]
+		pa, pb := DataWord(x), DataWord(y)
+		for i := range info.Fields {
+			f := &info.Fields[i]
 			if !sameAt(unsafe.Add(pa, f.offset), unsafe.Add(pb, f.offset), f.kind, false) {
 				return false
 			}
@@ -367,19 +370,19 @@ func appendAny(buf []byte, x any) ([]byte, bool) {
 	if x == nil {
 		return append(buf, 0xf6), true
 	}
-	info := valueInfoOf(x)
-	if !info.ok {
+	info := ValueInfoOf(x)
+	if !info.OK {
 		return buf, false
 	}
-	if info.kind == reflect.Struct {
-		return appendScalars(buf, dataWord(x), info.fields)
+	if info.Kind == reflect.Struct {
+		return appendScalars(buf, DataWord(x), info.Fields)
 	}
-	return appendScalar(buf, dataWord(x), info.kind), true
+	return AppendScalar(buf, DataWord(x), info.Kind), true
 }
 
-// appendHead appends the shortest head of a data item of major type major
+// AppendHead appends the shortest head of a data item of major type major
 // and argument n.
-func appendHead(b []byte, major byte, n uint64) []byte {
+func AppendHead(b []byte, major byte, n uint64) []byte {
 	m := major << 5
 	switch {
 	case n < 24:
@@ -393,4 +396,53 @@ func appendHead(b []byte, major byte, n uint64) []byte {
 	}
 	return append(b, m|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32),
 		byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
+// TypeWord returns the type pointer of v's dynamic type: the first word of
+// an empty interface. It is unique per type and lives as long as the program.
+func TypeWord(v any) unsafe.Pointer {
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[0]
+}
+
+var (
+	marshalerType       = reflect.TypeFor[cbor.Marshaler]()
+	binaryMarshalerType = reflect.TypeFor[encoding.BinaryMarshaler]()
+	textMarshalerType   = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+// HasEncodedFields reports whether the CBOR encoder could write a field of
+// struct type t: an exported field not tagged "-", or one promoted from an
+// embedded struct. It answers true when unsure (a custom marshaler, deep
+// embedding), which only costs the fast path.
+func HasEncodedFields(t reflect.Type, depth int) bool {
+	if depth > 8 {
+		return true
+	}
+	for _, m := range []reflect.Type{marshalerType, binaryMarshalerType, textMarshalerType} {
+		if reflect.PointerTo(t).Implements(m) {
+			return true
+		}
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Tag.Get("cbor") == "-" || (f.Tag.Get("cbor") == "" && f.Tag.Get("json") == "-") {
+			continue
+		}
+		if f.Anonymous {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				return true
+			}
+			if ft.Kind() == reflect.Struct {
+				if HasEncodedFields(ft, depth+1) {
+					return true
+				}
+				continue
+			}
+		}
+		if f.IsExported() {
+			return true
+		}
+	}
+	return false
 }

@@ -1,4 +1,4 @@
-package task
+package codec
 
 import (
 	"encoding/binary"
@@ -7,12 +7,12 @@ import (
 	"unicode/utf8"
 )
 
-// fastUnmarshal decodes the commonest results of ops (integers, strings,
+// FastUnmarshal decodes the commonest results of ops (integers, strings,
 // booleans, times, the empty struct) without the reflective decoder: a
 // replay decodes one result per journal entry. It handles only single,
 // minimally encoded items; anything else returns false and goes to the
 // general decoder, which decides what is valid.
-func fastUnmarshal(data []byte, v any) bool {
+func FastUnmarshal(data []byte, v any) bool {
 	switch p := v.(type) {
 	case *int:
 		n, ok := fastInt(data)
@@ -116,10 +116,10 @@ func head(data []byte) (major byte, arg uint64, n int, ok bool) {
 	return 0, 0, 0, false
 }
 
-// fastMarshal encodes the commonest results of ops (nothing, integers,
+// FastMarshal encodes the commonest results of ops (nothing, integers,
 // strings, booleans, the empty struct) without the reflective encoder,
 // giving the general encoder's bytes (a rapid test checks it).
-func fastMarshal(v any) ([]byte, bool) {
+func FastMarshal(v any) ([]byte, bool) {
 	switch x := v.(type) {
 	case nil:
 		return []byte{0xf6}, true
@@ -131,21 +131,21 @@ func fastMarshal(v any) ([]byte, bool) {
 		}
 		return []byte{0xf4}, true
 	case int:
-		return appendInt(make([]byte, 0, 9), int64(x)), true
+		return AppendInt(make([]byte, 0, 9), int64(x)), true
 	case int64:
-		return appendInt(make([]byte, 0, 9), x), true
+		return AppendInt(make([]byte, 0, 9), x), true
 	case uint64:
-		return appendHead(make([]byte, 0, 9), 0, x), true
+		return AppendHead(make([]byte, 0, 9), 0, x), true
 	case string:
-		b := appendHead(make([]byte, 0, 9+len(x)), 3, uint64(len(x)))
+		b := AppendHead(make([]byte, 0, 9+len(x)), 3, uint64(len(x)))
 		return append(b, x...), true
 	}
 	return nil, false
 }
 
-func appendInt(b []byte, x int64) []byte {
+func AppendInt(b []byte, x int64) []byte {
 	if x >= 0 {
-		return appendHead(b, 0, uint64(x))
+		return AppendHead(b, 0, uint64(x))
 	}
-	return appendHead(b, 1, uint64(-(x + 1)))
+	return AppendHead(b, 1, uint64(-(x + 1)))
 }
