@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/amberrt/amber/store"
@@ -44,22 +44,36 @@ CREATE TABLE workers (
 ) WITHOUT ROWID;
 `
 
-// canKeys is Claim's filter: a JSON array of "program\tversion" keys,
-// or NULL for any task.
-func canKeys(can []task.ProgramVersion) (any, error) {
-	if len(can) == 0 {
-		return nil, nil
+// claimQueryFor returns the claim query filtered by n (program,
+// version) pairs, given as parameters ?3 and ?4, ?5 and ?6, ...: a row
+// value IN a VALUES list, which SQLite turns into an index once per run.
+// The text depends on n only, so that the writer prepares it once.
+func claimQueryFor(n int) string {
+	if n == 0 {
+		return fmt.Sprintf(claimQuery, "", "", "")
 	}
-	keys := make([]string, len(can))
-	for i, pv := range can {
-		keys[i] = pv.Program + "\t" + strconv.Itoa(pv.Version)
+	var b strings.Builder
+	b.WriteString(" AND (program, program_version) IN (VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(?%d, ?%d)", 3+2*i, 4+2*i)
 	}
-	b, err := json.Marshal(keys)
-	return string(b), err
+	b.WriteString(")")
+	c := b.String()
+	return fmt.Sprintf(claimQuery, c, c, c)
 }
 
-// canCond is the SQL condition of Claim's filter (parameter ?3).
-const canCond = ` AND (?3 IS NULL OR program || char(9) || program_version IN (SELECT value FROM json_each(?3)))`
+// claimArgs are the parameters of claimQueryFor(len(can)).
+func claimArgs(now time.Time, max int, can []task.ProgramVersion) []any {
+	args := make([]any, 0, 2+2*len(can))
+	args = append(args, now.UnixNano(), max)
+	for _, pv := range can {
+		args = append(args, pv.Program, pv.Version)
+	}
+	return args
+}
 
 // logChange appends a change to the log, in the writer's transaction.
 func (w *wtx) logChange(kind, program string, version int, data any) error {

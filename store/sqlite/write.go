@@ -257,16 +257,17 @@ func (w *wtx) scanLease(query, id, owner string, now time.Time, d time.Duration)
 
 // claimQuery selects the tasks Claim takes: ready ones in the order they
 // became ready, then due timers by RunAt, then expired leases; each part
-// reads its own partial index.
+// reads its own partial index. Each %s is the filter of the versions the
+// claimer can run (claimQueryFor).
 const claimQuery = `SELECT id FROM (
 	SELECT * FROM (SELECT id, 0 AS class, ready AS k FROM tasks
-		WHERE ready IS NOT NULL AND (lease_owner = '' OR lease_until <= ?1) ` + canCond + ` ORDER BY ready LIMIT ?2)
+		WHERE ready IS NOT NULL AND (lease_owner = '' OR lease_until <= ?1)%s ORDER BY ready LIMIT ?2)
 	UNION ALL
 	SELECT * FROM (SELECT id, 1, run_at FROM tasks
-		WHERE run_at <= ?1 AND ready IS NULL AND (lease_owner = '' OR lease_until <= ?1)` + canCond + ` ORDER BY run_at LIMIT ?2)
+		WHERE run_at <= ?1 AND ready IS NULL AND (lease_owner = '' OR lease_until <= ?1)%s ORDER BY run_at LIMIT ?2)
 	UNION ALL
 	SELECT * FROM (SELECT id, 2, lease_until FROM tasks
-		WHERE lease_owner != '' AND lease_until <= ?1 AND ready IS NULL AND (run_at IS NULL OR run_at > ?1)` + canCond + `
+		WHERE lease_owner != '' AND lease_until <= ?1 AND ready IS NULL AND (run_at IS NULL OR run_at > ?1)%s
 		ORDER BY lease_until LIMIT ?2)
 ) ORDER BY class, k LIMIT ?2`
 
@@ -278,14 +279,11 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 	if max <= 0 {
 		return nil, nil
 	}
-	keys, err := canKeys(can)
-	if err != nil {
-		return nil, err
-	}
+	query, args := claimQueryFor(len(can)), claimArgs(now, max, can)
 	var ls []store.Lease
-	err = s.submit(ctx, func(w *wtx) (refused, err error) {
+	err := s.submit(ctx, func(w *wtx) (refused, err error) {
 		ls = ls[:0]
-		rows, err := w.query(claimQuery, now.UnixNano(), max, keys)
+		rows, err := w.query(query, args...)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: claim: %w", err)
 		}
