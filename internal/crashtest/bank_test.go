@@ -214,7 +214,7 @@ func checkBank(t *testing.T, b backend, plan bank.Plan) bank.Report {
 // workers and checks that none of them failed.
 func waitDone(t *testing.T, b backend, plan bank.Plan, ws ...*proc) {
 	t.Helper()
-	st := b.open(t)
+	st := b.viewer()(t)
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -529,11 +529,7 @@ func recoveryRun(b *testing.B, bin string, be backend, args []string) (recovery,
 	w = start(b, bin, args...)
 	w.printed(b, "STARTED")
 	restart = time.Since(killed)
-	view := be.view
-	if view == nil {
-		view = be.open
-	}
-	st := view(b)
+	st := be.viewer()(b)
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
