@@ -165,7 +165,7 @@ func (p pgBank) exec(t *testing.T, sql string, args ...any) int64 {
 // transaction are cut mid-commit.
 func (p pgBank) terminate(t *testing.T) int64 {
 	return p.exec(t, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE application_name LIKE $1 AND pid != pg_backend_pid()`, p.app+"%")
+		WHERE application_name = $1 AND pid != pg_backend_pid()`, p.app)
 }
 
 // bankArgs are a bank run's worker flags.
@@ -214,7 +214,7 @@ func checkBank(t *testing.T, b backend, plan bank.Plan) bank.Report {
 // workers and checks that none of them failed.
 func waitDone(t *testing.T, b backend, plan bank.Plan, ws ...*proc) {
 	t.Helper()
-	st := b.open(t)
+	st := b.viewer()(t)
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -242,10 +242,11 @@ func waitDone(t *testing.T, b backend, plan bank.Plan, ws ...*proc) {
 // killed and restarted at seeded moments, their backends terminated
 // mid-commit; then everything is checked against a serial replay.
 func TestBankPostgres(t *testing.T) {
+	t.Parallel() // most of a run is waiting: the four bank tests overlap
 	runs := envInt(t, "AMBER_BANK_RUNS", 1)
-	kills := envInt(t, "AMBER_BANK_KILLS", 6)
-	pays := envInt(t, "AMBER_BANK_PAYS", 60)
-	waits := envInt(t, "AMBER_BANK_WAITS", 6)
+	kills := envInt(t, "AMBER_BANK_KILLS", 5)
+	pays := envInt(t, "AMBER_BANK_PAYS", 50)
+	waits := envInt(t, "AMBER_BANK_WAITS", 5)
 	const workers = 3
 	bin := build(t, "bankworker", false)
 	seed := crashSeed(t)
@@ -294,14 +295,16 @@ func TestBankPostgres(t *testing.T) {
 // late, and the successor's commits, which read the world before it, are
 // refused as stale and run again. No transfer is lost.
 func TestBankLateCommitPostgres(t *testing.T) {
+	t.Parallel() // most of a run is waiting: the four bank tests overlap
 	b := newPGBank(t)
 	bin := build(t, "bankworker", false)
 	seed := crashSeed(t)
-	const pays, waits = 40, 2
+	const pays, waits = 24, 2
 	args := bankArgs(b.backend, seed, pays, waits, "-await=false")
-	first := start(t, bin, append(args, "-owner", "first")...)
-	first.printed(t, "CREATED")
+	b.open(t).Close() // the schema, migrated
 
+	// The world table is locked before the first worker starts: its
+	// first world commit waits.
 	conn, err := pgx.Connect(context.Background(), b.url)
 	require.NoError(t, err)
 	defer conn.Close(context.Background())
@@ -310,9 +313,15 @@ func TestBankLateCommitPostgres(t *testing.T) {
 	require.NoError(t, err)
 	_, err = conn.Exec(ctx, `LOCK TABLE `+pgx.Identifier{b.schema, "world"}.Sanitize()+` IN EXCLUSIVE MODE`)
 	require.NoError(t, err)
+	first := start(t, bin, append(args, "-owner", "first")...)
+	// pg_stat_activity is read on a connection of its own: within a
+	// transaction it is one snapshot, taken at its first read.
+	mon, err := pgx.Connect(ctx, b.url)
+	require.NoError(t, err)
+	defer mon.Close(ctx)
 	var pid int64
 	poll.Eventually(t, func() (bool, error) {
-		err := conn.QueryRow(ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = $1
+		err := mon.QueryRow(ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = $1
 			AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO world%' LIMIT 1`, b.app).Scan(&pid)
 		if err == pgx.ErrNoRows {
 			return false, nil
@@ -323,7 +332,7 @@ func TestBankLateCommitPostgres(t *testing.T) {
 	second := start(t, bin, append(args, "-owner", "second")...)
 	second.printed(t, "STARTED") // it has loaded the world, without the late commit
 	var waiting bool
-	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active'`, pid).Scan(&waiting))
+	require.NoError(t, mon.QueryRow(ctx, `SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active'`, pid).Scan(&waiting))
 	require.True(t, waiting, "the dead worker's commit still waits for the lock")
 	_, err = conn.Exec(ctx, `ROLLBACK`) // release: the late commit lands
 	require.NoError(t, err)
@@ -338,10 +347,11 @@ func TestBankLateCommitPostgres(t *testing.T) {
 // worker, whose deposits must wake the waiters there (the waits live in
 // the store, not in the dead worker's memory).
 func TestBankRetryFailoverPostgres(t *testing.T) {
+	t.Parallel() // most of a run is waiting: the four bank tests overlap
 	b := newPGBank(t)
 	bin := build(t, "bankworker", false)
 	seed := crashSeed(t)
-	const pays, waits = 0, 6
+	const pays, waits = 0, 4
 	args := bankArgs(b.backend, seed, pays, waits, "-await=false")
 	doomed := start(t, bin, append(args, "-owner", "doomed", "-create", "wait")...)
 	doomed.printed(t, "CREATED")
@@ -370,10 +380,11 @@ func TestBankRetryFailoverPostgres(t *testing.T) {
 // waiters are evicted while they wait), killed and restarted at seeded
 // moments; a second worker process started beside it is refused.
 func TestBankSQLite(t *testing.T) {
+	t.Parallel() // most of a run is waiting: the four bank tests overlap
 	b := sqliteBackend(t)
 	kills := envInt(t, "AMBER_BANK_KILLS", 4)
-	pays := envInt(t, "AMBER_BANK_PAYS", 150)
-	waits := envInt(t, "AMBER_BANK_WAITS", 10)
+	pays := envInt(t, "AMBER_BANK_PAYS", 120)
+	waits := envInt(t, "AMBER_BANK_WAITS", 8)
 	bin := build(t, "bankworker", false)
 	seed := crashSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 7))
@@ -529,11 +540,7 @@ func recoveryRun(b *testing.B, bin string, be backend, args []string) (recovery,
 	w = start(b, bin, args...)
 	w.printed(b, "STARTED")
 	restart = time.Since(killed)
-	view := be.view
-	if view == nil {
-		view = be.open
-	}
-	st := view(b)
+	st := be.viewer()(b)
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

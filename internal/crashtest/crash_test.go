@@ -87,6 +87,14 @@ type backend struct {
 	view func(t testing.TB) store.Store
 }
 
+// viewer returns view, or open if the store has no other way.
+func (b backend) viewer() func(t testing.TB) store.Store {
+	if b.view != nil {
+		return b.view
+	}
+	return b.open
+}
+
 func sqliteBackend(t testing.TB) backend {
 	path := filepath.Join(t.TempDir(), "amber.db")
 	return backend{

@@ -177,3 +177,55 @@ func TestMigrateFromVersion2(t *testing.T) {
 		t.Errorf("%d journal entries without a checksum after the restart, %v; want 0", nulls, err)
 	}
 }
+
+// TestMigrateFromVersion3: a file of version 3 gains the world waits
+// (schemaWorldWaits), and a task of the old file can wait on a var and be
+// woken by its write.
+func TestMigrateFromVersion3(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v3.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`PRAGMA journal_mode = WAL`, schema, schema2, schema3, `PRAGMA user_version = 3`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	rec := storetest.NewRecord("old")
+	if _, err := db.Exec(`INSERT INTO tasks (id, program, program_version, input, status, created, updated, ready)
+		VALUES (?, ?, 1, ?, 'running', 1, 1, 1)`, rec.ID, rec.Program, []byte(rec.Input)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatalf("Open of a version 3 file: %v", err)
+	}
+	defer s.Close()
+	var v int
+	if err := s.rdb.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
+		t.Errorf("user_version = %d, %v; want %d", v, err, schemaVersion)
+	}
+	ctx := context.Background()
+	l, err := s.ClaimID(ctx, "w", "old", storetest.T0, 60e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.Step{ID: "old", Owner: "w", Epoch: l.Epoch, Steps: l.Steps, Status: task.Waiting, Token: store.NewToken(),
+		Wait: &task.Wait{Kind: task.WaitSTM}, WaitWorld: []store.WorldRead{{Name: "x"}}}
+	if errs, err := s.Commit(ctx, []store.Step{st}); err != nil || errs[0] != nil {
+		t.Fatalf("Commit of a wait after migrating = %v, %v", errs, err)
+	}
+	if ls, err := s.Claim(ctx, "w", 10, storetest.T0, 60e9); err != nil || len(ls) != 0 {
+		t.Fatalf("Claim while old waits = %v, %v; want nothing", ls, err)
+	}
+	write := store.Step{Token: store.NewToken(), World: []store.WorldWrite{{Name: "x", Value: []byte{1}}}}
+	if errs, err := s.Commit(ctx, []store.Step{write}); err != nil || errs[0] != nil {
+		t.Fatalf("Commit of x = %v, %v", errs, err)
+	}
+	if ls, err := s.Claim(ctx, "w", 10, storetest.T0, 60e9); err != nil || len(ls) != 1 || ls[0].ID != "old" {
+		t.Errorf("Claim after x was written = %v, %v; want old", ls, err)
+	}
+}

@@ -46,18 +46,32 @@ func main() {
 
 func run(db, pg, schema string, plan bank.Plan, kinds []string, await bool, owner string, lease time.Duration, cache int) error {
 	ctx := context.Background()
-	st, err := job.OpenStore(ctx, db, pg, schema)
-	if err != nil {
-		return err
+	b := bank.New()
+	// The test terminates backends, at start too: opening is tried again.
+	var (
+		st  store.Store
+		d   *interp.Durable
+		err error
+	)
+	for attempt := 0; ; attempt++ {
+		st, err = job.OpenStore(ctx, db, pg, schema)
+		if err == nil {
+			d, err = interp.NewDurable(st, interp.WithRegistry(b.Registry()), interp.WithWorld(b.World), interp.WithWorkers(16),
+				interp.WithDurableOptions(interp.DurableOptions{Owner: owner, Lease: lease, Poll: 20 * time.Millisecond,
+					ActivityTimeout: lease, Cache: cache})) // 0: the defaults
+			if err != nil {
+				st.Close()
+			}
+		}
+		if err == nil {
+			break
+		}
+		if attempt == 20 || db != "" {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	defer st.Close()
-	b := bank.New()
-	d, err := interp.NewDurable(st, interp.WithRegistry(b.Registry()), interp.WithWorld(b.World), interp.WithWorkers(16),
-		interp.WithDurableOptions(interp.DurableOptions{Owner: owner, Lease: lease, Poll: 20 * time.Millisecond,
-			ActivityTimeout: lease, Cache: cache})) // 0: the defaults
-	if err != nil {
-		return err
-	}
 	defer d.Close()
 	fmt.Println("STARTED") // the world is loaded
 	for i, id := range plan.IDs {
