@@ -143,6 +143,7 @@ func FastMarshal(v any) ([]byte, bool) {
 	return nil, false
 }
 
+// AppendInt appends the CBOR encoding of x (major type 0 or 1) to b.
 func AppendInt(b []byte, x int64) []byte {
 	if x >= 0 {
 		return AppendHead(b, 0, uint64(x))

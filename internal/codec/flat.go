@@ -140,9 +140,12 @@ func parseInt(s string) (int64, bool) {
 // interface (a message, an input, a result): whether it is flat, a struct
 // of flat fields or a string, bool or integer that encodes as its kind.
 type ValueInfo struct {
-	Kind   reflect.Kind
-	Fields []FlatField // of a struct
-	OK     bool
+	// Kind is the type's kind.
+	Kind reflect.Kind
+	// Fields are the encoded fields of a struct type.
+	Fields []FlatField
+	// OK reports whether the type has a fast encoding.
+	OK bool
 }
 
 // valueInfos caches ValueInfo by type word, copied on write like opInfos.
