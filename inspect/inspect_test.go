@@ -422,6 +422,14 @@ func testPages(t *testing.T, st store.Store) {
 		require.Len(t, msgs, 1)
 	})
 
+	t.Run("versions and routes", func(t *testing.T) {
+		for _, target := range []string{"/versions", "/routes", "/versions?partial=live"} {
+			r := get(h, target)
+			require.Equal(t, http.StatusOK, r.code, target)
+		}
+		require.Contains(t, get(h, "/versions").body, "<h2>ask</h2>")
+	})
+
 	t.Run("live part", func(t *testing.T) {
 		r := get(h, taskURL(waitingID)+"?partial=live")
 		require.Equal(t, http.StatusOK, r.code)

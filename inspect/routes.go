@@ -18,9 +18,9 @@ type RouteSource interface {
 	// RouteChanges returns the changes of function's route ("" for every
 	// function's), newest first, at most limit.
 	RouteChanges(ctx context.Context, function string, limit int) ([]RouteChange, error)
-	// RouteDivergences returns the latest limit divergences of function,
-	// newest first, and how many it has in all and how many of those
-	// are noise.
+	// RouteDivergences returns the first limit divergences of function,
+	// oldest first, and how many it has in all and how many of those are
+	// noise.
 	RouteDivergences(ctx context.Context, function string, limit int) (ds []RouteDivergence, total, noise int, err error)
 }
 
@@ -40,6 +40,9 @@ type Route struct {
 	Overrides int
 	// Changed is when the route was last set.
 	Changed time.Time
+	// Problem says why the stored route could not be read (then only
+	// Function and Changed are set).
+	Problem string
 }
 
 // RouteChange is one change of a route.
@@ -71,6 +74,9 @@ type RouteDivergence struct {
 	FirstDiff                    int
 	// Noise reports that the primary did not reproduce itself (A/A).
 	Noise bool
+	// Problem says why the stored divergence could not be read (then
+	// only Task, At and Noise are set).
+	Problem string
 }
 
 type routesView struct {
