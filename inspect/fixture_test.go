@@ -155,12 +155,6 @@ func populate(t *testing.T, st store.Store, reg *task.Registry, longN int) {
 	start(failing, failedID, hostile)
 	start(long, longID, longN)
 	now := time.Now().UTC()
-	in, err := task.Marshal("boo")
-	require.NoError(t, err)
-	// A task set aside by a worker (workers no longer claim a version
-	// they do not have, so none parks it here: it is stored parked).
-	require.NoError(t, st.Create(ctx, &task.Record{ID: parkedID, Program: "ghost", Version: 1, Input: in, Status: task.Parked,
-		Reason: "program ghost v1 is not registered in worker w1", Created: now, Updated: now}))
 
 	want := map[string]task.Status{
 		waitingID: task.Waiting, hostileID: task.Waiting, slashID: task.Waiting, cancelledID: task.Waiting,
