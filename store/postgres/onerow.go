@@ -12,7 +12,7 @@ import (
 // wait, lease) commits in one round trip: one statement whose UPDATE is
 // the fence, as in the SQLite store, and whose INSERT of the entries
 // runs only if the fence held. A step the fence refuses, or that does
-// more (sends, spawns, world vars, process ops, consumed messages, a
+// more (sends, spawns, world vars or a wait on them, process ops, consumed messages, a
 // restart, the end of a task that has links, monitors or a name), takes
 // the general path of Commit: two round trips, the first of which locks
 // and reads what the refusal or the writes need. Three sequential
@@ -21,7 +21,7 @@ import (
 // oneRow reports whether st may take the one-round-trip path.
 func oneRow(st *store.Step) bool {
 	return st.ID != "" && st.Restart == nil && len(st.Spawns) == 0 && len(st.Sends) == 0 && len(st.Proc) == 0 &&
-		len(st.World) == 0 && len(st.WorldReads) == 0 && len(st.Consumed) == 0
+		len(st.World) == 0 && len(st.WorldReads) == 0 && len(st.WaitWorld) == 0 && len(st.Consumed) == 0
 }
 
 // oneRowSQL applies one step if its fence holds, and returns whether it
