@@ -162,9 +162,6 @@ func (s *Server) replayPage(w http.ResponseWriter, r *http.Request) {
 		for _, sw := range whole.Swaps {
 			v.Swaps = append(v.Swaps, swapOf(sw))
 		}
-		for _, sw := range whole.Swaps {
-			v.Swaps = append(v.Swaps, swapOf(sw))
-		}
 		for _, pd := range whole.Pending {
 			v.Pending = append(v.Pending, fmt.Sprintf("fiber %d: %s", pd.Fiber, renderOp(pd.Op)))
 		}

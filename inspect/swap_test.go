@@ -2,6 +2,7 @@ package inspect_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +42,7 @@ func TestReplaySwap(t *testing.T) {
 	r = get(h, "/tasks/routed-1/replay?swap=fetcher&to=2")
 	require.Equal(t, http.StatusOK, r.code, r.body)
 	require.Contains(t, r.body, "A call of <code>fetcher</code> ran under version 2 in a sandbox")
+	require.Equal(t, 1, strings.Count(r.body, "A call of <code>fetcher</code> ran under version 2"), "the one call is shown once")
 	require.Contains(t, r.body, `{&#34;URL&#34;: &#34;page/v2&#34;}`, "the swapped version's op")
 	require.Contains(t, r.body, `href="/tasks/routed-1/replay?step=1&amp;swap=fetcher&amp;to=2"`, "steps keep the swap")
 	r = get(h, "/tasks/routed-1/replay?swap=fetcher")
