@@ -58,7 +58,8 @@ type Tx struct {
 
 	// blocked is the var whose lock made the attempt give up (a commit held
 	// it beyond maxSpin), with the lock word seen; run parks on it before
-	// the rerun. nil if the attempt ended otherwise.
+	// the rerun and clears it. (reset does not clear it: one store more
+	// and begin is no longer inlined into run's loop; leave does.)
 	blocked     *varCore
 	blockedWord uint64
 
@@ -105,7 +106,6 @@ func (tx *Tx) reset() {
 	tx.owned = false
 	tx.sig = nil
 	tx.published = nil
-	tx.blocked = nil
 }
 
 func (tx *Tx) begin() {
