@@ -76,7 +76,16 @@ type page struct {
 
 func (s *Server) routes() {
 	static, _ := fs.Sub(assets, "assets")
-	s.mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(static)))
+	files := http.FileServerFS(static)
+	s.mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A name that is no file's (bytes that are not UTF-8, a "..")
+		// is not found, not the file server's 500.
+		if !fs.ValidPath(r.URL.Path) {
+			s.fail(w, r, http.StatusNotFound, "There is no asset "+r.URL.Path+".")
+			return
+		}
+		files.ServeHTTP(w, r)
+	})))
 	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/tasks", http.StatusSeeOther)
 	})
