@@ -37,6 +37,7 @@
 //	POST /tasks/{id}/send     send a message (a typed form per message type the
 //	                          task waits for, or JSON of any registered type)
 //	POST /tasks/{id}/cancel   ask the task to cancel
+//	POST /tasks/{id}/migrate  move the task to version "to" if its journal fits it (interp.Migrator)
 //
 // Open pages refresh their live part in place (polling ?partial=live every
 // Options.Poll), so a task is seen moving on without a reload.

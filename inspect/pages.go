@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
 )
@@ -87,9 +88,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /routes/{function}", s.routePage)
 	s.mux.HandleFunc("POST /tasks/{id}/send", s.send)
 	s.mux.HandleFunc("POST /tasks/{id}/cancel", s.cancel)
+	s.mux.HandleFunc("POST /tasks/{id}/migrate", s.migrate)
 	// Writes are POST only; any other method gets a page that says so.
 	s.mux.HandleFunc("/tasks/{id}/{action}", func(w http.ResponseWriter, r *http.Request) {
-		if a := r.PathValue("action"); a == "send" || a == "cancel" {
+		if a := r.PathValue("action"); a == "send" || a == "cancel" || a == "migrate" {
 			w.Header().Set("Allow", http.MethodPost)
 			s.fail(w, r, http.StatusMethodNotAllowed, a+" takes a POST from the task page's form.")
 			return
@@ -377,6 +379,36 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.done(w, r, id, "Asked the task to cancel; its worker ends it when it next claims it.")
+}
+
+// migrate moves a task to another version of its program, if its journal
+// proves the move safe (interp.Migrator: checked, then checked again under
+// the task's lease).
+func (s *Server) migrate(w http.ResponseWriter, r *http.Request) {
+	if !s.formOK(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	to, err := strconv.Atoi(r.PostFormValue("to"))
+	if err != nil || to <= 0 {
+		s.showTask(w, r, http.StatusBadRequest, page{Error: "Not migrated: choose the version to move the task to."})
+		return
+	}
+	mv, err := interp.NewMigrator(s.o.Store, s.reg, interp.MigratorOptions{}).MigrateTask(r.Context(), id, to)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.showTask(w, r, http.StatusNotFound, page{})
+	case err != nil:
+		s.showTask(w, r, http.StatusBadRequest, page{Error: "Not migrated: " + err.Error()})
+	case mv.Err != nil:
+		s.showTask(w, r, http.StatusConflict, page{Error: fmt.Sprintf("Not migrated: the task could not be checked against version %d: %v", to, mv.Err)})
+	case !mv.Fits:
+		s.showTask(w, r, http.StatusConflict, page{Error: fmt.Sprintf("Not migrated: version %d does not fit this task's journal: %v", to, mv.Divergence)})
+	case !mv.Moved:
+		s.showTask(w, r, http.StatusConflict, page{Error: "Not migrated: " + mv.Skipped + "."})
+	default:
+		s.done(w, r, id, fmt.Sprintf("Migrated to version %d: its journal replays cleanly under it.", to))
+	}
 }
 
 // done redirects to the task page after a successful action (so that a

@@ -29,14 +29,19 @@ type replayView struct {
 	Problem            string // why the task cannot be replayed at all
 
 	// The verdict on the whole journal.
-	Fits, Finished    bool
-	Failed            bool     // the program finished with an error
-	Outcome           string   // the result or error where the program finished
-	Pending           []string // what it waits on where the journal ends
-	Unpatched         []string
-	Diverged          *task.DivergenceError
-	DivergedURL       string
-	Step              *stepView
+	Fits, Finished bool
+	Failed         bool     // the program finished with an error
+	Outcome        string   // the result or error where the program finished
+	Pending        []string // what it waits on where the journal ends
+	Unpatched      []string
+	Diverged       *task.DivergenceError
+	DivergedURL    string
+	Step           *stepView
+	// Replay + swap: the routed calls the journal holds, the function
+	// swapped and its version, and what the swapped calls did.
+	Routed            []routedCall
+	Swap, SwapTo      string
+	Swaps             []swapView
 	Window            []windowRow // the entries around the step
 	FirstURL, PrevURL string
 	NextURL, LastURL  string
@@ -123,11 +128,26 @@ func (s *Server) replayPage(w http.ResponseWriter, r *http.Request) {
 		if v.Version != rec.Version {
 			u.Set("version", strconv.Itoa(v.Version))
 		}
+		if v.Swap != "" {
+			u.Set("swap", v.Swap)
+			u.Set("to", v.SwapTo)
+		}
 		return "/tasks/" + url.PathEscape(id) + "/replay?" + u.Encode()
 	}
 
+	// Replay + swap: every call of one routed function under another
+	// version (interp.WithRoute).
+	v.Routed = routedCalls(rec.Journal)
+	var extra []interp.ReplayOption
+	if v.Swap, v.SwapTo = q.Get("swap"), q.Get("to"); v.Swap != "" {
+		if v.SwapTo == "" {
+			s.render(w, r, http.StatusBadRequest, "replay", page{Title: p.Title, Error: "Name the version to run " + v.Swap + " under (to=VERSION).", Data: v})
+			return
+		}
+		extra = append(extra, interp.WithRoute(v.Swap, v.SwapTo))
+	}
 	ctx := r.Context()
-	whole, err := s.replay(ctx, rec, len(rec.Journal), v.Version)
+	whole, err := s.replay(ctx, rec, len(rec.Journal), v.Version, extra)
 	var de *task.DivergenceError
 	switch {
 	case errors.As(err, &de):
@@ -139,12 +159,15 @@ func (s *Server) replayPage(w http.ResponseWriter, r *http.Request) {
 		if whole.Done {
 			v.Outcome, v.Failed = s.outcome(whole), whole.Err != nil
 		}
+		for _, sw := range whole.Swaps {
+			v.Swaps = append(v.Swaps, swapOf(sw))
+		}
 		for _, pd := range whole.Pending {
 			v.Pending = append(v.Pending, fmt.Sprintf("fiber %d: %s", pd.Fiber, renderOp(pd.Op)))
 		}
 	}
 	if len(rec.Journal) > 0 && v.Problem == "" {
-		v.Step = s.replayStep(ctx, rec, step, v.Version, v.Diverged)
+		v.Step = s.replayStep(ctx, rec, step, v.Version, extra, v.Diverged)
 		n := len(rec.Journal)
 		if step > 1 {
 			v.FirstURL, v.PrevURL = link(1), link(step-1)
@@ -169,15 +192,16 @@ func (s *Server) replayPage(w http.ResponseWriter, r *http.Request) {
 
 // replay replays the first n entries of rec's journal against version
 // of its program. It writes nothing.
-func (s *Server) replay(ctx context.Context, rec *task.Record, n, version int) (*interp.ReplayResult, error) {
+func (s *Server) replay(ctx context.Context, rec *task.Record, n, version int, extra []interp.ReplayOption) (*interp.ReplayResult, error) {
 	prefix := *rec
 	prefix.Journal = rec.Journal[:n]
-	return interp.ReplayRecord(ctx, &prefix, interp.WithRegistry(s.reg), interp.ReplayVersion(version))
+	opts := append([]interp.ReplayOption{interp.WithRegistry(s.reg), interp.ReplayVersion(version)}, extra...)
+	return interp.ReplayRecord(ctx, &prefix, opts...)
 }
 
 // replayStep replays up to entry step (1-based) and says whether the
 // chosen version issued the op the journal recorded there.
-func (s *Server) replayStep(ctx context.Context, rec *task.Record, step, version int, whole *task.DivergenceError) *stepView {
+func (s *Server) replayStep(ctx context.Context, rec *task.Record, step, version int, extra []interp.ReplayOption, whole *task.DivergenceError) *stepView {
 	e := rec.Journal[step-1]
 	sv := &stepView{Seq: e.Seq, Fiber: e.Fiber, Kind: e.Kind, Op: task.Render(e.Op)}
 	if !e.Time.IsZero() {
@@ -194,7 +218,7 @@ func (s *Server) replayStep(ctx context.Context, rec *task.Record, step, version
 	}
 	// What the program issued on this entry's fiber, with the entries
 	// before it replayed.
-	before, err := s.replay(ctx, rec, step-1, version)
+	before, err := s.replay(ctx, rec, step-1, version, extra)
 	var de *task.DivergenceError
 	switch {
 	case errors.As(err, &de):
@@ -215,7 +239,7 @@ func (s *Server) replayStep(ctx context.Context, rec *task.Record, step, version
 	}
 	// Whether the entry itself replays: the engine's own comparison
 	// (fingerprints, patches).
-	_, err = s.replay(ctx, rec, step, version)
+	_, err = s.replay(ctx, rec, step, version, extra)
 	switch {
 	case errors.As(err, &de) && de.Seq == e.Seq:
 		sv.DivergesHere = true
@@ -246,4 +270,72 @@ func renderOp(op any) string {
 		return fmt.Sprintf("%T (cannot encode: %v)", op, err)
 	}
 	return kind + " " + task.Render(data)
+}
+
+// routedCall is a routed function the journal calls: its first call.
+type routedCall struct {
+	Seq               uint64
+	Function, Version string
+	Calls             int
+}
+
+// routeKind is the op kind of the routing decision a routed call journals.
+const routeKind = "interp.RouteOp"
+
+// routedCalls lists the routed functions j calls, by first call.
+func routedCalls(j task.Journal) []routedCall {
+	var out []routedCall
+	seen := map[string]int{}
+	for _, e := range j {
+		if e.Kind != routeKind {
+			continue
+		}
+		var op struct{ Function string }
+		var res struct{ Version string }
+		if task.Unmarshal(e.Op, &op) != nil || op.Function == "" {
+			continue
+		}
+		if i, ok := seen[op.Function]; ok {
+			out[i].Calls++
+			continue
+		}
+		_ = task.Unmarshal(e.Result, &res)
+		seen[op.Function] = len(out)
+		out = append(out, routedCall{Seq: e.Seq, Function: op.Function, Version: res.Version, Calls: 1})
+	}
+	return out
+}
+
+// swapView is one call a replay ran under the swapped version.
+type swapView struct {
+	Function, Version, Outcome string
+	Trace                      []string
+	Captured                   int
+}
+
+func swapOf(sw interp.Swap) swapView {
+	out := swapView{Function: sw.Function, Version: sw.Version}
+	if sb := sw.Sandbox; sb != nil {
+		switch {
+		case !sb.Done:
+			out.Outcome = "did not finish"
+		case sb.Err != nil:
+			out.Outcome = "error: " + sb.Err.Error()
+		default:
+			out.Outcome = "result " + renderValue(sb.Result)
+		}
+		for _, op := range sb.Trace {
+			out.Trace = append(out.Trace, cut(op.String(), maxCell))
+		}
+		out.Captured = sb.Captured
+	}
+	return out
+}
+
+// renderValue renders a value in CBOR diagnostic notation.
+func renderValue(v any) string {
+	if b, err := task.Marshal(v); err == nil {
+		return task.Render(b)
+	}
+	return fmt.Sprintf("%+v", v)
 }

@@ -36,8 +36,8 @@ type Options struct {
 	// inspector on an address other than loopback must have one (CheckAddr).
 	Token string
 	// Versions and Routes feed the versions and routes pages; nil means
-	// the store's own when it keeps them, and otherwise pages that say
-	// the data is not available.
+	// the store's own (Store.Versions and Changes; a store.RouteStore's
+	// routes), and otherwise pages that say the data is not available.
 	Versions VersionSource
 	Routes   RouteSource
 	// Poll is how often open pages refresh their live parts; 0 means 2s.
@@ -113,6 +113,12 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Versions == nil {
+		o.Versions = storeVersions{o.Store}
+	}
+	if rs, ok := o.Store.(store.RouteStore); ok && o.Routes == nil {
+		o.Routes = storeRoutes{rs}
 	}
 	var b [24]byte
 	if _, err := rand.Read(b[:]); err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/inspect"
+	"github.com/amberrt/amber/router"
+	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
 	"github.com/stretchr/testify/require"
 )
@@ -62,10 +64,21 @@ func TestVersionsPage(t *testing.T) {
 	reg := debugRegistry()
 	r := get(newServer(t, st, inspect.Options{Registry: reg}), "/versions")
 	require.Equal(t, http.StatusOK, r.code, r.body)
-	require.Contains(t, r.body, `id="versions-unavailable"`)
+	require.NotContains(t, r.body, `id="versions-unavailable"`, "the store keeps versions")
 	require.Contains(t, r.body, "<h2>ask</h2>")
 	require.Equal(t, 3, strings.Count(r.body, `href="/tasks?program=ask&amp;version=`), "ask's three registered versions")
 	require.Contains(t, r.body, `class="active">Versions</a>`)
+	require.Contains(t, r.body, "No change yet.")
+
+	// The store's own: tasks in flight per version, the current version
+	// and the change log.
+	populate(t, st, registry(), 3)
+	require.NoError(t, st.SetCurrent(context.Background(), "ask", 3))
+	r = get(newServer(t, st, inspect.Options{Registry: reg}), "/versions")
+	require.Equal(t, http.StatusOK, r.code, r.body)
+	require.Regexp(t, `v1</a></td>\s*<td>draining</td><td>4 <small>\(1 running, 3 waiting\)</small></td><td>1</td>`, r.body)
+	require.Contains(t, r.body, `v3</a> <span class="badge status-done">current</span>`)
+	require.Contains(t, r.body, "<td>set-current</td><td>ask</td><td>v3</td>")
 
 	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 	src := fakeVersions{
@@ -96,7 +109,8 @@ func TestVersionsPage(t *testing.T) {
 // with the first differing op marked.
 func TestRoutesPages(t *testing.T) {
 	st, _ := sqliteStore(t)
-	h := newServer(t, st, inspect.Options{})
+	// A store that keeps no routing table.
+	h := newServer(t, struct{ store.Store }{st}, inspect.Options{})
 	for _, target := range []string{"/routes", "/routes/price"} {
 		r := get(h, target)
 		require.Equal(t, http.StatusOK, r.code, target)
@@ -135,4 +149,44 @@ func TestRoutesPages(t *testing.T) {
 	r = get(newServer(t, st, inspect.Options{Routes: fakeRoutes{err: errors.New("gone")}}), "/routes/price")
 	require.Equal(t, http.StatusOK, r.code)
 	require.Contains(t, r.body, "could not be read: gone")
+}
+
+// TestRoutesPagesStore: the routes pages read the store's routing table:
+// a route set and changed, its history, divergences recorded by the
+// router's sink, and a stored divergence that does not decode.
+func TestRoutesPagesStore(t *testing.T) {
+	st, _ := sqliteStore(t)
+	ctx := context.Background()
+	h := newServer(t, st, inspect.Options{})
+	r := get(h, "/routes")
+	require.Equal(t, http.StatusOK, r.code, r.body)
+	require.NotContains(t, r.body, `id="routes-unavailable"`)
+	require.Contains(t, r.body, "No function is routed.")
+
+	p1, err := router.Policy{Primary: "v1"}.Encode()
+	require.NoError(t, err)
+	c, err := st.SetRoute(ctx, store.RouteChange{Function: "price", Policy: p1, Who: "ann", Why: "first"})
+	require.NoError(t, err)
+	p2, err := router.Policy{Primary: "v1", Percent: map[string]int{"v2": 10}, Shadow: &router.Shadow{Candidate: "v3", Sampling: 0.5}}.Encode()
+	require.NoError(t, err)
+	_, err = st.SetRoute(ctx, store.RouteChange{Function: "price", Policy: p2, Prev: c.Seq, Who: "bob", Why: hostile})
+	require.NoError(t, err)
+	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	require.NoError(t, router.StoreSink{S: st}.Record(ctx, router.Divergence{Function: "price", Primary: "v1", Candidate: "v3", Task: hostileID, At: at,
+		PrimaryOutput: "42", CandidateOutput: "43", PrimaryTrace: []string{"a", "b"}, CandidateTrace: []string{"a", "c"}, FirstDiff: 1}))
+	require.NoError(t, st.AddDivergences(ctx, store.Divergence{Function: "price", Task: "t-2", At: at, Data: []byte("not json")}))
+
+	r = get(h, "/routes")
+	require.Contains(t, r.body, `<a class="route-link" href="/routes/price">price</a></td><td>v1</td>`)
+	require.Contains(t, r.body, "10% → v2")
+	require.Contains(t, r.body, "v3 on 50% of calls")
+	require.Contains(t, r.body, "<code>primary v1, 10% → v2, shadow v3 on 50%</code>")
+	require.NotContains(t, r.body, hostile)
+
+	r = get(h, "/routes/price")
+	require.Equal(t, http.StatusOK, r.code, r.body)
+	require.Contains(t, r.body, "2 in all, 0 noise")
+	require.Contains(t, r.body, `<tr class="first-diff"><td>2</td><td><code>b</code></td><td><code>c</code></td></tr>`)
+	require.Contains(t, r.body, "stored divergence 2 does not decode")
+	require.NotContains(t, r.body, hostile)
 }

@@ -24,6 +24,9 @@ type taskView struct {
 	Waits                                     []string
 	Mailbox                                   []messageView
 	Relations                                 []relation
+	// MigrateTo are the other versions of the task's program that the
+	// server's registry has: the versions the task may be migrated to.
+	MigrateTo []int
 
 	Entries                     []entryView
 	Total, From, To, Prev, Next int // journal paging: entries From+1..To of Total
@@ -73,6 +76,11 @@ func (s *Server) buildTask(rec *task.Record, msgs []store.Message, first int, li
 	v := &taskView{ID: rec.ID, Program: rec.Program, Version: rec.Version, Status: string(rec.Status), Reason: rec.Reason,
 		Parent: rec.Parent, Name: rec.Name, Final: rec.Status.Final(), Created: rec.Created, Updated: rec.Updated,
 		Input: task.Render(rec.Input), Total: len(rec.Journal)}
+	for _, pv := range s.reg.Versions() {
+		if pv.Program == rec.Program && pv.Version != rec.Version {
+			v.MigrateTo = append(v.MigrateTo, pv.Version)
+		}
+	}
 	if rec.Result != nil {
 		v.Result = task.Render(rec.Result)
 	}

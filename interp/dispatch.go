@@ -26,7 +26,7 @@ func (t *proc) run(w *worker) {
 		}
 	}
 	if t.m.Done() {
-		if t.failure == nil && !t.cancelled && t.replayPos < len(t.replay) && !t.skipping {
+		if t.failure == nil && !t.cancelled && t.replayPos < len(t.replay) && !t.skipping() {
 			en := t.replay[t.replayPos]
 			issued := "nothing (the program finished)"
 			if _, err := t.m.Result(); err != nil {
@@ -123,8 +123,8 @@ func (t *proc) takeMatch(r effect.Receiver) (any, bool) {
 // perform starts the op p; it reports whether p completed at once.
 func (t *proc) perform(p effect.Pending, w *worker) bool {
 	e := t.e
-	if t.answer != nil {
-		if v, err, ok := t.answer.answer(t, p); ok {
+	if t.rare != nil && t.rare.answer != nil {
+		if v, err, ok := t.rare.answer.answer(t, p); ok {
 			return t.complete(p, v, err)
 		}
 	}
@@ -189,7 +189,8 @@ func (t *proc) perform(p effect.Pending, w *worker) bool {
 			}
 			return t.complete(p, r, err)
 		}
-		t.inflight = append(t.inflight, flight{id: p.ID, stop: e.watch(t, p.ID, wait), wait: wait})
+		t.inflight = append(t.inflight, flight{id: p.ID, stop: e.watch(t, p.ID, wait)})
+		t.keepWait(p.ID, wait)
 		return false
 	}
 	var call func(ctx context.Context) (any, error)

@@ -214,11 +214,11 @@ func (d *Durable) waitOf(t *proc, now time.Time) (*task.Wait, time.Time, []store
 // worldWaits adds to vars the world vars that the STM wait of t's op id
 // read, at the versions read (the World's stamps are store versions).
 func (d *Durable) worldWaits(t *proc, id uint64, vars []store.WorldRead) []store.WorldRead {
-	i := t.flightIndex(id)
-	if i < 0 || t.inflight[i].wait == nil || d.world == nil {
+	w := t.stmWait(id)
+	if w == nil || d.world == nil {
 		return vars
 	}
-	for _, r := range t.inflight[i].wait.Reads() {
+	for _, r := range w.Reads() {
 		name := r.Var.Name()
 		if v, ok := d.world.Lookup(name); !ok || v != r.Var {
 			continue // an owned var of another World

@@ -102,7 +102,10 @@ func (d *Durable) load(t *proc) bool {
 	t.journal, t.replay, t.replayPos = nil, rec.Journal, 0
 	t.inbox, t.events, t.finished, t.status = nil, nil, false, rec.Status
 	t.mu.Unlock()
-	t.record, t.mailbox, t.inflight, t.completed, t.failure, t.cancelled, t.unpatched, t.voided = true, nil, nil, 0, nil, false, nil, false
+	t.record, t.mailbox, t.inflight, t.completed, t.failure, t.cancelled, t.voided = true, nil, nil, 0, nil, false, false
+	if t.rare != nil {
+		t.rare.unpatched, t.rare.stmWaits = nil, nil
+	}
 	t.rng = nil // made anew at the first Random
 	t.ops = map[uint32]*task.OpState{}
 	if rec.Wait != nil {

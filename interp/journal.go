@@ -21,7 +21,7 @@ func (t *proc) complete(p effect.Pending, v any, err error) bool {
 func (t *proc) resume(p effect.Pending, v any, err error) bool {
 	t.completed++
 	delete(t.ops, uint32(p.Fiber))
-	if t.taps != nil {
+	if t.rare != nil && t.rare.taps != nil {
 		t.tapEntry(p, v, err)
 	}
 	var rerr error
@@ -155,7 +155,8 @@ var patchKind = task.OpKind(effect.PatchOp{})
 // its entries, and the op does not count as completed (the run that made
 // the journal did not have it).
 func (t *proc) oldBranch(p effect.Pending, patch effect.PatchOp) {
-	t.unpatched = append(t.unpatched, patch.ID)
+	rs := t.rareState()
+	rs.unpatched = append(rs.unpatched, patch.ID)
 	delete(t.ops, uint32(p.Fiber))
 	_ = t.m.Resume(p.ID, false)
 }
@@ -189,7 +190,7 @@ func (t *proc) replayNext() bool {
 		}
 	}
 	if !found {
-		if t.skipping {
+		if t.skipping() {
 			t.replayPos++ // an entry of the swapped call
 			return true
 		}
@@ -203,7 +204,7 @@ func (t *proc) replayNext() bool {
 	}
 	kind, fp, err := task.OpFingerprint(p.Op)
 	if err != nil || fp != en.Fingerprint || kind != en.Kind {
-		if t.skipping {
+		if t.skipping() {
 			t.replayPos++ // an entry of the swapped call
 			return true
 		}
@@ -223,7 +224,9 @@ func (t *proc) replayNext() bool {
 		t.fail(&DivergenceError{Task: t.id, Seq: en.Seq, Fiber: en.Fiber, Recorded: render(en.Kind, en.Op), Issued: issued})
 		return false
 	}
-	t.skipping = false
+	if t.rare != nil {
+		t.rare.skipping = false
+	}
 	t.replayPos++
 	t.completed++
 	if t.record {

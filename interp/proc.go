@@ -37,16 +37,12 @@ type proc struct {
 	decodeResult func(ptr any) error
 	replayData   []byte
 	failure      error                    // the interpreter failed the task
-	unpatched    []string                 // patches answered false in replay: the task takes their old branch
 	completed    uint64                   // ops completed, replayed ones included
 	runs         uint64                   // ContinueAsNew restarts
 	ops          map[uint32]*task.OpState // state of timers and attempts, by fiber
 	journal      task.Journal             // appended under mu too, for concurrent readers; see more
 	ps           *procState               // links, monitors, name; guarded by e.procMu
-	taps         []*routeTap              // shadowed calls in progress (route.go)
-	skipping     bool                     // replay: skipping the entries of a swapped call
-	swaps        []Swap                   // replay: the calls run under another version
-	answer       answerer                 // the sandbox port: answers ops before the engine performs them
+	rare         *procRare                // what few tasks need; nil until one does (rareState)
 
 	// A task that is not durable appends the entries that do not fit in
 	// journal's capacity to chunks of growing size, so that a long journal
@@ -81,12 +77,71 @@ type proc struct {
 	status    task.Status
 }
 
+// procRare is the state of a task that few tasks need: routed calls
+// (route.go), the sandbox's answers, patches replayed on their old
+// branch. It lives behind a pointer so that every other task (an idle one
+// above all) does without its bytes. Owned like the fields of proc that
+// stepMu guards.
+type procRare struct {
+	taps      []*routeTap // shadowed calls in progress (route.go)
+	skipping  bool        // replay: skipping the entries of a swapped call
+	swaps     []Swap      // replay: the calls run under another version
+	answer    answerer    // the sandbox port: answers ops before the engine performs them
+	unpatched []string    // patches answered false in replay: the task takes their old branch
+	stmWaits  []stmWait   // the STM waits (Retry) of ops in flight, for the durable port
+}
+
+// stmWait is the STM wait of an op in flight: a transaction that waits
+// (Retry) for a var it read to change.
+type stmWait struct {
+	op   uint64
+	wait *stm.Wait
+}
+
+// keepWait remembers the STM wait of op, which is in flight, forgetting
+// those of ops no longer in flight (so that they are never more than the
+// ops in flight). They are kept apart from flight, whose size every idle
+// task pays.
+func (t *proc) keepWait(op uint64, w *stm.Wait) {
+	rs := t.rareState()
+	keep := rs.stmWaits[:0]
+	for _, sw := range rs.stmWaits {
+		if t.flightIndex(sw.op) >= 0 && sw.op != op {
+			keep = append(keep, sw)
+		}
+	}
+	rs.stmWaits = append(keep, stmWait{op, w})
+}
+
+// stmWait returns the STM wait of op in flight, or nil.
+func (t *proc) stmWait(op uint64) *stm.Wait {
+	if t.rare == nil || t.flightIndex(op) < 0 {
+		return nil
+	}
+	for _, sw := range t.rare.stmWaits {
+		if sw.op == op {
+			return sw.wait
+		}
+	}
+	return nil
+}
+
+// rareState returns t's procRare, made at the first call.
+func (t *proc) rareState() *procRare {
+	if t.rare == nil {
+		t.rare = new(procRare)
+	}
+	return t.rare
+}
+
+// skipping reports whether t's replay skips the entries of a swapped call.
+func (t *proc) skipping() bool { return t.rare != nil && t.rare.skipping }
+
 type flight struct {
 	id       uint64
 	stop     func()
 	receive  bool
-	activity bool      // an attempt of an activity or handled op is running
-	wait     *stm.Wait // an STM transaction waits (Retry) for a var it read to change
+	activity bool // an attempt of an activity or handled op is running
 }
 
 type event struct {

@@ -101,7 +101,10 @@ func (mock *Mock) replay(ctx context.Context, id string, p effect.AnyProgram, m 
 	if t.failure != nil {
 		return nil, t.failure
 	}
-	res := &ReplayResult{Journal: t.entries(), Unpatched: t.unpatched, Swaps: t.swaps}
+	res := &ReplayResult{Journal: t.entries()}
+	if rs := t.rare; rs != nil {
+		res.Unpatched, res.Swaps = rs.unpatched, rs.swaps
+	}
 	if v, err, finished := t.outcome(); finished {
 		res.Done, res.Result, res.Err = true, v, err
 		return res, nil

@@ -55,9 +55,10 @@ func (r Route) Recording() task.Journal {
 	}
 	tp.closed = true
 	t := tp.t
-	for i, x := range t.taps {
+	rs := t.rareState()
+	for i, x := range rs.taps {
 		if x == tp {
-			t.taps = append(t.taps[:i], t.taps[i+1:]...)
+			rs.taps = append(rs.taps[:i], rs.taps[i+1:]...)
 			break
 		}
 	}
@@ -81,7 +82,8 @@ func (r Route) ReportSwap(function string, res *SandboxResult) {
 		return
 	}
 	t := r.swap.t
-	t.swaps = append(t.swaps, Swap{Function: function, Version: r.Version, Sandbox: res})
+	rs := t.rareState()
+	rs.swaps = append(rs.swaps, Swap{Function: function, Version: r.Version, Sandbox: res})
 }
 
 // Swap is one call that a replay ran under another version (WithRoute).
@@ -170,7 +172,8 @@ func (t *proc) performRoute(p effect.Pending, op RouteOp) bool {
 	}
 	t.resume(p, r, nil)
 	if r.tap != nil && !r.tap.closed {
-		t.taps = append(t.taps, r.tap)
+		rs := t.rareState()
+		rs.taps = append(rs.taps, r.tap)
 	}
 	return true
 }
@@ -178,7 +181,7 @@ func (t *proc) performRoute(p effect.Pending, op RouteOp) bool {
 // tapEntry records the outcome of p in the open taps.
 func (t *proc) tapEntry(p effect.Pending, v any, err error) {
 	en := t.newEntry(p, v, err)
-	for _, tp := range t.taps {
+	for _, tp := range t.rare.taps {
 		en.Seq = uint64(len(tp.entries) + 1)
 		tp.entries = append(tp.entries, en)
 	}
@@ -192,7 +195,7 @@ func (t *proc) replayRoute(p effect.Pending, op RouteOp, en task.Entry) (bool, e
 		return false, nil
 	}
 	r := Route{Version: v, swap: &routeSwap{t: t, rest: append(task.Journal(nil), t.replay[t.replayPos:]...)}}
-	t.skipping = true
+	t.rareState().skipping = true
 	return true, t.m.Resume(p.ID, r)
 }
 

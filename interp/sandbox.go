@@ -120,7 +120,7 @@ func Sandbox[A any](ctx context.Context, prog effect.Eff[A], rec task.Journal, o
 	if err != nil {
 		return nil, err
 	}
-	t.answer = sp
+	t.rareState().answer = sp
 	t.record = false
 	sp.t = t
 	res = &SandboxResult{}

@@ -51,6 +51,9 @@ func (t *proc) continueAsNew(input any, latest bool) error {
 	}
 	t.m.Stop()
 	t.prog, t.m, t.in, t.inflight, t.ops, t.completed = prog, m, in, nil, nil, 0
+	if t.rare != nil {
+		t.rare.stmWaits = nil // of the old machine's ops
+	}
 	t.mu.Lock()
 	t.journal, t.more, t.moreLen = nil, nil, 0
 	t.runs++

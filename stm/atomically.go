@@ -145,6 +145,14 @@ func run[T any](ctx context.Context, op string, fn func(*Tx) (T, error), block b
 			attempt = 0
 			continue
 		}
+		if c := tx.blocked; c != nil {
+			tx.blocked = nil
+			// The attempt gave up on a var another commit held locked
+			// (its Owner's Prepare is storing it): sleep until that
+			// commit is published or refused, not in a rerun loop.
+			c.park(tx.blockedWord)
+			continue
+		}
 		backoff(attempt)
 		attempt++
 	}

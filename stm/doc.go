@@ -111,6 +111,10 @@
 // Prepare sees the commit's writes and reads of its vars after the commit
 // has locked and validated them and before anything is visible, and may
 // refuse the commit, or have it rerun after refreshing vars (Conflict).
+// The commit holds its locks while Prepare runs (for a store, a round
+// trip): a transaction that meets one of them spins briefly, then gives up
+// its attempt and sleeps until that commit publishes or is refused, and
+// reruns once, instead of rerunning in a loop meanwhile.
 // Each owned var also carries a stamp, kept with its value, that the owner
 // uses to version values against an outside store. Package world is the
 // owner amber uses: named vars, snapshots, commit hooks, and one world

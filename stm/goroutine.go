@@ -98,6 +98,7 @@ func enter(ctx context.Context) *Tx {
 // leave undoes enter.
 func leave(tx *Tx) {
 	tx.release()
+	tx.blocked = nil // set if fn panicked after recovering a conflict
 	if s := tx.slot; s != nil {
 		s.g.Store(0)
 		return

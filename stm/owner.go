@@ -31,8 +31,9 @@ type Owner interface {
 	// must not start a transaction (that is an error wrapping ErrNested),
 	// nor block on a transaction of another goroutine. While it runs,
 	// transactions that touch the committing vars wait for it (spinning
-	// briefly, then backing off), so it should be quick or wait on a group
-	// commit shared by many transactions. Commits that write disjoint vars
+	// briefly, then parked until the commit publishes or gives up its
+	// locks), so it should be quick or wait on a group commit shared by
+	// many transactions. Commits that write disjoint vars
 	// prepare concurrently.
 	//
 	// A commit that writes the vars of several owners calls each Prepare in
@@ -169,7 +170,7 @@ func (v *Var[T]) Stamp(tx *Tx) uint64 {
 				return s
 			}
 		}
-		tx.waitUnlocked(spins)
+		tx.waitUnlocked(c, ver, spins)
 	}
 }
 

@@ -56,6 +56,13 @@ type Tx struct {
 	ctx       context.Context
 	published []func() // Commit.Published callbacks of the owners prepared
 
+	// blocked is the var whose lock made the attempt give up (a commit held
+	// it beyond maxSpin), with the lock word seen; run parks on it before
+	// the rerun and clears it. (reset does not clear it: one store more
+	// and begin is no longer inlined into run's loop; leave does.)
+	blocked     *varCore
+	blockedWord uint64
+
 	slot *slot   // the nesting-table slot held, or nil (overflow)
 	g    uintptr // the goroutine, when slot is nil
 
@@ -134,8 +141,9 @@ func spin(i int) {
 }
 
 // backoff delays the rerun of a transaction that conflicted attempt+1 times
-// in a row, so that conflicting transactions stop colliding and a
-// transaction waiting on a var locked by a slow Prepare does not spin.
+// in a row, so that conflicting transactions stop colliding. (A transaction
+// that gave up on a var locked by a slow Prepare is parked instead, see
+// varCore.park.)
 func backoff(attempt int) {
 	switch {
 	case attempt < 2:
@@ -161,7 +169,7 @@ func (tx *Tx) readWord(c *varCore) uint64 {
 				return u
 			}
 		}
-		tx.waitUnlocked(spins)
+		tx.waitUnlocked(c, ver, spins)
 	}
 }
 
@@ -179,7 +187,7 @@ func (tx *Tx) readPtr(c *varCore) unsafe.Pointer {
 				return p
 			}
 		}
-		tx.waitUnlocked(spins)
+		tx.waitUnlocked(c, ver, spins)
 	}
 }
 
@@ -193,10 +201,19 @@ func (tx *Tx) noteRead(c *varCore, ver uint64) {
 	}
 }
 
-// waitUnlocked spins while a var is locked by a commit, and abandons tx
-// when that takes too long (an Owner's Prepare may be slow).
-func (tx *Tx) waitUnlocked(spins int) {
+// waitUnlocked spins while var c is locked by a commit (ver is the lock
+// word seen), and abandons tx when that takes too long: an Owner's Prepare
+// may hold the lock for a store round trip. The rerun is then parked until
+// the lock is released (run, varCore.park): rerunning at once would only
+// find the var locked again. Waiting here instead, in the middle of the
+// body, would be as good for this read but leaves the snapshot to go stale
+// meanwhile; an abandoned attempt holds nothing, so parking it cannot
+// deadlock.
+func (tx *Tx) waitUnlocked(c *varCore, ver uint64, spins int) {
 	if spins >= maxSpin {
+		if ver&locked != 0 {
+			tx.blocked, tx.blockedWord = c, ver
+		}
 		tx.abort()
 	}
 	spin(spins)
@@ -322,9 +339,15 @@ func (tx *Tx) validate() bool {
 	return true
 }
 
+// unlock releases the locks of ws without publishing anything, and wakes
+// the transactions parked on them (varCore.park).
 func (tx *Tx) unlock(ws []writeEntry) {
 	for i := range ws {
-		ws[i].c.lock.Store(ws[i].old)
+		c := ws[i].c
+		c.lock.Store(ws[i].old)
+		if c.nwait.Load() != 0 {
+			c.unpark()
+		}
 	}
 }
 
@@ -355,7 +378,11 @@ func (tx *Tx) commit() error {
 				continue
 			}
 			if spins >= maxSpin {
+				// Give up the locks taken so far before parking on c
+				// (run): a commit never waits while holding a lock, so
+				// two commits cannot wait on each other.
 				tx.unlock(ws[:i])
+				tx.blocked, tx.blockedWord = c, ver
 				return errConflict
 			}
 			spin(spins)

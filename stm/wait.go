@@ -16,6 +16,7 @@ type Wait struct {
 	reads     []Read // the owned vars read, with the stamps read
 	cbMu      sync.Mutex
 	cb        func()
+	park      bool // a parked rerun (varCore.park), not a Retry
 }
 
 // OnDone arranges for f to be called once, when Done is closed (at once,
@@ -164,5 +165,39 @@ func (c *varCore) wake() {
 	}
 	clear(c.waiters)
 	c.nwait.Store(0)
+	c.waitMu.Unlock()
+}
+
+// park blocks until var c's lock word is no longer held, the word of a
+// lock taken by a commit: until that commit publishes (commit wakes every
+// waiter of the vars it writes) or gives its locks back (unlock wakes the
+// parked ones). It uses the waiters of Retry, with the same argument
+// against a lost wake-up (see newWait): the parked Wait is registered
+// before the lock word is checked again, and a commit changes the word
+// before it loads nwait.
+//
+// Parking costs a Wait and a channel, on the slow path only: a commit that
+// holds a lock this long is waiting on a store.
+func (c *varCore) park(held uint64) {
+	w := &Wait{done: make(chan struct{}), park: true, vars: []*varCore{c}}
+	c.addWaiter(w)
+	if c.lock.Load() != held {
+		w.fire()
+	}
+	<-w.done
+	w.Cancel()
+}
+
+// unpark fires and forgets the parked Waits registered on c, leaving the
+// Retry waits: nothing was published, so they have nothing new to see.
+func (c *varCore) unpark() {
+	c.waitMu.Lock()
+	for w := range c.waiters {
+		if w.park {
+			w.fire()
+			delete(c.waiters, w)
+		}
+	}
+	c.nwait.Store(int32(len(c.waiters)))
 	c.waitMu.Unlock()
 }
