@@ -21,6 +21,7 @@ import (
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/store/postgres"
+	"github.com/amberrt/amber/store/storetest"
 	"github.com/amberrt/amber/task"
 )
 
@@ -90,6 +91,11 @@ func pgSchema(b *testing.B, prefix string) (string, string) {
 //     MaxWorkers/FetchCooldown = 1,000 jobs/s.
 //   - river-cooldown1ms: the same with FetchCooldown 1ms (River's minimum).
 //
+// amber also reports calls/task, its store's writing calls per task
+// (creates, claims, commits, counted by storetest.Count; a create groups
+// many tasks, a commit many steps), and idle-claims/task, the Claims that
+// found nothing.
+//
 // Both sides keep their default pool size (pgxpool: max(4, GOMAXPROCS)
 // connections) and their default polling; both wake on LISTEN/NOTIFY.
 func BenchmarkOneStepPostgres(b *testing.B) {
@@ -124,12 +130,15 @@ func benchAmberOneStep(b *testing.B, starters, workers int) {
 		b.Fatal(err)
 	}
 	ds := make([]*interp.Durable, workers)
+	counts := make([]*storetest.Counted, workers)
 	for w := range ds {
-		st, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema})
+		pst, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema})
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { st.Close() })
+		b.Cleanup(func() { pst.Close() })
+		st, c := storetest.Count(pst)
+		counts[w] = c
 		ds[w], err = interp.NewDurable(st, interp.WithRegistry(reg), interp.WithLogger(quiet), interp.WithWorkers(oneStepWorkers))
 		if err != nil {
 			b.Fatal(err)
@@ -190,6 +199,16 @@ func benchAmberOneStep(b *testing.B, starters, workers int) {
 	}
 	b.ReportMetric(float64(oneStepN*b.N)/b.Elapsed().Seconds(), "tasks/s")
 	b.ReportMetric(float64(inserting.Milliseconds())/float64(b.N), "insert-ms")
+	// Calls of the store's writing methods (each one or two transactions:
+	// see store/postgres Commit), and the Claims that found nothing.
+	var calls, idle int64
+	for _, c := range counts {
+		t := c.Tally()
+		calls += t.Writes()
+		idle += t.Idle
+	}
+	b.ReportMetric(float64(calls)/float64(oneStepN*b.N), "calls/task")
+	b.ReportMetric(float64(idle)/float64(oneStepN*b.N), "idle-claims/task")
 }
 
 // --- River ---

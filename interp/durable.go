@@ -85,6 +85,9 @@ type Durable struct {
 	// WorldNotifier), so the World is kept clocked (durable_world.go).
 	clocked   bool
 	worldKick chan struct{}
+	// notified: the store is a store.Notifier, which signals the tasks
+	// a commit makes ready (durable_claim.go).
+	notified bool
 
 	mu      sync.Mutex
 	cache   map[string]*list.Element // of *proc
@@ -171,6 +174,7 @@ func NewDurable(st store.Store, opts ...DurableOption) (*Durable, error) {
 		workq: make(chan *proc, 4096), commitq: make(chan *request[store.Step], 4096), createq: make(chan *request[*task.Record], 4096),
 		kick: make(chan struct{}, 1), quit: make(chan struct{}), worldKick: make(chan struct{}, 1),
 	}
+	_, d.notified = st.(store.Notifier)
 	d.e = newEngine(cfg, realClock{}, true)
 	d.e.sched = d
 	d.e.cfg.resolver = durableResolver{d: d, reg: cfg.registry}

@@ -96,9 +96,12 @@ func (d *Durable) commitStep(t *proc) {
 	for _, f := range deferred {
 		f()
 	}
-	if len(local) > 0 || len(step.Spawns) > 0 || len(step.Proc) > 0 || finished {
+	if len(local) > 0 || len(step.Spawns) > 0 || len(step.Proc) > 0 || (finished && !d.notified) {
 		// Messages, new tasks, exit signals (a finished task's links and
-		// monitors) may have made tasks ready.
+		// monitors) may have made tasks ready. A store.Notifier signals
+		// the exit signals it delivers itself: without that, every end
+		// would cost a Claim that finds nothing, since few tasks have
+		// links or monitors.
 		d.poke()
 	}
 	if finished {

@@ -141,8 +141,11 @@ type Store interface {
 	// expired lease taken over) or whose Steps is not the task's count of
 	// committed steps is refused: its error in the returned slice matches
 	// ErrLeaseLost, and nothing of it is applied; the other steps commit.
-	// The returned error is for the transaction as a whole (the database
-	// failed): then nothing was applied.
+	// The returned error is for the call as a whole (the database
+	// failed): then nothing was applied, except where its caller cannot
+	// tell (a connection broken during COMMIT; a store that splits a
+	// group into two transactions, as store/postgres does, when the
+	// second one fails): each step's fate is then asked of Landed.
 	Commit(ctx context.Context, steps []Step) ([]error, error)
 
 	// Wake makes the tasks ready.

@@ -42,8 +42,11 @@ type prepared struct {
 	sends   [][]byte
 }
 
-// Commit applies the steps in one transaction. A single step that touches
-// its task's row alone takes one round trip (see onerow.go); otherwise two: the
+// Commit applies the steps in one transaction, or two. The steps that
+// touch their task's row alone take one round trip (see onerow.go): one
+// statement each, all in one batch and one transaction when there are
+// several. The others, and those whose fence that statement refused
+// (which changed nothing), take two round trips, in a second transaction: the
 // first locks every row the steps touch (their tasks, the targets of their
 // sends, the IDs they spawn, the peers of their process ops) in ID order,
 // so that concurrent commits cannot deadlock, and reads the fences; the
@@ -64,9 +67,11 @@ type prepared struct {
 // commit. Messages sent to unknown tasks are dropped (see store.Outgoing);
 // exit signals to finished tasks too.
 //
-// If the returned error is not nil the transaction did not commit, except
-// in one case no client can tell apart: the connection broke while COMMIT
-// was in flight. Retrying the same steps is safe either way: if the first
+// If the returned error is not nil the transaction that failed did not
+// commit, except in one case no client can tell apart: the connection
+// broke while COMMIT was in flight; and when a first transaction (the
+// one-row steps) committed, the second one's error is returned too: the
+// outcome of every step is then unknown until it is asked (store.Landed). Retrying the same steps is safe either way: if the first
 // attempt did commit, the fences (the lease was released and the version
 // moved on) refuse the retry with store.ErrLeaseLost instead of applying
 // anything twice.
@@ -90,6 +95,35 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 		}
 		// Refused by the fence, at fault, or not a one-row step: the
 		// general path finds out why, or commits it.
+	}
+	if len(steps) > 1 {
+		applied, err := s.commitOneRows(ctx, steps, preps, errs)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: commit: %w", err)
+		}
+		var rest []int
+		for i, ok := range applied {
+			if !ok && errs[i] == nil {
+				rest = append(rest, i)
+			}
+		}
+		if len(rest) < len(steps) {
+			// Some committed: the general path takes the others.
+			if len(rest) == 0 {
+				return errs, nil
+			}
+			sub, subPreps, subErrs := make([]store.Step, len(rest)), make([]prepared, len(rest)), make([]error, len(rest))
+			for k, i := range rest {
+				sub[k], subPreps[k] = steps[i], preps[i]
+			}
+			if err := s.commitIsolating(ctx, sub, subPreps, subErrs); err != nil {
+				return nil, fmt.Errorf("postgres: commit: %w", err)
+			}
+			for k, i := range rest {
+				errs[i] = subErrs[k]
+			}
+			return errs, nil
+		}
 	}
 	if err := s.commitIsolating(ctx, steps, preps, errs); err != nil {
 		return nil, fmt.Errorf("postgres: commit: %w", err)

@@ -2,7 +2,11 @@ package postgres
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
@@ -61,6 +65,15 @@ func (s *Store) commitOneRow(ctx context.Context, st *store.Step, p *prepared) (
 	if !oneRow(st) || s.beforeCommit != nil {
 		return false, nil
 	}
+	var applied, notified int64
+	if err := s.pool.QueryRow(ctx, oneRowSQL, s.oneRowArgs(st, p)...).Scan(&applied, &notified); err != nil {
+		return false, err
+	}
+	return applied == 1, nil
+}
+
+// oneRowArgs are the arguments of oneRowSQL for st.
+func (s *Store) oneRowArgs(st *store.Step, p *prepared) []any {
 	final := st.Status.Final()
 	keep := st.Keep && !final
 	resume := !final && !keep && st.Status == task.Running
@@ -77,13 +90,60 @@ func (s *Store) commitOneRow(ctx context.Context, st *store.Step, p *prepared) (
 		base = seqs[0] - 1
 	}
 	notify := resume || (!runAt.IsZero() && runAt.Before(time.Now().Add(s.opts.PollInterval)))
-	var applied, notified int64
-	err := s.pool.QueryRow(ctx, oneRowSQL,
-		st.ID, int64(len(st.Append)), string(st.Status), st.Reason, p.wait, st.Result, p.errb, unixNano(runAt),
+	return []any{st.ID, int64(len(st.Append)), string(st.Status), st.Reason, p.wait, st.Result, p.errb, unixNano(runAt),
 		keep, final, resume, int64(st.Token), waitKind(st.Wait), st.Owner, base, int64(st.Epoch), int64(st.Steps),
-		seqs, p.entries, checksums(p.entries), s.channel, notify).Scan(&applied, &notified)
-	if err != nil {
-		return false, err
+		seqs, p.entries, checksums(p.entries), s.channel, notify}
+}
+
+// commitOneRows commits, in one implicit transaction and one round trip,
+// the steps of a group commit that may take the one-row path (and that
+// errs does not refuse yet): one oneRowSQL statement each, in ID order,
+// so that they lock their rows in the order every other commit does. It
+// returns which steps were applied (their fence held); the others changed
+// nothing and are left to the general path. If the transaction fails by
+// the fault of a step or a deadlock, nothing committed and applied is all
+// false: the general path commits them, and finds the step at fault. Any
+// other error is the transaction's as a whole, as Commit's.
+func (s *Store) commitOneRows(ctx context.Context, steps []store.Step, preps []prepared, errs []error) ([]bool, error) {
+	applied := make([]bool, len(steps))
+	if s.beforeCommit != nil {
+		return applied, nil
 	}
-	return applied == 1, nil
+	var idx []int
+	for i := range steps {
+		if errs[i] == nil && oneRow(&steps[i]) {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) < 2 {
+		return applied, nil // none, or one: the general path or commitOneRow
+	}
+	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(steps[a].ID, steps[b].ID) })
+	b := &pgx.Batch{}
+	for _, i := range idx {
+		b.Queue(oneRowSQL, s.oneRowArgs(&steps[i], &preps[i])...)
+	}
+	br := s.pool.SendBatch(ctx, b)
+	ok := make([]bool, len(idx))
+	var err error
+	for k := range idx {
+		var n, notified int64
+		if err = br.QueryRow().Scan(&n, &notified); err != nil {
+			break
+		}
+		ok[k] = n == 1
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case err == nil:
+		for k, i := range idx {
+			applied[i] = ok[k]
+		}
+		return applied, nil
+	case (stepFault(err) || isDeadlock(err)) && ctx.Err() == nil:
+		return applied, nil
+	}
+	return nil, err
 }

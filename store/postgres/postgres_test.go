@@ -633,3 +633,52 @@ func BenchmarkPostgresCommit(b *testing.B) {
 		})
 	}
 }
+
+// TestCommitPlainGroupFault: a group of steps that take the one-row path
+// together, one of which PostgreSQL refuses by its own fault (a NUL byte
+// in its reason): that transaction fails as a whole, the general path
+// commits the steps again and finds the one at fault, which alone is
+// refused; the others commit.
+func TestCommitPlainGroupFault(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	s := db.open(nil)
+	ids := []string{"c", "a", "bad", "b"}
+	for _, id := range ids {
+		if err := s.Create(bg, storetest.NewRecord(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ls, err := s.Claim(bg, "w", 10, storetest.T0, time.Minute)
+	if err != nil || len(ls) != len(ids) {
+		t.Fatalf("Claim = %v, %v", ls, err)
+	}
+	var steps []store.Step
+	for _, l := range ls {
+		st := store.Step{ID: l.ID, Owner: "w", Epoch: l.Epoch, Steps: l.Steps, Status: task.Failed,
+			Reason: "no", Append: storetest.NewEntries(1, 1)}
+		if l.ID == "bad" {
+			st.Reason = "n\x00o"
+		}
+		steps = append(steps, st)
+	}
+	errs, err := s.Commit(bg, steps)
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	for i, st := range steps {
+		r, _, lerr := s.Load(bg, st.ID)
+		if lerr != nil {
+			t.Fatal(lerr)
+		}
+		if st.ID == "bad" {
+			if errs[i] == nil || r.Status != task.Running || len(r.Journal) != 0 {
+				t.Errorf("the step at fault: %v; the task is %s with %d entries", errs[i], r.Status, len(r.Journal))
+			}
+			continue
+		}
+		if errs[i] != nil || r.Status != task.Failed || len(r.Journal) != 1 {
+			t.Errorf("step %s beside the one at fault: %v; the task is %s with %d entries", st.ID, errs[i], r.Status, len(r.Journal))
+		}
+	}
+}

@@ -109,17 +109,51 @@ func (r *taskRows) queue(b *pgx.Batch) {
 	if len(r.id) == 0 {
 		return
 	}
-	b.Queue(`INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err, parent,
-			created, updated, ready, journal_len, mailbox_seq, run_at, runs, wait_kind)
+	b.Queue(insertTasksSQL(""), r.args()...)
+	r.queueRest(b)
+}
+
+// queueLeased adds the inserts to b, the tasks leased to owner until
+// until at epoch 1 (set ready and updated in r first): leased as ClaimID
+// would lease them, without a second write of each row. Its first
+// statement returns what a Lease needs of each row: id, lease_epoch,
+// version, cancel.
+func (r *taskRows) queueLeased(b *pgx.Batch, owner string, until int64) {
+	if len(r.id) == 0 {
+		return
+	}
+	n := len(r.args())
+	lease := fmt.Sprintf(`$%d::text, 1, $%d::bigint`, n+1, n+2)
+	b.Queue(insertTasksSQL(lease)+` RETURNING id, lease_epoch, version, cancel`, append(r.args(), owner, until)...)
+	r.queueRest(b)
+}
+
+// insertTasksSQL inserts the rows of taskRows.args; lease, if not empty,
+// is the SQL of the values of lease_owner, lease_epoch, lease_until.
+func insertTasksSQL(lease string) string {
+	cols, vals := "", ""
+	if lease != "" {
+		cols, vals = ", lease_owner, lease_epoch, lease_until", ", "+lease
+	}
+	return `INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err, parent,
+			created, updated, ready, journal_len, mailbox_seq, run_at, runs, wait_kind` + cols + `)
 		SELECT id, program, pv, input, status, reason, wait, result, err, parent,
-			coalesce(created, `+nowNano+`), coalesce(updated, created, `+nowNano+`), ready, jl, ms, run_at, runs, wk
+			coalesce(created, ` + nowNano + `), coalesce(updated, created, ` + nowNano + `), ready, jl, ms, run_at, runs, wk` + vals + `
 		FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[], $5::text[], $6::text[], $7::bytea[],
 			$8::bytea[], $9::bytea[], $10::text[], $11::bigint[], $12::bigint[], $13::bool[],
 			$14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::text[])
 			AS r(id, program, pv, input, status, reason, wait, result, err, parent, created, updated, ready, jl, ms,
-				run_at, runs, wk)`,
-		r.id, r.program, r.version, r.input, r.status, r.reason, r.wait, r.result, r.errs, r.parent,
-		r.created, r.updated, r.ready, r.journalLen, r.mailboxSeq, r.runAt, r.runs, r.waitKind)
+				run_at, runs, wk)`
+}
+
+// args are the arguments of insertTasksSQL.
+func (r *taskRows) args() []any {
+	return []any{r.id, r.program, r.version, r.input, r.status, r.reason, r.wait, r.result, r.errs, r.parent,
+		r.created, r.updated, r.ready, r.journalLen, r.mailboxSeq, r.runAt, r.runs, r.waitKind}
+}
+
+// queueRest adds the inserts of the journal and mailbox rows to b.
+func (r *taskRows) queueRest(b *pgx.Batch) {
 	if len(r.jID) > 0 {
 		b.Queue(`INSERT INTO journal (task_id, seq, entry, sum)
 			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[])`,
@@ -162,9 +196,9 @@ func (s *Store) Create(ctx context.Context, recs ...*task.Record) error {
 }
 
 // CreateClaimed inserts the tasks leased to owner, in one implicit
-// transaction (one batch, one round trip): the rows are inserted, then
-// leased as ClaimID leases them. No notification: no other worker may
-// claim them.
+// transaction (one batch, one round trip): each row is inserted leased,
+// as ClaimID leases a task (epoch 1, not ready), not inserted and then
+// updated. No notification: no other worker may claim them.
 func (s *Store) CreateClaimed(ctx context.Context, owner string, now time.Time, lease time.Duration, recs ...*task.Record) ([]store.Lease, error) {
 	if len(recs) == 0 {
 		return nil, nil
@@ -178,11 +212,12 @@ func (s *Store) CreateClaimed(ctx context.Context, owner string, now time.Time, 
 	if dup := duplicate(rows.id); dup != "" {
 		return nil, fmt.Errorf("postgres: create task %q twice: %w", dup, store.ErrExists)
 	}
+	updated := nano(now)
+	for i := range rows.id {
+		rows.ready[i], rows.updated[i] = false, &updated
+	}
 	b := &pgx.Batch{}
-	rows.queue(b)
-	inserts := b.Len()
-	b.Queue(`UPDATE tasks SET lease_owner = $2, lease_epoch = lease_epoch + 1, lease_until = $4, updated = $3, ready = false
-		WHERE id = ANY($1) RETURNING id, lease_epoch, version, cancel`, rows.id, owner, nano(now), nano(now.Add(lease)))
+	rows.queueLeased(b, owner, nano(now.Add(lease)))
 	br := s.pool.SendBatch(ctx, b)
 	fail := func(err error) ([]store.Lease, error) {
 		br.Close()
@@ -190,11 +225,6 @@ func (s *Store) CreateClaimed(ctx context.Context, owner string, now time.Time, 
 			return nil, fmt.Errorf("postgres: create: %w (%v)", store.ErrExists, err)
 		}
 		return nil, fmt.Errorf("postgres: create: %w", err)
-	}
-	for range inserts {
-		if _, err := br.Exec(); err != nil {
-			return fail(err)
-		}
 	}
 	got := make(map[string]store.Lease, len(recs))
 	var l store.Lease
@@ -204,6 +234,11 @@ func (s *Store) CreateClaimed(ctx context.Context, owner string, now time.Time, 
 		return nil
 	}); err != nil {
 		return fail(err)
+	}
+	for range b.Len() - 1 {
+		if _, err := br.Exec(); err != nil {
+			return fail(err)
+		}
 	}
 	if err := br.Close(); err != nil {
 		return fail(err)

@@ -658,6 +658,56 @@ func testCommitRefusesAlone(h *harness) {
 	}
 }
 
+// testCommitPlainGroup: one Commit of steps that touch their task's row
+// alone (entries, a status: a store may commit them apart from the
+// others, in one statement each), in no particular ID order, some
+// refused (a lease lost, entries that do not continue the journal), one
+// that also sends: each bad step gets its own error and changes nothing,
+// every good step commits.
+func testCommitPlainGroup(h *harness) {
+	ids := []string{"p5", "p1", "lost", "p4", "gap", "p2", "sends", "p3"}
+	h.createIDs(append([]string{"to"}, ids...)...)
+	leases := map[string]store.Lease{}
+	for _, l := range h.claim("w", 100, T0) {
+		leases[l.ID] = l
+	}
+	want := map[string]error{"lost": store.ErrLeaseLost, "gap": task.ErrInvalidJournal}
+	var steps []store.Step
+	for _, id := range ids {
+		s := step("w", leases[id], task.Done)
+		s.Append = NewEntries(1, 2)
+		switch id {
+		case "lost":
+			s.Epoch++
+		case "gap":
+			s.Append = NewEntries(3, 1)
+		case "sends":
+			s.Sends = []store.Outgoing{{To: "to", Env: NewEnvelope("hi")}}
+		}
+		steps = append(steps, s)
+	}
+	errs, err := h.s.Commit(bg, steps)
+	if err != nil {
+		h.t.Fatalf("Commit: %v", err)
+	}
+	for i, s := range steps {
+		w, isBad := want[s.ID]
+		switch {
+		case !isBad && errs[i] != nil:
+			h.t.Errorf("good step %s beside bad ones: %v", s.ID, errs[i])
+		case isBad && !errors.Is(errs[i], w):
+			h.t.Errorf("step %s: %v, want %v", s.ID, errs[i], w)
+		}
+		r, _ := h.load(s.ID)
+		if isBad && (r.Status != task.Running || len(r.Journal) != 0) || !isBad && (r.Status != task.Done || len(r.Journal) != 2) {
+			h.t.Errorf("%s after the commit: %s with %d entries", s.ID, r.Status, len(r.Journal))
+		}
+	}
+	if ms, _ := h.s.Messages(bg, "to", 0); len(ms) != 1 {
+		h.t.Errorf("the target has %d messages, want 1", len(ms))
+	}
+}
+
 // testRuns: a task counts its restarts by ContinueAsNew, with the step
 // that restarts it (a refused one counts nothing); Create keeps the count
 // of a record that has one.

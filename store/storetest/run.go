@@ -79,6 +79,7 @@ var cases = []testCase{
 	{"CommitBadSequence", testCommitBadSeq},
 	{"CommitVersion", testCommitVersion},
 	{"CommitRefusesAlone", testCommitRefusesAlone},
+	{"CommitPlainGroup", testCommitPlainGroup},
 	{"Send", testSend},
 	{"SendWhileLeased", testSendWhileLeased},
 	{"Cancel", testCancel},
