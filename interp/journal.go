@@ -164,7 +164,11 @@ func (t *proc) oldBranch(p effect.Pending, patch effect.PatchOp) {
 // skipMarker passes over the patch marker en, which the program no longer
 // asks for (the patch was removed): it stays in the journal and counts as
 // completed, as it did in the run that made it.
-func (t *proc) skipMarker(en task.Entry) {
+func (t *proc) skipMarker(en task.Entry) { t.replayed(en) }
+
+// replayed counts the replayed entry en as completed and, when t records,
+// keeps it in t's journal.
+func (t *proc) replayed(en task.Entry) {
 	t.replayPos++
 	t.completed++
 	if t.record {
@@ -227,16 +231,7 @@ func (t *proc) replayNext() bool {
 	if t.rare != nil {
 		t.rare.skipping = false
 	}
-	t.replayPos++
-	t.completed++
-	if t.record {
-		t.mu.Lock()
-		if t.journal == nil && t.moreLen == 0 {
-			t.journal = make(task.Journal, 0, len(t.replay))
-		}
-		t.appendJournal(&en)
-		t.mu.Unlock()
-	}
+	t.replayed(en)
 	if op, ok := p.Op.(RouteOp); ok && en.Err == nil && t.e.cfg.swaps != nil {
 		if swapped, err := t.replayRoute(p, op, en); swapped {
 			if err != nil {
