@@ -27,6 +27,12 @@ func (e *env) versionCmd() *cobra.Command {
 	return c
 }
 
+// programVersion reads the arguments PROGRAM VERSION.
+func programVersion(args []string) (string, int, error) {
+	v, err := parseVersion(args[1])
+	return args[0], v, err
+}
+
 // parseVersion reads a version argument.
 func parseVersion(s string) (int, error) {
 	v, err := strconv.Atoi(strings.TrimPrefix(s, "v"))
@@ -173,8 +179,7 @@ give --force: the tasks they start then wait for a worker that has it).`,
 		Example: `  amber version set-current renew 2`,
 		Args:    cobra.ExactArgs(2),
 		RunE: e.action(func(ctx context.Context, args []string) error {
-			program := args[0]
-			version, err := parseVersion(args[1])
+			program, version, err := programVersion(args)
 			if err != nil {
 				return err
 			}
@@ -221,8 +226,7 @@ func (e *env) versionRetireCmd() *cobra.Command {
   amber version retire renew 1 --force`,
 		Args: cobra.ExactArgs(2),
 		RunE: e.action(func(ctx context.Context, args []string) error {
-			program := args[0]
-			version, err := parseVersion(args[1])
+			program, version, err := programVersion(args)
 			if err != nil {
 				return err
 			}
