@@ -125,11 +125,12 @@ func pullRoundTrips(n int) {
 }
 
 // pullRoundTripsFramed is pullRoundTrips with one frame between each side's
-// loop and the switch: the least an API over iter.Pull adds, since an
-// interpreter calls into the Machine to resume a body, and a body calls
-// effect.Call to perform an effect. Each frame is a return the CPU
-// mispredicts after every switch (its return-address stack holds the other
-// goroutine's calls), which costs more than the Machine's work.
+// loop and the switch, as when an interpreter calls into the Machine to
+// resume a body and a body calls a function to perform an effect. Each
+// frame is a return the CPU mispredicts after every switch (its
+// return-address stack holds the other goroutine's calls). effect.Call is
+// inlined into the body, so the body's side has no such frame: see
+// pullRoundTripsResumed for the floor.
 func pullRoundTripsFramed(n int) {
 	next, stop := iter.Pull(func(yield func(int) bool) {
 		for i := 0; framedYield(yield, i); i++ {
