@@ -379,6 +379,9 @@ func Call[R any](e *Ctx, op Op[R]) R {
 // callVia is Call's body; see Call. If start refuses the call (it was made
 // on another goroutine), the body is not switched to, and result returns a
 // zero R, which it makes from the type of the typed nil it is given.
+// Otherwise result returns e.res, which points to the value of a cell[R]:
+// settle[R] filled it (lastCell), with R the result type of the op, which
+// is Call's R (a type is an Op[R] only by embedding Returns[R]).
 func callVia[R any](e *Ctx, op any, yield func(node) bool, start func(*Ctx, any) bool, result func(*Ctx, any) unsafe.Pointer) R {
 	if start(e, op) {
 		// What yield returns is in e.callErr too: see close.
@@ -419,7 +422,6 @@ func callStart(e *Ctx, op any) bool {
 // zero is a typed nil *R): it returns a pointer to the R that Call returns,
 // or fails the body with the failure of its op, or unwinds the body if it
 // is being stopped.
-func raise(e *Ctx, zero any) unsafe.Pointer { return nil }
 func callResult(e *Ctx, zero any) unsafe.Pointer {
 	if goroutine.Current() != e.body.Load() {
 		// Refused (see refuse): a zero R, for the other goroutine.
