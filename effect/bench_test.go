@@ -125,14 +125,32 @@ func pullRoundTrips(n int) {
 }
 
 // pullRoundTripsFramed is pullRoundTrips with one frame between each side's
-// loop and the switch: the least an API over iter.Pull adds, since an
-// interpreter calls into the Machine to resume a body, and a body calls
-// effect.Call to perform an effect. Each frame is a return the CPU
-// mispredicts after every switch (its return-address stack holds the other
-// goroutine's calls), which costs more than the Machine's work.
+// loop and the switch, as when an interpreter calls into the Machine to
+// resume a body and a body calls a function to perform an effect. Each
+// frame is a return the CPU mispredicts after every switch (its
+// return-address stack holds the other goroutine's calls). effect.Call is
+// inlined into the body, so the body's side has no such frame: see
+// pullRoundTripsResumed for the floor.
 func pullRoundTripsFramed(n int) {
 	next, stop := iter.Pull(func(yield func(int) bool) {
 		for i := 0; framedYield(yield, i); i++ {
+		}
+	})
+	defer stop()
+	for range n {
+		framedNext(next)
+	}
+}
+
+// pullRoundTripsResumed is pullRoundTrips with one frame on the
+// interpreter's side only: the floor under an interpreter that resumes a
+// direct-style body through the Machine's API (CallResume, a call the
+// interpreter cannot inline: it dispatches through the handler), with a
+// body that performs its effect through Call, which is inlined into the
+// body.
+func pullRoundTripsResumed(n int) {
+	next, stop := iter.Pull(func(yield func(int) bool) {
+		for i := 0; yield(i); i++ {
 		}
 	})
 	defer stop()
@@ -200,10 +218,14 @@ func BenchmarkCountdownTree(b *testing.B) {
 
 // BenchmarkCountdownDirect counts down with a direct-style program. Its
 // baselines are one bare iter.Pull round trip per effect (what
-// BenchmarkPullSwitch measures alone; x-pull is the ratio) and one round
-// trip at the depth the API needs (x-framed; see pullRoundTripsFramed).
+// BenchmarkPullSwitch measures alone; x-pull is the ratio), one round trip
+// with a frame on each side (x-framed; see pullRoundTripsFramed), and one
+// round trip at the depth the API needs now that Call is inlined into the
+// body: a frame on the interpreter's side only (x-floor; see
+// pullRoundTripsResumed).
 func BenchmarkCountdownDirect(b *testing.B) {
 	measureAgainst(b, func(n int) { runCountdown(b, countdownDirect, n) },
 		baseline{pullRoundTrips, "pull-ns/switch", "x-pull"},
-		baseline{pullRoundTripsFramed, "framed-ns/switch", "x-framed"})
+		baseline{pullRoundTripsFramed, "framed-ns/switch", "x-framed"},
+		baseline{pullRoundTripsResumed, "floor-ns/switch", "x-floor"})
 }

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"reflect"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/amberrt/amber/internal/goroutine"
 )
@@ -37,6 +39,16 @@ type Ctx struct {
 	// parked for good (see directNode.step).
 	goexit bool
 	cells  []any
+	// call is the frame of a body waiting in Call. last is the cell that
+	// receives its result (the cell of the latest result type), res points
+	// to last's value, and held is set while last holds a result that may
+	// keep memory alive. callErr is the failure of the Call, or
+	// errStopped.
+	call    callFrame
+	last    resultCell
+	res     unsafe.Pointer
+	held    bool
+	callErr error
 }
 
 // Do turns ordinary Go code into a program. Each effect the body performs
@@ -107,6 +119,7 @@ func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 	df := &directFrame[A]{}
 	e := &df.e
 	e.m, e.f, e.end = m, f, df
+	e.call.e = e
 	e.next, e.stop = iter.Pull(func(yield func(node) bool) {
 		e.yield = yield
 		g := goroutine.Current()
@@ -203,6 +216,9 @@ func (df *directFrame[A]) close(*Machine) {
 			}
 		}
 	}()
+	// A body waiting in Call learns that it is being stopped from
+	// callErr (callVia does not look at what yield returns).
+	df.e.callErr = errStopped
 	df.e.stop()
 }
 
@@ -214,6 +230,9 @@ type cell[A any] struct {
 	e   *Ctx
 	v   A
 	err error
+	// ptrs is set if an A may hold pointers: then Call clears v once the
+	// body has read it.
+	ptrs bool
 }
 
 func (c *cell[A]) catch(_ *Machine, _ *fiber, err error) node {
@@ -227,9 +246,34 @@ func cellFor[A any](e *Ctx) *cell[A] {
 			return c
 		}
 	}
-	c := &cell[A]{e: e}
+	c := &cell[A]{e: e, ptrs: mayHoldPointers(reflect.TypeFor[A]())}
 	e.cells = append(e.cells, c)
 	return c
+}
+
+func (c *cell[A]) clear() {
+	var zero A
+	c.v = zero
+}
+
+// mayHoldPointers reports whether a value of type t may hold pointers.
+func mayHoldPointers(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return false
+	case reflect.Array:
+		return t.Len() > 0 && mayHoldPointers(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if mayHoldPointers(t.Field(i).Type) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
 }
 
 // await suspends the body on n and returns what n yields. Its caller has
@@ -240,6 +284,10 @@ func cellFor[A any](e *Ctx) *cell[A] {
 // body's loop and the switch costs a mispredicted return when the body is
 // resumed (see settle).
 func await[A any](e *Ctx, n node) (A, error) {
+	if e.held {
+		e.held = false
+		e.last.clear() // see callStart
+	}
 	c := waitIn[A](e)
 	if !e.yield(n) {
 		panic(cancelled{})
@@ -317,28 +365,108 @@ func Try[A any](e *Ctx, p Eff[A]) (A, error) {
 // Call performs op inside a direct-style body and returns its result; like
 // Await(e, Perform(op)), without allocating.
 func Call[R any](e *Ctx, op Op[R]) R {
+	// Call is inlined into the body (its cost is the inliner's budget,
+	// exactly: mind it when changing Call or callVia), so that the body's
+	// coroutine switch (e.yield) is made from the body's own frame: every
+	// frame between the body's loop and the switch costs a mispredicted
+	// return when the body is resumed (see settle). The work is done in
+	// callStart before the switch, and in callResult after it: calls that
+	// return where the CPU expects. callVia makes its calls through its
+	// parameters, which the inliner prices low.
+	return callVia[R](e, op, e.yield, callStart, callResult)
+}
+
+// callVia is Call's body; see Call. If start refuses the call (it was made
+// on another goroutine), the body is not switched to, and result returns a
+// zero R, which it makes from the type of the typed nil it is given.
+// Otherwise result returns e.res, which points to the value of a cell[R]:
+// settle[R] filled it (lastCell), with R the result type of the op, which
+// is Call's R (a type is an Op[R] only by embedding Returns[R]).
+func callVia[R any](e *Ctx, op any, yield func(node) bool, start func(*Ctx, any) bool, result func(*Ctx, any) unsafe.Pointer) R {
+	if start(e, op) {
+		// What yield returns is in e.callErr too: see close.
+		yield(nil)
+	}
+	return *(*R)(result(e, (*R)(nil)))
+}
+
+// callStart does Call's work before the switch: it checks the goroutine,
+// and parks the body on op, as the op's step would, while the interpreter
+// waits in e.next (the interpreter has no node to step when the switch
+// comes back). The callFrame it pushes tells settle that the body waits in
+// Call: settle leaves the result in a cell of the op's result type (e.res
+// points to its value), and the frame's catch leaves a failure in
+// e.callErr. callStart reports false if the call was refused.
+func callStart(e *Ctx, op any) bool {
 	if !e.onBody() {
 		e.refuse("Call", func() string { return fmt.Sprintf("%T", op) })
-		var zero R
-		return zero
+		return false
 	}
 	if op == nil {
 		panic(failure{ErrNilProgram})
 	}
-	c := waitIn[R](e)
-	// The body parks itself on the op, as the op's step would, while the
-	// interpreter waits in e.next: the interpreter has no node to step
-	// when the switch comes back.
-	e.m.steps++
-	e.m.suspend(e.f, op)
-	if !e.yield(nil) {
-		panic(cancelled{})
+	if e.held {
+		// The body has copied the previous result out: do not keep it
+		// alive.
+		e.held = false
+		e.last.clear()
 	}
-	v, err := c.take()
-	if err != nil {
+	f := e.f
+	f.push(&e.call)
+	e.m.steps++
+	e.m.suspend(f, op)
+	return true
+}
+
+// callResult does Call's work after the switch (or after a refusal, where
+// zero is a typed nil *R): it returns a pointer to the R that Call returns,
+// or fails the body with the failure of its op, or unwinds the body if it
+// is being stopped.
+func callResult(e *Ctx, zero any) unsafe.Pointer {
+	if goroutine.Current() != e.body.Load() {
+		// Refused (see refuse): a zero R, for the other goroutine.
+		return reflect.New(reflect.TypeOf(zero).Elem()).UnsafePointer()
+	}
+	if err := e.callErr; err != nil {
+		if err == errStopped {
+			panic(cancelled{}) // it stays set for later calls
+		}
+		e.callErr = nil
 		panic(failure{err})
 	}
-	return v
+	return e.res
+}
+
+// errStopped in e.callErr marks a body whose coroutine is being stopped;
+// its Calls unwind it (as await does when yield returns false).
+var errStopped = errors.New("effect: direct-style body stopped")
+
+// callFrame is on top of the fiber's stack while its body waits in Call.
+type callFrame struct{ e *Ctx }
+
+// catch fails the Call the body waits in.
+func (c *callFrame) catch(_ *Machine, _ *fiber, err error) node {
+	c.e.callErr = err
+	return c.e.advance()
+}
+
+// resultCell is a cell that Call reads its result from.
+type resultCell interface {
+	clear()
+}
+
+// lastCell returns e's cell for results of type A, and makes it the cell
+// that Call reads (e.res), and the one it clears when the body has read it
+// (e.held).
+func lastCell[A any](e *Ctx) *cell[A] {
+	c, ok := e.last.(*cell[A])
+	if !ok {
+		c = cellFor[A](e)
+		e.last = c
+		e.res = unsafe.Pointer(&c.v)
+	}
+	e.held = c.ptrs
+	return c
 }
 
 // Must returns v, or fails the direct-style body with err if it is not nil:

@@ -180,7 +180,7 @@ func (m *Machine) safeSteps(f *fiber, n node) (next node) {
 func (m *Machine) Steps() uint64 { return m.steps }
 
 // suspend parks f on the op n.
-func (m *Machine) suspend(f *fiber, n node) {
+func (m *Machine) suspend(f *fiber, n any) {
 	m.nextOp++
 	f.pending = m.nextOp
 	m.pend = append(m.pend, Pending{ID: m.nextOp, Fiber: f.id, Op: n})
@@ -301,7 +301,12 @@ func Resume[R any](m *Machine, id uint64, v R) error {
 // after it in resumed: calls that return where the CPU expects.
 func settle[R any](m *Machine, i int, v R) *Ctx {
 	f := m.take(i)
-	if c, ok := f.top().(*cell[R]); ok {
+	switch c := f.top().(type) {
+	case *callFrame:
+		f.pop()
+		lastCell[R](c.e).v = v // Call reads it from c.e.res
+		return c.e
+	case *cell[R]:
 		f.pop()
 		c.v = v
 		return c.e
@@ -407,6 +412,13 @@ func deliver[A any](m *Machine, f *fiber, v A) node {
 			return c.c.resume(m, f, v)
 		case *cell[A]:
 			c.v = v
+			return c.e.advance()
+		case *callFrame:
+			// Unreachable: a fiber whose body waits in Call is resumed
+			// by settle, which knows the op's result type. A value of
+			// another type must not reach Call (it reads the value as
+			// its own type): fail the body instead.
+			c.e.callErr = fmt.Errorf("effect: internal error: a %T delivered to a body waiting in Call", v)
 			return c.e.advance()
 		}
 	}

@@ -100,7 +100,7 @@ func leave(tx *Tx) {
 	tx.release()
 	tx.blocked = nil // set if fn panicked after recovering a conflict
 	if s := tx.slot; s != nil {
-		s.g.Store(0)
+		freeSlot(s)
 		return
 	}
 	overflowMu.Lock()

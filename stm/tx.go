@@ -405,7 +405,7 @@ func (tx *Tx) commit() error {
 		w := &ws[i]
 		c := w.c
 		if c.inPlace {
-			c.word.Store(w.word)
+			storeWord(c, w.word)
 		} else {
 			atomic.StorePointer(&c.ptr, w.p)
 		}
