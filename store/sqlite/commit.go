@@ -67,7 +67,7 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 		}
 	}
 	faulted := make([]bool, len(steps))
-	err := s.submit(ctx, func(w *wtx) (refused, err error) {
+	err := s.submitSteps(ctx, len(steps), func(w *wtx) (refused, err error) {
 		for i, e := range enc {
 			if e == nil || faulted[i] {
 				continue
@@ -242,6 +242,10 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	}
 	if err := w.writeWorld(e.World, e.Token); err != nil {
 		return nil, where(err)
+	}
+	w.landed++
+	if !release {
+		w.back++ // its worker goes on with the task
 	}
 	return nil, nil
 }

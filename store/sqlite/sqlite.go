@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
@@ -98,6 +99,9 @@ type Store struct {
 	// a name in it: that costs a statement, never a wake-up).
 	waited   map[string]bool
 	tookOver int // leases of a dead predecessor released by Open
+	// txs and txSteps count the writer's transactions that committed and
+	// the task steps they wrote (for the benchmarks).
+	txs, txSteps atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)

@@ -113,7 +113,7 @@ func (s *Store) CreateClaimed(ctx context.Context, owner string, now time.Time, 
 		return nil, err
 	}
 	ls := make([]store.Lease, len(enc))
-	err = s.submit(ctx, func(w *wtx) (refused, err error) {
+	err = s.submitSteps(ctx, len(enc), func(w *wtx) (refused, err error) {
 		if refused, err := w.create(enc); refused != nil || err != nil {
 			return refused, err
 		}
@@ -122,6 +122,7 @@ func (s *Store) CreateClaimed(ctx context.Context, owner string, now time.Time, 
 				return nil, err
 			}
 		}
+		w.back += len(enc) // the worker runs them
 		return nil, nil
 	})
 	if err != nil {
@@ -307,6 +308,7 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 			}
 			ls = append(ls, l)
 		}
+		w.back += len(ls) // the worker runs them
 		return nil, nil
 	})
 	if err != nil {
