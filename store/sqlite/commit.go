@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
@@ -68,21 +69,33 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 	}
 	faulted := make([]bool, len(steps))
 	err := s.submitSteps(ctx, len(steps), func(w *wtx) (refused, err error) {
+		w.journal, w.journalFault = w.journal[:0], -1
+		faulty := func(i int, err error) (refused, fail error) {
+			if !fault(err) {
+				return nil, err // the whole transaction fails
+			}
+			// The step's own write failed: it is refused, and the
+			// transaction runs again without it. (A journal row that
+			// failed may be an earlier step's.)
+			if w.journalFault >= 0 {
+				i, err = w.journalFault, commitError(enc[w.journalFault].Step, err)
+			}
+			faulted[i], errs[i] = true, err
+			return nil, errRerun
+		}
 		for i, e := range enc {
 			if e == nil || faulted[i] {
 				continue
 			}
+			w.stepIndex = i
 			refused, err := w.commitStep(e)
-			switch {
-			case err != nil && fault(err):
-				// The step's own write failed: it is refused, and the
-				// transaction runs again without it.
-				faulted[i], errs[i] = true, err
-				return nil, errRerun
-			case err != nil:
-				return nil, err // the whole transaction fails
+			if err != nil {
+				return faulty(i, err)
 			}
 			errs[i] = refused
+		}
+		if err := w.flushJournal(); err != nil {
+			return faulty(-1, err)
 		}
 		return nil, nil
 	})
@@ -195,15 +208,16 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		return w.fenceRefused(e, where)
 	}
 	if e.Restart != nil {
+		// The rows still to insert may be this task's, of a step before.
+		if err := w.flushJournal(); err != nil {
+			return nil, where(err)
+		}
 		if _, err := w.exec(`DELETE FROM journal WHERE task_id = ?`, e.ID); err != nil {
 			return nil, where(err)
 		}
 	}
 	for i, b := range e.entries {
-		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry, sum) VALUES (?, ?, ?, ?)`,
-			e.ID, int64(e.Append[i].Seq), b, int64(task.Checksum(b))); err != nil {
-			return nil, where(err)
-		}
+		w.journal = append(w.journal, journalRow{step: w.stepIndex, task: e.ID, seq: int64(e.Append[i].Seq), entry: b})
 	}
 	for _, seq := range e.Consumed {
 		if _, err := w.exec(`DELETE FROM mailbox WHERE task_id = ? AND seq = ?`, e.ID, seq); err != nil {
@@ -349,4 +363,75 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
+}
+
+// A journalRow is a journal entry of a step of a Commit, to insert with
+// the others of the Commit (flushJournal).
+type journalRow struct {
+	step  int // the index of the step in the Commit
+	task  string
+	seq   int64
+	entry []byte
+}
+
+// journalChunks are the numbers of rows that one INSERT of flushJournal
+// writes, largest first: a statement per size, prepared once.
+var journalChunks = [...]int{64, 16, 4, 1}
+
+// flushJournal inserts the journal rows of w.journal, several per
+// statement, and empties it. If a row fails by its own fault (see
+// fault), w.journalFault is the index of its step in the Commit, and
+// the rows are left for the Commit, which runs again without the step.
+func (w *wtx) flushJournal() error {
+	w.journalFault = -1
+	rows := w.journal
+	for len(rows) > 0 {
+		k := 0
+		for journalChunks[k] > len(rows) {
+			k++
+		}
+		n := journalChunks[k]
+		if err := w.insertJournal(rows[:n]); err != nil {
+			if !fault(err) {
+				return err
+			}
+			// One of them is at fault: the statement wrote none of
+			// them. Find which, one by one.
+			for _, r := range rows[:n] {
+				if err := w.insertJournal([]journalRow{r}); err != nil {
+					if fault(err) {
+						w.journalFault = r.step
+					}
+					return err
+				}
+			}
+		}
+		rows = rows[n:]
+	}
+	w.journal = w.journal[:0]
+	return nil
+}
+
+// insertJournal inserts rows (as many as an element of journalChunks) in
+// one statement.
+func (w *wtx) insertJournal(rows []journalRow) error {
+	n := len(rows)
+	q := w.s.journalInserts[n]
+	if q == "" {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO journal (task_id, seq, entry, sum) VALUES (?, ?, ?, ?)`)
+		for range n - 1 {
+			b.WriteString(`, (?, ?, ?, ?)`)
+		}
+		q = b.String()
+		w.s.journalInserts[n] = q
+	}
+	args := w.args[:0]
+	for _, r := range rows {
+		args = append(args, r.task, r.seq, r.entry, int64(task.Checksum(r.entry)))
+	}
+	w.args = args
+	_, err := w.exec(q, args...)
+	clear(args)
+	return err
 }

@@ -82,8 +82,11 @@ type Store struct {
 	// fenceQueries are the forms of a step's fencing update, made by
 	// fenceQuery for the writer.
 	fenceQueries [fenceVariants]string
-	rdb          *sql.DB   // read-only pool
-	rstmts       readStmts // prepared on rdb (database/sql prepares them once per connection)
+	// journalInserts are the INSERTs of several journal rows, by the
+	// number of rows (flushJournal), made by the writer.
+	journalInserts map[int]string
+	rdb            *sql.DB   // read-only pool
+	rstmts         readStmts // prepared on rdb (database/sql prepares them once per connection)
 
 	maxBatch int
 	reqs     chan *request
@@ -401,6 +404,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		return fail(err)
 	}
 	s.wstmts = map[string]*sql.Stmt{}
+	s.journalInserts = map[int]string{}
 	go s.writer()
 	return s, nil
 }

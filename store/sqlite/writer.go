@@ -263,6 +263,14 @@ type wtx struct {
 	steps  int    // the task steps the transaction writes (request.steps)
 	back   int    // request.back of the request being applied
 	landed int    // the steps of Commits the transaction writes
+	// journal are the journal rows of the Commit being applied, to
+	// insert together (flushJournal); stepIndex is the index in it of the
+	// step being applied, journalFault that of the step whose row failed
+	// by its own fault (or -1); args is flushJournal's buffer.
+	journal      []journalRow
+	stepIndex    int
+	journalFault int
+	args         []any
 	// expect is the number of steps that the last transaction let go on
 	// (request.back), and commitTook the time its COMMIT took: see linger.
 	expect     int
