@@ -200,12 +200,26 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		case err != nil:
 			return nil, where(err)
 		}
-	} else if res, err := w.exec(w.s.fenceQuery(v), args...); err != nil {
-		return nil, where(err)
-	} else if n, err := res.RowsAffected(); err != nil {
-		return nil, where(err)
-	} else if n == 0 {
-		return w.fenceRefused(e, where)
+	} else {
+		n := int64(0)
+		if w.s.statusHint[e.ID] == e.Status {
+			// The task most likely has this status already (it had
+			// when it last stepped): leave the column, and its index,
+			// alone, if so.
+			var err error
+			if n, err = w.fence(v|fenceSameStatus, append(args[1:], string(e.Status))); err != nil {
+				return nil, where(err)
+			}
+		}
+		if n == 0 {
+			var err error
+			if n, err = w.fence(v, args); err != nil {
+				return nil, where(err)
+			} else if n == 0 {
+				return w.fenceRefused(e, where)
+			}
+		}
+		w.statuses = append(w.statuses, taskStatus{e.ID, e.Status})
 	}
 	if e.Restart != nil {
 		// The rows still to insert may be this task's, of a step before.
@@ -268,11 +282,12 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 type fenceVariant uint8
 
 const (
-	fenceRestart fenceVariant = 1 << iota // the journal starts over, with a new input
-	fenceRelease                          // the lease is released
-	fenceReady                            // the task is made ready
-	fenceUnready                          // the task is made not ready (it finished)
-	fenceEntries                          // the entries must continue the journal
+	fenceRestart    fenceVariant = 1 << iota // the journal starts over, with a new input
+	fenceRelease                             // the lease is released
+	fenceReady                               // the task is made ready
+	fenceUnready                             // the task is made not ready (it finished)
+	fenceEntries                             // the entries must continue the journal
+	fenceSameStatus                          // the status stays (the first parameter moves to the end)
 	fenceVariants
 )
 
@@ -290,6 +305,9 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	// at every step would cost an index update at every step).
 	q := `UPDATE tasks SET status = ?, reason = ?, wait = ?, result = ?, err = ?, run_at = ?, token = ?, running = ?,
 		wait_kind = ?, steps = steps + 1`
+	if v&fenceSameStatus != 0 {
+		q = strings.Replace(q, `status = ?, `, ``, 1)
+	}
 	if v&fenceRestart != 0 {
 		q += `, entries = ?, input = ?, runs = runs + 1`
 	} else {
@@ -308,11 +326,49 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	if v&fenceEntries != 0 {
 		q += ` AND entries = ?`
 	}
+	if v&fenceSameStatus != 0 {
+		q += ` AND status = ?`
+	}
 	if v&fenceUnready != 0 {
 		q += ` RETURNING proc` // a final step: see exit
 	}
 	s.fenceQueries[v] = q
 	return q
+}
+
+// fence runs the fencing update of variant v (not a final step's) and
+// returns the number of rows it changed: 1, or 0 if it does not apply.
+func (w *wtx) fence(v fenceVariant, args []any) (int64, error) {
+	res, err := w.exec(w.s.fenceQuery(v), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// taskStatus is the status a step gave its task (see Store.statusHint).
+type taskStatus struct {
+	id     string
+	status task.Status
+}
+
+// maxStatusHints bounds Store.statusHint: past it, it starts over.
+const maxStatusHints = 1 << 14
+
+// hintStatuses records the statuses that the steps of the transaction that
+// just committed gave their tasks (w.statuses), in Store.statusHint.
+func (w *wtx) hintStatuses() {
+	h := w.s.statusHint
+	if len(h)+len(w.statuses) > maxStatusHints {
+		clear(h)
+	}
+	for _, t := range w.statuses {
+		if t.status.Final() {
+			delete(h, t.id)
+		} else {
+			h[t.id] = t.status
+		}
+	}
 }
 
 // commitError says which step of a commit failed.

@@ -85,8 +85,14 @@ type Store struct {
 	// journalInserts are the INSERTs of several journal rows, by the
 	// number of rows (flushJournal), made by the writer.
 	journalInserts map[int]string
-	rdb            *sql.DB   // read-only pool
-	rstmts         readStmts // prepared on rdb (database/sql prepares them once per connection)
+	// statusHint is the status that the last step of a task gave it, for
+	// some of the tasks that stepped lately (up to maxStatusHints),
+	// owned by the writer: a step that leaves the status as it is need
+	// not set it, which would cost an update of the index on status. It
+	// is a hint: the update checks the status it leaves.
+	statusHint map[string]task.Status
+	rdb        *sql.DB   // read-only pool
+	rstmts     readStmts // prepared on rdb (database/sql prepares them once per connection)
 
 	maxBatch int
 	reqs     chan *request
@@ -405,6 +411,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	s.wstmts = map[string]*sql.Stmt{}
 	s.journalInserts = map[int]string{}
+	s.statusHint = map[string]task.Status{}
 	go s.writer()
 	return s, nil
 }

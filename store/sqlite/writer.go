@@ -154,6 +154,7 @@ func (w *wtx) runBatch(batch []*request) []*request {
 	}
 	s.txs.Add(1)
 	s.txSteps.Add(int64(w.landed))
+	w.hintStatuses()
 	if w.clock != 0 {
 		s.worldClock = w.clock
 	}
@@ -169,6 +170,7 @@ func (w *wtx) runBatch(batch []*request) []*request {
 func (w *wtx) runOnce(batch *[]*request) bool {
 	s := w.s
 	w.broken, w.clock, w.rerun, w.steps, w.landed = nil, 0, false, 0, 0
+	w.statuses = w.statuses[:0]
 	if _, err := w.exec(`BEGIN IMMEDIATE`); err != nil {
 		w.exec(`ROLLBACK`) // in case the transaction began anyway
 		w.broken = fmt.Errorf("begin: %w", err)
@@ -267,6 +269,9 @@ type wtx struct {
 	// insert together (flushJournal); stepIndex is the index in it of the
 	// step being applied, journalFault that of the step whose row failed
 	// by its own fault (or -1); args is flushJournal's buffer.
+	// statuses are the statuses the transaction's steps gave their tasks
+	// (see Store.statusHint).
+	statuses     []taskStatus
 	journal      []journalRow
 	stepIndex    int
 	journalFault int
