@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -161,14 +162,22 @@ func encodeNew(recs []*task.Record) ([]*encodedRecord, error) {
 func (w *wtx) create(enc []*encodedRecord, l *newLease) (refused, err error) {
 	if len(enc) > 1 {
 		// Refuse before writing anything: the first insert may refuse
-		// by itself, the others may not.
-		for _, e := range enc[1:] {
-			if exists, err := w.exists(e.rec.ID); err != nil || exists {
-				if err != nil {
-					return nil, fmt.Errorf("sqlite: create %s: %w", e.rec.ID, err)
-				}
-				return fmt.Errorf("sqlite: create %s: %w", e.rec.ID, store.ErrExists), nil
-			}
+		// by itself, the others may not. One query looks for them all.
+		ids := make([]string, len(enc)-1)
+		for i, e := range enc[1:] {
+			ids[i] = e.rec.ID
+		}
+		b, err := json.Marshal(ids)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: create %s: %w", enc[1].rec.ID, err)
+		}
+		var id string
+		err = w.scan(`SELECT id FROM tasks WHERE id IN (SELECT value FROM json_each(?)) LIMIT 1`, []any{string(b)}, &id)
+		switch {
+		case err == nil:
+			return fmt.Errorf("sqlite: create %s: %w", id, store.ErrExists), nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, fmt.Errorf("sqlite: create %s: %w", enc[1].rec.ID, err)
 		}
 	}
 	for i, e := range enc {
