@@ -193,7 +193,15 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	// for exit to release.
 	var proc bool
 	if final {
-		err := w.scan(w.s.fenceQuery(v), args, &proc)
+		// Most tasks have none: then the update needs no RETURNING (which
+		// costs SQLite a table of its own for the rows).
+		n, err := w.fence(v|fenceNoProc, args)
+		if err != nil {
+			return nil, where(err)
+		}
+		if n == 0 {
+			err = w.scan(w.s.fenceQuery(v), args, &proc)
+		}
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return w.fenceRefused(e, where)
@@ -288,6 +296,7 @@ const (
 	fenceUnready                             // the task is made not ready (it finished)
 	fenceEntries                             // the entries must continue the journal
 	fenceSameStatus                          // the status stays (the first parameter moves to the end)
+	fenceNoProc                              // with fenceUnready: only if the task has no process state, returning nothing
 	fenceVariants
 )
 
@@ -296,7 +305,8 @@ const (
 // the number of entries (and
 // the new input, for a restart), the ready number (fenceReady), id, owner,
 // epoch, version, and the number of entries expected (fenceEntries). The
-// update of a final step (fenceUnready) returns the task's proc flag.
+// update of a final step (fenceUnready) returns the task's proc flag, or,
+// with fenceNoProc, applies only to a task without process state.
 func (s *Store) fenceQuery(v fenceVariant) string {
 	if q := s.fenceQueries[v]; q != "" {
 		return q
@@ -329,7 +339,10 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	if v&fenceSameStatus != 0 {
 		q += ` AND status = ?`
 	}
-	if v&fenceUnready != 0 {
+	switch {
+	case v&fenceNoProc != 0:
+		q += ` AND proc = 0`
+	case v&fenceUnready != 0:
 		q += ` RETURNING proc` // a final step: see exit
 	}
 	s.fenceQueries[v] = q
