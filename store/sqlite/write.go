@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
@@ -162,22 +164,11 @@ func encodeNew(recs []*task.Record) ([]*encodedRecord, error) {
 func (w *wtx) create(enc []*encodedRecord, l *newLease) (refused, err error) {
 	if len(enc) > 1 {
 		// Refuse before writing anything: the first insert may refuse
-		// by itself, the others may not. One query looks for them all.
-		ids := make([]string, len(enc)-1)
-		for i, e := range enc[1:] {
-			ids[i] = e.rec.ID
-		}
-		b, err := json.Marshal(ids)
-		if err != nil {
+		// by itself, the others may not.
+		if id, err := w.anyExists(enc[1:]); err != nil {
 			return nil, fmt.Errorf("sqlite: create %s: %w", enc[1].rec.ID, err)
-		}
-		var id string
-		err = w.scan(`SELECT id FROM tasks WHERE id IN (SELECT value FROM json_each(?)) LIMIT 1`, []any{string(b)}, &id)
-		switch {
-		case err == nil:
+		} else if id != "" {
 			return fmt.Errorf("sqlite: create %s: %w", id, store.ErrExists), nil
-		case !errors.Is(err, sql.ErrNoRows):
-			return nil, fmt.Errorf("sqlite: create %s: %w", enc[1].rec.ID, err)
 		}
 	}
 	for i, e := range enc {
@@ -192,6 +183,38 @@ func (w *wtx) create(enc []*encodedRecord, l *newLease) (refused, err error) {
 		}
 	}
 	return nil, nil
+}
+
+// anyExists returns the ID of one of the tasks of enc that exists, or "".
+// One query looks for them all (as a JSON array), unless an ID does not
+// survive JSON as it is (bytes that are not UTF-8, control characters).
+func (w *wtx) anyExists(enc []*encodedRecord) (string, error) {
+	ids := make([]string, len(enc))
+	for i, e := range enc {
+		ids[i] = e.rec.ID
+		if !utf8.ValidString(ids[i]) || strings.ContainsFunc(ids[i], func(r rune) bool { return r < 0x20 }) {
+			ids = nil
+			break
+		}
+	}
+	if ids == nil {
+		for _, e := range enc {
+			if exists, err := w.exists(e.rec.ID); err != nil || exists {
+				return e.rec.ID, err
+			}
+		}
+		return "", nil
+	}
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return "", err
+	}
+	var id string
+	err = w.scan(`SELECT id FROM tasks WHERE id IN (SELECT value FROM json_each(?)) LIMIT 1`, []any{string(b)}, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return id, err
 }
 
 // exists reports whether there is a task id.
