@@ -80,6 +80,9 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 			if w.journalFault >= 0 {
 				i, err = w.journalFault, commitError(enc[w.journalFault].Step, err)
 			}
+			if i < 0 {
+				return nil, err // no step to blame: the whole transaction fails
+			}
 			faulted[i], errs[i] = true, err
 			return nil, errRerun
 		}

@@ -30,7 +30,7 @@ type request struct {
 	// steps, a CreateClaimed's records), and back, set by apply, the
 	// number of them whose worker goes on with its task (a step that
 	// keeps its lease and does not finish it, a task created leased): it
-	// will most likely send the task's next step soon. See linger.
+	// will most likely send the task's next step soon. See shouldLinger.
 	steps, back int
 }
 
@@ -230,7 +230,8 @@ func (w *wtx) runOnce(batch *[]*request) bool {
 	return true
 }
 
-// maxLinger bounds the time a transaction waits for more steps (linger).
+// maxLinger bounds the time a transaction waits for more steps (see
+// shouldLinger).
 const maxLinger = 2 * time.Millisecond
 
 // shouldLinger reports whether the transaction, having applied every
@@ -265,19 +266,20 @@ type wtx struct {
 	steps  int    // the task steps the transaction writes (request.steps)
 	back   int    // request.back of the request being applied
 	landed int    // the steps of Commits the transaction writes
+	// statuses are the statuses the transaction's steps gave their tasks
+	// (see Store.statusHint).
+	statuses []taskStatus
 	// journal are the journal rows of the Commit being applied, to
 	// insert together (flushJournal); stepIndex is the index in it of the
 	// step being applied, journalFault that of the step whose row failed
 	// by its own fault (or -1); args is flushJournal's buffer.
-	// statuses are the statuses the transaction's steps gave their tasks
-	// (see Store.statusHint).
-	statuses     []taskStatus
 	journal      []journalRow
 	stepIndex    int
 	journalFault int
 	args         []any
 	// expect is the number of steps that the last transaction let go on
-	// (request.back), and commitTook the time its COMMIT took: see linger.
+	// (request.back), and commitTook the time its COMMIT took: see
+	// shouldLinger.
 	expect     int
 	commitTook time.Duration
 }
