@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
@@ -67,22 +68,37 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 		}
 	}
 	faulted := make([]bool, len(steps))
-	err := s.submit(ctx, func(w *wtx) (refused, err error) {
+	err := s.submitSteps(ctx, len(steps), func(w *wtx) (refused, err error) {
+		w.journal, w.journalFault = w.journal[:0], -1
+		faulty := func(i int, err error) (refused, fail error) {
+			if !fault(err) {
+				return nil, err // the whole transaction fails
+			}
+			// The step's own write failed: it is refused, and the
+			// transaction runs again without it. (A journal row that
+			// failed may be an earlier step's.)
+			if w.journalFault >= 0 {
+				i, err = w.journalFault, commitError(enc[w.journalFault].Step, err)
+			}
+			if i < 0 {
+				return nil, err // no step to blame: the whole transaction fails
+			}
+			faulted[i], errs[i] = true, err
+			return nil, errRerun
+		}
 		for i, e := range enc {
 			if e == nil || faulted[i] {
 				continue
 			}
+			w.stepIndex = i
 			refused, err := w.commitStep(e)
-			switch {
-			case err != nil && fault(err):
-				// The step's own write failed: it is refused, and the
-				// transaction runs again without it.
-				faulted[i], errs[i] = true, err
-				return nil, errRerun
-			case err != nil:
-				return nil, err // the whole transaction fails
+			if err != nil {
+				return faulty(i, err)
 			}
 			errs[i] = refused
+		}
+		if err := w.flushJournal(); err != nil {
+			return faulty(-1, err)
 		}
 		return nil, nil
 	})
@@ -180,30 +196,53 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	// for exit to release.
 	var proc bool
 	if final {
-		err := w.scan(w.s.fenceQuery(v), args, &proc)
+		// Most tasks have none: then the update needs no RETURNING (which
+		// costs SQLite a table of its own for the rows).
+		n, err := w.fence(v|fenceNoProc, args)
+		if err != nil {
+			return nil, where(err)
+		}
+		if n == 0 {
+			err = w.scan(w.s.fenceQuery(v), args, &proc)
+		}
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return w.fenceRefused(e, where)
 		case err != nil:
 			return nil, where(err)
 		}
-	} else if res, err := w.exec(w.s.fenceQuery(v), args...); err != nil {
-		return nil, where(err)
-	} else if n, err := res.RowsAffected(); err != nil {
-		return nil, where(err)
-	} else if n == 0 {
-		return w.fenceRefused(e, where)
+	} else {
+		n := int64(0)
+		if w.s.statusHint[e.ID] == e.Status {
+			// The task most likely has this status already (it had
+			// when it last stepped): leave the column, and its index,
+			// alone, if so.
+			var err error
+			if n, err = w.fence(v|fenceSameStatus, append(args[1:], string(e.Status))); err != nil {
+				return nil, where(err)
+			}
+		}
+		if n == 0 {
+			var err error
+			if n, err = w.fence(v, args); err != nil {
+				return nil, where(err)
+			} else if n == 0 {
+				return w.fenceRefused(e, where)
+			}
+		}
+		w.statuses = append(w.statuses, taskStatus{e.ID, e.Status})
 	}
 	if e.Restart != nil {
+		// The rows still to insert may be this task's, of a step before.
+		if err := w.flushJournal(); err != nil {
+			return nil, where(err)
+		}
 		if _, err := w.exec(`DELETE FROM journal WHERE task_id = ?`, e.ID); err != nil {
 			return nil, where(err)
 		}
 	}
 	for i, b := range e.entries {
-		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry, sum) VALUES (?, ?, ?, ?)`,
-			e.ID, int64(e.Append[i].Seq), b, int64(task.Checksum(b))); err != nil {
-			return nil, where(err)
-		}
+		w.journal = append(w.journal, journalRow{step: w.stepIndex, task: e.ID, seq: int64(e.Append[i].Seq), entry: b})
 	}
 	for _, seq := range e.Consumed {
 		if _, err := w.exec(`DELETE FROM mailbox WHERE task_id = ? AND seq = ?`, e.ID, seq); err != nil {
@@ -211,7 +250,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		}
 	}
 	for _, r := range e.spawns {
-		if created, err := w.insertTask(r); err != nil || !created {
+		if created, err := w.insertTask(r, nil); err != nil || !created {
 			if err == nil {
 				err = fmt.Errorf("spawn %s: %w", r.rec.ID, store.ErrExists)
 			}
@@ -243,6 +282,10 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	if err := w.writeWorld(e.World, e.Token); err != nil {
 		return nil, where(err)
 	}
+	w.landed++
+	if !release {
+		w.back++ // its worker goes on with the task
+	}
 	return nil, nil
 }
 
@@ -250,11 +293,13 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 type fenceVariant uint8
 
 const (
-	fenceRestart fenceVariant = 1 << iota // the journal starts over, with a new input
-	fenceRelease                          // the lease is released
-	fenceReady                            // the task is made ready
-	fenceUnready                          // the task is made not ready (it finished)
-	fenceEntries                          // the entries must continue the journal
+	fenceRestart    fenceVariant = 1 << iota // the journal starts over, with a new input
+	fenceRelease                             // the lease is released
+	fenceReady                               // the task is made ready
+	fenceUnready                             // the task is made not ready (it finished)
+	fenceEntries                             // the entries must continue the journal
+	fenceSameStatus                          // the status stays (the first parameter moves to the end)
+	fenceNoProc                              // with fenceUnready: only if the task has no process state, returning nothing
 	fenceVariants
 )
 
@@ -263,7 +308,8 @@ const (
 // the number of entries (and
 // the new input, for a restart), the ready number (fenceReady), id, owner,
 // epoch, version, and the number of entries expected (fenceEntries). The
-// update of a final step (fenceUnready) returns the task's proc flag.
+// update of a final step (fenceUnready) returns the task's proc flag, or,
+// with fenceNoProc, applies only to a task without process state.
 func (s *Store) fenceQuery(v fenceVariant) string {
 	if q := s.fenceQueries[v]; q != "" {
 		return q
@@ -272,6 +318,9 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	// at every step would cost an index update at every step).
 	q := `UPDATE tasks SET status = ?, reason = ?, wait = ?, result = ?, err = ?, run_at = ?, token = ?, running = ?,
 		wait_kind = ?, steps = steps + 1`
+	if v&fenceSameStatus != 0 {
+		q = strings.Replace(q, `status = ?, `, ``, 1)
+	}
 	if v&fenceRestart != 0 {
 		q += `, entries = ?, input = ?, runs = runs + 1`
 	} else {
@@ -290,11 +339,52 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	if v&fenceEntries != 0 {
 		q += ` AND entries = ?`
 	}
-	if v&fenceUnready != 0 {
+	if v&fenceSameStatus != 0 {
+		q += ` AND status = ?`
+	}
+	switch {
+	case v&fenceNoProc != 0:
+		q += ` AND proc = 0`
+	case v&fenceUnready != 0:
 		q += ` RETURNING proc` // a final step: see exit
 	}
 	s.fenceQueries[v] = q
 	return q
+}
+
+// fence runs the fencing update of variant v (not a final step's) and
+// returns the number of rows it changed: 1, or 0 if it does not apply.
+func (w *wtx) fence(v fenceVariant, args []any) (int64, error) {
+	res, err := w.exec(w.s.fenceQuery(v), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// taskStatus is the status a step gave its task (see Store.statusHint).
+type taskStatus struct {
+	id     string
+	status task.Status
+}
+
+// maxStatusHints bounds Store.statusHint: past it, it starts over.
+const maxStatusHints = 1 << 14
+
+// hintStatuses records the statuses that the steps of the transaction that
+// just committed gave their tasks (w.statuses), in Store.statusHint.
+func (w *wtx) hintStatuses() {
+	h := w.s.statusHint
+	if len(h)+len(w.statuses) > maxStatusHints {
+		clear(h)
+	}
+	for _, t := range w.statuses {
+		if t.status.Final() {
+			delete(h, t.id)
+		} else {
+			h[t.id] = t.status
+		}
+	}
 }
 
 // commitError says which step of a commit failed.
@@ -345,4 +435,75 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
+}
+
+// A journalRow is a journal entry of a step of a Commit, to insert with
+// the others of the Commit (flushJournal).
+type journalRow struct {
+	step  int // the index of the step in the Commit
+	task  string
+	seq   int64
+	entry []byte
+}
+
+// journalChunks are the numbers of rows that one INSERT of flushJournal
+// writes, largest first: a statement per size, prepared once.
+var journalChunks = [...]int{64, 16, 4, 1}
+
+// flushJournal inserts the journal rows of w.journal, several per
+// statement, and empties it. If a row fails by its own fault (see
+// fault), w.journalFault is the index of its step in the Commit, and
+// the rows are left for the Commit, which runs again without the step.
+func (w *wtx) flushJournal() error {
+	w.journalFault = -1
+	rows := w.journal
+	for len(rows) > 0 {
+		k := 0
+		for journalChunks[k] > len(rows) {
+			k++
+		}
+		n := journalChunks[k]
+		if err := w.insertJournal(rows[:n]); err != nil {
+			if !fault(err) {
+				return err
+			}
+			// One of them is at fault: the statement wrote none of
+			// them. Find which, one by one.
+			for _, r := range rows[:n] {
+				if err := w.insertJournal([]journalRow{r}); err != nil {
+					if fault(err) {
+						w.journalFault = r.step
+					}
+					return err
+				}
+			}
+		}
+		rows = rows[n:]
+	}
+	w.journal = w.journal[:0]
+	return nil
+}
+
+// insertJournal inserts rows (as many as an element of journalChunks) in
+// one statement.
+func (w *wtx) insertJournal(rows []journalRow) error {
+	n := len(rows)
+	q := w.s.journalInserts[n]
+	if q == "" {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO journal (task_id, seq, entry, sum) VALUES (?, ?, ?, ?)`)
+		for range n - 1 {
+			b.WriteString(`, (?, ?, ?, ?)`)
+		}
+		q = b.String()
+		w.s.journalInserts[n] = q
+	}
+	args := w.args[:0]
+	for _, r := range rows {
+		args = append(args, r.task, r.seq, r.entry, int64(task.Checksum(r.entry)))
+	}
+	w.args = args
+	_, err := w.exec(q, args...)
+	clear(args)
+	return err
 }

@@ -49,11 +49,27 @@ func BenchmarkDurableSQLite(b *testing.B) {
 	const tasks, n = 1000, 10
 	p := steps(n)
 	env := openDurable(b, p)
+	txs, stepped, pages := sqlite.TxStats(env.st)
 	b.ResetTimer()
 	for i := range b.N {
 		runAll(b, env, p, tasks, fmt.Sprint("r", i))
 	}
 	b.ReportMetric(float64(tasks*n*b.N)/b.Elapsed().Seconds(), "steps/s")
+	reportTx(b, env.st, txs, stepped, pages)
+}
+
+// reportTx reports, since TxStats returned txs, stepped and pages, the
+// writer's transactions (tx), the steps each wrote on average (steps/tx)
+// and the pages (WAL frames) it wrote per step (pages/step).
+func reportTx(b *testing.B, st *sqlite.Store, txs, stepped, pages int64) {
+	txs2, stepped2, pages2 := sqlite.TxStats(st)
+	b.ReportMetric(float64(txs2-txs)/float64(b.N), "tx")
+	if txs2 > txs {
+		b.ReportMetric(float64(stepped2-stepped)/float64(txs2-txs), "steps/tx")
+	}
+	if stepped2 > stepped {
+		b.ReportMetric(float64(pages2-pages)/float64(stepped2-stepped), "pages/step")
+	}
 }
 
 // BenchmarkWorkflowThroughput: start 2,000 tasks, each running one trivial
@@ -63,11 +79,13 @@ func BenchmarkWorkflowThroughput(b *testing.B) {
 	const tasks = 2000
 	p := steps(1)
 	env := openDurable(b, p)
+	txs, stepped, pages := sqlite.TxStats(env.st)
 	b.ResetTimer()
 	for i := range b.N {
 		runAll(b, env, p, tasks, fmt.Sprint("w", i))
 	}
 	b.ReportMetric(float64(tasks*b.N)/b.Elapsed().Seconds(), "wf/s")
+	reportTx(b, env.st, txs, stepped, pages)
 }
 
 // BenchmarkThreeStepLatency: one task at a time running three sequential

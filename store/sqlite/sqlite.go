@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
@@ -81,8 +82,17 @@ type Store struct {
 	// fenceQueries are the forms of a step's fencing update, made by
 	// fenceQuery for the writer.
 	fenceQueries [fenceVariants]string
-	rdb          *sql.DB   // read-only pool
-	rstmts       readStmts // prepared on rdb (database/sql prepares them once per connection)
+	// journalInserts are the INSERTs of several journal rows, by the
+	// number of rows (flushJournal), made by the writer.
+	journalInserts map[int]string
+	// statusHint is the status that the last step of a task gave it, for
+	// some of the tasks that stepped lately (up to maxStatusHints),
+	// owned by the writer: a step that leaves the status as it is need
+	// not set it, which would cost an update of the index on status. It
+	// is a hint: the update checks the status it leaves.
+	statusHint map[string]task.Status
+	rdb        *sql.DB   // read-only pool
+	rstmts     readStmts // prepared on rdb (database/sql prepares them once per connection)
 
 	maxBatch int
 	reqs     chan *request
@@ -98,6 +108,9 @@ type Store struct {
 	// a name in it: that costs a statement, never a wake-up).
 	waited   map[string]bool
 	tookOver int // leases of a dead predecessor released by Open
+	// txs and txSteps count the writer's transactions that committed and
+	// the task steps they wrote (for the benchmarks).
+	txs, txSteps atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -397,6 +410,8 @@ func Open(path string, opts *Options) (*Store, error) {
 		return fail(err)
 	}
 	s.wstmts = map[string]*sql.Stmt{}
+	s.journalInserts = map[int]string{}
+	s.statusHint = map[string]task.Status{}
 	go s.writer()
 	return s, nil
 }

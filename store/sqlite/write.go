@@ -3,10 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
@@ -99,7 +102,7 @@ func (s *Store) Create(ctx context.Context, recs ...*task.Record) error {
 	if err != nil || len(enc) == 0 {
 		return err
 	}
-	return s.submit(ctx, func(w *wtx) (refused, err error) { return w.create(enc) })
+	return s.submit(ctx, func(w *wtx) (refused, err error) { return w.create(enc, nil) })
 }
 
 // CreateClaimed implements store.Store: the inserts and the leases are
@@ -112,22 +115,31 @@ func (s *Store) CreateClaimed(ctx context.Context, owner string, now time.Time, 
 	if err != nil || len(enc) == 0 {
 		return nil, err
 	}
-	ls := make([]store.Lease, len(enc))
-	err = s.submit(ctx, func(w *wtx) (refused, err error) {
-		if refused, err := w.create(enc); refused != nil || err != nil {
+	l := &newLease{owner: owner, until: now.Add(d).UnixNano(), at: now.UnixNano()}
+	err = s.submitSteps(ctx, len(enc), func(w *wtx) (refused, err error) {
+		if refused, err := w.create(enc, l); refused != nil || err != nil {
 			return refused, err
 		}
-		for i, e := range enc {
-			if ls[i], err = w.lease(e.rec.ID, owner, now, d); err != nil {
-				return nil, err
-			}
-		}
+		w.back += len(enc) // the worker runs them
 		return nil, nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	// Each is inserted leased, as lease would lease it: the first lease of
+	// a task that has taken no step.
+	ls := make([]store.Lease, len(enc))
+	for i, e := range enc {
+		ls[i] = store.Lease{ID: e.rec.ID, Epoch: 1}
+	}
 	return ls, nil
+}
+
+// newLease is the lease a task is created with (CreateClaimed): owner,
+// and lease_until and lease_at as lease sets them.
+type newLease struct {
+	owner     string
+	until, at int64
 }
 
 // encodeNew encodes the records of a Create.
@@ -148,22 +160,19 @@ func encodeNew(recs []*task.Record) ([]*encodedRecord, error) {
 }
 
 // create inserts new tasks, or refuses them all, having written nothing,
-// if one exists.
-func (w *wtx) create(enc []*encodedRecord) (refused, err error) {
+// if one exists. With a lease, it inserts them leased (see insertTask).
+func (w *wtx) create(enc []*encodedRecord, l *newLease) (refused, err error) {
 	if len(enc) > 1 {
 		// Refuse before writing anything: the first insert may refuse
 		// by itself, the others may not.
-		for _, e := range enc[1:] {
-			if exists, err := w.exists(e.rec.ID); err != nil || exists {
-				if err != nil {
-					return nil, fmt.Errorf("sqlite: create %s: %w", e.rec.ID, err)
-				}
-				return fmt.Errorf("sqlite: create %s: %w", e.rec.ID, store.ErrExists), nil
-			}
+		if id, err := w.anyExists(enc[1:]); err != nil {
+			return nil, fmt.Errorf("sqlite: create %s: %w", enc[1].rec.ID, err)
+		} else if id != "" {
+			return fmt.Errorf("sqlite: create %s: %w", id, store.ErrExists), nil
 		}
 	}
 	for i, e := range enc {
-		created, err := w.insertTask(e)
+		created, err := w.insertTask(e, l)
 		switch {
 		case err != nil:
 			return nil, err
@@ -174,6 +183,38 @@ func (w *wtx) create(enc []*encodedRecord) (refused, err error) {
 		}
 	}
 	return nil, nil
+}
+
+// anyExists returns the ID of one of the tasks of enc that exists, or "".
+// One query looks for them all (as a JSON array), unless an ID does not
+// survive JSON as it is (bytes that are not UTF-8, control characters).
+func (w *wtx) anyExists(enc []*encodedRecord) (string, error) {
+	ids := make([]string, len(enc))
+	for i, e := range enc {
+		ids[i] = e.rec.ID
+		if !utf8.ValidString(ids[i]) || strings.ContainsFunc(ids[i], func(r rune) bool { return r < 0x20 }) {
+			ids = nil
+			break
+		}
+	}
+	if ids == nil {
+		for _, e := range enc {
+			if exists, err := w.exists(e.rec.ID); err != nil || exists {
+				return e.rec.ID, err
+			}
+		}
+		return "", nil
+	}
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return "", err
+	}
+	var id string
+	err = w.scan(`SELECT id FROM tasks WHERE id IN (SELECT value FROM json_each(?)) LIMIT 1`, []any{string(b)}, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return id, err
 }
 
 // exists reports whether there is a task id.
@@ -187,24 +228,33 @@ func (w *wtx) exists(id string) (bool, error) {
 }
 
 // insertTask inserts a new task, ready unless it has finished. It reports
-// false, having written nothing, if the ID exists.
-func (w *wtx) insertTask(e *encodedRecord) (bool, error) {
+// false, having written nothing, if the ID exists. With a lease (l not
+// nil), the task is inserted as lease would leave it: leased to
+// l.owner at epoch 1, updated at l.at, not ready; it saves the update of
+// the row, and of three of its indexes, that lease would make at once.
+func (w *wtx) insertTask(e *encodedRecord, l *newLease) (bool, error) {
 	r := e.rec
 	var ready, runAt any
 	if !r.Status.Final() {
-		ready, runAt = w.nextReady(), nanos(r.RunAt)
+		runAt = nanos(r.RunAt)
+		if l == nil {
+			ready = w.nextReady()
+		}
 	}
-	updated := r.Updated
-	if updated.IsZero() {
-		updated = r.Created
+	updated := nanos(r.Updated)
+	if r.Updated.IsZero() {
+		updated = nanos(r.Created)
 	}
-	res, err := w.exec(`INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err,
-		parent, created, updated, ready, run_at, entries, msg_seq, runs, running, wait_kind)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 0), COALESCE(?, 0), ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`,
-		r.ID, r.Program, r.Version, []byte(r.Input), string(r.Status), r.Reason, e.wait, []byte(r.Result), e.err,
-		r.Parent, nanos(r.Created), nanos(updated), ready, runAt, len(e.entries), len(e.mailbox), int64(r.Runs),
-		attemptRunning(r.Wait), waitKind(r.Wait))
+	q := insertTaskQuery
+	args := []any{r.ID, r.Program, r.Version, []byte(r.Input), string(r.Status), r.Reason, e.wait, []byte(r.Result), e.err,
+		r.Parent, nanos(r.Created), updated, ready, runAt, len(e.entries), len(e.mailbox), int64(r.Runs),
+		attemptRunning(r.Wait), waitKind(r.Wait)}
+	if l != nil {
+		q = insertLeasedQuery
+		args[11] = l.at
+		args = append(args, l.owner, l.until, l.at)
+	}
+	res, err := w.exec(q, args...)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: create %s: %w", r.ID, err)
 	}
@@ -227,6 +277,20 @@ func (w *wtx) insertTask(e *encodedRecord) (bool, error) {
 	}
 	return true, nil
 }
+
+// insertTaskQuery inserts a task (insertTask); insertLeasedQuery inserts
+// it leased, with its owner, lease_until and lease_at as more parameters.
+const (
+	insertTaskQuery = `INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err,
+		parent, created, updated, ready, run_at, entries, msg_seq, runs, running, wait_kind)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 0), COALESCE(?, 0), ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`
+	insertLeasedQuery = `INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err,
+		parent, created, updated, ready, run_at, entries, msg_seq, runs, running, wait_kind,
+		lease_owner, lease_until, lease_at, lease_epoch)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 0), COALESCE(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+		ON CONFLICT (id) DO NOTHING`
+)
 
 // leaseQuery leases a task and returns the lease. ClaimID's form (with
 // leaseIfFree) leases only an unfinished task that no other owner holds.
@@ -307,6 +371,7 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 			}
 			ls = append(ls, l)
 		}
+		w.back += len(ls) // the worker runs them
 		return nil, nil
 	})
 	if err != nil {

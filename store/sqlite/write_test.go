@@ -1,0 +1,49 @@
+package sqlite_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/store/storetest"
+	"github.com/amberrt/amber/task"
+)
+
+// TestCreateExisting: a Create of several tasks of which one, not the
+// first, exists is refused with ErrExists and creates none of them,
+// whatever the bytes of the ID (the writer looks for them all in one
+// query, as a JSON array, when their IDs survive JSON as they are).
+func TestCreateExisting(t *testing.T) {
+	s := open(t, nil)
+	for _, id := range []string{"plain", `quote"back\slash`, "\xff\xfe-not-utf8", "ctl\x00\x01", "ünï"} {
+		if err := s.Create(bg, storetest.NewRecord(id)); err != nil {
+			t.Fatalf("create %q: %v", id, err)
+		}
+		fresh := "fresh-" + id
+		err := s.Create(bg, storetest.NewRecord(fresh), storetest.NewRecord("other-"+id), storetest.NewRecord(id))
+		if !errors.Is(err, store.ErrExists) {
+			t.Errorf("create of %q again beside others: %v, want ErrExists", id, err)
+		}
+		if _, _, err := s.Load(bg, fresh); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a refused Create created %q: %v", fresh, err)
+		}
+		ls, err := s.CreateClaimed(bg, "w", storetest.T0, 0, storetest.NewRecord(fresh), storetest.NewRecord(id))
+		if !errors.Is(err, store.ErrExists) || ls != nil {
+			t.Errorf("CreateClaimed of %q again beside another: %v, %v, want ErrExists", id, ls, err)
+		}
+	}
+	// And one of several new tasks, created leased, is at its first lease.
+	ls, err := s.CreateClaimed(bg, "w", storetest.T0, 0, storetest.NewRecord("n1"), storetest.NewRecord("n2"))
+	if err != nil || len(ls) != 2 {
+		t.Fatal(ls, err)
+	}
+	for _, l := range ls {
+		r, _, err := s.Load(bg, l.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Epoch != 1 || l.Steps != 0 || l.Cancel || r.Status != task.Running {
+			t.Errorf("%s created leased: %+v, %s", l.ID, l, r.Status)
+		}
+	}
+}
