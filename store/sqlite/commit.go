@@ -211,7 +211,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		}
 	}
 	for _, r := range e.spawns {
-		if created, err := w.insertTask(r); err != nil || !created {
+		if created, err := w.insertTask(r, nil); err != nil || !created {
 			if err == nil {
 				err = fmt.Errorf("spawn %s: %w", r.rec.ID, store.ErrExists)
 			}

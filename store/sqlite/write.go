@@ -99,7 +99,7 @@ func (s *Store) Create(ctx context.Context, recs ...*task.Record) error {
 	if err != nil || len(enc) == 0 {
 		return err
 	}
-	return s.submit(ctx, func(w *wtx) (refused, err error) { return w.create(enc) })
+	return s.submit(ctx, func(w *wtx) (refused, err error) { return w.create(enc, nil) })
 }
 
 // CreateClaimed implements store.Store: the inserts and the leases are
@@ -112,22 +112,25 @@ func (s *Store) CreateClaimed(ctx context.Context, owner string, now time.Time, 
 	if err != nil || len(enc) == 0 {
 		return nil, err
 	}
-	ls := make([]store.Lease, len(enc))
-	err = s.submit(ctx, func(w *wtx) (refused, err error) {
-		if refused, err := w.create(enc); refused != nil || err != nil {
-			return refused, err
-		}
-		for i, e := range enc {
-			if ls[i], err = w.lease(e.rec.ID, owner, now, d); err != nil {
-				return nil, err
-			}
-		}
-		return nil, nil
-	})
+	// Each task is inserted already leased, as ClaimID would leave it
+	// (epoch 1, not ready): one row write per task, not an insert and an
+	// update that moves it out of the ready index again.
+	lease := &newLease{owner: owner, at: now.UnixNano(), until: now.Add(d).UnixNano()}
+	err = s.submit(ctx, func(w *wtx) (refused, err error) { return w.create(enc, lease) })
 	if err != nil {
 		return nil, err
 	}
+	ls := make([]store.Lease, len(enc))
+	for i, e := range enc {
+		ls[i] = store.Lease{ID: e.rec.ID, Epoch: 1}
+	}
 	return ls, nil
+}
+
+// newLease is the lease a task is created with (CreateClaimed).
+type newLease struct {
+	owner     string
+	at, until int64 // unix nanoseconds
 }
 
 // encodeNew encodes the records of a Create.
@@ -147,9 +150,9 @@ func encodeNew(recs []*task.Record) ([]*encodedRecord, error) {
 	return enc, nil
 }
 
-// create inserts new tasks, or refuses them all, having written nothing,
-// if one exists.
-func (w *wtx) create(enc []*encodedRecord) (refused, err error) {
+// create inserts new tasks, leased if lease is not nil, or refuses them
+// all, having written nothing, if one exists.
+func (w *wtx) create(enc []*encodedRecord, lease *newLease) (refused, err error) {
 	if len(enc) > 1 {
 		// Refuse before writing anything: the first insert may refuse
 		// by itself, the others may not.
@@ -163,7 +166,7 @@ func (w *wtx) create(enc []*encodedRecord) (refused, err error) {
 		}
 	}
 	for i, e := range enc {
-		created, err := w.insertTask(e)
+		created, err := w.insertTask(e, lease)
 		switch {
 		case err != nil:
 			return nil, err
@@ -186,25 +189,32 @@ func (w *wtx) exists(id string) (bool, error) {
 	return err == nil, err
 }
 
-// insertTask inserts a new task, ready unless it has finished. It reports
+// insertTask inserts a new task, ready unless it has finished or lease
+// is given: then it is leased (epoch 1), as a claim leaves it. It reports
 // false, having written nothing, if the ID exists.
-func (w *wtx) insertTask(e *encodedRecord) (bool, error) {
+func (w *wtx) insertTask(e *encodedRecord, lease *newLease) (bool, error) {
 	r := e.rec
 	var ready, runAt any
 	if !r.Status.Final() {
 		ready, runAt = w.nextReady(), nanos(r.RunAt)
 	}
-	updated := r.Updated
-	if updated.IsZero() {
-		updated = r.Created
+	updated := nanos(r.Updated)
+	if r.Updated.IsZero() {
+		updated = nanos(r.Created)
+	}
+	owner, epoch, until, at := "", int64(0), int64(0), int64(0)
+	if lease != nil {
+		ready, updated = nil, lease.at
+		owner, epoch, until, at = lease.owner, 1, lease.until, lease.at
 	}
 	res, err := w.exec(`INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err,
-		parent, created, updated, ready, run_at, entries, msg_seq, runs, running, wait_kind)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 0), COALESCE(?, 0), ?, ?, ?, ?, ?, ?, ?)
+		parent, created, updated, ready, run_at, entries, msg_seq, runs, running, wait_kind,
+		lease_owner, lease_epoch, lease_until, lease_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 0), COALESCE(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`,
 		r.ID, r.Program, r.Version, []byte(r.Input), string(r.Status), r.Reason, e.wait, []byte(r.Result), e.err,
-		r.Parent, nanos(r.Created), nanos(updated), ready, runAt, len(e.entries), len(e.mailbox), int64(r.Runs),
-		attemptRunning(r.Wait), waitKind(r.Wait))
+		r.Parent, nanos(r.Created), updated, ready, runAt, len(e.entries), len(e.mailbox), int64(r.Runs),
+		attemptRunning(r.Wait), waitKind(r.Wait), owner, epoch, until, at)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: create %s: %w", r.ID, err)
 	}
