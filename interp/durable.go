@@ -136,7 +136,11 @@ type DurableOptions struct {
 	// ActivityTimeout is how long after an attempt starts another worker
 	// may take the task over and run the attempt again, if this worker has
 	// not finished it (it crashed). Default 1 minute; an op's
-	// StartToClose, if longer, wins.
+	// StartToClose, if longer, wins. It is stored with the step that
+	// starts the attempt: a task whose worker kept its lease (and a task
+	// whose first attempts run before any step of it is stored: see
+	// Durable, # Commits) is taken over when the lease expires, if that
+	// comes first.
 	ActivityTimeout time.Duration
 	// Cache is how many tasks are kept in memory (default 10,000); the
 	// others are rebuilt by replay when they wake.
