@@ -80,10 +80,11 @@ import (
 // the store holds the task as created: running, leased, with no wait, no
 // attempt and no deadline (task show and the inspector show it running,
 // with no attempt and no deadline; a step that stores a wait shows them
-// from then on). Another worker takes it over when the create's lease
-// expires (DurableOptions.Lease after the start; at once on a SQLite file
-// whose worker died, since the next worker to open the file releases its
-// leases), as it takes over any step that kept its lease; the
+// from then on). Another worker takes it over when the lease expires
+// (the create's, DurableOptions.Lease after the start, or the claim's for
+// a task created elsewhere; at once on a SQLite file whose worker died,
+// since the next worker to open the file releases its leases), as it
+// takes over any step that kept its lease; the
 // ActivityTimeout deadline, stored with a step's wait, plays no part
 // until a step is stored. A first attempt that fails is stored, in
 // backoff and with its attempt number, by the step that takes the
