@@ -196,7 +196,10 @@ func (w *wtx) insertTask(e *encodedRecord, lease *newLease) (bool, error) {
 	r := e.rec
 	var ready, runAt any
 	if !r.Status.Final() {
-		ready, runAt = w.nextReady(), nanos(r.RunAt)
+		runAt = nanos(r.RunAt)
+		if lease == nil {
+			ready = w.nextReady()
+		}
 	}
 	updated := nanos(r.Updated)
 	if r.Updated.IsZero() {
@@ -204,7 +207,7 @@ func (w *wtx) insertTask(e *encodedRecord, lease *newLease) (bool, error) {
 	}
 	owner, epoch, until, at := "", int64(0), int64(0), int64(0)
 	if lease != nil {
-		ready, updated = nil, lease.at
+		updated = lease.at
 		owner, epoch, until, at = lease.owner, 1, lease.until, lease.at
 	}
 	res, err := w.exec(`INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err,
