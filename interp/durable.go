@@ -50,26 +50,45 @@ import (
 //     (store.CreateClaimed) and runs it at once: no claim of its own. (If
 //     that worker stops before the task's first step commits, another
 //     takes the task when the lease expires, DurableOptions.Lease later.)
-//   - One per step. A step runs until the task waits (for activities, a
-//     message, a timer) or ends, and its commit holds everything it did.
-//     The result of an activity must be durable before the next activity
-//     starts (its input may depend on it), before a message or a child it
-//     leads to is delivered, before a world write is seen, and before
-//     Wait returns: so the result of one activity and the start of the
-//     next share one commit, and the last result and the task's end
-//     share one.
+//   - One per step that has something to store. A step runs until the
+//     task waits (for activities, a message, a timer) or ends, and its
+//     commit holds everything it did. The result of an activity must be
+//     durable before the next activity starts (its input may depend on
+//     it), before a message or a child it leads to is delivered, before a
+//     world write is seen, and before Wait returns: so the result of one
+//     activity and the start of the next share one commit, and the last
+//     result and the task's end share one.
 //   - While only activities run, in this process, the step keeps the
 //     lease (store.Step.Keep): their results cost no claim.
 //
-// So a program of n sequential activities costs n+2 transactions
-// (BenchmarkThreeStepLatency reports 5 for n = 3): the create, the first
-// step, which records the first attempt as started (its deadline, which
-// another worker reads to take over the attempt of a worker that died,
-// and that task show prints), and one per result. The contract alone
-// needs n+1: the first step journals nothing, so its activity could
-// start before it is stored (activities are at least once, under the
-// same attempt number and idempotency key) if the first step were stored
-// with the create.
+// The first step of a task, when all it does is start activity attempts
+// (it journals nothing, takes, sends and spawns nothing, touches no world
+// var and no process state, and keeps the lease), is not committed: its
+// attempts start at once, and the commit of the step that takes their
+// results records them. It has nothing the store needs: the task has no
+// journal yet, and after a crash it runs again from its start, where its
+// attempts are the same ones, attempt 1 under the same idempotency keys
+// (at least once, as any attempt a crash cuts short).
+//
+// So a program of n sequential activities costs n+1 transactions
+// (BenchmarkThreeStepLatency reports 4 for n = 3): the create, and one
+// per result, the last one with the task's end. That is the least the
+// guarantees allow: the create before StartProgram returns, and each
+// result before what follows it.
+//
+// What the uncommitted first step trades. While the first attempts run,
+// the store holds the task as created: running, leased, with no wait, no
+// attempt and no deadline (task show and the inspector show it running,
+// with no attempt and no deadline; a step that stores a wait shows them
+// from then on). Another worker takes it over when the lease expires
+// (the create's, DurableOptions.Lease after the start, or the claim's for
+// a task created elsewhere; at once on a SQLite file whose worker died,
+// since the next worker to open the file releases its leases), as it
+// takes over any step that kept its lease; the
+// ActivityTimeout deadline, stored with a step's wait, plays no part
+// until a step is stored. A first attempt that fails is stored, in
+// backoff and with its attempt number, by the step that takes the
+// failure, before the retry waits.
 //
 // Only named programs can run durably: register them (WithRegistry) and
 // start them with StartProgram. World vars (world.Named in the World given
@@ -118,7 +137,11 @@ type DurableOptions struct {
 	// ActivityTimeout is how long after an attempt starts another worker
 	// may take the task over and run the attempt again, if this worker has
 	// not finished it (it crashed). Default 1 minute; an op's
-	// StartToClose, if longer, wins.
+	// StartToClose, if longer, wins. It is stored with the step that
+	// starts the attempt: a task whose worker kept its lease (and a task
+	// whose first attempts run before any step of it is stored: see
+	// Durable, # Commits) is taken over when the lease expires, if that
+	// comes first.
 	ActivityTimeout time.Duration
 	// Cache is how many tasks are kept in memory (default 10,000); the
 	// others are rebuilt by replay when they wake.

@@ -61,6 +61,10 @@ func (d *Durable) commitStep(t *proc) {
 		// While only activities run, and they run here, keep the lease:
 		// their results need no new claim.
 		step.Keep = onlyActivities(t) && now.Before(dt.leaseUntil.Add(-d.opts.Lease/2))
+		if dt.steps == 0 && step.Keep && storesNothing(&step) {
+			d.skipStep(t)
+			return
+		}
 	}
 	err := d.commit(step)
 	if err != nil {
@@ -117,6 +121,37 @@ func (d *Durable) commitStep(t *proc) {
 			close(w.ch)
 		}
 		d.forget(t)
+	}
+	d.release(t)
+}
+
+// storesNothing reports whether step would store nothing but the wait of
+// its task (its status, its ops' states, their deadlines): no journal
+// entry, no message taken or sent, no spawn, no world var read, written or
+// waited on, no process op, no restart.
+func storesNothing(step *store.Step) bool {
+	return len(step.Append) == 0 && len(step.Consumed) == 0 && len(step.Sends) == 0 && len(step.Spawns) == 0 &&
+		len(step.World) == 0 && len(step.WorldReads) == 0 && len(step.WaitWorld) == 0 && len(step.Proc) == 0 &&
+		step.Restart == nil
+}
+
+// skipStep ends, without a commit, a step of t that only starts activity
+// attempts while the store holds t as it was created (no step committed):
+// the attempts start at once, and the commit of the step that takes their
+// results records them. The store loses nothing it needs: t has no journal
+// to lose, and after a crash it is run again from its start, where its
+// attempts are the same (attempt 1 of each, under the same idempotency
+// keys: at least once, as any attempt cut short). t keeps its lease, as a
+// step that keeps it (store.Step.Keep) would: another worker takes t over
+// when the lease expires, as it would take over a kept lease (see the
+// Durable doc, # Commits).
+func (d *Durable) skipStep(t *proc) {
+	dt := dur(t)
+	dt.held = true
+	deferred := dt.deferred
+	dt.reset()
+	for _, f := range deferred {
+		f()
 	}
 	d.release(t)
 }

@@ -20,7 +20,8 @@ import (
 // restart, the end of a task that has links, monitors or a name), takes
 // the general path of Commit: two round trips, the first of which locks
 // and reads what the refusal or the writes need. Three sequential
-// activities are five such steps.
+// activities take three such steps after the create (the first step,
+// which only starts an attempt, is not committed: see interp.Durable).
 
 // oneRow reports whether st may take the one-round-trip path.
 func oneRow(st *store.Step) bool {
