@@ -184,13 +184,14 @@ func TestStartMany(t *testing.T) {
 	}
 }
 
-// TestStartManyInMemory: Mock and Live start a batch all or none too.
+// TestStartManyInMemory: Mock, Live and Sim start a batch all or none too.
 func TestStartManyInMemory(t *testing.T) {
 	reg := task.NewRegistry()
 	require.NoError(t, task.Register(reg, doubler))
 	rts := map[string]interp.Runtime{
 		"mock": interp.NewMock(interp.WithRegistry(reg)),
 		"live": interp.NewLive(interp.WithRegistry(reg)),
+		"sim":  interp.NewSim(1, interp.WithRegistry(reg)),
 	}
 	for name, rt := range rts {
 		t.Run(name, func(t *testing.T) {
