@@ -142,10 +142,10 @@ func StartAny(rt Runtime, p effect.AnyProgram, in any, opts ...StartOption) (*Ha
 // what one start costs, where a StartProgram per task costs a hand-off
 // and a share of a transaction each. If any task cannot be created,
 // none is, no task runs, and StartMany returns nil handles and the
-// error: an ID that exists, or one given twice in ids, fails it with an
+// error. An ID that exists, or one given twice, fails the batch with an
 // error matching store.ErrExists (the in-memory interpreters: an error
-// naming the ID); so does an input that cannot be encoded, or a
-// program version that is not registered. The one exception is an error
+// naming the ID); an input that cannot be encoded, or a program version
+// that is not registered, fails it too. The one exception is an error
 // of the store itself whose outcome is unknown (a connection lost while
 // the transaction committed), as for StartProgram: then the tasks were
 // created either all or none; start them again under the same IDs to
