@@ -138,9 +138,11 @@ func StartAny(rt Runtime, p effect.AnyProgram, in any, opts ...StartOption) (*Ha
 // created in one store transaction (store.CreateClaimed: one round trip
 // on PostgreSQL, one commit on SQLite), leased to this worker, which
 // runs them at once, as StartProgram does one; StartMany returns once
-// all of them are durable. Starting many tasks this way costs about
-// what one start costs, where a StartProgram per task costs a hand-off
-// and a share of a transaction each. If any task cannot be created,
+// all of them are durable. The batch costs one transaction, where a
+// StartProgram per task costs a hand-off and a share of a transaction
+// each (BenchmarkOneStepPostgres in bench/: 2,000 tasks started in
+// 117-424 ms, against 519-1,083 ms from 100 goroutines calling
+// StartProgram, on a loaded machine). If any task cannot be created,
 // none is, no task runs, and StartMany returns nil handles and the
 // error. An ID that exists, or one given twice, fails the batch with an
 // error matching store.ErrExists (the in-memory interpreters: an error
