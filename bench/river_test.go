@@ -79,13 +79,16 @@ func pgSchema(b *testing.B, prefix string) (string, string) {
 // -benchtime=1x. Compare tasks/s with jobs/s of the same run; insert-ms is
 // the part of an iteration spent inserting (starting) them.
 //
-//   - amber: 100 goroutines call StartProgram (amber has no batch start; one
-//     StartProgram is one transaction), then Wait for every task.
+//   - amber: one interp.StartMany of the 2,000 tasks (one transaction,
+//     like River's InsertMany), then Wait for every task.
 //   - amber-2workers, amber-4workers: the same with 2 and 4 workers on
 //     the one database (each a Durable with a store and a pool of its
-//     own, as worker processes have; the starters spread over them), the
-//     scale-out curve.
-//   - amber-serial: the same, started by one goroutine in a loop.
+//     own, as worker processes have), each starting its share of the
+//     tasks with one StartMany, concurrently: the scale-out curve.
+//   - amber-each: 100 goroutines call StartProgram, one task each call
+//     (concurrent starts share a transaction when they meet in the
+//     worker's creator; each caller pays a hand-off), 1 worker.
+//   - amber-serial: one goroutine calls StartProgram in a loop.
 //   - river: one InsertMany of 2,000 jobs (one transaction); River's defaults
 //     but MaxWorkers 100, so FetchCooldown is 100ms, which caps it near
 //     MaxWorkers/FetchCooldown = 1,000 jobs/s.
@@ -99,9 +102,10 @@ func pgSchema(b *testing.B, prefix string) (string, string) {
 // Both sides keep their default pool size (pgxpool: max(4, GOMAXPROCS)
 // connections) and their default polling; both wake on LISTEN/NOTIFY.
 func BenchmarkOneStepPostgres(b *testing.B) {
-	b.Run("amber", func(b *testing.B) { benchAmberOneStep(b, oneStepWorkers, 1) })
-	b.Run("amber-2workers", func(b *testing.B) { benchAmberOneStep(b, oneStepWorkers, 2) })
-	b.Run("amber-4workers", func(b *testing.B) { benchAmberOneStep(b, oneStepWorkers, 4) })
+	b.Run("amber", func(b *testing.B) { benchAmberOneStep(b, startMany, 1) })
+	b.Run("amber-2workers", func(b *testing.B) { benchAmberOneStep(b, startMany, 2) })
+	b.Run("amber-4workers", func(b *testing.B) { benchAmberOneStep(b, startMany, 4) })
+	b.Run("amber-each", func(b *testing.B) { benchAmberOneStep(b, oneStepWorkers, 1) })
 	b.Run("amber-serial", func(b *testing.B) { benchAmberOneStep(b, 1, 1) })
 	b.Run("river", func(b *testing.B) { benchRiverOneStep(b, 0) })
 	b.Run("river-cooldown1ms", func(b *testing.B) { benchRiverOneStep(b, time.Millisecond) })
@@ -122,6 +126,13 @@ var oneStep = effect.NewProgram("onestep", 1, func(in int) effect.Eff[int] {
 	return effect.Perform(Nop{N: in})
 })
 
+// startMany, as benchAmberOneStep's starters: each worker starts its
+// share of the tasks with one interp.StartMany.
+const startMany = 0
+
+// benchAmberOneStep runs the amber side of BenchmarkOneStepPostgres on
+// workers workers; starters goroutines call StartProgram (startMany: one
+// StartMany per worker).
 func benchAmberOneStep(b *testing.B, starters, workers int) {
 	url, schema := pgSchema(b, "bench_amber_")
 	ctx := context.Background()
@@ -159,11 +170,33 @@ func benchAmberOneStep(b *testing.B, starters, workers int) {
 			}
 			tasks[j] = t
 		}
-		if starters <= 1 {
+		switch {
+		case starters == startMany:
+			var wg sync.WaitGroup
+			for w, d := range ds {
+				wg.Go(func() {
+					var ins []int
+					var ids []string
+					for j := w; j < oneStepN; j += workers {
+						ins = append(ins, j)
+						ids = append(ids, fmt.Sprintf("t%d-%d", i, j))
+					}
+					hs, err := interp.StartMany(d, oneStep, ins, interp.WithIDs(ids...))
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					for k, h := range hs {
+						tasks[ins[k]] = h
+					}
+				})
+			}
+			wg.Wait()
+		case starters == 1:
 			for j := range tasks {
 				start(j)
 			}
-		} else {
+		default:
 			var wg sync.WaitGroup
 			for g := range starters {
 				wg.Go(func() {

@@ -40,6 +40,7 @@
 //
 //	StartProgram(rt, p, in)  start a task of p's program on in: a *Handle[O]
 //	StartAny(rt, p, in)      the same for a program known at run time (from a registry)
+//	StartMany(rt, p, ins)    a task per input, all or none (Durable: one transaction)
 //	Start(rt, eff)           start an anonymous program (not under Durable)
 //	Run(ctx, rt, eff)        Start, then Wait
 //	Attach(rt, p, id)        a typed handle to an existing task of program p
@@ -81,7 +82,7 @@
 //	WithSimOptions                      Sim
 //	WithWorld, WithDurableOptions       Durable
 //	ReplayVersion                       ReplayRecord
-//	WithID, WithVersion                 StartProgram, StartAny (StartOption)
+//	WithID, WithIDs, WithVersion        StartProgram, StartAny, StartMany (StartOption)
 //
 // # Replaying and restoring
 //

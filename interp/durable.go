@@ -116,7 +116,7 @@ type Durable struct {
 
 	workq   chan *proc
 	commitq chan *request[store.Step]
-	createq chan *request[*task.Record]
+	createq chan *request[[]*task.Record]
 	kick    chan struct{}
 	wg      sync.WaitGroup
 	quit    chan struct{}
@@ -194,7 +194,7 @@ func NewDurable(st store.Store, opts ...DurableOption) (*Durable, error) {
 	d := &Durable{
 		st: st, owner: o.Owner, world: cfg.world, opts: o,
 		cache: map[string]*list.Element{}, lru: list.New(), done: map[string]*waiter{}, created: map[string]*task.Record{},
-		workq: make(chan *proc, 4096), commitq: make(chan *request[store.Step], 4096), createq: make(chan *request[*task.Record], 4096),
+		workq: make(chan *proc, 4096), commitq: make(chan *request[store.Step], 4096), createq: make(chan *request[[]*task.Record], 4096),
 		kick: make(chan struct{}, 1), quit: make(chan struct{}), worldKick: make(chan struct{}, 1),
 	}
 	_, d.notified = st.(store.Notifier)

@@ -127,8 +127,12 @@ func (d *Durable) wait(ctx context.Context, id string, poll time.Duration, check
 			w = &waiter{ch: make(chan struct{})}
 			d.done[id] = w
 		}
+		t := d.heldTask(id)
 		d.mu.Unlock()
-		if check {
+		// A task held here ends here, and closes w, unless its end took
+		// the waiters before w was registered: then its program has
+		// ended, and w is new.
+		if check && (t == nil || !ok && t.ended()) {
 			status, err := d.st.Status(ctx, id)
 			if err != nil {
 				return nil, err
@@ -155,6 +159,33 @@ func (d *Durable) wait(ctx context.Context, id string, poll time.Duration, check
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// heldTask returns task id if this worker holds it now (d.mu held): it is
+// being stepped here, or its last step kept the lease (activities run
+// here) and the lease has not expired. Then no other worker can end it,
+// and its end here closes the waiters registered by then: wait need not
+// read the store. (A task that leaves this worker stops being held;
+// wait's next round reads the store.) held and leaseUntil are written
+// while the task is active and read here only when it is not, after
+// release: as push reads them.
+func (d *Durable) heldTask(id string) *proc {
+	el, ok := d.cache[id]
+	if !ok {
+		return nil
+	}
+	t := el.Value.(*proc)
+	if dt := dur(t); dt.active || dt.held && d.e.clock.Now().Before(dt.leaseUntil) {
+		return t
+	}
+	return nil
+}
+
+// ended reports whether t's program has ended (its end may be committing).
+func (t *proc) ended() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.finished
 }
 
 // unwait forgets w, a waiter for task id that nobody waits on any more

@@ -69,6 +69,18 @@ func newEngine(cfg config, clk clock, async bool) *engine {
 }
 
 func (e *engine) newTask(id string, prog effect.AnyProgram, input any, m *effect.Machine) (*proc, error) {
+	t, err := e.newProc(prog, input, m)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.addTasks([]*proc{t}, []string{id}); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// newProc builds a task, not yet registered (addTasks gives it its ID).
+func (e *engine) newProc(prog effect.AnyProgram, input any, m *effect.Machine) (*proc, error) {
 	t := &proc{e: e, port: e.port, prog: prog, m: m, done: make(chan struct{}), status: task.Running, record: e.cfg.journal}
 	if prog != nil {
 		b, err := task.Marshal(input)
@@ -77,21 +89,52 @@ func (e *engine) newTask(id string, prog effect.AnyProgram, input any, m *effect
 		}
 		t.in = b
 	}
+	return t, nil
+}
+
+// addTasks gives each of ts its ID, ids[i] ("" or ids nil: the next of
+// the engine's own), and registers them all, or none if an ID is taken
+// (or given twice).
+func (e *engine) addTasks(ts []*proc, ids []string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.ctx.Err() != nil {
-		return nil, ErrClosed
+		return ErrClosed
 	}
-	if id == "" {
-		e.nextID++
-		id = "t" + strconv.Itoa(e.nextID)
+	var named map[string]bool // the IDs of ids, when there are several
+	if len(ids) > 1 {
+		named = make(map[string]bool, len(ids))
 	}
-	if _, dup := e.tasks[id]; dup {
-		return nil, fmt.Errorf("interp: a task with ID %q exists", id)
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		if _, dup := e.tasks[id]; dup {
+			return fmt.Errorf("interp: a task with ID %q exists", id)
+		}
+		if named[id] {
+			return fmt.Errorf("interp: ID %q given twice", id)
+		}
+		if named != nil {
+			named[id] = true
+		}
 	}
-	t.id = id
-	e.tasks[id] = t
-	return t, nil
+	for i, t := range ts {
+		id := ""
+		if ids != nil {
+			id = ids[i]
+		}
+		for id == "" {
+			e.nextID++
+			id = "t" + strconv.Itoa(e.nextID)
+			if _, taken := e.tasks[id]; taken || named[id] {
+				id = ""
+			}
+		}
+		t.id = id
+		e.tasks[id] = t
+	}
+	return nil
 }
 
 func (e *engine) newRand(id string) *rand.Rand {

@@ -29,6 +29,10 @@ type Runtime interface {
 	// start starts a task: of program p at version (0: its current
 	// version) on input in, or (p nil) of the anonymous program m.
 	start(id string, p effect.AnyProgram, version int, in any, m *effect.Machine) (handle, error)
+	// startMany starts a task of program p at version (0: its current
+	// version) on each of ins, the task of ins[i] under ids[i] ("" or ids
+	// nil: an ID of the runtime's choosing), all or none (StartMany).
+	startMany(ids []string, p effect.AnyProgram, version int, ins []any) ([]handle, error)
 	restore(rec *task.Record) (handle, error)
 }
 
@@ -58,14 +62,24 @@ func Run[A any](ctx context.Context, rt Runtime, p effect.Eff[A]) (A, error) {
 type StartOption func(*startConfig)
 
 type startConfig struct {
-	id      string
+	ids     []string // nil: IDs of the runtime's choosing
 	version int
 }
 
 // WithID gives the new task an ID of the caller's choosing. Starting a
 // task under an ID that exists fails (the durable interpreter: with an
-// error matching store.ErrExists).
-func WithID(id string) StartOption { return func(c *startConfig) { c.id = id } }
+// error matching store.ErrExists). It is WithIDs(id): StartMany takes it
+// only to start one task.
+func WithID(id string) StartOption { return func(c *startConfig) { c.ids = []string{id} } }
+
+// WithIDs gives the tasks that StartMany starts IDs of the caller's
+// choosing: ids[i] to the task of the i-th input ("" lets the runtime
+// choose that one). There must be one ID per input. An ID given twice,
+// or one that exists, fails the whole StartMany (see there).
+// StartProgram takes it with exactly one ID, as WithID.
+func WithIDs(ids ...string) StartOption {
+	return func(c *startConfig) { c.ids = append([]string(nil), ids...) }
+}
 
 // WithVersion starts the task on version v of the program instead of its
 // current version.
@@ -99,11 +113,77 @@ func StartAny(rt Runtime, p effect.AnyProgram, in any, opts ...StartOption) (*Ha
 	for _, o := range opts {
 		o(&c)
 	}
-	t, err := rt.start(c.id, p, c.version, in, nil)
+	id := ""
+	switch len(c.ids) {
+	case 0:
+	case 1:
+		id = c.ids[0]
+	default:
+		return nil, fmt.Errorf("interp: %d IDs (WithIDs) to start one task of %s: use StartMany", len(c.ids), p.ProgramName())
+	}
+	t, err := rt.start(id, p, c.version, in, nil)
 	if err != nil {
 		return nil, err
 	}
 	return &Handle[any]{t}, nil
+}
+
+// StartMany starts one task running p's program on each of ins, and
+// returns their handles in the order of ins: StartProgram for a batch.
+// The options are StartProgram's: WithVersion applies to every task;
+// WithIDs names them one by one (WithID, a single ID, only starts a
+// batch of one).
+//
+// It is all or nothing. Under the durable interpreter the tasks are
+// created in one store transaction (store.CreateClaimed: one round trip
+// on PostgreSQL, one commit on SQLite), leased to this worker, which
+// runs them at once, as StartProgram does one; StartMany returns once
+// all of them are durable. The batch costs one transaction, where a
+// StartProgram per task costs a hand-off and a share of a transaction
+// each (BenchmarkOneStepPostgres in bench/: 2,000 tasks started in
+// 117-424 ms, against 519-1,083 ms from 100 goroutines calling
+// StartProgram, on a loaded machine). If any task cannot be created,
+// none is, no task runs, and StartMany returns nil handles and the
+// error. An ID that exists, or one given twice, fails the batch with an
+// error matching store.ErrExists (the in-memory interpreters: an error
+// naming the ID); an input that cannot be encoded, or a program version
+// that is not registered, fails it too. The one exception is an error
+// of the store itself whose outcome is unknown (a connection lost while
+// the transaction committed), as for StartProgram: then the tasks were
+// created either all or none; start them again under the same IDs to
+// find out (store.ErrExists: they were).
+//
+// Mock, Live and Sim check every input, ID and version first and then
+// start the tasks together, in the order of ins; on an error nothing was
+// started. An empty ins starts nothing and returns no handles and no
+// error.
+func StartMany[I, O any](rt Runtime, p *effect.Program[I, O], ins []I, opts ...StartOption) ([]*Handle[O], error) {
+	if p == nil {
+		return nil, effect.ErrNilProgram
+	}
+	var c startConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.ids != nil && len(c.ids) != len(ins) {
+		return nil, fmt.Errorf("interp: StartMany of %s: %d IDs (WithIDs) for %d inputs", p.ProgramName(), len(c.ids), len(ins))
+	}
+	if len(ins) == 0 {
+		return nil, nil
+	}
+	anys := make([]any, len(ins))
+	for i, in := range ins {
+		anys[i] = in
+	}
+	ts, err := rt.startMany(c.ids, p, c.version, anys)
+	if err != nil {
+		return nil, err
+	}
+	hs := make([]*Handle[O], len(ts))
+	for i, t := range ts {
+		hs[i] = &Handle[O]{t}
+	}
+	return hs, nil
 }
 
 // Attach returns a handle, typed by p's output, to the existing task id,
@@ -157,6 +237,35 @@ func (e *engine) start(id string, p effect.AnyProgram, version int, in any, m *e
 	}
 	e.launch(t, nil)
 	return t, nil
+}
+
+// startMany starts tasks in memory, all or none: every task is built
+// (its input encoded, its program started) and every ID checked before
+// any is registered, and all are registered together.
+func (e *engine) startMany(ids []string, p effect.AnyProgram, version int, ins []any) ([]handle, error) {
+	prog, err := e.cfg.programFor(p, version)
+	if err != nil {
+		return nil, err
+	}
+	ts := make([]*proc, len(ins))
+	for i, in := range ins {
+		m, err := prog.Start(in)
+		if err != nil {
+			return nil, err
+		}
+		if ts[i], err = e.newProc(prog, in, m); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.addTasks(ts, ids); err != nil {
+		return nil, err
+	}
+	hs := make([]handle, len(ts))
+	for i, t := range ts {
+		e.launch(t, nil)
+		hs[i] = t
+	}
+	return hs, nil
 }
 
 // restore starts a task in memory from its record.
@@ -217,6 +326,9 @@ func (m *Mock) start(id string, p effect.AnyProgram, v int, in any, mm *effect.M
 	return m.e.start(id, p, v, in, mm)
 }
 func (m *Mock) restore(rec *task.Record) (handle, error) { return m.e.restore(rec) }
+func (m *Mock) startMany(ids []string, p effect.AnyProgram, v int, ins []any) ([]handle, error) {
+	return m.e.startMany(ids, p, v, ins)
+}
 
 // Task returns a handle to the task with the given ID.
 func (m *Mock) Task(id string) (*Handle[any], bool) { return m.e.task(id) }
@@ -228,6 +340,9 @@ func (l *Live) start(id string, p effect.AnyProgram, v int, in any, m *effect.Ma
 	return l.e.start(id, p, v, in, m)
 }
 func (l *Live) restore(rec *task.Record) (handle, error) { return l.e.restore(rec) }
+func (l *Live) startMany(ids []string, p effect.AnyProgram, v int, ins []any) ([]handle, error) {
+	return l.e.startMany(ids, p, v, ins)
+}
 
 // Task returns a handle to the task with the given ID.
 func (l *Live) Task(id string) (*Handle[any], bool) { return l.e.task(id) }
@@ -239,6 +354,9 @@ func (s *Sim) start(id string, p effect.AnyProgram, v int, in any, m *effect.Mac
 	return s.e.start(id, p, v, in, m)
 }
 func (s *Sim) restore(rec *task.Record) (handle, error) { return s.e.restore(rec) }
+func (s *Sim) startMany(ids []string, p effect.AnyProgram, v int, ins []any) ([]handle, error) {
+	return s.e.startMany(ids, p, v, ins)
+}
 
 // Task returns a handle to the task with the given ID.
 func (s *Sim) Task(id string) (*Handle[any], bool) { return s.e.task(id) }

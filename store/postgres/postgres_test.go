@@ -682,3 +682,100 @@ func TestCommitPlainGroupFault(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitPlainGroupSameTask: a group commit with two steps of one task
+// (one after the other) beside another task's step: the set-based
+// statement takes one step of a task only; the later one commits after
+// it, on the general path, and nothing is lost or applied twice.
+func TestCommitPlainGroupSameTask(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	s := db.open(nil)
+	for _, id := range []string{"a", "b"} {
+		if err := s.Create(bg, storetest.NewRecord(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ls, err := s.Claim(bg, "w", 10, storetest.T0, time.Minute)
+	if err != nil || len(ls) != 2 {
+		t.Fatalf("Claim = %v, %v", ls, err)
+	}
+	var steps []store.Step
+	for _, l := range ls {
+		steps = append(steps, store.Step{ID: l.ID, Owner: "w", Epoch: l.Epoch, Steps: l.Steps, Status: task.Waiting,
+			Keep: true, Append: storetest.NewEntries(1, 1)})
+		if l.ID == "a" {
+			steps = append(steps, store.Step{ID: l.ID, Owner: "w", Epoch: l.Epoch, Steps: l.Steps + 1, Status: task.Done,
+				Append: storetest.NewEntries(2, 2)})
+		}
+	}
+	errs, err := s.Commit(bg, steps)
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("step %d (%s): %v", i, steps[i].ID, err)
+		}
+	}
+	for id, want := range map[string]struct {
+		status  task.Status
+		entries int
+	}{"a": {task.Done, 3}, "b": {task.Waiting, 1}} {
+		r, _, err := s.Load(bg, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != want.status || len(r.Journal) != want.entries {
+			t.Errorf("%s: %s with %d entries, want %s with %d", id, r.Status, len(r.Journal), want.status, want.entries)
+		}
+	}
+}
+
+// TestReadyPlainGroup: a group commit whose one-row steps (the set-based
+// statement) leave tasks ready wakes a worker listening through another
+// store.
+func TestReadyPlainGroup(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	listener := db.open(&postgres.Options{PollInterval: time.Hour})
+	writer := db.open(nil)
+	for _, id := range []string{"a", "b"} {
+		if err := writer.Create(bg, storetest.NewRecord(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ready := listener.Ready()
+	ls, err := writer.Claim(bg, "w", 10, storetest.T0, time.Minute)
+	if err != nil || len(ls) != 2 {
+		t.Fatalf("Claim = %v, %v", ls, err)
+	}
+	// Take the signals of the start and of the creates first.
+	for {
+		select {
+		case <-ready:
+			continue
+		case <-time.After(200 * time.Millisecond):
+		}
+		break
+	}
+	var steps []store.Step
+	for _, l := range ls {
+		// Running and not kept: the task is ready again (a resume).
+		steps = append(steps, store.Step{ID: l.ID, Owner: "w", Epoch: l.Epoch, Steps: l.Steps, Status: task.Running,
+			Append: storetest.NewEntries(1, 1)})
+	}
+	errs, err := writer.Commit(bg, steps)
+	if err != nil || errs[0] != nil || errs[1] != nil {
+		t.Fatalf("Commit = %v, %v", errs, err)
+	}
+	select {
+	case <-ready:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no signal on Ready after a group commit that left two tasks ready")
+	}
+	got, err := listener.Claim(bg, "w2", 10, storetest.T0, time.Minute)
+	if err != nil || len(got) != 2 {
+		t.Errorf("Claim after the group commit = %v, %v; want both tasks", got, err)
+	}
+}
