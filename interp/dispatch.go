@@ -95,6 +95,9 @@ func (t *proc) dropStale() {
 		}
 	}
 	t.inflight = keep
+	if len(t.ops) == 0 {
+		return
+	}
 	for fiber := range t.ops {
 		waiting := false
 		for _, p := range pend {

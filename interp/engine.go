@@ -2,6 +2,7 @@ package interp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -110,6 +111,9 @@ func (e *engine) forget(t *proc) {
 		delete(e.tasks, t.id)
 	}
 	e.mu.Unlock()
+	t.mu.Lock()
+	t.forgotten = true // a sender that kept t as its peer looks up its ID again
+	t.mu.Unlock()
 }
 
 func (e *engine) lookup(id string) *proc {
@@ -120,15 +124,59 @@ func (e *engine) lookup(id string) *proc {
 }
 
 // send puts msg in the mailbox of task to.
-func (e *engine) send(to string, msg any, w *worker) error {
-	t := e.lookup(to)
-	if t == nil {
-		return &NoTaskError{ID: to}
+func (e *engine) send(to string, msg any, w *worker) error { return e.sendFrom(nil, to, msg, w) }
+
+// sendFrom puts msg, sent by task from (nil from outside the engine's
+// tasks), in the mailbox of task to. from keeps to as its peer, so that
+// its next send to the same task skips the lookup. from.stepMu held.
+func (e *engine) sendFrom(from *proc, to string, msg any, w *worker) error {
+	for {
+		var t *proc
+		if from != nil && from.peer != nil && from.peer.id == to {
+			t = from.peer
+		} else if t = e.lookup(to); t == nil {
+			return &NoTaskError{ID: to}
+		}
+		err := e.deliver(t, msg, w)
+		if err == errNotDelivered {
+			// Forgotten since it was kept or looked up: its ID may name
+			// another task now.
+			from.forgetPeer()
+			continue
+		}
+		if from != nil {
+			if err == nil {
+				from.peer = t
+			} else {
+				from.peer = nil
+			}
+		}
+		return err
 	}
+}
+
+// forgetPeer drops the task t keeps as its peer; t may be nil.
+func (t *proc) forgetPeer() {
+	if t != nil {
+		t.peer = nil
+	}
+}
+
+// errNotDelivered is deliver's answer for a task forgotten by the engine:
+// the ID may name another task now.
+var errNotDelivered = errors.New("interp: the task was forgotten")
+
+// deliver puts msg in the mailbox of t. It returns errNotDelivered if t
+// has been forgotten (its ID is to be looked up again).
+func (e *engine) deliver(t *proc, msg any, w *worker) error {
 	t.mu.Lock()
+	if t.forgotten {
+		t.mu.Unlock()
+		return errNotDelivered
+	}
 	if t.finished {
 		t.mu.Unlock()
-		return &NoTaskError{ID: to, Finished: true}
+		return &NoTaskError{ID: t.id, Finished: true}
 	}
 	t.inbox = append(t.inbox, msg)
 	if _, ok := msg.(*procSignal); ok {

@@ -43,6 +43,11 @@ type proc struct {
 	journal      task.Journal             // appended under mu too, for concurrent readers; see more
 	ps           *procState               // links, monitors, name; guarded by e.procMu
 	rare         *procRare                // what few tasks need; nil until one does (rareState)
+	// peer is the task t last sent a message to (memPort.send): a task
+	// that sends to the same task again finds it without the engine's
+	// map and its lock. A peer that has finished or was forgotten is
+	// looked up again.
+	peer *proc
 
 	// A task that is not durable appends the entries that do not fit in
 	// journal's capacity to chunks of growing size, so that a long journal
@@ -69,6 +74,7 @@ type proc struct {
 	spare     []any
 	scheduled bool
 	finished  bool
+	forgotten bool // removed from the engine's tasks (engine.forget)
 	proc      bool // ps may be set: finish must release it
 	sigs      bool // inbox holds exit signals
 	done      chan struct{}
