@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/stm"
@@ -115,7 +116,7 @@ func (t *proc) dropStale() {
 func (t *proc) takeMatch(r effect.Receiver) (any, bool) {
 	for i, msg := range t.mailbox {
 		if r.Accepts(msg) {
-			t.mailbox = append(t.mailbox[:i], t.mailbox[i+1:]...)
+			t.mailbox = slices.Delete(t.mailbox, i, i+1) // clears the vacated slot: no reference stays behind
 			t.port.took(t, i)
 			return msg, true
 		}

@@ -70,6 +70,14 @@ func (t *proc) takeInbox() (evs []event, live, ended bool) {
 	t.inbox, t.events, t.sigs = t.spare, nil, false
 	t.news.Store(false)
 	t.mu.Unlock()
+	if !sigs && len(t.mailbox) == 0 {
+		// The common case, a task that had taken every message: what
+		// arrived becomes its mailbox, and the mailbox's empty array (no
+		// message left in it: takeMatch clears what it takes) the spare
+		// inbox. Nothing is copied.
+		t.mailbox, t.spare = msgs, t.mailbox[:0]
+		return evs, true, false
+	}
 	ended = t.intake(msgs, sigs)
 	clear(msgs)
 	t.spare = msgs[:0] // safe: only the holder of stepMu swaps inbox and spare
