@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/stm"
@@ -116,7 +115,13 @@ func (t *proc) dropStale() {
 func (t *proc) takeMatch(r effect.Receiver) (any, bool) {
 	for i, msg := range t.mailbox {
 		if r.Accepts(msg) {
-			t.mailbox = slices.Delete(t.mailbox, i, i+1) // clears the vacated slot: no reference stays behind
+			// Remove it, clearing the vacated slot: no reference stays
+			// behind in the array (takeInbox reuses it as the inbox).
+			mb := t.mailbox
+			last := len(mb) - 1
+			copy(mb[i:], mb[i+1:])
+			mb[last] = nil
+			t.mailbox = mb[:last]
 			t.port.took(t, i)
 			return msg, true
 		}

@@ -70,7 +70,10 @@ func newEngine(cfg config, clk clock, async bool) *engine {
 }
 
 func (e *engine) newTask(id string, prog effect.AnyProgram, input any, m *effect.Machine) (*proc, error) {
-	t := &proc{e: e, port: e.port, prog: prog, m: m, done: make(chan struct{}), status: task.Running, record: e.cfg.journal}
+	// The task is scheduled from the start: a message sent to it before
+	// launch makes it runnable waits in its inbox (launch pushes it), so
+	// that no worker steps it before its creator has set it up.
+	t := &proc{e: e, port: e.port, prog: prog, m: m, done: make(chan struct{}), status: task.Running, record: e.cfg.journal, scheduled: true}
 	if prog != nil {
 		b, err := task.Marshal(input)
 		if err != nil {
@@ -145,10 +148,13 @@ func (e *engine) sendFrom(from *proc, to string, msg any, w *worker) error {
 			continue
 		}
 		if from != nil {
-			if err == nil {
-				from.peer = t
-			} else {
+			switch {
+			case err != nil:
 				from.peer = nil
+			case from.peer != t:
+				// Written only when it changes: a pointer write costs a
+				// write barrier while the GC marks.
+				from.peer = t
 			}
 		}
 		return err
@@ -178,13 +184,22 @@ func (e *engine) deliver(t *proc, msg any, w *worker) error {
 		t.mu.Unlock()
 		return &NoTaskError{ID: t.id, Finished: true}
 	}
-	t.inbox = append(t.inbox, msg)
-	if _, ok := msg.(*procSignal); ok {
-		t.sigs = true
-	}
-	t.news.Store(true)
 	wake := !t.scheduled
 	t.scheduled = true
+	switch _, sig := msg.(*procSignal); {
+	case wake && !sig:
+		// t waits with an empty inbox (it stops being scheduled only
+		// once it has taken everything) and no one steps it (a worker
+		// steps it only while it is scheduled, and whatever else holds
+		// stepMu reads the mailbox under mu): the message goes straight
+		// into its mailbox, and its next step takes nothing from its
+		// inbox.
+		t.mailbox = append(t.mailbox, msg)
+	default:
+		t.inbox = append(t.inbox, msg)
+		t.sigs = t.sigs || sig
+		t.news.Store(true)
+	}
 	t.mu.Unlock()
 	if wake {
 		e.sched.push(t, w)

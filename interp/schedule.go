@@ -1,12 +1,7 @@
 package interp
 
-// launch makes a new task runnable.
-func (e *engine) launch(t *proc, w *worker) {
-	t.mu.Lock()
-	t.scheduled = true
-	t.mu.Unlock()
-	e.sched.push(t, w)
-}
+// launch makes a new task runnable. newTask made it scheduled.
+func (e *engine) launch(t *proc, w *worker) { e.sched.push(t, w) }
 
 // post delivers the completion of an in-flight op (a timer, an activity,
 // an STM wait) to t.
