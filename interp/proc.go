@@ -24,7 +24,11 @@ type proc struct {
 	rng  *rand.Rand // made at the first Random (random): an idle task carries none
 
 	// Owned by the worker that is processing the task (stepMu held).
-	stepMu    sync.Mutex
+	stepMu sync.Mutex
+	// mailbox is also written by a sender, under mu, while the task is
+	// not scheduled (engine.deliver): no worker steps it then, and what
+	// else holds stepMu reads the mailbox under mu. (A durable task gets
+	// its messages from its store, never this way.)
 	mailbox   []any
 	inflight  []flight
 	record    bool
@@ -62,9 +66,9 @@ type proc struct {
 	// first (a task that journals nothing, an idle live one, carries
 	// none: an Encoder is 256 bytes).
 	enc *task.Encoder
-	// news is set (under mu) when a message or an event arrives, and
-	// cleared when they are taken: a step that finds it clear takes
-	// nothing, without locking mu.
+	// news is set (under mu) when a message or an event arrives in inbox
+	// or events, and cleared when they are taken: a step that finds it
+	// clear takes nothing, without locking mu.
 	news atomic.Bool
 
 	// Guarded by mu.
