@@ -40,7 +40,13 @@ func pingLoop(self string, to effect.PID[ping], n int) effect.Eff[int] {
 }
 
 // BenchmarkPingPong measures messages per second between two live tasks;
-// each iteration is one round trip, two messages.
+// each iteration is one round trip, two messages. In the same run it
+// measures as many round trips between two goroutines over unbuffered
+// channels (chan-msgs/s; x-chan is amber's rate over it, issue 15's
+// target 0.8), and of the same two programs stepped on two bare
+// effect.Machines with the messages handed over by hand (floor-msgs/s,
+// floor-x-chan): what the programs cost without any interpreter, the
+// most the interpreter could reach.
 func BenchmarkPingPong(b *testing.B) {
 	l := interp.NewLive(interp.WithLogger(quiet))
 	defer l.Close()
@@ -55,26 +61,93 @@ func BenchmarkPingPong(b *testing.B) {
 	if _, err := interp.Run(context.Background(), l, prog); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(2*b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.StopTimer()
+	amber := b.Elapsed()
+	ch := chanRounds(b.N)
+	floor := machineRounds(b, b.N)
+	b.ReportMetric(msgRate(b.N, amber), "msgs/s")
+	b.ReportMetric(msgRate(b.N, ch), "chan-msgs/s")
+	b.ReportMetric(float64(ch)/float64(amber), "x-chan")
+	b.ReportMetric(msgRate(b.N, floor), "floor-msgs/s")
+	b.ReportMetric(float64(ch)/float64(floor), "floor-x-chan")
 }
+
+// msgRate is the messages per second of n round trips that took d.
+func msgRate(n int, d time.Duration) float64 { return float64(2*n) / d.Seconds() }
 
 // BenchmarkPingPongChan is the baseline: two goroutines exchanging
 // messages over unbuffered channels.
 func BenchmarkPingPongChan(b *testing.B) {
+	b.ReportMetric(msgRate(b.N, chanRounds(b.N)), "msgs/s")
+}
+
+// chanRounds makes n round trips between two goroutines over unbuffered
+// channels and returns the time they took.
+func chanRounds(n int) time.Duration {
 	pings, pongs := make(chan ping), make(chan pong)
 	go func() {
 		for range pings {
 			pongs <- pong{}
 		}
 	}()
-	b.ResetTimer()
-	for range b.N {
+	start := time.Now()
+	for range n {
 		pings <- ping{}
 		<-pongs
 	}
-	b.StopTimer()
+	d := time.Since(start)
 	close(pings)
-	b.ReportMetric(float64(2*b.N)/b.Elapsed().Seconds(), "msgs/s")
+	return d
+}
+
+// BenchmarkPingPongMachines steps the programs of BenchmarkPingPong on two
+// bare effect.Machines, handing each message over by hand: no interpreter,
+// no scheduler, no locks. It is the floor under BenchmarkPingPong: what
+// the programs themselves cost (their binds, their allocations).
+func BenchmarkPingPongMachines(b *testing.B) {
+	b.ReportMetric(msgRate(b.N, machineRounds(b, b.N)), "msgs/s")
+}
+
+// machineRounds runs n round trips of pingLoop and pongLoop on two bare
+// machines and returns the time they took.
+func machineRounds(tb testing.TB, n int) time.Duration {
+	pinger := effect.NewMachine(pingLoop("a", effect.PID[ping]{ID: "b"}, n))
+	ponger := effect.NewMachine(pongLoop())
+	pinger.Run()
+	ponger.Run()
+	var toPing, toPong []any
+	// step performs m's pending op, a Send or a Receive, against the
+	// mailboxes; it reports whether the op completed.
+	step := func(m *effect.Machine, inbox, out *[]any) bool {
+		p := m.Pending()[0]
+		switch op := p.Op.(type) {
+		case effect.SendOp:
+			*out = append(*out, op.Msg)
+			return m.Resume(p.ID, nil) == nil
+		case effect.Receiver:
+			if len(*inbox) == 0 || !op.Accepts((*inbox)[0]) {
+				return false
+			}
+			msg := (*inbox)[0]
+			(*inbox)[0] = nil
+			*inbox = (*inbox)[:0]
+			return m.Resume(p.ID, msg) == nil
+		}
+		tb.Fatalf("op %T", p.Op)
+		return false
+	}
+	start := time.Now()
+	for !pinger.Done() {
+		for !pinger.Done() && step(pinger, &toPing, &toPong) {
+		}
+		for step(ponger, &toPong, &toPing) {
+		}
+	}
+	d := time.Since(start)
+	if v, err := pinger.Result(); err != nil || v != 0 {
+		tb.Fatalf("ping: %v, %v", v, err)
+	}
+	return d
 }
 
 // BenchmarkIdleTasks spawns 100,000 live tasks blocked on Receive and

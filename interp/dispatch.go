@@ -95,6 +95,9 @@ func (t *proc) dropStale() {
 		}
 	}
 	t.inflight = keep
+	if len(t.ops) == 0 {
+		return
+	}
 	for fiber := range t.ops {
 		waiting := false
 		for _, p := range pend {
@@ -112,7 +115,13 @@ func (t *proc) dropStale() {
 func (t *proc) takeMatch(r effect.Receiver) (any, bool) {
 	for i, msg := range t.mailbox {
 		if r.Accepts(msg) {
-			t.mailbox = append(t.mailbox[:i], t.mailbox[i+1:]...)
+			// Remove it, clearing the vacated slot: no reference stays
+			// behind in the array (takeInbox reuses it as the inbox).
+			mb := t.mailbox
+			last := len(mb) - 1
+			copy(mb[i:], mb[i+1:])
+			mb[last] = nil
+			t.mailbox = mb[:last]
 			t.port.took(t, i)
 			return msg, true
 		}
@@ -127,6 +136,10 @@ func (t *proc) perform(p effect.Pending, w *worker) bool {
 		if v, err, ok := t.rare.answer.answer(t, p); ok {
 			return t.complete(p, v, err)
 		}
+	}
+	if op, ok := p.Op.(effect.SendOp); ok {
+		// The hottest op goes first: one comparison, not the switch.
+		return t.complete(p, nil, t.port.send(t, op.To, op.Msg, w))
 	}
 	switch op := p.Op.(type) {
 	case RouteOp:
@@ -162,8 +175,6 @@ func (t *proc) perform(p effect.Pending, w *worker) bool {
 		stop := e.clock.AfterFunc(st.Until.Sub(now), func() { e.post(t, event{op: id}) })
 		t.inflight = append(t.inflight, flight{id: id, stop: stop})
 		return false
-	case effect.SendOp:
-		return t.complete(p, nil, t.port.send(t, op.To, op.Msg, w))
 	case effect.LinkOp, effect.UnlinkOp, effect.TrapExitsOp, effect.MonitorOp, effect.DemonitorOp,
 		effect.TakeNameOp, effect.WhereIsOp, effect.KillOp:
 		v, err := t.port.process(t, p, w)

@@ -2,6 +2,7 @@ package interp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -81,7 +82,10 @@ func (e *engine) newTask(id string, prog effect.AnyProgram, input any, m *effect
 
 // newProc builds a task, not yet registered (addTasks gives it its ID).
 func (e *engine) newProc(prog effect.AnyProgram, input any, m *effect.Machine) (*proc, error) {
-	t := &proc{e: e, port: e.port, prog: prog, m: m, done: make(chan struct{}), status: task.Running, record: e.cfg.journal}
+	// The task is scheduled from the start: a message sent to it before
+	// launch makes it runnable waits in its inbox (launch pushes it), so
+	// that no worker steps it before its creator has set it up.
+	t := &proc{e: e, port: e.port, prog: prog, m: m, done: make(chan struct{}), status: task.Running, record: e.cfg.journal, scheduled: true}
 	if prog != nil {
 		b, err := task.Marshal(input)
 		if err != nil {
@@ -153,6 +157,9 @@ func (e *engine) forget(t *proc) {
 		delete(e.tasks, t.id)
 	}
 	e.mu.Unlock()
+	t.mu.Lock()
+	t.forgotten = true // a sender that kept t as its peer looks up its ID again
+	t.mu.Unlock()
 }
 
 func (e *engine) lookup(id string) *proc {
@@ -163,23 +170,79 @@ func (e *engine) lookup(id string) *proc {
 }
 
 // send puts msg in the mailbox of task to.
-func (e *engine) send(to string, msg any, w *worker) error {
-	t := e.lookup(to)
-	if t == nil {
-		return &NoTaskError{ID: to}
+func (e *engine) send(to string, msg any, w *worker) error { return e.sendFrom(nil, to, msg, w) }
+
+// sendFrom puts msg, sent by task from (nil from outside the engine's
+// tasks), in the mailbox of task to. from keeps to as its peer, so that
+// its next send to the same task skips the lookup. from.stepMu held.
+func (e *engine) sendFrom(from *proc, to string, msg any, w *worker) error {
+	for {
+		var t *proc
+		if from != nil && from.peer != nil && from.peer.id == to {
+			t = from.peer
+		} else if t = e.lookup(to); t == nil {
+			return &NoTaskError{ID: to}
+		}
+		err := e.deliver(t, msg, w)
+		if err == errNotDelivered {
+			// Forgotten since it was kept or looked up: its ID may name
+			// another task now.
+			from.forgetPeer()
+			continue
+		}
+		if from != nil {
+			switch {
+			case err != nil:
+				from.peer = nil
+			case from.peer != t:
+				// Written only when it changes: a pointer write costs a
+				// write barrier while the GC marks.
+				from.peer = t
+			}
+		}
+		return err
 	}
+}
+
+// forgetPeer drops the task t keeps as its peer; t may be nil.
+func (t *proc) forgetPeer() {
+	if t != nil {
+		t.peer = nil
+	}
+}
+
+// errNotDelivered is deliver's answer for a task forgotten by the engine:
+// the ID may name another task now.
+var errNotDelivered = errors.New("interp: the task was forgotten")
+
+// deliver puts msg in the mailbox of t. It returns errNotDelivered if t
+// has been forgotten (its ID is to be looked up again).
+func (e *engine) deliver(t *proc, msg any, w *worker) error {
 	t.mu.Lock()
+	if t.forgotten {
+		t.mu.Unlock()
+		return errNotDelivered
+	}
 	if t.finished {
 		t.mu.Unlock()
-		return &NoTaskError{ID: to, Finished: true}
+		return &NoTaskError{ID: t.id, Finished: true}
 	}
-	t.inbox = append(t.inbox, msg)
-	if _, ok := msg.(*procSignal); ok {
-		t.sigs = true
-	}
-	t.news.Store(true)
 	wake := !t.scheduled
 	t.scheduled = true
+	switch _, sig := msg.(*procSignal); {
+	case wake && !sig:
+		// t waits with an empty inbox (it stops being scheduled only
+		// once it has taken everything) and no one steps it (a worker
+		// steps it only while it is scheduled, and whatever else holds
+		// stepMu reads the mailbox under mu): the message goes straight
+		// into its mailbox, and its next step takes nothing from its
+		// inbox.
+		t.mailbox = append(t.mailbox, msg)
+	default:
+		t.inbox = append(t.inbox, msg)
+		t.sigs = t.sigs || sig
+		t.news.Store(true)
+	}
 	t.mu.Unlock()
 	if wake {
 		e.sched.push(t, w)

@@ -20,7 +20,9 @@ func (t *proc) complete(p effect.Pending, v any, err error) bool {
 // is already recorded. It always returns true.
 func (t *proc) resume(p effect.Pending, v any, err error) bool {
 	t.completed++
-	delete(t.ops, uint32(p.Fiber))
+	if len(t.ops) > 0 {
+		delete(t.ops, uint32(p.Fiber))
+	}
 	if t.rare != nil && t.rare.taps != nil {
 		t.tapEntry(p, v, err)
 	}

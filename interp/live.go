@@ -3,6 +3,7 @@ package interp
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,7 @@ type Live struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	q       []*proc
+	queued  atomic.Int32 // len(q), for push to read without mu
 	closed  bool
 	busy    int // workers running a task
 	idle    *sync.Cond
@@ -64,16 +66,25 @@ func (l *Live) Close() error {
 }
 
 // maxHandoffs bounds how many tasks in a row a worker runs from its
-// hand-off slot before it lets the shared queue go first.
+// hand-off slot before it lets the shared queue go first. While the shared
+// queue is empty there is nothing to let go first: the worker keeps
+// handing off (two tasks that message each other stay on one worker, with
+// no lock and no wake-up of another worker between them).
 const maxHandoffs = 64
 
 func (l *Live) push(t *proc, w *worker) {
-	if w != nil && w.next == nil && w.handoffs < maxHandoffs {
-		w.next = t
-		return
+	if w != nil && w.next == nil {
+		if w.handoffs >= maxHandoffs && l.queued.Load() == 0 {
+			w.handoffs = 0
+		}
+		if w.handoffs < maxHandoffs {
+			w.next = t
+			return
+		}
 	}
 	l.mu.Lock()
 	l.q = append(l.q, t)
+	l.queued.Store(int32(len(l.q)))
 	l.cond.Signal()
 	l.mu.Unlock()
 }
@@ -106,6 +117,7 @@ func (l *Live) work() {
 			t = l.q[0]
 			l.q[0] = nil
 			l.q = l.q[1:]
+			l.queued.Store(int32(len(l.q)))
 			w.busy = true
 			l.busy++
 			l.mu.Unlock()

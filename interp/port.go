@@ -48,7 +48,9 @@ type memPort struct{ e *engine }
 
 var _ port = memPort{}
 
-func (m memPort) send(_ *proc, to string, msg any, w *worker) error { return m.e.send(to, msg, w) }
+func (m memPort) send(t *proc, to string, msg any, w *worker) error {
+	return m.e.sendFrom(t, to, msg, w)
+}
 
 func (m memPort) signal(_ *proc, to string, sig *procSignal, w *worker) error {
 	return m.e.send(to, sig, w)

@@ -24,7 +24,11 @@ type proc struct {
 	rng  *rand.Rand // made at the first Random (random): an idle task carries none
 
 	// Owned by the worker that is processing the task (stepMu held).
-	stepMu    sync.Mutex
+	stepMu sync.Mutex
+	// mailbox is also written by a sender, under mu, while the task is
+	// not scheduled (engine.deliver): no worker steps it then, and what
+	// else holds stepMu reads the mailbox under mu. (A durable task gets
+	// its messages from its store, never this way.)
 	mailbox   []any
 	inflight  []flight
 	record    bool
@@ -43,6 +47,11 @@ type proc struct {
 	journal      task.Journal             // appended under mu too, for concurrent readers; see more
 	ps           *procState               // links, monitors, name; guarded by e.procMu
 	rare         *procRare                // what few tasks need; nil until one does (rareState)
+	// peer is the task t last sent a message to (memPort.send): a task
+	// that sends to the same task again finds it without the engine's
+	// map and its lock. A peer that has finished or was forgotten is
+	// looked up again.
+	peer *proc
 
 	// A task that is not durable appends the entries that do not fit in
 	// journal's capacity to chunks of growing size, so that a long journal
@@ -57,9 +66,9 @@ type proc struct {
 	// first (a task that journals nothing, an idle live one, carries
 	// none: an Encoder is 256 bytes).
 	enc *task.Encoder
-	// news is set (under mu) when a message or an event arrives, and
-	// cleared when they are taken: a step that finds it clear takes
-	// nothing, without locking mu.
+	// news is set (under mu) when a message or an event arrives in inbox
+	// or events, and cleared when they are taken: a step that finds it
+	// clear takes nothing, without locking mu.
 	news atomic.Bool
 
 	// Guarded by mu.
@@ -69,6 +78,7 @@ type proc struct {
 	spare     []any
 	scheduled bool
 	finished  bool
+	forgotten bool // removed from the engine's tasks (engine.forget)
 	proc      bool // ps may be set: finish must release it
 	sigs      bool // inbox holds exit signals
 	done      chan struct{}

@@ -1,12 +1,7 @@
 package interp
 
-// launch makes a new task runnable.
-func (e *engine) launch(t *proc, w *worker) {
-	t.mu.Lock()
-	t.scheduled = true
-	t.mu.Unlock()
-	e.sched.push(t, w)
-}
+// launch makes a new task runnable. newTask made it scheduled.
+func (e *engine) launch(t *proc, w *worker) { e.sched.push(t, w) }
 
 // post delivers the completion of an in-flight op (a timer, an activity,
 // an STM wait) to t.
@@ -70,6 +65,14 @@ func (t *proc) takeInbox() (evs []event, live, ended bool) {
 	t.inbox, t.events, t.sigs = t.spare, nil, false
 	t.news.Store(false)
 	t.mu.Unlock()
+	if !sigs && len(t.mailbox) == 0 {
+		// The common case, a task that had taken every message: what
+		// arrived becomes its mailbox, and the mailbox's empty array (no
+		// message left in it: takeMatch clears what it takes) the spare
+		// inbox. Nothing is copied.
+		t.mailbox, t.spare = msgs, t.mailbox[:0]
+		return evs, true, false
+	}
 	ended = t.intake(msgs, sigs)
 	clear(msgs)
 	t.spare = msgs[:0] // safe: only the holder of stepMu swaps inbox and spare

@@ -1,0 +1,103 @@
+package interp
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/amberrt/amber/effect"
+)
+
+// messages returns what t holds, in its mailbox and its inbox.
+func messages(t *proc) []any {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append(append([]any(nil), t.mailbox...), t.inbox...)
+}
+
+// TestSendPeer checks the task a sender keeps as its peer: a task
+// forgotten by the engine, whose ID then names another task, is not sent
+// to again, and a finished one is dropped.
+func TestSendPeer(t *testing.T) {
+	e := NewMock().e
+	newTask := func(id string) *proc {
+		p, err := e.newTask(id, nil, nil, effect.NewMachine(effect.Receive[int]()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	from, b1 := newTask("a"), newTask("b")
+	if err := e.sendFrom(from, "b", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if from.peer != b1 {
+		t.Fatalf("peer %v, want b1", from.peer)
+	}
+	e.forget(b1)
+	b2 := newTask("b")
+	if err := e.sendFrom(from, "b", 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := messages(b1); len(got) != 1 || got[0] != 1 {
+		t.Errorf("the forgotten task holds %v, want [1]", got)
+	}
+	if got := messages(b2); len(got) != 1 || got[0] != 2 {
+		t.Errorf("the new task holds %v, want [2]", got)
+	}
+	if from.peer != b2 {
+		t.Fatalf("peer %v, want b2", from.peer)
+	}
+	b2.mu.Lock()
+	b2.finished = true
+	b2.mu.Unlock()
+	err := e.sendFrom(from, "b", 3, nil)
+	if nt, ok := errors.AsType[*NoTaskError](err); !ok || !nt.Finished || nt.ID != "b" {
+		t.Errorf("send to a finished task: %v", err)
+	}
+	if from.peer != nil {
+		t.Errorf("a finished peer is kept")
+	}
+	if err := e.sendFrom(from, "c", 4, nil); err == nil {
+		t.Errorf("send to no task: no error")
+	}
+}
+
+// TestSendStraightToMailbox checks that a message for a task that waits
+// with nothing to take goes into its mailbox, in order after the messages
+// there, and one for a task already scheduled into its inbox.
+func TestSendStraightToMailbox(t *testing.T) {
+	m := NewMock()
+	h, err := Start(m, effect.ReceiveMatch(func(n int) bool { return n == 3 }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.RunUntilIdle()
+	p := h.t.(*proc)
+	for n := range 2 {
+		if err := m.Send(h.ID(), n); err != nil {
+			t.Fatal(err)
+		}
+		m.RunUntilIdle()
+	}
+	p.mu.Lock()
+	mailbox, inbox := len(p.mailbox), len(p.inbox)
+	p.mu.Unlock()
+	if mailbox != 2 || inbox != 0 {
+		t.Fatalf("mailbox %d, inbox %d: want 2, 0", mailbox, inbox)
+	}
+	_ = m.Send(h.ID(), 2) // straight into the mailbox, and the task is scheduled
+	_ = m.Send(h.ID(), 3) // into the inbox: the task is scheduled
+	p.mu.Lock()
+	mailbox, inbox = len(p.mailbox), len(p.inbox)
+	p.mu.Unlock()
+	if mailbox != 3 || inbox != 1 {
+		t.Fatalf("mailbox %d, inbox %d: want 3, 1", mailbox, inbox)
+	}
+	m.RunUntilIdle()
+	if got := messages(p); len(got) != 3 || got[0] != 0 || got[1] != 1 || got[2] != 2 {
+		t.Errorf("left %v, want [0 1 2]", got)
+	}
+	if v, err := h.Wait(t.Context()); err != nil || v != 3 {
+		t.Errorf("result %v, %v", v, err)
+	}
+}
