@@ -721,13 +721,7 @@ func (w *commitWriter) queue(b *pgx.Batch, states map[string]*taskState) {
 				journal_len = t.journal_len + s.jn,
 				status = s.status, reason = s.reason, wait = s.wait, result = s.result, err = s.err,
 				run_at = s.run_at,
-				ready = CASE WHEN s.final THEN false ELSE t.ready OR s.resume END,
-				ready_seq = CASE WHEN s.resume AND NOT t.ready THEN nextval('tasks_ready_seq') ELSE t.ready_seq END,
-				lease_owner = CASE WHEN s.keep THEN t.lease_owner END,
-				lease_until = CASE WHEN s.keep THEN t.lease_until END,
-				cancel = t.cancel AND NOT s.final,
-				token = s.token,
-				wait_kind = s.wait_kind
+				`+stepSet+`
 			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bytea[],
 				$8::bytea[], $9::bigint[], $10::bool[], $11::bool[], $12::bool[], $13::bigint[], $14::text[])
 				AS s(id, n, jn, status, reason, wait, result, err, run_at, keep, final, resume, token, wait_kind)
@@ -787,3 +781,15 @@ func (w *commitWriter) queue(b *pgx.Batch, states map[string]*taskState) {
 	w.proc.queueWrites(b, states)
 
 }
+
+// stepSet is the part of a step's UPDATE of its task row that both commit
+// paths share (the general one and the set-based one of onerow.go): its
+// readiness, its lease (kept or released), its cancel flag and its wait;
+// s is the step's row of the statement's input.
+const stepSet = `ready = CASE WHEN s.final THEN false ELSE t.ready OR s.resume END,
+	ready_seq = CASE WHEN s.resume AND NOT t.ready THEN nextval('tasks_ready_seq') ELSE t.ready_seq END,
+	lease_owner = CASE WHEN s.keep THEN t.lease_owner END,
+	lease_until = CASE WHEN s.keep THEN t.lease_until END,
+	cancel = t.cancel AND NOT s.final,
+	token = s.token,
+	wait_kind = s.wait_kind`

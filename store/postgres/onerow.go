@@ -115,13 +115,7 @@ const oneRowsSQL = `
 			version = t.version + 1,
 			journal_len = t.journal_len + s.n,
 			status = s.status, reason = s.reason, wait = s.wait, result = s.result, err = s.err, run_at = s.run_at,
-			ready = CASE WHEN s.final THEN false ELSE t.ready OR s.resume END,
-			ready_seq = CASE WHEN s.resume AND NOT t.ready THEN nextval('tasks_ready_seq') ELSE t.ready_seq END,
-			lease_owner = CASE WHEN s.keep THEN t.lease_owner END,
-			lease_until = CASE WHEN s.keep THEN t.lease_until END,
-			cancel = t.cancel AND NOT s.final,
-			token = s.token,
-			wait_kind = s.wait_kind
+			` + stepSet + `
 		FROM s JOIN l ON l.id = s.id
 		WHERE t.id = s.id AND t.lease_owner = s.owner AND t.lease_epoch = s.epoch AND t.version = s.steps
 			AND (s.base < 0 OR t.journal_len = s.base) AND NOT (s.final AND t.proc)
