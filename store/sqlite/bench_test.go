@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -22,17 +23,7 @@ import (
 // -benchtime=1x as well as with 10s).
 func BenchmarkSQLiteBatchedInsert(b *testing.B) {
 	const rows, perTx = 10_000, 100
-	path := filepath.Join(b.TempDir(), "raw.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(`CREATE TABLE journal (task_id TEXT NOT NULL, seq INTEGER NOT NULL, entry BLOB NOT NULL,
-		PRIMARY KEY (task_id, seq)) WITHOUT ROWID`); err != nil {
-		b.Fatal(err)
-	}
+	db := openRaw(b)
 	entry, err := task.EncodeEntry(storetest.NewEntry(12345))
 	if err != nil {
 		b.Fatal(err)
@@ -63,6 +54,103 @@ func BenchmarkSQLiteBatchedInsert(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(float64(len(entry)), "B/row")
+}
+
+// openRaw opens a database file with the store's settings (WAL,
+// synchronous=FULL) and a journal table like the store's, for the raw
+// baselines.
+func openRaw(b *testing.B) *sql.DB {
+	path := filepath.Join(b.TempDir(), "raw.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`CREATE TABLE journal (task_id TEXT NOT NULL, seq INTEGER NOT NULL, entry BLOB NOT NULL,
+		PRIMARY KEY (task_id, seq)) WITHOUT ROWID`); err != nil {
+		b.Fatal(err)
+	}
+	return db
+}
+
+// BenchmarkSQLiteStepRows is the floor under BenchmarkDurableSQLite, raw
+// SQL doing the least a step of that workload must write: 1,000 tasks take
+// 10 steps each, interleaved as concurrent tasks' steps are (every task's
+// step k before any task's step k+1), and each step inserts its journal
+// row and updates its task's row (its step count, its wait, the time);
+// 100 steps per transaction, through the same driver, in a file with the
+// store's settings. Unlike BenchmarkSQLiteBatchedInsert, whose rows all
+// go to one task, in key order, and so fill one page after another, the
+// journal rows of many tasks land on many pages, as the store's do, and
+// each step also rewrites its task's row: compare BenchmarkDurableSQLite
+// with both.
+func BenchmarkSQLiteStepRows(b *testing.B) {
+	const tasks, steps, perTx = 1000, 10, 100
+	db := openRaw(b)
+	if _, err := db.Exec(`CREATE TABLE tasks (id TEXT PRIMARY KEY, steps INTEGER NOT NULL, wait BLOB, updated INTEGER NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
+	entry, err := task.EncodeEntry(storetest.NewEntry(12345))
+	if err != nil {
+		b.Fatal(err)
+	}
+	wait := entry[:min(len(entry), 40)]
+	b.ResetTimer()
+	for i := range b.N {
+		ids := make([]string, tasks)
+		for t := range ids {
+			ids[t] = fmt.Sprintf("r%d-task-%04d", i, t)
+		}
+		// The tasks are created beforehand (the durable workload creates
+		// them too, but that is not a step).
+		b.StopTimer()
+		tx, err := db.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, id := range ids {
+			if _, err := tx.Exec(`INSERT INTO tasks (id, steps, updated) VALUES (?, 0, 0)`, id); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		n := 0
+		for k := range steps {
+			for t := 0; t < tasks; t += perTx {
+				tx, err := db.Begin()
+				if err != nil {
+					b.Fatal(err)
+				}
+				ins, err := tx.Prepare(`INSERT INTO journal (task_id, seq, entry) VALUES (?, ?, ?)`)
+				if err != nil {
+					b.Fatal(err)
+				}
+				upd, err := tx.Prepare(`UPDATE tasks SET steps = ?, wait = ?, updated = ? WHERE id = ?`)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, id := range ids[t:min(t+perTx, tasks)] {
+					n++
+					if _, err := ins.Exec(id, k+1, entry); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := upd.Exec(k+1, wait, n, id); err != nil {
+						b.Fatal(err)
+					}
+				}
+				ins.Close()
+				upd.Close()
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	b.ReportMetric(float64(tasks*steps*b.N)/b.Elapsed().Seconds(), "steps/s")
 }
 
 // BenchmarkSQLiteCommit measures group commit: 256 goroutines, each holding

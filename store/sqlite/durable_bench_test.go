@@ -44,7 +44,8 @@ func runAll(b *testing.B, env *durableEnv, p effect.AnyProgram, n int, prefix st
 
 // BenchmarkDurableSQLite: 1,000 concurrent tasks, each doing 10 journaled
 // activity steps, on SQLite with synchronous=FULL. Compare steps/s with
-// BenchmarkSQLiteBatchedInsert's rows/s in the same run.
+// BenchmarkSQLiteBatchedInsert's rows/s and BenchmarkSQLiteStepRows'
+// steps/s in the same run.
 func BenchmarkDurableSQLite(b *testing.B) {
 	const tasks, n = 1000, 10
 	p := steps(n)
