@@ -113,26 +113,42 @@ func RunAll(b testing.TB, env *Env, p effect.AnyProgram, n int, prefix string) {
 	}
 }
 
+// LatencyRuns is the least number of tasks Latency times: with fewer, its
+// 99th percentile would be the slowest one or two (a single stall of a
+// shared machine), not a percentile.
+const LatencyRuns = 1000
+
+// LatencyWarmUp is the number of tasks Latency runs, untimed, before it
+// times any: the first connections, statements and plans are made then.
+const LatencyWarmUp = 10
+
 // Latency runs tasks of p one at a time, from start to result, at least
-// 50 of them, and reports the median and 99th percentile (p50-ms,
-// p99-ms) and the store transactions that wrote something per task
-// (commits/workflow; each one, on a durable store, waits for the disk).
+// LatencyRuns of them after LatencyWarmUp untimed ones, and reports the
+// median and 99th percentile (p50-ms, p99-ms) and the store transactions
+// that wrote something per task (commits/workflow; each one, on a durable
+// store, waits for the disk).
 func Latency(b *testing.B, env *Env, p effect.AnyProgram, prefix string) {
 	ctx := context.Background()
-	var lat []time.Duration
-	before := env.Count.Tally()
-	b.ResetTimer()
-	n := max(b.N, 50)
-	for i := range n {
+	run := func(id string) time.Duration {
 		start := time.Now()
-		t, err := interp.StartAny(env.D, p, 0, interp.WithID(fmt.Sprint(prefix, i)))
+		t, err := interp.StartAny(env.D, p, 0, interp.WithID(id))
 		if err != nil {
 			b.Fatal(err)
 		}
 		if _, err := t.Wait(ctx); err != nil {
 			b.Fatal(err)
 		}
-		lat = append(lat, time.Since(start))
+		return time.Since(start)
+	}
+	for i := range LatencyWarmUp {
+		run(fmt.Sprint(prefix, "warm", i))
+	}
+	var lat []time.Duration
+	before := env.Count.Tally()
+	b.ResetTimer()
+	n := max(b.N, LatencyRuns)
+	for i := range n {
+		lat = append(lat, run(fmt.Sprint(prefix, i)))
 	}
 	b.StopTimer()
 	after := env.Count.Tally()
