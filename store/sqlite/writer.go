@@ -146,7 +146,7 @@ func (w *wtx) runBatch(batch []*request) []*request {
 		return batch
 	}
 	w.commitTook = time.Since(start)
-	w.expect, w.cool, w.timedOut = 0, w.timedOut, false
+	w.expect = 0
 	for _, r := range batch {
 		if r.err == nil {
 			w.expect += r.back
@@ -224,9 +224,7 @@ func (w *wtx) runOnce(batch *[]*request) bool {
 			}
 			*batch = append(*batch, r)
 		case <-linger.C:
-			// They are not coming (their tasks went on to something
-			// long): commit, and do not wait in the next transaction.
-			w.expect, w.timedOut = 0, true
+			w.expect = 0 // they are not coming: commit
 		}
 	}
 	return true
@@ -245,12 +243,10 @@ const maxLinger = 2 * time.Millisecond
 // this one. A transaction waits at most as long as the last commit took
 // (up to maxLinger), so that a lone step (one task at a time: expect is 1)
 // never waits, and waiting costs at most what it saves. It never waits
-// when the last transaction let few steps go on, nor after a transaction
-// that waited in vain (so that tasks that go on to long activities cost
-// a wait every other transaction at most).
+// when the last transaction let few steps go on.
 func (w *wtx) shouldLinger(waiting bool) bool {
 	const few = 8
-	if w.expect < few || w.cool || w.broken != nil {
+	if w.expect < few || w.broken != nil {
 		return false
 	}
 	if !waiting && w.commitTook <= 0 {
@@ -286,9 +282,6 @@ type wtx struct {
 	// shouldLinger.
 	expect     int
 	commitTook time.Duration
-	// timedOut is set when the transaction waited for them in vain, and
-	// cool when the last one did: then it does not wait.
-	timedOut, cool bool
 }
 
 // run applies r.
