@@ -68,7 +68,7 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 		}
 	}
 	faulted := make([]bool, len(steps))
-	err := s.submitSteps(ctx, len(steps), func(w *wtx) (refused, err error) {
+	err := s.submit(ctx, func(w *wtx) (refused, err error) {
 		w.journal, w.journalFault = w.journal[:0], -1
 		faulty := func(i int, err error) (refused, fail error) {
 			if !fault(err) {
@@ -283,9 +283,6 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		return nil, where(err)
 	}
 	w.landed++
-	if !release {
-		w.back++ // its worker goes on with the task
-	}
 	return nil, nil
 }
 

@@ -21,13 +21,7 @@
 // transaction. Statements are prepared once
 // on the writer's connection, and once per connection of the read pool.
 // A call returns once the transaction holding its write is durable, so
-// throughput comes from many writers sharing one fsync. When the last
-// transaction let many tasks go on (steps that keep their lease, tasks
-// claimed or created leased), the next one waits, before its COMMIT, for
-// their next steps, at most as long as the last COMMIT took (and 2 ms):
-// otherwise the first of them to come back would take a commit alone, and
-// the others the one after it. One task at a time never waits, nor does the
-// transaction after one that waited in vain. Reads (Load,
+// throughput comes from many writers sharing one fsync. Reads (Load,
 // Messages, List, World) use a separate pool of read-only connections and,
 // thanks to WAL, never wait for the writer.
 //

@@ -116,13 +116,7 @@ func (s *Store) CreateClaimed(ctx context.Context, owner string, now time.Time, 
 		return nil, err
 	}
 	l := &newLease{owner: owner, until: now.Add(d).UnixNano(), at: now.UnixNano()}
-	err = s.submitSteps(ctx, len(enc), func(w *wtx) (refused, err error) {
-		if refused, err := w.create(enc, l); refused != nil || err != nil {
-			return refused, err
-		}
-		w.back += len(enc) // the worker runs them
-		return nil, nil
-	})
+	err = s.submit(ctx, func(w *wtx) (refused, err error) { return w.create(enc, l) })
 	if err != nil {
 		return nil, err
 	}
@@ -371,7 +365,6 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 			}
 			ls = append(ls, l)
 		}
-		w.back += len(ls) // the worker runs them
 		return nil, nil
 	})
 	if err != nil {

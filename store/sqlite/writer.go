@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -26,12 +25,6 @@ type request struct {
 	// batch runs again without it.
 	failed bool
 	done   chan struct{}
-	// steps is the number of task steps the request writes (a Commit's
-	// steps, a CreateClaimed's records), and back, set by apply, the
-	// number of them whose worker goes on with its task (a step that
-	// keeps its lease and does not finish it, a task created leased): it
-	// will most likely send the task's next step soon. See shouldLinger.
-	steps, back int
 }
 
 // errRerun is returned by a request's apply that excluded a part of
@@ -62,18 +55,13 @@ func fault(err error) bool {
 // committed (or failed). Once queued, a write is not abandoned when ctx is
 // done: the caller learns whether it was applied.
 func (s *Store) submit(ctx context.Context, apply func(w *wtx) (refused, err error)) error {
-	return s.submitSteps(ctx, 0, apply)
-}
-
-// submitSteps is submit for a request that writes steps task steps.
-func (s *Store) submitSteps(ctx context.Context, steps int, apply func(w *wtx) (refused, err error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if s.mode == ModeReadOnly {
 		return ErrReadOnly
 	}
-	r := &request{ctx: ctx, apply: apply, done: make(chan struct{}), steps: steps}
+	r := &request{ctx: ctx, apply: apply, done: make(chan struct{})}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -138,19 +126,11 @@ func (w *wtx) runBatch(batch []*request) []*request {
 		finish(fmt.Errorf("sqlite: write: %w", w.broken))
 		return batch
 	}
-	start := time.Now()
 	if _, err := w.exec(`COMMIT`); err != nil {
 		// Whatever SQLite did with the transaction, none of it stays.
 		w.exec(`ROLLBACK`)
 		finish(fmt.Errorf("sqlite: commit: %w", err))
 		return batch
-	}
-	w.commitTook = time.Since(start)
-	w.expect = 0
-	for _, r := range batch {
-		if r.err == nil {
-			w.expect += r.back
-		}
 	}
 	s.txs.Add(1)
 	s.txSteps.Add(int64(w.landed))
@@ -169,23 +149,16 @@ func (w *wtx) runBatch(batch []*request) []*request {
 // open, unless w.broken is set.
 func (w *wtx) runOnce(batch *[]*request) bool {
 	s := w.s
-	w.broken, w.clock, w.rerun, w.steps, w.landed = nil, 0, false, 0, 0
+	w.broken, w.clock, w.rerun, w.landed = nil, 0, false, 0
 	w.statuses = w.statuses[:0]
 	if _, err := w.exec(`BEGIN IMMEDIATE`); err != nil {
 		w.exec(`ROLLBACK`) // in case the transaction began anyway
 		w.broken = fmt.Errorf("begin: %w", err)
 		return true
 	}
-	var linger *time.Timer // the batch's wait for more steps, once begun
-	defer func() {
-		if linger != nil {
-			linger.Stop()
-		}
-	}()
 	for i := 0; i < len(*batch); i++ {
 		if r := (*batch)[i]; !r.failed {
 			w.run(r)
-			w.steps += r.steps
 		}
 		if w.broken != nil {
 			return true
@@ -210,49 +183,8 @@ func (w *wtx) runOnce(batch *[]*request) bool {
 				break more
 			}
 		}
-		if i < len(*batch)-1 || !w.shouldLinger(linger != nil) {
-			continue
-		}
-		if linger == nil {
-			linger = time.NewTimer(min(w.commitTook, maxLinger))
-		}
-		select {
-		case r, ok := <-s.reqs:
-			if !ok { // closing
-				w.expect = 0
-				continue
-			}
-			*batch = append(*batch, r)
-		case <-linger.C:
-			w.expect = 0 // they are not coming: commit
-		}
 	}
 	return true
-}
-
-// maxLinger bounds the time a transaction waits for more steps (see
-// shouldLinger).
-const maxLinger = 2 * time.Millisecond
-
-// shouldLinger reports whether the transaction, having applied every
-// queued request, should wait for more before it commits: whether most of
-// the steps that the last transaction let go on (expect) have not come
-// back yet. A worker that learns that its step committed usually sends the
-// task's next step at once; committing without it would cost it, and every
-// step that comes back meanwhile, a commit of their own (an fsync) after
-// this one. A transaction waits at most as long as the last commit took
-// (up to maxLinger), so that a lone step (one task at a time: expect is 1)
-// never waits, and waiting costs at most what it saves. It never waits
-// when the last transaction let few steps go on.
-func (w *wtx) shouldLinger(waiting bool) bool {
-	const few = 8
-	if w.expect < few || w.broken != nil {
-		return false
-	}
-	if !waiting && w.commitTook <= 0 {
-		return false
-	}
-	return w.steps < w.expect*7/8
 }
 
 // wtx is the writer's state: its connection's transaction while a batch
@@ -263,8 +195,6 @@ type wtx struct {
 	broken error  // set when the transaction cannot go on
 	rerun  bool   // set when a write failed by its own fault
 	clock  uint64 // the world clock of the transaction, once it writes a var
-	steps  int    // the task steps the transaction writes (request.steps)
-	back   int    // request.back of the request being applied
 	landed int    // the steps of Commits the transaction writes
 	// statuses are the statuses the transaction's steps gave their tasks
 	// (see Store.statusHint).
@@ -277,11 +207,6 @@ type wtx struct {
 	stepIndex    int
 	journalFault int
 	args         []any
-	// expect is the number of steps that the last transaction let go on
-	// (request.back), and commitTook the time its COMMIT took: see
-	// shouldLinger.
-	expect     int
-	commitTook time.Duration
 }
 
 // run applies r.
@@ -290,9 +215,7 @@ func (w *wtx) run(r *request) {
 		r.err = err
 		return
 	}
-	w.back = 0
 	refused, err := r.apply(w)
-	r.back = w.back
 	switch {
 	case errors.Is(err, errRerun):
 		w.rerun = true
