@@ -147,6 +147,22 @@ func (e *env) commands() []*cobra.Command {
 	return cmds
 }
 
+// knows says in the help which programs the command knows: those of the
+// registry given to Main, or none (the plain amber command).
+func (e *env) knows() string {
+	var names []string
+	for _, p := range e.reg.Programs() {
+		names = append(names, fmt.Sprintf("%s v%d", p.ProgramName(), p.ProgramVersion()))
+	}
+	if len(names) == 0 {
+		return `The amber command knows no programs or message types of yours: build your
+own with cli.Main and your registry to replay tasks and send typed messages.
+
+`
+	}
+	return "This command knows the programs " + strings.Join(names, ", ") + ".\n\n"
+}
+
 func (e *env) root() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "amber",
@@ -155,10 +171,7 @@ func (e *env) root() *cobra.Command {
 journals, replay them against their program, send them messages, cancel
 them, and serve the inspector in a browser.
 
-The amber command knows no programs or message types of yours: build your
-own with cli.Main and your registry to replay tasks and send typed messages.
-
-` + exitCodesHelp,
+` + e.knows() + exitCodesHelp,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		// A bare "amber" or "amber task" prints its help; an unknown
