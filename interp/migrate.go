@@ -180,9 +180,9 @@ func (m *Migrator) move(ctx context.Context, rec *task.Record, to int) Move {
 		mv.Skipped = fmt.Sprintf("claiming it: %v", err)
 		return mv
 	}
-	moved := false
+	release := true // the lease, unless the task moved or the lease was lost
 	defer func() {
-		if !moved {
+		if release {
 			// Give the lease back, expired at once: the task is claimed
 			// again as if it were ready (a spurious wake-up, which a task
 			// survives), not left waiting out a lease.
@@ -208,10 +208,10 @@ func (m *Migrator) move(ctx context.Context, rec *task.Record, to int) Move {
 	if err != nil {
 		mv.Skipped = fmt.Sprintf("the store refused the move: %v", err)
 		if errors.Is(err, store.ErrLeaseLost) {
-			moved = true // not ours to give back
+			release = false // not ours to give back
 		}
 		return mv
 	}
-	moved, mv.Moved = true, true
+	release, mv.Moved = false, true
 	return mv
 }

@@ -212,13 +212,8 @@ func (r Route) Routes() Routes {
 // the interpreter that made it: its registry (to decode the recorded
 // errors into their sentinels).
 func (r Route) SandboxOptions() []MockOption {
-	var t *proc
-	switch {
-	case r.tap != nil:
-		t = r.tap.t
-	case r.swap != nil:
-		t = r.swap.t
-	default:
+	t := r.caller()
+	if t == nil {
 		return nil
 	}
 	return []MockOption{WithRegistry(t.e.cfg.registry)}
@@ -227,11 +222,20 @@ func (r Route) SandboxOptions() []MockOption {
 // Task returns the ID of the task that made a shadowed or swapped call
 // ("" otherwise).
 func (r Route) Task() string {
-	switch {
-	case r.tap != nil:
-		return r.tap.t.id
-	case r.swap != nil:
-		return r.swap.t.id
+	if t := r.caller(); t != nil {
+		return t.id
 	}
 	return ""
+}
+
+// caller is the task that made a shadowed or swapped call (nil
+// otherwise).
+func (r Route) caller() *proc {
+	switch {
+	case r.tap != nil:
+		return r.tap.t
+	case r.swap != nil:
+		return r.swap.t
+	}
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"time"
 
@@ -192,14 +191,8 @@ func (s *sandboxPort) answer(t *proc, p effect.Pending) (any, error, bool) {
 		s.used[i] = true
 		op.Source = Recorded
 		s.trace = append(s.trace, op)
-		if en.Err != nil {
-			return nil, s.e.cfg.registry.DecodeError(en.Err), true
-		}
-		ptr := effect.NewResult(p.Op)
-		if err := task.Unmarshal(en.Result, ptr); err != nil {
-			return nil, fmt.Errorf("interp: sandbox: recorded result of %s: %w", kind, err), true
-		}
-		return derefResult(ptr), nil, true
+		v, err := s.e.cfg.registry.Outcome(p.Op, en)
+		return v, err, true
 	}
 	switch o := p.Op.(type) {
 	case effect.LogOp, effect.NowOp, effect.RandomOp, effect.SelfOp, effect.PatchOp, effect.SleepOp, RouteOp:
@@ -233,9 +226,6 @@ func (s *sandboxPort) capture(op TraceOp, err error) (any, error, bool) {
 	s.captured++
 	return nil, err, true
 }
-
-// derefResult returns *ptr, the decoded result.
-func derefResult(ptr any) any { return reflect.ValueOf(ptr).Elem().Interface() }
 
 func (s *sandboxPort) send(*proc, string, any, *worker) error { return nil }
 

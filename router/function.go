@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -81,12 +83,7 @@ func (c *Catalog) Lookup(name string) (AnyFunction, bool) {
 func (c *Catalog) Names() []string {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	var out []string
-	for n := range c.fs {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(c.fs))
 }
 
 // Add adds f. Adding a second function of the same name fails.
@@ -188,19 +185,13 @@ func compareVersions(a, b string) int {
 	nb, eb := strconv.Atoi(b)
 	switch {
 	case ea == nil && eb == nil:
-		return na - nb
+		return cmp.Compare(na, nb)
 	case ea == nil:
 		return 1
 	case eb == nil:
 		return -1
 	}
-	if a < b {
-		return -1
-	}
-	if a > b {
-		return 1
-	}
-	return 0
+	return strings.Compare(a, b)
 }
 
 // Has reports whether version is registered.
@@ -216,16 +207,12 @@ func (fn *Function[I, O]) impl(version string) (func(I) effect.Eff[O], bool) {
 
 // Default returns the version a call runs without a route: the first
 // registered.
-func (fn *Function[I, O]) Default() string { return fn.defaultVersion() }
-
-func (fn *Function[I, O]) defaultVersion() string {
-	return fn.vs.Load().def
-}
+func (fn *Function[I, O]) Default() string { return fn.vs.Load().def }
 
 // Run is the program that calls fn on in: it routes the call (one
 // journaled op) and runs the chosen version inline.
 func Run[I, O any](fn *Function[I, O], in I) effect.Eff[O] {
-	route := effect.Perform[interp.Route](interp.NewRouteOp(fn.name, fn.defaultVersion()))
+	route := effect.Perform[interp.Route](interp.NewRouteOp(fn.name, fn.Default()))
 	return effect.Then(route, func(r interp.Route) effect.Eff[O] {
 		impl, ok := fn.impl(r.Version)
 		if !ok {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 )
 
@@ -154,10 +155,5 @@ func DecodePolicy(b []byte) (Policy, error) {
 }
 
 func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.SortFunc(ks, compareVersions)
-	return ks
+	return slices.SortedFunc(maps.Keys(m), compareVersions)
 }

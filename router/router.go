@@ -175,8 +175,9 @@ type shadowCall struct {
 	err                error
 	rec                task.Journal
 	outBytes           []byte
-	opts               []interp.MockOption // the interpreter's (its registry)
-	env                shadowEnv
+	// opts are the sandboxes' options: the interpreter's (its registry),
+	// then the router's (Options.Sandbox), set by submit.
+	opts []interp.MockOption
 }
 
 // submit runs s on the pool, or drops it. It never blocks.
@@ -190,7 +191,7 @@ func (r *Router) submit(fn AnyFunction, s *shadowCall) {
 		}
 		s.outBytes = b
 	}
-	s.env = shadowEnv{append(s.opts, r.opts.Sandbox...)}
+	s.opts = append(s.opts, r.opts.Sandbox...)
 	select {
 	case r.sem <- struct{}{}:
 	default:
@@ -229,9 +230,6 @@ func (r *Router) submit(fn AnyFunction, s *shadowCall) {
 	}()
 }
 
-// shadowEnv is what a shadow takes from its router.
-type shadowEnv struct{ opts []interp.MockOption }
-
 // shadow runs the candidate (and, on a difference, the primary: A/A) in
 // sandboxes and compares them with the primary.
 func (fn *Function[I, O]) shadow(ctx context.Context, s *shadowCall) (*Divergence, error) {
@@ -240,7 +238,7 @@ func (fn *Function[I, O]) shadow(ctx context.Context, s *shadowCall) (*Divergenc
 		return nil, fmt.Errorf("%w: %s version %q", ErrUnknownVersion, fn.name, s.candidate)
 	}
 	in, _ := s.input.(I)
-	res, err := interp.Sandbox(ctx, cand(in), s.rec, s.env.opts...)
+	res, err := interp.Sandbox(ctx, cand(in), s.rec, s.opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +256,7 @@ func (fn *Function[I, O]) shadow(ctx context.Context, s *shadowCall) (*Divergenc
 	// A/A: the primary against its own recording. If it does not
 	// reproduce itself, the call is not deterministic: noise.
 	if prim, ok := fn.impl(s.primary); ok {
-		aa, err := interp.Sandbox(ctx, prim(in), s.rec, s.env.opts...)
+		aa, err := interp.Sandbox(ctx, prim(in), s.rec, s.opts...)
 		if err == nil && (!fn.same(s, aa) || !sameTrace(primaryTrace, effects(aa.Trace))) {
 			d.Noise = true
 		}
