@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	_ "github.com/dbos-inc/dbos-transact-golang/dbos/driver/sqlite" // DBOS on SQLite (modernc.org/sqlite, as amber's store)
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/internal/durabench"
 	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/store/postgres"
@@ -37,29 +37,7 @@ import (
 // DBOS workflow, and so on; throughput alternates whole batches. So noise
 // on the shared machine hits both.
 
-// step is amber's trivial activity.
-type step struct {
-	effect.Returns[int]
-	N int
-}
-
-func (s step) Run(context.Context) (int, error) { return s.N + 1, nil }
-
-// amberSteps is a program of n sequential steps.
-func amberSteps(n int) *effect.Program[int, int] {
-	return effect.NewProgram(fmt.Sprintf("steps%d", n), 1, func(int) effect.Eff[int] {
-		var loop func(i, acc int) effect.Eff[int]
-		loop = func(i, acc int) effect.Eff[int] {
-			if i == n {
-				return effect.Pure(acc)
-			}
-			return effect.Then(effect.Perform(step{N: acc}), func(v int) effect.Eff[int] { return loop(i+1, v) })
-		}
-		return loop(0, 0)
-	})
-}
-
-// dbosSteps is the same workflow for DBOS: n sequential RunAsStep calls.
+// dbosSteps is durabench.Steps(n) for DBOS: n sequential RunAsStep calls.
 func dbosSteps(n int) dbos.Workflow[int, int] {
 	return func(ctx dbos.Context, in int) (int, error) {
 		acc := in
@@ -159,7 +137,7 @@ var peerSettings = []string{"postgres", "sqlite-full", "sqlite-normal"}
 func BenchmarkPeersThreeStepLatency(b *testing.B) {
 	for _, setting := range peerSettings {
 		b.Run(setting, func(b *testing.B) {
-			prog, wf := amberSteps(3), dbosSteps(3)
+			prog, wf := durabench.Steps(3), dbosSteps(3)
 			p := openPeers(b, setting, prog, wf)
 			ctx := context.Background()
 			var la, ld []time.Duration
@@ -189,8 +167,8 @@ func BenchmarkPeersThreeStepLatency(b *testing.B) {
 				ld = append(ld, time.Since(start))
 			}
 			b.StopTimer()
-			a50, a99 := percentiles(la)
-			d50, d99 := percentiles(ld)
+			a50, a99 := durabench.Percentiles(la)
+			d50, d99 := durabench.Percentiles(ld)
 			b.ReportMetric(a50, "amber-p50-ms")
 			b.ReportMetric(a99, "amber-p99-ms")
 			b.ReportMetric(d50, "dbos-p50-ms")
@@ -201,13 +179,6 @@ func BenchmarkPeersThreeStepLatency(b *testing.B) {
 	}
 }
 
-// percentiles returns the median and 99th percentile of lat, in ms.
-func percentiles(lat []time.Duration) (p50, p99 float64) {
-	slices.Sort(lat)
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	return ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100])
-}
-
 // BenchmarkPeersOneStepThroughput: each iteration starts 2,000 one-step
 // workflows from 64 goroutines and waits for them all, on amber then on
 // DBOS; reports each side's workflows per second and their ratio
@@ -216,7 +187,7 @@ func percentiles(lat []time.Duration) (p50, p99 float64) {
 func BenchmarkPeersOneStepThroughput(b *testing.B) {
 	for _, setting := range peerSettings {
 		b.Run(setting, func(b *testing.B) {
-			prog, wf := amberSteps(1), dbosSteps(1)
+			prog, wf := durabench.Steps(1), dbosSteps(1)
 			p := openPeers(b, setting, prog, wf)
 			ctx := context.Background()
 			var ta, td time.Duration

@@ -469,20 +469,18 @@ func taskRoutes(ctx context.Context, st store.Store, id string) ([]interp.Replay
 	if !ok {
 		return nil, nil, nil
 	}
-	routes, err := rs.Routes(ctx)
+	// The policies the workers follow (a row that does not decode is
+	// skipped, as they skip it).
+	ps, err := (&router.StoreTable{S: rs}).Policies(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	var opts []interp.ReplayOption
 	var swaps []string
-	for _, r := range routes {
-		p, err := router.DecodePolicy(r.Policy)
-		if err != nil {
-			continue
-		}
-		if v, ok := p.Tasks[id]; ok {
-			opts = append(opts, interp.WithRoute(r.Function, v))
-			swaps = append(swaps, r.Function+"="+v)
+	for _, fn := range slices.Sorted(maps.Keys(ps)) {
+		if v, ok := ps[fn].Tasks[id]; ok {
+			opts = append(opts, interp.WithRoute(fn, v))
+			swaps = append(swaps, fn+"="+v)
 		}
 	}
 	return opts, swaps, nil

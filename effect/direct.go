@@ -284,10 +284,7 @@ func mayHoldPointers(t reflect.Type) bool {
 // body's loop and the switch costs a mispredicted return when the body is
 // resumed (see settle).
 func await[A any](e *Ctx, n node) (A, error) {
-	if e.held {
-		e.held = false
-		e.last.clear() // see callStart
-	}
+	e.dropResult()
 	c := waitIn[A](e)
 	if !e.yield(n) {
 		panic(cancelled{})
@@ -405,12 +402,7 @@ func callStart(e *Ctx, op any) bool {
 	if op == nil {
 		panic(failure{ErrNilProgram})
 	}
-	if e.held {
-		// The body has copied the previous result out: do not keep it
-		// alive.
-		e.held = false
-		e.last.clear()
-	}
+	e.dropResult()
 	f := e.f
 	f.push(&e.call)
 	e.m.steps++
@@ -453,6 +445,16 @@ func (c *callFrame) catch(_ *Machine, _ *fiber, err error) node {
 // resultCell is a cell that Call reads its result from.
 type resultCell interface {
 	clear()
+}
+
+// dropResult clears the result of the body's last Call if it may keep
+// memory alive (e.held): the body, which calls await or Call again, has
+// copied it out.
+func (e *Ctx) dropResult() {
+	if e.held {
+		e.held = false
+		e.last.clear()
+	}
 }
 
 // lastCell returns e's cell for results of type A, and makes it the cell

@@ -215,3 +215,16 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// runTo runs the task id of p (input in) on a durable worker over st
+// until it has status s, then closes the worker (so the task stays so).
+func runTo(t *testing.T, st store.Store, reg *task.Registry, p effect.AnyProgram, in any, id string, s task.Status) {
+	t.Helper()
+	d, err := interp.NewDurable(st, interp.WithRegistry(reg),
+		interp.WithDurableOptions(interp.DurableOptions{Poll: 10 * time.Millisecond}))
+	require.NoError(t, err)
+	_, err = interp.StartAny(d, p, in, interp.WithID(id))
+	require.NoError(t, err)
+	waitStatus(t, st, map[string]task.Status{id: s})
+	require.NoError(t, d.Close())
+}

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/inspect"
-	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/store/postgres"
 	"github.com/amberrt/amber/store/sqlite"
@@ -690,13 +689,7 @@ func FuzzDecodeMessageJSON(f *testing.F) {
 func TestJournal10000(t *testing.T) {
 	st, _ := sqliteStore(t)
 	reg := registry()
-	d, err := interp.NewDurable(st, interp.WithRegistry(reg),
-		interp.WithDurableOptions(interp.DurableOptions{Poll: 10 * time.Millisecond}))
-	require.NoError(t, err)
-	_, err = interp.StartProgram(d, long, 10_000, interp.WithID("huge"))
-	require.NoError(t, err)
-	waitStatus(t, st, map[string]task.Status{"huge": task.Waiting})
-	require.NoError(t, d.Close())
+	runTo(t, st, reg, long, 10_000, "huge", task.Waiting)
 
 	h := newServer(t, st, inspect.Options{Registry: reg, JournalPage: 500})
 	r := get(h, taskURL("huge"))

@@ -5,10 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
-	"time"
 
 	"github.com/amberrt/amber/inspect"
-	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/task"
 	"github.com/stretchr/testify/require"
 )
@@ -20,13 +18,7 @@ import (
 func TestMigrateAction(t *testing.T) {
 	ctx := context.Background()
 	st, _ := sqliteStore(t)
-	d, err := interp.NewDurable(st, interp.WithRegistry(registry()),
-		interp.WithDurableOptions(interp.DurableOptions{Poll: 10 * time.Millisecond}))
-	require.NoError(t, err)
-	_, err = interp.StartProgram(d, ask, "eve", interp.WithID("mig-1"))
-	require.NoError(t, err)
-	waitStatus(t, st, map[string]task.Status{"mig-1": task.Waiting})
-	require.NoError(t, d.Close())
+	runTo(t, st, registry(), ask, "eve", "mig-1", task.Waiting)
 
 	reg := registry()
 	require.NoError(t, task.Register(reg, askV2))

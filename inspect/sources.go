@@ -2,7 +2,6 @@ package inspect
 
 import (
 	"context"
-	"slices"
 
 	"github.com/amberrt/amber/store"
 )
@@ -33,13 +32,18 @@ func (s storeVersions) VersionChanges(ctx context.Context, limit int) ([]Version
 	if err != nil {
 		return nil, err
 	}
-	if len(cs) > limit {
-		cs = cs[len(cs)-limit:]
+	return newestFirst(cs, limit, func(c store.Change) VersionChange {
+		return VersionChange{Seq: c.Seq, At: c.At, Kind: c.Kind, Program: c.Program, Version: c.Version, Detail: string(c.Data)}
+	}), nil
+}
+
+// newestFirst converts the last limit entries of log (oldest first, as
+// the store returns them) with conv, newest first.
+func newestFirst[E, V any](log []E, limit int, conv func(E) V) []V {
+	log = log[max(len(log)-limit, 0):]
+	out := make([]V, len(log))
+	for i, e := range log {
+		out[len(log)-1-i] = conv(e)
 	}
-	out := make([]VersionChange, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, VersionChange{Seq: c.Seq, At: c.At, Kind: c.Kind, Program: c.Program, Version: c.Version, Detail: string(c.Data)})
-	}
-	slices.Reverse(out)
-	return out, nil
+	return out
 }

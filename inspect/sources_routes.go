@@ -45,15 +45,9 @@ func (s storeRoutes) RouteChanges(ctx context.Context, function string, limit in
 	if err != nil {
 		return nil, err
 	}
-	if len(cs) > limit {
-		cs = cs[len(cs)-limit:]
-	}
-	out := make([]RouteChange, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, RouteChange{Seq: c.Seq, At: c.At, Function: c.Function, Old: policyWords(c.Old), New: policyWords(c.Policy), Who: c.Who, Why: c.Why})
-	}
-	slices.Reverse(out)
-	return out, nil
+	return newestFirst(cs, limit, func(c store.RouteChange) RouteChange {
+		return RouteChange{Seq: c.Seq, At: c.At, Function: c.Function, Old: policyWords(c.Old), New: policyWords(c.Policy), Who: c.Who, Why: c.Why}
+	}), nil
 }
 
 func (s storeRoutes) RouteDivergences(ctx context.Context, function string, limit int) ([]RouteDivergence, int, int, error) {

@@ -4,11 +4,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/inspect"
-	"github.com/amberrt/amber/interp"
 	"github.com/amberrt/amber/router"
 	"github.com/amberrt/amber/task"
 	"github.com/stretchr/testify/require"
@@ -27,13 +25,7 @@ func TestReplaySwap(t *testing.T) {
 	reg := registry()
 	require.NoError(t, task.Register(reg, prog))
 	st, _ := sqliteStore(t)
-	d, err := interp.NewDurable(st, interp.WithRegistry(reg),
-		interp.WithDurableOptions(interp.DurableOptions{Poll: 10 * time.Millisecond}))
-	require.NoError(t, err)
-	_, err = interp.StartProgram(d, prog, "page", interp.WithID("routed-1"))
-	require.NoError(t, err)
-	waitStatus(t, st, map[string]task.Status{"routed-1": task.Done})
-	require.NoError(t, d.Close())
+	runTo(t, st, reg, prog, "page", "routed-1", task.Done)
 
 	h := newServer(t, st, inspect.Options{Registry: reg})
 	r := get(h, "/tasks/routed-1/replay")

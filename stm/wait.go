@@ -87,6 +87,7 @@ func newWait(reads []readEntry) *Wait {
 		seen = make(map[*varCore]struct{}, len(reads))
 	}
 	w.vars = make([]*varCore, 0, len(reads))
+	vers := make([]uint64, 0, len(reads)) // the version first read of each of w.vars
 outer:
 	for _, r := range reads {
 		if seen != nil {
@@ -102,6 +103,7 @@ outer:
 			}
 		}
 		w.vars = append(w.vars, r.c)
+		vers = append(vers, r.ver)
 		r.c.addWaiter(w)
 	}
 	for _, r := range reads {
@@ -110,21 +112,14 @@ outer:
 			break
 		}
 	}
-	for _, c := range w.vars {
+	for i, c := range w.vars {
 		if c.own == nil {
 			continue
 		}
 		// The stamp of the value read, if the var is still at it; if
 		// not, the Wait has fired and its reads no longer matter.
-		var ver uint64
-		for _, r := range reads {
-			if r.c == c {
-				ver = r.ver
-				break
-			}
-		}
 		s := c.own.stamp.Load()
-		if c.lock.Load() != ver {
+		if c.lock.Load() != vers[i] {
 			w.fire()
 		}
 		w.reads = append(w.reads, Read{Var: c.own.self, Stamp: s})

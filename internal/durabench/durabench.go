@@ -152,8 +152,15 @@ func Latency(b *testing.B, env *Env, p effect.AnyProgram, prefix string) {
 	}
 	b.StopTimer()
 	after := env.Count.Tally()
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	p50, p99 := Percentiles(lat)
+	b.ReportMetric(p50, "p50-ms")
+	b.ReportMetric(p99, "p99-ms")
 	b.ReportMetric(float64(after.Writes()-before.Writes())/float64(n), "commits/workflow")
+}
+
+// Percentiles sorts lat and returns its median and 99th percentile, in ms.
+func Percentiles(lat []time.Duration) (p50, p99 float64) {
+	slices.Sort(lat)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100])
 }
