@@ -447,6 +447,16 @@ type journalRow struct {
 // writes, largest first: a statement per size, prepared once.
 var journalChunks = [...]int{64, 16, 4, 1}
 
+// chunkIndex returns the index in journalChunks of the largest chunk of
+// at most n (n > 0) rows.
+func chunkIndex(n int) int {
+	k := 0
+	for journalChunks[k] > n {
+		k++
+	}
+	return k
+}
+
 // flushJournal inserts the journal rows of w.journal, several per
 // statement, and empties it. If a row fails by its own fault (see
 // fault), w.journalFault is the index of its step in the Commit, and
@@ -455,11 +465,7 @@ func (w *wtx) flushJournal() error {
 	w.journalFault = -1
 	rows := w.journal
 	for len(rows) > 0 {
-		k := 0
-		for journalChunks[k] > len(rows) {
-			k++
-		}
-		n := journalChunks[k]
+		n := journalChunks[chunkIndex(len(rows))]
 		if err := w.insertJournal(rows[:n]); err != nil {
 			if !fault(err) {
 				return err
