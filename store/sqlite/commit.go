@@ -90,8 +90,7 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 			if e == nil || faulted[i] {
 				continue
 			}
-			w.stepIndex = i
-			refused, err := w.commitStep(e)
+			refused, err := w.commitStep(i, e)
 			if err != nil {
 				return faulty(i, err)
 			}
@@ -108,11 +107,11 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 	return errs, nil
 }
 
-// commitStep applies one step. refused is the step's own failure (a lost
+// commitStep applies one step, the step-th of its Commit. refused is the step's own failure (a lost
 // lease, entries that do not continue the journal, a spawn of an existing
 // ID), found before anything is written so that a refused step needs no
 // savepoint to leave no trace; err is the database's.
-func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
+func (w *wtx) commitStep(step int, e *encodedStep) (refused, err error) {
 	where := func(err error) error { return commitError(e.Step, err) }
 	if e.ID == "" { // world vars alone, written outside any task
 		if refused, err := w.stale(e.Step); err != nil || refused != nil {
@@ -242,7 +241,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		}
 	}
 	for i, b := range e.entries {
-		w.journal = append(w.journal, journalRow{step: w.stepIndex, task: e.ID, seq: int64(e.Append[i].Seq), entry: b})
+		w.journal = append(w.journal, journalRow{step: step, task: e.ID, seq: int64(e.Append[i].Seq), entry: b})
 	}
 	for _, seq := range e.Consumed {
 		if _, err := w.exec(`DELETE FROM mailbox WHERE task_id = ? AND seq = ?`, e.ID, seq); err != nil {
