@@ -71,27 +71,43 @@ func (s *Store) commitOneRow(ctx context.Context, st *store.Step, p *prepared) (
 	return applied == 1, nil
 }
 
-// oneRowArgs are the arguments of oneRowSQL for st.
-func (s *Store) oneRowArgs(st *store.Step, p *prepared) []any {
-	final := st.Status.Final()
-	keep := st.Keep && !final
-	resume := !final && !keep && st.Status == task.Running
+// oneRowVals are the values of a step's one-row update that derive from
+// the step: the flags of stepSet, its RunAt (none for a final step),
+// whether it notifies the claimers, and its entries' sequence numbers
+// and the journal length they continue (base; -1: no entries, no check).
+type oneRowVals struct {
+	keep, final, resume, notify bool
+	runAt                       *int64
+	base                        int64
+	seqs                        []int64
+}
+
+// oneRowVals derives the values of st's one-row update.
+func (s *Store) oneRowVals(st *store.Step) oneRowVals {
+	v := oneRowVals{final: st.Status.Final(), base: -1, seqs: make([]int64, len(st.Append))}
+	v.keep = st.Keep && !v.final
+	v.resume = !v.final && !v.keep && st.Status == task.Running
 	runAt := st.RunAt
-	if final {
+	if v.final {
 		runAt = time.Time{}
 	}
-	base := int64(-1)
-	seqs := make([]int64, len(st.Append))
 	for i, e := range st.Append {
-		seqs[i] = int64(e.Seq)
+		v.seqs[i] = int64(e.Seq)
 	}
 	if len(st.Append) > 0 {
-		base = seqs[0] - 1
+		v.base = v.seqs[0] - 1
 	}
-	notify := resume || (!runAt.IsZero() && runAt.Before(time.Now().Add(s.opts.PollInterval)))
-	return []any{st.ID, int64(len(st.Append)), string(st.Status), st.Reason, p.wait, st.Result, p.errb, unixNano(runAt),
-		keep, final, resume, int64(st.Token), waitKind(st.Wait), st.Owner, base, int64(st.Epoch), int64(st.Steps),
-		seqs, p.entries, checksums(p.entries), s.channel, notify}
+	v.notify = v.resume || (!runAt.IsZero() && runAt.Before(time.Now().Add(s.opts.PollInterval)))
+	v.runAt = unixNano(runAt)
+	return v
+}
+
+// oneRowArgs are the arguments of oneRowSQL for st.
+func (s *Store) oneRowArgs(st *store.Step, p *prepared) []any {
+	v := s.oneRowVals(st)
+	return []any{st.ID, int64(len(st.Append)), string(st.Status), st.Reason, p.wait, st.Result, p.errb, v.runAt,
+		v.keep, v.final, v.resume, int64(st.Token), waitKind(st.Wait), st.Owner, v.base, int64(st.Epoch), int64(st.Steps),
+		v.seqs, p.entries, checksums(p.entries), s.channel, v.notify}
 }
 
 // oneRowsSQL is oneRowSQL for many steps at once: one set-based
@@ -145,13 +161,13 @@ func (s *Store) oneRowsArgs(steps []store.Step, preps []prepared, idx []int) []a
 	)
 	for k, i := range idx {
 		st, p := &steps[i], &preps[i]
-		a := s.oneRowArgs(st, p)
-		ids[k], counts[k], status[k], reason[k] = st.ID, a[1].(int64), a[2].(string), a[3].(string)
-		waits[k], results[k], errbs[k], runAts[k] = p.wait, st.Result, p.errb, a[7].(*int64)
-		keeps[k], finals[k], resumes[k], tokens[k] = a[8].(bool), a[9].(bool), a[10].(bool), a[11].(int64)
-		waitKinds[k], owners[k], bases[k], epochs[k], versions[k] = a[12].(string), st.Owner, a[14].(int64), a[15].(int64), a[16].(int64)
-		notifies[k] = a[21].(bool)
-		for e, seq := range a[17].([]int64) {
+		v := s.oneRowVals(st)
+		ids[k], counts[k], status[k], reason[k] = st.ID, int64(len(st.Append)), string(st.Status), st.Reason
+		waits[k], results[k], errbs[k], runAts[k] = p.wait, st.Result, p.errb, v.runAt
+		keeps[k], finals[k], resumes[k], tokens[k] = v.keep, v.final, v.resume, int64(st.Token)
+		waitKinds[k], owners[k], bases[k], epochs[k], versions[k] = waitKind(st.Wait), st.Owner, v.base, int64(st.Epoch), int64(st.Steps)
+		notifies[k] = v.notify
+		for e, seq := range v.seqs {
 			jIDs = append(jIDs, st.ID)
 			jSeqs = append(jSeqs, seq)
 			jEntries = append(jEntries, p.entries[e])

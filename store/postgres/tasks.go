@@ -122,9 +122,9 @@ func (r *taskRows) queueLeased(b *pgx.Batch, owner string, until int64) {
 	if len(r.id) == 0 {
 		return
 	}
-	n := len(r.args())
-	lease := fmt.Sprintf(`$%d::text, 1, $%d::bigint`, n+1, n+2)
-	b.Queue(insertTasksSQL(lease)+` RETURNING id, lease_epoch, version, cancel`, append(r.args(), owner, until)...)
+	args := r.args()
+	lease := fmt.Sprintf(`$%d::text, 1, $%d::bigint`, len(args)+1, len(args)+2)
+	b.Queue(insertTasksSQL(lease)+` RETURNING id, lease_epoch, version, cancel`, append(args, owner, until)...)
 	r.queueRest(b)
 }
 
@@ -173,26 +173,42 @@ func (s *Store) Create(ctx context.Context, recs ...*task.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	var rows taskRows
-	for _, rec := range recs {
-		if err := rows.add(rec); err != nil {
-			return fmt.Errorf("postgres: create task %q: %w", rec.ID, err)
-		}
-	}
-	if dup := duplicate(rows.id); dup != "" {
-		return fmt.Errorf("postgres: create task %q twice: %w", dup, store.ErrExists)
+	rows, err := newTaskRows(recs)
+	if err != nil {
+		return err
 	}
 	b := &pgx.Batch{}
 	rows.queue(b)
 	b.Queue(notifySQL, s.channel)
 	// A batch without BEGIN runs as one implicit transaction.
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		if isUniqueViolation(err) {
-			return fmt.Errorf("postgres: create: %w (%v)", store.ErrExists, err)
-		}
-		return fmt.Errorf("postgres: create: %w", err)
+		return createError(err)
 	}
 	return nil
+}
+
+// newTaskRows makes the rows of a Create of recs, or refuses a record
+// that cannot be stored or an ID given twice (ErrExists).
+func newTaskRows(recs []*task.Record) (*taskRows, error) {
+	var rows taskRows
+	for _, rec := range recs {
+		if err := rows.add(rec); err != nil {
+			return nil, fmt.Errorf("postgres: create task %q: %w", rec.ID, err)
+		}
+	}
+	if dup := duplicate(rows.id); dup != "" {
+		return nil, fmt.Errorf("postgres: create task %q twice: %w", dup, store.ErrExists)
+	}
+	return &rows, nil
+}
+
+// createError is the error of a Create whose batch failed with err: one
+// matching ErrExists if an ID existed.
+func createError(err error) error {
+	if isUniqueViolation(err) {
+		return fmt.Errorf("postgres: create: %w (%v)", store.ErrExists, err)
+	}
+	return fmt.Errorf("postgres: create: %w", err)
 }
 
 // CreateClaimed inserts the tasks leased to owner, in one implicit
@@ -203,14 +219,9 @@ func (s *Store) CreateClaimed(ctx context.Context, owner string, now time.Time, 
 	if len(recs) == 0 {
 		return nil, nil
 	}
-	var rows taskRows
-	for _, rec := range recs {
-		if err := rows.add(rec); err != nil {
-			return nil, fmt.Errorf("postgres: create task %q: %w", rec.ID, err)
-		}
-	}
-	if dup := duplicate(rows.id); dup != "" {
-		return nil, fmt.Errorf("postgres: create task %q twice: %w", dup, store.ErrExists)
+	rows, err := newTaskRows(recs)
+	if err != nil {
+		return nil, err
 	}
 	updated := nano(now)
 	for i := range rows.id {
@@ -221,10 +232,7 @@ func (s *Store) CreateClaimed(ctx context.Context, owner string, now time.Time, 
 	br := s.pool.SendBatch(ctx, b)
 	fail := func(err error) ([]store.Lease, error) {
 		br.Close()
-		if isUniqueViolation(err) {
-			return nil, fmt.Errorf("postgres: create: %w (%v)", store.ErrExists, err)
-		}
-		return nil, fmt.Errorf("postgres: create: %w", err)
+		return nil, createError(err)
 	}
 	got := make(map[string]store.Lease, len(recs))
 	var l store.Lease

@@ -90,8 +90,7 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 			if e == nil || faulted[i] {
 				continue
 			}
-			w.stepIndex = i
-			refused, err := w.commitStep(e)
+			refused, err := w.commitStep(i, e)
 			if err != nil {
 				return faulty(i, err)
 			}
@@ -108,11 +107,11 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 	return errs, nil
 }
 
-// commitStep applies one step. refused is the step's own failure (a lost
+// commitStep applies one step, the step-th of its Commit. refused is the step's own failure (a lost
 // lease, entries that do not continue the journal, a spawn of an existing
 // ID), found before anything is written so that a refused step needs no
 // savepoint to leave no trace; err is the database's.
-func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
+func (w *wtx) commitStep(step int, e *encodedStep) (refused, err error) {
 	where := func(err error) error { return commitError(e.Step, err) }
 	if e.ID == "" { // world vars alone, written outside any task
 		if refused, err := w.stale(e.Step); err != nil || refused != nil {
@@ -242,7 +241,7 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		}
 	}
 	for i, b := range e.entries {
-		w.journal = append(w.journal, journalRow{step: w.stepIndex, task: e.ID, seq: int64(e.Append[i].Seq), entry: b})
+		w.journal = append(w.journal, journalRow{step: step, task: e.ID, seq: int64(e.Append[i].Seq), entry: b})
 	}
 	for _, seq := range e.Consumed {
 		if _, err := w.exec(`DELETE FROM mailbox WHERE task_id = ? AND seq = ?`, e.ID, seq); err != nil {
@@ -447,6 +446,16 @@ type journalRow struct {
 // writes, largest first: a statement per size, prepared once.
 var journalChunks = [...]int{64, 16, 4, 1}
 
+// chunkIndex returns the index in journalChunks of the largest chunk of
+// at most n (n > 0) rows.
+func chunkIndex(n int) int {
+	k := 0
+	for journalChunks[k] > n {
+		k++
+	}
+	return k
+}
+
 // flushJournal inserts the journal rows of w.journal, several per
 // statement, and empties it. If a row fails by its own fault (see
 // fault), w.journalFault is the index of its step in the Commit, and
@@ -455,11 +464,7 @@ func (w *wtx) flushJournal() error {
 	w.journalFault = -1
 	rows := w.journal
 	for len(rows) > 0 {
-		k := 0
-		for journalChunks[k] > len(rows) {
-			k++
-		}
-		n := journalChunks[k]
+		n := journalChunks[chunkIndex(len(rows))]
 		if err := w.insertJournal(rows[:n]); err != nil {
 			if !fault(err) {
 				return err

@@ -49,25 +49,13 @@ var _ store.RouteStore = (*Store)(nil)
 
 // Routes implements store.RouteStore.
 func (s *Store) Routes(ctx context.Context) ([]store.Route, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT function, policy, seq, at FROM routes ORDER BY function`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: routes: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Route
-	for rows.Next() {
-		var r store.Route
-		var seq, at int64
-		if err := rows.Scan(&r.Function, &r.Policy, &seq, &at); err != nil {
-			return nil, fmt.Errorf("sqlite: routes: %w", err)
-		}
-		r.Seq, r.At = uint64(seq), time.Unix(0, at).UTC()
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: routes: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.rdb, "routes", `SELECT function, policy, seq, at FROM routes ORDER BY function`, nil,
+		func(rows *sql.Rows) (r store.Route, err error) {
+			var seq, at int64
+			err = rows.Scan(&r.Function, &r.Policy, &seq, &at)
+			r.Seq, r.At = uint64(seq), time.Unix(0, at).UTC()
+			return r, err
+		})
 }
 
 // RoutesClock implements store.RouteStore.
@@ -124,26 +112,14 @@ func (s *Store) SetRoute(ctx context.Context, c store.RouteChange) (store.RouteC
 
 // RouteHistory implements store.RouteStore.
 func (s *Store) RouteHistory(ctx context.Context, function string) ([]store.RouteChange, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, function, policy, old, prev, who, why, at FROM route_history
-		WHERE ? = '' OR function = ? ORDER BY seq`, function, function)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: route history: %w", err)
-	}
-	defer rows.Close()
-	var out []store.RouteChange
-	for rows.Next() {
-		var c store.RouteChange
-		var seq, prev, at int64
-		if err := rows.Scan(&seq, &c.Function, &c.Policy, &c.Old, &prev, &c.Who, &c.Why, &at); err != nil {
-			return nil, fmt.Errorf("sqlite: route history: %w", err)
-		}
-		c.Seq, c.Prev, c.At = uint64(seq), uint64(prev), time.Unix(0, at).UTC()
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: route history: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.rdb, "route history", `SELECT seq, function, policy, old, prev, who, why, at FROM route_history
+		WHERE ?1 = '' OR function = ?1 ORDER BY seq`, []any{function},
+		func(rows *sql.Rows) (c store.RouteChange, err error) {
+			var seq, prev, at int64
+			err = rows.Scan(&seq, &c.Function, &c.Policy, &c.Old, &prev, &c.Who, &c.Why, &at)
+			c.Seq, c.Prev, c.At = uint64(seq), uint64(prev), time.Unix(0, at).UTC()
+			return c, err
+		})
 }
 
 // AddDivergences implements store.RouteStore.
@@ -169,24 +145,16 @@ func (s *Store) Divergences(ctx context.Context, function string, limit int) ([]
 		function).Scan(&total, &noise); err != nil {
 		return nil, 0, 0, fmt.Errorf("sqlite: divergences: %w", err)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, function, task, at, noise, data FROM divergences
-		WHERE function = ? ORDER BY seq LIMIT ?`, function, max(limit, 0))
+	out, err := queryAll(ctx, s.rdb, "divergences", `SELECT seq, function, task, at, noise, data FROM divergences
+		WHERE function = ? ORDER BY seq LIMIT ?`, []any{function, max(limit, 0)},
+		func(rows *sql.Rows) (d store.Divergence, err error) {
+			var seq, at int64
+			err = rows.Scan(&seq, &d.Function, &d.Task, &at, &d.Noise, &d.Data)
+			d.Seq, d.At = uint64(seq), time.Unix(0, at).UTC()
+			return d, err
+		})
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("sqlite: divergences: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Divergence
-	for rows.Next() {
-		var d store.Divergence
-		var seq, at int64
-		if err := rows.Scan(&seq, &d.Function, &d.Task, &at, &d.Noise, &d.Data); err != nil {
-			return nil, 0, 0, fmt.Errorf("sqlite: divergences: %w", err)
-		}
-		d.Seq, d.At = uint64(seq), time.Unix(0, at).UTC()
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, 0, fmt.Errorf("sqlite: divergences: %w", err)
+		return nil, 0, 0, err
 	}
 	return out, total, noise, nil
 }

@@ -114,21 +114,20 @@ func (s *Store) SetCurrent(ctx context.Context, program string, version int) err
 
 // Current implements store.Store.
 func (s *Store) Current(ctx context.Context) (map[string]int, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT program, version FROM program_current`)
+	pvs, err := queryAll(ctx, s.rdb, "current versions", `SELECT program, version FROM program_current`, nil, scanProgramVersion)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: current versions: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var p string
-		var v int
-		if err := rows.Scan(&p, &v); err != nil {
-			return nil, fmt.Errorf("sqlite: current versions: %w", err)
-		}
-		out[p] = v
+	out := make(map[string]int, len(pvs))
+	for _, pv := range pvs {
+		out[pv.Program] = pv.Version
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// scanProgramVersion reads a row of (program, version).
+func scanProgramVersion(rows *sql.Rows) (pv task.ProgramVersion, err error) {
+	return pv, rows.Scan(&pv.Program, &pv.Version)
 }
 
 // Retire implements store.Store.
@@ -168,29 +167,19 @@ func (s *Store) Retire(ctx context.Context, program string, version int, force b
 
 // Changes implements store.Store.
 func (s *Store) Changes(ctx context.Context, since uint64) ([]store.Change, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, at, kind, program, version, data FROM changes WHERE seq > ? ORDER BY seq`, int64(since))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: changes: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Change
-	for rows.Next() {
-		var (
-			c    store.Change
-			seq  int64
-			at   int64
-			data sql.NullString
-		)
-		if err := rows.Scan(&seq, &at, &c.Kind, &c.Program, &c.Version, &data); err != nil {
-			return nil, fmt.Errorf("sqlite: changes: %w", err)
-		}
-		c.Seq, c.At = uint64(seq), time.Unix(0, at).UTC()
-		if data.Valid {
-			c.Data = json.RawMessage(data.String)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.rdb, "changes", `SELECT seq, at, kind, program, version, data FROM changes WHERE seq > ? ORDER BY seq`,
+		[]any{int64(since)}, func(rows *sql.Rows) (c store.Change, err error) {
+			var (
+				seq, at int64
+				data    sql.NullString
+			)
+			err = rows.Scan(&seq, &at, &c.Kind, &c.Program, &c.Version, &data)
+			c.Seq, c.At = uint64(seq), time.Unix(0, at).UTC()
+			if data.Valid {
+				c.Data = json.RawMessage(data.String)
+			}
+			return c, err
+		})
 }
 
 // Heartbeat implements store.Store.
@@ -219,28 +208,21 @@ func (s *Store) Heartbeat(ctx context.Context, wi store.WorkerInfo) error {
 
 // Workers implements store.Store.
 func (s *Store) Workers(ctx context.Context) ([]store.WorkerInfo, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, versions, at, stopped FROM workers ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: workers: %w", err)
-	}
-	defer rows.Close()
-	var out []store.WorkerInfo
-	for rows.Next() {
-		var (
-			wi store.WorkerInfo
-			vs string
-			at int64
-		)
-		if err := rows.Scan(&wi.ID, &vs, &at, &wi.Stopped); err != nil {
-			return nil, fmt.Errorf("sqlite: workers: %w", err)
-		}
-		if err := json.Unmarshal([]byte(vs), &wi.Versions); err != nil {
-			return nil, fmt.Errorf("sqlite: workers: the versions of %s: %w", wi.ID, err)
-		}
-		wi.At = time.Unix(0, at).UTC()
-		out = append(out, wi)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.rdb, "workers", `SELECT id, versions, at, stopped FROM workers ORDER BY id`, nil,
+		func(rows *sql.Rows) (wi store.WorkerInfo, err error) {
+			var (
+				vs string
+				at int64
+			)
+			if err := rows.Scan(&wi.ID, &vs, &at, &wi.Stopped); err != nil {
+				return wi, err
+			}
+			if err := json.Unmarshal([]byte(vs), &wi.Versions); err != nil {
+				return wi, fmt.Errorf("the versions of %s: %w", wi.ID, err)
+			}
+			wi.At = time.Unix(0, at).UTC()
+			return wi, nil
+		})
 }
 
 // Versions implements store.Store: one read transaction, the task counts
@@ -252,43 +234,24 @@ func (s *Store) Versions(ctx context.Context, program string) ([]store.VersionIn
 		return nil, fmt.Errorf("sqlite: versions: %w", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT program, program_version, status, count(*), min(created), id
-		FROM tasks WHERE ?1 = '' OR program = ?1 GROUP BY program, program_version, status`, program)
+	counts, err := queryAll(ctx, tx, "versions", `SELECT program, program_version, status, count(*), min(created), id
+		FROM tasks WHERE ?1 = '' OR program = ?1 GROUP BY program, program_version, status`, []any{program},
+		func(rows *sql.Rows) (c store.VersionCount, err error) {
+			var (
+				status  string
+				created int64
+			)
+			err = rows.Scan(&c.Program, &c.Version, &status, &c.Count, &created, &c.Oldest)
+			c.Status, c.Created = task.Status(status), time.Unix(0, created).UTC()
+			return c, err
+		})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: versions: %w", err)
+		return nil, err
 	}
-	var counts []store.VersionCount
-	for rows.Next() {
-		var (
-			c       store.VersionCount
-			status  string
-			created int64
-		)
-		if err := rows.Scan(&c.Program, &c.Version, &status, &c.Count, &created, &c.Oldest); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("sqlite: versions: %w", err)
-		}
-		c.Status, c.Created = task.Status(status), time.Unix(0, created).UTC()
-		counts = append(counts, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: versions: %w", err)
-	}
-	var retired []task.ProgramVersion
-	rows, err = tx.QueryContext(ctx, `SELECT program, version FROM program_retired`)
+	retired, err := queryAll(ctx, tx, "versions", `SELECT program, version FROM program_retired`, nil, scanProgramVersion)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: versions: %w", err)
+		return nil, err
 	}
-	for rows.Next() {
-		var pv task.ProgramVersion
-		if err := rows.Scan(&pv.Program, &pv.Version); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("sqlite: versions: %w", err)
-		}
-		retired = append(retired, pv)
-	}
-	rows.Close()
 	current, err := s.Current(ctx)
 	if err != nil {
 		return nil, err

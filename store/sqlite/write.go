@@ -3,13 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
@@ -180,36 +178,35 @@ func (w *wtx) create(enc []*encodedRecord, l *newLease) (refused, err error) {
 }
 
 // anyExists returns the ID of one of the tasks of enc that exists, or "".
-// One query looks for them all (as a JSON array), unless an ID does not
-// survive JSON as it is (bytes that are not UTF-8, control characters).
+// It asks for several IDs per query, as a list of parameters (as many as
+// an element of journalChunks, so that the writer prepares few forms):
+// an ID is bound as it is, whatever its bytes.
 func (w *wtx) anyExists(enc []*encodedRecord) (string, error) {
-	ids := make([]string, len(enc))
-	for i, e := range enc {
-		ids[i] = e.rec.ID
-		if !utf8.ValidString(ids[i]) || strings.ContainsFunc(ids[i], func(r rune) bool { return r < 0x20 }) {
-			ids = nil
-			break
+	args := make([]any, 0, journalChunks[chunkIndex(len(enc))])
+	for len(enc) > 0 {
+		k := chunkIndex(len(enc))
+		args = args[:0]
+		for _, e := range enc[:journalChunks[k]] {
+			args = append(args, e.rec.ID)
 		}
-	}
-	if ids == nil {
-		for _, e := range enc {
-			if exists, err := w.exists(e.rec.ID); err != nil || exists {
-				return e.rec.ID, err
-			}
+		var id string
+		err := w.scan(existsQueries[k], args, &id)
+		if !errors.Is(err, sql.ErrNoRows) {
+			return id, err
 		}
-		return "", nil
+		enc = enc[journalChunks[k]:]
 	}
-	b, err := json.Marshal(ids)
-	if err != nil {
-		return "", err
-	}
-	var id string
-	err = w.scan(`SELECT id FROM tasks WHERE id IN (SELECT value FROM json_each(?)) LIMIT 1`, []any{string(b)}, &id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	return id, err
+	return "", nil
 }
+
+// existsQueries select one of as many IDs as the element of journalChunks
+// of the same index that exists (anyExists).
+var existsQueries = func() (qs [len(journalChunks)]string) {
+	for k, n := range journalChunks {
+		qs[k] = `SELECT id FROM tasks WHERE id IN (?` + strings.Repeat(`, ?`, n-1) + `) LIMIT 1`
+	}
+	return qs
+}()
 
 // exists reports whether there is a task id.
 func (w *wtx) exists(id string) (bool, error) {

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/amberrt/amber/store"
@@ -45,5 +46,34 @@ func TestCreateExisting(t *testing.T) {
 		if l.Epoch != 1 || l.Steps != 0 || l.Cancel || r.Status != task.Running {
 			t.Errorf("%s created leased: %+v, %s", l.ID, l, r.Status)
 		}
+	}
+}
+
+// TestCreateExistingMany: the IDs of a large Create are looked for in
+// several queries; an existing one in any of them refuses the Create.
+func TestCreateExistingMany(t *testing.T) {
+	s := open(t, nil)
+	if err := s.Create(bg, storetest.NewRecord("old")); err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []int{1, 63, 64, 80, 84, 85} {
+		recs := make([]*task.Record, 86)
+		for i := range recs {
+			recs[i] = storetest.NewRecord(fmt.Sprintf("new-%d-%d", at, i))
+		}
+		recs[at] = storetest.NewRecord("old")
+		if err := s.Create(bg, recs...); !errors.Is(err, store.ErrExists) {
+			t.Errorf("create of 86 with an existing one at %d: %v, want ErrExists", at, err)
+		}
+		if _, _, err := s.Load(bg, recs[0].ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a refused Create created %q: %v", recs[0].ID, err)
+		}
+	}
+	recs := make([]*task.Record, 86)
+	for i := range recs {
+		recs[i] = storetest.NewRecord(fmt.Sprintf("fresh-%d", i))
+	}
+	if err := s.Create(bg, recs...); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -200,11 +200,10 @@ type wtx struct {
 	// (see Store.statusHint).
 	statuses []taskStatus
 	// journal are the journal rows of the Commit being applied, to
-	// insert together (flushJournal); stepIndex is the index in it of the
-	// step being applied, journalFault that of the step whose row failed
-	// by its own fault (or -1); args is flushJournal's buffer.
+	// insert together (flushJournal); journalFault is the index in it of
+	// the step whose row failed by its own fault (or -1); args is
+	// flushJournal's buffer.
 	journal      []journalRow
-	stepIndex    int
 	journalFault int
 	args         []any
 }
