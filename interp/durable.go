@@ -59,7 +59,10 @@ import (
 //     activity and the start of the next share one commit, and the last
 //     result and the task's end share one.
 //   - While only activities run, in this process, the step keeps the
-//     lease (store.Step.Keep): their results cost no claim.
+//     lease (store.Step.Keep): their results cost no claim. The worker
+//     renews a kept lease (store.Store.Renew) while its attempts run, so
+//     that no other worker takes over, and runs again, an attempt that
+//     outlives a lease.
 //
 // The first step of a task, when all it does is start activity attempts
 // (it journals nothing, takes, sends and spawns nothing, touches no world
@@ -80,11 +83,11 @@ import (
 // the store holds the task as created: running, leased, with no wait, no
 // attempt and no deadline (task show and the inspector show it running,
 // with no attempt and no deadline; a step that stores a wait shows them
-// from then on). Another worker takes it over when the lease expires
-// (the create's, DurableOptions.Lease after the start, or the claim's for
-// a task created elsewhere; at once on a SQLite file whose worker died,
-// since the next worker to open the file releases its leases), as it
-// takes over any step that kept its lease; the
+// from then on). The worker renews that lease while the attempts run, as
+// it renews any lease a step kept. If the worker dies, another takes the
+// task over when the lease runs out (within DurableOptions.Lease of the
+// last renewal; at once on a SQLite file whose worker died, since the
+// next worker to open the file releases its leases); the
 // ActivityTimeout deadline, stored with a step's wait, plays no part
 // until a step is stored. A first attempt that fails is stored, in
 // backoff and with its attempt number, by the step that takes the
@@ -138,10 +141,12 @@ type DurableOptions struct {
 	// may take the task over and run the attempt again, if this worker has
 	// not finished it (it crashed). Default 1 minute; an op's
 	// StartToClose, if longer, wins. It is stored with the step that
-	// starts the attempt: a task whose worker kept its lease (and a task
+	// starts the attempt. A task whose worker kept its lease (and a task
 	// whose first attempts run before any step of it is stored: see
-	// Durable, # Commits) is taken over when the lease expires, if that
-	// comes first.
+	// Durable, # Commits) is held by that lease instead: the worker renews
+	// it while the attempts run, however long they take, and if the
+	// worker dies another takes the task over when the last renewal runs
+	// out (within Lease).
 	ActivityTimeout time.Duration
 	// Cache is how many tasks are kept in memory (default 10,000); the
 	// others are rebuilt by replay when they wake.
@@ -228,9 +233,10 @@ func NewDurable(st store.Store, opts ...DurableOption) (*Durable, error) {
 	// Several committers, so that a batch gathers while another one is
 	// being written: the store groups them again (SQLite has one writer).
 	const committers = 4
-	d.wg.Add(2 + 2*committers + workers)
+	d.wg.Add(3 + 2*committers + workers)
 	go d.claimLoop()
 	go d.versionLoop()
+	go d.renewLoop()
 	for range committers {
 		go d.committer()
 		go d.creator()

@@ -125,6 +125,15 @@ type Store interface {
 	// task has finished.
 	ClaimID(ctx context.Context, owner, id string, now time.Time, lease time.Duration) (Lease, error)
 
+	// Renew extends to now+lease each lease of ls that owner still holds:
+	// its task is not finished and is leased to owner under the lease's
+	// epoch, expired or not (a lease no other worker took over is still
+	// owner's). It returns the IDs of the others, whose leases are lost,
+	// and changes nothing else: not the epoch, so a step committed under a
+	// renewed lease is fenced as before, nor the task's readiness. How a
+	// worker keeps a task whose activity attempt outlives the lease.
+	Renew(ctx context.Context, owner string, now time.Time, lease time.Duration, ls ...Lease) (lost []string, err error)
+
 	// Load returns a task's record with its whole journal (Record.Mailbox
 	// is left empty), its process state (Record.Trap, Record.Name), its
 	// run count and timer (Record.Runs, Record.RunAt) and its unreceived

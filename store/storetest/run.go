@@ -54,6 +54,7 @@ var cases = []testCase{
 	{"ClaimReadyOldestFirst", testClaimOrder},
 	{"ClaimExclusive", testClaimExclusive},
 	{"ClaimExpired", testClaimExpired},
+	{"Renew", testRenew},
 	{"ClaimNotReady", testClaimNotReady},
 	{"ClaimRunAt", testClaimRunAt},
 	{"ClaimFinished", testClaimFinished},
