@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -196,6 +197,9 @@ type recordJSON struct {
 	// workers that can run its version (in flight only).
 	Migrations []task.Migration `json:"migrations,omitempty"`
 	Workers    []string         `json:"workers,omitempty"`
+	// Damage is why the task's record could not be read (a corrupt
+	// journal entry, say): the fields above are then the listing's.
+	Damage string `json:"damage,omitempty"`
 }
 
 type entryJSON struct {
@@ -237,6 +241,9 @@ func exactArgs(n int) cobra.PositionalArgs {
 
 func (e *env) show(ctx context.Context, s store.Store, id string) error {
 	rec, msgs, err := s.Load(ctx, id)
+	if errors.Is(err, task.ErrCorrupt) {
+		return e.showDamaged(ctx, s, id, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -308,6 +315,38 @@ func (e *env) show(ctx context.Context, s store.Store, id string) error {
 		}
 		return nil
 	})
+}
+
+// showDamaged shows what the store's listing knows of task id, whose
+// record could not be loaded (loadErr: a corrupt journal entry, message
+// or record), and returns loadErr: the operator sees the task's program,
+// version, status and wait beside the damage, and the command still fails.
+func (e *env) showDamaged(ctx context.Context, s store.Store, id string, loadErr error) error {
+	sums, err := s.List(ctx, store.Filter{IDContains: id})
+	if err != nil {
+		return loadErr
+	}
+	i := slices.IndexFunc(sums, func(sm store.Summary) bool { return sm.ID == id })
+	if i < 0 {
+		return loadErr
+	}
+	sm := sums[i]
+	out := recordJSON{ID: sm.ID, Program: sm.Program, Version: sm.Version, Status: sm.Status, Reason: sm.Reason,
+		Wait: waitToJSON(sm.Wait), Created: timePtr(sm.Created), Updated: timePtr(sm.Updated), Damage: loadErr.Error()}
+	if err := e.emit(out, func(w io.Writer) error {
+		fmt.Fprintf(w, "task     %s\nprogram  %s v%d\nstatus   %s\n", sm.ID, sm.Program, sm.Version, sm.Status)
+		if sm.Reason != "" {
+			fmt.Fprintf(w, "reason   %s\n", sm.Reason)
+		}
+		if sm.Wait != nil {
+			fmt.Fprintf(w, "waits    %s\n", inspect.WaitSummary(sm.Wait, ""))
+		}
+		fmt.Fprintf(w, "journal  %d entries, unreadable: %v\nmailbox  %d messages\n", sm.Entries, loadErr, sm.Pending)
+		return nil
+	}); err != nil {
+		return err
+	}
+	return loadErr
 }
 
 // replayJSON is one task's line of task replay --json.

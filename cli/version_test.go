@@ -197,3 +197,30 @@ func TestDeployCorruptJournal(t *testing.T) {
 	require.Contains(t, r.out, "a2")
 	require.NotContains(t, r.out, "a1")
 }
+
+// TestTaskShowCorruptJournal: task show of a task whose journal is
+// corrupt shows what the listing knows of it (program, version, status,
+// journal length) beside the damage, and fails.
+func TestTaskShowCorruptJournal(t *testing.T) {
+	reg := registry3()
+	db := fixture(t, reg, "a1", "a2")
+	raw, err := sql.Open("sqlite", db)
+	require.NoError(t, err)
+	_, err = raw.Exec(`UPDATE journal SET entry = x'ffff00' WHERE task_id = 'a2'`)
+	require.NoError(t, err)
+	require.NoError(t, raw.Close())
+
+	r := amber(t, reg, "task", "show", "a2", "--db", db)
+	require.Equal(t, 1, r.code, r.err)
+	require.Contains(t, r.out, "program  ask v1")
+	require.Contains(t, r.out, "status   waiting")
+	require.Contains(t, r.out, "unreadable")
+	require.Contains(t, r.err, "corrupt")
+
+	r = amber(t, reg, "task", "show", "a2", "--json", "--db", db)
+	require.Equal(t, 1, r.code, r.err)
+	var out struct{ Program, Status, Damage string }
+	require.NoError(t, json.Unmarshal([]byte(r.out), &out), r.out)
+	require.Equal(t, "ask", out.Program)
+	require.Contains(t, out.Damage, "corrupt")
+}
