@@ -59,8 +59,16 @@ func (s *Store) SetCurrent(ctx context.Context, program string, version int) err
 }
 
 // Current implements store.Store.
-func (s *Store) Current(ctx context.Context) (map[string]int, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT program, version FROM program_current`)
+func (s *Store) Current(ctx context.Context) (map[string]int, error) { return current(ctx, s.pool) }
+
+// querier is what the reads below run on: the pool, or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// current reads the current versions through q.
+func current(ctx context.Context, q querier) (map[string]int, error) {
+	rows, _ := q.Query(ctx, `SELECT program, version FROM program_current`)
 	out := map[string]int{}
 	var (
 		p string
@@ -162,8 +170,11 @@ func (s *Store) Heartbeat(ctx context.Context, w store.WorkerInfo) error {
 }
 
 // Workers implements store.Store.
-func (s *Store) Workers(ctx context.Context) ([]store.WorkerInfo, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT id, versions, at, stopped FROM workers ORDER BY id`)
+func (s *Store) Workers(ctx context.Context) ([]store.WorkerInfo, error) { return workers(ctx, s.pool) }
+
+// workers reads the worker table through q.
+func workers(ctx context.Context, q querier) ([]store.WorkerInfo, error) {
+	rows, _ := q.Query(ctx, `SELECT id, versions, at, stopped FROM workers ORDER BY id`)
 	var (
 		out []store.WorkerInfo
 		w   store.WorkerInfo
@@ -184,13 +195,17 @@ func (s *Store) Workers(ctx context.Context) ([]store.WorkerInfo, error) {
 	return out, nil
 }
 
-// Versions implements store.Store: the task counts come from a scan of
+// Versions implements store.Store: one read transaction (a snapshot of
+// the tasks, the current and retired versions and the workers together);
+// the task counts come from a scan of
 // the tasks (no index on the program: one would cost every step an
 // index update, or its HOT update).
 func (s *Store) Versions(ctx context.Context, program string) ([]store.VersionInfo, error) {
 	var (
 		counts  []store.VersionCount
 		retired []task.ProgramVersion
+		cur     map[string]int
+		ws      []store.WorkerInfo
 	)
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `SELECT DISTINCT ON (program, program_version, status)
@@ -213,25 +228,24 @@ func (s *Store) Versions(ctx context.Context, program string) ([]store.VersionIn
 		}
 		rows, _ = tx.Query(ctx, `SELECT program, version FROM program_retired`)
 		var pv task.ProgramVersion
-		_, err := pgx.ForEachRow(rows, []any{&pv.Program, &version}, func() error {
+		if _, err := pgx.ForEachRow(rows, []any{&pv.Program, &version}, func() error {
 			pv.Version = int(version)
 			retired = append(retired, pv)
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		var err error
+		if cur, err = current(ctx, tx); err != nil {
+			return err
+		}
+		ws, err = workers(ctx, tx)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: versions: %w", err)
 	}
-	current, err := s.Current(ctx)
-	if err != nil {
-		return nil, err
-	}
-	workers, err := s.Workers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return store.MakeVersions(program, counts, current, retired, workers, time.Now()), nil
+	return store.MakeVersions(program, counts, cur, retired, ws, time.Now()), nil
 }
 
 // Migrate implements store.Store.

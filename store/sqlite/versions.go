@@ -113,8 +113,11 @@ func (s *Store) SetCurrent(ctx context.Context, program string, version int) err
 }
 
 // Current implements store.Store.
-func (s *Store) Current(ctx context.Context) (map[string]int, error) {
-	pvs, err := queryAll(ctx, s.rdb, "current versions", `SELECT program, version FROM program_current`, nil, scanProgramVersion)
+func (s *Store) Current(ctx context.Context) (map[string]int, error) { return current(ctx, s.rdb) }
+
+// current reads the current versions through q.
+func current(ctx context.Context, q queryer) (map[string]int, error) {
+	pvs, err := queryAll(ctx, q, "current versions", `SELECT program, version FROM program_current`, nil, scanProgramVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -207,8 +210,11 @@ func (s *Store) Heartbeat(ctx context.Context, wi store.WorkerInfo) error {
 }
 
 // Workers implements store.Store.
-func (s *Store) Workers(ctx context.Context) ([]store.WorkerInfo, error) {
-	return queryAll(ctx, s.rdb, "workers", `SELECT id, versions, at, stopped FROM workers ORDER BY id`, nil,
+func (s *Store) Workers(ctx context.Context) ([]store.WorkerInfo, error) { return workers(ctx, s.rdb) }
+
+// workers reads the worker table through q.
+func workers(ctx context.Context, q queryer) ([]store.WorkerInfo, error) {
+	return queryAll(ctx, q, "workers", `SELECT id, versions, at, stopped FROM workers ORDER BY id`, nil,
 		func(rows *sql.Rows) (wi store.WorkerInfo, err error) {
 			var (
 				vs string
@@ -252,15 +258,15 @@ func (s *Store) Versions(ctx context.Context, program string) ([]store.VersionIn
 	if err != nil {
 		return nil, err
 	}
-	current, err := s.Current(ctx)
+	cur, err := current(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	workers, err := s.Workers(ctx)
+	ws, err := workers(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	return store.MakeVersions(program, counts, current, retired, workers, time.Now()), nil
+	return store.MakeVersions(program, counts, cur, retired, ws, time.Now()), nil
 }
 
 // Migrate implements store.Store.
