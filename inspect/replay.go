@@ -280,7 +280,7 @@ type routedCall struct {
 }
 
 // routeKind is the op kind of the routing decision a routed call journals.
-const routeKind = "interp.RouteOp"
+var routeKind = task.OpKind(interp.RouteOp{})
 
 // routedCalls lists the routed functions j calls, by first call.
 func routedCalls(j task.Journal) []routedCall {

@@ -331,7 +331,7 @@ func run(ctx context.Context, db string, out io.Writer) (*report, error) {
 // ran ("" if it made none).
 func routedVersion(j task.Journal, function string) string {
 	for _, en := range j {
-		if en.Kind != "interp.RouteOp" || !strings.Contains(task.Render(en.Op), `"`+function+`"`) {
+		if en.Kind != task.OpKind(interp.RouteOp{}) || !strings.Contains(task.Render(en.Op), `"`+function+`"`) {
 			continue
 		}
 		var r struct{ Version string }
