@@ -169,6 +169,13 @@ func (s *cutOff) ClaimID(ctx context.Context, owner, id string, now time.Time, l
 	return s.Store.ClaimID(ctx, owner, id, now, lease)
 }
 
+func (s *cutOff) Renew(ctx context.Context, owner string, now time.Time, lease time.Duration, ls ...store.Lease) ([]string, error) {
+	if s.down() {
+		return nil, errCut
+	}
+	return s.Store.Renew(ctx, owner, now, lease, ls...)
+}
+
 func (s *cutOff) Commit(ctx context.Context, steps []store.Step) ([]error, error) {
 	if s.down() {
 		return nil, errCut
