@@ -49,17 +49,10 @@ func (d *Durable) startMany(ids []string, p effect.AnyProgram, version int, ins 
 	if p == nil {
 		return nil, errors.New("interp: the durable interpreter runs named programs only: use StartProgram")
 	}
-	name, res := p.ProgramName(), d.e.cfg.resolver
-	local := true
-	if version == 0 {
-		v, here, err := d.newVersion(name)
-		if err != nil {
-			return nil, fmt.Errorf("interp: register %s (task.Register) before starting it durably: %w", name, err)
-		}
-		version, local = v, here
-	}
-	if _, err := res.Program(name, version); err != nil && local {
-		return nil, fmt.Errorf("interp: register %s v%d (task.Register) before starting it durably: %w", name, version, err)
+	name := p.ProgramName()
+	version, local, err := d.startVersion(name, version)
+	if err != nil {
+		return nil, fmt.Errorf("interp: start %s durably: %w", name, err)
 	}
 	now := d.e.clock.Now()
 	recs := make([]*task.Record, len(ins))
@@ -108,7 +101,6 @@ func (d *Durable) startMany(ids []string, p effect.AnyProgram, version int, ins 
 		ws[i] = w
 	}
 	d.mu.Unlock()
-	var err error
 	if local {
 		err = d.create(recs)
 	} else {

@@ -93,16 +93,8 @@ func (dt *durableTask) startActivity(_ *proc, start func()) {
 
 // spawn stores the child with the step: the commit creates it.
 func (dt *durableTask) spawn(t *proc, op effect.SpawnOp, _ *worker) (string, error) {
-	res := dt.d.e.cfg.resolver
-	version, local := op.Version, true
-	if version == 0 {
-		v, here, err := dt.d.newVersion(op.Program)
-		if err != nil {
-			return "", fmt.Errorf("task %s: spawn: %w", t.id, err)
-		}
-		version, local = v, here
-	}
-	if _, err := res.Program(op.Program, version); err != nil && local {
+	version, _, err := dt.d.startVersion(op.Program, op.Version)
+	if err != nil {
 		return "", fmt.Errorf("task %s: spawn: %w", t.id, err)
 	}
 	in, err := task.Marshal(op.Input)

@@ -2,6 +2,7 @@ package interp
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -145,6 +146,24 @@ func (r durableResolver) Current(name string) (int, error) {
 		}
 	}
 	return r.reg.Current(name)
+}
+
+// startVersion returns the version a new task of program name runs on
+// (StartProgram, StartMany, Spawn): version if given, else newVersion's.
+// This worker must have it, unless it is the stored current version of a
+// program this worker has another version of; here reports whether it has
+// it (if not, the task waits for a worker that has it).
+func (d *Durable) startVersion(name string, version int) (v int, here bool, err error) {
+	here = true
+	if version == 0 {
+		if version, here, err = d.newVersion(name); err != nil {
+			return 0, false, fmt.Errorf("register %s (task.Register) first: %w", name, err)
+		}
+	}
+	if _, err := d.e.cfg.resolver.Program(name, version); err != nil && here {
+		return 0, false, fmt.Errorf("register %s v%d (task.Register) first: %w", name, version, err)
+	}
+	return version, here, nil
 }
 
 // newVersion returns the version a new task of program name starts on
