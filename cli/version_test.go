@@ -176,11 +176,7 @@ func newWorker(st store.Store, reg *task.Registry) (*interp.Durable, error) {
 func TestDeployCorruptJournal(t *testing.T) {
 	reg := registry3()
 	db := fixture(t, reg, "a1", "a2")
-	raw, err := sql.Open("sqlite", db)
-	require.NoError(t, err)
-	_, err = raw.Exec(`UPDATE journal SET entry = x'ffff00' WHERE task_id = 'a2'`)
-	require.NoError(t, err)
-	require.NoError(t, raw.Close())
+	corruptJournal(t, db, "a2")
 
 	r := amber(t, reg, "deploy", "check", "ask", "--to", "3", "--db", db)
 	require.Equal(t, 1, r.code, r.err)
@@ -204,11 +200,7 @@ func TestDeployCorruptJournal(t *testing.T) {
 func TestTaskShowCorruptJournal(t *testing.T) {
 	reg := registry3()
 	db := fixture(t, reg, "a1", "a2")
-	raw, err := sql.Open("sqlite", db)
-	require.NoError(t, err)
-	_, err = raw.Exec(`UPDATE journal SET entry = x'ffff00' WHERE task_id = 'a2'`)
-	require.NoError(t, err)
-	require.NoError(t, raw.Close())
+	corruptJournal(t, db, "a2")
 
 	r := amber(t, reg, "task", "show", "a2", "--db", db)
 	require.Equal(t, 1, r.code, r.err)
@@ -223,4 +215,15 @@ func TestTaskShowCorruptJournal(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(r.out), &out), r.out)
 	require.Equal(t, "ask", out.Program)
 	require.Contains(t, out.Damage, "corrupt")
+}
+
+// corruptJournal overwrites the journal entries of task id in the SQLite
+// file db with bytes that are not CBOR.
+func corruptJournal(t *testing.T, db, id string) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", db)
+	require.NoError(t, err)
+	_, err = raw.Exec(`UPDATE journal SET entry = x'ffff00' WHERE task_id = ?`, id)
+	require.NoError(t, err)
+	require.NoError(t, raw.Close())
 }
