@@ -142,9 +142,9 @@ func storesNothing(step *store.Step) bool {
 // to lose, and after a crash it is run again from its start, where its
 // attempts are the same (attempt 1 of each, under the same idempotency
 // keys: at least once, as any attempt cut short). t keeps its lease, as a
-// step that keeps it (store.Step.Keep) would: another worker takes t over
-// when the lease expires, as it would take over a kept lease (see the
-// Durable doc, # Commits).
+// step that keeps it (store.Step.Keep) would, and the worker renews it as
+// it renews a kept lease: another worker takes t over only if this one
+// dies, when the lease runs out (see the Durable doc, # Commits).
 func (d *Durable) skipStep(t *proc) {
 	dt := dur(t)
 	dt.held = true

@@ -317,7 +317,8 @@ type Step struct {
 	// the task is woken whichever worker writes the var, and whether or
 	// not the worker that ran it is alive or still has it in memory.
 	WaitWorld []WorldRead
-	// Keep keeps the lease (until it expires) instead of releasing it.
+	// Keep keeps the lease (until it expires, or longer if the worker
+	// renews it: Renew) instead of releasing it.
 	Keep bool
 
 	// Proc holds the step's process ops (links, monitors, names, exit
