@@ -11,8 +11,8 @@ import (
 
 // TestMigrateByteIDs opens a schema at version 6 holding tasks with a
 // journal, a message, a link and a world wait: version 7 moves every
-// column that holds a task ID to byte order (COLLATE "C") and drops the
-// index tasks_id, and the store goes on: it loads the tasks, lists them
+// column that holds a task ID to byte order (COLLATE "C"), drops the
+// index tasks_id and leaves room on the pages of tasks, and the store goes on: it loads the tasks, lists them
 // in byte order page by page, wakes the world wait and signals the link.
 func TestMigrateByteIDs(t *testing.T) {
 	t.Parallel()
@@ -71,6 +71,12 @@ func TestMigrateByteIDs(t *testing.T) {
 		db.schema).Scan(&tasksID)
 	if err != nil || tasksID != 0 {
 		t.Errorf("index tasks_id still there (%d, %v)", tasksID, err)
+	}
+	var opts []string
+	err = db.admin.QueryRow(bg, `SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = $1::regclass`,
+		db.schema+".tasks").Scan(&opts)
+	if err != nil || len(opts) != 1 || opts[0] != "fillfactor=60" {
+		t.Errorf("options of tasks = %q, %v; want fillfactor=60", opts, err)
 	}
 
 	for _, id := range []string{"old-a", "old-B", "old-é"} {
