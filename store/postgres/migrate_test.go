@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"os"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/amberrt/amber/store"
@@ -120,4 +122,79 @@ func TestMigrateByteIDs(t *testing.T) {
 	// The end of old-B signals old-a through their link.
 	h.mustCommit(h.step(s, "w", "old-B", task.Failed, "boom"))
 	h.wantMailbox("old-a", "msg", "link:old-B:boom")
+}
+
+// TestMigrateStatusIndex opens a schema at version 7 holding done, failed
+// and waiting tasks: version 8 leaves the done tasks out of tasks_status,
+// and List by each status still pages through them in ID order, Counts
+// counts them all, and a task that ends done afterwards is listed too.
+func TestMigrateStatusIndex(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	db.exec(`CREATE SCHEMA $schema`)
+	db.exec(`SET search_path TO $schema`)
+	db.exec(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+		applied timestamptz NOT NULL DEFAULT now())`)
+	for v, name := range []string{"0001_init.sql", "0002_process.sql", "0003_durable.sql", "0004_versions.sql",
+		"0005_world_waits.sql", "0006_routes.sql", "0007_byte_ids.sql"} {
+		sql, err := os.ReadFile("migrations/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.exec(string(sql))
+		db.exec(`INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, v+1, name)
+	}
+	rec := storetest.NewRecord("x")
+	for id, status := range map[string]string{"d1": "done", "d2": "done", "d3": "done", "f1": "failed", "w1": "waiting"} {
+		db.exec(`INSERT INTO tasks (id, program, program_version, input, status, created, updated, ready)
+			VALUES ($1, $2, 1, $3, $4, 1, 1, false)`, id, rec.Program, []byte(rec.Input), status)
+	}
+	db.exec(`RESET search_path`)
+
+	s := db.open(nil)
+	var max int
+	if err := db.admin.QueryRow(bg, `SELECT max(version) FROM `+db.schema+`.schema_migrations`).Scan(&max); err != nil || max != latestMigration(t) {
+		t.Fatalf("schema version after Open = %d, %v; want %d", max, err, latestMigration(t))
+	}
+	var def string
+	err := db.admin.QueryRow(bg, `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'tasks_status'`,
+		db.schema).Scan(&def)
+	if err != nil || !strings.Contains(def, "WHERE (status <> 'done'") {
+		t.Errorf("tasks_status = %q, %v; want it partial, without the done tasks", def, err)
+	}
+
+	// A task that ends done after the migration.
+	h := &procHarness{t: t, db: db, s: s}
+	h.create("d4")
+	h.mustCommit(h.step(s, "w", "d4", task.Done, ""))
+
+	list := func(status task.Status) []string {
+		t.Helper()
+		var ids []string
+		f := store.Filter{Status: status, Limit: 2}
+		for range 10 {
+			page, err := s.List(bg, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, sum := range page {
+				ids = append(ids, sum.ID)
+			}
+			f.After = page[len(page)-1].Cursor()
+		}
+		return ids
+	}
+	for status, want := range map[task.Status][]string{task.Done: {"d1", "d2", "d3", "d4"}, task.Failed: {"f1"},
+		task.Waiting: {"w1"}} {
+		if got := list(status); !slices.Equal(got, want) {
+			t.Errorf("List(%s), 2 a page = %q, want %q", status, got, want)
+		}
+	}
+	counts, err := s.Counts(bg, store.Filter{})
+	if err != nil || counts[task.Done] != 4 || counts[task.Failed] != 1 || counts[task.Waiting] != 1 {
+		t.Errorf("Counts = %v, %v; want 4 done, 1 failed, 1 waiting", counts, err)
+	}
 }

@@ -22,6 +22,9 @@ import (
 // notFinal is the SQL condition of a task that may still change.
 const notFinal = `status NOT IN ('done', 'failed', 'cancelled')`
 
+// notDone is the predicate of the partial index tasks_status.
+const notDone = `status <> 'done'`
+
 // makeReady is the SET clause that makes a task ready, keeping its place in
 // the claim order if it already was.
 const makeReady = `ready = true, ready_seq = CASE WHEN ready THEN ready_seq ELSE nextval('tasks_ready_seq') END`
@@ -614,6 +617,12 @@ func filterSQL(f *store.Filter) (string, []any) {
 	}
 	if f.Status != "" {
 		add("status = ?", string(f.Status))
+		if f.Status != task.Done {
+			// Implied by the above, but written out so that a generic
+			// plan, which does not know $1, may use tasks_status, whose
+			// predicate it is (migration 0008).
+			conds = append(conds, notDone)
+		}
 	}
 	if f.Program != "" {
 		add("program = ?", f.Program)
