@@ -74,6 +74,44 @@ func pgSchema(b *testing.B, prefix string) (string, string) {
 	return url, schema
 }
 
+// walLSN returns the database cluster's WAL insert position
+// (pg_current_wal_insert_lsn), as text.
+func walLSN(b *testing.B, url string) string {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatalf("wal position: %v", err)
+	}
+	defer conn.Close(ctx)
+	var lsn string
+	if err := conn.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn); err != nil {
+		b.Fatalf("wal position: %v", err)
+	}
+	return lsn
+}
+
+// reportWAL reports wal-B/task: the WAL the cluster wrote from from to
+// now, per unit of work. It counts whatever else ran on the cluster in
+// that time too (other databases, autovacuum, checkpoints): read it on an
+// otherwise idle server. The range is logged for pg_walinspect.
+func reportWAL(b *testing.B, url, from string) {
+	b.Helper()
+	ctx := context.Background()
+	to := walLSN(b, url)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatalf("wal bytes: %v", err)
+	}
+	defer conn.Close(ctx)
+	var n float64
+	if err := conn.QueryRow(ctx, `SELECT pg_wal_lsn_diff($2::pg_lsn, $1::pg_lsn)::float8`, from, to).Scan(&n); err != nil {
+		b.Fatalf("wal bytes: %v", err)
+	}
+	b.Logf("WAL %s to %s", from, to)
+	b.ReportMetric(n/float64(oneStepN*b.N), "wal-B/task")
+}
+
 // BenchmarkOneStepPostgres: each iteration runs 2,000 one-step tasks (amber)
 // or jobs (River) from the first insert to the last completion; run with
 // -benchtime=1x. Compare tasks/s with jobs/s of the same run; insert-ms is
@@ -165,6 +203,7 @@ func benchAmberOneStep(b *testing.B, starters, workers int) {
 	}
 
 	var inserting time.Duration
+	var wal string
 	var before []storetest.Tally
 	// One untimed round first (warmUp), as on River's side: the pools'
 	// connections, the statements and their plans are made then.
@@ -175,6 +214,7 @@ func benchAmberOneStep(b *testing.B, starters, workers int) {
 			for _, c := range counts {
 				before = append(before, c.Tally())
 			}
+			wal = walLSN(b, url)
 			b.ResetTimer()
 		}
 		t0 := time.Now()
@@ -247,6 +287,8 @@ func benchAmberOneStep(b *testing.B, starters, workers int) {
 			b.Fatal(err)
 		}
 	}
+	b.StopTimer()
+	reportWAL(b, url, wal)
 	b.ReportMetric(float64(oneStepN*b.N)/b.Elapsed().Seconds(), "tasks/s")
 	b.ReportMetric(float64(inserting.Milliseconds())/float64(b.N), "insert-ms")
 	// Calls of the store's writing methods (each one or two transactions:
@@ -328,9 +370,11 @@ func benchRiverOneStep(b *testing.B, cooldown time.Duration) {
 		params[j] = river.InsertManyParams{Args: NopArgs{N: j}}
 	}
 	var inserting time.Duration
+	var wal string
 	for i := range b.N + warmUp {
 		if i == warmUp {
 			inserting = 0
+			wal = walLSN(b, url)
 			b.ResetTimer()
 		}
 		t0 := time.Now()
@@ -350,6 +394,8 @@ func benchRiverOneStep(b *testing.B, cooldown time.Duration) {
 			}
 		}
 	}
+	b.StopTimer()
+	reportWAL(b, url, wal)
 	b.ReportMetric(float64(oneStepN*b.N)/b.Elapsed().Seconds(), "jobs/s")
 	b.ReportMetric(float64(inserting.Milliseconds())/float64(b.N), "insert-ms")
 }

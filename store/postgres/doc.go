@@ -16,8 +16,10 @@
 // lease and readiness, and its process state: exit flag, registered name),
 // journal (task_id, seq, task.EncodeEntry bytes), mailbox (task_id, seq,
 // envelope, and the tag of an exit signal), links (the links and monitors
-// between tasks) and world (name, value). The view tasks_view shows the
-// tasks with readable times. Journal entries and messages are stored with
+// between tasks) and world (name, value). Every column that holds a task
+// ID is in byte order (COLLATE "C"), whatever the database's collation, so
+// that IDs sort as in every store and the primary key serves the listing
+// by ID. The view tasks_view shows the tasks with readable times. Journal entries and messages are stored with
 // their task.Checksum (column sum), checked when they are read: a damaged
 // row is a *store.CorruptError that names it, never a wrong value.
 //

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -67,6 +68,10 @@ type Store struct {
 
 	// beforeCommit, when set (by tests), runs before a Commit's COMMIT.
 	beforeCommit func(ctx context.Context)
+	// copyMin is the number of tasks from which CreateClaimed copies
+	// them (copyMin, but for tests); copies counts those copies, for tests.
+	copyMin int
+	copies  atomic.Int64
 }
 
 var (
@@ -104,6 +109,7 @@ func Open(ctx context.Context, url string, opts *Options) (*Store, error) {
 		worldChannel: "amber_world." + o.Schema,
 		ready:        make(chan struct{}, 1),
 		worldClock:   make(chan uint64, 1),
+		copyMin:      copyMin,
 	}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
