@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"path/filepath"
@@ -12,7 +13,13 @@ import (
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/store/storetest"
 	"github.com/amberrt/amber/task"
+	sqlitedrv "modernc.org/sqlite"
 )
+
+// stepRowsJournal is the store's journal table (schema version 7:
+// schemaJournalRowid), for BenchmarkSQLiteStepRows.
+const stepRowsJournal = `CREATE TABLE journal (task_id TEXT NOT NULL, seq INTEGER NOT NULL, entry BLOB NOT NULL, sum INTEGER);
+	CREATE UNIQUE INDEX journal_task ON journal (task_id, seq)`
 
 // BenchmarkSQLiteBatchedInsert is the baseline of BenchmarkDurableSQLite
 // and BenchmarkSQLiteCommit: raw inserts of journal-sized rows, 100 per
@@ -60,6 +67,12 @@ func BenchmarkSQLiteBatchedInsert(b *testing.B) {
 // synchronous=FULL) and a journal table like the store's, for the raw
 // baselines.
 func openRaw(b *testing.B) *sql.DB {
+	return openRawJournal(b, `CREATE TABLE journal (task_id TEXT NOT NULL, seq INTEGER NOT NULL, entry BLOB NOT NULL,
+		PRIMARY KEY (task_id, seq)) WITHOUT ROWID`)
+}
+
+// openRawJournal is openRaw with the journal table made by ddl.
+func openRawJournal(b *testing.B, ddl string) *sql.DB {
 	path := filepath.Join(b.TempDir(), "raw.db")
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
 	if err != nil {
@@ -67,11 +80,29 @@ func openRaw(b *testing.B) *sql.DB {
 	}
 	b.Cleanup(func() { db.Close() })
 	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(`CREATE TABLE journal (task_id TEXT NOT NULL, seq INTEGER NOT NULL, entry BLOB NOT NULL,
-		PRIMARY KEY (task_id, seq)) WITHOUT ROWID`); err != nil {
+	db.SetMaxIdleConns(1)
+	if _, err := db.Exec(ddl); err != nil {
 		b.Fatal(err)
 	}
 	return db
+}
+
+// rawPages returns the pages that db's connection (its only one) has
+// written: WAL frames.
+func rawPages(b *testing.B, db *sql.DB) int64 {
+	c, err := db.Conn(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	var n int
+	c.Raw(func(dc any) error {
+		if st, ok := dc.(sqlitedrv.DBStatus); ok {
+			n, _, _ = st.Status(sqlitedrv.DBStatusCacheWrite, false)
+		}
+		return nil
+	})
+	return int64(n)
 }
 
 // BenchmarkSQLiteStepRows is the floor under BenchmarkDurableSQLite, raw
@@ -80,14 +111,16 @@ func openRaw(b *testing.B) *sql.DB {
 // step k before any task's step k+1), and each step inserts its journal
 // row and updates its task's row (its step count, its wait, the time);
 // 100 steps per transaction, through the same driver, in a file with the
-// store's settings. Unlike BenchmarkSQLiteBatchedInsert, whose rows all
-// go to one task, in key order, and so fill one page after another, the
-// journal rows of many tasks land on many pages, as the store's do, and
-// each step also rewrites its task's row: compare BenchmarkDurableSQLite
-// with both.
+// store's settings and the store's journal table (a rowid table with an
+// index on (task_id, seq)). Unlike BenchmarkSQLiteBatchedInsert, whose
+// rows all go to one task, in key order, and so fill one page after
+// another, the index entries of many tasks land on many pages, as the
+// store's do, and each step also rewrites its task's row: compare
+// BenchmarkDurableSQLite with both. It reports the pages (WAL frames) the
+// steps wrote, per step (pages/step).
 func BenchmarkSQLiteStepRows(b *testing.B) {
 	const tasks, steps, perTx = 1000, 10, 100
-	db := openRaw(b)
+	db := openRawJournal(b, stepRowsJournal)
 	if _, err := db.Exec(`CREATE TABLE tasks (id TEXT PRIMARY KEY, steps INTEGER NOT NULL, wait BLOB, updated INTEGER NOT NULL)`); err != nil {
 		b.Fatal(err)
 	}
@@ -96,6 +129,7 @@ func BenchmarkSQLiteStepRows(b *testing.B) {
 		b.Fatal(err)
 	}
 	wait := entry[:min(len(entry), 40)]
+	var pages int64 // written by the steps
 	b.ResetTimer()
 	for i := range b.N {
 		ids := make([]string, tasks)
@@ -117,6 +151,7 @@ func BenchmarkSQLiteStepRows(b *testing.B) {
 		if err := tx.Commit(); err != nil {
 			b.Fatal(err)
 		}
+		pages -= rawPages(b, db)
 		b.StartTimer()
 		n := 0
 		for k := range steps {
@@ -149,8 +184,12 @@ func BenchmarkSQLiteStepRows(b *testing.B) {
 				}
 			}
 		}
+		b.StopTimer()
+		pages += rawPages(b, db)
+		b.StartTimer()
 	}
 	b.ReportMetric(float64(tasks*steps*b.N)/b.Elapsed().Seconds(), "steps/s")
+	b.ReportMetric(float64(pages)/float64(tasks*steps*b.N), "pages/step")
 }
 
 // BenchmarkSQLiteCommit measures group commit: 256 goroutines, each holding

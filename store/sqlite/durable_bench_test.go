@@ -2,6 +2,8 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,7 +31,14 @@ type durableEnv struct {
 
 func openDurable(b *testing.B, progs ...effect.AnyProgram) *durableEnv {
 	b.Helper()
-	st, err := sqlite.Open(filepath.Join(b.TempDir(), "amber.db"), nil)
+	return openDurableAt(b, filepath.Join(b.TempDir(), "amber.db"), progs...)
+}
+
+// openDurableAt is openDurable with the store at path (a path or a
+// "file:" URI).
+func openDurableAt(b *testing.B, path string, progs ...effect.AnyProgram) *durableEnv {
+	b.Helper()
+	st, err := sqlite.Open(path, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -198,4 +207,93 @@ func registryOf(p effect.AnyProgram) *task.Registry {
 	r := task.NewRegistry()
 	_ = r.Add(p)
 	return r
+}
+
+// BenchmarkSQLitePagesByTree runs BenchmarkDurableSQLite's workload
+// (durable) and BenchmarkWorkflowThroughput's (workflow) with the WAL never
+// checkpointed, reads the page number of every frame written meanwhile
+// from the -wal file, and reports the frames per step of each b-tree
+// (dbstat names them; "<tree>-pages/step", leaves and interior pages
+// together) and in all (pages/step): where the writes of a step go. For
+// the page counts, not the time: the WAL grows all along.
+func BenchmarkSQLitePagesByTree(b *testing.B) {
+	for _, w := range []struct {
+		name     string
+		tasks, n int
+	}{{"durable", 1000, 10}, {"workflow", 2000, 1}} {
+		b.Run(w.name, func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "amber.db")
+			p := steps(w.n)
+			env := openDurableAt(b, "file:"+path+"?_pragma=wal_autocheckpoint(0)", p)
+			st := env.st
+			_, stepped, _ := sqlite.TxStats(st)
+			from := walFrames(b, path)
+			b.ResetTimer()
+			for i := range b.N {
+				runAll(b, env, p, w.tasks, fmt.Sprint("p", i))
+			}
+			b.StopTimer()
+			_, stepped2, _ := sqlite.TxStats(st)
+			frames := walFrames(b, path)[len(from):]
+			trees := pageTrees(b, path)
+			byTree := map[string]int{}
+			for _, pg := range frames {
+				byTree[trees[pg]]++
+			}
+			steps := float64(stepped2 - stepped)
+			for t, n := range byTree {
+				if t == "" {
+					t = "unknown"
+				}
+				b.ReportMetric(float64(n)/steps, t+"-pages/step")
+			}
+			b.ReportMetric(float64(len(frames))/steps, "pages/step")
+		})
+	}
+}
+
+// walFrames returns the page numbers of the frames in the -wal file of
+// the database at path, in order.
+func walFrames(b *testing.B, path string) []uint32 {
+	wal, err := os.ReadFile(path + "-wal")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(wal) < 32 {
+		return nil
+	}
+	size := int(binary.BigEndian.Uint32(wal[8:12]))
+	var pages []uint32
+	for off := 32; off+24+size <= len(wal); off += 24 + size {
+		pages = append(pages, binary.BigEndian.Uint32(wal[off:]))
+	}
+	return pages
+}
+
+// pageTrees maps the pages of the database at path to the b-tree (table
+// or index) that holds them, as dbstat says.
+func pageTrees(b *testing.B, path string) map[uint32]string {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT name, pageno FROM dbstat`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	trees := map[uint32]string{}
+	for rows.Next() {
+		var name string
+		var page uint32
+		if err := rows.Scan(&name, &page); err != nil {
+			b.Fatal(err)
+		}
+		trees[page] = name
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return trees
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/amberrt/amber/store"
@@ -227,5 +229,151 @@ func TestMigrateFromVersion3(t *testing.T) {
 	}
 	if ls, err := s.Claim(ctx, "w", 10, storetest.T0, 60e9); err != nil || len(ls) != 1 || ls[0].ID != "old" {
 		t.Errorf("Claim after x was written = %v, %v; want old", ls, err)
+	}
+}
+
+// TestMigrateFromVersion6 opens a file of version 6, whose journal is
+// WITHOUT ROWID, holding tasks with journals (with and without checksums)
+// and messages: version 7 moves the journal to a rowid table with a
+// unique index on (task_id, seq), every row kept byte for byte, and the
+// store reads, extends, refuses duplicates in and restarts the old
+// journals as before.
+func TestMigrateFromVersion6(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v6.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`PRAGMA journal_mode = WAL`)
+	for _, q := range []string{schema, schema2, schema3, schema4, schemaWorldWaits, schemaRoutes} {
+		exec(q)
+	}
+	exec(`PRAGMA user_version = 6`)
+	for i, id := range []string{"b", "a", "c"} {
+		rec := storetest.NewRecord(id)
+		exec(`INSERT INTO tasks (id, program, program_version, input, status, created, updated, ready, entries, msg_seq)
+			VALUES (?, ?, 1, ?, 'running', 1, 1, ?, ?, 2)`, id, rec.Program, []byte(rec.Input), i+1, 3+i)
+		for _, e := range storetest.NewEntries(1, 3+i) {
+			b, err := task.EncodeEntry(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sum any = int64(task.Checksum(b))
+			if id == "c" && e.Seq == 1 {
+				sum = nil // a row written before version 3
+			}
+			exec(`INSERT INTO journal (task_id, seq, entry, sum) VALUES (?, ?, ?, ?)`, id, e.Seq, b, sum)
+		}
+		for j, m := range []string{"m1", "m2"} {
+			b, err := task.EncodeEnvelope(storetest.NewEnvelope(id + m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			exec(`INSERT INTO mailbox (task_id, seq, envelope, sum) VALUES (?, ?, ?, ?)`, id, j+1, b, int64(task.Checksum(b)))
+		}
+	}
+	type row struct {
+		task  string
+		seq   int64
+		entry []byte
+		sum   sql.NullInt64
+	}
+	rowsOf := func(q interface {
+		Query(string, ...any) (*sql.Rows, error)
+	}) []row {
+		t.Helper()
+		rows, err := q.Query(`SELECT task_id, seq, entry, sum FROM journal ORDER BY task_id, seq`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := collect(rows, func(rows *sql.Rows) (r row, err error) {
+			return r, rows.Scan(&r.task, &r.seq, &r.entry, &r.sum)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	before := rowsOf(db)
+	db.Close()
+	if len(before) != 12 {
+		t.Fatalf("%d journal rows in the version 6 file, want 12", len(before))
+	}
+
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatalf("Open of a version 6 file: %v", err)
+	}
+	defer s.Close()
+	var v int
+	if err := s.rdb.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
+		t.Errorf("user_version = %d, %v; want %d", v, err, schemaVersion)
+	}
+	var ddl string
+	if err := s.rdb.QueryRow(`SELECT sql FROM sqlite_master WHERE name = 'journal'`).Scan(&ddl); err != nil ||
+		strings.Contains(strings.ToUpper(ddl), "WITHOUT ROWID") {
+		t.Errorf("journal after migrating: %q, %v; want a rowid table", ddl, err)
+	}
+	if after := rowsOf(s.rdb); !reflect.DeepEqual(after, before) {
+		t.Errorf("journal rows after migrating:\n%v\nwant\n%v", after, before)
+	}
+	ctx := context.Background()
+	for i, id := range []string{"b", "a", "c"} {
+		r, msgs, err := s.Load(ctx, id)
+		if err != nil || len(r.Journal) != 3+i || len(msgs) != 2 || msgs[1].Env.Type != "string" {
+			t.Fatalf("Load(%s) = %+v, %v, %v", id, r, msgs, err)
+		}
+		for j, e := range r.Journal {
+			if e.Seq != uint64(j+1) {
+				t.Errorf("Load(%s): entry %d has seq %d", id, j, e.Seq)
+			}
+		}
+	}
+	// The index keeps (task_id, seq) unique, as the key did.
+	err = s.submit(ctx, func(w *wtx) (refused, err error) {
+		_, err = w.exec(`INSERT INTO journal (task_id, seq, entry) VALUES ('a', 2, x'00')`)
+		return err, nil
+	})
+	if err == nil || !fault(err) {
+		t.Errorf("a second entry a#2: %v; want a constraint error", err)
+	}
+	ls, err := s.Claim(ctx, "w", 10, storetest.T0, 60e9)
+	if err != nil || len(ls) != 3 {
+		t.Fatalf("Claim = %v, %v", ls, err)
+	}
+	var steps []store.Step
+	for _, l := range ls {
+		st := store.Step{ID: l.ID, Owner: "w", Epoch: l.Epoch, Steps: l.Steps, Status: task.Waiting, Keep: true}
+		switch l.ID {
+		case "a": // continues its journal
+			st.Append = storetest.NewEntries(5, 2)
+		case "b": // an entry that it has already
+			st.Append = storetest.NewEntries(3, 1)
+		case "c": // starts over
+			in, _ := task.Marshal("again")
+			st.Restart, st.Append = &store.Restart{Input: in}, storetest.NewEntries(1, 1)
+		}
+		steps = append(steps, st)
+	}
+	errs, err := s.Commit(ctx, steps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range steps {
+		if (errs[i] != nil) != (st.ID == "b") {
+			t.Errorf("Commit of %s: %v", st.ID, errs[i])
+		}
+	}
+	for id, want := range map[string]int{"a": 6, "b": 3, "c": 1} {
+		r, _, err := s.Load(ctx, id)
+		if err != nil || len(r.Journal) != want || r.Journal[len(r.Journal)-1].Seq != uint64(want) {
+			t.Errorf("Load(%s) after the commit = %+v, %v; want %d entries", id, r, err, want)
+		}
 	}
 }

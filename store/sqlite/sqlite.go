@@ -131,7 +131,7 @@ var (
 )
 
 // schemaVersion is PRAGMA user_version of the schema below.
-const schemaVersion = 6
+const schemaVersion = 7
 
 // schema creates version 1. Timestamps are unix nanoseconds; run_at and
 // ready are NULL for none (and always NULL for finished tasks), so that
@@ -257,6 +257,28 @@ CREATE TABLE world_waits (
 	steps   INTEGER NOT NULL,
 	PRIMARY KEY (name, task_id)
 ) WITHOUT ROWID;
+`
+
+// schemaJournalRowid takes version 6 to version 7: the journal becomes a
+// rowid table, its rows kept in the order they were written, with a
+// unique index on (task_id, seq) to find a task's. Before, the journal
+// was WITHOUT ROWID, its rows kept in the order of (task_id, seq): a
+// transaction of the steps of many tasks wrote as many leaf pages,
+// scattered through the table, as it had steps (a row is ~130 bytes);
+// now its rows append to the last leaf pages, and only the index, a
+// sixth of the size, takes scattered writes. The rows are copied in
+// their key order, which is the order in which a task reads its own.
+const schemaJournalRowid = `
+CREATE TABLE journal_v7 (
+	task_id TEXT NOT NULL,
+	seq     INTEGER NOT NULL,
+	entry   BLOB NOT NULL,
+	sum     INTEGER
+);
+INSERT INTO journal_v7 (task_id, seq, entry, sum) SELECT task_id, seq, entry, sum FROM journal ORDER BY task_id, seq;
+DROP TABLE journal;
+ALTER TABLE journal_v7 RENAME TO journal;
+CREATE UNIQUE INDEX journal_task ON journal (task_id, seq);
 `
 
 // Open opens the store in the SQLite file at path (amber's default is
@@ -581,8 +603,8 @@ func (s *Store) migrate() error {
 	}
 	defer tx.Rollback()
 	switch v {
-	case 0, 1, 2, 3, 4, 5:
-		for i, step := range []string{schema, schema2, schema3, schema4, schemaWorldWaits, schemaRoutes}[v:] {
+	case 0, 1, 2, 3, 4, 5, 6:
+		for i, step := range []string{schema, schema2, schema3, schema4, schemaWorldWaits, schemaRoutes, schemaJournalRowid}[v:] {
 			if _, err := tx.ExecContext(ctx, step); err != nil {
 				return fmt.Errorf("schema version %d: %w", v+i+1, err)
 			}
