@@ -95,7 +95,7 @@ func (t *proc) applyEvent(ev event) {
 		return // the op was cancelled (a Race was decided) or already done
 	}
 	activity := t.inflight[i].activity
-	t.inflight = append(t.inflight[:i], t.inflight[i+1:]...)
+	t.landed(i)
 	if ev.retry {
 		return // still pending and no longer in flight: run performs it again
 	}
@@ -109,6 +109,17 @@ func (t *proc) applyEvent(ev event) {
 			return
 		}
 	}
+}
+
+// landed removes in-flight op i: it completed.
+func (t *proc) landed(i int) {
+	fl := t.inflight
+	last := len(fl) - 1
+	if i < last {
+		copy(fl[i:], fl[i+1:])
+	}
+	fl[last] = flight{} // its stop function may hold memory
+	t.inflight = fl[:last]
 }
 
 func (t *proc) flightIndex(id uint64) int {
