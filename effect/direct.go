@@ -385,12 +385,13 @@ func Call[R any](e *Ctx, op Op[R]) R {
 }
 
 // callVia is Call's body; see Call. If start refuses the call (it was made
-// on another goroutine), the body is not switched to, and start returns a
-// pointer to zeroed memory of R's size, from which Call returns a zero R.
-// Otherwise start returns nil, and once the body is resumed, result
-// returns e.res, which points to the value of a cell[R]: settle[R] filled
-// it (lastCell), with R the result type of the op, which is Call's R (a
-// type is an Op[R] only by embedding Returns[R]).
+// on another goroutine), the body is not switched to, and Call returns a
+// zero R to the goroutine that made it. Otherwise, once the body is
+// resumed, result returns e.res, which points to the value of a cell[R]:
+// settle[R] filled it (lastCell), with R the result type of the op, which
+// is Call's R (a type is an Op[R] only by embedding Returns[R]). result
+// runs on the body's goroutine only, so it need not ask which goroutine
+// runs.
 func callVia[R any](e *Ctx, op any, yield func(node) bool, start func(*Ctx, any) bool, result func(*Ctx) unsafe.Pointer) (r R) {
 	if start(e, op) {
 		// What yield returns is in e.callErr too: see close.
@@ -406,9 +407,7 @@ func callVia[R any](e *Ctx, op any, yield func(node) bool, start func(*Ctx, any)
 // comes back). The callFrame it pushes tells settle that the body waits in
 // Call: settle leaves the result in a cell of the op's result type (e.res
 // points to its value), and the frame's catch leaves a failure in
-// e.callErr. callStart returns nil, or, if the call was refused, a
-// pointer to size zeroed bytes, from which Call reads the zero value it
-// returns to the goroutine that made the call.
+// e.callErr. callStart reports false if the call was refused.
 func callStart(e *Ctx, op any) bool {
 	if !e.onBody() {
 		e.refuse("Call", func() string { return fmt.Sprintf("%T", op) })
