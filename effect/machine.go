@@ -270,10 +270,9 @@ func (m *Machine) Resume(id uint64, v any) error {
 		return fmt.Errorf("%w: %d", ErrNotPending, id)
 	}
 	op := m.pend[i].Op.(opNode)
-	if !op.accepts(v) {
+	if !op.resumeAny(m, i, v) {
 		return &ResultTypeError{Op: m.pend[i].Op, Want: op.resultType(), Got: v}
 	}
-	op.resumeAny(m, i, v)
 	return nil
 }
 
