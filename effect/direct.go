@@ -180,13 +180,24 @@ func (e *Ctx) advance() node {
 // resumed carries on with what the body handed back when it was resumed
 // (e.next): the node it awaits, nil if it parked itself on an op (Call), or,
 // if it has ended (ok is false), its frame.
+//
+// It is inlined into settle's callers: nearly always the body parked itself
+// on its next op and nothing else is runnable, and then there is nothing
+// to do.
 func (e *Ctx) resumed(n node, ok bool) {
+	if n != nil || !ok || e.m.runHead < len(e.m.runq) {
+		e.carryOn(n, ok)
+	}
+}
+
+// carryOn is resumed's work when there is some: see resumed.
+//
+//go:noinline
+func (e *Ctx) carryOn(n node, ok bool) {
 	if !ok {
 		n = e.end
 	}
-	if m := e.m; n != nil || m.runHead < len(m.runq) {
-		m.proceed(e.f, n)
-	}
+	e.m.proceed(e.f, n)
 }
 
 // step passes on the outcome of the body, which has returned: its frame is
@@ -374,17 +385,20 @@ func Call[R any](e *Ctx, op Op[R]) R {
 }
 
 // callVia is Call's body; see Call. If start refuses the call (it was made
-// on another goroutine), the body is not switched to, and result returns a
-// zero R, which it makes from the type of the typed nil it is given.
-// Otherwise result returns e.res, which points to the value of a cell[R]:
+// on another goroutine), the body is not switched to, and Call returns a
+// zero R to the goroutine that made it. Otherwise, once the body is
+// resumed, result returns e.res, which points to the value of a cell[R]:
 // settle[R] filled it (lastCell), with R the result type of the op, which
-// is Call's R (a type is an Op[R] only by embedding Returns[R]).
-func callVia[R any](e *Ctx, op any, yield func(node) bool, start func(*Ctx, any) bool, result func(*Ctx, any) unsafe.Pointer) R {
+// is Call's R (a type is an Op[R] only by embedding Returns[R]). result
+// runs on the body's goroutine only, so it need not ask which goroutine
+// runs.
+func callVia[R any](e *Ctx, op any, yield func(node) bool, start func(*Ctx, any) bool, result func(*Ctx) unsafe.Pointer) (r R) {
 	if start(e, op) {
 		// What yield returns is in e.callErr too: see close.
 		yield(nil)
+		return *(*R)(result(e))
 	}
-	return *(*R)(result(e, (*R)(nil)))
+	return
 }
 
 // callStart does Call's work before the switch: it checks the goroutine,
@@ -410,15 +424,10 @@ func callStart(e *Ctx, op any) bool {
 	return true
 }
 
-// callResult does Call's work after the switch (or after a refusal, where
-// zero is a typed nil *R): it returns a pointer to the R that Call returns,
-// or fails the body with the failure of its op, or unwinds the body if it
-// is being stopped.
-func callResult(e *Ctx, zero any) unsafe.Pointer {
-	if goroutine.Current() != e.body.Load() {
-		// Refused (see refuse): a zero R, for the other goroutine.
-		return reflect.New(reflect.TypeOf(zero).Elem()).UnsafePointer()
-	}
+// callResult does Call's work after the switch, on the body's goroutine:
+// it returns a pointer to the R that Call returns, or fails the body with
+// the failure of its op, or unwinds the body if it is being stopped.
+func callResult(e *Ctx) unsafe.Pointer {
 	if err := e.callErr; err != nil {
 		if err == errStopped {
 			panic(cancelled{}) // it stays set for later calls

@@ -15,8 +15,8 @@ var bodyGoroutine uintptr
 // BenchmarkGoroutineCheck measures the check every direct-style call makes
 // (onBody: is this the body's goroutine?) against the same comparison with
 // the goroutine already known. extra-ns/check is what asking which
-// goroutine runs costs; BenchmarkCountdownDirect pays it twice per effect
-// (callStart checks the goroutine, callResult tells a refused call).
+// goroutine runs costs; BenchmarkCountdownDirect pays it once per effect
+// (callStart checks the goroutine).
 func BenchmarkGoroutineCheck(b *testing.B) {
 	var e Ctx
 	bodyGoroutine = goroutine.Current()

@@ -234,16 +234,29 @@ func (m *Machine) find(id uint64) int {
 	return -1
 }
 
+// take removes pending op i and returns the fiber that waits on it.
+//
+// It is inlined into its callers: the op taken is nearly always the last
+// one (a fiber that waits alone), whose removal is a few stores; an op
+// from the middle costs a call more (takeFrom).
 func (m *Machine) take(i int) *fiber {
-	f := m.pendF[i]
-	if last := len(m.pend) - 1; i == last {
-		m.pend[i] = Pending{}
-		m.pendF[i] = nil
-		m.pend, m.pendF = m.pend[:last], m.pendF[:last]
-	} else {
-		m.pend = slices.Delete(m.pend, i, i+1)
-		m.pendF = slices.Delete(m.pendF, i, i+1)
+	last := len(m.pend) - 1
+	if i != last {
+		return m.takeFrom(i)
 	}
+	f := m.pendF[i]
+	m.pend[i].Op = nil // ID and Fiber hold no pointers
+	m.pendF[i] = nil
+	m.pend, m.pendF = m.pend[:i], m.pendF[:i]
+	f.pending = 0
+	return f
+}
+
+// takeFrom is take for an op that is not the last one.
+func (m *Machine) takeFrom(i int) *fiber {
+	f := m.pendF[i]
+	m.pend = slices.Delete(m.pend, i, i+1)
+	m.pendF = slices.Delete(m.pendF, i, i+1)
 	f.pending = 0
 	return f
 }
@@ -257,10 +270,9 @@ func (m *Machine) Resume(id uint64, v any) error {
 		return fmt.Errorf("%w: %d", ErrNotPending, id)
 	}
 	op := m.pend[i].Op.(opNode)
-	if !op.accepts(v) {
+	if !op.resumeAny(m, i, v) {
 		return &ResultTypeError{Op: m.pend[i].Op, Want: op.resultType(), Got: v}
 	}
-	op.resumeAny(m, i, v)
 	return nil
 }
 

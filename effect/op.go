@@ -35,32 +35,30 @@ func (Returns[R]) step(m *Machine, f *fiber, self node) node {
 // opNode is what the Machine needs of an op without knowing R.
 type opNode interface {
 	node
-	accepts(v any) bool
 	resultType() string
-	resumeAny(m *Machine, i int, v any)
+	resumeAny(m *Machine, i int, v any) bool
 	decodeResume(m *Machine, i int, decode func(ptr any) error) error
 	runActivity(ctx context.Context, self any) (any, error, bool)
 	isActivity(self any) bool
 	newResult() any
 }
 
-func (Returns[R]) accepts(v any) bool {
-	if v == nil {
-		return true // the zero R
-	}
-	_, ok := v.(R)
-	return ok
-}
-
 func (Returns[R]) resultType() string { return reflect.TypeFor[R]().String() }
 
 func (Returns[R]) newResult() any { return new(R) }
 
-func (Returns[R]) resumeAny(m *Machine, i int, v any) {
-	r, _ := v.(R)
+// resumeAny completes pending op i with v, which must be an R or nil (the
+// zero R), and runs the program on; it reports false, and does nothing, if
+// v is of another type.
+func (Returns[R]) resumeAny(m *Machine, i int, v any) bool {
+	r, ok := v.(R)
+	if !ok && v != nil {
+		return false
+	}
 	if e := settle(m, i, r); e != nil {
 		e.resumed(e.next())
 	}
+	return true
 }
 
 func (Returns[R]) decodeResume(m *Machine, i int, decode func(ptr any) error) error {

@@ -53,7 +53,7 @@ func (t *proc) performOne(w *worker) bool {
 		if j := t.flightIndex(p.ID); j >= 0 {
 			if t.inflight[j].receive {
 				if msg, ok := t.takeMatch(p.Op.(effect.Receiver)); ok {
-					t.inflight = append(t.inflight[:j], t.inflight[j+1:]...)
+					t.landed(j)
 					t.complete(p, msg, nil)
 					return true
 				}
@@ -77,6 +77,9 @@ func (t *proc) dropStale() {
 		return
 	}
 	pend := t.m.Pending()
+	if len(t.inflight) == 1 && len(pend) == 1 && t.inflight[0].id == pend[0].ID && len(t.ops) == 0 {
+		return // a task that waits on one op, in flight (a Receive)
+	}
 	keep := t.inflight[:0]
 	for _, fl := range t.inflight {
 		live := false
@@ -119,7 +122,11 @@ func (t *proc) takeMatch(r effect.Receiver) (any, bool) {
 			// behind in the array (takeInbox reuses it as the inbox).
 			mb := t.mailbox
 			last := len(mb) - 1
-			copy(mb[i:], mb[i+1:])
+			if i < last {
+				// Not the last (nearly always the only) message: the
+				// rest moves down.
+				copy(mb[i:], mb[i+1:])
+			}
 			mb[last] = nil
 			t.mailbox = mb[:last]
 			t.port.took(t, i)

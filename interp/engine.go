@@ -85,7 +85,7 @@ func (e *engine) newProc(prog effect.AnyProgram, input any, m *effect.Machine) (
 	// The task is scheduled from the start: a message sent to it before
 	// launch makes it runnable waits in its inbox (launch pushes it), so
 	// that no worker steps it before its creator has set it up.
-	t := &proc{e: e, port: e.port, prog: prog, m: m, done: make(chan struct{}), status: task.Running, record: e.cfg.journal, scheduled: true}
+	t := &proc{e: e, port: e.port, prog: prog, m: m, done: make(chan struct{}), status: task.Running, record: e.cfg.journal}
 	if prog != nil {
 		b, err := task.Marshal(input)
 		if err != nil {
@@ -227,21 +227,23 @@ func (e *engine) deliver(t *proc, msg any, w *worker) error {
 		t.mu.Unlock()
 		return &NoTaskError{ID: t.id, Finished: true}
 	}
-	wake := !t.scheduled
-	t.scheduled = true
+	wake := t.wake()
 	switch _, sig := msg.(*procSignal); {
 	case wake && !sig:
 		// t waits with an empty inbox (it stops being scheduled only
 		// once it has taken everything) and no one steps it (a worker
-		// steps it only while it is scheduled, and whatever else holds
-		// stepMu reads the mailbox under mu): the message goes straight
-		// into its mailbox, and its next step takes nothing from its
-		// inbox.
+		// steps it only while it is scheduled, touches nothing of it
+		// once it has left it (process), and whatever else holds stepMu
+		// reads the mailbox under mu): the message goes straight into
+		// its mailbox, and its next step takes nothing from its inbox.
 		t.mailbox = append(t.mailbox, msg)
 	default:
 		t.inbox = append(t.inbox, msg)
 		t.sigs = t.sigs || sig
 		t.news.Store(true)
+		// The step of t may have left it since wake above, before it
+		// could see news (see process).
+		wake = wake || t.wake()
 	}
 	t.mu.Unlock()
 	if wake {

@@ -70,17 +70,23 @@ type proc struct {
 	// or events, and cleared when they are taken: a step that finds it
 	// clear takes nothing, without locking mu.
 	news atomic.Bool
+	// sleeps counts the times a step left t waiting (unschedule), and
+	// woken, under mu, the sleeps that a sender or an event has woken t
+	// from (wake): t is scheduled (runnable, or being stepped) while they
+	// are equal (both may wrap around). Only a step leaves t, and it does
+	// so without mu: see process.
+	sleeps atomic.Uint32
 
 	// Guarded by mu.
 	mu        sync.Mutex
 	inbox     []any
 	events    []event
 	spare     []any
-	scheduled bool
 	finished  bool
 	forgotten bool // removed from the engine's tasks (engine.forget)
 	proc      bool // ps may be set: finish must release it
 	sigs      bool // inbox holds exit signals
+	woken     uint32
 	done      chan struct{}
 	result    any
 	err       error

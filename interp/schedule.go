@@ -12,14 +12,27 @@ func (e *engine) post(t *proc, ev event) {
 		return
 	}
 	t.events = append(t.events, ev)
-	t.news.Store(true)
-	wake := !t.scheduled
-	t.scheduled = true
+	t.news.Store(true) // before wake: see process
+	wake := t.wake()
 	t.mu.Unlock()
 	if wake {
 		e.sched.push(t, nil)
 	}
 }
+
+// wake makes t scheduled, if it is not, and reports whether it did: the
+// caller is then to push t. t.mu held.
+func (t *proc) wake() bool {
+	s := t.sleeps.Load()
+	if t.woken == s {
+		return false
+	}
+	t.woken = s
+	return true
+}
+
+// unschedule leaves t: it is no longer scheduled, until a wake.
+func (t *proc) unschedule() { t.sleeps.Add(1) }
 
 // process runs t until it waits with nothing left to do.
 func (e *engine) process(t *proc, w *worker) {
@@ -34,13 +47,31 @@ func (e *engine) process(t *proc, w *worker) {
 			t.applyEvent(ev)
 		}
 		t.run(w)
-		t.mu.Lock()
-		if t.finished || len(t.inbox) == 0 && len(t.events) == 0 {
-			t.scheduled = false
+		if t.finished {
+			t.mu.Lock()
+			t.unschedule()
 			t.mu.Unlock()
 			return
 		}
+		// t waits: leave it, without mu, unless something arrived. A
+		// sender (deliver, post) sets news, then wakes t if it was left;
+		// this leaves t (an atomic add: a full barrier), then reads
+		// news. Whichever comes second sees the other's write: either a
+		// sender wakes t and pushes it, or news is seen here and t is
+		// taken back, under mu, unless a sender woke it meanwhile. Once
+		// it has left t, this worker touches nothing of t's but news and
+		// (under mu) its wake-up: a sender that wakes t may hand its
+		// message straight to the mailbox.
+		t.unschedule()
+		if !t.news.Load() {
+			return
+		}
+		t.mu.Lock()
+		back := t.wake()
 		t.mu.Unlock()
+		if !back {
+			return
+		}
 	}
 }
 
@@ -57,7 +88,7 @@ func (t *proc) takeInbox() (evs []event, live, ended bool) {
 	}
 	t.mu.Lock()
 	if t.finished {
-		t.scheduled = false
+		t.unschedule()
 		t.mu.Unlock()
 		return nil, false, false
 	}
@@ -78,7 +109,7 @@ func (t *proc) takeInbox() (evs []event, live, ended bool) {
 	t.spare = msgs[:0] // safe: only the holder of stepMu swaps inbox and spare
 	if ended {
 		t.mu.Lock()
-		t.scheduled = false
+		t.unschedule()
 		t.mu.Unlock()
 		return nil, false, true
 	}
@@ -95,7 +126,7 @@ func (t *proc) applyEvent(ev event) {
 		return // the op was cancelled (a Race was decided) or already done
 	}
 	activity := t.inflight[i].activity
-	t.inflight = append(t.inflight[:i], t.inflight[i+1:]...)
+	t.landed(i)
 	if ev.retry {
 		return // still pending and no longer in flight: run performs it again
 	}
@@ -109,6 +140,17 @@ func (t *proc) applyEvent(ev event) {
 			return
 		}
 	}
+}
+
+// landed removes in-flight op i: it completed.
+func (t *proc) landed(i int) {
+	fl := t.inflight
+	last := len(fl) - 1
+	if i < last {
+		copy(fl[i:], fl[i+1:])
+	}
+	fl[last] = flight{} // its stop function may hold memory
+	t.inflight = fl[:last]
 }
 
 func (t *proc) flightIndex(id uint64) int {

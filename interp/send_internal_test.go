@@ -101,3 +101,33 @@ func TestSendStraightToMailbox(t *testing.T) {
 		t.Errorf("result %v, %v", v, err)
 	}
 }
+
+// TestMessageDuringStep checks the hand-over at the end of a step: a
+// message that arrives while its task is being stepped (here, one the task
+// sends itself) goes into the inbox, and the step, which then leaves the
+// task without mu, sees it and takes the task back to deliver it, instead
+// of leaving it waiting with the message in its inbox.
+func TestMessageDuringStep(t *testing.T) {
+	m := NewMock()
+	prog := effect.Then(effect.Self[int](), func(self effect.PID[int]) effect.Eff[int] {
+		return effect.Seq(effect.Send(self, 7), effect.Receive[int]())
+	})
+	h, err := Start(m, prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := h.t.(*proc)
+	if n := m.RunUntilIdle(); n != 1 {
+		t.Errorf("%d activations, want 1 (the step takes the task back)", n)
+	}
+	v, err, done := p.outcome()
+	if !done || err != nil || v != 7 {
+		t.Fatalf("outcome %v, %v, finished %v: want 7", v, err, done)
+	}
+	p.mu.Lock()
+	woken := p.woken
+	p.mu.Unlock()
+	if s := p.sleeps.Load(); s == woken {
+		t.Errorf("the finished task is still scheduled (sleeps %d, woken %d)", s, woken)
+	}
+}

@@ -454,7 +454,7 @@ func (s *Sim) stepTask(st *simTask) {
 	if !more {
 		t.mu.Lock()
 		if t.finished || len(t.inbox) == 0 && len(t.events) == 0 {
-			t.scheduled = false
+			t.unschedule()
 		} else {
 			more = true
 		}
@@ -666,8 +666,7 @@ func (s *Sim) rebuild(st *simTask) error {
 		}
 	}
 	t.events = kept
-	wake := !t.scheduled
-	t.scheduled = true
+	wake := t.wake()
 	t.mu.Unlock()
 	t.m, t.inflight, t.failure = m, nil, nil
 	t.replay, t.replayPos, t.completed = j, 0, 0
