@@ -16,6 +16,10 @@ import (
 // notFinal is the SQL condition of a task that has not finished.
 const notFinal = `status NOT IN ('done', 'failed', 'cancelled')`
 
+// notDone is the condition of the partial index tasks_status (schema
+// version 8), written as a term of the queries that use it.
+const notDone = `status <> 'done'`
+
 // encodedRecord is a record made ready for the writer: encoding happens in
 // the caller's goroutine, so that the writer only writes.
 type encodedRecord struct {
