@@ -108,9 +108,10 @@ type Store struct {
 	// a name in it: that costs a statement, never a wake-up).
 	waited   map[string]bool
 	tookOver int // leases of a dead predecessor released by Open
-	// txs and txSteps count the writer's transactions that committed and
-	// the task steps they wrote (for the benchmarks).
-	txs, txSteps atomic.Int64
+	// txs, txSteps and txStmts count the writer's transactions that
+	// committed, the task steps they wrote and the statements they ran,
+	// BEGIN and COMMIT included (for the benchmarks).
+	txs, txSteps, txStmts atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)
