@@ -157,28 +157,81 @@ func encodeNew(recs []*task.Record) ([]*encodedRecord, error) {
 
 // create inserts new tasks, or refuses them all, having written nothing,
 // if one exists. With a lease, it inserts them leased (see insertTask).
+// Several go in few statements (insertTasks), which check no ID first: a
+// statement that meets an ID that exists fails having written none of
+// its rows, and create then takes back the rows of the statements before
+// it, and says which ID exists.
 func (w *wtx) create(enc []*encodedRecord, l *newLease) (refused, err error) {
-	if len(enc) > 1 {
-		// Refuse before writing anything: the first insert may refuse
-		// by itself, the others may not.
-		if id, err := w.anyExists(enc[1:]); err != nil {
-			return nil, fmt.Errorf("sqlite: create %s: %w", enc[1].rec.ID, err)
-		} else if id != "" {
-			return fmt.Errorf("sqlite: create %s: %w", id, store.ErrExists), nil
-		}
-	}
-	for i, e := range enc {
-		created, err := w.insertTask(e, l)
+	if len(enc) == 1 {
+		created, err := w.insertTask(enc[0], l)
 		switch {
 		case err != nil:
 			return nil, err
-		case !created && i == 0:
-			return fmt.Errorf("sqlite: create %s: %w", e.rec.ID, store.ErrExists), nil
 		case !created:
-			return nil, fmt.Errorf("sqlite: create %s: %w", e.rec.ID, store.ErrExists)
+			return fmt.Errorf("sqlite: create %s: %w", enc[0].rec.ID, store.ErrExists), nil
+		}
+		return nil, nil
+	}
+	for done := 0; done < len(enc); {
+		n := journalChunks[chunkIndex(len(enc)-done)]
+		err := w.insertTasks(enc[done:done+n], l)
+		if err == nil {
+			done += n
+			continue
+		}
+		if !fault(err) {
+			return nil, fmt.Errorf("sqlite: create %s: %w", enc[done].rec.ID, err)
+		}
+		// Most likely an ID that exists: the rows written so far did
+		// not exist before; take them back.
+		for _, e := range enc[:done] {
+			if _, err := w.exec(`DELETE FROM tasks WHERE id = ?`, e.rec.ID); err != nil {
+				return nil, fmt.Errorf("sqlite: create %s: %w", e.rec.ID, err)
+			}
+		}
+		if id, err := w.anyExists(enc); err != nil {
+			return nil, fmt.Errorf("sqlite: create %s: %w", enc[0].rec.ID, err)
+		} else if id != "" {
+			return fmt.Errorf("sqlite: create %s: %w", id, store.ErrExists), nil
+		}
+		return nil, fmt.Errorf("sqlite: create %s: %w", enc[done].rec.ID, err) // the request's own fault
+	}
+	for _, e := range enc {
+		if err := w.insertRows(e); err != nil {
+			return nil, err
 		}
 	}
 	return nil, nil
+}
+
+// insertTasks inserts the rows of new tasks (as many as an element of
+// journalChunks) in one statement, as insertTask does, with no journal
+// or mailbox rows. The statement fails, having written none of them, if
+// one's ID exists.
+func (w *wtx) insertTasks(enc []*encodedRecord, l *newLease) error {
+	n := len(enc)
+	k := chunkIndex(n)
+	leased := 0
+	if l != nil {
+		leased = 1
+	}
+	q := w.s.taskInserts[leased][k]
+	if q == "" {
+		cols, row := insertTaskCols, insertTaskRow
+		if l != nil {
+			cols, row = insertLeasedCols, insertLeasedRow
+		}
+		q = `INSERT INTO tasks (` + cols + `) VALUES ` + row + strings.Repeat(`, `+row, n-1)
+		w.s.taskInserts[leased][k] = q
+	}
+	args := w.args[:0]
+	for _, e := range enc {
+		args = w.taskArgs(args, e, l)
+	}
+	w.args = args
+	_, err := w.exec(q, args...)
+	clear(args)
+	return err
 }
 
 // anyExists returns the ID of one of the tasks of enc that exists, or "".
@@ -229,6 +282,27 @@ func (w *wtx) exists(id string) (bool, error) {
 // the row, and of three of its indexes, that lease would make at once.
 func (w *wtx) insertTask(e *encodedRecord, l *newLease) (bool, error) {
 	r := e.rec
+	q := insertTaskQuery
+	if l != nil {
+		q = insertLeasedQuery
+	}
+	res, err := w.exec(q, w.taskArgs(make([]any, 0, 22), e, l)...)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: create %s: %w", r.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, fmt.Errorf("sqlite: create %s: %w", r.ID, err)
+	} else if n == 0 {
+		return false, nil
+	}
+	return true, w.insertRows(e)
+}
+
+// taskArgs appends to args the parameters of the row of a new task, in
+// the order of insertTaskCols (insertLeasedCols with a lease). They are
+// int64, not int: database/sql converts an int through reflection.
+func (w *wtx) taskArgs(args []any, e *encodedRecord, l *newLease) []any {
+	r := e.rec
 	var ready, runAt any
 	if !r.Status.Final() {
 		runAt = nanos(r.RunAt)
@@ -240,51 +314,50 @@ func (w *wtx) insertTask(e *encodedRecord, l *newLease) (bool, error) {
 	if r.Updated.IsZero() {
 		updated = nanos(r.Created)
 	}
-	q := insertTaskQuery
-	args := []any{r.ID, r.Program, r.Version, []byte(r.Input), string(r.Status), r.Reason, e.wait, []byte(r.Result), e.err,
-		r.Parent, nanos(r.Created), updated, ready, runAt, len(e.entries), len(e.mailbox), int64(r.Runs),
-		attemptRunning(r.Wait), waitKind(r.Wait)}
 	if l != nil {
-		q = insertLeasedQuery
-		args[11] = l.at
+		updated = l.at
+	}
+	args = append(args, r.ID, r.Program, int64(r.Version), []byte(r.Input), string(r.Status), r.Reason, e.wait,
+		[]byte(r.Result), e.err, r.Parent, nanos(r.Created), updated, ready, runAt, int64(len(e.entries)),
+		int64(len(e.mailbox)), int64(r.Runs), attemptRunning(r.Wait), waitKind(r.Wait))
+	if l != nil {
 		args = append(args, l.owner, l.until, l.at)
 	}
-	res, err := w.exec(q, args...)
-	if err != nil {
-		return false, fmt.Errorf("sqlite: create %s: %w", r.ID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return false, fmt.Errorf("sqlite: create %s: %w", r.ID, err)
-	} else if n == 0 {
-		return false, nil
-	}
+	return args
+}
+
+// insertRows inserts the journal and mailbox rows of a new task.
+func (w *wtx) insertRows(e *encodedRecord) error {
+	r := e.rec
 	for i, b := range e.entries {
 		if _, err := w.exec(`INSERT INTO journal (task_id, seq, entry, sum) VALUES (?, ?, ?, ?)`,
-			r.ID, i+1, b, int64(task.Checksum(b))); err != nil {
-			return false, fmt.Errorf("sqlite: create %s: journal: %w", r.ID, err)
+			r.ID, int64(i+1), b, int64(task.Checksum(b))); err != nil {
+			return fmt.Errorf("sqlite: create %s: journal: %w", r.ID, err)
 		}
 	}
 	for i, b := range e.mailbox {
 		if _, err := w.exec(`INSERT INTO mailbox (task_id, seq, envelope, sum) VALUES (?, ?, ?, ?)`,
-			r.ID, i+1, b, int64(task.Checksum(b))); err != nil {
-			return false, fmt.Errorf("sqlite: create %s: mailbox: %w", r.ID, err)
+			r.ID, int64(i+1), b, int64(task.Checksum(b))); err != nil {
+			return fmt.Errorf("sqlite: create %s: mailbox: %w", r.ID, err)
 		}
 	}
-	return true, nil
+	return nil
 }
 
-// insertTaskQuery inserts a task (insertTask); insertLeasedQuery inserts
-// it leased, with its owner, lease_until and lease_at as more parameters.
+// The columns of a new task's row and the parameters of one row
+// (taskArgs): insertTaskCols and insertTaskRow for a task inserted ready,
+// insertLeasedCols and insertLeasedRow for one inserted leased, with its
+// owner, lease_until and lease_at as more parameters. insertTaskQuery and
+// insertLeasedQuery insert one row, or nothing if its ID exists.
 const (
-	insertTaskQuery = `INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err,
-		parent, created, updated, ready, run_at, entries, msg_seq, runs, running, wait_kind)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 0), COALESCE(?, 0), ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`
-	insertLeasedQuery = `INSERT INTO tasks (id, program, program_version, input, status, reason, wait, result, err,
-		parent, created, updated, ready, run_at, entries, msg_seq, runs, running, wait_kind,
-		lease_owner, lease_until, lease_at, lease_epoch)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 0), COALESCE(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
-		ON CONFLICT (id) DO NOTHING`
+	insertTaskCols = `id, program, program_version, input, status, reason, wait, result, err,
+		parent, created, updated, ready, run_at, entries, msg_seq, runs, running, wait_kind`
+	insertTaskRow    = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 0), COALESCE(?, 0), ?, ?, ?, ?, ?, ?, ?)`
+	insertLeasedCols = insertTaskCols + `, lease_owner, lease_until, lease_at, lease_epoch`
+	insertLeasedRow  = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 0), COALESCE(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
+
+	insertTaskQuery   = `INSERT INTO tasks (` + insertTaskCols + `) VALUES ` + insertTaskRow + ` ON CONFLICT (id) DO NOTHING`
+	insertLeasedQuery = `INSERT INTO tasks (` + insertLeasedCols + `) VALUES ` + insertLeasedRow + ` ON CONFLICT (id) DO NOTHING`
 )
 
 // leaseQuery leases a task and returns the lease. ClaimID's form (with
