@@ -487,3 +487,66 @@ func TestMigrateFromVersion7(t *testing.T) {
 		t.Errorf("Counts after r ended = %v, %v", counts, err)
 	}
 }
+
+// TestFreshRowForm: a bare task inserted leased in the form that leaves
+// most columns to their defaults (rowFresh) has the row that the form
+// setting every column gives it.
+func TestFreshRowForm(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "fresh.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := &newLease{owner: "w", until: 2e18, at: 1e18}
+	var recs []*encodedRecord
+	for _, id := range []string{"fresh", "full"} {
+		r := storetest.NewRecord("x")
+		r.ID = id
+		e, err := encodeRecord(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bare(e) {
+			t.Fatalf("storetest.NewRecord(%q) is not bare: %+v", id, r)
+		}
+		recs = append(recs, e)
+	}
+	err = s.submit(context.Background(), func(w *wtx) (refused, err error) {
+		for i, form := range []rowForm{rowFresh, rowLeased} {
+			args := w.taskArgs(nil, form, recs[i], l)
+			if _, err := w.exec(s.taskInsert(form, chunkIndex(1), false), args...); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.rdb.Query(`SELECT * FROM tasks ORDER BY id = 'full'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, _ := rows.Columns()
+	var got [2][]any
+	for i := 0; rows.Next(); i++ {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for j := range vals {
+			ptrs[j] = &vals[j]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		got[i] = vals
+	}
+	rows.Close()
+	for j, c := range cols {
+		if c == "id" {
+			continue
+		}
+		if !reflect.DeepEqual(got[0][j], got[1][j]) {
+			t.Errorf("column %s: %#v in the fresh form, %#v in the full one", c, got[0][j], got[1][j])
+		}
+	}
+}

@@ -85,10 +85,11 @@ type Store struct {
 	// journalInserts are the INSERTs of several journal rows, by the
 	// number of rows (flushJournal), made by the writer.
 	journalInserts map[int]string
-	// taskInserts are the INSERTs of several new tasks, ready and
-	// leased, by the index in journalChunks of their number
-	// (insertTasks), made by the writer.
-	taskInserts [2][len(journalChunks)]string
+	// taskInserts are the INSERTs of new tasks (taskInsert), by the
+	// form of their rows, the index in journalChunks of their number,
+	// and whether they do nothing on an ID that exists; made by the
+	// writer.
+	taskInserts [rowForms][len(journalChunks)][2]string
 	// statusHint is the status that the last step of a task gave it, for
 	// some of the tasks that stepped lately (up to maxStatusHints),
 	// owned by the writer: a step that leaves the status as it is need

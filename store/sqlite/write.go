@@ -209,27 +209,13 @@ func (w *wtx) create(enc []*encodedRecord, l *newLease) (refused, err error) {
 // or mailbox rows. The statement fails, having written none of them, if
 // one's ID exists.
 func (w *wtx) insertTasks(enc []*encodedRecord, l *newLease) error {
-	n := len(enc)
-	k := chunkIndex(n)
-	leased := 0
-	if l != nil {
-		leased = 1
-	}
-	q := w.s.taskInserts[leased][k]
-	if q == "" {
-		cols, row := insertTaskCols, insertTaskRow
-		if l != nil {
-			cols, row = insertLeasedCols, insertLeasedRow
-		}
-		q = `INSERT INTO tasks (` + cols + `) VALUES ` + row + strings.Repeat(`, `+row, n-1)
-		w.s.taskInserts[leased][k] = q
-	}
+	form := rowFormOf(enc, l)
 	args := w.args[:0]
 	for _, e := range enc {
-		args = w.taskArgs(args, e, l)
+		args = w.taskArgs(args, form, e, l)
 	}
 	w.args = args
-	_, err := w.exec(q, args...)
+	_, err := w.exec(w.s.taskInsert(form, chunkIndex(len(enc)), false), args...)
 	clear(args)
 	return err
 }
@@ -282,11 +268,9 @@ func (w *wtx) exists(id string) (bool, error) {
 // the row, and of three of its indexes, that lease would make at once.
 func (w *wtx) insertTask(e *encodedRecord, l *newLease) (bool, error) {
 	r := e.rec
-	q := insertTaskQuery
-	if l != nil {
-		q = insertLeasedQuery
-	}
-	res, err := w.exec(q, w.taskArgs(make([]any, 0, 22), e, l)...)
+	enc := [1]*encodedRecord{e}
+	form := rowFormOf(enc[:], l)
+	res, err := w.exec(w.s.taskInsert(form, chunkIndex(1), true), w.taskArgs(make([]any, 0, 22), form, e, l)...)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: create %s: %w", r.ID, err)
 	}
@@ -298,11 +282,82 @@ func (w *wtx) insertTask(e *encodedRecord, l *newLease) (bool, error) {
 	return true, w.insertRows(e)
 }
 
-// taskArgs appends to args the parameters of the row of a new task, in
-// the order of insertTaskCols (insertLeasedCols with a lease). They are
-// int64, not int: database/sql converts an int through reflection.
-func (w *wtx) taskArgs(args []any, e *encodedRecord, l *newLease) []any {
+// rowForm is the form of the rows of new tasks in an INSERT: the columns
+// it sets and the parameters of a row (taskArgs).
+type rowForm uint8
+
+const (
+	rowReady  rowForm = iota // a task inserted ready, unleased: every column
+	rowLeased                // a task inserted leased: every column, and the lease
+	// rowFresh is a task inserted leased that has only what a task
+	// that starts has (bare): the other columns keep their defaults,
+	// and cost no parameters.
+	rowFresh
+	rowForms
+)
+
+// rowFormOf returns the form of the rows of the tasks of enc, inserted
+// with lease l (or none).
+func rowFormOf(enc []*encodedRecord, l *newLease) rowForm {
+	if l == nil {
+		return rowReady
+	}
+	for _, e := range enc {
+		if !bare(e) {
+			return rowLeased
+		}
+	}
+	return rowFresh
+}
+
+// bare reports whether the columns that rowFresh leaves out have their
+// defaults in e's row: what a task that starts has.
+func bare(e *encodedRecord) bool {
 	r := e.rec
+	return r.Reason == "" && e.wait == nil && r.Result == nil && e.err == nil && r.Parent == "" && !r.Created.IsZero() &&
+		r.RunAt.IsZero() && len(e.entries) == 0 && len(e.mailbox) == 0 && r.Runs == 0
+}
+
+// taskInsert returns the INSERT of as many new tasks as
+// journalChunks[k], in form; with doNothing, it inserts nothing for a
+// task whose ID exists, instead of failing.
+func (s *Store) taskInsert(form rowForm, k int, doNothing bool) string {
+	c := 0
+	if doNothing {
+		c = 1
+	}
+	if q := s.taskInserts[form][k][c]; q != "" {
+		return q
+	}
+	cols := `id, program, program_version, input, status, reason, wait, result, err,
+		parent, created, updated, ready, run_at, entries, msg_seq, runs, running, wait_kind`
+	row := `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 0), COALESCE(?, 0), ?, ?, ?, ?, ?, ?, ?`
+	switch form {
+	case rowLeased:
+		cols += `, lease_owner, lease_until, lease_at, lease_epoch`
+		row += `, ?, ?, ?, 1`
+	case rowFresh:
+		cols = `id, program, program_version, input, status, created, updated, lease_owner, lease_until, lease_at, lease_epoch`
+		row = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1`
+	}
+	row += `)`
+	q := `INSERT INTO tasks (` + cols + `) VALUES ` + row + strings.Repeat(`, `+row, journalChunks[k]-1)
+	if doNothing {
+		q += ` ON CONFLICT (id) DO NOTHING`
+	}
+	s.taskInserts[form][k][c] = q
+	return q
+}
+
+// taskArgs appends to args the parameters of the row of a new task in
+// form (see taskInsert). They are int64, not int: database/sql converts
+// an int through reflection.
+func (w *wtx) taskArgs(args []any, form rowForm, e *encodedRecord, l *newLease) []any {
+	r := e.rec
+	if form == rowFresh {
+		return append(args, r.ID, r.Program, int64(r.Version), []byte(r.Input), string(r.Status), r.Created.UnixNano(),
+			l.at, l.owner, l.until, l.at)
+	}
 	var ready, runAt any
 	if !r.Status.Final() {
 		runAt = nanos(r.RunAt)
@@ -343,22 +398,6 @@ func (w *wtx) insertRows(e *encodedRecord) error {
 	}
 	return nil
 }
-
-// The columns of a new task's row and the parameters of one row
-// (taskArgs): insertTaskCols and insertTaskRow for a task inserted ready,
-// insertLeasedCols and insertLeasedRow for one inserted leased, with its
-// owner, lease_until and lease_at as more parameters. insertTaskQuery and
-// insertLeasedQuery insert one row, or nothing if its ID exists.
-const (
-	insertTaskCols = `id, program, program_version, input, status, reason, wait, result, err,
-		parent, created, updated, ready, run_at, entries, msg_seq, runs, running, wait_kind`
-	insertTaskRow    = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 0), COALESCE(?, 0), ?, ?, ?, ?, ?, ?, ?)`
-	insertLeasedCols = insertTaskCols + `, lease_owner, lease_until, lease_at, lease_epoch`
-	insertLeasedRow  = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 0), COALESCE(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
-
-	insertTaskQuery   = `INSERT INTO tasks (` + insertTaskCols + `) VALUES ` + insertTaskRow + ` ON CONFLICT (id) DO NOTHING`
-	insertLeasedQuery = `INSERT INTO tasks (` + insertLeasedCols + `) VALUES ` + insertLeasedRow + ` ON CONFLICT (id) DO NOTHING`
-)
 
 // leaseQuery leases a task and returns the lease. ClaimID's form (with
 // leaseIfFree) leases only an unfinished task that no other owner holds.
