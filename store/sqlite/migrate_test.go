@@ -550,3 +550,34 @@ func TestFreshRowForm(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimProbePlan: each part of claimProbe reads its partial index.
+func TestClaimProbePlan(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "probe.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+claimProbe, int64(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(detail + "\n")
+	}
+	rows.Close()
+	for _, index := range []string{"tasks_ready", "tasks_run_at", "tasks_lease"} {
+		if !strings.Contains(plan.String(), index) {
+			t.Errorf("claimProbe's plan:\n%s\nwant %s", plan.String(), index)
+		}
+	}
+	if strings.Contains(plan.String(), "SCAN tasks\n") {
+		t.Errorf("claimProbe's plan:\n%s\nscans the table", plan.String())
+	}
+}

@@ -442,6 +442,16 @@ const claimQuery = `SELECT id FROM (
 		ORDER BY lease_until LIMIT ?2)
 ) ORDER BY class, k LIMIT ?2`
 
+// claimProbe reports whether claimQuery may find a task, whatever the
+// versions: whether any task is ready, has a timer due, or has a lease
+// that has run out, each an index probe. Most claims of a busy worker that
+// creates its tasks leased find none; the probe saves them claimQuery,
+// whose version filter and union cost SQLite ephemeral tables and a
+// sorter (~90 µs of the writer's time a claim, in the one-step workload).
+const claimProbe = `SELECT EXISTS (SELECT 1 FROM tasks WHERE ready IS NOT NULL)
+	OR EXISTS (SELECT 1 FROM tasks WHERE run_at <= ?1)
+	OR EXISTS (SELECT 1 FROM tasks WHERE lease_owner != '' AND lease_until <= ?1) AS some`
+
 // Claim implements store.Store.
 func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time, d time.Duration, can ...task.ProgramVersion) ([]store.Lease, error) {
 	if err := s.workerOnly(); err != nil {
@@ -454,6 +464,12 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, now time.Time,
 	var ls []store.Lease
 	err := s.submit(ctx, func(w *wtx) (refused, err error) {
 		ls = ls[:0]
+		var some bool
+		if err := w.scan(claimProbe, []any{now.UnixNano()}, &some); err != nil {
+			return nil, fmt.Errorf("sqlite: claim: %w", err)
+		} else if !some {
+			return nil, nil
+		}
 		rows, err := w.query(query, args...)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: claim: %w", err)
