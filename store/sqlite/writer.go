@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -171,7 +172,12 @@ func (w *wtx) runOnce(batch *[]*request) bool {
 			continue
 		}
 		// The last request of the batch is applied: take in those
-		// queued meanwhile.
+		// queued meanwhile. When none is, yield once first: callers
+		// that are runnable (a committer with its steps, a creator)
+		// queue theirs, and share this transaction's sync rather than
+		// wait for the next one. Nothing waits on a clock: with no
+		// other goroutine to run, Gosched returns at once.
+		yielded := false
 	more:
 		for len(*batch) < s.maxBatch {
 			select {
@@ -181,7 +187,11 @@ func (w *wtx) runOnce(batch *[]*request) bool {
 				}
 				*batch = append(*batch, r)
 			default:
-				break more
+				if yielded {
+					break more
+				}
+				yielded = true
+				runtime.Gosched()
 			}
 		}
 	}
