@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -172,12 +171,7 @@ func (w *wtx) runOnce(batch *[]*request) bool {
 			continue
 		}
 		// The last request of the batch is applied: take in those
-		// queued meanwhile. When none is, yield once first: callers
-		// that are runnable (a committer with its steps, a creator)
-		// queue theirs, and share this transaction's sync rather than
-		// wait for the next one. Nothing waits on a clock: with no
-		// other goroutine to run, Gosched returns at once.
-		yielded := false
+		// queued meanwhile.
 	more:
 		for len(*batch) < s.maxBatch {
 			select {
@@ -187,11 +181,7 @@ func (w *wtx) runOnce(batch *[]*request) bool {
 				}
 				*batch = append(*batch, r)
 			default:
-				if yielded {
-					break more
-				}
-				yielded = true
-				runtime.Gosched()
+				break more
 			}
 		}
 	}
