@@ -90,11 +90,13 @@ func BenchmarkWorkflowThroughput(b *testing.B) {
 	p := steps(1)
 	env := openDurable(b, p)
 	txs, stepped, pages := sqlite.TxStats(env.st)
+	stmts := sqlite.TxStmts(env.st)
 	b.ResetTimer()
 	for i := range b.N {
 		runAll(b, env, p, tasks, fmt.Sprint("w", i))
 	}
 	b.ReportMetric(float64(tasks*b.N)/b.Elapsed().Seconds(), "wf/s")
+	b.ReportMetric(float64(sqlite.TxStmts(env.st)-stmts)/float64(tasks*b.N), "stmts/wf")
 	reportTx(b, env.st, txs, stepped, pages)
 }
 

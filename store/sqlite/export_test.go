@@ -15,3 +15,7 @@ func TxStats(s *Store) (txs, steps, pages int64) {
 	})
 	return s.txs.Load(), s.txSteps.Load(), int64(n)
 }
+
+// TxStmts returns the statements that the transactions of the writer of
+// s that committed ran, BEGIN and COMMIT included.
+func TxStmts(s *Store) int64 { return s.txStmts.Load() }

@@ -377,3 +377,207 @@ func TestMigrateFromVersion6(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateFromVersion7 opens a file of version 7, holding tasks done,
+// failed, waiting and running: version 8 makes the index on status leave
+// out the done ones, and List and Counts find every task as before, the
+// statuses other than done through the index.
+func TestMigrateFromVersion7(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v7.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`PRAGMA journal_mode = WAL`)
+	for _, q := range []string{schema, schema2, schema3, schema4, schemaWorldWaits, schemaRoutes, schemaJournalRowid} {
+		exec(q)
+	}
+	exec(`PRAGMA user_version = 7`)
+	statuses := map[string]task.Status{"d1": task.Done, "d2": task.Done, "d3": task.Done, "f": task.Failed,
+		"w": task.Waiting, "r": task.Running}
+	for id, st := range statuses {
+		rec := storetest.NewRecord(id)
+		var ready any
+		if st == task.Running {
+			ready = 1
+		}
+		exec(`INSERT INTO tasks (id, program, program_version, input, status, created, updated, ready)
+			VALUES (?, ?, 1, ?, ?, 1, 1, ?)`, id, rec.Program, []byte(rec.Input), string(st), ready)
+	}
+	db.Close()
+
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatalf("Open of a version 7 file: %v", err)
+	}
+	defer s.Close()
+	var v int
+	if err := s.rdb.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
+		t.Errorf("user_version = %d, %v; want %d", v, err, schemaVersion)
+	}
+	var entries int
+	if err := s.rdb.QueryRow(`SELECT count(*) FROM tasks INDEXED BY tasks_status WHERE ` + notDone).Scan(&entries); err != nil || entries != 3 {
+		t.Errorf("tasks_status holds %d tasks (%v); want the 3 not done", entries, err)
+	}
+	ctx := context.Background()
+	counts, err := s.Counts(ctx, store.Filter{})
+	want := map[task.Status]int{task.Done: 3, task.Failed: 1, task.Waiting: 1, task.Running: 1}
+	if err != nil || !reflect.DeepEqual(counts, want) {
+		t.Errorf("Counts = %v, %v; want %v", counts, err, want)
+	}
+	for st, n := range map[task.Status]int{task.Done: 3, task.Failed: 1, task.Running: 1, task.Cancelled: 0} {
+		counts, err := s.Counts(ctx, store.Filter{Status: st})
+		want := map[task.Status]int{}
+		if n > 0 {
+			want[st] = n
+		}
+		if err != nil || !reflect.DeepEqual(counts, want) {
+			t.Errorf("Counts(%s) = %v, %v; want %v", st, counts, err, want)
+		}
+		for _, order := range []store.Order{store.ByID, store.ByUpdated} {
+			sums, err := s.List(ctx, store.Filter{Status: st, Order: order})
+			if err != nil || len(sums) != n {
+				t.Errorf("List(%s, order %v) = %v, %v; want %d tasks", st, order, sums, err, n)
+			}
+			for _, sum := range sums {
+				if sum.Status != st || statuses[sum.ID] != st {
+					t.Errorf("List(%s) gave %s, %s", st, sum.ID, sum.Status)
+				}
+			}
+		}
+	}
+	// A status other than done is listed through the index.
+	cond, args := where(&store.Filter{Status: task.Waiting})
+	var plan strings.Builder
+	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN SELECT id FROM tasks WHERE `+cond+` ORDER BY id`, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(detail + "\n")
+	}
+	rows.Close()
+	if !strings.Contains(plan.String(), "tasks_status") {
+		t.Errorf("List of the waiting tasks: plan\n%s\nwant tasks_status", plan.String())
+	}
+	// A task that ends leaves the index.
+	l, err := s.ClaimID(ctx, "o", "r", storetest.T0, 60e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := store.Step{ID: "r", Owner: "o", Epoch: l.Epoch, Steps: l.Steps, Status: task.Done, Token: store.NewToken(), Result: []byte{0xf6}}
+	if errs, err := s.Commit(ctx, []store.Step{end}); err != nil || errs[0] != nil {
+		t.Fatalf("Commit of the end of r = %v, %v", errs, err)
+	}
+	if err := s.rdb.QueryRow(`SELECT count(*) FROM tasks INDEXED BY tasks_status WHERE ` + notDone).Scan(&entries); err != nil || entries != 2 {
+		t.Errorf("tasks_status holds %d tasks (%v) after r ended; want 2", entries, err)
+	}
+	if counts, err := s.Counts(ctx, store.Filter{}); err != nil || counts[task.Done] != 4 || counts[task.Running] != 0 {
+		t.Errorf("Counts after r ended = %v, %v", counts, err)
+	}
+}
+
+// TestFreshRowForm: a bare task inserted leased in the form that leaves
+// most columns to their defaults (rowFresh) has the row that the form
+// setting every column gives it.
+func TestFreshRowForm(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "fresh.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := &newLease{owner: "w", until: 2e18, at: 1e18}
+	var recs []*encodedRecord
+	for _, id := range []string{"fresh", "full"} {
+		r := storetest.NewRecord("x")
+		r.ID = id
+		e, err := encodeRecord(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bare(e) {
+			t.Fatalf("storetest.NewRecord(%q) is not bare: %+v", id, r)
+		}
+		recs = append(recs, e)
+	}
+	err = s.submit(context.Background(), func(w *wtx) (refused, err error) {
+		for i, form := range []rowForm{rowFresh, rowLeased} {
+			args := w.taskArgs(nil, form, recs[i], l)
+			if _, err := w.exec(s.taskInsert(form, chunkIndex(1), false), args...); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.rdb.Query(`SELECT * FROM tasks ORDER BY id = 'full'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, _ := rows.Columns()
+	var got [2][]any
+	for i := 0; rows.Next(); i++ {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for j := range vals {
+			ptrs[j] = &vals[j]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		got[i] = vals
+	}
+	rows.Close()
+	for j, c := range cols {
+		if c == "id" {
+			continue
+		}
+		if !reflect.DeepEqual(got[0][j], got[1][j]) {
+			t.Errorf("column %s: %#v in the fresh form, %#v in the full one", c, got[0][j], got[1][j])
+		}
+	}
+}
+
+// TestClaimProbePlan: each part of claimProbe reads its partial index.
+func TestClaimProbePlan(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "probe.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+claimProbe, int64(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(detail + "\n")
+	}
+	rows.Close()
+	for _, index := range []string{"tasks_ready", "tasks_run_at", "tasks_lease"} {
+		if !strings.Contains(plan.String(), index) {
+			t.Errorf("claimProbe's plan:\n%s\nwant %s", plan.String(), index)
+		}
+	}
+	if strings.Contains(plan.String(), "SCAN tasks\n") {
+		t.Errorf("claimProbe's plan:\n%s\nscans the table", plan.String())
+	}
+}

@@ -288,6 +288,12 @@ func where(f *store.Filter) (string, []any) {
 	}
 	if f.Status != "" {
 		add("status = ?", string(f.Status))
+		if f.Status != task.Done {
+			// Implied by the above, but SQLite uses the partial index
+			// tasks_status only for a query that has its condition as
+			// a term.
+			conds = append(conds, notDone)
+		}
 	}
 	if f.Program != "" {
 		add("program = ?", f.Program)
@@ -372,29 +378,52 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Summary, erro
 // Counts implements store.Store.
 func (s *Store) Counts(ctx context.Context, f store.Filter) (map[task.Status]int, error) {
 	cond, args := where(&f)
-	// With conditions on other columns than status, a scan of the table
-	// in its order beats the status index and a lookup of every row.
-	index := ""
+	q := `SELECT status, count(*) FROM tasks WHERE ` + cond + ` GROUP BY status`
 	if other := (store.Filter{Program: f.Program, Version: f.Version, WaitKind: f.WaitKind, CreatedAfter: f.CreatedAfter,
 		CreatedBefore: f.CreatedBefore, IDContains: f.IDContains}); other != (store.Filter{}) {
-		index = " NOT INDEXED"
+		// With conditions on other columns than status, a scan of the
+		// table in its order beats the status index and a lookup of
+		// every row.
+		q = `SELECT status, count(*) FROM tasks NOT INDEXED WHERE ` + cond + ` GROUP BY status`
+	} else if f.Status == "" || f.Status == task.Done {
+		// The index on status leaves out the tasks that are done: they
+		// are all the tasks (counted from the smallest index) less the
+		// others, in one statement, so that both counts are of one
+		// snapshot. The row of the total has a NULL status.
+		q = `SELECT status, count(*) FROM tasks WHERE ` + notDone + ` GROUP BY status
+			UNION ALL SELECT NULL, count(*) FROM tasks`
+		args = nil
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT status, count(*) FROM tasks`+index+` WHERE `+cond+` GROUP BY status`, args...)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: counts: %w", err)
 	}
 	defer rows.Close()
 	counts := map[task.Status]int{}
+	total, notDone := -1, 0
 	for rows.Next() {
-		var status string
+		var status sql.NullString
 		var n int
 		if err := rows.Scan(&status, &n); err != nil {
 			return nil, fmt.Errorf("sqlite: counts: %w", err)
 		}
-		counts[task.Status(status)] = n
+		if !status.Valid {
+			total = n
+			continue
+		}
+		counts[task.Status(status.String)] = n
+		notDone += n
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: counts: %w", err)
+	}
+	if total >= 0 {
+		if f.Status == task.Done {
+			clear(counts)
+		}
+		if done := total - notDone; done > 0 {
+			counts[task.Done] = done
+		}
 	}
 	return counts, nil
 }

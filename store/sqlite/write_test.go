@@ -77,3 +77,56 @@ func TestCreateExistingMany(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCreateExistingLate: a Create of more tasks than one statement
+// inserts, of which one in a later statement exists, is refused with
+// ErrExists and leaves none of the others, those of the statements before
+// it included; the same tasks without it are then created, in both forms.
+func TestCreateExistingLate(t *testing.T) {
+	s := open(t, nil)
+	if err := s.Create(bg, storetest.NewRecord("old")); err != nil {
+		t.Fatal(err)
+	}
+	recs := func(prefix string, withOld bool) []*task.Record {
+		var rs []*task.Record
+		for i := range 70 {
+			rs = append(rs, storetest.NewRecord(fmt.Sprintf("%s%02d", prefix, i)))
+		}
+		if withOld {
+			rs[66] = storetest.NewRecord("old")
+		}
+		return rs
+	}
+	if err := s.Create(bg, recs("r", true)...); !errors.Is(err, store.ErrExists) {
+		t.Errorf("Create of 70 with an existing 67th: %v, want ErrExists", err)
+	}
+	if _, err := s.CreateClaimed(bg, "w", storetest.T0, 0, recs("c", true)...); !errors.Is(err, store.ErrExists) {
+		t.Errorf("CreateClaimed of 70 with an existing 67th: %v, want ErrExists", err)
+	}
+	if counts, err := s.Counts(bg, store.Filter{}); err != nil || sum(counts) != 1 {
+		t.Errorf("after the refused creates: %v, %v; want the one old task", counts, err)
+	}
+	if err := s.Create(bg, recs("r", false)...); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := s.CreateClaimed(bg, "w", storetest.T0, 0, recs("c", false)...)
+	if err != nil || len(ls) != 70 {
+		t.Fatal(ls, err)
+	}
+	for _, id := range []string{"r00", "r66", "r69", "c00", "c66", "c69"} {
+		if _, _, err := s.Load(bg, id); err != nil {
+			t.Errorf("Load(%s): %v", id, err)
+		}
+	}
+	if counts, err := s.Counts(bg, store.Filter{}); err != nil || sum(counts) != 141 {
+		t.Errorf("after the creates: %v, %v; want 141 tasks", counts, err)
+	}
+}
+
+// sum adds up counts.
+func sum(counts map[task.Status]int) (n int) {
+	for _, c := range counts {
+		n += c
+	}
+	return n
+}

@@ -134,6 +134,7 @@ func (w *wtx) runBatch(batch []*request) []*request {
 	}
 	s.txs.Add(1)
 	s.txSteps.Add(int64(w.landed))
+	s.txStmts.Add(w.stmts)
 	w.hintStatuses()
 	if w.clock != 0 {
 		s.worldClock = w.clock
@@ -149,7 +150,7 @@ func (w *wtx) runBatch(batch []*request) []*request {
 // open, unless w.broken is set.
 func (w *wtx) runOnce(batch *[]*request) bool {
 	s := w.s
-	w.broken, w.clock, w.rerun, w.landed = nil, 0, false, 0
+	w.broken, w.clock, w.rerun, w.landed, w.stmts = nil, 0, false, 0, 0
 	w.statuses = w.statuses[:0]
 	if _, err := w.exec(`BEGIN IMMEDIATE`); err != nil {
 		w.exec(`ROLLBACK`) // in case the transaction began anyway
@@ -196,6 +197,7 @@ type wtx struct {
 	rerun  bool   // set when a write failed by its own fault
 	clock  uint64 // the world clock of the transaction, once it writes a var
 	landed int    // the steps of Commits the transaction writes
+	stmts  int64  // the statements the transaction ran (for the benchmarks)
 	// statuses are the statuses the transaction's steps gave their tasks
 	// (see Store.statusHint).
 	statuses []taskStatus
@@ -246,6 +248,7 @@ func (w *wtx) exec(query string, args ...any) (sql.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	w.stmts++
 	return st.ExecContext(w.ctx, args...)
 }
 
@@ -256,6 +259,7 @@ func (w *wtx) scan(query string, args []any, dest ...any) error {
 	if err != nil {
 		return err
 	}
+	w.stmts++
 	return st.QueryRowContext(w.ctx, args...).Scan(dest...)
 }
 
@@ -264,6 +268,7 @@ func (w *wtx) query(query string, args ...any) (*sql.Rows, error) {
 	if err != nil {
 		return nil, err
 	}
+	w.stmts++
 	return st.QueryContext(w.ctx, args...)
 }
 
