@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amberrt/amber/stm/world"
@@ -119,11 +120,13 @@ type Durable struct {
 
 	workq   chan *proc
 	commitq chan *request[store.Step]
-	createq chan *request[[]*task.Record]
-	kick    chan struct{}
-	wg      sync.WaitGroup
-	quit    chan struct{}
-	closed  bool
+	// committing counts the steps being committed (finishStep).
+	committing atomic.Int32
+	createq    chan *request[[]*task.Record]
+	kick       chan struct{}
+	wg         sync.WaitGroup
+	quit       chan struct{}
+	closed     bool
 
 	v versions // current versions, what this worker can run
 }

@@ -66,7 +66,33 @@ func (d *Durable) commitStep(t *proc) {
 			return
 		}
 	}
+	if d.committing.Load() == 0 {
+		// No other step is being committed: wait here, which costs
+		// the latency of one task at a time nothing.
+		d.finishStep(t, step, finished, res, ferr)
+		return
+	}
+	// Others are: the commit and what follows it run on a goroutine of
+	// their own, and the worker goes on to the next task. Workers that
+	// waited for their steps' commits would bound the steps a group
+	// commit gathers by their number. t stays active (no other worker
+	// steps it) until finishStep releases it.
+	d.wg.Add(1) // legal: this worker is counted in d.wg while it runs
+	go func() {
+		defer d.wg.Done()
+		defer d.recoverStep(t)
+		d.finishStep(t, step, finished, res, ferr)
+	}()
+}
+
+// finishStep commits the step of t that commitStep made, then applies
+// its consequences (the step's deferred work, its spawns, the waiter of a
+// finished task) and releases t.
+func (d *Durable) finishStep(t *proc, step store.Step, finished bool, res any, ferr error) {
+	dt := dur(t)
+	d.committing.Add(1)
 	err := d.commit(step)
+	d.committing.Add(-1)
 	if err != nil {
 		// Refused (lease lost, a name taken), superseded, or the worker
 		// closes: this worker's view of t is no longer the truth. The

@@ -14,14 +14,7 @@ import (
 // recovery (a bug in an interpreter, a handler, a codec) parks the task
 // with the panic as its reason, and the worker goes on.
 func (d *Durable) step(t *proc) {
-	defer func() {
-		if r := recover(); r != nil {
-			d.e.cfg.logger.Error("amber: stepping a task panicked; the task is parked", "task", t.id, "panic", r,
-				"stack", string(debug.Stack()))
-			d.park(t, fmt.Sprintf("the worker panicked while stepping the task: %v", r))
-			d.release(t)
-		}
-	}()
+	defer d.recoverStep(t)
 	ctx := d.e.ctx
 	dt := dur(t)
 	if t.m == nil || dt.steps != dt.lease.Steps {
@@ -45,6 +38,17 @@ func (d *Durable) step(t *proc) {
 	}
 	d.e.process(t, nil)
 	d.commitStep(t)
+}
+
+// recoverStep, deferred by the goroutines that step and commit t, parks t
+// if they panic, with the panic as its reason, and lets it go.
+func (d *Durable) recoverStep(t *proc) {
+	if r := recover(); r != nil {
+		d.e.cfg.logger.Error("amber: stepping a task panicked; the task is parked", "task", t.id, "panic", r,
+			"stack", string(debug.Stack()))
+		d.park(t, fmt.Sprintf("the worker panicked while stepping the task: %v", r))
+		d.release(t)
+	}
 }
 
 // fresh returns t's record: from memory for a task this worker created

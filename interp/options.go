@@ -190,8 +190,10 @@ func WithSeed(seed uint64) Option { return setting(func(c *config) { c.seed, c.s
 func WithJournal() LiveOption { return liveOnly(func(c *config) { c.journal = true }) }
 
 // WithWorkers sets the number of goroutines that step tasks: for Live,
-// default GOMAXPROCS; for Durable, default 64 (they mostly wait for group
-// commits).
+// default GOMAXPROCS; for Durable, default 64. A durable worker waits for
+// its step's commit only when no other step is being committed (one task
+// at a time pays no hand-off); otherwise it hands the commit on and steps
+// the next task, so the number of workers does not bound a group commit.
 func WithWorkers(n int) PoolOption { return liveDurable(func(c *config) { c.workers = n }) }
 
 // WithStartTime sets the virtual clock of the Mock or the Sim at start
