@@ -139,6 +139,11 @@ var (
 // schemaVersion is PRAGMA user_version of the schema below.
 const schemaVersion = 8
 
+// schemaSteps take a file from the schema version of their index to the
+// next (migrate; the tests make files of earlier versions with them).
+var schemaSteps = [schemaVersion]string{schema, schema2, schema3, schema4, schemaWorldWaits, schemaRoutes,
+	schemaJournalRowid, schemaStatusPartial}
+
 // schema creates version 1. Timestamps are unix nanoseconds; run_at and
 // ready are NULL for none (and always NULL for finished tasks), so that
 // their partial indexes hold only the tasks Claim may take.
@@ -623,10 +628,9 @@ func (s *Store) migrate() error {
 		return err
 	}
 	defer tx.Rollback()
-	switch v {
-	case 0, 1, 2, 3, 4, 5, 6, 7:
-		for i, step := range []string{schema, schema2, schema3, schema4, schemaWorldWaits, schemaRoutes, schemaJournalRowid,
-			schemaStatusPartial}[v:] {
+	switch {
+	case v >= 0 && v < schemaVersion:
+		for i, step := range schemaSteps[v:] {
 			if _, err := tx.ExecContext(ctx, step); err != nil {
 				return fmt.Errorf("schema version %d: %w", v+i+1, err)
 			}
@@ -639,7 +643,7 @@ func (s *Store) migrate() error {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
 			return err
 		}
-	case schemaVersion:
+	case v == schemaVersion:
 	default:
 		return fmt.Errorf("schema version %d: this amber reads version %d", v, schemaVersion)
 	}
