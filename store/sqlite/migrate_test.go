@@ -17,30 +17,13 @@ import (
 // TestMigrateFromVersion1 opens a file made by the first schema, with a
 // task and a message in it: the task keeps them, and gains process state.
 func TestMigrateFromVersion1(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v1.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{`PRAGMA journal_mode = WAL`, schema, `PRAGMA user_version = 1`,
-		`INSERT INTO tasks (id, program, program_version, status, ready) VALUES ('old', 'p', 1, 'running', 1)`,
-		`INSERT INTO mailbox (task_id, seq, envelope) VALUES ('old', 1, x'a2016173024100')`,
-		`UPDATE tasks SET msg_seq = 1`} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	path, db, exec := oldFile(t, 1)
+	exec(`INSERT INTO tasks (id, program, program_version, status, ready) VALUES ('old', 'p', 1, 'running', 1)`)
+	exec(`INSERT INTO mailbox (task_id, seq, envelope) VALUES ('old', 1, x'a2016173024100')`)
+	exec(`UPDATE tasks SET msg_seq = 1`)
 	db.Close()
 
-	s, err := Open(path, nil)
-	if err != nil {
-		t.Fatalf("Open of a version 1 file: %v", err)
-	}
-	defer s.Close()
-	var v int
-	if err := s.rdb.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
-		t.Errorf("user_version = %d, %v; want %d", v, err, schemaVersion)
-	}
+	s := openMigrated(t, path, 1)
 	ctx := context.Background()
 	rec, msgs, err := s.Load(ctx, "old")
 	if err != nil || rec.Trap || rec.Name != "" || len(msgs) != 1 || msgs[0].Env.Type != "s" {
@@ -78,21 +61,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 // unchecked; the vars are at version 1, clock 0), and the store goes on
 // with versioned commits, run counts and checksums.
 func TestMigrateFromVersion2(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v2.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := db.Exec(q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	exec(`PRAGMA journal_mode = WAL`)
-	exec(schema)
-	exec(schema2)
-	exec(`PRAGMA user_version = 2`)
+	path, db, exec := oldFile(t, 2)
 	rec := storetest.NewRecord("old")
 	wait, err := task.Marshal(&task.Wait{Kind: task.WaitActivity,
 		Ops: []task.OpState{{Kind: "x.Charge", Attempt: 1, Phase: task.PhaseRunning}}})
@@ -118,15 +87,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 	exec(`INSERT INTO world (name, value) VALUES ('x', x'01'), ('y', x'02')`)
 	db.Close()
 
-	s, err := Open(path, nil)
-	if err != nil {
-		t.Fatalf("Open of a version 2 file: %v", err)
-	}
-	defer s.Close()
-	var v int
-	if err := s.rdb.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
-		t.Errorf("user_version = %d, %v; want %d", v, err, schemaVersion)
-	}
+	s := openMigrated(t, path, 2)
 	ctx := context.Background()
 	r, msgs, err := s.Load(ctx, "old")
 	if err != nil || len(r.Journal) != 2 || len(msgs) != 2 || r.Runs != 0 || r.Status != task.Waiting {
@@ -184,32 +145,13 @@ func TestMigrateFromVersion2(t *testing.T) {
 // (schemaWorldWaits), and a task of the old file can wait on a var and be
 // woken by its write.
 func TestMigrateFromVersion3(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v3.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{`PRAGMA journal_mode = WAL`, schema, schema2, schema3, `PRAGMA user_version = 3`} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	path, db, exec := oldFile(t, 3)
 	rec := storetest.NewRecord("old")
-	if _, err := db.Exec(`INSERT INTO tasks (id, program, program_version, input, status, created, updated, ready)
-		VALUES (?, ?, 1, ?, 'running', 1, 1, 1)`, rec.ID, rec.Program, []byte(rec.Input)); err != nil {
-		t.Fatal(err)
-	}
+	exec(`INSERT INTO tasks (id, program, program_version, input, status, created, updated, ready)
+		VALUES (?, ?, 1, ?, 'running', 1, 1, 1)`, rec.ID, rec.Program, []byte(rec.Input))
 	db.Close()
 
-	s, err := Open(path, nil)
-	if err != nil {
-		t.Fatalf("Open of a version 3 file: %v", err)
-	}
-	defer s.Close()
-	var v int
-	if err := s.rdb.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
-		t.Errorf("user_version = %d, %v; want %d", v, err, schemaVersion)
-	}
+	s := openMigrated(t, path, 3)
 	ctx := context.Background()
 	l, err := s.ClaimID(ctx, "w", "old", storetest.T0, 60e9)
 	if err != nil {
@@ -239,22 +181,7 @@ func TestMigrateFromVersion3(t *testing.T) {
 // store reads, extends, refuses duplicates in and restarts the old
 // journals as before.
 func TestMigrateFromVersion6(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v6.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := db.Exec(q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	exec(`PRAGMA journal_mode = WAL`)
-	for _, q := range []string{schema, schema2, schema3, schema4, schemaWorldWaits, schemaRoutes} {
-		exec(q)
-	}
-	exec(`PRAGMA user_version = 6`)
+	path, db, exec := oldFile(t, 6)
 	for i, id := range []string{"b", "a", "c"} {
 		rec := storetest.NewRecord(id)
 		exec(`INSERT INTO tasks (id, program, program_version, input, status, created, updated, ready, entries, msg_seq)
@@ -306,15 +233,7 @@ func TestMigrateFromVersion6(t *testing.T) {
 		t.Fatalf("%d journal rows in the version 6 file, want 12", len(before))
 	}
 
-	s, err := Open(path, nil)
-	if err != nil {
-		t.Fatalf("Open of a version 6 file: %v", err)
-	}
-	defer s.Close()
-	var v int
-	if err := s.rdb.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
-		t.Errorf("user_version = %d, %v; want %d", v, err, schemaVersion)
-	}
+	s := openMigrated(t, path, 6)
 	var ddl string
 	if err := s.rdb.QueryRow(`SELECT sql FROM sqlite_master WHERE name = 'journal'`).Scan(&ddl); err != nil ||
 		strings.Contains(strings.ToUpper(ddl), "WITHOUT ROWID") {
@@ -336,7 +255,7 @@ func TestMigrateFromVersion6(t *testing.T) {
 		}
 	}
 	// The index keeps (task_id, seq) unique, as the key did.
-	err = s.submit(ctx, func(w *wtx) (refused, err error) {
+	err := s.submit(ctx, func(w *wtx) (refused, err error) {
 		_, err = w.exec(`INSERT INTO journal (task_id, seq, entry) VALUES ('a', 2, x'00')`)
 		return err, nil
 	})
@@ -383,22 +302,7 @@ func TestMigrateFromVersion6(t *testing.T) {
 // out the done ones, and List and Counts find every task as before, the
 // statuses other than done through the index.
 func TestMigrateFromVersion7(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v7.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := db.Exec(q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	exec(`PRAGMA journal_mode = WAL`)
-	for _, q := range []string{schema, schema2, schema3, schema4, schemaWorldWaits, schemaRoutes, schemaJournalRowid} {
-		exec(q)
-	}
-	exec(`PRAGMA user_version = 7`)
+	path, db, exec := oldFile(t, 7)
 	statuses := map[string]task.Status{"d1": task.Done, "d2": task.Done, "d3": task.Done, "f": task.Failed,
 		"w": task.Waiting, "r": task.Running}
 	for id, st := range statuses {
@@ -412,15 +316,7 @@ func TestMigrateFromVersion7(t *testing.T) {
 	}
 	db.Close()
 
-	s, err := Open(path, nil)
-	if err != nil {
-		t.Fatalf("Open of a version 7 file: %v", err)
-	}
-	defer s.Close()
-	var v int
-	if err := s.rdb.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
-		t.Errorf("user_version = %d, %v; want %d", v, err, schemaVersion)
-	}
+	s := openMigrated(t, path, 7)
 	var entries int
 	if err := s.rdb.QueryRow(`SELECT count(*) FROM tasks INDEXED BY tasks_status WHERE ` + notDone).Scan(&entries); err != nil || entries != 3 {
 		t.Errorf("tasks_status holds %d tasks (%v); want the 3 not done", entries, err)
@@ -454,22 +350,8 @@ func TestMigrateFromVersion7(t *testing.T) {
 	}
 	// A status other than done is listed through the index.
 	cond, args := where(&store.Filter{Status: task.Waiting})
-	var plan strings.Builder
-	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN SELECT id FROM tasks WHERE `+cond+` ORDER BY id`, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan.WriteString(detail + "\n")
-	}
-	rows.Close()
-	if !strings.Contains(plan.String(), "tasks_status") {
-		t.Errorf("List of the waiting tasks: plan\n%s\nwant tasks_status", plan.String())
+	if plan := queryPlan(t, s, `SELECT id FROM tasks WHERE `+cond+` ORDER BY id`, args...); !strings.Contains(plan, "tasks_status") {
+		t.Errorf("List of the waiting tasks: plan\n%s\nwant tasks_status", plan)
 	}
 	// A task that ends leaves the index.
 	l, err := s.ClaimID(ctx, "o", "r", storetest.T0, 60e9)
@@ -558,7 +440,62 @@ func TestClaimProbePlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+claimProbe, int64(1))
+	plan := queryPlan(t, s, claimProbe, int64(1))
+	for _, index := range []string{"tasks_ready", "tasks_run_at", "tasks_lease"} {
+		if !strings.Contains(plan, index) {
+			t.Errorf("claimProbe's plan:\n%s\nwant %s", plan, index)
+		}
+	}
+	if strings.Contains(plan, "SCAN tasks\n") {
+		t.Errorf("claimProbe's plan:\n%s\nscans the table", plan)
+	}
+}
+
+// oldFile makes a file of schema version v (the first v of schemaSteps),
+// and returns its path, the database open on it and an exec that fails
+// the test on an error.
+func oldFile(t *testing.T, v int) (path string, db *sql.DB, exec func(q string, args ...any)) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), fmt.Sprintf("v%d.db", v))
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec = func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`PRAGMA journal_mode = WAL`)
+	for _, q := range schemaSteps[:v] {
+		exec(q)
+	}
+	exec(fmt.Sprintf(`PRAGMA user_version = %d`, v))
+	return path, db, exec
+}
+
+// openMigrated opens the file of version v at path, closed at the end of
+// the test, and checks that it is at schemaVersion.
+func openMigrated(t *testing.T, path string, v int) *Store {
+	t.Helper()
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatalf("Open of a version %d file: %v", v, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var got int
+	if err := s.rdb.QueryRow(`PRAGMA user_version`).Scan(&got); err != nil || got != schemaVersion {
+		t.Errorf("user_version = %d, %v; want %d", got, err, schemaVersion)
+	}
+	return s
+}
+
+// queryPlan returns the details of EXPLAIN QUERY PLAN of q on s's
+// readers, a line each.
+func queryPlan(t *testing.T, s *Store, q string, args ...any) string {
+	t.Helper()
+	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+q, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -572,12 +509,5 @@ func TestClaimProbePlan(t *testing.T) {
 		plan.WriteString(detail + "\n")
 	}
 	rows.Close()
-	for _, index := range []string{"tasks_ready", "tasks_run_at", "tasks_lease"} {
-		if !strings.Contains(plan.String(), index) {
-			t.Errorf("claimProbe's plan:\n%s\nwant %s", plan.String(), index)
-		}
-	}
-	if strings.Contains(plan.String(), "SCAN tasks\n") {
-		t.Errorf("claimProbe's plan:\n%s\nscans the table", plan.String())
-	}
+	return plan.String()
 }
