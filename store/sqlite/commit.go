@@ -472,6 +472,15 @@ func chunkIndex(n int) int {
 	return k
 }
 
+// journalInserts insert as many journal rows as the element of
+// journalChunks of the same index (insertJournal).
+var journalInserts = func() (qs [len(journalChunks)]string) {
+	for k, n := range journalChunks {
+		qs[k] = `INSERT INTO journal (task_id, seq, entry, sum) VALUES (?, ?, ?, ?)` + strings.Repeat(`, (?, ?, ?, ?)`, n-1)
+	}
+	return qs
+}()
+
 // flushJournal inserts the journal rows of w.journal, several per
 // statement, and empties it. If a row fails by its own fault (see
 // fault), w.journalFault is the index of its step in the Commit, and
@@ -505,17 +514,7 @@ func (w *wtx) flushJournal() error {
 // insertJournal inserts rows (as many as an element of journalChunks) in
 // one statement.
 func (w *wtx) insertJournal(rows []journalRow) error {
-	n := len(rows)
-	q := w.s.journalInserts[n]
-	if q == "" {
-		var b strings.Builder
-		b.WriteString(`INSERT INTO journal (task_id, seq, entry, sum) VALUES (?, ?, ?, ?)`)
-		for range n - 1 {
-			b.WriteString(`, (?, ?, ?, ?)`)
-		}
-		q = b.String()
-		w.s.journalInserts[n] = q
-	}
+	q := journalInserts[chunkIndex(len(rows))]
 	args := w.args[:0]
 	for _, r := range rows {
 		args = append(args, r.task, r.seq, r.entry, int64(task.Checksum(r.entry)))

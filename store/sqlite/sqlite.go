@@ -82,9 +82,6 @@ type Store struct {
 	// fenceQueries are the forms of a step's fencing update, made by
 	// fenceQuery for the writer.
 	fenceQueries [fenceVariants]string
-	// journalInserts are the INSERTs of several journal rows, by the
-	// number of rows (flushJournal), made by the writer.
-	journalInserts map[int]string
 	// taskInserts are the INSERTs of new tasks (taskInsert), by the
 	// form of their rows, the index in journalChunks of their number,
 	// and whether they do nothing on an ID that exists; made by the
@@ -458,7 +455,6 @@ func Open(path string, opts *Options) (*Store, error) {
 		return fail(err)
 	}
 	s.wstmts = map[string]*sql.Stmt{}
-	s.journalInserts = map[int]string{}
 	s.statusHint = map[string]task.Status{}
 	go s.writer()
 	return s, nil
