@@ -174,7 +174,7 @@ func (w *wtx) create(enc []*encodedRecord, l *newLease) (refused, err error) {
 	}
 	for done := 0; done < len(enc); {
 		n := journalChunks[chunkIndex(len(enc)-done)]
-		err := w.insertTasks(enc[done:done+n], l)
+		_, err := w.insertTasks(enc[done:done+n], l, false)
 		if err == nil {
 			done += n
 			continue
@@ -205,19 +205,20 @@ func (w *wtx) create(enc []*encodedRecord, l *newLease) (refused, err error) {
 }
 
 // insertTasks inserts the rows of new tasks (as many as an element of
-// journalChunks) in one statement, as insertTask does, with no journal
-// or mailbox rows. The statement fails, having written none of them, if
-// one's ID exists.
-func (w *wtx) insertTasks(enc []*encodedRecord, l *newLease) error {
+// journalChunks) in one statement, in the form they take with lease l,
+// with no journal or mailbox rows. The statement fails, having written
+// none of them, if one's ID exists; with doNothing, it inserts nothing
+// for that task instead (insertTask).
+func (w *wtx) insertTasks(enc []*encodedRecord, l *newLease, doNothing bool) (sql.Result, error) {
 	form := rowFormOf(enc, l)
 	args := w.args[:0]
 	for _, e := range enc {
 		args = w.taskArgs(args, form, e, l)
 	}
 	w.args = args
-	_, err := w.exec(w.s.taskInsert(form, chunkIndex(len(enc)), false), args...)
+	res, err := w.exec(w.s.taskInsert(form, chunkIndex(len(enc)), doNothing), args...)
 	clear(args)
-	return err
+	return res, err
 }
 
 // anyExists returns the ID of one of the tasks of enc that exists, or "".
@@ -269,8 +270,7 @@ func (w *wtx) exists(id string) (bool, error) {
 func (w *wtx) insertTask(e *encodedRecord, l *newLease) (bool, error) {
 	r := e.rec
 	enc := [1]*encodedRecord{e}
-	form := rowFormOf(enc[:], l)
-	res, err := w.exec(w.s.taskInsert(form, chunkIndex(1), true), w.taskArgs(make([]any, 0, 22), form, e, l)...)
+	res, err := w.insertTasks(enc[:], l, true)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: create %s: %w", r.ID, err)
 	}
