@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -19,19 +18,7 @@ import (
 func TestMigrateByteIDs(t *testing.T) {
 	t.Parallel()
 	db := newTestDB(t)
-	db.exec(`CREATE SCHEMA $schema`)
-	db.exec(`SET search_path TO $schema`)
-	db.exec(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-		applied timestamptz NOT NULL DEFAULT now())`)
-	for v, name := range []string{"0001_init.sql", "0002_process.sql", "0003_durable.sql", "0004_versions.sql",
-		"0005_world_waits.sql", "0006_routes.sql"} {
-		sql, err := os.ReadFile("migrations/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db.exec(string(sql))
-		db.exec(`INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, v+1, name)
-	}
+	db.schemaAt(6)
 	rec := storetest.NewRecord("old-a")
 	// In byte order: old-B, old-a, old-é (in many collations, old-a comes first).
 	for _, id := range []string{"old-a", "old-B", "old-é"} {
@@ -131,19 +118,7 @@ func TestMigrateByteIDs(t *testing.T) {
 func TestMigrateStatusIndex(t *testing.T) {
 	t.Parallel()
 	db := newTestDB(t)
-	db.exec(`CREATE SCHEMA $schema`)
-	db.exec(`SET search_path TO $schema`)
-	db.exec(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-		applied timestamptz NOT NULL DEFAULT now())`)
-	for v, name := range []string{"0001_init.sql", "0002_process.sql", "0003_durable.sql", "0004_versions.sql",
-		"0005_world_waits.sql", "0006_routes.sql", "0007_byte_ids.sql"} {
-		sql, err := os.ReadFile("migrations/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db.exec(string(sql))
-		db.exec(`INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, v+1, name)
-	}
+	db.schemaAt(7)
 	rec := storetest.NewRecord("x")
 	for id, status := range map[string]string{"d1": "done", "d2": "done", "d3": "done", "f1": "failed", "w1": "waiting"} {
 		db.exec(`INSERT INTO tasks (id, program, program_version, input, status, created, updated, ready)

@@ -96,6 +96,37 @@ func (db *testDB) exec(sql string, args ...any) {
 	}
 }
 
+// schemaAt makes the test's schema at migration v: the migrations up to
+// v run in it, and recorded in schema_migrations, as Open would have left
+// them. The connection's search_path stays on the schema.
+func (db *testDB) schemaAt(v int) {
+	db.t.Helper()
+	db.exec(`CREATE SCHEMA $schema`)
+	db.exec(`SET search_path TO $schema`)
+	db.exec(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+		applied timestamptz NOT NULL DEFAULT now())`)
+	names, err := filepath.Glob("migrations/*.sql")
+	if err != nil {
+		db.t.Fatal(err)
+	}
+	for _, path := range names {
+		name := filepath.Base(path)
+		n, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
+		if err != nil {
+			db.t.Fatalf("migration %s: %v", name, err)
+		}
+		if n > v {
+			continue
+		}
+		sql, err := os.ReadFile(path)
+		if err != nil {
+			db.t.Fatal(err)
+		}
+		db.exec(string(sql))
+		db.exec(`INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, n, name)
+	}
+}
+
 // waitFor polls query (one boolean) on the test's connection until it is
 // true; the deadline is a safety net against a hang, not an assertion.
 func (db *testDB) waitFor(what, query string, args ...any) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -128,16 +127,7 @@ func kill(peer, reason string) store.ProcOp {
 func TestMigrateProcess(t *testing.T) {
 	t.Parallel()
 	db := newTestDB(t)
-	v1, err := os.ReadFile("migrations/0001_init.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.exec(`CREATE SCHEMA $schema`)
-	db.exec(`SET search_path TO $schema`)
-	db.exec(string(v1))
-	db.exec(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-		applied timestamptz NOT NULL DEFAULT now())`)
-	db.exec(`INSERT INTO schema_migrations (version, name) VALUES (1, '0001_init.sql')`)
+	db.schemaAt(1)
 	db.exec(`INSERT INTO tasks (id, program, program_version, status, created, updated, ready, mailbox_seq)
 		VALUES ('old', 'p', 1, 'running', 0, 0, true, 1)`)
 	db.exec(`INSERT INTO mailbox (task_id, seq, envelope) VALUES ('old', 1, $1)`,
@@ -430,18 +420,7 @@ func TestProcRace(t *testing.T) {
 func TestMigrateDurable(t *testing.T) {
 	t.Parallel()
 	db := newTestDB(t)
-	db.exec(`CREATE SCHEMA $schema`)
-	db.exec(`SET search_path TO $schema`)
-	db.exec(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-		applied timestamptz NOT NULL DEFAULT now())`)
-	for v, name := range []string{"0001_init.sql", "0002_process.sql"} {
-		sql, err := os.ReadFile("migrations/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db.exec(string(sql))
-		db.exec(`INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, v+1, name)
-	}
+	db.schemaAt(2)
 	rec := storetest.NewRecord("old")
 	db.exec(`INSERT INTO tasks (id, program, program_version, input, status, wait, created, updated, ready, journal_len, mailbox_seq)
 		VALUES ('old', $1, 1, $2, 'waiting', $3, 1, 1, false, 2, 2)`, rec.Program, []byte(rec.Input),
