@@ -361,8 +361,9 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	return q
 }
 
-// fence runs the fencing update of variant v (not a final step's) and
-// returns the number of rows it changed: 1, or 0 if it does not apply.
+// fence runs the fencing update of variant v, one that returns nothing (not
+// a final step's, unless with fenceNoProc), and returns the number of rows it
+// changed: 1, or 0 if it does not apply.
 func (w *wtx) fence(v fenceVariant, args []any) (int64, error) {
 	res, err := w.exec(w.s.fenceQuery(v), args...)
 	if err != nil {
