@@ -98,14 +98,17 @@ func walLSN(b *testing.B, url string) string {
 func reportWAL(b *testing.B, url, from string) {
 	b.Helper()
 	ctx := context.Background()
-	to := walLSN(b, url)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		b.Fatalf("wal bytes: %v", err)
 	}
 	defer conn.Close(ctx)
-	var n float64
-	if err := conn.QueryRow(ctx, `SELECT pg_wal_lsn_diff($2::pg_lsn, $1::pg_lsn)::float8`, from, to).Scan(&n); err != nil {
+	var (
+		to string
+		n  float64
+	)
+	if err := conn.QueryRow(ctx, `SELECT lsn::text, pg_wal_lsn_diff(lsn, $1::pg_lsn)::float8
+		FROM pg_current_wal_insert_lsn() AS lsn`, from).Scan(&to, &n); err != nil {
 		b.Fatalf("wal bytes: %v", err)
 	}
 	b.Logf("WAL %s to %s", from, to)
