@@ -144,6 +144,11 @@ func TestTaskCommands(t *testing.T) {
 	v, err := h.Wait(ctx)
 	require.NoError(t, err)
 	require.Equal(t, "q1 raised by ops", v)
+	// A finished task takes no more messages: say so, not that its type
+	// is unknown.
+	r = amber(t, reg, "task", "send", "q1", `{"By":"ops"}`, "--db", db)
+	require.Equal(t, cli.ExitFailure, r.code, r.err)
+	require.Contains(t, r.err, "task q1 has finished (done)")
 
 	r = amber(t, reg, "task", "cancel", "q2", "--db", db)
 	require.Equal(t, 0, r.code, r.err)

@@ -594,6 +594,9 @@ func (e *env) send(ctx context.Context, s store.Store, id, body, typ string) err
 		if err != nil {
 			return err
 		}
+		if rec.Status.Final() {
+			return fmt.Errorf("task %s has finished (%s): %w", id, rec.Status, store.ErrFinished)
+		}
 		if rec.Wait == nil || len(rec.Wait.Types) != 1 {
 			return usagef("task %s does not wait for exactly one message type; name it with --type", id)
 		}
