@@ -3,6 +3,7 @@ package interp_test
 import (
 	"context"
 	"database/sql"
+	"log/slog"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -58,7 +59,8 @@ func TestDurableCorruptRow(t *testing.T) {
 	require.NoError(t, db.Close())
 
 	st = openSQLite(t, path)
-	d, err = interp.NewDurable(st, interp.WithRegistry(reg), interp.WithLogger(quiet), fastDurable)
+	logs := &logLines{}
+	d, err = interp.NewDurable(st, interp.WithRegistry(reg), interp.WithLogger(slog.New(slog.NewTextHandler(logs, nil))), fastDurable)
 	require.NoError(t, err)
 	defer d.Close()
 	require.NoError(t, d.Send("bad", "x"))
@@ -70,6 +72,8 @@ func TestDurableCorruptRow(t *testing.T) {
 	require.Equal(t, "good:y", v)
 	_, err = waitID(ctx, d, "bad")
 	require.Error(t, err)
+	// The operator reads why in the worker's log too.
+	require.Contains(t, logs.String(), `msg="amber: task ended without running" task=bad status=failed`)
 	rec, _, err := st.Load(ctx, "bad")
 	if err == nil {
 		require.Equal(t, task.Failed, rec.Status)

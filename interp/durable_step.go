@@ -188,6 +188,7 @@ func (d *Durable) diverge(t *proc, de *DivergenceError) {
 
 // commitFinal ends t with a status and reason, without running it.
 func (d *Durable) commitFinal(t *proc, status task.Status, reason string) {
+	d.e.cfg.logger.Warn("amber: task ended without running", "task", t.id, "status", status, "reason", reason)
 	step := d.newStep(t)
 	step.Status, step.Reason, step.Exit = status, reason, reason
 	step.Err = &task.Error{Msg: reason}

@@ -1,10 +1,12 @@
 package interp_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/amberrt/amber/effect"
@@ -63,4 +65,22 @@ func asLive(opts []interp.Option) []interp.LiveOption {
 		out[i] = o
 	}
 	return out
+}
+
+// logLines is a log destination that tests read: slog.New(slog.NewTextHandler(logs, nil)).
+type logLines struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
