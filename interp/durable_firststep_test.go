@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,55 +144,48 @@ func TestDurableFirstStepCommitsNothing(t *testing.T) {
 // commits included.
 type cutOff struct {
 	store.Store
-	mu  sync.Mutex
-	cut bool
+	cut atomic.Bool
 }
 
 var errCut = errors.New("test: the worker is cut off from the store")
 
-func (s *cutOff) down() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cut
-}
-
 func (s *cutOff) Claim(ctx context.Context, owner string, max int, now time.Time, lease time.Duration, can ...task.ProgramVersion) ([]store.Lease, error) {
-	if s.down() {
+	if s.cut.Load() {
 		return nil, errCut
 	}
 	return s.Store.Claim(ctx, owner, max, now, lease, can...)
 }
 
 func (s *cutOff) ClaimID(ctx context.Context, owner, id string, now time.Time, lease time.Duration) (store.Lease, error) {
-	if s.down() {
+	if s.cut.Load() {
 		return store.Lease{}, errCut
 	}
 	return s.Store.ClaimID(ctx, owner, id, now, lease)
 }
 
 func (s *cutOff) Renew(ctx context.Context, owner string, now time.Time, lease time.Duration, ls ...store.Lease) ([]string, error) {
-	if s.down() {
+	if s.cut.Load() {
 		return nil, errCut
 	}
 	return s.Store.Renew(ctx, owner, now, lease, ls...)
 }
 
 func (s *cutOff) Commit(ctx context.Context, steps []store.Step) ([]error, error) {
-	if s.down() {
+	if s.cut.Load() {
 		return nil, errCut
 	}
 	return s.Store.Commit(ctx, steps)
 }
 
 func (s *cutOff) Landed(ctx context.Context, step store.Step) (store.Outcome, error) {
-	if s.down() {
+	if s.cut.Load() {
 		return 0, errCut
 	}
 	return s.Store.Landed(ctx, step)
 }
 
 func (s *cutOff) Heartbeat(ctx context.Context, w store.WorkerInfo) error {
-	if s.down() {
+	if s.cut.Load() {
 		return errCut
 	}
 	return s.Store.Heartbeat(ctx, w)
@@ -235,9 +229,7 @@ func firstAttemptTakenOver(t *testing.T, sq store.Store) {
 		seen, _ := firstCallsSeen()
 		return len(seen) == 1, nil
 	}, "the first attempt runs")
-	doomedStore.mu.Lock()
-	doomedStore.cut = true // the worker dies, its attempt running
-	doomedStore.mu.Unlock()
+	doomedStore.cut.Store(true) // the worker dies, its attempt running
 
 	lease.Owner = "survivor"
 	survivor, err := interp.NewDurable(sq, interp.WithRegistry(reg), interp.WithLogger(quiet), interp.WithDurableOptions(lease))
