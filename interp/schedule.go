@@ -1,7 +1,5 @@
 package interp
 
-import "slices"
-
 // launch makes a new task runnable. newTask made it scheduled.
 func (e *engine) launch(t *proc, w *worker) { e.sched.push(t, w) }
 
@@ -144,9 +142,16 @@ func (t *proc) applyEvent(ev event) {
 	}
 }
 
-// landed removes in-flight op i: it completed. slices.Delete zeroes the
-// slot it frees, whose stop function may hold memory.
-func (t *proc) landed(i int) { t.inflight = slices.Delete(t.inflight, i, i+1) }
+// landed removes in-flight op i: it completed.
+func (t *proc) landed(i int) {
+	fl := t.inflight
+	last := len(fl) - 1
+	if i < last {
+		copy(fl[i:], fl[i+1:])
+	}
+	fl[last] = flight{} // its stop function may hold memory
+	t.inflight = fl[:last]
+}
 
 func (t *proc) flightIndex(id uint64) int {
 	for i := range t.inflight {
