@@ -79,6 +79,14 @@ func firstCallsSeen() ([]int, []string) {
 	return append([]int(nil), firstCalls.attempts...), append([]string(nil), firstCalls.keys...)
 }
 
+// firstAttemptRuns waits until FirstCharge's first attempt has started.
+func firstAttemptRuns(t *testing.T) {
+	poll.Eventually(t, func() (bool, error) {
+		seen, _ := firstCallsSeen()
+		return len(seen) == 1, nil
+	}, "the first attempt runs")
+}
+
 // firstCharges calls FirstCharge n times in sequence.
 var firstCharges = effect.NewProgram("firstcharges", 1, func(n int) effect.Eff[int] {
 	return effect.Do(func(e *effect.Ctx) int {
@@ -111,10 +119,7 @@ func TestDurableFirstStepCommitsNothing(t *testing.T) {
 	const n = 3
 	_, err = interp.StartProgram(d, firstCharges, n, interp.WithID("first"))
 	require.NoError(t, err)
-	poll.Eventually(t, func() (bool, error) {
-		seen, _ := firstCallsSeen()
-		return len(seen) == 1, nil
-	}, "the first attempt runs")
+	firstAttemptRuns(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -225,10 +230,7 @@ func firstAttemptTakenOver(t *testing.T, sq store.Store) {
 	defer doomed.Close()
 	_, err = interp.StartProgram(doomed, firstCharges, 1, interp.WithID("taken"))
 	require.NoError(t, err)
-	poll.Eventually(t, func() (bool, error) {
-		seen, _ := firstCallsSeen()
-		return len(seen) == 1, nil
-	}, "the first attempt runs")
+	firstAttemptRuns(t)
 	doomedStore.cut.Store(true) // the worker dies, its attempt running
 
 	lease.Owner = "survivor"
@@ -261,10 +263,7 @@ func TestDurableFirstAttemptRestart(t *testing.T) {
 	require.NoError(t, err)
 	_, err = interp.StartProgram(d, firstCharges, 2, interp.WithID("restart"))
 	require.NoError(t, err)
-	poll.Eventually(t, func() (bool, error) {
-		seen, _ := firstCallsSeen()
-		return len(seen) == 1, nil
-	}, "the first attempt runs")
+	firstAttemptRuns(t)
 	require.NoError(t, d.Close())
 	require.NoError(t, st.Close())
 
