@@ -118,17 +118,9 @@ func (t *proc) dropStale() {
 func (t *proc) takeMatch(r effect.Receiver) (any, bool) {
 	for i, msg := range t.mailbox {
 		if r.Accepts(msg) {
-			// Remove it, clearing the vacated slot: no reference stays
+			// removeAt clears the vacated slot: no reference stays
 			// behind in the array (takeInbox reuses it as the inbox).
-			mb := t.mailbox
-			last := len(mb) - 1
-			if i < last {
-				// Not the last (nearly always the only) message: the
-				// rest moves down.
-				copy(mb[i:], mb[i+1:])
-			}
-			mb[last] = nil
-			t.mailbox = mb[:last]
+			t.mailbox = removeAt(t.mailbox, i)
 			t.port.took(t, i)
 			return msg, true
 		}

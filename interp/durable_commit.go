@@ -113,7 +113,6 @@ func (d *Durable) finishStep(t *proc, step store.Step, finished bool, res any, f
 	dt.lease.Steps = dt.steps
 	dt.committed += len(step.Append)
 	dt.held = step.Keep
-	deferred := dt.deferred
 	local := dt.sends
 	if len(step.Spawns) > 0 {
 		d.mu.Lock()
@@ -122,10 +121,7 @@ func (d *Durable) finishStep(t *proc, step store.Step, finished bool, res any, f
 		}
 		d.mu.Unlock()
 	}
-	dt.reset()
-	for _, f := range deferred {
-		f()
-	}
+	dt.endStep()
 	if len(local) > 0 || len(step.Spawns) > 0 || len(step.Proc) > 0 || (finished && !d.notified) {
 		// Messages, new tasks, exit signals (a finished task's links and
 		// monitors) may have made tasks ready. A store.Notifier signals
@@ -174,11 +170,7 @@ func storesNothing(step *store.Step) bool {
 func (d *Durable) skipStep(t *proc) {
 	dt := dur(t)
 	dt.held = true
-	deferred := dt.deferred
-	dt.reset()
-	for _, f := range deferred {
-		f()
-	}
+	dt.endStep()
 	d.release(t)
 }
 

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,6 +79,14 @@ func firstCallsSeen() ([]int, []string) {
 	return append([]int(nil), firstCalls.attempts...), append([]string(nil), firstCalls.keys...)
 }
 
+// firstAttemptRuns waits until FirstCharge's first attempt has started.
+func firstAttemptRuns(t *testing.T) {
+	poll.Eventually(t, func() (bool, error) {
+		seen, _ := firstCallsSeen()
+		return len(seen) == 1, nil
+	}, "the first attempt runs")
+}
+
 // firstCharges calls FirstCharge n times in sequence.
 var firstCharges = effect.NewProgram("firstcharges", 1, func(n int) effect.Eff[int] {
 	return effect.Do(func(e *effect.Ctx) int {
@@ -110,10 +119,7 @@ func TestDurableFirstStepCommitsNothing(t *testing.T) {
 	const n = 3
 	_, err = interp.StartProgram(d, firstCharges, n, interp.WithID("first"))
 	require.NoError(t, err)
-	poll.Eventually(t, func() (bool, error) {
-		seen, _ := firstCallsSeen()
-		return len(seen) == 1, nil
-	}, "the first attempt runs")
+	firstAttemptRuns(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -143,55 +149,48 @@ func TestDurableFirstStepCommitsNothing(t *testing.T) {
 // commits included.
 type cutOff struct {
 	store.Store
-	mu  sync.Mutex
-	cut bool
+	cut atomic.Bool
 }
 
 var errCut = errors.New("test: the worker is cut off from the store")
 
-func (s *cutOff) down() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cut
-}
-
 func (s *cutOff) Claim(ctx context.Context, owner string, max int, now time.Time, lease time.Duration, can ...task.ProgramVersion) ([]store.Lease, error) {
-	if s.down() {
+	if s.cut.Load() {
 		return nil, errCut
 	}
 	return s.Store.Claim(ctx, owner, max, now, lease, can...)
 }
 
 func (s *cutOff) ClaimID(ctx context.Context, owner, id string, now time.Time, lease time.Duration) (store.Lease, error) {
-	if s.down() {
+	if s.cut.Load() {
 		return store.Lease{}, errCut
 	}
 	return s.Store.ClaimID(ctx, owner, id, now, lease)
 }
 
 func (s *cutOff) Renew(ctx context.Context, owner string, now time.Time, lease time.Duration, ls ...store.Lease) ([]string, error) {
-	if s.down() {
+	if s.cut.Load() {
 		return nil, errCut
 	}
 	return s.Store.Renew(ctx, owner, now, lease, ls...)
 }
 
 func (s *cutOff) Commit(ctx context.Context, steps []store.Step) ([]error, error) {
-	if s.down() {
+	if s.cut.Load() {
 		return nil, errCut
 	}
 	return s.Store.Commit(ctx, steps)
 }
 
 func (s *cutOff) Landed(ctx context.Context, step store.Step) (store.Outcome, error) {
-	if s.down() {
+	if s.cut.Load() {
 		return 0, errCut
 	}
 	return s.Store.Landed(ctx, step)
 }
 
 func (s *cutOff) Heartbeat(ctx context.Context, w store.WorkerInfo) error {
-	if s.down() {
+	if s.cut.Load() {
 		return errCut
 	}
 	return s.Store.Heartbeat(ctx, w)
@@ -231,13 +230,8 @@ func firstAttemptTakenOver(t *testing.T, sq store.Store) {
 	defer doomed.Close()
 	_, err = interp.StartProgram(doomed, firstCharges, 1, interp.WithID("taken"))
 	require.NoError(t, err)
-	poll.Eventually(t, func() (bool, error) {
-		seen, _ := firstCallsSeen()
-		return len(seen) == 1, nil
-	}, "the first attempt runs")
-	doomedStore.mu.Lock()
-	doomedStore.cut = true // the worker dies, its attempt running
-	doomedStore.mu.Unlock()
+	firstAttemptRuns(t)
+	doomedStore.cut.Store(true) // the worker dies, its attempt running
 
 	lease.Owner = "survivor"
 	survivor, err := interp.NewDurable(sq, interp.WithRegistry(reg), interp.WithLogger(quiet), interp.WithDurableOptions(lease))
@@ -269,10 +263,7 @@ func TestDurableFirstAttemptRestart(t *testing.T) {
 	require.NoError(t, err)
 	_, err = interp.StartProgram(d, firstCharges, 2, interp.WithID("restart"))
 	require.NoError(t, err)
-	poll.Eventually(t, func() (bool, error) {
-		seen, _ := firstCallsSeen()
-		return len(seen) == 1, nil
-	}, "the first attempt runs")
+	firstAttemptRuns(t)
 	require.NoError(t, d.Close())
 	require.NoError(t, st.Close())
 

@@ -58,6 +58,17 @@ func (dt *durableTask) reset() {
 	dt.consumed, dt.sends, dt.spawns, dt.world, dt.deferred, dt.restartInput, dt.proc = nil, nil, nil, nil, nil, nil, nil
 }
 
+// endStep ends the step: it resets the step's state and starts the attempts
+// it deferred (startActivity), now that the step needs no commit or has
+// one.
+func (dt *durableTask) endStep() {
+	deferred := dt.deferred
+	dt.reset()
+	for _, f := range deferred {
+		f()
+	}
+}
+
 // took consumes the message at index i of the task's mailbox: the step's
 // commit deletes it from the store.
 func (dt *durableTask) took(_ *proc, i int) {

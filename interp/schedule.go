@@ -142,15 +142,22 @@ func (t *proc) applyEvent(ev event) {
 	}
 }
 
-// landed removes in-flight op i: it completed.
-func (t *proc) landed(i int) {
-	fl := t.inflight
-	last := len(fl) - 1
+// landed removes in-flight op i: it completed. (Its stop function may
+// hold memory: removeAt clears the slot.)
+func (t *proc) landed(i int) { t.inflight = removeAt(t.inflight, i) }
+
+// removeAt removes s[i] and clears the slot it frees, so that no
+// reference stays behind in the array. When i is the last (nearly
+// always: an op or a message taken alone) that is one store, where
+// slices.Delete calls the runtime to copy nothing and to clear one slot.
+func removeAt[E any](s []E, i int) []E {
+	last := len(s) - 1
 	if i < last {
-		copy(fl[i:], fl[i+1:])
+		copy(s[i:], s[i+1:])
 	}
-	fl[last] = flight{} // its stop function may hold memory
-	t.inflight = fl[:last]
+	var zero E
+	s[last] = zero
+	return s[:last]
 }
 
 func (t *proc) flightIndex(id uint64) int {
