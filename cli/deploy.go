@@ -196,15 +196,9 @@ lock is refused otherwise). On PostgreSQL, migrate beside the workers.`,
 // deploy checks (migrate false) or migrates the tasks of program on from
 // (interp.Any: every version but to) to version to, and reports.
 func (e *env) deploy(ctx context.Context, s store.Store, program string, from, to int, migrate bool) error {
-	counts, err := s.Counts(ctx, store.Filter{Program: program})
+	total, err := e.movable(ctx, s, program, from, to)
 	if err != nil {
 		return err
-	}
-	total := 0
-	for st, n := range counts {
-		if !st.Final() {
-			total += n
-		}
 	}
 	verb := "checked"
 	if migrate {
@@ -293,6 +287,30 @@ func (e *env) deploy(ctx context.Context, s store.Store, program string, from, t
 		return divergedError{fmt.Errorf("%s: %d of %d tasks do not fit v%d", program, out.Diverge, len(out.Tasks), to)}
 	}
 	return nil
+}
+
+// movable counts the tasks in flight that deploy checks or migrates: those
+// on from (interp.Any: on any version but to), for its progress meter.
+func (e *env) movable(ctx context.Context, s store.Store, program string, from, to int) (int, error) {
+	inFlight := func(version int) (int, error) {
+		counts, err := s.Counts(ctx, store.Filter{Program: program, Version: version})
+		n := 0
+		for st, c := range counts {
+			if !st.Final() {
+				n += c
+			}
+		}
+		return n, err
+	}
+	if from != interp.Any {
+		return inFlight(from)
+	}
+	all, err := inFlight(0) // 0: every version
+	if err != nil {
+		return 0, err
+	}
+	onTo, err := inFlight(to)
+	return all - onTo, err
 }
 
 // divergedError is a deploy check that found tasks that do not fit:

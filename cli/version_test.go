@@ -227,3 +227,32 @@ func corruptJournal(t *testing.T, db, id string) {
 	require.NoError(t, err)
 	require.NoError(t, raw.Close())
 }
+
+// TestDeployProgressCountsMovable: deploy's progress counts only the
+// tasks it will check, not those already on the target version.
+func TestDeployProgressCountsMovable(t *testing.T) {
+	reg := registry3()
+	db := fixture(t, reg, "a1", "a2")
+	st, err := sqlite.Open(db, nil)
+	require.NoError(t, err)
+	d, err := newWorker(st, reg)
+	require.NoError(t, err)
+	_, err = interp.StartProgram(d, ask3, "b1", interp.WithID("b1"), interp.WithVersion(3))
+	require.NoError(t, err)
+	waitFor(t, "b1 to wait", func() bool {
+		s, _ := st.Status(context.Background(), "b1")
+		return s == task.Waiting
+	})
+	require.NoError(t, d.Close())
+	require.NoError(t, st.Close())
+
+	r := amber(t, reg, "deploy", "check", "ask", "--to", "3", "--db", db)
+	require.Equal(t, 0, r.code, r.err)
+	require.Contains(t, r.out, "ask v3: 2 tasks: 2 fit")
+	require.Contains(t, r.err, "checked 2/2 tasks")
+	require.NotContains(t, r.err, "/3 tasks")
+
+	r = amber(t, reg, "deploy", "migrate", "ask", "--from", "1", "--to", "3", "--db", db)
+	require.Equal(t, 0, r.code, r.err)
+	require.Contains(t, r.err, "migrated 2/2 tasks")
+}
