@@ -39,12 +39,10 @@ type Ctx struct {
 	// parked for good (see directNode.step).
 	goexit bool
 	cells  []any
-	// call is the frame of a body waiting in Call. last is the cell that
-	// receives its result (the cell of the latest result type), res points
-	// to last's value, and held is set while last holds a result that may
-	// keep memory alive. callErr is the failure of the Call, or
-	// errStopped.
-	call    callFrame
+	// last is the cell that receives the result of a Call (the cell of
+	// the latest result type), res points to last's value, and held is
+	// set while last holds a result that may keep memory alive. callErr is
+	// the failure of the Call, or errStopped.
 	last    resultCell
 	res     unsafe.Pointer
 	held    bool
@@ -119,7 +117,6 @@ func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 	df := &directFrame[A]{}
 	e := &df.e
 	e.m, e.f, e.end = m, f, df
-	e.call.e = e
 	e.next, e.stop = iter.Pull(func(yield func(node) bool) {
 		e.yield = yield
 		g := goroutine.Current()
@@ -182,10 +179,11 @@ func (e *Ctx) advance() node {
 // if it has ended (ok is false), its frame.
 //
 // It is inlined into settle's callers: nearly always the body parked itself
-// on its next op and nothing else is runnable, and then there is nothing
-// to do.
+// on its next op, and then there is nothing to do (settle resumes the body
+// itself when other fibers are runnable, and the body's run does not make
+// any runnable).
 func (e *Ctx) resumed(n node, ok bool) {
-	if n != nil || !ok || e.m.runHead < len(e.m.runq) {
+	if n != nil || !ok {
 		e.carryOn(n, ok)
 	}
 }
@@ -404,10 +402,10 @@ func callVia[R any](e *Ctx, op any, yield func(node) bool, start func(*Ctx, any)
 // callStart does Call's work before the switch: it checks the goroutine,
 // and parks the body on op, as the op's step would, while the interpreter
 // waits in e.next (the interpreter has no node to step when the switch
-// comes back). The callFrame it pushes tells settle that the body waits in
-// Call: settle leaves the result in a cell of the op's result type (e.res
-// points to its value), and the frame's catch leaves a failure in
-// e.callErr. callStart reports false if the call was refused.
+// comes back). The fiber's call tells settle that the body waits in Call:
+// settle leaves the result in a cell of the op's result type (e.res points
+// to its value), and Fail leaves a failure in e.callErr. callStart reports
+// false if the call was refused.
 func callStart(e *Ctx, op any) bool {
 	if !e.onBody() {
 		e.refuse("Call", func() string { return fmt.Sprintf("%T", op) })
@@ -418,7 +416,7 @@ func callStart(e *Ctx, op any) bool {
 	}
 	e.dropResult()
 	f := e.f
-	f.push(&e.call)
+	f.call = e
 	e.m.steps++
 	e.m.suspend(f, op)
 	return true
@@ -441,15 +439,6 @@ func callResult(e *Ctx) unsafe.Pointer {
 // errStopped in e.callErr marks a body whose coroutine is being stopped;
 // its Calls unwind it (as await does when yield returns false).
 var errStopped = errors.New("effect: direct-style body stopped")
-
-// callFrame is on top of the fiber's stack while its body waits in Call.
-type callFrame struct{ e *Ctx }
-
-// catch fails the Call the body waits in.
-func (c *callFrame) catch(_ *Machine, _ *fiber, err error) node {
-	c.e.callErr = err
-	return c.e.advance()
-}
 
 // resultCell is a cell that Call reads its result from.
 type resultCell interface {

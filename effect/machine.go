@@ -62,9 +62,13 @@ type runItem struct {
 }
 
 type fiber struct {
-	id        FiberID
-	stack     []any
-	pending   uint64 // ID of the op this fiber waits on, 0 if none
+	id      FiberID
+	stack   []any
+	pending uint64 // ID of the op this fiber waits on, 0 if none
+	// call is the Ctx of the fiber's direct-style body while it waits in
+	// Call on the op pending: settle hands the result to the body, and
+	// Fail its failure. Its frames stay as they were (Call pushes none).
+	call      *Ctx
 	done      bool
 	cancelled bool
 }
@@ -312,13 +316,34 @@ func Resume[R any](m *Machine, id uint64, v R) error {
 // direct-style effect. Work before the switch is done in settle, and work
 // after it in resumed: calls that return where the CPU expects.
 func settle[R any](m *Machine, i int, v R) *Ctx {
-	f := m.take(i)
-	switch c := f.top().(type) {
-	case *callFrame:
-		f.pop()
-		lastCell[R](c.e).v = v // Call reads it from c.e.res
-		return c.e
-	case *cell[R]:
+	return settleFiber(m, m.take(i), v)
+}
+
+// settleFiber is settle for the fiber f, whose op is already taken.
+func settleFiber[R any](m *Machine, f *fiber, v R) *Ctx {
+	if e := f.call; e != nil && m.runHead == len(m.runq) {
+		f.call = nil
+		lastCell[R](e).v = v // Call reads it from e.res
+		return e
+	}
+	return settleSlow(m, f, v)
+}
+
+// settleSlow is settleFiber's work when the body does not wait in Call, or
+// when other fibers are runnable: it resumes the body itself (one frame
+// deeper) and runs the program on.
+func settleSlow[R any](m *Machine, f *fiber, v R) *Ctx {
+	if e := f.call; e != nil {
+		f.call = nil
+		lastCell[R](e).v = v
+		n, ok := e.next()
+		if !ok {
+			n = e.end
+		}
+		m.proceed(f, n)
+		return nil
+	}
+	if c, ok := f.top().(*cell[R]); ok {
 		f.pop()
 		c.v = v
 		return c.e
@@ -377,6 +402,13 @@ func (m *Machine) Fail(id uint64, err error) error {
 		err = ErrNilError
 	}
 	f := m.take(i)
+	if e := f.call; e != nil {
+		// The body waits in Call: Call fails it.
+		f.call = nil
+		e.callErr = err
+		m.proceed(f, e.advance())
+		return nil
+	}
 	m.drive(f, &failNode{err})
 	m.Run()
 	return nil
@@ -401,6 +433,7 @@ func (m *Machine) cancelFiber(f *fiber) {
 		return
 	}
 	f.cancelled = true
+	f.call = nil
 	if f.pending != 0 {
 		if i := m.find(f.pending); i >= 0 {
 			m.take(i)
@@ -424,13 +457,6 @@ func deliver[A any](m *Machine, f *fiber, v A) node {
 			return c.c.resume(m, f, v)
 		case *cell[A]:
 			c.v = v
-			return c.e.advance()
-		case *callFrame:
-			// Unreachable: a fiber whose body waits in Call is resumed
-			// by settle, which knows the op's result type. A value of
-			// another type must not reach Call (it reads the value as
-			// its own type): fail the body instead.
-			c.e.callErr = fmt.Errorf("effect: internal error: a %T delivered to a body waiting in Call", v)
 			return c.e.advance()
 		}
 	}
