@@ -469,6 +469,17 @@ func lastCell[A any](e *Ctx) *cell[A] {
 	return c
 }
 
+// setResult leaves v where the body of e, waiting in Call, reads it:
+// lastCell, inlined for the common case (the cell of the previous Call).
+func setResult[A any](e *Ctx, v A) {
+	if c, ok := e.last.(*cell[A]); ok {
+		e.held = c.ptrs
+		c.v = v
+		return
+	}
+	lastCell[A](e).v = v
+}
+
 // Must returns v, or fails the direct-style body with err if it is not nil:
 // the bridge from Go functions that return errors.
 func Must[A any](e *Ctx, v A, err error) A {

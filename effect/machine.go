@@ -23,6 +23,8 @@ type Pending struct {
 	Fiber FiberID
 	// Op is the op value, for example NowOp{} or a user's GetUser{ID: "7"}.
 	Op any
+	// f is the fiber that issued the op, for the Machine.
+	f *fiber
 }
 
 // Machine steps one program (one task) from op to op. It holds the
@@ -46,7 +48,6 @@ type Machine struct {
 	runq      []runItem
 	runHead   int
 	pend      []Pending
-	pendF     []*fiber
 	nextOp    uint64
 	nextFiber FiberID
 	root      *fiber
@@ -187,8 +188,7 @@ func (m *Machine) Steps() uint64 { return m.steps }
 func (m *Machine) suspend(f *fiber, n any) {
 	m.nextOp++
 	f.pending = m.nextOp
-	m.pend = append(m.pend, Pending{ID: m.nextOp, Fiber: f.id, Op: n})
-	m.pendF = append(m.pendF, f)
+	m.pend = append(m.pend, Pending{ID: m.nextOp, Fiber: f.id, Op: n, f: f})
 }
 
 // Done reports whether the program has finished, with a result or an error.
@@ -244,25 +244,48 @@ func (m *Machine) find(id uint64) int {
 // one (a fiber that waits alone), whose removal is a few stores; an op
 // from the middle costs a call more (takeFrom).
 func (m *Machine) take(i int) *fiber {
-	last := len(m.pend) - 1
-	if i != last {
+	if i != len(m.pend)-1 {
 		return m.takeFrom(i)
 	}
-	f := m.pendF[i]
-	m.pend[i].Op = nil // ID and Fiber hold no pointers
-	m.pendF[i] = nil
-	m.pend, m.pendF = m.pend[:i], m.pendF[:i]
+	p := &m.pend[i]
+	f := p.f
+	p.Op, p.f = nil, nil // ID and Fiber hold no pointers
+	m.pend = m.pend[:i]
 	f.pending = 0
 	return f
 }
 
 // takeFrom is take for an op that is not the last one.
 func (m *Machine) takeFrom(i int) *fiber {
-	f := m.pendF[i]
+	f := m.pend[i].f
 	m.pend = slices.Delete(m.pend, i, i+1)
-	m.pendF = slices.Delete(m.pendF, i, i+1)
 	f.pending = 0
 	return f
+}
+
+// takeCall removes the pending op id. If a direct-style body waits on it
+// in Call and no other fiber is runnable, it returns the body's Ctx, for
+// the caller to leave the result in the Call's cell and resume the body
+// (see settle); otherwise it returns the fiber that waits on the op, or
+// neither if no op id is pending.
+func (m *Machine) takeCall(id uint64) (*Ctx, *fiber) {
+	i := len(m.pend) - 1
+	if i < 0 || m.pend[i].ID != id {
+		if i = m.find(id); i < 0 {
+			return nil, nil
+		}
+		return nil, m.takeFrom(i)
+	}
+	p := &m.pend[i]
+	f := p.f
+	p.Op, p.f = nil, nil
+	m.pend = m.pend[:i]
+	f.pending = 0
+	if e := f.call; e != nil && m.runHead == len(m.runq) {
+		f.call = nil
+		return e, nil
+	}
+	return nil, f
 }
 
 // Resume completes the pending op id with the value v, which must have the
@@ -316,20 +339,16 @@ func Resume[R any](m *Machine, id uint64, v R) error {
 // direct-style effect. Work before the switch is done in settle, and work
 // after it in resumed: calls that return where the CPU expects.
 func settle[R any](m *Machine, i int, v R) *Ctx {
-	return settleFiber(m, m.take(i), v)
-}
-
-// settleFiber is settle for the fiber f, whose op is already taken.
-func settleFiber[R any](m *Machine, f *fiber, v R) *Ctx {
+	f := m.take(i)
 	if e := f.call; e != nil && m.runHead == len(m.runq) {
 		f.call = nil
-		lastCell[R](e).v = v // Call reads it from e.res
+		setResult(e, v)
 		return e
 	}
 	return settleSlow(m, f, v)
 }
 
-// settleSlow is settleFiber's work when the body does not wait in Call, or
+// settleSlow is settle's work when the body does not wait in Call, or
 // when other fibers are runnable: it resumes the body itself (one frame
 // deeper) and runs the program on.
 func settleSlow[R any](m *Machine, f *fiber, v R) *Ctx {
@@ -423,7 +442,7 @@ func (m *Machine) Stop() {
 		return
 	}
 	m.cancelFiber(m.root)
-	m.pend, m.pendF = m.pend[:0], m.pendF[:0]
+	m.pend = m.pend[:0]
 	m.runq, m.runHead = m.runq[:0], 0
 	m.done, m.err = true, ErrCancelled
 }

@@ -183,14 +183,19 @@ func Handle[O Op[R], R any](fn func(ctx context.Context, op O) (R, error)) Handl
 			if err != nil {
 				return m.Fail(id, err)
 			}
-			i := m.find(id)
-			if i < 0 {
-				return fmt.Errorf("%w: %d", ErrNotPending, id)
-			}
 			// O is an Op[R]: no need to check the type.
-			if e := settle(m, i, r); e != nil {
-				e.resumed(e.next())
+			e, f := m.takeCall(id)
+			if e == nil {
+				if f == nil {
+					return fmt.Errorf("%w: %d", ErrNotPending, id)
+				}
+				if e = settleSlow(m, f, r); e == nil {
+					return nil
+				}
+			} else {
+				setResult(e, r)
 			}
+			e.resumed(e.next())
 			return nil
 		},
 	}
