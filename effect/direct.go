@@ -415,10 +415,20 @@ func callStart(e *Ctx, op any) bool {
 		panic(failure{ErrNilProgram})
 	}
 	e.dropResult()
-	f := e.f
+	m, f := e.m, e.f
 	f.call = e
-	e.m.steps++
-	e.m.suspend(f, op)
+	m.steps++
+	// m.suspend(f, op), written out: the compiler does not inline it.
+	id := m.nextOp + 1
+	m.nextOp = id
+	f.pending = id
+	i := len(m.pend)
+	if i == cap(m.pend) {
+		m.growPend()
+	}
+	m.pend = m.pend[:i+1]
+	p := &m.pend[i]
+	p.ID, p.Fiber, p.Op, p.f = id, f.id, op, f
 	return true
 }
 

@@ -186,10 +186,24 @@ func (m *Machine) Steps() uint64 { return m.steps }
 
 // suspend parks f on the op n.
 func (m *Machine) suspend(f *fiber, n any) {
-	m.nextOp++
-	f.pending = m.nextOp
-	m.pend = append(m.pend, Pending{ID: m.nextOp, Fiber: f.id, Op: n, f: f})
+	id := m.nextOp + 1
+	m.nextOp = id
+	f.pending = id
+	// Filled in place: append of a Pending literal builds it on the
+	// stack and copies it.
+	i := len(m.pend)
+	if i == cap(m.pend) {
+		m.growPend()
+	}
+	m.pend = m.pend[:i+1]
+	p := &m.pend[i]
+	p.ID, p.Fiber, p.Op, p.f = id, f.id, n, f
 }
+
+// growPend makes room for one more pending op.
+//
+//go:noinline
+func (m *Machine) growPend() { m.pend = slices.Grow(m.pend, 1) }
 
 // Done reports whether the program has finished, with a result or an error.
 func (m *Machine) Done() bool { return m.done }
