@@ -184,6 +184,9 @@ func Handle[O Op[R], R any](fn func(ctx context.Context, op O) (R, error)) Handl
 				return m.Fail(id, err)
 			}
 			// O is an Op[R]: no need to check the type.
+			// The common case, a body waiting in Call on the op, is
+			// written out here (setResult, resumed), in one frame
+			// below the interpreter's loop: see settle.
 			e, f := m.takeCall(id)
 			if e == nil {
 				if f == nil {
@@ -192,10 +195,15 @@ func Handle[O Op[R], R any](fn func(ctx context.Context, op O) (R, error)) Handl
 				if e = settleSlow(m, f, r); e == nil {
 					return nil
 				}
+			} else if c, ok := e.last.(*cell[R]); ok {
+				e.held = c.ptrs
+				c.v = r
 			} else {
-				setResult(e, r)
+				lastCell[R](e).v = r
 			}
-			e.resumed(e.next())
+			if n, ok := e.next(); n != nil || !ok {
+				e.carryOn(n, ok)
+			}
 			return nil
 		},
 	}
