@@ -38,7 +38,12 @@ type Ctx struct {
 	// goexit is set when the body called runtime.Goexit: its coroutine is
 	// parked for good (see directNode.step).
 	goexit bool
-	cells  []any
+	// back is what the body handed the Machine at its last switch, when
+	// it did not park itself in Call: the node it awaits, or its frame
+	// (end) once it has ended. The body sets it, and m.work, before it
+	// switches back; see handBack and takeBack.
+	back  node
+	cells []any
 	// last is the cell that receives the result of a Call (the cell of
 	// the latest result type), res points to last's value, and held is
 	// set while last holds a result that may keep memory alive. callErr is
@@ -139,7 +144,8 @@ func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 					// instead (close does not wake it), handing the
 					// interpreter the failure.
 					e.goexit = true
-					yield(&failNode{ErrGoexit})
+					e.handBack(&failNode{ErrGoexit})
+					yield(nil)
 					// yield returned: the coroutine is being stopped (a
 					// deferred call of a cancelled body called Goexit),
 					// and cannot park. iter.Pull hands this panic, not
@@ -153,6 +159,7 @@ func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 			default:
 				df.err = newPanicError(r)
 			}
+			e.handBack(df)
 		}()
 		if n.bodyErr != nil {
 			df.result, df.err = n.bodyErr(e)
@@ -166,36 +173,28 @@ func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 }
 
 // advance runs the body until it awaits a node (returned), parks itself on
-// an op (nil) or ends.
+// an op (nil) or ends (its frame, e.end, is returned).
 func (e *Ctx) advance() node {
-	if n, ok := e.next(); ok {
-		return n
-	}
-	return e.end
+	e.next()
+	return e.takeBack()
 }
 
-// resumed carries on with what the body handed back when it was resumed
-// (e.next): the node it awaits, nil if it parked itself on an op (Call), or,
-// if it has ended (ok is false), its frame.
-//
-// It is inlined into settle's callers: nearly always the body parked itself
-// on its next op, and then there is nothing to do (settle resumes the body
-// itself when other fibers are runnable, and the body's run does not make
-// any runnable).
-func (e *Ctx) resumed(n node, ok bool) {
-	if n != nil || !ok {
-		e.carryOn(n, ok)
-	}
+// handBack records, on the body's goroutine before it switches back, that
+// the body hands n to the Machine: a node it awaits, or its frame once it
+// has ended. A body that parks itself in Call hands back nothing, so that
+// whoever resumed it has nothing to do after the switch (see CallResume).
+func (e *Ctx) handBack(n node) {
+	e.back = n
+	e.m.work = e
 }
 
-// carryOn is resumed's work when there is some: see resumed.
-//
-//go:noinline
-func (e *Ctx) carryOn(n node, ok bool) {
-	if !ok {
-		n = e.end
-	}
-	e.m.proceed(e.f, n)
+// takeBack returns what the body handed back at its last switch, nil if
+// nothing, and clears it.
+func (e *Ctx) takeBack() node {
+	n := e.back
+	e.back = nil
+	e.m.work = nil
+	return n
 }
 
 // step passes on the outcome of the body, which has returned: its frame is
@@ -219,6 +218,9 @@ func (df *directFrame[A]) close(*Machine) {
 		return // parked for good
 	}
 	defer func() {
+		// The body handed back its frame as it ended (or the failure
+		// of its Goexit): no one steps it.
+		df.e.takeBack()
 		if r := recover(); r != nil {
 			if _, ok := r.(goexitStopped); !ok {
 				panic(r)
@@ -295,7 +297,8 @@ func mayHoldPointers(t reflect.Type) bool {
 func await[A any](e *Ctx, n node) (A, error) {
 	e.dropResult()
 	c := waitIn[A](e)
-	if !e.yield(n) {
+	e.handBack(n)
+	if !e.yield(nil) {
 		panic(cancelled{})
 	}
 	return c.take()

@@ -51,10 +51,14 @@ type Machine struct {
 	nextOp    uint64
 	nextFiber FiberID
 	root      *fiber
-	steps     uint64
-	done      bool
-	result    any
-	err       error
+	// work is the Ctx of a direct-style body that CallResume resumed and
+	// that handed back work (see Ctx.handBack): the Machine does it at
+	// its next method call (sync).
+	work   *Ctx
+	steps  uint64
+	done   bool
+	result any
+	err    error
 }
 
 type runItem struct {
@@ -147,6 +151,7 @@ func (m *Machine) schedule(f *fiber, n node) {
 // Run evaluates every runnable fiber until each one is finished or waits on
 // an op. After Run, either Done reports true or Pending is non-empty.
 func (m *Machine) Run() {
+	m.sync()
 	for m.runHead < len(m.runq) {
 		it := m.runq[m.runHead]
 		m.runq[m.runHead] = runItem{}
@@ -182,7 +187,25 @@ func (m *Machine) safeSteps(f *fiber, n node) (next node) {
 
 // Steps returns the number of tree nodes the Machine has evaluated: a
 // measure of work that does not depend on the clock.
-func (m *Machine) Steps() uint64 { return m.steps }
+func (m *Machine) Steps() uint64 {
+	m.sync()
+	return m.steps
+}
+
+// sync does the work that a body resumed by CallResume handed back, if
+// any: the first thing every Machine method does. CallResume leaves it
+// so that it resumes the body from its caller's frame (see CallResume).
+func (m *Machine) sync() {
+	if m.work != nil {
+		m.flush()
+	}
+}
+
+// flush is sync's work when there is some.
+func (m *Machine) flush() {
+	e := m.work
+	m.proceed(e.f, e.takeBack())
+}
 
 // suspend parks f on the op n.
 func (m *Machine) suspend(f *fiber, n any) {
@@ -206,10 +229,14 @@ func (m *Machine) suspend(f *fiber, n any) {
 func (m *Machine) growPend() { m.pend = slices.Grow(m.pend, 1) }
 
 // Done reports whether the program has finished, with a result or an error.
-func (m *Machine) Done() bool { return m.done }
+func (m *Machine) Done() bool {
+	m.sync()
+	return m.done
+}
 
 // Result returns the program's result and error once Done is true.
 func (m *Machine) Result() (any, error) {
+	m.sync()
 	if !m.done {
 		return nil, ErrNotDone
 	}
@@ -219,7 +246,10 @@ func (m *Machine) Result() (any, error) {
 // Pending returns the ops the program's fibers wait on, in the order they
 // were issued. The slice is owned by the Machine and valid until the next
 // call of any other Machine method.
-func (m *Machine) Pending() []Pending { return m.pend }
+func (m *Machine) Pending() []Pending {
+	m.sync()
+	return m.pend
+}
 
 // Errors reported by the Machine API.
 var (
@@ -283,6 +313,7 @@ func (m *Machine) takeFrom(i int) *fiber {
 // (see settle); otherwise it returns the fiber that waits on the op, or
 // neither if no op id is pending.
 func (m *Machine) takeCall(id uint64) (*Ctx, *fiber) {
+	m.sync()
 	i := len(m.pend) - 1
 	if i < 0 || m.pend[i].ID != id {
 		if i = m.find(id); i < 0 {
@@ -306,6 +337,7 @@ func (m *Machine) takeCall(id uint64) (*Ctx, *fiber) {
 // op's result type (nil stands for the zero value), and runs the program
 // until it waits again or finishes.
 func (m *Machine) Resume(id uint64, v any) error {
+	m.sync()
 	i := m.find(id)
 	if i < 0 {
 		return fmt.Errorf("%w: %d", ErrNotPending, id)
@@ -320,6 +352,7 @@ func (m *Machine) Resume(id uint64, v any) error {
 // Resume completes the pending op id with a typed result, without boxing
 // it: the fast path for interpreters that know the result type.
 func Resume[R any](m *Machine, id uint64, v R) error {
+	m.sync()
 	i := m.find(id)
 	if i < 0 {
 		return fmt.Errorf("%w: %d", ErrNotPending, id)
@@ -328,7 +361,7 @@ func Resume[R any](m *Machine, id uint64, v R) error {
 		return &ResultTypeError{Op: m.pend[i].Op, Want: m.pend[i].Op.(opNode).resultType(), Got: v}
 	}
 	if e := settle(m, i, v); e != nil {
-		e.resumed(e.next())
+		m.proceed(e.f, e.advance())
 	}
 	return nil
 }
@@ -338,7 +371,7 @@ func Resume[R any](m *Machine, id uint64, v R) error {
 // read it and returns the body's Ctx, and the caller resumes the body:
 //
 //	if e := settle(m, i, v); e != nil {
-//		e.resumed(e.next())
+//		m.proceed(e.f, e.advance())
 //	}
 //
 // Otherwise settle delivers v, runs the program until it waits again or
@@ -351,7 +384,10 @@ func Resume[R any](m *Machine, id uint64, v R) error {
 // stack holds the other goroutine's calls), and on the project's machines
 // those returns, not the Machine's work, were most of the cost of a
 // direct-style effect. Work before the switch is done in settle, and work
-// after it in resumed: calls that return where the CPU expects.
+// after it in advance and proceed: calls that return where the CPU
+// expects. A Handler's CallResume goes further: it resumes the body from
+// the interpreter's own frame, and leaves the work after the switch to
+// the Machine's next method call (sync).
 func settle[R any](m *Machine, i int, v R) *Ctx {
 	f := m.take(i)
 	if e := f.call; e != nil && m.runHead == len(m.runq) {
@@ -369,11 +405,7 @@ func settleSlow[R any](m *Machine, f *fiber, v R) *Ctx {
 	if e := f.call; e != nil {
 		f.call = nil
 		lastCell[R](e).v = v
-		n, ok := e.next()
-		if !ok {
-			n = e.end
-		}
-		m.proceed(f, n)
+		m.proceed(f, e.advance())
 		return nil
 	}
 	if c, ok := f.top().(*cell[R]); ok {
@@ -417,6 +449,7 @@ func deliverAndStep[A any](m *Machine, f *fiber, v A) (next node) {
 // example a CBOR decoder reading a journal). If decode fails, the op stays
 // pending and the error is returned.
 func (m *Machine) ResumeDecode(id uint64, decode func(ptr any) error) error {
+	m.sync()
 	i := m.find(id)
 	if i < 0 {
 		return fmt.Errorf("%w: %d", ErrNotPending, id)
@@ -427,6 +460,7 @@ func (m *Machine) ResumeDecode(id uint64, decode func(ptr any) error) error {
 // Fail completes the pending op id with an error, which the program may
 // handle with Catch, and runs the program until it waits again or finishes.
 func (m *Machine) Fail(id uint64, err error) error {
+	m.sync()
 	i := m.find(id)
 	if i < 0 {
 		return fmt.Errorf("%w: %d", ErrNotPending, id)
@@ -452,6 +486,7 @@ func (m *Machine) Fail(id uint64, err error) error {
 // pending afterwards. A stopped Machine is Done with ErrCancelled, unless it
 // had already finished.
 func (m *Machine) Stop() {
+	m.sync()
 	if m.done {
 		return
 	}
