@@ -201,6 +201,9 @@ func (e *Ctx) takeBack() node {
 // on top of the stack.
 func (df *directFrame[A]) step(m *Machine, f *fiber, _ node) node {
 	f.pop()
+	if f.call == &df.e {
+		f.call = nil // not to keep the frame alive
+	}
 	if p := df.e.misuse.Load(); p != nil {
 		return unwind(m, f, *p)
 	}
@@ -419,12 +422,12 @@ func callStart(e *Ctx, op any) bool {
 	}
 	e.dropResult()
 	m, f := e.m, e.f
-	f.call = e
 	m.steps++
-	// m.suspend(f, op), written out: the compiler does not inline it.
+	// m.suspend(f, op), written out (the compiler does not inline it),
+	// with f.call set to e: the fiber waits in Call.
 	id := m.nextOp + 1
 	m.nextOp = id
-	f.pending = id
+	f.call = e
 	i := len(m.pend)
 	if i == cap(m.pend) {
 		m.growPend()

@@ -67,12 +67,14 @@ type runItem struct {
 }
 
 type fiber struct {
-	id      FiberID
-	stack   []any
-	pending uint64 // ID of the op this fiber waits on, 0 if none
-	// call is the Ctx of the fiber's direct-style body while it waits in
-	// Call on the op pending: settle hands the result to the body, and
-	// Fail its failure. Its frames stay as they were (Call pushes none).
+	id    FiberID
+	stack []any
+	// call is the Ctx of the fiber's direct-style body if the fiber
+	// waits on its op in Call, nil if it suspended on an op's step
+	// (suspend): settle hands the result to the body, and Fail its
+	// failure. Its frames stay as they were (Call pushes none). It is
+	// meaningful only while the fiber's op is pending: set at each
+	// suspension, it is not cleared when the op is taken.
 	call      *Ctx
 	done      bool
 	cancelled bool
@@ -211,7 +213,7 @@ func (m *Machine) flush() {
 func (m *Machine) suspend(f *fiber, n any) {
 	id := m.nextOp + 1
 	m.nextOp = id
-	f.pending = id
+	f.call = nil
 	// Filled in place: append of a Pending literal builds it on the
 	// stack and copies it.
 	i := len(m.pend)
@@ -295,7 +297,6 @@ func (m *Machine) take(i int) *fiber {
 	f := p.f
 	p.Op, p.f = nil, nil // ID and Fiber hold no pointers
 	m.pend = m.pend[:i]
-	f.pending = 0
 	return f
 }
 
@@ -303,7 +304,6 @@ func (m *Machine) take(i int) *fiber {
 func (m *Machine) takeFrom(i int) *fiber {
 	f := m.pend[i].f
 	m.pend = slices.Delete(m.pend, i, i+1)
-	f.pending = 0
 	return f
 }
 
@@ -325,9 +325,7 @@ func (m *Machine) takeCall(id uint64) (*Ctx, *fiber) {
 	f := p.f
 	p.Op, p.f = nil, nil
 	m.pend = m.pend[:i]
-	f.pending = 0
 	if e := f.call; e != nil && m.runHead == len(m.runq) {
-		f.call = nil
 		return e, nil
 	}
 	return nil, f
@@ -391,7 +389,6 @@ func Resume[R any](m *Machine, id uint64, v R) error {
 func settle[R any](m *Machine, i int, v R) *Ctx {
 	f := m.take(i)
 	if e := f.call; e != nil && m.runHead == len(m.runq) {
-		f.call = nil
 		setResult(e, v)
 		return e
 	}
@@ -403,7 +400,6 @@ func settle[R any](m *Machine, i int, v R) *Ctx {
 // deeper) and runs the program on.
 func settleSlow[R any](m *Machine, f *fiber, v R) *Ctx {
 	if e := f.call; e != nil {
-		f.call = nil
 		lastCell[R](e).v = v
 		m.proceed(f, e.advance())
 		return nil
@@ -471,7 +467,6 @@ func (m *Machine) Fail(id uint64, err error) error {
 	f := m.take(i)
 	if e := f.call; e != nil {
 		// The body waits in Call: Call fails it.
-		f.call = nil
 		e.callErr = err
 		m.proceed(f, e.advance())
 		return nil
@@ -502,9 +497,10 @@ func (m *Machine) cancelFiber(f *fiber) {
 	}
 	f.cancelled = true
 	f.call = nil
-	if f.pending != 0 {
-		if i := m.find(f.pending); i >= 0 {
+	for i := range m.pend {
+		if m.pend[i].f == f {
 			m.take(i)
+			break
 		}
 	}
 	for i := len(f.stack) - 1; i >= 0; i-- {
