@@ -188,7 +188,18 @@ func Handle[O Op[R], R any](fn func(ctx context.Context, op O) (R, error)) Handl
 			// O is an Op[R]: no need to check the type. The common
 			// case, a body waiting in Call on the op, is settle's,
 			// written out here.
-			e, f := m.takeCall(id)
+			var e *Ctx
+			var f *fiber
+			if i := len(m.pend) - 1; i >= 0 && m.pend[i].ID == id && m.work == nil && m.runHead == len(m.runq) {
+				// m.takeCall(id), written out for its common case.
+				p := &m.pend[i]
+				f = p.f
+				p.Op, p.f = nil, nil
+				m.pend = m.pend[:i]
+				e = f.call
+			} else {
+				e, f = m.takeCall(id)
+			}
 			if e == nil {
 				if f == nil {
 					return nil, fmt.Errorf("%w: %d", ErrNotPending, id)
