@@ -231,6 +231,11 @@ func (h Handler) Call(ctx context.Context, op any) (any, error) {
 // CallResume performs the pending op id of m with the handler and resumes m
 // with the outcome, without boxing the result. It is the fast path for an
 // interpreter that does not journal.
+//
+// A direct-style body waiting on the op runs until it waits again, before
+// CallResume returns; if it then awaits a program or ends, the Machine
+// carries on with that at its next method call (Done, Pending, Result,
+// Resume, ...), so that every method answers as it would after Resume.
 func (h Handler) CallResume(ctx context.Context, m *Machine, id uint64, op any) error {
 	// Inlined (resumeVia too), so that a direct-style body waiting on the
 	// op is resumed (e.next) from the interpreter's own frame: h.res
