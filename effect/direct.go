@@ -19,10 +19,12 @@ import (
 // program starts. A Ctx used from another goroutine performs nothing and
 // fails the program with ErrWrongGoroutine.
 type Ctx struct {
-	m     *Machine
-	f     *fiber
-	next  func() (node, bool)
-	yield func(node) bool
+	m *Machine
+	f *fiber
+	// next resumes the body and yield switches back from it. They pass
+	// nothing: what the body hands back is in back (see handBack).
+	next  func() (struct{}, bool)
+	yield func(struct{}) bool
 	stop  func()
 	// end is the body's frame: stepped once the body has returned, it
 	// takes itself off the stack and passes the body's outcome on.
@@ -122,7 +124,7 @@ func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 	df := &directFrame[A]{}
 	e := &df.e
 	e.m, e.f, e.end = m, f, df
-	e.next, e.stop = iter.Pull(func(yield func(node) bool) {
+	e.next, e.stop = iter.Pull(func(yield func(struct{}) bool) {
 		e.yield = yield
 		g := goroutine.Current()
 		e.body.Store(g)
@@ -145,7 +147,7 @@ func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 					// interpreter the failure.
 					e.goexit = true
 					e.handBack(&failNode{ErrGoexit})
-					yield(nil)
+					yield(struct{}{})
 					// yield returned: the coroutine is being stopped (a
 					// deferred call of a cancelled body called Goexit),
 					// and cannot park. iter.Pull hands this panic, not
@@ -301,7 +303,7 @@ func await[A any](e *Ctx, n node) (A, error) {
 	e.dropResult()
 	c := waitIn[A](e)
 	e.handBack(n)
-	if !e.yield(nil) {
+	if !e.yield(struct{}{}) {
 		panic(cancelled{})
 	}
 	return c.take()
@@ -396,10 +398,10 @@ func Call[R any](e *Ctx, op Op[R]) R {
 // is Call's R (a type is an Op[R] only by embedding Returns[R]). result
 // runs on the body's goroutine only, so it need not ask which goroutine
 // runs.
-func callVia[R any](e *Ctx, op any, yield func(node) bool, start func(*Ctx, any) bool, result func(*Ctx) unsafe.Pointer) (r R) {
+func callVia[R any](e *Ctx, op any, yield func(struct{}) bool, start func(*Ctx, any) bool, result func(*Ctx) unsafe.Pointer) (r R) {
 	if start(e, op) {
 		// What yield returns is in e.callErr too: see close.
-		yield(nil)
+		yield(struct{}{})
 		return *(*R)(result(e))
 	}
 	return

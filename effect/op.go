@@ -257,7 +257,7 @@ func resumeVia(ctx context.Context, m *Machine, id uint64, op any, res func(cont
 }
 
 // resumeBody resumes a body; see CallResume.
-func resumeBody(next func() (node, bool)) { next() }
+func resumeBody(next func() (struct{}, bool)) { next() }
 
 // Handlers is a set of handlers keyed by op type. The zero value is empty
 // and ready to use.
