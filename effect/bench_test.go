@@ -143,11 +143,11 @@ func pullRoundTripsFramed(n int) {
 }
 
 // pullRoundTripsResumed is pullRoundTrips with one frame on the
-// interpreter's side only: the floor under an interpreter that resumes a
-// direct-style body through the Machine's API (CallResume, a call the
-// interpreter cannot inline: it dispatches through the handler), with a
-// body that performs its effect through Call, which is inlined into the
-// body.
+// interpreter's side only: the depth at which an interpreter resumes a
+// direct-style body through Machine.Resume, or through CallResume before
+// CallResume was inlined into the interpreter's loop (it now switches from
+// the loop's own frame, as pullRoundTrips does), with a body that performs
+// its effect through Call, which is inlined into the body.
 func pullRoundTripsResumed(n int) {
 	next, stop := iter.Pull(func(yield func(int) bool) {
 		for i := 0; yield(i); i++ {
@@ -220,9 +220,10 @@ func BenchmarkCountdownTree(b *testing.B) {
 // baselines are one bare iter.Pull round trip per effect (what
 // BenchmarkPullSwitch measures alone; x-pull is the ratio), one round trip
 // with a frame on each side (x-framed; see pullRoundTripsFramed), and one
-// round trip at the depth the API needs now that Call is inlined into the
-// body: a frame on the interpreter's side only (x-floor; see
-// pullRoundTripsResumed).
+// round trip with a frame on the interpreter's side (x-floor; see
+// pullRoundTripsResumed). CallResume and Call are both inlined, so the
+// countdown switches at the depth of the bare round trip: x-pull is the
+// ratio that measures the Machine's own work.
 func BenchmarkCountdownDirect(b *testing.B) {
 	measureAgainst(b, func(n int) { runCountdown(b, countdownDirect, n) },
 		baseline{pullRoundTrips, "pull-ns/switch", "x-pull"},

@@ -19,10 +19,12 @@ import (
 // program starts. A Ctx used from another goroutine performs nothing and
 // fails the program with ErrWrongGoroutine.
 type Ctx struct {
-	m     *Machine
-	f     *fiber
-	next  func() (node, bool)
-	yield func(node) bool
+	m *Machine
+	f *fiber
+	// next resumes the body and yield switches back from it. They pass
+	// nothing: what the body hands back is in back (see handBack).
+	next  func() (struct{}, bool)
+	yield func(struct{}) bool
 	stop  func()
 	// end is the body's frame: stepped once the body has returned, it
 	// takes itself off the stack and passes the body's outcome on.
@@ -38,13 +40,16 @@ type Ctx struct {
 	// goexit is set when the body called runtime.Goexit: its coroutine is
 	// parked for good (see directNode.step).
 	goexit bool
-	cells  []any
-	// call is the frame of a body waiting in Call. last is the cell that
-	// receives its result (the cell of the latest result type), res points
-	// to last's value, and held is set while last holds a result that may
-	// keep memory alive. callErr is the failure of the Call, or
-	// errStopped.
-	call    callFrame
+	// back is what the body handed the Machine at its last switch, when
+	// it did not park itself in Call: the node it awaits, or its frame
+	// (end) once it has ended. The body sets it, and m.work, before it
+	// switches back; see handBack and takeBack.
+	back  node
+	cells []any
+	// last is the cell that receives the result of a Call (the cell of
+	// the latest result type), res points to last's value, and held is
+	// set while last holds a result that may keep memory alive. callErr is
+	// the failure of the Call, or errStopped.
 	last    resultCell
 	res     unsafe.Pointer
 	held    bool
@@ -119,8 +124,7 @@ func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 	df := &directFrame[A]{}
 	e := &df.e
 	e.m, e.f, e.end = m, f, df
-	e.call.e = e
-	e.next, e.stop = iter.Pull(func(yield func(node) bool) {
+	e.next, e.stop = iter.Pull(func(yield func(struct{}) bool) {
 		e.yield = yield
 		g := goroutine.Current()
 		e.body.Store(g)
@@ -142,7 +146,8 @@ func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 					// instead (close does not wake it), handing the
 					// interpreter the failure.
 					e.goexit = true
-					yield(&failNode{ErrGoexit})
+					e.handBack(&failNode{ErrGoexit})
+					yield(struct{}{})
 					// yield returned: the coroutine is being stopped (a
 					// deferred call of a cancelled body called Goexit),
 					// and cannot park. iter.Pull hands this panic, not
@@ -156,6 +161,7 @@ func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 			default:
 				df.err = newPanicError(r)
 			}
+			e.handBack(df)
 		}()
 		if n.bodyErr != nil {
 			df.result, df.err = n.bodyErr(e)
@@ -169,41 +175,37 @@ func (n *directNode[A]) step(m *Machine, f *fiber, _ node) node {
 }
 
 // advance runs the body until it awaits a node (returned), parks itself on
-// an op (nil) or ends.
+// an op (nil) or ends (its frame, e.end, is returned).
 func (e *Ctx) advance() node {
-	if n, ok := e.next(); ok {
-		return n
-	}
-	return e.end
+	e.next()
+	return e.takeBack()
 }
 
-// resumed carries on with what the body handed back when it was resumed
-// (e.next): the node it awaits, nil if it parked itself on an op (Call), or,
-// if it has ended (ok is false), its frame.
-//
-// It is inlined into settle's callers: nearly always the body parked itself
-// on its next op and nothing else is runnable, and then there is nothing
-// to do.
-func (e *Ctx) resumed(n node, ok bool) {
-	if n != nil || !ok || e.m.runHead < len(e.m.runq) {
-		e.carryOn(n, ok)
-	}
+// handBack records, on the body's goroutine before it switches back, that
+// the body hands n to the Machine: a node it awaits, or its frame once it
+// has ended. A body that parks itself in Call hands back nothing, so that
+// whoever resumed it has nothing to do after the switch (see CallResume).
+func (e *Ctx) handBack(n node) {
+	e.back = n
+	e.m.work = e
 }
 
-// carryOn is resumed's work when there is some: see resumed.
-//
-//go:noinline
-func (e *Ctx) carryOn(n node, ok bool) {
-	if !ok {
-		n = e.end
-	}
-	e.m.proceed(e.f, n)
+// takeBack returns what the body handed back at its last switch, nil if
+// nothing, and clears it.
+func (e *Ctx) takeBack() node {
+	n := e.back
+	e.back = nil
+	e.m.work = nil
+	return n
 }
 
 // step passes on the outcome of the body, which has returned: its frame is
 // on top of the stack.
 func (df *directFrame[A]) step(m *Machine, f *fiber, _ node) node {
 	f.pop()
+	if f.call == &df.e {
+		f.call = nil // not to keep the frame alive
+	}
 	if p := df.e.misuse.Load(); p != nil {
 		return unwind(m, f, *p)
 	}
@@ -221,6 +223,9 @@ func (df *directFrame[A]) close(*Machine) {
 		return // parked for good
 	}
 	defer func() {
+		// The body handed back its frame as it ended (or the failure
+		// of its Goexit): no one steps it.
+		df.e.takeBack()
 		if r := recover(); r != nil {
 			if _, ok := r.(goexitStopped); !ok {
 				panic(r)
@@ -297,7 +302,8 @@ func mayHoldPointers(t reflect.Type) bool {
 func await[A any](e *Ctx, n node) (A, error) {
 	e.dropResult()
 	c := waitIn[A](e)
-	if !e.yield(n) {
+	e.handBack(n)
+	if !e.yield(struct{}{}) {
 		panic(cancelled{})
 	}
 	return c.take()
@@ -392,10 +398,10 @@ func Call[R any](e *Ctx, op Op[R]) R {
 // is Call's R (a type is an Op[R] only by embedding Returns[R]). result
 // runs on the body's goroutine only, so it need not ask which goroutine
 // runs.
-func callVia[R any](e *Ctx, op any, yield func(node) bool, start func(*Ctx, any) bool, result func(*Ctx) unsafe.Pointer) (r R) {
+func callVia[R any](e *Ctx, op any, yield func(struct{}) bool, start func(*Ctx, any) bool, result func(*Ctx) unsafe.Pointer) (r R) {
 	if start(e, op) {
 		// What yield returns is in e.callErr too: see close.
-		yield(nil)
+		yield(struct{}{})
 		return *(*R)(result(e))
 	}
 	return
@@ -404,10 +410,10 @@ func callVia[R any](e *Ctx, op any, yield func(node) bool, start func(*Ctx, any)
 // callStart does Call's work before the switch: it checks the goroutine,
 // and parks the body on op, as the op's step would, while the interpreter
 // waits in e.next (the interpreter has no node to step when the switch
-// comes back). The callFrame it pushes tells settle that the body waits in
-// Call: settle leaves the result in a cell of the op's result type (e.res
-// points to its value), and the frame's catch leaves a failure in
-// e.callErr. callStart reports false if the call was refused.
+// comes back). The fiber's call tells settle that the body waits in Call:
+// settle leaves the result in a cell of the op's result type (e.res points
+// to its value), and Fail leaves a failure in e.callErr. callStart reports
+// false if the call was refused.
 func callStart(e *Ctx, op any) bool {
 	if !e.onBody() {
 		e.refuse("Call", func() string { return fmt.Sprintf("%T", op) })
@@ -417,10 +423,20 @@ func callStart(e *Ctx, op any) bool {
 		panic(failure{ErrNilProgram})
 	}
 	e.dropResult()
-	f := e.f
-	f.push(&e.call)
-	e.m.steps++
-	e.m.suspend(f, op)
+	m, f := e.m, e.f
+	m.steps++
+	// m.suspend(f, op), written out (the compiler does not inline it),
+	// with f.call set to e: the fiber waits in Call.
+	id := m.nextOp + 1
+	m.nextOp = id
+	f.call = e
+	i := len(m.pend)
+	if i == cap(m.pend) {
+		m.growPend()
+	}
+	m.pend = m.pend[:i+1]
+	p := &m.pend[i]
+	p.ID, p.Fiber, p.Op, p.f = id, f.id, op, f
 	return true
 }
 
@@ -441,15 +457,6 @@ func callResult(e *Ctx) unsafe.Pointer {
 // errStopped in e.callErr marks a body whose coroutine is being stopped;
 // its Calls unwind it (as await does when yield returns false).
 var errStopped = errors.New("effect: direct-style body stopped")
-
-// callFrame is on top of the fiber's stack while its body waits in Call.
-type callFrame struct{ e *Ctx }
-
-// catch fails the Call the body waits in.
-func (c *callFrame) catch(_ *Machine, _ *fiber, err error) node {
-	c.e.callErr = err
-	return c.e.advance()
-}
 
 // resultCell is a cell that Call reads its result from.
 type resultCell interface {
@@ -478,6 +485,17 @@ func lastCell[A any](e *Ctx) *cell[A] {
 	}
 	e.held = c.ptrs
 	return c
+}
+
+// setResult leaves v where the body of e, waiting in Call, reads it:
+// lastCell, inlined for the common case (the cell of the previous Call).
+func setResult[A any](e *Ctx, v A) {
+	if c, ok := e.last.(*cell[A]); ok {
+		e.held = c.ptrs
+		c.v = v
+		return
+	}
+	lastCell[A](e).v = v
 }
 
 // Must returns v, or fails the direct-style body with err if it is not nil:

@@ -73,6 +73,9 @@ var directRunners = []directRunner{
 		})
 		return v, err
 	}},
+	{"callresume", func(t *testing.T, p effect.Eff[int], gate func()) (int, error) {
+		return driveCallResume(t, p, effect.NewHandlers(handlers(gate)...))
+	}},
 	{"mock", func(t *testing.T, p effect.Eff[int], gate func()) (int, error) {
 		return runInterp(t, interp.NewMock(interp.WithHandlers(handlers(gate)...)), p)
 	}},
@@ -81,6 +84,33 @@ var directRunners = []directRunner{
 		defer func() { require.NoError(t, live.Close()) }()
 		return runInterp(t, live, p)
 	}},
+}
+
+// driveCallResume runs p to completion as the countdown benchmarks do:
+// each pending op (the oldest first) with its handler in hs through
+// CallResume, and an op without one with basic through Resume or Fail.
+func driveCallResume(t *testing.T, p effect.Eff[int], hs *effect.Handlers) (int, error) {
+	t.Helper()
+	ctx := context.Background()
+	m := effect.NewMachine(p)
+	m.Run()
+	for !m.Done() {
+		pend := m.Pending()
+		require.NotEmpty(t, pend, "machine not done but nothing pending")
+		pp := pend[0]
+		if h, ok := hs.Lookup(pp.Op); ok {
+			require.NoError(t, h.CallResume(ctx, m, pp.ID, pp.Op))
+			continue
+		}
+		if v, err := basic(pp.Op); err != nil {
+			require.NoError(t, m.Fail(pp.ID, err))
+		} else {
+			require.NoError(t, m.Resume(pp.ID, v))
+		}
+	}
+	r, err := m.Result()
+	v, _ := r.(int)
+	return v, err
 }
 
 // inGoroutine runs f on a new goroutine and waits for it: the misuse the
@@ -331,4 +361,59 @@ func ExampleDo_goroutine() {
 	_, err := interp.Run(context.Background(), interp.NewMock(), p)
 	fmt.Println(errors.Is(err, effect.ErrWrongGoroutine))
 	// Output: true
+}
+
+// TestCallResumeCarriesOn drives one program with CallResume and another
+// copy of it with Resume and Fail, in step: a body that CallResume resumes
+// and that then awaits a tree-style program, fails or ends is carried on
+// before any Machine method answers, so both Machines show the same ops
+// pending, the same step counts and the same outcome at every step.
+func TestCallResumeCarriesOn(t *testing.T) {
+	newProgram := func() effect.Eff[int] {
+		return effect.Map(effect.Do(func(e *effect.Ctx) int {
+			a := effect.Call(e, Add{A: 1, B: 2})
+			b := effect.Await(e, effect.Map(effect.Perform(Add{A: a, B: 10}), func(x int) int { return x * 2 }))
+			c := effect.Call(e, Add{A: b, B: 1})
+			if _, err := effect.Try(e, effect.Perform(Boom{})); !errors.Is(err, errBoom) {
+				return -1
+			}
+			if _, err := effect.Try(e, effect.DoErr(func(e *effect.Ctx) (int, error) {
+				return effect.Call(e, Add{A: c}), nil
+			})); err != nil {
+				return -2
+			}
+			return c + effect.Call(e, Add{A: 100})
+		}), func(x int) int { return x + 1000 })
+	}
+	hs := effect.NewHandlers(
+		effect.Handle(func(_ context.Context, q Add) (int, error) { return q.A + q.B, nil }),
+		effect.Handle(func(context.Context, Boom) (int, error) { return 0, errBoom }),
+	)
+	ctx := context.Background()
+	viaCall, viaResume := effect.NewMachine(newProgram()), effect.NewMachine(newProgram())
+	viaCall.Run()
+	viaResume.Run()
+	ops := 0
+	for !viaResume.Done() {
+		require.False(t, viaCall.Done())
+		pc, pr := viaCall.Pending(), viaResume.Pending()
+		require.Len(t, pr, 1)
+		require.Equal(t, pr[0].Op, pc[0].Op, "op %d", ops)
+		require.Equal(t, viaResume.Steps(), viaCall.Steps(), "steps before op %d", ops)
+		h, ok := hs.Lookup(pc[0].Op)
+		require.True(t, ok)
+		require.NoError(t, h.CallResume(ctx, viaCall, pc[0].ID, pc[0].Op))
+		if v, err := h.Call(ctx, pr[0].Op); err != nil {
+			require.NoError(t, viaResume.Fail(pr[0].ID, err))
+		} else {
+			require.NoError(t, viaResume.Resume(pr[0].ID, v))
+		}
+		ops++
+	}
+	require.Equal(t, 6, ops)
+	require.True(t, viaCall.Done())
+	require.Equal(t, viaResume.Steps(), viaCall.Steps())
+	r, err := viaCall.Result()
+	require.NoError(t, err)
+	require.Equal(t, 1000+27+100, r)
 }

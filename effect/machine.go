@@ -23,6 +23,8 @@ type Pending struct {
 	Fiber FiberID
 	// Op is the op value, for example NowOp{} or a user's GetUser{ID: "7"}.
 	Op any
+	// f is the fiber that issued the op, for the Machine.
+	f *fiber
 }
 
 // Machine steps one program (one task) from op to op. It holds the
@@ -46,14 +48,17 @@ type Machine struct {
 	runq      []runItem
 	runHead   int
 	pend      []Pending
-	pendF     []*fiber
 	nextOp    uint64
 	nextFiber FiberID
 	root      *fiber
-	steps     uint64
-	done      bool
-	result    any
-	err       error
+	// work is the Ctx of a direct-style body that CallResume resumed and
+	// that handed back work (see Ctx.handBack): the Machine does it at
+	// its next method call (sync).
+	work   *Ctx
+	steps  uint64
+	done   bool
+	result any
+	err    error
 }
 
 type runItem struct {
@@ -62,9 +67,15 @@ type runItem struct {
 }
 
 type fiber struct {
-	id        FiberID
-	stack     []any
-	pending   uint64 // ID of the op this fiber waits on, 0 if none
+	id    FiberID
+	stack []any
+	// call is the Ctx of the fiber's direct-style body if the fiber
+	// waits on its op in Call, nil if it suspended on an op's step
+	// (suspend): settle hands the result to the body, and Fail its
+	// failure. Its frames stay as they were (Call pushes none). It is
+	// meaningful only while the fiber's op is pending: set at each
+	// suspension, it is not cleared when the op is taken.
+	call      *Ctx
 	done      bool
 	cancelled bool
 }
@@ -142,6 +153,7 @@ func (m *Machine) schedule(f *fiber, n node) {
 // Run evaluates every runnable fiber until each one is finished or waits on
 // an op. After Run, either Done reports true or Pending is non-empty.
 func (m *Machine) Run() {
+	m.sync()
 	for m.runHead < len(m.runq) {
 		it := m.runq[m.runHead]
 		m.runq[m.runHead] = runItem{}
@@ -177,21 +189,56 @@ func (m *Machine) safeSteps(f *fiber, n node) (next node) {
 
 // Steps returns the number of tree nodes the Machine has evaluated: a
 // measure of work that does not depend on the clock.
-func (m *Machine) Steps() uint64 { return m.steps }
+func (m *Machine) Steps() uint64 {
+	m.sync()
+	return m.steps
+}
+
+// sync does the work that a body resumed by CallResume handed back, if
+// any: the first thing every Machine method does. CallResume leaves it
+// so that it resumes the body from its caller's frame (see CallResume).
+func (m *Machine) sync() {
+	if m.work != nil {
+		m.flush()
+	}
+}
+
+// flush is sync's work when there is some.
+func (m *Machine) flush() {
+	e := m.work
+	m.proceed(e.f, e.takeBack())
+}
 
 // suspend parks f on the op n.
 func (m *Machine) suspend(f *fiber, n any) {
-	m.nextOp++
-	f.pending = m.nextOp
-	m.pend = append(m.pend, Pending{ID: m.nextOp, Fiber: f.id, Op: n})
-	m.pendF = append(m.pendF, f)
+	id := m.nextOp + 1
+	m.nextOp = id
+	f.call = nil
+	// Filled in place: append of a Pending literal builds it on the
+	// stack and copies it.
+	i := len(m.pend)
+	if i == cap(m.pend) {
+		m.growPend()
+	}
+	m.pend = m.pend[:i+1]
+	p := &m.pend[i]
+	p.ID, p.Fiber, p.Op, p.f = id, f.id, n, f
 }
 
+// growPend makes room for one more pending op.
+//
+//go:noinline
+func (m *Machine) growPend() { m.pend = slices.Grow(m.pend, 1) }
+
 // Done reports whether the program has finished, with a result or an error.
-func (m *Machine) Done() bool { return m.done }
+func (m *Machine) Done() bool {
+	m.sync()
+	return m.done
+}
 
 // Result returns the program's result and error once Done is true.
 func (m *Machine) Result() (any, error) {
+	m.sync()
 	if !m.done {
 		return nil, ErrNotDone
 	}
@@ -201,7 +248,10 @@ func (m *Machine) Result() (any, error) {
 // Pending returns the ops the program's fibers wait on, in the order they
 // were issued. The slice is owned by the Machine and valid until the next
 // call of any other Machine method.
-func (m *Machine) Pending() []Pending { return m.pend }
+func (m *Machine) Pending() []Pending {
+	m.sync()
+	return m.pend
+}
 
 // Errors reported by the Machine API.
 var (
@@ -240,31 +290,52 @@ func (m *Machine) find(id uint64) int {
 // one (a fiber that waits alone), whose removal is a few stores; an op
 // from the middle costs a call more (takeFrom).
 func (m *Machine) take(i int) *fiber {
-	last := len(m.pend) - 1
-	if i != last {
+	if i != len(m.pend)-1 {
 		return m.takeFrom(i)
 	}
-	f := m.pendF[i]
-	m.pend[i].Op = nil // ID and Fiber hold no pointers
-	m.pendF[i] = nil
-	m.pend, m.pendF = m.pend[:i], m.pendF[:i]
-	f.pending = 0
+	p := &m.pend[i]
+	f := p.f
+	p.Op, p.f = nil, nil // ID and Fiber hold no pointers
+	m.pend = m.pend[:i]
 	return f
 }
 
 // takeFrom is take for an op that is not the last one.
 func (m *Machine) takeFrom(i int) *fiber {
-	f := m.pendF[i]
+	f := m.pend[i].f
 	m.pend = slices.Delete(m.pend, i, i+1)
-	m.pendF = slices.Delete(m.pendF, i, i+1)
-	f.pending = 0
 	return f
+}
+
+// takeCall removes the pending op id. If a direct-style body waits on it
+// in Call and no other fiber is runnable, it returns the body's Ctx, for
+// the caller to leave the result in the Call's cell and resume the body
+// (see settle); otherwise it returns the fiber that waits on the op, or
+// neither if no op id is pending.
+func (m *Machine) takeCall(id uint64) (*Ctx, *fiber) {
+	m.sync()
+	i := len(m.pend) - 1
+	if i < 0 || m.pend[i].ID != id {
+		if i = m.find(id); i < 0 {
+			return nil, nil
+		}
+		return nil, m.takeFrom(i)
+	}
+	p := &m.pend[i]
+	f := p.f
+	p.Op, p.f = nil, nil
+	m.pend = m.pend[:i]
+	if e := f.call; e != nil && m.runHead == len(m.runq) {
+		return e, nil
+	}
+	return nil, f
 }
 
 // Resume completes the pending op id with the value v, which must have the
 // op's result type (nil stands for the zero value), and runs the program
 // until it waits again or finishes.
 func (m *Machine) Resume(id uint64, v any) error {
+	m.sync()
 	i := m.find(id)
 	if i < 0 {
 		return fmt.Errorf("%w: %d", ErrNotPending, id)
@@ -279,6 +350,7 @@ func (m *Machine) Resume(id uint64, v any) error {
 // Resume completes the pending op id with a typed result, without boxing
 // it: the fast path for interpreters that know the result type.
 func Resume[R any](m *Machine, id uint64, v R) error {
+	m.sync()
 	i := m.find(id)
 	if i < 0 {
 		return fmt.Errorf("%w: %d", ErrNotPending, id)
@@ -287,7 +359,7 @@ func Resume[R any](m *Machine, id uint64, v R) error {
 		return &ResultTypeError{Op: m.pend[i].Op, Want: m.pend[i].Op.(opNode).resultType(), Got: v}
 	}
 	if e := settle(m, i, v); e != nil {
-		e.resumed(e.next())
+		m.proceed(e.f, e.advance())
 	}
 	return nil
 }
@@ -297,7 +369,7 @@ func Resume[R any](m *Machine, id uint64, v R) error {
 // read it and returns the body's Ctx, and the caller resumes the body:
 //
 //	if e := settle(m, i, v); e != nil {
-//		e.resumed(e.next())
+//		m.proceed(e.f, e.advance())
 //	}
 //
 // Otherwise settle delivers v, runs the program until it waits again or
@@ -310,15 +382,29 @@ func Resume[R any](m *Machine, id uint64, v R) error {
 // stack holds the other goroutine's calls), and on the project's machines
 // those returns, not the Machine's work, were most of the cost of a
 // direct-style effect. Work before the switch is done in settle, and work
-// after it in resumed: calls that return where the CPU expects.
+// after it in advance and proceed: calls that return where the CPU
+// expects. A Handler's CallResume goes further: it resumes the body from
+// the interpreter's own frame, and leaves the work after the switch to
+// the Machine's next method call (sync).
 func settle[R any](m *Machine, i int, v R) *Ctx {
 	f := m.take(i)
-	switch c := f.top().(type) {
-	case *callFrame:
-		f.pop()
-		lastCell[R](c.e).v = v // Call reads it from c.e.res
-		return c.e
-	case *cell[R]:
+	if e := f.call; e != nil && m.runHead == len(m.runq) {
+		setResult(e, v)
+		return e
+	}
+	return settleSlow(m, f, v)
+}
+
+// settleSlow is settle's work when the body does not wait in Call, or
+// when other fibers are runnable: it resumes the body itself (one frame
+// deeper) and runs the program on.
+func settleSlow[R any](m *Machine, f *fiber, v R) *Ctx {
+	if e := f.call; e != nil {
+		lastCell[R](e).v = v
+		m.proceed(f, e.advance())
+		return nil
+	}
+	if c, ok := f.top().(*cell[R]); ok {
 		f.pop()
 		c.v = v
 		return c.e
@@ -359,6 +445,7 @@ func deliverAndStep[A any](m *Machine, f *fiber, v A) (next node) {
 // example a CBOR decoder reading a journal). If decode fails, the op stays
 // pending and the error is returned.
 func (m *Machine) ResumeDecode(id uint64, decode func(ptr any) error) error {
+	m.sync()
 	i := m.find(id)
 	if i < 0 {
 		return fmt.Errorf("%w: %d", ErrNotPending, id)
@@ -369,6 +456,7 @@ func (m *Machine) ResumeDecode(id uint64, decode func(ptr any) error) error {
 // Fail completes the pending op id with an error, which the program may
 // handle with Catch, and runs the program until it waits again or finishes.
 func (m *Machine) Fail(id uint64, err error) error {
+	m.sync()
 	i := m.find(id)
 	if i < 0 {
 		return fmt.Errorf("%w: %d", ErrNotPending, id)
@@ -377,6 +465,12 @@ func (m *Machine) Fail(id uint64, err error) error {
 		err = ErrNilError
 	}
 	f := m.take(i)
+	if e := f.call; e != nil {
+		// The body waits in Call: Call fails it.
+		e.callErr = err
+		m.proceed(f, e.advance())
+		return nil
+	}
 	m.drive(f, &failNode{err})
 	m.Run()
 	return nil
@@ -387,11 +481,12 @@ func (m *Machine) Fail(id uint64, err error) error {
 // pending afterwards. A stopped Machine is Done with ErrCancelled, unless it
 // had already finished.
 func (m *Machine) Stop() {
+	m.sync()
 	if m.done {
 		return
 	}
 	m.cancelFiber(m.root)
-	m.pend, m.pendF = m.pend[:0], m.pendF[:0]
+	m.pend = m.pend[:0]
 	m.runq, m.runHead = m.runq[:0], 0
 	m.done, m.err = true, ErrCancelled
 }
@@ -401,9 +496,11 @@ func (m *Machine) cancelFiber(f *fiber) {
 		return
 	}
 	f.cancelled = true
-	if f.pending != 0 {
-		if i := m.find(f.pending); i >= 0 {
+	f.call = nil
+	for i := range m.pend {
+		if m.pend[i].f == f {
 			m.take(i)
+			break
 		}
 	}
 	for i := len(f.stack) - 1; i >= 0; i-- {
@@ -424,13 +521,6 @@ func deliver[A any](m *Machine, f *fiber, v A) node {
 			return c.c.resume(m, f, v)
 		case *cell[A]:
 			c.v = v
-			return c.e.advance()
-		case *callFrame:
-			// Unreachable: a fiber whose body waits in Call is resumed
-			// by settle, which knows the op's result type. A value of
-			// another type must not reach Call (it reads the value as
-			// its own type): fail the body instead.
-			c.e.callErr = fmt.Errorf("effect: internal error: a %T delivered to a body waiting in Call", v)
 			return c.e.advance()
 		}
 	}

@@ -56,7 +56,7 @@ func (Returns[R]) resumeAny(m *Machine, i int, v any) bool {
 		return false
 	}
 	if e := settle(m, i, r); e != nil {
-		e.resumed(e.next())
+		m.proceed(e.f, e.advance())
 	}
 	return true
 }
@@ -67,7 +67,7 @@ func (Returns[R]) decodeResume(m *Machine, i int, decode func(ptr any) error) er
 		return err
 	}
 	if e := settle(m, i, r); e != nil {
-		e.resumed(e.next())
+		m.proceed(e.f, e.advance())
 	}
 	return nil
 }
@@ -160,7 +160,9 @@ func RunActivity(ctx context.Context, op any) (result any, err error, ok bool) {
 type Handler struct {
 	typ reflect.Type
 	fn  func(ctx context.Context, op any) (any, error)
-	res func(ctx context.Context, m *Machine, id uint64, op any) error
+	// res performs the op and settles it: it returns the Ctx of a
+	// direct-style body waiting on the op, for CallResume to resume.
+	res func(ctx context.Context, m *Machine, id uint64, op any) (*Ctx, error)
 }
 
 // Handle returns a Handler for ops of type O, typed on both sides:
@@ -174,24 +176,43 @@ func Handle[O Op[R], R any](fn func(ctx context.Context, op O) (R, error)) Handl
 		fn: func(ctx context.Context, op any) (any, error) {
 			return fn(ctx, op.(O))
 		},
-		res: func(ctx context.Context, m *Machine, id uint64, op any) error {
+		res: func(ctx context.Context, m *Machine, id uint64, op any) (*Ctx, error) {
 			o, ok := op.(O)
 			if !ok {
-				return fmt.Errorf("effect: handler for %v called with %T", reflect.TypeFor[O](), op)
+				return nil, fmt.Errorf("effect: handler for %v called with %T", reflect.TypeFor[O](), op)
 			}
 			r, err := fn(ctx, o)
 			if err != nil {
-				return m.Fail(id, err)
+				return nil, m.Fail(id, err)
 			}
-			i := m.find(id)
-			if i < 0 {
-				return fmt.Errorf("%w: %d", ErrNotPending, id)
+			// O is an Op[R]: no need to check the type. The common
+			// case, a body waiting in Call on the op, is settle's,
+			// written out here.
+			var e *Ctx
+			var f *fiber
+			if i := len(m.pend) - 1; i >= 0 && m.pend[i].ID == id && m.work == nil && m.runHead == len(m.runq) {
+				// m.takeCall(id), written out for its common case.
+				p := &m.pend[i]
+				f = p.f
+				p.Op, p.f = nil, nil
+				m.pend = m.pend[:i]
+				e = f.call
+			} else {
+				e, f = m.takeCall(id)
 			}
-			// O is an Op[R]: no need to check the type.
-			if e := settle(m, i, r); e != nil {
-				e.resumed(e.next())
+			if e == nil {
+				if f == nil {
+					return nil, fmt.Errorf("%w: %d", ErrNotPending, id)
+				}
+				return settleSlow(m, f, r), nil
 			}
-			return nil
+			if c, ok := e.last.(*cell[R]); ok {
+				e.held = c.ptrs
+				c.v = r
+			} else {
+				lastCell[R](e).v = r
+			}
+			return e, nil
 		},
 	}
 }
@@ -210,11 +231,33 @@ func (h Handler) Call(ctx context.Context, op any) (any, error) {
 // CallResume performs the pending op id of m with the handler and resumes m
 // with the outcome, without boxing the result. It is the fast path for an
 // interpreter that does not journal.
+//
+// A direct-style body waiting on the op runs until it waits again, before
+// CallResume returns; if it then awaits a program or ends, the Machine
+// carries on with that at its next method call (Done, Pending, Result,
+// Resume, ...), so that every method answers as it would after Resume.
 func (h Handler) CallResume(ctx context.Context, m *Machine, id uint64, op any) error {
-	// One call deep, inlined, so that resuming a direct-style body adds no
-	// frame (see settle).
-	return h.res(ctx, m, id, op)
+	// Inlined (resumeVia too), so that a direct-style body waiting on the
+	// op is resumed (e.next) from the interpreter's own frame: h.res
+	// performs the op and settles it before the switch, and what the body
+	// hands back (see Ctx.handBack) is left for the Machine's next method
+	// call (Machine.sync), so that there is nothing to do after it. The
+	// work is the same as Machine.Resume's, done at the next call.
+	return resumeVia(ctx, m, id, op, h.res)
 }
+
+// resumeVia is CallResume's body; it makes its calls through its
+// parameters, which the inliner prices low (see callVia).
+func resumeVia(ctx context.Context, m *Machine, id uint64, op any, res func(context.Context, *Machine, uint64, any) (*Ctx, error)) error {
+	e, err := res(ctx, m, id, op)
+	if e != nil {
+		resumeBody(e.next)
+	}
+	return err
+}
+
+// resumeBody resumes a body; see CallResume.
+func resumeBody(next func() (struct{}, bool)) { next() }
 
 // Handlers is a set of handlers keyed by op type. The zero value is empty
 // and ready to use.
