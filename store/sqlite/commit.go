@@ -19,9 +19,21 @@ type encodedStep struct {
 	err     []byte
 	sends   [][]byte
 	spawns  []*encodedRecord
+	// The parameters of the step's fencing update (see fenceQuery),
+	// made on the caller's goroutine, so that the writer converts no
+	// value to an interface (an allocation each): its variant, without
+	// fenceSameStatus, fenceReady and fenceNoProc; the parameters up to
+	// the ready number (status first), and those after it.
+	fv         fenceVariant
+	fhead      []any
+	ftail      []any
+	final      bool
+	makeReady  bool // the update makes the task ready (fenceReady)
+	journalArg []journalRow
 }
 
-func encodeStep(s *store.Step) (*encodedStep, error) {
+// encodeStep encodes s, the step-th step of its Commit.
+func encodeStep(s *store.Step, step int) (*encodedStep, error) {
 	if err := s.Check(); err != nil {
 		return nil, err
 	}
@@ -35,6 +47,14 @@ func encodeStep(s *store.Step) (*encodedStep, error) {
 	}
 	if e.err, err = marshalPtr(s.Err); err != nil {
 		return nil, err
+	}
+	if s.ID != "" {
+		e.fenceArgs()
+		id := any(s.ID)
+		e.journalArg = make([]journalRow, len(e.entries))
+		for i, b := range e.entries {
+			e.journalArg[i] = journalRow{step: step, args: [4]any{id, int64(s.Append[i].Seq), b, int64(task.Checksum(b))}}
+		}
 	}
 	for _, o := range s.Sends {
 		b, err := task.EncodeEnvelope(o.Env)
@@ -63,7 +83,7 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 	enc := make([]*encodedStep, len(steps))
 	for i := range steps {
 		var err error
-		if enc[i], err = encodeStep(&steps[i]); err != nil {
+		if enc[i], err = encodeStep(&steps[i], i); err != nil {
 			errs[i] = commitError(&steps[i], err)
 		}
 	}
@@ -90,7 +110,7 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 			if e == nil || faulted[i] {
 				continue
 			}
-			refused, err := w.commitStep(i, e)
+			refused, err := w.commitStep(e)
 			if err != nil {
 				return faulty(i, err)
 			}
@@ -107,11 +127,11 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 	return errs, nil
 }
 
-// commitStep applies one step, the step-th of its Commit. refused is the step's own failure (a lost
+// commitStep applies one step of a Commit. refused is the step's own failure (a lost
 // lease, entries that do not continue the journal, a spawn of an existing
 // ID), found before anything is written so that a refused step needs no
 // savepoint to leave no trace; err is the database's.
-func (w *wtx) commitStep(step int, e *encodedStep) (refused, err error) {
+func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	where := func(err error) error { return commitError(e.Step, err) }
 	if e.ID == "" { // world vars alone, written outside any task
 		if refused, err := w.stale(e.Step); err != nil || refused != nil {
@@ -151,53 +171,18 @@ func (w *wtx) commitStep(step int, e *encodedStep) (refused, err error) {
 			return where(refused), nil
 		}
 	}
-	final := e.Status.Final()
-	release := final || !e.Keep
-	readyMode, runAt := 0, nanos(e.RunAt) // 0: leave ready as it is
-	switch {
-	case final:
-		readyMode, runAt = 2, nil
-	case e.Status == task.Running && release:
-		readyMode = 1
-	}
+	final := e.final
 	// The update is the fence: it applies only if the step's lease and
-	// version are the task's, and its entries continue the journal. It
-	// sets only the columns the step changes: an indexed column in the SET
-	// list costs an index update even when its value stays.
-	// Arguments are int64, not uint64 or int: database/sql converts any
-	// other type through reflection, with an allocation, in the writer.
-	args := make([]any, 0, 17)
-	v := fenceVariant(0)
-	running, kind := attemptRunning(e.Wait) && !final, waitKind(e.Wait)
-	if e.Reason == "" && e.wait == nil && e.err == nil && runAt == nil && !running && kind == "" {
-		// What the end of a task that is done sets: the columns left
-		// empty are constants of the statement, not parameters.
-		v |= fenceBare
-		args = append(args, string(e.Status), []byte(e.Result), int64(e.Token))
-	} else {
-		args = append(args, string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt, int64(e.Token), running, kind)
-	}
-	if e.Restart != nil {
-		v |= fenceRestart
-		args = append(args, int64(len(e.entries)), raw(e.Restart.Input))
-	} else {
-		args = append(args, int64(len(e.entries)))
-	}
-	if release {
-		v |= fenceRelease
-	}
-	switch readyMode {
-	case 1:
+	// version are the task's, and its entries continue the journal.
+	v := e.fv
+	args := append(w.fargs[:0], e.fhead...)
+	if e.makeReady {
 		v |= fenceReady
 		args = append(args, w.nextReady())
-	case 2:
-		v |= fenceUnready
 	}
-	args = append(args, e.ID, e.Owner, int64(e.Epoch), int64(e.Steps))
-	if e.Restart == nil && len(e.Append) > 0 {
-		v |= fenceEntries
-		args = append(args, int64(e.Append[0].Seq)-1)
-	}
+	args = append(args, e.ftail...)
+	w.fargs = args
+	defer clear(args[:cap(args)])
 	// A final step's update returns whether the task has process state
 	// for exit to release.
 	var proc bool
@@ -224,7 +209,7 @@ func (w *wtx) commitStep(step int, e *encodedStep) (refused, err error) {
 			// when it last stepped): leave the column, and its index,
 			// alone, if so.
 			var err error
-			if n, err = w.fence(v|fenceSameStatus, append(args[1:], string(e.Status))); err != nil {
+			if n, err = w.fence(v|fenceSameStatus, append(args[1:], e.fhead[0])); err != nil {
 				return nil, where(err)
 			}
 		}
@@ -247,9 +232,7 @@ func (w *wtx) commitStep(step int, e *encodedStep) (refused, err error) {
 			return nil, where(err)
 		}
 	}
-	for i, b := range e.entries {
-		w.journal = append(w.journal, journalRow{step: step, task: e.ID, seq: int64(e.Append[i].Seq), entry: b})
-	}
+	w.journal = append(w.journal, e.journalArg...)
 	for _, seq := range e.Consumed {
 		if _, err := w.exec(`DELETE FROM mailbox WHERE task_id = ? AND seq = ?`, e.ID, seq); err != nil {
 			return nil, where(err)
@@ -290,6 +273,52 @@ func (w *wtx) commitStep(step int, e *encodedStep) (refused, err error) {
 	}
 	w.landed++
 	return nil, nil
+}
+
+// fenceArgs makes the parameters of the step's fencing update (see
+// encodedStep). The update sets only the columns the step changes: an
+// indexed column in the SET list costs an index update even when its
+// value stays. Arguments are int64, not uint64 or int: database/sql
+// converts any other type through reflection.
+func (e *encodedStep) fenceArgs() {
+	e.final = e.Status.Final()
+	release := e.final || !e.Keep
+	runAt := nanos(e.RunAt)
+	if e.final {
+		runAt = nil
+	}
+	args := make([]any, 0, 11)
+	v := fenceVariant(0)
+	running, kind := attemptRunning(e.Wait) && !e.final, waitKind(e.Wait)
+	if e.Reason == "" && e.wait == nil && e.err == nil && runAt == nil && !running && kind == "" {
+		// What the end of a task that is done sets: the columns left
+		// empty are constants of the statement, not parameters.
+		v |= fenceBare
+		args = append(args, string(e.Status), []byte(e.Result), int64(e.Token))
+	} else {
+		args = append(args, string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt, int64(e.Token), running, kind)
+	}
+	if e.Restart != nil {
+		v |= fenceRestart
+		args = append(args, int64(len(e.entries)), raw(e.Restart.Input))
+	} else {
+		args = append(args, int64(len(e.entries)))
+	}
+	if release {
+		v |= fenceRelease
+	}
+	switch {
+	case e.final:
+		v |= fenceUnready
+	case e.Status == task.Running && release:
+		e.makeReady = true // with the writer's ready number
+	}
+	tail := []any{e.ID, e.Owner, int64(e.Epoch), int64(e.Steps), nil}[:4]
+	if e.Restart == nil && len(e.Append) > 0 {
+		v |= fenceEntries
+		tail = append(tail, int64(e.Append[0].Seq)-1)
+	}
+	e.fv, e.fhead, e.ftail = v, args, tail
 }
 
 // fenceVariant selects the form of the fencing update of a step.
@@ -450,10 +479,8 @@ func nonNil(b []byte) []byte {
 // A journalRow is a journal entry of a step of a Commit, to insert with
 // the others of the Commit (flushJournal).
 type journalRow struct {
-	step  int // the index of the step in the Commit
-	task  string
-	seq   int64
-	entry []byte
+	step int    // the index of the step in the Commit
+	args [4]any // task_id, seq, entry and sum
 }
 
 // journalChunks are the numbers of rows that one INSERT of flushJournal
@@ -517,8 +544,8 @@ func (w *wtx) flushJournal() error {
 func (w *wtx) insertJournal(rows []journalRow) error {
 	q := journalInserts[chunkIndex(len(rows))]
 	args := w.args[:0]
-	for _, r := range rows {
-		args = append(args, r.task, r.seq, r.entry, int64(task.Checksum(r.entry)))
+	for i := range rows {
+		args = append(args, rows[i].args[:]...)
 	}
 	w.args = args
 	_, err := w.exec(q, args...)

@@ -208,6 +208,9 @@ type wtx struct {
 	journal      []journalRow
 	journalFault int
 	args         []any
+	// fargs is commitStep's buffer, for the parameters of a fencing
+	// update.
+	fargs []any
 }
 
 // run applies r.
