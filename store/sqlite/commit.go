@@ -49,11 +49,14 @@ func encodeStep(s *store.Step, step int) (*encodedStep, error) {
 		return nil, err
 	}
 	if s.ID != "" {
-		e.fenceArgs()
-		id := any(s.ID)
+		// The parameters all share one array.
+		args := e.fenceArgs(make([]any, 0, 16+4*len(e.entries)))
+		id := e.ftail[0]
 		e.journalArg = make([]journalRow, len(e.entries))
 		for i, b := range e.entries {
-			e.journalArg[i] = journalRow{step: step, args: [4]any{id, int64(s.Append[i].Seq), b, int64(task.Checksum(b))}}
+			n := len(args)
+			args = append(args, id, int64(s.Append[i].Seq), b, int64(task.Checksum(b)))
+			e.journalArg[i] = journalRow{step: step, args: args[n:len(args):len(args)]}
 		}
 	}
 	for _, o := range s.Sends {
@@ -280,14 +283,14 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 // indexed column in the SET list costs an index update even when its
 // value stays. Arguments are int64, not uint64 or int: database/sql
 // converts any other type through reflection.
-func (e *encodedStep) fenceArgs() {
+func (e *encodedStep) fenceArgs(buf []any) []any {
 	e.final = e.Status.Final()
 	release := e.final || !e.Keep
 	runAt := nanos(e.RunAt)
 	if e.final {
 		runAt = nil
 	}
-	args := make([]any, 0, 11)
+	args := buf
 	v := fenceVariant(0)
 	running, kind := attemptRunning(e.Wait) && !e.final, waitKind(e.Wait)
 	if e.Reason == "" && e.wait == nil && e.err == nil && runAt == nil && !running && kind == "" {
@@ -295,6 +298,11 @@ func (e *encodedStep) fenceArgs() {
 		// empty are constants of the statement, not parameters.
 		v |= fenceBare
 		args = append(args, string(e.Status), []byte(e.Result), int64(e.Token))
+	} else if e.Reason == "" && e.Result == nil && e.err == nil {
+		// What a step that waits sets: reason, result and err empty
+		// are constants.
+		v |= fenceQuiet
+		args = append(args, string(e.Status), e.wait, runAt, int64(e.Token), running, kind)
 	} else {
 		args = append(args, string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt, int64(e.Token), running, kind)
 	}
@@ -313,12 +321,14 @@ func (e *encodedStep) fenceArgs() {
 	case e.Status == task.Running && release:
 		e.makeReady = true // with the writer's ready number
 	}
-	tail := []any{e.ID, e.Owner, int64(e.Epoch), int64(e.Steps), nil}[:4]
+	head := len(args)
+	args = append(args, e.ID, e.Owner, int64(e.Epoch), int64(e.Steps))
 	if e.Restart == nil && len(e.Append) > 0 {
 		v |= fenceEntries
-		tail = append(tail, int64(e.Append[0].Seq)-1)
+		args = append(args, int64(e.Append[0].Seq)-1)
 	}
-	e.fv, e.fhead, e.ftail = v, args, tail
+	e.fv, e.fhead, e.ftail = v, args[:head:head], args[head:len(args):len(args)]
+	return args
 }
 
 // fenceVariant selects the form of the fencing update of a step.
@@ -333,12 +343,15 @@ const (
 	fenceSameStatus                          // the status stays (the first parameter moves to the end)
 	fenceNoProc                              // with fenceUnready: only if the task has no process state, returning nothing
 	fenceBare                                // reason, wait, err, run_at, running and wait_kind are empty: no parameters
+	fenceQuiet                               // reason, result and err are empty: no parameters
 	fenceVariants
 )
 
 // fenceQuery returns the fencing update of variant v. Its parameters are
 // status, reason, wait, result, err, run_at, token, running, wait_kind
-// (with fenceBare, only status, result and token), the number of entries
+// (with fenceBare, only status, result and token; with fenceQuiet,
+// status, wait, run_at, token, running and wait_kind), the number of
+// entries
 // (and
 // the new input, for a restart), the ready number (fenceReady), id, owner,
 // epoch, version, and the number of entries expected (fenceEntries). The
@@ -355,6 +368,10 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	if v&fenceBare != 0 {
 		q = `UPDATE tasks SET status = ?, reason = '', wait = NULL, result = ?, err = NULL, run_at = NULL, token = ?,
 			running = 0, wait_kind = '', steps = steps + 1`
+	}
+	if v&fenceQuiet != 0 {
+		q = `UPDATE tasks SET status = ?, reason = '', wait = ?, result = NULL, err = NULL, run_at = ?, token = ?,
+			running = ?, wait_kind = ?, steps = steps + 1`
 	}
 	if v&fenceSameStatus != 0 {
 		q = strings.Replace(q, `status = ?, `, ``, 1)
@@ -479,8 +496,8 @@ func nonNil(b []byte) []byte {
 // A journalRow is a journal entry of a step of a Commit, to insert with
 // the others of the Commit (flushJournal).
 type journalRow struct {
-	step int    // the index of the step in the Commit
-	args [4]any // task_id, seq, entry and sum
+	step int   // the index of the step in the Commit
+	args []any // task_id, seq, entry and sum
 }
 
 // journalChunks are the numbers of rows that one INSERT of flushJournal
@@ -545,7 +562,7 @@ func (w *wtx) insertJournal(rows []journalRow) error {
 	q := journalInserts[chunkIndex(len(rows))]
 	args := w.args[:0]
 	for i := range rows {
-		args = append(args, rows[i].args[:]...)
+		args = append(args, rows[i].args...)
 	}
 	w.args = args
 	_, err := w.exec(q, args...)
