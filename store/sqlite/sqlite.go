@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -79,6 +80,10 @@ type Store struct {
 	wdb    *sql.DB              // one connection, used only by the writer goroutine
 	wconn  *sql.Conn            // wdb's connection, held by the writer
 	wstmts map[string]*sql.Stmt // prepared on wconn, owned by the writer
+	// xstmts are the statements that the writer runs through exec,
+	// prepared on wconn's driver connection (see wtx.exec), owned by the
+	// writer.
+	xstmts map[string]driver.Stmt
 	// fenceQueries are the forms of a step's fencing update, made by
 	// fenceQuery for the writer.
 	fenceQueries [fenceVariants]string
@@ -455,6 +460,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		return fail(err)
 	}
 	s.wstmts = map[string]*sql.Stmt{}
+	s.xstmts = map[string]driver.Stmt{}
 	s.statusHint = map[string]task.Status{}
 	go s.writer()
 	return s, nil
@@ -705,6 +711,14 @@ func (s *Store) Close() error {
 	<-s.done
 	for _, st := range s.wstmts {
 		st.Close()
+	}
+	if s.wconn != nil {
+		s.wconn.Raw(func(any) error {
+			for _, st := range s.xstmts {
+				st.Close()
+			}
+			return nil
+		})
 	}
 	s.rstmts.close()
 	var err error
