@@ -300,9 +300,15 @@ func (e *encodedStep) fenceArgs(buf []any) []any {
 		args = append(args, string(e.Status), []byte(e.Result), int64(e.Token))
 	} else if e.Reason == "" && e.Result == nil && e.err == nil {
 		// What a step that waits sets: reason, result and err empty
-		// are constants.
+		// are constants; and, the most common wait, an activity
+		// attempt running, running and wait_kind too.
 		v |= fenceQuiet
-		args = append(args, string(e.Status), e.wait, runAt, int64(e.Token), running, kind)
+		args = append(args, string(e.Status), e.wait, runAt, int64(e.Token))
+		if running && kind == task.WaitActivity {
+			v |= fenceActivity
+		} else {
+			args = append(args, running, kind)
+		}
 	} else {
 		args = append(args, string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt, int64(e.Token), running, kind)
 	}
@@ -344,14 +350,15 @@ const (
 	fenceNoProc                              // with fenceUnready: only if the task has no process state, returning nothing
 	fenceBare                                // reason, wait, err, run_at, running and wait_kind are empty: no parameters
 	fenceQuiet                               // reason, result and err are empty: no parameters
+	fenceActivity                            // with fenceQuiet: an activity attempt runs (running, wait_kind: no parameters)
 	fenceVariants
 )
 
 // fenceQuery returns the fencing update of variant v. Its parameters are
 // status, reason, wait, result, err, run_at, token, running, wait_kind
 // (with fenceBare, only status, result and token; with fenceQuiet,
-// status, wait, run_at, token, running and wait_kind), the number of
-// entries
+// status, wait, run_at, token, running and wait_kind, the last two left
+// out with fenceActivity), the number of entries
 // (and
 // the new input, for a restart), the ready number (fenceReady), id, owner,
 // epoch, version, and the number of entries expected (fenceEntries). The
@@ -369,7 +376,11 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 		q = `UPDATE tasks SET status = ?, reason = '', wait = NULL, result = ?, err = NULL, run_at = NULL, token = ?,
 			running = 0, wait_kind = '', steps = steps + 1`
 	}
-	if v&fenceQuiet != 0 {
+	switch {
+	case v&fenceActivity != 0:
+		q = `UPDATE tasks SET status = ?, reason = '', wait = ?, result = NULL, err = NULL, run_at = ?, token = ?,
+			running = 1, wait_kind = '` + task.WaitActivity + `', steps = steps + 1`
+	case v&fenceQuiet != 0:
 		q = `UPDATE tasks SET status = ?, reason = '', wait = ?, result = NULL, err = NULL, run_at = ?, token = ?,
 			running = ?, wait_kind = ?, steps = steps + 1`
 	}
