@@ -427,18 +427,20 @@ func (w *wtx) scanLease(query, id, owner string, now time.Time, d time.Duration)
 }
 
 // claimQuery selects the tasks Claim takes: ready ones in the order they
-// became ready, then due timers by RunAt, then expired leases; each part
-// reads its own partial index. Each %s is the filter of the versions the
-// claimer can run (claimQueryFor).
+// became ready, then unleased tasks whose timer is due, by RunAt, then
+// the tasks whose lease has run out (whatever their RunAt), by the end
+// of their lease; each part reads its own partial index (tasks_run_at
+// holds no leased task: see schemaRunAtUnleased). Each %s is the filter
+// of the versions the claimer can run (claimQueryFor).
 const claimQuery = `SELECT id FROM (
 	SELECT * FROM (SELECT id, 0 AS class, ready AS k FROM tasks
 		WHERE ready IS NOT NULL AND (lease_owner = '' OR lease_until <= ?1)%s ORDER BY ready LIMIT ?2)
 	UNION ALL
 	SELECT * FROM (SELECT id, 1, run_at FROM tasks
-		WHERE run_at <= ?1 AND ready IS NULL AND (lease_owner = '' OR lease_until <= ?1)%s ORDER BY run_at LIMIT ?2)
+		WHERE run_at <= ?1 AND lease_owner = '' AND ready IS NULL%s ORDER BY run_at LIMIT ?2)
 	UNION ALL
 	SELECT * FROM (SELECT id, 2, lease_until FROM tasks
-		WHERE lease_owner != '' AND lease_until <= ?1 AND ready IS NULL AND (run_at IS NULL OR run_at > ?1)%s
+		WHERE lease_owner != '' AND lease_until <= ?1 AND ready IS NULL%s
 		ORDER BY lease_until LIMIT ?2)
 ) ORDER BY class, k LIMIT ?2`
 
@@ -449,7 +451,7 @@ const claimQuery = `SELECT id FROM (
 // whose version filter and union cost SQLite ephemeral tables and a
 // sorter (~90 µs of the writer's time a claim, in the one-step workload).
 const claimProbe = `SELECT EXISTS (SELECT 1 FROM tasks WHERE ready IS NOT NULL)
-	OR EXISTS (SELECT 1 FROM tasks WHERE run_at <= ?1)
+	OR EXISTS (SELECT 1 FROM tasks WHERE run_at <= ?1 AND lease_owner = '')
 	OR EXISTS (SELECT 1 FROM tasks WHERE lease_owner != '' AND lease_until <= ?1) AS some`
 
 // Claim implements store.Store.
