@@ -189,12 +189,27 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	// A final step's update returns whether the task has process state
 	// for exit to release.
 	var proc bool
+	// The writer may know the task's rowid (Store.rowHint): then the
+	// update tries first to find the row by it, not through the index on
+	// id, checking the id all the same.
+	rowid, head := w.s.rowHint[e.ID], len(args)-len(e.ftail)
 	if final {
 		// Most tasks have none: then the update needs no RETURNING (which
 		// costs SQLite a table of its own for the rows).
-		n, err := w.fence(v|fenceNoProc, args)
-		if err != nil {
-			return nil, where(err)
+		n := int64(0)
+		var err error
+		if rowid != nil {
+			n, err = w.fence(v|fenceNoProc|fenceRowid, w.rowidArgs(args, head, rowid, false))
+			clear(w.rargs)
+			delete(w.s.rowHint, e.ID)
+			if err != nil {
+				return nil, where(err)
+			}
+		}
+		if n == 0 {
+			if n, err = w.fence(v|fenceNoProc, args); err != nil {
+				return nil, where(err)
+			}
 		}
 		if n == 0 {
 			err = w.scan(w.s.fenceQuery(v), args, &proc)
@@ -207,10 +222,24 @@ func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 		}
 	} else {
 		n := int64(0)
-		if w.s.statusHint[e.ID] == e.Status {
-			// The task most likely has this status already (it had
-			// when it last stepped): leave the column, and its index,
-			// alone, if so.
+		// The task most likely has this status already (it had when it
+		// last stepped): leave the column, and its index, alone, if so.
+		same := w.s.statusHint[e.ID] == e.Status
+		if rowid != nil {
+			vr := v | fenceRowid
+			if same {
+				vr |= fenceSameStatus
+			}
+			var err error
+			n, err = w.fence(vr, w.rowidArgs(args, head, rowid, same))
+			clear(w.rargs)
+			if err != nil {
+				return nil, where(err)
+			} else if n == 0 {
+				delete(w.s.rowHint, e.ID)
+			}
+		}
+		if n == 0 && same {
 			var err error
 			if n, err = w.fence(v|fenceSameStatus, append(args[1:], e.fhead[0])); err != nil {
 				return nil, where(err)
@@ -351,6 +380,7 @@ const (
 	fenceBare                                // reason, wait, err, run_at, running and wait_kind are empty: no parameters
 	fenceQuiet                               // reason, result and err are empty: no parameters
 	fenceActivity                            // with fenceQuiet: an activity attempt runs (running, wait_kind: no parameters)
+	fenceRowid                               // the task is found by its rowid (the first WHERE parameter), its id checked
 	fenceVariants
 )
 
@@ -361,7 +391,8 @@ const (
 // out with fenceActivity), the number of entries
 // (and
 // the new input, for a restart), the ready number (fenceReady), id, owner,
-// epoch, version, and the number of entries expected (fenceEntries). The
+// epoch, version (after the rowid, with fenceRowid), and the number of
+// entries expected (fenceEntries). The
 // update of a final step (fenceUnready) returns the task's proc flag, or,
 // with fenceNoProc, applies only to a task without process state.
 func (s *Store) fenceQuery(v fenceVariant) string {
@@ -401,7 +432,11 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	case v&fenceUnready != 0:
 		q += `, ready = NULL`
 	}
-	q += ` WHERE id = ? AND lease_owner = ? AND lease_epoch = ? AND steps = ?`
+	q += ` WHERE`
+	if v&fenceRowid != 0 {
+		q += ` rowid = ? AND`
+	}
+	q += ` id = ? AND lease_owner = ? AND lease_epoch = ? AND steps = ?`
 	if v&fenceEntries != 0 {
 		q += ` AND entries = ?`
 	}
@@ -427,6 +462,34 @@ func (w *wtx) fence(v fenceVariant, args []any) (int64, error) {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// rowidArgs returns the parameters of the form of a fencing update that
+// finds the task by its rowid (fenceRowid): args, the parameters of the
+// form by id, whose WHERE parameters start at head, with rowid before
+// those, and, with same, their first (the status) moved to the end
+// (fenceSameStatus). They are in w.rargs, to clear after use.
+func (w *wtx) rowidArgs(args []any, head int, rowid any, same bool) []any {
+	start := 0
+	if same {
+		start = 1
+	}
+	r := append(w.rargs[:0], args[start:head]...)
+	r = append(r, rowid)
+	r = append(r, args[head:]...)
+	if same {
+		r = append(r, args[0])
+	}
+	w.rargs = r
+	return r
+}
+
+// hintRowid records that task id has rowid (see Store.rowHint).
+func (w *wtx) hintRowid(id string, rowid int64) {
+	if len(w.s.rowHint) >= maxStatusHints {
+		clear(w.s.rowHint)
+	}
+	w.s.rowHint[id] = rowid
 }
 
 // taskStatus is the status a step gave its task (see Store.statusHint).

@@ -98,8 +98,13 @@ type Store struct {
 	// not set it, which would cost an update of the index on status. It
 	// is a hint: the update checks the status it leaves.
 	statusHint map[string]task.Status
-	rdb        *sql.DB   // read-only pool
-	rstmts     readStmts // prepared on rdb (database/sql prepares them once per connection)
+	// rowHint is the rowid of some of the tasks (up to maxStatusHints),
+	// learned when the writer inserted or leased them, owned by the
+	// writer: a step's fencing update finds the row by it, not through
+	// the index on id. It is a hint: the update checks the id as well.
+	rowHint map[string]any
+	rdb     *sql.DB   // read-only pool
+	rstmts  readStmts // prepared on rdb (database/sql prepares them once per connection)
 
 	maxBatch int
 	reqs     chan *request
@@ -478,6 +483,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	s.wstmts = map[string]*sql.Stmt{}
 	s.xstmts = map[string]driver.Stmt{}
 	s.statusHint = map[string]task.Status{}
+	s.rowHint = map[string]any{}
 	go s.writer()
 	return s, nil
 }

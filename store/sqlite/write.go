@@ -218,6 +218,16 @@ func (w *wtx) insertTasks(enc []*encodedRecord, l *newLease, doNothing bool) (sq
 	w.args = args
 	res, err := w.exec(w.s.taskInsert(form, chunkIndex(len(enc)), doNothing), args...)
 	clear(args)
+	if err == nil {
+		// The rows' rowids, most likely: SQLite gives each row it
+		// inserts the largest rowid plus one (a hint: see Store.rowHint).
+		if n, _ := res.RowsAffected(); n == int64(len(enc)) {
+			last, _ := res.LastInsertId()
+			for i, e := range enc {
+				w.hintRowid(e.rec.ID, last-int64(len(enc)-1-i))
+			}
+		}
+	}
 	return res, err
 }
 
@@ -404,7 +414,7 @@ func (w *wtx) insertRows(e *encodedRecord) error {
 const leaseQuery = `UPDATE tasks SET lease_owner = ?1, lease_epoch = lease_epoch + 1, lease_until = ?2, lease_at = ?3, updated = ?3,
 	ready = NULL WHERE id = ?4`
 const leaseIfFree = ` AND ` + notFinal + ` AND (lease_owner = '' OR lease_owner = ?1 OR lease_until <= ?3)`
-const leaseReturning = ` RETURNING lease_epoch, steps, cancel`
+const leaseReturning = ` RETURNING lease_epoch, steps, cancel, rowid`
 
 // lease leases task id to owner and returns the lease.
 func (w *wtx) lease(id, owner string, now time.Time, d time.Duration) (store.Lease, error) {
@@ -419,10 +429,13 @@ func (w *wtx) lease(id, owner string, now time.Time, d time.Duration) (store.Lea
 // counters are read as int64: database/sql reads an integer into a
 // uint64 by formatting and parsing it.
 func (w *wtx) scanLease(query, id, owner string, now time.Time, d time.Duration) (store.Lease, error) {
-	var epoch, steps int64
+	var epoch, steps, rowid int64
 	l := store.Lease{ID: id}
-	err := w.scan(query, []any{owner, now.Add(d).UnixNano(), now.UnixNano(), id}, &epoch, &steps, &l.Cancel)
+	err := w.scan(query, []any{owner, now.Add(d).UnixNano(), now.UnixNano(), id}, &epoch, &steps, &l.Cancel, &rowid)
 	l.Epoch, l.Steps = uint64(epoch), uint64(steps)
+	if err == nil {
+		w.hintRowid(id, rowid)
+	}
 	return l, err
 }
 

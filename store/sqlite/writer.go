@@ -212,6 +212,7 @@ type wtx struct {
 	// fargs is commitStep's buffer, for the parameters of a fencing
 	// update; nv is exec's, for the driver's.
 	fargs []any
+	rargs []any // rowidArgs'
 	nv    []driver.NamedValue
 }
 
