@@ -233,3 +233,66 @@ func BenchmarkSQLiteCommit(b *testing.B) {
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "steps/s")
 }
+
+// BenchmarkSQLiteCommitSteps is the writer's work for the steps of
+// BenchmarkDurableSQLite, with the interpreter left out and the batches
+// fixed: one goroutine commits 10 steps of each of 1,000 leased tasks,
+// 100 steps per Commit (one transaction each), every step shaped as
+// that workload's (an activity's journal entry, a wait with its attempt
+// running and a deadline, the lease kept). Its fixed batches make it a
+// steady proxy of the writer's cost per step: count its instructions
+// (callgrind) or allocations (-benchmem: per step, the caller's
+// encoding included).
+func BenchmarkSQLiteCommitSteps(b *testing.B) {
+	const tasks, steps, perCommit = 1000, 10, 100
+	s := open(b, nil)
+	ctx := context.Background()
+	entry := storetest.NewEntry(1)
+	var stepped int
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		leases := make([]store.Lease, tasks)
+		for t := range leases {
+			id := fmt.Sprintf("c%d-task-%04d", i, t)
+			if err := s.Create(ctx, storetest.NewRecord(id)); err != nil {
+				b.Fatal(err)
+			}
+			l, err := s.ClaimID(ctx, "bench", id, storetest.T0, 24*time.Hour)
+			if err != nil {
+				b.Fatal(err)
+			}
+			leases[t] = l
+		}
+		b.StartTimer()
+		batch := make([]store.Step, 0, perCommit)
+		for k := range steps {
+			for t := 0; t < tasks; t += perCommit {
+				batch = batch[:0]
+				for j := t; j < t+perCommit; j++ {
+					l := &leases[j]
+					e := entry
+					e.Seq = uint64(k + 1)
+					until := storetest.T0.Add(time.Duration(k+1) * time.Minute)
+					wait := &task.Wait{Kind: task.WaitActivity, Until: until, Detail: "bench",
+						Ops: []task.OpState{{Fiber: 1, Kind: "bench", Fingerprint: 7, Until: until, Attempt: 1, Phase: task.PhaseRunning}}}
+					batch = append(batch, store.Step{ID: l.ID, Owner: "bench", Epoch: l.Epoch, Steps: l.Steps,
+						Status: task.Waiting, Keep: true, Wait: wait, RunAt: until, Append: []task.Entry{e}})
+				}
+				errs, err := s.Commit(ctx, batch)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for j, err := range errs {
+					if err != nil {
+						b.Fatal(err)
+					}
+					leases[t+j].Steps++
+				}
+				stepped += len(batch)
+			}
+		}
+	}
+	b.ReportMetric(float64(stepped)/b.Elapsed().Seconds(), "steps/s")
+}

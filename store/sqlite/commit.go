@@ -19,9 +19,21 @@ type encodedStep struct {
 	err     []byte
 	sends   [][]byte
 	spawns  []*encodedRecord
+	// The parameters of the step's fencing update (see fenceQuery),
+	// made on the caller's goroutine, so that the writer converts no
+	// value to an interface (an allocation each): its variant, without
+	// fenceSameStatus, fenceReady and fenceNoProc; the parameters up to
+	// the ready number (status first), and those after it.
+	fv         fenceVariant
+	fhead      []any
+	ftail      []any
+	final      bool
+	makeReady  bool // the update makes the task ready (fenceReady)
+	journalArg []journalRow
 }
 
-func encodeStep(s *store.Step) (*encodedStep, error) {
+// encodeStep encodes s, the step-th step of its Commit.
+func encodeStep(s *store.Step, step int) (*encodedStep, error) {
 	if err := s.Check(); err != nil {
 		return nil, err
 	}
@@ -35,6 +47,17 @@ func encodeStep(s *store.Step) (*encodedStep, error) {
 	}
 	if e.err, err = marshalPtr(s.Err); err != nil {
 		return nil, err
+	}
+	if s.ID != "" {
+		// The parameters all share one array.
+		args := e.fenceArgs(make([]any, 0, 16+4*len(e.entries)))
+		id := e.ftail[0]
+		e.journalArg = make([]journalRow, len(e.entries))
+		for i, b := range e.entries {
+			n := len(args)
+			args = append(args, id, int64(s.Append[i].Seq), b, int64(task.Checksum(b)))
+			e.journalArg[i] = journalRow{step: step, args: args[n:len(args):len(args)]}
+		}
 	}
 	for _, o := range s.Sends {
 		b, err := task.EncodeEnvelope(o.Env)
@@ -63,7 +86,7 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 	enc := make([]*encodedStep, len(steps))
 	for i := range steps {
 		var err error
-		if enc[i], err = encodeStep(&steps[i]); err != nil {
+		if enc[i], err = encodeStep(&steps[i], i); err != nil {
 			errs[i] = commitError(&steps[i], err)
 		}
 	}
@@ -90,7 +113,7 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 			if e == nil || faulted[i] {
 				continue
 			}
-			refused, err := w.commitStep(i, e)
+			refused, err := w.commitStep(e)
 			if err != nil {
 				return faulty(i, err)
 			}
@@ -107,11 +130,11 @@ func (s *Store) Commit(ctx context.Context, steps []store.Step) ([]error, error)
 	return errs, nil
 }
 
-// commitStep applies one step, the step-th of its Commit. refused is the step's own failure (a lost
+// commitStep applies one step of a Commit. refused is the step's own failure (a lost
 // lease, entries that do not continue the journal, a spawn of an existing
 // ID), found before anything is written so that a refused step needs no
 // savepoint to leave no trace; err is the database's.
-func (w *wtx) commitStep(step int, e *encodedStep) (refused, err error) {
+func (w *wtx) commitStep(e *encodedStep) (refused, err error) {
 	where := func(err error) error { return commitError(e.Step, err) }
 	if e.ID == "" { // world vars alone, written outside any task
 		if refused, err := w.stale(e.Step); err != nil || refused != nil {
@@ -151,62 +174,42 @@ func (w *wtx) commitStep(step int, e *encodedStep) (refused, err error) {
 			return where(refused), nil
 		}
 	}
-	final := e.Status.Final()
-	release := final || !e.Keep
-	readyMode, runAt := 0, nanos(e.RunAt) // 0: leave ready as it is
-	switch {
-	case final:
-		readyMode, runAt = 2, nil
-	case e.Status == task.Running && release:
-		readyMode = 1
-	}
+	final := e.final
 	// The update is the fence: it applies only if the step's lease and
-	// version are the task's, and its entries continue the journal. It
-	// sets only the columns the step changes: an indexed column in the SET
-	// list costs an index update even when its value stays.
-	// Arguments are int64, not uint64 or int: database/sql converts any
-	// other type through reflection, with an allocation, in the writer.
-	args := make([]any, 0, 17)
-	v := fenceVariant(0)
-	running, kind := attemptRunning(e.Wait) && !final, waitKind(e.Wait)
-	if e.Reason == "" && e.wait == nil && e.err == nil && runAt == nil && !running && kind == "" {
-		// What the end of a task that is done sets: the columns left
-		// empty are constants of the statement, not parameters.
-		v |= fenceBare
-		args = append(args, string(e.Status), []byte(e.Result), int64(e.Token))
-	} else {
-		args = append(args, string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt, int64(e.Token), running, kind)
-	}
-	if e.Restart != nil {
-		v |= fenceRestart
-		args = append(args, int64(len(e.entries)), raw(e.Restart.Input))
-	} else {
-		args = append(args, int64(len(e.entries)))
-	}
-	if release {
-		v |= fenceRelease
-	}
-	switch readyMode {
-	case 1:
+	// version are the task's, and its entries continue the journal.
+	v := e.fv
+	args := append(w.fargs[:0], e.fhead...)
+	if e.makeReady {
 		v |= fenceReady
 		args = append(args, w.nextReady())
-	case 2:
-		v |= fenceUnready
 	}
-	args = append(args, e.ID, e.Owner, int64(e.Epoch), int64(e.Steps))
-	if e.Restart == nil && len(e.Append) > 0 {
-		v |= fenceEntries
-		args = append(args, int64(e.Append[0].Seq)-1)
-	}
+	args = append(args, e.ftail...)
+	w.fargs = args
+	defer clear(args[:cap(args)])
 	// A final step's update returns whether the task has process state
 	// for exit to release.
 	var proc bool
+	// The writer may know the task's rowid (Store.rowHint): then the
+	// update tries first to find the row by it, not through the index on
+	// id, checking the id all the same.
+	rowid, head := w.s.rowHint[e.ID], len(args)-len(e.ftail)
 	if final {
 		// Most tasks have none: then the update needs no RETURNING (which
 		// costs SQLite a table of its own for the rows).
-		n, err := w.fence(v|fenceNoProc, args)
-		if err != nil {
-			return nil, where(err)
+		n := int64(0)
+		var err error
+		if rowid != nil {
+			n, err = w.fence(v|fenceNoProc|fenceRowid, w.rowidArgs(args, head, rowid, false))
+			clear(w.rargs)
+			delete(w.s.rowHint, e.ID)
+			if err != nil {
+				return nil, where(err)
+			}
+		}
+		if n == 0 {
+			if n, err = w.fence(v|fenceNoProc, args); err != nil {
+				return nil, where(err)
+			}
 		}
 		if n == 0 {
 			err = w.scan(w.s.fenceQuery(v), args, &proc)
@@ -219,12 +222,26 @@ func (w *wtx) commitStep(step int, e *encodedStep) (refused, err error) {
 		}
 	} else {
 		n := int64(0)
-		if w.s.statusHint[e.ID] == e.Status {
-			// The task most likely has this status already (it had
-			// when it last stepped): leave the column, and its index,
-			// alone, if so.
+		// The task most likely has this status already (it had when it
+		// last stepped): leave the column, and its index, alone, if so.
+		same := w.s.statusHint[e.ID] == e.Status
+		if rowid != nil {
+			vr := v | fenceRowid
+			if same {
+				vr |= fenceSameStatus
+			}
 			var err error
-			if n, err = w.fence(v|fenceSameStatus, append(args[1:], string(e.Status))); err != nil {
+			n, err = w.fence(vr, w.rowidArgs(args, head, rowid, same))
+			clear(w.rargs)
+			if err != nil {
+				return nil, where(err)
+			} else if n == 0 {
+				delete(w.s.rowHint, e.ID)
+			}
+		}
+		if n == 0 && same {
+			var err error
+			if n, err = w.fence(v|fenceSameStatus, append(args[1:], e.fhead[0])); err != nil {
 				return nil, where(err)
 			}
 		}
@@ -247,9 +264,7 @@ func (w *wtx) commitStep(step int, e *encodedStep) (refused, err error) {
 			return nil, where(err)
 		}
 	}
-	for i, b := range e.entries {
-		w.journal = append(w.journal, journalRow{step: step, task: e.ID, seq: int64(e.Append[i].Seq), entry: b})
-	}
+	w.journal = append(w.journal, e.journalArg...)
 	for _, seq := range e.Consumed {
 		if _, err := w.exec(`DELETE FROM mailbox WHERE task_id = ? AND seq = ?`, e.ID, seq); err != nil {
 			return nil, where(err)
@@ -292,6 +307,65 @@ func (w *wtx) commitStep(step int, e *encodedStep) (refused, err error) {
 	return nil, nil
 }
 
+// fenceArgs makes the parameters of the step's fencing update (see
+// encodedStep). The update sets only the columns the step changes: an
+// indexed column in the SET list costs an index update even when its
+// value stays. Arguments are int64, not uint64 or int: database/sql
+// converts any other type through reflection.
+func (e *encodedStep) fenceArgs(buf []any) []any {
+	e.final = e.Status.Final()
+	release := e.final || !e.Keep
+	runAt := nanos(e.RunAt)
+	if e.final {
+		runAt = nil
+	}
+	args := buf
+	v := fenceVariant(0)
+	running, kind := attemptRunning(e.Wait) && !e.final, waitKind(e.Wait)
+	if e.Reason == "" && e.wait == nil && e.err == nil && runAt == nil && !running && kind == "" {
+		// What the end of a task that is done sets: the columns left
+		// empty are constants of the statement, not parameters.
+		v |= fenceBare
+		args = append(args, string(e.Status), []byte(e.Result), int64(e.Token))
+	} else if e.Reason == "" && e.Result == nil && e.err == nil {
+		// What a step that waits sets: reason, result and err empty
+		// are constants; and, the most common wait, an activity
+		// attempt running, running and wait_kind too.
+		v |= fenceQuiet
+		args = append(args, string(e.Status), e.wait, runAt, int64(e.Token))
+		if running && kind == task.WaitActivity {
+			v |= fenceActivity
+		} else {
+			args = append(args, running, kind)
+		}
+	} else {
+		args = append(args, string(e.Status), e.Reason, e.wait, []byte(e.Result), e.err, runAt, int64(e.Token), running, kind)
+	}
+	if e.Restart != nil {
+		v |= fenceRestart
+		args = append(args, int64(len(e.entries)), raw(e.Restart.Input))
+	} else {
+		args = append(args, int64(len(e.entries)))
+	}
+	if release {
+		v |= fenceRelease
+	}
+	switch {
+	case e.final:
+		v |= fenceUnready
+	case e.Status == task.Running && release:
+		e.makeReady = true // with the writer's ready number
+	}
+	head := len(args)
+	args = append(args, e.ID, e.Owner, int64(e.Epoch), int64(e.Steps))
+	if e.Restart == nil && len(e.Append) > 0 {
+		v |= fenceEntries
+		args = append(args, int64(e.Append[0].Seq)-1)
+	}
+	e.fv, e.fhead, e.ftail = v, args[:head:head], args[head:len(args):len(args)]
+	return args
+}
+
 // fenceVariant selects the form of the fencing update of a step.
 type fenceVariant uint16
 
@@ -304,15 +378,21 @@ const (
 	fenceSameStatus                          // the status stays (the first parameter moves to the end)
 	fenceNoProc                              // with fenceUnready: only if the task has no process state, returning nothing
 	fenceBare                                // reason, wait, err, run_at, running and wait_kind are empty: no parameters
+	fenceQuiet                               // reason, result and err are empty: no parameters
+	fenceActivity                            // with fenceQuiet: an activity attempt runs (running, wait_kind: no parameters)
+	fenceRowid                               // the task is found by its rowid (the first WHERE parameter), its id checked
 	fenceVariants
 )
 
 // fenceQuery returns the fencing update of variant v. Its parameters are
 // status, reason, wait, result, err, run_at, token, running, wait_kind
-// (with fenceBare, only status, result and token), the number of entries
+// (with fenceBare, only status, result and token; with fenceQuiet,
+// status, wait, run_at, token, running and wait_kind, the last two left
+// out with fenceActivity), the number of entries
 // (and
 // the new input, for a restart), the ready number (fenceReady), id, owner,
-// epoch, version, and the number of entries expected (fenceEntries). The
+// epoch, version (after the rowid, with fenceRowid), and the number of
+// entries expected (fenceEntries). The
 // update of a final step (fenceUnready) returns the task's proc flag, or,
 // with fenceNoProc, applies only to a task without process state.
 func (s *Store) fenceQuery(v fenceVariant) string {
@@ -326,6 +406,14 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	if v&fenceBare != 0 {
 		q = `UPDATE tasks SET status = ?, reason = '', wait = NULL, result = ?, err = NULL, run_at = NULL, token = ?,
 			running = 0, wait_kind = '', steps = steps + 1`
+	}
+	switch {
+	case v&fenceActivity != 0:
+		q = `UPDATE tasks SET status = ?, reason = '', wait = ?, result = NULL, err = NULL, run_at = ?, token = ?,
+			running = 1, wait_kind = '` + task.WaitActivity + `', steps = steps + 1`
+	case v&fenceQuiet != 0:
+		q = `UPDATE tasks SET status = ?, reason = '', wait = ?, result = NULL, err = NULL, run_at = ?, token = ?,
+			running = ?, wait_kind = ?, steps = steps + 1`
 	}
 	if v&fenceSameStatus != 0 {
 		q = strings.Replace(q, `status = ?, `, ``, 1)
@@ -344,7 +432,11 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	case v&fenceUnready != 0:
 		q += `, ready = NULL`
 	}
-	q += ` WHERE id = ? AND lease_owner = ? AND lease_epoch = ? AND steps = ?`
+	q += ` WHERE`
+	if v&fenceRowid != 0 {
+		q += ` rowid = ? AND`
+	}
+	q += ` id = ? AND lease_owner = ? AND lease_epoch = ? AND steps = ?`
 	if v&fenceEntries != 0 {
 		q += ` AND entries = ?`
 	}
@@ -370,6 +462,34 @@ func (w *wtx) fence(v fenceVariant, args []any) (int64, error) {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// rowidArgs returns the parameters of the form of a fencing update that
+// finds the task by its rowid (fenceRowid): args, the parameters of the
+// form by id, whose WHERE parameters start at head, with rowid before
+// those, and, with same, their first (the status) moved to the end
+// (fenceSameStatus). They are in w.rargs, to clear after use.
+func (w *wtx) rowidArgs(args []any, head int, rowid any, same bool) []any {
+	start := 0
+	if same {
+		start = 1
+	}
+	r := append(w.rargs[:0], args[start:head]...)
+	r = append(r, rowid)
+	r = append(r, args[head:]...)
+	if same {
+		r = append(r, args[0])
+	}
+	w.rargs = r
+	return r
+}
+
+// hintRowid records that task id has rowid (see Store.rowHint).
+func (w *wtx) hintRowid(id string, rowid int64) {
+	if len(w.s.rowHint) >= maxStatusHints {
+		clear(w.s.rowHint)
+	}
+	w.s.rowHint[id] = rowid
 }
 
 // taskStatus is the status a step gave its task (see Store.statusHint).
@@ -450,10 +570,8 @@ func nonNil(b []byte) []byte {
 // A journalRow is a journal entry of a step of a Commit, to insert with
 // the others of the Commit (flushJournal).
 type journalRow struct {
-	step  int // the index of the step in the Commit
-	task  string
-	seq   int64
-	entry []byte
+	step int   // the index of the step in the Commit
+	args []any // task_id, seq, entry and sum
 }
 
 // journalChunks are the numbers of rows that one INSERT of flushJournal
@@ -517,8 +635,8 @@ func (w *wtx) flushJournal() error {
 func (w *wtx) insertJournal(rows []journalRow) error {
 	q := journalInserts[chunkIndex(len(rows))]
 	args := w.args[:0]
-	for _, r := range rows {
-		args = append(args, r.task, r.seq, r.entry, int64(task.Checksum(r.entry)))
+	for i := range rows {
+		args = append(args, rows[i].args...)
 	}
 	w.args = args
 	_, err := w.exec(q, args...)

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/store/storetest"
@@ -367,6 +368,74 @@ func TestMigrateFromVersion7(t *testing.T) {
 	}
 	if counts, err := s.Counts(ctx, store.Filter{}); err != nil || counts[task.Done] != 4 || counts[task.Running] != 0 {
 		t.Errorf("Counts after r ended = %v, %v", counts, err)
+	}
+}
+
+// TestMigrateFromVersion8 opens a file of version 8 with tasks that have
+// timers: a, due; b, due, with a lease of a dead worker; c, not due. The
+// index on run_at is made again for the tasks without a lease (Open has
+// released b's); Claim takes b (made ready by Open) and a, not c; then
+// the index keeps only c, and a step of a that keeps its lease, with a
+// deadline, leaves the index alone (and Load still reads the deadline).
+func TestMigrateFromVersion8(t *testing.T) {
+	path, db, exec := oldFile(t, 8)
+	now := storetest.T0.UnixNano()
+	for _, r := range []struct {
+		id, owner string
+		runAt     int64
+	}{{"a", "", now - 10}, {"b", "dead", now - 10}, {"c", "", now + 60e9}} {
+		rec := storetest.NewRecord(r.id)
+		exec(`INSERT INTO tasks (id, program, program_version, input, status, created, updated, run_at,
+			lease_owner, lease_epoch, lease_until) VALUES (?, ?, 1, ?, 'waiting', 1, 1, ?, ?, 1, ?)`,
+			r.id, rec.Program, []byte(rec.Input), r.runAt, r.owner, now-1)
+	}
+	db.Close()
+
+	s := openMigrated(t, path, 8)
+	// The entries of the index, as its pages count them.
+	entries := func() int {
+		t.Helper()
+		var n int
+		if err := s.rdb.QueryRow(`SELECT COALESCE(SUM(ncell), 0) FROM dbstat WHERE name = 'tasks_run_at' AND pagetype = 'leaf'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := entries(); n != 3 {
+		t.Errorf("tasks_run_at holds %d tasks; want 3 (a, b, c)", n)
+	}
+	part := `SELECT id FROM tasks WHERE run_at <= ?1 AND lease_owner = '' AND ready IS NULL ORDER BY run_at LIMIT ?2`
+	if plan := queryPlan(t, s, part, now, 10); !strings.Contains(plan, "tasks_run_at") {
+		t.Errorf("claimQuery's due timers: plan\n%s\nwant tasks_run_at", plan)
+	}
+	ctx := context.Background()
+	ls, err := s.Claim(ctx, "o", 10, storetest.T0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claimed []string
+	for _, l := range ls {
+		claimed = append(claimed, l.ID)
+	}
+	if !reflect.DeepEqual(claimed, []string{"b", "a"}) {
+		t.Fatalf("Claim took %v; want [b a]", claimed)
+	}
+	if n := entries(); n != 1 {
+		t.Errorf("tasks_run_at holds %d tasks after the claim; want 1 (c)", n)
+	}
+	l := ls[1]
+	until := storetest.T0.Add(time.Hour)
+	st := store.Step{ID: l.ID, Owner: "o", Epoch: l.Epoch, Steps: l.Steps, Status: task.Waiting, Keep: true,
+		Token: store.NewToken(), RunAt: until, Wait: &task.Wait{Kind: task.WaitSleep, Until: until}}
+	if errs, err := s.Commit(ctx, []store.Step{st}); err != nil || errs[0] != nil {
+		t.Fatalf("Commit = %v, %v", errs, err)
+	}
+	if n := entries(); n != 1 {
+		t.Errorf("tasks_run_at holds %d tasks after a kept its lease; want 1 (c)", n)
+	}
+	rec, _, err := s.Load(ctx, l.ID)
+	if err != nil || !rec.RunAt.Equal(until) {
+		t.Errorf("Load(%s).RunAt = %v, %v; want %v", l.ID, rec.RunAt, err, until)
 	}
 }
 

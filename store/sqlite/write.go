@@ -218,6 +218,16 @@ func (w *wtx) insertTasks(enc []*encodedRecord, l *newLease, doNothing bool) (sq
 	w.args = args
 	res, err := w.exec(w.s.taskInsert(form, chunkIndex(len(enc)), doNothing), args...)
 	clear(args)
+	if err == nil {
+		// The rows' rowids, most likely: SQLite gives each row it
+		// inserts the largest rowid plus one (a hint: see Store.rowHint).
+		if n, _ := res.RowsAffected(); n == int64(len(enc)) {
+			last, _ := res.LastInsertId()
+			for i, e := range enc {
+				w.hintRowid(e.rec.ID, last-int64(len(enc)-1-i))
+			}
+		}
+	}
 	return res, err
 }
 
@@ -404,7 +414,7 @@ func (w *wtx) insertRows(e *encodedRecord) error {
 const leaseQuery = `UPDATE tasks SET lease_owner = ?1, lease_epoch = lease_epoch + 1, lease_until = ?2, lease_at = ?3, updated = ?3,
 	ready = NULL WHERE id = ?4`
 const leaseIfFree = ` AND ` + notFinal + ` AND (lease_owner = '' OR lease_owner = ?1 OR lease_until <= ?3)`
-const leaseReturning = ` RETURNING lease_epoch, steps, cancel`
+const leaseReturning = ` RETURNING lease_epoch, steps, cancel, rowid`
 
 // lease leases task id to owner and returns the lease.
 func (w *wtx) lease(id, owner string, now time.Time, d time.Duration) (store.Lease, error) {
@@ -419,26 +429,31 @@ func (w *wtx) lease(id, owner string, now time.Time, d time.Duration) (store.Lea
 // counters are read as int64: database/sql reads an integer into a
 // uint64 by formatting and parsing it.
 func (w *wtx) scanLease(query, id, owner string, now time.Time, d time.Duration) (store.Lease, error) {
-	var epoch, steps int64
+	var epoch, steps, rowid int64
 	l := store.Lease{ID: id}
-	err := w.scan(query, []any{owner, now.Add(d).UnixNano(), now.UnixNano(), id}, &epoch, &steps, &l.Cancel)
+	err := w.scan(query, []any{owner, now.Add(d).UnixNano(), now.UnixNano(), id}, &epoch, &steps, &l.Cancel, &rowid)
 	l.Epoch, l.Steps = uint64(epoch), uint64(steps)
+	if err == nil {
+		w.hintRowid(id, rowid)
+	}
 	return l, err
 }
 
 // claimQuery selects the tasks Claim takes: ready ones in the order they
-// became ready, then due timers by RunAt, then expired leases; each part
-// reads its own partial index. Each %s is the filter of the versions the
-// claimer can run (claimQueryFor).
+// became ready, then unleased tasks whose timer is due, by RunAt, then
+// the tasks whose lease has run out (whatever their RunAt), by the end
+// of their lease; each part reads its own partial index (tasks_run_at
+// holds no leased task: see schemaRunAtUnleased). Each %s is the filter
+// of the versions the claimer can run (claimQueryFor).
 const claimQuery = `SELECT id FROM (
 	SELECT * FROM (SELECT id, 0 AS class, ready AS k FROM tasks
 		WHERE ready IS NOT NULL AND (lease_owner = '' OR lease_until <= ?1)%s ORDER BY ready LIMIT ?2)
 	UNION ALL
 	SELECT * FROM (SELECT id, 1, run_at FROM tasks
-		WHERE run_at <= ?1 AND ready IS NULL AND (lease_owner = '' OR lease_until <= ?1)%s ORDER BY run_at LIMIT ?2)
+		WHERE run_at <= ?1 AND lease_owner = '' AND ready IS NULL%s ORDER BY run_at LIMIT ?2)
 	UNION ALL
 	SELECT * FROM (SELECT id, 2, lease_until FROM tasks
-		WHERE lease_owner != '' AND lease_until <= ?1 AND ready IS NULL AND (run_at IS NULL OR run_at > ?1)%s
+		WHERE lease_owner != '' AND lease_until <= ?1 AND ready IS NULL%s
 		ORDER BY lease_until LIMIT ?2)
 ) ORDER BY class, k LIMIT ?2`
 
@@ -449,7 +464,7 @@ const claimQuery = `SELECT id FROM (
 // whose version filter and union cost SQLite ephemeral tables and a
 // sorter (~90 µs of the writer's time a claim, in the one-step workload).
 const claimProbe = `SELECT EXISTS (SELECT 1 FROM tasks WHERE ready IS NOT NULL)
-	OR EXISTS (SELECT 1 FROM tasks WHERE run_at <= ?1)
+	OR EXISTS (SELECT 1 FROM tasks WHERE run_at <= ?1 AND lease_owner = '')
 	OR EXISTS (SELECT 1 FROM tasks WHERE lease_owner != '' AND lease_until <= ?1) AS some`
 
 // Claim implements store.Store.

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/store/sqlite"
 	"github.com/amberrt/amber/store/storetest"
 	"github.com/amberrt/amber/task"
 )
@@ -129,4 +131,49 @@ func sum(counts map[task.Status]int) (n int) {
 		n += c
 	}
 	return n
+}
+
+// TestRowHintWrong: a step whose task the writer believes at another
+// task's rowid (Store.rowHint) lands on its own task, and leaves the
+// other alone, though both are held by the same owner at the same epoch
+// and step, so that only the id tells them apart.
+func TestRowHintWrong(t *testing.T) {
+	s := open(t, nil)
+	for _, id := range []string{"a", "b"} {
+		if err := s.Create(bg, storetest.NewRecord(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leases := map[string]store.Lease{}
+	for _, id := range []string{"a", "b"} {
+		l, err := s.ClaimID(bg, "o", id, storetest.T0, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases[id] = l
+	}
+	if err := sqlite.SwapRowHints(s, "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		l := leases[id]
+		st := store.Step{ID: id, Owner: "o", Epoch: l.Epoch, Steps: l.Steps, Status: task.Waiting, Keep: true,
+			Token: store.NewToken(), Append: []task.Entry{storetest.NewEntry(1)}}
+		if errs, err := s.Commit(bg, []store.Step{st}); err != nil || errs[0] != nil {
+			t.Fatalf("Commit of %s = %v, %v", id, errs, err)
+		}
+		for _, other := range []string{"a", "b"} {
+			steps, err := sqlite.TaskSteps(s, other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := int64(0)
+			if other == "a" || id == "b" {
+				want = 1
+			}
+			if steps != want {
+				t.Errorf("after the step of %s, %s has %d steps; want %d", id, other, steps, want)
+			}
+		}
+	}
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 
@@ -208,6 +209,11 @@ type wtx struct {
 	journal      []journalRow
 	journalFault int
 	args         []any
+	// fargs is commitStep's buffer, for the parameters of a fencing
+	// update; nv is exec's, for the driver's.
+	fargs []any
+	rargs []any // rowidArgs'
+	nv    []driver.NamedValue
 }
 
 // run applies r.
@@ -243,13 +249,60 @@ func (w *wtx) stmt(query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-func (w *wtx) exec(query string, args ...any) (sql.Result, error) {
-	st, err := w.stmt(query)
-	if err != nil {
-		return nil, err
-	}
+// exec runs a statement that returns no rows. It calls the driver
+// itself, on the writer's connection, with the statement prepared there
+// once: database/sql's Stmt.ExecContext would find the connection, make
+// a new slice of the arguments and check each again, and wrap the
+// result, at every call.
+func (w *wtx) exec(query string, args ...any) (res sql.Result, err error) {
 	w.stmts++
-	return st.ExecContext(w.ctx, args...)
+	err = w.s.wconn.Raw(func(dc any) error {
+		st, ok := w.s.xstmts[query]
+		if !ok {
+			p, ok := dc.(driver.ConnPrepareContext)
+			if !ok {
+				return errors.New("the driver cannot prepare with a context")
+			}
+			st, err = p.PrepareContext(w.ctx, query)
+			if err != nil {
+				return err
+			}
+			w.s.xstmts[query] = st
+		}
+		x, ok := st.(driver.StmtExecContext)
+		if !ok {
+			return errors.New("the driver's statement cannot run with a context")
+		}
+		nv := w.nv[:0]
+		for i, a := range args {
+			v, err := driverValue(a)
+			if err != nil {
+				return fmt.Errorf("sql: converting argument $%d type: %w", i+1, err)
+			}
+			nv = append(nv, driver.NamedValue{Ordinal: i + 1, Value: v})
+		}
+		w.nv = nv
+		defer clear(nv)
+		r, err := x.ExecContext(w.ctx, nv)
+		if err != nil {
+			return err
+		}
+		res = r
+		return nil
+	})
+	return res, err
+}
+
+// driverValue converts an argument of exec as database/sql does for a
+// driver that checks none itself (as SQLite's): the types the driver
+// takes as they are, the others through
+// driver.DefaultParameterConverter.
+func driverValue(a any) (driver.Value, error) {
+	switch a.(type) {
+	case nil, int64, string, []byte, bool, float64:
+		return a, nil
+	}
+	return driver.DefaultParameterConverter.ConvertValue(a)
 }
 
 // scan runs a query that returns at most one row into dest, and reports
