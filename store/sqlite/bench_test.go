@@ -29,38 +29,61 @@ const stepRowsJournal = `CREATE TABLE journal (task_id TEXT NOT NULL, seq INTEGE
 // steps (10,000), so that the two rates compare at any -benchtime (with
 // -benchtime=1x as well as with 10s).
 func BenchmarkSQLiteBatchedInsert(b *testing.B) {
-	const rows, perTx = 10_000, 100
-	db := openRaw(b)
+	raw := newBatchedInsert(b)
+	b.ResetTimer()
+	for range b.N {
+		raw.round(b)
+	}
+	b.ReportMetric(float64(batchedRows*b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(len(raw.entry)), "B/row")
+}
+
+// batchedRows is the rows of one round of BenchmarkSQLiteBatchedInsert: as
+// many as an iteration of BenchmarkDurableSQLite commits steps.
+const batchedRows = 10_000
+
+// batchedInsert is the workload of BenchmarkSQLiteBatchedInsert, which
+// BenchmarkDurableSQLite runs beside its own as a baseline.
+type batchedInsert struct {
+	db    *sql.DB
+	entry []byte
+	seq   int
+}
+
+func newBatchedInsert(b *testing.B) *batchedInsert {
 	entry, err := task.EncodeEntry(storetest.NewEntry(12345))
 	if err != nil {
 		b.Fatal(err)
 	}
-	seq := 0
-	b.ResetTimer()
-	for range b.N {
-		for i := 0; i < rows; i += perTx {
-			tx, err := db.Begin()
-			if err != nil {
-				b.Fatal(err)
-			}
-			st, err := tx.Prepare(`INSERT INTO journal (task_id, seq, entry) VALUES (?, ?, ?)`)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for range perTx {
-				seq++
-				if _, err := st.Exec("task-0001", seq, entry); err != nil {
-					b.Fatal(err)
-				}
-			}
-			st.Close()
-			if err := tx.Commit(); err != nil {
+	return &batchedInsert{db: openRaw(b), entry: entry}
+}
+
+// round inserts batchedRows rows, 100 a transaction, and returns the time
+// it took.
+func (r *batchedInsert) round(b *testing.B) time.Duration {
+	const perTx = 100
+	start := time.Now()
+	for i := 0; i < batchedRows; i += perTx {
+		tx, err := r.db.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := tx.Prepare(`INSERT INTO journal (task_id, seq, entry) VALUES (?, ?, ?)`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range perTx {
+			r.seq++
+			if _, err := st.Exec("task-0001", r.seq, r.entry); err != nil {
 				b.Fatal(err)
 			}
 		}
+		st.Close()
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
 	}
-	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
-	b.ReportMetric(float64(len(entry)), "B/row")
+	return time.Since(start)
 }
 
 // openRaw opens a database file with the store's settings (WAL,
@@ -119,7 +142,36 @@ func rawPages(b *testing.B, db *sql.DB) int64 {
 // BenchmarkDurableSQLite with both. It reports the pages (WAL frames) the
 // steps wrote, per step (pages/step).
 func BenchmarkSQLiteStepRows(b *testing.B) {
-	const tasks, steps, perTx = 1000, 10, 100
+	raw := newStepRows(b)
+	var pages int64 // written by the steps
+	b.ResetTimer()
+	b.StopTimer()
+	for i := range b.N {
+		raw.create(b, i)
+		pages -= rawPages(b, raw.db)
+		b.StartTimer()
+		raw.steps(b)
+		b.StopTimer()
+		pages += rawPages(b, raw.db)
+	}
+	b.StartTimer()
+	b.ReportMetric(float64(stepRowsSteps*b.N)/b.Elapsed().Seconds(), "steps/s")
+	b.ReportMetric(float64(pages)/float64(stepRowsSteps*b.N), "pages/step")
+}
+
+// stepRowsTasks and stepRowsSteps are the tasks of a round of
+// BenchmarkSQLiteStepRows, and the steps they take in all.
+const stepRowsTasks, stepRowsSteps = 1000, 10_000
+
+// stepRows is the workload of BenchmarkSQLiteStepRows, which
+// BenchmarkDurableSQLite runs beside its own as a baseline.
+type stepRows struct {
+	db          *sql.DB
+	entry, wait []byte
+	ids         []string
+}
+
+func newStepRows(b *testing.B) *stepRows {
 	db := openRawJournal(b, stepRowsJournal)
 	if _, err := db.Exec(`CREATE TABLE tasks (id TEXT PRIMARY KEY, steps INTEGER NOT NULL, wait BLOB, updated INTEGER NOT NULL)`); err != nil {
 		b.Fatal(err)
@@ -128,68 +180,67 @@ func BenchmarkSQLiteStepRows(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	wait := entry[:min(len(entry), 40)]
-	var pages int64 // written by the steps
-	b.ResetTimer()
-	for i := range b.N {
-		ids := make([]string, tasks)
-		for t := range ids {
-			ids[t] = fmt.Sprintf("r%d-task-%04d", i, t)
-		}
-		// The tasks are created beforehand (the durable workload creates
-		// them too, but that is not a step).
-		b.StopTimer()
-		tx, err := db.Begin()
-		if err != nil {
+	return &stepRows{db: db, entry: entry, wait: entry[:min(len(entry), 40)]}
+}
+
+// create creates the tasks of round i (the durable workload creates them
+// too, but that is not a step).
+func (r *stepRows) create(b *testing.B, i int) {
+	r.ids = make([]string, stepRowsTasks)
+	for t := range r.ids {
+		r.ids[t] = fmt.Sprintf("r%d-task-%04d", i, t)
+	}
+	tx, err := r.db.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, id := range r.ids {
+		if _, err := tx.Exec(`INSERT INTO tasks (id, steps, updated) VALUES (?, 0, 0)`, id); err != nil {
 			b.Fatal(err)
 		}
-		for _, id := range ids {
-			if _, err := tx.Exec(`INSERT INTO tasks (id, steps, updated) VALUES (?, 0, 0)`, id); err != nil {
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// steps takes the steps of the tasks create made, 100 a transaction, and
+// returns the time they took.
+func (r *stepRows) steps(b *testing.B) time.Duration {
+	const perTx = 100
+	start := time.Now()
+	n := 0
+	for k := range stepRowsSteps / stepRowsTasks {
+		for t := 0; t < len(r.ids); t += perTx {
+			tx, err := r.db.Begin()
+			if err != nil {
+				b.Fatal(err)
+			}
+			ins, err := tx.Prepare(`INSERT INTO journal (task_id, seq, entry) VALUES (?, ?, ?)`)
+			if err != nil {
+				b.Fatal(err)
+			}
+			upd, err := tx.Prepare(`UPDATE tasks SET steps = ?, wait = ?, updated = ? WHERE id = ?`)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, id := range r.ids[t:min(t+perTx, len(r.ids))] {
+				n++
+				if _, err := ins.Exec(id, k+1, r.entry); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := upd.Exec(k+1, r.wait, n, id); err != nil {
+					b.Fatal(err)
+				}
+			}
+			ins.Close()
+			upd.Close()
+			if err := tx.Commit(); err != nil {
 				b.Fatal(err)
 			}
 		}
-		if err := tx.Commit(); err != nil {
-			b.Fatal(err)
-		}
-		pages -= rawPages(b, db)
-		b.StartTimer()
-		n := 0
-		for k := range steps {
-			for t := 0; t < tasks; t += perTx {
-				tx, err := db.Begin()
-				if err != nil {
-					b.Fatal(err)
-				}
-				ins, err := tx.Prepare(`INSERT INTO journal (task_id, seq, entry) VALUES (?, ?, ?)`)
-				if err != nil {
-					b.Fatal(err)
-				}
-				upd, err := tx.Prepare(`UPDATE tasks SET steps = ?, wait = ?, updated = ? WHERE id = ?`)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for _, id := range ids[t:min(t+perTx, tasks)] {
-					n++
-					if _, err := ins.Exec(id, k+1, entry); err != nil {
-						b.Fatal(err)
-					}
-					if _, err := upd.Exec(k+1, wait, n, id); err != nil {
-						b.Fatal(err)
-					}
-				}
-				ins.Close()
-				upd.Close()
-				if err := tx.Commit(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		b.StopTimer()
-		pages += rawPages(b, db)
-		b.StartTimer()
 	}
-	b.ReportMetric(float64(tasks*steps*b.N)/b.Elapsed().Seconds(), "steps/s")
-	b.ReportMetric(float64(pages)/float64(tasks*steps*b.N), "pages/step")
+	return time.Since(start)
 }
 
 // BenchmarkSQLiteCommit measures group commit: 256 goroutines, each holding

@@ -52,19 +52,45 @@ func runAll(b *testing.B, env *durableEnv, p effect.AnyProgram, n int, prefix st
 }
 
 // BenchmarkDurableSQLite: 1,000 concurrent tasks, each doing 10 journaled
-// activity steps, on SQLite with synchronous=FULL. Compare steps/s with
-// BenchmarkSQLiteBatchedInsert's rows/s and BenchmarkSQLiteStepRows'
-// steps/s in the same run.
+// activity steps, on SQLite with synchronous=FULL. Before and after each
+// iteration it runs, in the same process and on the same disk, a round of
+// each of its baselines (their time is the mean of the two, as each
+// follows the other's writes as the iteration does), with as many rows or
+// steps as the iteration commits:
+// BenchmarkSQLiteBatchedInsert (batched-rows/s; x-batched is steps/s over
+// it) and BenchmarkSQLiteStepRows (steprows-steps/s, x-steprows). The
+// disk's fsync time drifts by 2x and more within minutes on a shared
+// machine, so a ratio to a baseline measured by another benchmark, minutes
+// apart, swings with it.
 func BenchmarkDurableSQLite(b *testing.B) {
 	const tasks, n = 1000, 10
 	p := steps(n)
 	env := openDurable(b, p)
+	batched, floor := newBatchedInsert(b), newStepRows(b)
 	txs, stepped, pages := sqlite.TxStats(env.st)
+	var batchedTime, floorTime time.Duration
+	baselines := func(round int) {
+		batchedTime += batched.round(b) / 2
+		floor.create(b, round)
+		floorTime += floor.steps(b) / 2
+	}
 	b.ResetTimer()
 	for i := range b.N {
+		b.StopTimer()
+		baselines(2 * i)
+		b.StartTimer()
 		runAll(b, env, p, tasks, fmt.Sprint("r", i))
+		b.StopTimer()
+		baselines(2*i + 1)
+		b.StartTimer()
 	}
-	b.ReportMetric(float64(tasks*n*b.N)/b.Elapsed().Seconds(), "steps/s")
+	durable := b.Elapsed()
+	rate := func(d time.Duration) float64 { return float64(tasks*n*b.N) / d.Seconds() }
+	b.ReportMetric(rate(durable), "steps/s")
+	b.ReportMetric(rate(batchedTime), "batched-rows/s")
+	b.ReportMetric(rate(floorTime), "steprows-steps/s")
+	b.ReportMetric(float64(batchedTime)/float64(durable), "x-batched")
+	b.ReportMetric(float64(floorTime)/float64(durable), "x-steprows")
 	reportTx(b, env.st, txs, stepped, pages)
 }
 
