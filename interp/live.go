@@ -122,7 +122,9 @@ func (l *Live) work() {
 			l.busy++
 			l.mu.Unlock()
 		}
-		l.e.process(t, w)
+		t.stepMu.Lock()
+		l.e.steps(t, w)
+		t.stepMu.Unlock()
 	}
 }
 

@@ -37,7 +37,14 @@ func (t *proc) unschedule() { t.sleeps.Add(1) }
 // process runs t until it waits with nothing left to do.
 func (e *engine) process(t *proc, w *worker) {
 	t.stepMu.Lock()
-	defer t.stepMu.Unlock()
+	defer t.stepMu.Unlock() // the durable worker recovers a panic, and steps t again
+	e.steps(t, w)
+}
+
+// steps runs t until it waits with nothing left to do. t.stepMu held.
+// The live worker calls it without process's defer, which costs every
+// step: a panic there takes the process down anyway.
+func (e *engine) steps(t *proc, w *worker) {
 	for {
 		evs, live, _ := t.takeInbox()
 		if !live {
