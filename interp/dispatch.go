@@ -71,15 +71,23 @@ func (t *proc) performOne(w *worker) bool {
 }
 
 // dropStale releases in-flight ops that are no longer pending: the losers
-// of a Race.
+// of a Race. It is inlined: the common cases return at once.
 func (t *proc) dropStale() {
 	if len(t.inflight) == 0 {
 		return
 	}
-	pend := t.m.Pending()
-	if len(t.inflight) == 1 && len(pend) == 1 && t.inflight[0].id == pend[0].ID && len(t.ops) == 0 {
-		return // a task that waits on one op, in flight (a Receive)
+	if len(t.inflight) == 1 && len(t.ops) == 0 {
+		if pend := t.m.Pending(); len(pend) == 1 && t.inflight[0].id == pend[0].ID {
+			return // a task that waits on one op, in flight (a Receive)
+		}
 	}
+	t.dropStaleOps()
+}
+
+// dropStaleOps is dropStale's work, for a task that waits on several ops
+// or keeps op state.
+func (t *proc) dropStaleOps() {
+	pend := t.m.Pending()
 	keep := t.inflight[:0]
 	for _, fl := range t.inflight {
 		live := false

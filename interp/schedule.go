@@ -77,6 +77,9 @@ func (t *proc) unschedule() {
 // sender's wake finds t left, and pushes it. No wake-up is lost, and no
 // mutex is taken. Once it has left t, the caller touches nothing of t's.
 func (t *proc) leave() bool {
+	if t.st.CompareAndSwap(0, stIdle) {
+		return true // the common case: nothing arrived, no one waits
+	}
 	for {
 		s := t.st.Load()
 		if s&stNews != 0 {
@@ -114,12 +117,17 @@ func (e *engine) process(t *proc, w *worker) {
 // there takes the process down anyway.
 func (e *engine) steps(t *proc, w *worker) {
 	for {
-		evs, live, _ := t.takeInbox()
-		if !live {
-			return
-		}
-		for _, ev := range evs {
-			t.applyEvent(ev)
+		// Nothing arrived (the common case, a message handed straight
+		// to the mailbox), or takeInbox takes it. (Only the holder of a
+		// task's schedule finishes it: finished can be read without mu.)
+		if t.st.Load()&stNews != 0 || t.finished {
+			evs, live, _ := t.takeInbox()
+			if !live {
+				return
+			}
+			for _, ev := range evs {
+				t.applyEvent(ev)
+			}
 		}
 		t.run(w)
 		if t.finished {
