@@ -141,7 +141,17 @@ func (m *Machine) schedule(f *fiber, n node) {
 
 // Run evaluates every runnable fiber until each one is finished or waits on
 // an op. After Run, either Done reports true or Pending is non-empty.
+//
+// It is inlined: an interpreter calls it at every activation of a task,
+// which nearly always finds no fiber to run (Resume ran them).
 func (m *Machine) Run() {
+	if len(m.runq) > 0 {
+		m.runAll()
+	}
+}
+
+// runAll is Run's work.
+func (m *Machine) runAll() {
 	for m.runHead < len(m.runq) {
 		it := m.runq[m.runHead]
 		m.runq[m.runHead] = runItem{}
