@@ -21,7 +21,7 @@ func (t *proc) run(w *worker) {
 			}
 			continue
 		}
-		if t.replayEnd || !t.performOne(w) || t.e.stepwise {
+		if t.replayEnd || !t.performOps(w) {
 			break
 		}
 	}
@@ -44,28 +44,41 @@ func (t *proc) run(w *worker) {
 	t.dropStale()
 }
 
-// performOne performs the first pending op that can complete now; it
-// reports whether one did.
-func (t *proc) performOne(w *worker) bool {
+// performOps performs the pending ops that can complete now, one at a
+// time (the first that can, then the first that can of what the machine
+// then waits on), until none can or the task is done. It reports whether
+// run is to go on: only when journal entries remain to be replayed.
+// Under the simulator (stepwise), it completes at most one op.
+func (t *proc) performOps(w *worker) bool {
 	pend := t.m.Pending()
 	for i := 0; i < len(pend); i++ {
 		p := pend[i]
 		if j := t.flightIndex(p.ID); j >= 0 {
-			if t.inflight[j].receive {
-				if msg, ok := t.takeMatch(p.Op.(effect.Receiver)); ok {
-					t.landed(j)
-					t.complete(p, msg, nil)
-					return true
-				}
+			if !t.inflight[j].receive {
+				continue
+			}
+			msg, ok := t.takeMatch(p.Op.(effect.Receiver))
+			if !ok {
+				continue
+			}
+			t.landed(j)
+			t.complete(p, msg, nil)
+		} else if !t.perform(p, w) {
+			if t.voided {
+				return false
 			}
 			continue
 		}
-		if t.perform(p, w) {
-			return true
-		}
-		if t.voided {
+		// p completed: start again from the machine's first pending op
+		// (what it waits on now), in this loop rather than run's, which
+		// would call again for every op.
+		if t.e.stepwise || t.m.Done() {
 			return false
 		}
+		if t.replayPos < len(t.replay) {
+			return true
+		}
+		pend, i = t.m.Pending(), -1
 	}
 	return false
 }
