@@ -142,7 +142,9 @@ func (t *proc) takeMatch(r effect.Receiver) (any, bool) {
 			// removeAt clears the vacated slot: no reference stays
 			// behind in the array (takeInbox reuses it as the inbox).
 			t.mailbox = removeAt(t.mailbox, i)
-			t.port.took(t, i)
+			if _, mem := t.port.(memPort); !mem {
+				t.port.took(t, i) // the in-memory port's does nothing
+			}
 			return msg, true
 		}
 	}
@@ -158,7 +160,12 @@ func (t *proc) perform(p effect.Pending, w *worker) bool {
 		}
 	}
 	if op, ok := p.Op.(effect.SendOp); ok {
-		// The hottest op goes first: one comparison, not the switch.
+		// The hottest op goes first: one comparison, not the switch; and
+		// under the in-memory port, straight to the engine, not through
+		// the port's interface.
+		if _, mem := t.port.(memPort); mem {
+			return t.complete(p, nil, e.sendFrom(t, op.To, op.Msg, w))
+		}
 		return t.complete(p, nil, t.port.send(t, op.To, op.Msg, w))
 	}
 	switch op := p.Op.(type) {
