@@ -210,8 +210,12 @@ func (t *proc) perform(p effect.Pending, w *worker) bool {
 		id, err := t.port.spawn(t, op, w)
 		return t.complete(p, id, err)
 	case effect.Receiver:
-		if msg, ok := t.takeMatch(op); ok {
-			return t.complete(p, msg, nil)
+		// A task that took each message as it came finds its mailbox
+		// empty: no call of takeMatch then.
+		if len(t.mailbox) > 0 {
+			if msg, ok := t.takeMatch(op); ok {
+				return t.complete(p, msg, nil)
+			}
 		}
 		t.inflight = append(t.inflight, flight{id: p.ID, receive: true})
 		return false
