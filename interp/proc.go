@@ -69,12 +69,13 @@ type proc struct {
 	// first (a task that journals nothing, an idle live one, carries
 	// none: an Encoder is 256 bytes).
 	enc *task.Encoder
-	// st is t's state word (stIdle, stNews, ...: schedule.go). Its
-	// holder of the schedule is the only one to leave t (clear stIdle),
-	// and then only while stNews is clear, without mu; those who wake
-	// t, set stNews, and mark t finished or forgotten, do so under mu,
-	// except deliver's fast path, which wakes a task that is idle and
-	// nothing else with one compare-and-swap.
+	// st is t's state word (stIdle, stNews, ...: schedule.go). The
+	// holder of t's schedule is the only one to leave t (set stIdle),
+	// without mu, and only while stNews is clear (leave); those who wake
+	// t (clear stIdle), set stNews, and mark t finished or forgotten do
+	// so under mu, except deliver's fast path, which wakes a task whose
+	// word is stIdle and nothing else with one compare-and-swap, and a
+	// Live snapshot (Live.hold, under the Live's mutex).
 	st atomic.Uint32
 
 	// Guarded by mu.
