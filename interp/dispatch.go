@@ -84,7 +84,7 @@ func (t *proc) performOps(w *worker) bool {
 }
 
 // dropStale releases in-flight ops that are no longer pending: the losers
-// of a Race. It is inlined: the common cases return at once.
+// of a Race. Its common cases return before dropStaleOps' loop.
 func (t *proc) dropStale() {
 	if len(t.inflight) == 0 {
 		return
