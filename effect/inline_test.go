@@ -13,7 +13,8 @@ import (
 // bare iter.Pull's (see Call and CallResume). Their costs sit near the
 // inliner's budget, so a small change, or a new Go release, can push them
 // over without any test failing otherwise. Done and Pending, which the
-// interpreter's loop calls too, are checked with them.
+// interpreter's loop calls too, are checked with them, and Run, which an
+// interpreter calls at every activation of a task.
 func TestCallIsInlined(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the package with -gcflags=-m")
@@ -22,7 +23,7 @@ func TestCallIsInlined(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go build -gcflags=-m: %v\n%s", err, out)
 	}
-	for _, fn := range []string{"Call", "callVia", "Handler.CallResume", "resumeVia", "resumeBody", "(*Machine).Done", "(*Machine).Pending"} {
+	for _, fn := range []string{"Call", "callVia", "Handler.CallResume", "resumeVia", "resumeBody", "(*Machine).Done", "(*Machine).Pending", "(*Machine).Run"} {
 		re := regexp.MustCompile(`(?m)^.*: can inline ` + regexp.QuoteMeta(fn) + `(\[go\.shape\.|$)`)
 		if !re.Match(out) {
 			t.Errorf("%s is no longer inlinable: go build -gcflags=-m does not list it as 'can inline'", fn)

@@ -21,7 +21,7 @@ func (t *proc) run(w *worker) {
 			}
 			continue
 		}
-		if t.replayEnd || !t.performOne(w) || t.e.stepwise {
+		if t.replayEnd || !t.performOps(w) {
 			break
 		}
 	}
@@ -44,42 +44,63 @@ func (t *proc) run(w *worker) {
 	t.dropStale()
 }
 
-// performOne performs the first pending op that can complete now; it
-// reports whether one did.
-func (t *proc) performOne(w *worker) bool {
+// performOps performs the pending ops that can complete now, one at a
+// time (the first that can, then the first that can of what the machine
+// then waits on), until none can or the task is done. It reports whether
+// run is to go on: only when journal entries remain to be replayed.
+// Under the simulator (stepwise), it completes at most one op.
+func (t *proc) performOps(w *worker) bool {
 	pend := t.m.Pending()
 	for i := 0; i < len(pend); i++ {
 		p := pend[i]
 		if j := t.flightIndex(p.ID); j >= 0 {
-			if t.inflight[j].receive {
-				if msg, ok := t.takeMatch(p.Op.(effect.Receiver)); ok {
-					t.landed(j)
-					t.complete(p, msg, nil)
-					return true
-				}
+			if !t.inflight[j].receive {
+				continue
+			}
+			msg, ok := t.takeMatch(p.Op.(effect.Receiver))
+			if !ok {
+				continue
+			}
+			t.landed(j)
+			t.complete(p, msg, nil)
+		} else if !t.perform(p, w) {
+			if t.voided {
+				return false
 			}
 			continue
 		}
-		if t.perform(p, w) {
-			return true
-		}
-		if t.voided {
+		// p completed: start again from the machine's first pending op
+		// (what it waits on now), in this loop rather than run's, which
+		// would call again for every op.
+		if t.e.stepwise || t.m.Done() {
 			return false
 		}
+		if t.replayPos < len(t.replay) {
+			return true
+		}
+		pend, i = t.m.Pending(), -1
 	}
 	return false
 }
 
 // dropStale releases in-flight ops that are no longer pending: the losers
-// of a Race.
+// of a Race. Its common cases return before dropStaleOps' loop.
 func (t *proc) dropStale() {
 	if len(t.inflight) == 0 {
 		return
 	}
-	pend := t.m.Pending()
-	if len(t.inflight) == 1 && len(pend) == 1 && t.inflight[0].id == pend[0].ID && len(t.ops) == 0 {
-		return // a task that waits on one op, in flight (a Receive)
+	if len(t.inflight) == 1 && len(t.ops) == 0 {
+		if pend := t.m.Pending(); len(pend) == 1 && t.inflight[0].id == pend[0].ID {
+			return // a task that waits on one op, in flight (a Receive)
+		}
 	}
+	t.dropStaleOps()
+}
+
+// dropStaleOps is dropStale's work, for a task that waits on several ops
+// or keeps op state.
+func (t *proc) dropStaleOps() {
+	pend := t.m.Pending()
 	keep := t.inflight[:0]
 	for _, fl := range t.inflight {
 		live := false
@@ -121,7 +142,9 @@ func (t *proc) takeMatch(r effect.Receiver) (any, bool) {
 			// removeAt clears the vacated slot: no reference stays
 			// behind in the array (takeInbox reuses it as the inbox).
 			t.mailbox = removeAt(t.mailbox, i)
-			t.port.took(t, i)
+			if _, mem := t.port.(memPort); !mem {
+				t.port.took(t, i) // the in-memory port's does nothing
+			}
 			return msg, true
 		}
 	}
@@ -137,7 +160,12 @@ func (t *proc) perform(p effect.Pending, w *worker) bool {
 		}
 	}
 	if op, ok := p.Op.(effect.SendOp); ok {
-		// The hottest op goes first: one comparison, not the switch.
+		// The hottest op goes first: one comparison, not the switch; and
+		// under the in-memory port, straight to the engine, not through
+		// the port's interface.
+		if _, mem := t.port.(memPort); mem {
+			return t.complete(p, nil, e.sendFrom(t, op.To, op.Msg, w))
+		}
 		return t.complete(p, nil, t.port.send(t, op.To, op.Msg, w))
 	}
 	switch op := p.Op.(type) {
@@ -182,8 +210,12 @@ func (t *proc) perform(p effect.Pending, w *worker) bool {
 		id, err := t.port.spawn(t, op, w)
 		return t.complete(p, id, err)
 	case effect.Receiver:
-		if msg, ok := t.takeMatch(op); ok {
-			return t.complete(p, msg, nil)
+		// A task that took each message as it came finds its mailbox
+		// empty: no call of takeMatch then.
+		if len(t.mailbox) > 0 {
+			if msg, ok := t.takeMatch(op); ok {
+				return t.complete(p, msg, nil)
+			}
 		}
 		t.inflight = append(t.inflight, flight{id: p.ID, receive: true})
 		return false

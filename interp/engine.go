@@ -159,6 +159,7 @@ func (e *engine) forget(t *proc) {
 	e.mu.Unlock()
 	t.mu.Lock()
 	t.forgotten = true // a sender that kept t as its peer looks up its ID again
+	t.st.Or(stForgotten)
 	t.mu.Unlock()
 }
 
@@ -218,6 +219,21 @@ var errNotDelivered = errors.New("interp: the task was forgotten")
 // deliver puts msg in the mailbox of t. It returns errNotDelivered if t
 // has been forgotten (its ID is to be looked up again).
 func (e *engine) deliver(t *proc, msg any, w *worker) error {
+	_, sig := msg.(*procSignal)
+	if !sig && w != nil && t.st.CompareAndSwap(stIdle, 0) {
+		// The fast path, from a live worker's task to a task that waits
+		// with its inbox empty (it is left only while news is clear),
+		// not finished and not forgotten: that is all the word says. This
+		// sender now holds t's schedule, so no one else steps t, writes
+		// its mailbox or takes its schedule (a snapshot waits for it,
+		// Live.hold) until the push hands t to a worker: the message goes
+		// straight into the mailbox, with no lock. Only live workers take
+		// this path (w is nil elsewhere): a snapshot under Mock or Sim
+		// keeps senders away with mu alone.
+		t.mailbox = append(t.mailbox, msg)
+		e.sched.push(t, w)
+		return nil
+	}
 	t.mu.Lock()
 	if t.forgotten {
 		t.mu.Unlock()
@@ -228,21 +244,17 @@ func (e *engine) deliver(t *proc, msg any, w *worker) error {
 		return &NoTaskError{ID: t.id, Finished: true}
 	}
 	wake := t.wake()
-	switch _, sig := msg.(*procSignal); {
-	case wake && !sig:
-		// t waits with an empty inbox (it stops being scheduled only
-		// once it has taken everything) and no one steps it (a worker
-		// steps it only while it is scheduled, touches nothing of it
-		// once it has left it (process), and whatever else holds stepMu
-		// reads the mailbox under mu): the message goes straight into
-		// its mailbox, and its next step takes nothing from its inbox.
+	if wake && !sig {
+		// t waits with an empty inbox, and this sender now holds its
+		// schedule: the message goes straight into its mailbox, and its
+		// next step takes nothing from its inbox.
 		t.mailbox = append(t.mailbox, msg)
-	default:
+	} else {
 		t.inbox = append(t.inbox, msg)
 		t.sigs = t.sigs || sig
-		t.news.Store(true)
+		t.st.Or(stNews)
 		// The step of t may have left it since wake above, before it
-		// could see news (see process).
+		// could see news (see leave).
 		wake = wake || t.wake()
 	}
 	t.mu.Unlock()

@@ -10,10 +10,19 @@ import (
 // complete records the outcome of p in the journal and resumes the
 // machine with it. It always returns true.
 func (t *proc) complete(p effect.Pending, v any, err error) bool {
-	if t.record {
-		t.appendEntry(p, v, err)
+	if t.record || err != nil || len(t.ops) > 0 || t.rare != nil {
+		if t.record {
+			t.appendEntry(p, v, err)
+		}
+		return t.resume(p, v, err)
 	}
-	return t.resume(p, v, err)
+	// The hot path, a message taken or sent by a task that records
+	// nothing: resume's work, less what cannot apply.
+	t.completed++
+	if rerr := t.m.Resume(p.ID, v); rerr != nil {
+		_ = t.m.Fail(p.ID, rerr) // a handler's result of the wrong type
+	}
+	return true
 }
 
 // resume resumes the machine with the outcome of p, whose journal entry

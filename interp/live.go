@@ -28,6 +28,12 @@ type Live struct {
 	idle    *sync.Cond
 	wg      sync.WaitGroup
 	workers int
+	alive   int // workers not yet returned (after Close)
+	// held is signalled when a task for whose schedule a snapshot waits
+	// (hold) is left, and when the last worker returns; wanting counts
+	// the snapshots that wait.
+	held    *sync.Cond
+	wanting int
 }
 
 // NewLive starts a live interpreter. Close it when done.
@@ -39,6 +45,8 @@ func NewLive(opts ...LiveOption) *Live {
 	}
 	l.cond = sync.NewCond(&l.mu)
 	l.idle = sync.NewCond(&l.mu)
+	l.held = sync.NewCond(&l.mu)
+	l.alive = l.workers
 	l.e = newEngine(cfg, realClock{}, true)
 	l.e.sched = l
 	for range l.workers {
@@ -111,6 +119,9 @@ func (l *Live) work() {
 				l.cond.Wait()
 			}
 			if l.closed {
+				if l.alive--; l.alive == 0 {
+					l.held.Broadcast() // hold: no worker steps any task now
+				}
 				l.mu.Unlock()
 				return
 			}
@@ -122,8 +133,71 @@ func (l *Live) work() {
 			l.busy++
 			l.mu.Unlock()
 		}
-		l.e.process(t, w)
+		l.e.steps(t, w)
 	}
+}
+
+// hold makes the caller the holder of t's schedule (schedule.go), for a
+// snapshot: the live worker steps t without stepMu, and a live sender
+// may write t's mailbox without mu while it holds the schedule (deliver's
+// fast path), so a snapshot of t must hold it too. If t is scheduled, hold
+// waits until it is left (leave and unschedule tell it, through stWanted
+// and left): until the step that runs it ends, or, for a task that waits
+// in the queue, until a worker has stepped it. It reports false, without
+// taking the schedule, once no worker runs (after Close): then only a
+// sender under mu writes t, as under Mock.
+//
+// A snapshot must therefore not be taken from the code of a program
+// (a continuation, a direct-style body), which runs on a worker: the
+// task it waits for may be the one this worker runs next.
+func (l *Live) hold(t *proc) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		s := t.st.Load()
+		if s&stIdle != 0 {
+			if t.st.CompareAndSwap(s, s&^stIdle) {
+				return true
+			}
+			continue
+		}
+		if l.alive == 0 {
+			return false
+		}
+		// Set stWanted under l.mu, before waiting: whoever leaves t
+		// after this sees it, and left takes l.mu to signal, which it
+		// gets only once this waits.
+		if s&stWanted == 0 && !t.st.CompareAndSwap(s, s|stWanted) {
+			continue
+		}
+		l.wanting++
+		l.held.Wait()
+		l.wanting--
+	}
+}
+
+// unhold leaves t, whose schedule hold gave the caller: if something
+// arrived meanwhile, t goes to a worker.
+func (l *Live) unhold(t *proc) {
+	if t.finished {
+		t.unschedule()
+		return
+	}
+	if !t.leave() {
+		l.push(t, nil)
+	}
+}
+
+// left wakes the snapshots that wait in hold: t, which one of them
+// wanted, was left. stWanted is cleared once no snapshot waits (else the
+// next to leave t tells them again).
+func (l *Live) left(t *proc) {
+	l.mu.Lock()
+	if l.wanting == 0 {
+		t.st.And(^uint32(stWanted))
+	}
+	l.held.Broadcast()
+	l.mu.Unlock()
 }
 
 // WaitIdle waits until no task is runnable and every worker is idle: every

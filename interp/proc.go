@@ -23,12 +23,15 @@ type proc struct {
 	m    *effect.Machine
 	rng  *rand.Rand // made at the first Random (random): an idle task carries none
 
-	// Owned by the worker that is processing the task (stepMu held).
+	// Owned by the holder of the task's schedule (st), which is the
+	// worker that is processing the task. That worker holds stepMu too,
+	// except the live one: Live keeps snapshots away with the schedule
+	// itself (Live.hold).
 	stepMu sync.Mutex
-	// mailbox is also written by a sender, under mu, while the task is
-	// not scheduled (engine.deliver): no worker steps it then, and what
-	// else holds stepMu reads the mailbox under mu. (A durable task gets
-	// its messages from its store, never this way.)
+	// mailbox is also written by a sender that wakes the task
+	// (engine.deliver): it then holds the task's schedule, and no worker
+	// steps the task. (A durable task gets its messages from its store,
+	// never this way.)
 	mailbox   []any
 	inflight  []flight
 	record    bool
@@ -66,16 +69,14 @@ type proc struct {
 	// first (a task that journals nothing, an idle live one, carries
 	// none: an Encoder is 256 bytes).
 	enc *task.Encoder
-	// news is set (under mu) when a message or an event arrives in inbox
-	// or events, and cleared when they are taken: a step that finds it
-	// clear takes nothing, without locking mu.
-	news atomic.Bool
-	// sleeps counts the times a step left t waiting (unschedule), and
-	// woken, under mu, the sleeps that a sender or an event has woken t
-	// from (wake): t is scheduled (runnable, or being stepped) while they
-	// are equal (both may wrap around). Only a step leaves t, and it does
-	// so without mu: see process.
-	sleeps atomic.Uint32
+	// st is t's state word (stIdle, stNews, ...: schedule.go). The
+	// holder of t's schedule is the only one to leave t (set stIdle),
+	// without mu, and only while stNews is clear (leave); those who wake
+	// t (clear stIdle), set stNews, and mark t finished or forgotten do
+	// so under mu, except deliver's fast path, which wakes a task whose
+	// word is stIdle and nothing else with one compare-and-swap, and a
+	// Live snapshot (Live.hold, under the Live's mutex).
+	st atomic.Uint32
 
 	// Guarded by mu.
 	mu        sync.Mutex
@@ -86,7 +87,6 @@ type proc struct {
 	forgotten bool // removed from the engine's tasks (engine.forget)
 	proc      bool // ps may be set: finish must release it
 	sigs      bool // inbox holds exit signals
-	woken     uint32
 	done      chan struct{}
 	result    any
 	err       error
@@ -246,6 +246,9 @@ func (t *proc) snapshot() (*task.Record, error) {
 	if t.prog == nil {
 		return nil, fmt.Errorf("interp: task %s runs an anonymous program; start it with StartProgram to snapshot it", t.id)
 	}
+	if l, ok := t.e.sched.(*Live); ok && l.hold(t) {
+		defer l.unhold(t)
+	}
 	t.stepMu.Lock()
 	defer t.stepMu.Unlock()
 	t.mu.Lock()
@@ -328,6 +331,7 @@ func (t *proc) finish(override error) {
 	}
 	t.mu.Lock()
 	t.finished = true
+	t.st.Or(stFinished)
 	t.result, t.err = res, err
 	switch {
 	case err == nil:

@@ -12,7 +12,7 @@ func (e *engine) post(t *proc, ev event) {
 		return
 	}
 	t.events = append(t.events, ev)
-	t.news.Store(true) // before wake: see process
+	t.st.Or(stNews) // before wake: see leave
 	wake := t.wake()
 	t.mu.Unlock()
 	if wake {
@@ -20,31 +20,114 @@ func (e *engine) post(t *proc, ev event) {
 	}
 }
 
+// The bits of a task's state word (proc.st). A task is scheduled
+// (runnable, or being stepped) while stIdle is clear: whoever cleared it
+// holds the task's schedule until it pushes the task to a worker, and
+// the worker until it sets stIdle again (leave). The holder of the
+// schedule owns t's mailbox: a sender that clears stIdle may append to
+// it (deliver), and no one else writes it meanwhile.
+const (
+	// stIdle: t waits and no one holds its schedule.
+	stIdle = 1 << iota
+	// stNews: something arrived in t's inbox or events (set under mu,
+	// cleared under mu by the holder when it takes them). A task is
+	// left only while it is clear.
+	stNews
+	// stFinished: t has finished (set under mu by finish, never
+	// cleared). Only deliver's fast path reads it: with it set, the
+	// word is never stIdle alone.
+	stFinished
+	// stForgotten: the engine has forgotten t (forget), as with
+	// stFinished for deliver's fast path.
+	stForgotten
+	// stWanted: a snapshot (Live.hold) waits for t's schedule: whoever
+	// leaves t tells it (engine.left).
+	stWanted
+)
+
 // wake makes t scheduled, if it is not, and reports whether it did: the
-// caller is then to push t. t.mu held.
+// caller then holds t's schedule and is to push t. t.mu held.
 func (t *proc) wake() bool {
-	s := t.sleeps.Load()
-	if t.woken == s {
-		return false
+	for {
+		s := t.st.Load()
+		if s&stIdle == 0 {
+			return false
+		}
+		if t.st.CompareAndSwap(s, s&^stIdle) {
+			return true
+		}
 	}
-	t.woken = s
-	return true
 }
 
-// unschedule leaves t: it is no longer scheduled, until a wake.
-func (t *proc) unschedule() { t.sleeps.Add(1) }
+// unschedule leaves t, whatever arrived: it is no longer scheduled, until
+// a wake. For a task that has finished (nothing is delivered to it any
+// more) or that the caller has checked under mu has nothing new.
+func (t *proc) unschedule() {
+	if s := t.st.Or(stIdle); s&stWanted != 0 {
+		t.e.left(t)
+	}
+}
+
+// leave leaves t, a task that waits, unless something arrived: it
+// reports false, and t stays scheduled, if news is set. A sender sets
+// news (an atomic or, under mu), then wakes t if it is left; leave sets
+// stIdle only if news is clear, in one compare-and-swap on the same word:
+// either the sender's or comes first and leave fails (the caller takes
+// what arrived, and steps t again), or leave comes first and the
+// sender's wake finds t left, and pushes it. No wake-up is lost, and no
+// mutex is taken. Once it has left t, the caller touches nothing of t's.
+func (t *proc) leave() bool {
+	if t.st.CompareAndSwap(0, stIdle) {
+		return true // the common case: nothing arrived, no one waits
+	}
+	for {
+		s := t.st.Load()
+		if s&stNews != 0 {
+			return false
+		}
+		if t.st.CompareAndSwap(s, s|stIdle) {
+			if s&stWanted != 0 {
+				t.e.left(t)
+			}
+			return true
+		}
+	}
+}
+
+// left tells the scheduler that t, for whose schedule a snapshot waits,
+// was left.
+func (e *engine) left(t *proc) {
+	if l, ok := e.sched.(*Live); ok {
+		l.left(t)
+	}
+}
 
 // process runs t until it waits with nothing left to do.
 func (e *engine) process(t *proc, w *worker) {
 	t.stepMu.Lock()
-	defer t.stepMu.Unlock()
+	defer t.stepMu.Unlock() // the durable worker recovers a panic, and steps t again
+	e.steps(t, w)
+}
+
+// steps runs t, whose schedule the caller holds, until it waits with
+// nothing left to do, and leaves it. t.stepMu held, except by the live
+// worker: under Live, holding the schedule is what keeps everything else
+// away from a task (snapshots too: Live.hold). The live worker also
+// calls it without process's defer, which costs every step: a panic
+// there takes the process down anyway.
+func (e *engine) steps(t *proc, w *worker) {
 	for {
-		evs, live, _ := t.takeInbox()
-		if !live {
-			return
-		}
-		for _, ev := range evs {
-			t.applyEvent(ev)
+		// Nothing arrived (the common case, a message handed straight
+		// to the mailbox), or takeInbox takes it. (Only the holder of a
+		// task's schedule finishes it: finished can be read without mu.)
+		if t.st.Load()&stNews != 0 || t.finished {
+			evs, live, _ := t.takeInbox()
+			if !live {
+				return
+			}
+			for _, ev := range evs {
+				t.applyEvent(ev)
+			}
 		}
 		t.run(w)
 		if t.finished {
@@ -53,37 +136,23 @@ func (e *engine) process(t *proc, w *worker) {
 			t.mu.Unlock()
 			return
 		}
-		// t waits: leave it, without mu, unless something arrived. A
-		// sender (deliver, post) sets news, then wakes t if it was left;
-		// this leaves t (an atomic add: a full barrier), then reads
-		// news. Whichever comes second sees the other's write: either a
-		// sender wakes t and pushes it, or news is seen here and t is
-		// taken back, under mu, unless a sender woke it meanwhile. Once
-		// it has left t, this worker touches nothing of t's but news and
-		// (under mu) its wake-up: a sender that wakes t may hand its
-		// message straight to the mailbox.
-		t.unschedule()
-		if !t.news.Load() {
+		if t.leave() {
 			return
 		}
-		t.mu.Lock()
-		back := t.wake()
-		t.mu.Unlock()
-		if !back {
-			return
-		}
+		// Something arrived during the step: t is still scheduled, and
+		// this takes it.
 	}
 }
 
 // takeInbox moves what arrived for t (messages, exit signals) into its
 // mailbox and returns its new events. live is false when the task is over,
 // either already (ended false) or through a signal it just took (ended
-// true); it is then no longer scheduled. t.stepMu is held.
+// true); it is then no longer scheduled. The caller holds t's schedule.
 func (t *proc) takeInbox() (evs []event, live, ended bool) {
-	if !t.news.Load() && !t.finished {
-		// Nothing arrived. (Only the goroutine that steps a task finishes
+	if t.st.Load()&stNews == 0 && !t.finished {
+		// Nothing arrived. (Only the holder of a task's schedule finishes
 		// it: finished can be read without mu.) Something arriving now is
-		// found at the end of the step, under mu.
+		// found when the step leaves t.
 		return nil, true, false
 	}
 	t.mu.Lock()
@@ -94,7 +163,7 @@ func (t *proc) takeInbox() (evs []event, live, ended bool) {
 	}
 	msgs, evs, sigs := t.inbox, t.events, t.sigs
 	t.inbox, t.events, t.sigs = t.spare, nil, false
-	t.news.Store(false)
+	t.st.And(^uint32(stNews))
 	t.mu.Unlock()
 	if !sigs && len(t.mailbox) == 0 {
 		// The common case, a task that had taken every message: what
@@ -106,7 +175,7 @@ func (t *proc) takeInbox() (evs []event, live, ended bool) {
 	}
 	ended = t.intake(msgs, sigs)
 	clear(msgs)
-	t.spare = msgs[:0] // safe: only the holder of stepMu swaps inbox and spare
+	t.spare = msgs[:0] // safe: only the holder of t's schedule swaps inbox and spare
 	if ended {
 		t.mu.Lock()
 		t.unschedule()

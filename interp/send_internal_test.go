@@ -2,9 +2,11 @@ package interp
 
 import (
 	"errors"
+	"log/slog"
 	"testing"
 
 	"github.com/amberrt/amber/effect"
+	"github.com/amberrt/amber/task"
 )
 
 // messages returns what t holds, in its mailbox and its inbox.
@@ -124,10 +126,111 @@ func TestMessageDuringStep(t *testing.T) {
 	if !done || err != nil || v != 7 {
 		t.Fatalf("outcome %v, %v, finished %v: want 7", v, err, done)
 	}
-	p.mu.Lock()
-	woken := p.woken
-	p.mu.Unlock()
-	if s := p.sleeps.Load(); s == woken {
-		t.Errorf("the finished task is still scheduled (sleeps %d, woken %d)", s, woken)
+	if s := p.st.Load(); s&stIdle == 0 {
+		t.Errorf("the finished task is still scheduled (state %#x)", s)
+	}
+}
+
+// recPing is the message of the Record tests: N from the task From.
+type recPing struct {
+	From string
+	N    int
+}
+
+// recRegistry registers ponger and recPing, for Record.
+func recRegistry(t *testing.T, ponger *effect.Program[effect.Unit, effect.Unit]) *task.Registry {
+	r := task.NewRegistry()
+	if err := task.Register(r, ponger); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.RegisterMessage[recPing](r, "interp.recPing"); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// newPonger returns a program that answers each recPing with its N.
+func newPonger() *effect.Program[effect.Unit, effect.Unit] {
+	var loop effect.Eff[effect.Unit]
+	again := func(effect.Unit) effect.Eff[effect.Unit] { return loop }
+	loop = effect.Then(effect.Receive[recPing](), func(p recPing) effect.Eff[effect.Unit] {
+		return effect.Then(effect.Send(effect.PID[int]{ID: p.From}, p.N), again)
+	})
+	return effect.NewProgram("ponger", 1, func(effect.Unit) effect.Eff[effect.Unit] { return loop })
+}
+
+// TestRecordWhileMessaged takes Records of a live task while another task
+// messages it. Live's senders write a waiting task's mailbox without its
+// mutex (deliver's fast path), so a snapshot must hold the task's schedule
+// (Live.hold): every Record sees the mailbox between steps, with at most
+// the one message in flight, and under -race a snapshot that read the
+// mailbox while a sender wrote it would fail the test.
+func TestRecordWhileMessaged(t *testing.T) {
+	ponger := newPonger()
+	l := NewLive(WithRegistry(recRegistry(t, ponger)), WithLogger(slog.New(slog.DiscardHandler)))
+	defer l.Close()
+	pt, err := StartProgram(l, ponger, effect.Unit{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rounds = 2000
+	var loop func(self string, i int) effect.Eff[int]
+	loop = func(self string, i int) effect.Eff[int] {
+		if i == rounds {
+			return effect.Pure(i)
+		}
+		round := effect.Seq(effect.Send(effect.PID[recPing]{ID: pt.ID()}, recPing{self, i}), effect.Receive[int]())
+		return effect.Then(round, func(int) effect.Eff[int] { return loop(self, i+1) })
+	}
+	pinger, err := Start(l, effect.Then(effect.Self[int](), func(self effect.PID[int]) effect.Eff[int] {
+		return loop(self.ID, 0)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := 0
+	for {
+		_, _, done := pinger.Result()
+		rec, err := pt.Record()
+		if err != nil {
+			t.Fatalf("record %d: %v", records, err)
+		}
+		records++
+		if len(rec.Mailbox) > 1 {
+			t.Fatalf("record %d: %d messages in the mailbox, want at most the one in flight", records, len(rec.Mailbox))
+		}
+		if done {
+			break
+		}
+	}
+	if v, err := pinger.Wait(t.Context()); err != nil || v != rounds {
+		t.Errorf("pinger: %v, %v; want %d", v, err, rounds)
+	}
+}
+
+// TestRecordAfterClose takes the Record of a live task woken after Close:
+// it waits in the queue that no worker takes from any more, and hold,
+// which waits for a task's schedule, must not wait for it.
+func TestRecordAfterClose(t *testing.T) {
+	ponger := newPonger()
+	l := NewLive(WithRegistry(recRegistry(t, ponger)), WithLogger(slog.New(slog.DiscardHandler)))
+	pt, err := StartProgram(l, ponger, effect.Unit{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.WaitIdle()
+	l.Close()
+	if err := l.Send(pt.ID(), recPing{"nobody", 1}); err != nil {
+		t.Fatal(err)
+	}
+	if s := pt.t.(*proc).st.Load(); s&stIdle != 0 {
+		t.Fatalf("state %#x: the message did not wake the task", s)
+	}
+	rec, err := pt.Record()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Mailbox) != 1 {
+		t.Errorf("%d messages in the mailbox, want 1", len(rec.Mailbox))
 	}
 }
