@@ -4,7 +4,7 @@ package stm
 
 import "unsafe"
 
-// Three stores of the commit path need no fence, and on amd64 an atomic
+// Five stores of the commit path need no fence, and on amd64 an atomic
 // store is an XCHG, a full fence as dear as a CAS. There, every store is a
 // release store (the processor makes stores visible in program order, and
 // moves no load before an older load), and the compiler keeps stores in
@@ -14,6 +14,13 @@ import "unsafe"
 //     var's lock, and releases the lock afterwards with a later store;
 //     a reader takes the word only between two loads of the lock that
 //     agree;
+//   - storePtr and storeStamp: the same for a var kept behind a pointer
+//     (the new copy was filled in before, by earlier stores, which
+//     become visible first) and for an owned var's stamp, which readers
+//     also take between two loads of the lock that agree (Stamp,
+//     newWait, prepare) or while holding the lock (prepare). The
+//     compiler emits the GC's write barrier for the plain pointer store
+//     as for the atomic one;
 //   - freeSlot: leave frees a nesting slot after its last use of the slot's
 //     Tx; a goroutine takes a slot with a CAS before it uses the Tx, and a
 //     goroutine that still sees the slot taken only passes it over;
@@ -40,6 +47,14 @@ import "unsafe"
 // storeWord publishes the in-place value u of var c, whose lock the caller
 // holds.
 func storeWord(c *varCore, u uint64) { *(*uint64)(unsafe.Pointer(&c.word)) = u }
+
+// storePtr publishes the value pointer p of var c, whose lock the caller
+// holds.
+func storePtr(c *varCore, p unsafe.Pointer) { *(*unsafe.Pointer)(unsafe.Pointer(&c.ptr)) = p }
+
+// storeStamp publishes the stamp s of an owned var, whose lock the caller
+// holds.
+func storeStamp(o *owned, s uint64) { *(*uint64)(unsafe.Pointer(&o.stamp)) = s }
 
 // freeSlot frees the nesting slot s, which the caller holds.
 func freeSlot(s *slot) { *(*uintptr)(unsafe.Pointer(&s.g)) = 0 }

@@ -417,10 +417,10 @@ func (tx *Tx) commit() error {
 		if c.inPlace {
 			storeWord(c, w.word)
 		} else {
-			atomic.StorePointer(&c.ptr, w.p)
+			storePtr(c, w.p)
 		}
 		if c.own != nil {
-			c.own.stamp.Store(w.stamp)
+			storeStamp(c.own, w.stamp)
 		}
 		// Publish the value and unlock. A commit with a Prepare releases
 		// with a fence before it looks for waiters; one without may not
