@@ -123,3 +123,37 @@ func TestManyWaitingTransactions(t *testing.T) {
 		t.Fatal("overflow entries left behind")
 	}
 }
+
+// TestWaitSeesPlainRelease: a commit without a Prepare releases its lock
+// without a fence and may then miss a Wait that registered while it held
+// the var (release, store_tso.go). The Wait must see the release itself:
+// here the commit never looks for waiters at all, and newWait must still
+// return a fired Wait, and park must still return.
+func TestWaitSeesPlainRelease(t *testing.T) {
+	v := NewVar(0)
+	c := &v.core
+	ver := c.lock.Load()
+	c.lock.Store(ver | locked) // held by a commit without a Prepare
+	got := make(chan *Wait)
+	go func() { got <- newWait([]readEntry{{c, ver}}) }()
+	waitForWaiters(c, 1)
+	storeWord(c, 1)
+	release(c, ver+2) // published; nwait is not looked at
+	w := <-got
+	select {
+	case <-w.Done():
+	default:
+		t.Fatal("the Wait registered on a held var did not fire on its release")
+	}
+	w.Cancel()
+
+	ver += 2
+	c.lock.Store(ver | locked)
+	parkedDone := make(chan struct{})
+	go func() {
+		c.park(ver | locked)
+		close(parkedDone)
+	}()
+	release(c, ver+2)
+	<-parkedDone // a park that slept on the held word would never return
+}

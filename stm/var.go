@@ -41,6 +41,16 @@ type varCore struct {
 // locked is the lock bit of varCore.lock.
 const locked = 1
 
+// fenced is set in varCore.lock beside locked by a commit that will look
+// for waiters after a fence once it has released the lock: one that runs
+// an Owner's Prepare (tx.owned), which may hold the lock for a store round
+// trip. A commit without Prepare holds the lock for a few instructions and
+// may release it with a plain store (release in store_tso.go), after which
+// it can miss a waiter that registered meanwhile: a waiter that finds the
+// lock held without fenced waits for the word to change instead of
+// sleeping (settled). Versions stay below 1<<62, so the bit is free.
+const fenced = 1 << 63
+
 var nextID atomic.Uint64
 
 // Var is a transactional variable holding a T. Create it with NewVar (or

@@ -1,8 +1,10 @@
 package stm
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Wait watches the vars a retried transaction read. It is returned by
@@ -76,10 +78,14 @@ func (w *Wait) fire() {
 // newWait registers a Wait on every var in reads and fires it at once if
 // any of them no longer has the version that was read.
 //
-// No lost wake-up: a committer stores the new version and then loads nwait;
-// a Wait increments nwait (during registration) and then loads the version.
-// Sequentially consistent atomics guarantee that at least one of the two
-// sees the other.
+// No lost wake-up: a committer locks the var with a CAS and then loads
+// nwait; a Wait stores nwait (during registration) and then loads the lock
+// word. Sequentially consistent atomics guarantee that at least one of the
+// two sees the other: if the Wait finds the word unlocked at the version
+// read, the lock comes later and the committer sees the Wait. If it finds
+// the var locked by a commit that will release with a fence (fenced), that
+// commit looks for waiters after its release, so it sees the Wait. If the
+// holder releases without a fence, settled waits for the release.
 func newWait(reads []readEntry) *Wait {
 	w := &Wait{done: make(chan struct{})}
 	var seen map[*varCore]struct{}
@@ -107,7 +113,7 @@ outer:
 		r.c.addWaiter(w)
 	}
 	for _, r := range reads {
-		if r.c.lock.Load()&^locked != r.ver {
+		if r.c.settled()&^(locked|fenced) != r.ver {
 			w.fire()
 			break
 		}
@@ -174,6 +180,16 @@ func (c *varCore) wake() {
 // Parking costs a Wait and a channel, on the slow path only: a commit that
 // holds a lock this long is waiting on a store.
 func (c *varCore) park(held uint64) {
+	if held&fenced == 0 {
+		// Held by a commit without a Prepare, which releases without a
+		// fence and may miss a registered Wait (see settled): wait for
+		// the word to change. Such a commit takes long only when its
+		// goroutine is descheduled.
+		for i := 0; c.lock.Load() == held; i++ {
+			pause(i)
+		}
+		return
+	}
 	w := &Wait{done: make(chan struct{}), park: true, vars: []*varCore{c}}
 	c.addWaiter(w)
 	if c.lock.Load() != held {
@@ -195,4 +211,32 @@ func (c *varCore) unpark() {
 	}
 	c.nwait.Store(int32(len(c.waiters)))
 	c.waitMu.Unlock()
+}
+
+// settled returns var c's lock word once no commit without a Prepare holds
+// c. Such a commit releases the lock with a plain store and then loads
+// nwait with no fence between (release, store_tso.go), so it may miss a
+// Wait registered while it held c: that Wait must not sleep on the held
+// word, but see the release itself. The hold lasts a few instructions,
+// unless the holder's goroutine is descheduled.
+func (c *varCore) settled() uint64 {
+	for i := 0; ; i++ {
+		ver := c.lock.Load()
+		if ver&locked == 0 || ver&fenced != 0 {
+			return ver
+		}
+		pause(i)
+	}
+}
+
+// pause waits a little before the i-th recheck of a lock word: a spin,
+// then yields, then sleeps that grow to a millisecond.
+func pause(i int) {
+	switch {
+	case i < 8:
+	case i < 64:
+		runtime.Gosched()
+	default:
+		time.Sleep(time.Duration(1<<min(i-64, 10)) * time.Microsecond)
+	}
 }
