@@ -70,6 +70,11 @@ func (h *Handle[O]) Journal() (task.Journal, error) { return h.t.readJournal() }
 // input, status, journal, mailbox and outcome; what the durable
 // interpreter stores, and what Restore continues from. The task must run a
 // named program (started with StartProgram or Spawn).
+//
+// Under Live, Record waits until no worker steps the task, and for a task
+// queued to run, until a worker has stepped it: call it from outside the
+// runtime's programs, not from a program's own code, which runs on a
+// worker.
 func (h *Handle[O]) Record() (*task.Record, error) { return h.t.snapshot() }
 
 // Cancel asks for the task to be cancelled: its program stops where it
