@@ -507,6 +507,10 @@ func (m *Machine) Stop() {
 		return
 	}
 	m.cancelFiber(m.root)
+	// Cleared, not only cut: the ops and fibers must not stay reachable
+	// from the backing arrays.
+	clear(m.pend)
+	clear(m.runq)
 	m.pend = m.pend[:0]
 	m.runq, m.runHead = m.runq[:0], 0
 	m.done, m.err = true, ErrCancelled
