@@ -401,12 +401,7 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	}
 	// It leaves updated alone: the claim set it (an indexed column set
 	// at every step would cost an index update at every step).
-	q := `UPDATE tasks SET status = ?, reason = ?, wait = ?, result = ?, err = ?, run_at = ?, token = ?, running = ?,
-		wait_kind = ?, steps = steps + 1`
-	if v&fenceBare != 0 {
-		q = `UPDATE tasks SET status = ?, reason = '', wait = NULL, result = ?, err = NULL, run_at = NULL, token = ?,
-			running = 0, wait_kind = '', steps = steps + 1`
-	}
+	var q string
 	switch {
 	case v&fenceActivity != 0:
 		q = `UPDATE tasks SET status = ?, reason = '', wait = ?, result = NULL, err = NULL, run_at = ?, token = ?,
@@ -414,6 +409,12 @@ func (s *Store) fenceQuery(v fenceVariant) string {
 	case v&fenceQuiet != 0:
 		q = `UPDATE tasks SET status = ?, reason = '', wait = ?, result = NULL, err = NULL, run_at = ?, token = ?,
 			running = ?, wait_kind = ?, steps = steps + 1`
+	case v&fenceBare != 0:
+		q = `UPDATE tasks SET status = ?, reason = '', wait = NULL, result = ?, err = NULL, run_at = NULL, token = ?,
+			running = 0, wait_kind = '', steps = steps + 1`
+	default:
+		q = `UPDATE tasks SET status = ?, reason = ?, wait = ?, result = ?, err = ?, run_at = ?, token = ?, running = ?,
+		wait_kind = ?, steps = steps + 1`
 	}
 	if v&fenceSameStatus != 0 {
 		q = strings.Replace(q, `status = ?, `, ``, 1)
