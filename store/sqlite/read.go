@@ -400,7 +400,7 @@ func (s *Store) Counts(ctx context.Context, f store.Filter) (map[task.Status]int
 	}
 	defer rows.Close()
 	counts := map[task.Status]int{}
-	total, notDone := -1, 0
+	total, others := -1, 0 // others: the tasks counted by status
 	for rows.Next() {
 		var status sql.NullString
 		var n int
@@ -412,7 +412,7 @@ func (s *Store) Counts(ctx context.Context, f store.Filter) (map[task.Status]int
 			continue
 		}
 		counts[task.Status(status.String)] = n
-		notDone += n
+		others += n
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: counts: %w", err)
@@ -421,7 +421,7 @@ func (s *Store) Counts(ctx context.Context, f store.Filter) (map[task.Status]int
 		if f.Status == task.Done {
 			clear(counts)
 		}
-		if done := total - notDone; done > 0 {
+		if done := total - others; done > 0 {
 			counts[task.Done] = done
 		}
 	}
