@@ -105,25 +105,16 @@ func (db *testDB) schemaAt(v int) {
 	db.exec(`SET search_path TO $schema`)
 	db.exec(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
 		applied timestamptz NOT NULL DEFAULT now())`)
-	names, err := filepath.Glob("migrations/*.sql")
+	ms, err := postgres.Migrations()
 	if err != nil {
 		db.t.Fatal(err)
 	}
-	for _, path := range names {
-		name := filepath.Base(path)
-		n, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
-		if err != nil {
-			db.t.Fatalf("migration %s: %v", name, err)
+	for _, m := range ms {
+		if m.Version > v {
+			break
 		}
-		if n > v {
-			continue
-		}
-		sql, err := os.ReadFile(path)
-		if err != nil {
-			db.t.Fatal(err)
-		}
-		db.exec(string(sql))
-		db.exec(`INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, n, name)
+		db.exec(m.SQL)
+		db.exec(`INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
 	}
 }
 
