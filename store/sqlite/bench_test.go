@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/amberrt/amber/store"
+	"github.com/amberrt/amber/store/sqlite"
 	"github.com/amberrt/amber/store/storetest"
 	"github.com/amberrt/amber/task"
-	sqlitedrv "modernc.org/sqlite"
 )
 
 // stepRowsJournal is the store's journal table (schema version 7:
@@ -118,14 +118,7 @@ func rawPages(b *testing.B, db *sql.DB) int64 {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	var n int
-	c.Raw(func(dc any) error {
-		if st, ok := dc.(sqlitedrv.DBStatus); ok {
-			n, _, _ = st.Status(sqlitedrv.DBStatusCacheWrite, false)
-		}
-		return nil
-	})
-	return int64(n)
+	return sqlite.ConnPages(c)
 }
 
 // BenchmarkSQLiteStepRows is the floor under BenchmarkDurableSQLite, raw

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 
 	sqlitedrv "modernc.org/sqlite"
 )
@@ -10,14 +11,19 @@ import (
 // steps they wrote and the pages the writer's connection wrote (WAL
 // frames).
 func TxStats(s *Store) (txs, steps, pages int64) {
+	return s.txs.Load(), s.txSteps.Load(), ConnPages(s.wconn)
+}
+
+// ConnPages returns the pages that connection c has written (WAL frames).
+func ConnPages(c *sql.Conn) int64 {
 	var n int
-	s.wconn.Raw(func(dc any) error {
+	c.Raw(func(dc any) error {
 		if st, ok := dc.(sqlitedrv.DBStatus); ok {
 			n, _, _ = st.Status(sqlitedrv.DBStatusCacheWrite, false)
 		}
 		return nil
 	})
-	return s.txs.Load(), s.txSteps.Load(), int64(n)
+	return int64(n)
 }
 
 // TxStmts returns the statements that the transactions of the writer of
