@@ -331,17 +331,11 @@ func (m *Machine) takeFrom(i int) *fiber {
 // neither if no op id is pending.
 func (m *Machine) takeCall(id uint64) (*Ctx, *fiber) {
 	m.sync()
-	i := len(m.pend) - 1
-	if i < 0 || m.pend[i].ID != id {
-		if i = m.find(id); i < 0 {
-			return nil, nil
-		}
-		return nil, m.takeFrom(i)
+	i := m.find(id)
+	if i < 0 {
+		return nil, nil
 	}
-	p := &m.pend[i]
-	f := p.f
-	p.Op, p.f = nil, nil
-	m.pend = m.pend[:i]
+	f := m.take(i)
 	if e := f.call; e != nil && m.runHead == len(m.runq) {
 		return e, nil
 	}
