@@ -133,9 +133,7 @@ func (e *engine) steps(t *proc, w *worker) {
 		}
 		t.run(w)
 		if t.finished {
-			t.mu.Lock()
-			t.unschedule()
-			t.mu.Unlock()
+			t.unschedule() // nothing is delivered to it any more: no mu
 			return
 		}
 		if t.leave() {
