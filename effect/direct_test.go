@@ -92,24 +92,13 @@ var directRunners = []directRunner{
 func driveCallResume(t *testing.T, p effect.Eff[int], hs *effect.Handlers) (int, error) {
 	t.Helper()
 	ctx := context.Background()
-	m := effect.NewMachine(p)
-	m.Run()
-	for !m.Done() {
-		pend := m.Pending()
-		require.NotEmpty(t, pend, "machine not done but nothing pending")
-		pp := pend[0]
+	v, err, _ := driveWith(t, p, func(m *effect.Machine, pp effect.Pending) {
 		if h, ok := hs.Lookup(pp.Op); ok {
 			require.NoError(t, h.CallResume(ctx, m, pp.ID, pp.Op))
-			continue
+			return
 		}
-		if v, err := basic(pp.Op); err != nil {
-			require.NoError(t, m.Fail(pp.ID, err))
-		} else {
-			require.NoError(t, m.Resume(pp.ID, v))
-		}
-	}
-	r, err := m.Result()
-	v, _ := r.(int)
+		completeWith(t, m, pp, basic)
+	})
 	return v, err
 }
 

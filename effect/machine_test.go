@@ -16,18 +16,19 @@ import (
 // with perform.
 func drive[A any](t testing.TB, p effect.Eff[A], perform func(op any) (any, error)) (A, error, *effect.Machine) {
 	t.Helper()
+	return driveWith(t, p, func(m *effect.Machine, pp effect.Pending) { completeWith(t, m, pp, perform) })
+}
+
+// driveWith runs p to completion, handing each pending op (the oldest
+// first) to complete, which completes it.
+func driveWith[A any](t testing.TB, p effect.Eff[A], complete func(m *effect.Machine, pp effect.Pending)) (A, error, *effect.Machine) {
+	t.Helper()
 	m := effect.NewMachine(p)
 	m.Run()
 	for !m.Done() {
 		pend := m.Pending()
 		require.NotEmpty(t, pend, "machine not done but nothing pending")
-		pp := pend[0]
-		v, err := perform(pp.Op)
-		if err != nil {
-			require.NoError(t, m.Fail(pp.ID, err))
-		} else {
-			require.NoError(t, m.Resume(pp.ID, v))
-		}
+		complete(m, pend[0])
 	}
 	r, err := m.Result()
 	var a A
@@ -35,6 +36,18 @@ func drive[A any](t testing.TB, p effect.Eff[A], perform func(op any) (any, erro
 		a = r.(A)
 	}
 	return a, err, m
+}
+
+// completeWith performs pp with perform, and resumes m with the result or
+// fails the op with the error.
+func completeWith(t testing.TB, m *effect.Machine, pp effect.Pending, perform func(op any) (any, error)) {
+	t.Helper()
+	v, err := perform(pp.Op)
+	if err != nil {
+		require.NoError(t, m.Fail(pp.ID, err))
+	} else {
+		require.NoError(t, m.Resume(pp.ID, v))
+	}
 }
 
 var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -158,8 +158,7 @@ func (e *engine) forget(t *proc) {
 	}
 	e.mu.Unlock()
 	t.mu.Lock()
-	t.forgotten = true // a sender that kept t as its peer looks up its ID again
-	t.st.Or(stForgotten)
+	t.st.Or(stForgotten) // a sender that kept t as its peer looks up its ID again
 	t.mu.Unlock()
 }
 
@@ -235,7 +234,7 @@ func (e *engine) deliver(t *proc, msg any, w *worker) error {
 		return nil
 	}
 	t.mu.Lock()
-	if t.forgotten {
+	if t.st.Load()&stForgotten != 0 {
 		t.mu.Unlock()
 		return errNotDelivered
 	}

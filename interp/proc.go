@@ -79,18 +79,17 @@ type proc struct {
 	st atomic.Uint32
 
 	// Guarded by mu.
-	mu        sync.Mutex
-	inbox     []any
-	events    []event
-	spare     []any
-	finished  bool
-	forgotten bool // removed from the engine's tasks (engine.forget)
-	proc      bool // ps may be set: finish must release it
-	sigs      bool // inbox holds exit signals
-	done      chan struct{}
-	result    any
-	err       error
-	status    task.Status
+	mu       sync.Mutex
+	inbox    []any
+	events   []event
+	spare    []any
+	finished bool
+	proc     bool // ps may be set: finish must release it
+	sigs     bool // inbox holds exit signals
+	done     chan struct{}
+	result   any
+	err      error
+	status   task.Status
 }
 
 // procRare is the state of a task that few tasks need: routed calls

@@ -37,8 +37,10 @@ const (
 	// cleared). Only deliver's fast path reads it: with it set, the
 	// word is never stIdle alone.
 	stFinished
-	// stForgotten: the engine has forgotten t (forget), as with
-	// stFinished for deliver's fast path.
+	// stForgotten: the engine has forgotten t (forget; set under mu,
+	// never cleared): deliver's fast path passes t over, as with
+	// stFinished, and its slow path, under mu, tells the sender to look
+	// t's ID up again.
 	stForgotten
 	// stWanted: a snapshot (Live.hold) waits for t's schedule: whoever
 	// leaves t tells it (engine.left).
@@ -131,9 +133,7 @@ func (e *engine) steps(t *proc, w *worker) {
 		}
 		t.run(w)
 		if t.finished {
-			t.mu.Lock()
-			t.unschedule()
-			t.mu.Unlock()
+			t.unschedule() // nothing is delivered to it any more: no mu
 			return
 		}
 		if t.leave() {
