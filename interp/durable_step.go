@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 
+	"github.com/amberrt/amber/effect"
 	"github.com/amberrt/amber/store"
 	"github.com/amberrt/amber/task"
 )
@@ -166,8 +167,19 @@ func (d *Durable) addMessages(t *proc, msgs []store.Message) error {
 	return nil
 }
 
-// park sets t aside with a reason, to be looked at again later.
+// park sets t aside with a reason, to be looked at again later; or,
+// if a cancel was asked for, ends it as cancelled: a task that cannot
+// run here (a message that does not decode, a program this worker
+// lacks, a panic) must not outlive its cancel by being parked again
+// and again.
 func (d *Durable) park(t *proc, reason string) {
+	if dur(t).lease.Cancel {
+		d.e.cfg.logger.Warn("amber: task cancelled without running", "task", t.id, "reason", reason)
+		step := d.newStep(t)
+		step.Status, step.Reason, step.Exit = task.Cancelled, "cancelled", exitReason(effect.ErrCancelled)
+		d.submitAside(t, step)
+		return
+	}
 	step := d.newStep(t)
 	step.Status, step.Reason = task.Parked, reason
 	step.RunAt = d.e.clock.Now().Add(d.opts.ParkRetry)

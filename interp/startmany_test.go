@@ -226,3 +226,37 @@ func TestStartManyNil(t *testing.T) {
 	_, err := interp.StartMany(interp.NewMock(), p, []int{1})
 	require.True(t, errors.Is(err, effect.ErrNilProgram))
 }
+
+// TestStartAnyWrongInput: an input that is not of the program's input
+// type is refused by StartAny and StartMany under the durable
+// interpreter, as under the in-memory ones, and no task is stored
+// (before, the task was stored and failed when a worker decoded its
+// input).
+func TestStartAnyWrongInput(t *testing.T) {
+	for name, open := range startManyStores(t) {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			d := newDoubler(t, st)
+			ctx := context.Background()
+			_, err := interp.StartAny(d, doubler, "not an int", interp.WithID("w0"))
+			require.ErrorContains(t, err, "takes int, got string")
+			_, _, err = st.Load(ctx, "w0")
+			require.ErrorIs(t, err, store.ErrNotFound)
+
+			var p effect.AnyProgram = doubler
+			_, err = interp.StartAny(d, p, 2.5, interp.WithID("w1"))
+			require.Error(t, err)
+			_, _, err = st.Load(ctx, "w1")
+			require.ErrorIs(t, err, store.ErrNotFound)
+
+			// nil stands for the zero input.
+			h, err := interp.StartAny(d, doubler, nil, interp.WithID("w2"))
+			require.NoError(t, err)
+			cctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			v, err := h.Wait(cctx)
+			require.NoError(t, err)
+			require.Equal(t, 0, v)
+		})
+	}
+}
