@@ -271,7 +271,7 @@ func (p *Program[I, O]) Start(input any) (*Machine, error) {
 	if input != nil {
 		v, ok := input.(I)
 		if !ok {
-			return nil, fmt.Errorf("effect: program %s v%d takes %v, got %T", p.Name, p.Version, reflect.TypeFor[I](), input)
+			return nil, inputError(p, input)
 		}
 		in = v
 	}
@@ -279,6 +279,24 @@ func (p *Program[I, O]) Start(input any) (*Machine, error) {
 		return nil, fmt.Errorf("effect: program %s v%d has no body", p.Name, p.Version)
 	}
 	return NewMachine(Suspend(func() Eff[O] { return p.Body(in) })), nil
+}
+
+// CheckInput reports whether input can start p, as p's Start checks it
+// (nil stands for the zero input), without starting p: for an interpreter
+// that stores a task to start later.
+func CheckInput(p AnyProgram, input any) error {
+	if input == nil {
+		return nil
+	}
+	want, got := p.InputType(), reflect.TypeOf(input)
+	if got == want || want.Kind() == reflect.Interface && got.Implements(want) {
+		return nil
+	}
+	return inputError(p, input)
+}
+
+func inputError(p AnyProgram, input any) error {
+	return fmt.Errorf("effect: program %s v%d takes %v, got %T", p.ProgramName(), p.ProgramVersion(), p.InputType(), input)
 }
 
 // String returns "name@vN".

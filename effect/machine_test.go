@@ -309,3 +309,20 @@ func TestHandlers(t *testing.T) {
 	_, ok = hs.Lookup(Boom{})
 	require.False(t, ok)
 }
+
+// TestCheckInputAgreesWithStart: CheckInput accepts exactly the inputs
+// that Start accepts, for a concrete and for an interface input type.
+func TestCheckInputAgreesWithStart(t *testing.T) {
+	concrete := effect.NewProgram("c", 1, func(n int) effect.Eff[int] { return effect.Pure(n) })
+	iface := effect.NewProgram("i", 1, func(s fmt.Stringer) effect.Eff[int] { return effect.Pure(0) })
+	for _, p := range []effect.AnyProgram{concrete, iface} {
+		for _, in := range []any{nil, 1, int64(1), "x", time.Second, struct{}{}} {
+			_, startErr := p.Start(in)
+			checkErr := effect.CheckInput(p, in)
+			require.Equal(t, startErr == nil, checkErr == nil, "%v with %T: Start %v, CheckInput %v", p, in, startErr, checkErr)
+			if startErr != nil {
+				require.Equal(t, startErr.Error(), checkErr.Error())
+			}
+		}
+	}
+}

@@ -57,16 +57,9 @@ func (d *Durable) startMany(ids []string, p effect.AnyProgram, version int, ins 
 	// Each input must be of the program's input type, as the in-memory
 	// interpreters check when they start the program: a task stored with
 	// another would only fail later, when a worker decodes its input.
-	// The program is the version the task starts on when this worker has
-	// it, else p (the versions of a program share their input type).
-	prog := p
-	if local {
-		if q, err := d.e.cfg.resolver.Program(name, version); err == nil {
-			prog = q
-		}
-	}
+	// (The versions of a program share their input type.)
 	for i, in := range ins {
-		if _, err := prog.Start(in); err != nil {
+		if err := effect.CheckInput(p, in); err != nil {
 			if len(ins) > 1 {
 				return nil, fmt.Errorf("interp: input %d of %s: %w", i, name, err)
 			}
